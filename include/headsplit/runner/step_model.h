@@ -1,0 +1,44 @@
+// What the generation loop runs: a model that executes one step at a given AR length.
+// Implemented on the reference interpreter (runner/graph_step_model.h, compiler side) and on a
+// loaded artifact (runtime), so both share the KV manager, sampler and generator.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "headsplit/runner/kv_manager.h"
+#include "headsplit/support/result.h"
+
+namespace hs::runner {
+
+enum class KvElement : uint8_t { kF32, kU8, kU16 };
+
+struct StepModelInfo {
+  int64_t n_layers = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t context_len = 0;
+  int64_t vocab_size = 0;
+  std::vector<int64_t> ar_lens;  // AR lengths with a graph, e.g. {32, 1}
+  KvElement kv_element = KvElement::kF32;
+  // Real value of stored cache element q (quantized caches): scale * (q - zero_point).
+  // One per-tensor encoding shared by every layer's K (resp. V) is not required: per layer.
+  std::vector<float> k_scales, v_scales;
+  std::vector<int32_t> k_zero_points, v_zero_points;
+};
+
+class StepModel {
+ public:
+  virtual ~StepModel() = default;
+  virtual const StepModelInfo& info() const = 0;
+  // Runs one step of AR length `ar_len` (one of info().ar_lens; kv.ar_len() == ar_len):
+  // reads tokens [T], positions [T], mask [T, C] (65535 attend, 0 masked) and the caches in
+  // `kv`; writes logits [T, V] and the new entries into kv's out buffers.
+  virtual Status step(int64_t ar_len, std::span<const int32_t> tokens,
+                      std::span<const int32_t> positions, std::span<const uint16_t> mask,
+                      KvManager& kv, std::span<float> logits) = 0;
+};
+
+}  // namespace hs::runner

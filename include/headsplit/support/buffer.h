@@ -1,0 +1,80 @@
+// Byte buffers that own their storage: heap vectors or read-only memory-mapped files.
+// Constants in a graph and weights in a loaded artifact point into a Buffer through a
+// shared_ptr, so slicing a weight (for example one head's rows) is a view, not a copy.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "headsplit/support/result.h"
+
+namespace hs {
+
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual std::span<const std::byte> bytes() const = 0;
+  size_t size() const { return bytes().size(); }
+  const std::byte* data() const { return bytes().data(); }
+};
+
+// A buffer owning a 64-byte aligned heap allocation.
+class HeapBuffer final : public Buffer {
+ public:
+  explicit HeapBuffer(size_t size);
+  ~HeapBuffer() override;
+  HeapBuffer(const HeapBuffer&) = delete;
+  HeapBuffer& operator=(const HeapBuffer&) = delete;
+
+  std::span<const std::byte> bytes() const override { return {data_, size_}; }
+  std::span<std::byte> mutable_bytes() { return {data_, size_}; }
+
+  // Copies `bytes` into a new buffer.
+  static std::shared_ptr<HeapBuffer> copy_of(std::span<const std::byte> bytes);
+
+ private:
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// A read-only memory-mapped file. An empty file maps to an empty span.
+class MappedFile final : public Buffer {
+ public:
+  ~MappedFile() override;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  static Result<std::shared_ptr<MappedFile>> open(const std::string& path);
+
+  std::span<const std::byte> bytes() const override { return {data_, size_}; }
+  const std::string& path() const { return path_; }
+
+ private:
+  MappedFile(std::string path, const std::byte* data, size_t size)
+      : path_(std::move(path)), data_(data), size_(size) {}
+  std::string path_;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// A window [offset, offset+size) of a Buffer, keeping the buffer alive.
+struct BufferView {
+  std::shared_ptr<const Buffer> buffer;
+  size_t offset = 0;
+  size_t size = 0;
+
+  std::span<const std::byte> bytes() const {
+    if (!buffer) return {};
+    return buffer->bytes().subspan(offset, size);
+  }
+  bool empty() const { return size == 0; }
+  // A sub-window of this view; the caller guarantees it fits.
+  BufferView sub(size_t sub_offset, size_t sub_size) const {
+    return BufferView{buffer, offset + sub_offset, sub_size};
+  }
+};
+
+}  // namespace hs

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Configures and builds headsplit. Usage: scripts/build.sh [release|asan]
+#   release -> build/       (optimized, warnings as errors)
+#   asan    -> build-asan/  (AddressSanitizer + UndefinedBehaviorSanitizer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind="${1:-release}"
+jobs="$(nproc)"
+case "$kind" in
+  release)
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHS_WERROR=ON >/dev/null
+    cmake --build build -j "$jobs"
+    ;;
+  asan)
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHS_SANITIZE=ON \
+      -DHS_WERROR=ON -DHS_BUILD_BENCH=OFF >/dev/null
+    cmake --build build-asan -j "$jobs"
+    ;;
+  *)
+    echo "usage: scripts/build.sh [release|asan]" >&2
+    exit 2
+    ;;
+esac

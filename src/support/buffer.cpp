@@ -1,0 +1,63 @@
+#include "headsplit/support/buffer.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace hs {
+
+HeapBuffer::HeapBuffer(size_t size) : size_(size) {
+  if (size == 0) return;
+  size_t rounded = (size + 63) / 64 * 64;
+  data_ = static_cast<std::byte*>(std::aligned_alloc(64, rounded));
+  if (data_ == nullptr) throw std::bad_alloc();  // out of memory is not recoverable here
+  std::memset(data_ + size, 0, rounded - size);
+}
+
+HeapBuffer::~HeapBuffer() { std::free(data_); }
+
+std::shared_ptr<HeapBuffer> HeapBuffer::copy_of(std::span<const std::byte> bytes) {
+  auto buffer = std::make_shared<HeapBuffer>(bytes.size());
+  if (!bytes.empty()) std::memcpy(buffer->data_, bytes.data(), bytes.size());
+  return buffer;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr && size_ > 0) munmap(const_cast<std::byte*>(data_), size_);
+}
+
+Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errorf(ErrorKind::kIo, "{}: cannot open: {}", path, std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return errorf(ErrorKind::kIo, "{}: cannot stat: {}", path, std::strerror(err));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return errorf(ErrorKind::kIo, "{}: is a directory, expected a file", path);
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  const std::byte* data = nullptr;
+  if (size > 0) {
+    void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      ::close(fd);
+      return errorf(ErrorKind::kIo, "{}: cannot mmap {} bytes: {}", path, size, std::strerror(err));
+    }
+    data = static_cast<const std::byte*>(p);
+  }
+  ::close(fd);
+  return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
+}
+
+}  // namespace hs

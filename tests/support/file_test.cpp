@@ -1,0 +1,92 @@
+#include "headsplit/support/file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "headsplit/support/buffer.h"
+#include "headsplit/support/hash.h"
+#include "testing/testing.h"
+
+namespace hs {
+namespace {
+
+TEST(AtomicFileWriter, CommitWritesAndRenames) {
+  std::string dir = testing::temp_dir();
+  std::string path = dir + "/out.bin";
+  {
+    HS_ASSERT_OK_AND_ASSIGN(AtomicFileWriter w, AtomicFileWriter::create(path));
+    HS_ASSERT_OK(w.write("abc"));
+    HS_ASSERT_OK(w.pad_to(8));
+    EXPECT_EQ(w.offset(), 8u);
+    EXPECT_FALSE(file_exists(path)) << "destination must not exist before commit";
+    HS_ASSERT_OK(w.commit());
+  }
+  HS_ASSERT_OK_AND_ASSIGN(std::string text, read_text_file(path));
+  EXPECT_EQ(text, std::string("abc\0\0\0\0\0", 8));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
+}
+
+TEST(AtomicFileWriter, AbandonedWriteLeavesNothing) {
+  std::string dir = testing::temp_dir();
+  std::string path = dir + "/out.bin";
+  {
+    HS_ASSERT_OK_AND_ASSIGN(AtomicFileWriter w, AtomicFileWriter::create(path));
+    HS_ASSERT_OK(w.write("partial"));
+  }  // destroyed without commit: simulates a failed export
+  EXPECT_FALSE(file_exists(path));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 0);
+}
+
+TEST(AtomicFileWriter, AbandonedWriteKeepsOldFile) {
+  std::string dir = testing::temp_dir();
+  std::string path = dir + "/out.bin";
+  HS_ASSERT_OK(write_file_atomic(path, std::string_view("old")));
+  {
+    HS_ASSERT_OK_AND_ASSIGN(AtomicFileWriter w, AtomicFileWriter::create(path));
+    HS_ASSERT_OK(w.write("new but unfinished"));
+  }
+  EXPECT_EQ(*read_text_file(path), "old");
+}
+
+TEST(AtomicFileWriter, MissingDirectoryIsIoError) {
+  auto w = AtomicFileWriter::create("/nonexistent-dir-xyz/out.bin");
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.kind(), ErrorKind::kIo);
+  EXPECT_NE(w.error().message().find("/nonexistent-dir-xyz/out.bin"), std::string::npos);
+}
+
+TEST(MappedFile, MapsContents) {
+  std::string path = testing::temp_dir() + "/data.bin";
+  HS_ASSERT_OK(write_file_atomic(path, std::string_view("hello mapped")));
+  HS_ASSERT_OK_AND_ASSIGN(auto file, MappedFile::open(path));
+  ASSERT_EQ(file->size(), 12u);
+  EXPECT_EQ(std::memcmp(file->data(), "hello mapped", 12), 0);
+  BufferView view{file, 6, 6};
+  EXPECT_EQ(std::memcmp(view.bytes().data(), "mapped", 6), 0);
+}
+
+TEST(MappedFile, MissingFileIsIoError) {
+  auto r = MappedFile::open("/nonexistent/file.bin");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.kind(), ErrorKind::kIo);
+}
+
+TEST(Hash, StreamingEqualsOneShot) {
+  std::string text = "the quick brown fox jumps over the lazy dog";
+  auto bytes = std::as_bytes(std::span<const char>(text.data(), text.size()));
+  Hasher h;
+  h.update(bytes.first(10));
+  h.update(bytes.subspan(10));
+  EXPECT_EQ(h.digest(), hash64(bytes));
+  EXPECT_NE(hash64(bytes), hash64(bytes.first(10)));
+}
+
+TEST(HeapBuffer, IsAligned) {
+  HeapBuffer b(100);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % 64, 0u);
+  EXPECT_EQ(b.size(), 100u);
+}
+
+}  // namespace
+}  // namespace hs
