@@ -1,7 +1,6 @@
 #include "headsplit/ir/graph.h"
 
 #include <algorithm>
-#include <queue>
 
 namespace hs::ir {
 
@@ -148,45 +147,47 @@ void Graph::rename_value(ValueId id, std::string name) {
 }
 
 Status Graph::topo_sort() {
-  // Kahn's algorithm, always taking the ready node with the smallest current index so the
-  // existing order is kept wherever it is already valid.
+  // Depth-first placement: walk the live nodes in their current order and place each one after
+  // the producers of its operands, placing any producer not yet placed first (an explicit
+  // stack, no recursion). An order that is already valid is left unchanged, and a node that
+  // was appended out of order moves up to just before its first consumer.
   const auto count = static_cast<size_t>(num_nodes());
-  std::vector<int> pending(count, 0);
-  std::vector<std::vector<NodeId>> consumers(count);
-  for (NodeId n = 0; n < num_nodes(); ++n) {
-    const Node& nd = node(n);
-    if (nd.erased) continue;
-    for (ValueId v : nd.inputs) {
+  enum class State : uint8_t { kUnvisited, kOnStack, kPlaced };
+  std::vector<State> state(count, State::kUnvisited);
+  std::vector<NodeId> order;
+  order.reserve(count);
+  struct Frame {
+    NodeId node;
+    size_t next_operand;
+  };
+  std::vector<Frame> stack;
+  for (NodeId root = 0; root < num_nodes(); ++root) {
+    if (node(root).erased || state[static_cast<size_t>(root)] != State::kUnvisited) continue;
+    state[static_cast<size_t>(root)] = State::kOnStack;
+    stack.push_back({root, 0});
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      const Node& nd = node(top.node);
+      if (top.next_operand == nd.inputs.size()) {
+        state[static_cast<size_t>(top.node)] = State::kPlaced;
+        order.push_back(top.node);
+        stack.pop_back();
+        continue;
+      }
+      ValueId v = nd.inputs[top.next_operand++];
       NodeId p = value(v).producer;
-      if (p == kNoNode) continue;
+      if (p == kNoNode || state[static_cast<size_t>(p)] == State::kPlaced) continue;
       if (node(p).erased) {
         return errorf(ErrorKind::kInternal, "graph '{}': node producing '{}' was erased but is "
                       "still used", name_, value(v).name);
       }
-      ++pending[static_cast<size_t>(n)];
-      consumers[static_cast<size_t>(p)].push_back(n);
+      if (state[static_cast<size_t>(p)] == State::kOnStack) {
+        return errorf(ErrorKind::kInternal, "graph '{}' has a cycle through value '{}'", name_,
+                      value(v).name);
+      }
+      state[static_cast<size_t>(p)] = State::kOnStack;
+      stack.push_back({p, 0});  // invalidates `top`, which is not used again
     }
-  }
-  std::priority_queue<NodeId, std::vector<NodeId>, std::greater<>> ready;
-  size_t live = 0;
-  for (NodeId n = 0; n < num_nodes(); ++n) {
-    if (node(n).erased) continue;
-    ++live;
-    if (pending[static_cast<size_t>(n)] == 0) ready.push(n);
-  }
-  std::vector<NodeId> order;
-  order.reserve(live);
-  while (!ready.empty()) {
-    NodeId n = ready.top();
-    ready.pop();
-    order.push_back(n);
-    for (NodeId c : consumers[static_cast<size_t>(n)]) {
-      if (--pending[static_cast<size_t>(c)] == 0) ready.push(c);
-    }
-  }
-  if (order.size() != live) {
-    return errorf(ErrorKind::kInternal, "graph '{}' has a cycle ({} of {} nodes ordered)", name_,
-                  order.size(), live);
   }
   std::vector<Node> sorted;
   sorted.reserve(count);

@@ -308,7 +308,8 @@ Result<TensorType> infer_type(OpKind op, std::span<const TensorType* const> in,
       Shape s = x.shape;
       for (int i = 1; i < n; ++i) {
         const TensorType& t = *in[i];
-        bool fits = t.rank() == rank && t.is_real() == x.is_real();
+        bool fits = t.rank() == rank && t.is_real() == x.is_real() &&
+                    (x.is_real() || t.dtype == x.dtype);
         for (int64_t a = 0; fits && a < rank; ++a) {
           fits = a == axis || t.shape[static_cast<size_t>(a)] == x.shape[static_cast<size_t>(a)];
         }
@@ -341,7 +342,7 @@ Result<TensorType> infer_type(OpKind op, std::span<const TensorType* const> in,
       Shape s(shape.begin(), shape.end());
       bool fits = static_cast<int64_t>(s.size()) == rank;
       for (size_t a = 0; fits && a < s.size(); ++a) {
-        fits = x.shape[a] == s[a] || x.shape[a] == 1;
+        fits = s[a] >= 0 && (x.shape[a] == s[a] || x.shape[a] == 1);
       }
       if (!fits) {
         return errorf(ErrorKind::kShape, "expand: {} cannot be expanded to {} (rank-equal, size-1 "

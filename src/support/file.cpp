@@ -84,6 +84,29 @@ Status AtomicFileWriter::pad_to(size_t alignment) {
   return {};
 }
 
+Status AtomicFileWriter::rewrite_at(size_t offset, std::span<const std::byte> bytes) {
+  if (file_ == nullptr) return errorf(ErrorKind::kInternal, "{}: rewrite after commit", path_);
+  if (offset > offset_ || bytes.size() > offset_ - offset) {
+    return errorf(ErrorKind::kInternal, "{}: rewrite of {} bytes at {} past the end {}", path_,
+                  bytes.size(), offset, offset_);
+  }
+  if (std::fflush(file_) != 0) {
+    return errorf(ErrorKind::kIo, "{}: flush failed: {}", temp_path_, std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::pwrite(::fileno(file_), bytes.data() + done, bytes.size() - done,
+                         static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return errorf(ErrorKind::kIo, "{}: rewrite of {} bytes at offset {} failed: {}", temp_path_,
+                    bytes.size(), offset, std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
 Status AtomicFileWriter::commit() {
   if (file_ == nullptr) return errorf(ErrorKind::kInternal, "{}: commit twice", path_);
   bool flushed = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;

@@ -65,10 +65,26 @@ class Interpreter {
 
  private:
   Interpreter(const Graph& graph, InterpreterOptions options) : graph_(&graph), options_(options) {}
+  Status prepare();
+  // Checks `inputs` against the graph inputs and stores them (fake-quantized) in `live`.
+  Status bind_inputs(std::span<const NamedTensor> inputs, std::vector<Tensor>& live,
+                     std::vector<const Tensor*>& env) const;
+
   const Graph* graph_;
   InterpreterOptions options_;
   std::vector<Tensor> constants_;  // indexed by ValueId; empty for non-constants
+  // Per value: the last live node reading it (kNoNode if none). Intermediates and inputs are
+  // freed after that node runs, unless they are graph outputs.
+  std::vector<NodeId> last_use_;
 };
+
+// The value of a constant as the interpreter sees it: real constants (f32, or integer
+// storage dequantized with their params) as f32; i32 and bool constants as i32 (bool 0/1).
+Result<Tensor> read_constant(const Graph& graph, ValueId id);
+
+// Fake-quantizes a real tensor in place with `quant` (no-op for QuantKind::kNone).
+// The caller guarantees `quant` fits `tensor.shape` (check_quant).
+void fake_quantize(const QuantParams& quant, Tensor& tensor);
 
 // One-shot convenience: create + run.
 Result<std::vector<Tensor>> run_graph(const Graph& graph, std::span<const NamedTensor> inputs,

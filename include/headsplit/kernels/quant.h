@@ -8,9 +8,14 @@
 
 namespace hs::kernels {
 
-// Round half to even (banker's rounding), independent of the FP rounding mode.
+// Round half to even (banker's rounding): 2.5 -> 2, 3.5 -> 4, -2.5 -> -2. Built from
+// std::round and std::trunc, so it does not depend on the FP rounding mode (std::nearbyint
+// would). NaN stays NaN, infinities stay infinite.
 inline float round_half_even(float x) {
-  float r = std::nearbyint(x);  // FE_TONEAREST is the default mode: ties to even
+  const float r = std::round(x);  // ties away from zero
+  if (std::fabs(x - std::trunc(x)) == 0.5f) {
+    return 2.f * std::round(x * 0.5f);  // a tie: the even neighbour (x * 0.5f is exact)
+  }
   return r;
 }
 

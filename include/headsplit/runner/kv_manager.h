@@ -6,7 +6,8 @@
 //   k_out [Hkv, Dh, T_cur]   this step's new keys (graph output)
 //   v_out [Hkv, T_cur, Dh]
 // Buffers are allocated once for the largest P and T (P_max = C - T_min, T_max) and reused
-// when the AR length switches (rearrange()). Cache slot j holds position j. See
+// when the AR length switches (rearrange()). Cache slot j holds position j. The manager only
+// moves bytes: it never looks at the values, so every element type works the same way. See
 // docs/kv-cache.md for the full scheme and why there is no ShiftPointer mode.
 #pragma once
 
@@ -25,17 +26,21 @@ struct KvShape {
   int64_t head_dim = 0;     // Dh
   int64_t context_len = 0;  // C
   int64_t min_ar_len = 1;   // smallest T used (sets P_max = C - T_min)
-  int64_t max_ar_len = 1;   // largest T used
+  int64_t max_ar_len = 1;   // largest T used; must be < C (at least one cache slot)
   int64_t elem_size = 4;    // bytes per element
 };
 
 class KvManager {
  public:
+  // Errors (kInvalidArgument) name the offending field: non-positive sizes, T_min > T_max,
+  // T_max >= C.
   static Result<KvManager> create(const KvShape& shape);
 
   const KvShape& shape() const { return shape_; }
+  // The current AR length T_cur; starts at max_ar_len.
   int64_t ar_len() const { return ar_cur_; }
   int64_t cache_len() const { return shape_.context_len - ar_cur_; }  // P_cur
+  int64_t max_cache_len() const { return p_max_; }                    // P_max
 
   // Byte views of the four buffers of a layer, sized for the current AR length.
   std::span<std::byte> k_in(int64_t layer);
@@ -44,15 +49,20 @@ class KvManager {
   std::span<std::byte> v_out(int64_t layer);
   std::span<const std::byte> k_in(int64_t layer) const;
   std::span<const std::byte> v_in(int64_t layer) const;
+  std::span<const std::byte> k_out(int64_t layer) const;
+  std::span<const std::byte> v_out(int64_t layer) const;
 
   // Copies the first `n_update` new entries of every layer from the out buffers into cache
   // slots [n_past, n_past + n_update): per K row (Hkv*Dh rows) n_update elements; per V head
-  // n_update*Dh contiguous elements. Error if the slots do not fit in P_cur.
+  // n_update*Dh contiguous elements. Error (kInvalidArgument) if n_update > T_cur or the
+  // slots do not fit in P_cur.
   Status update(int64_t n_past, int64_t n_update);
 
-  // Switches the AR length: moves every K row / V head block from stride C - T_cur to
-  // C - T_new (front-to-back when shrinking, back-to-front when growing, so nothing is
-  // overwritten). Cached slots [0, n_past) keep their values; n_past must fit the new P.
+  // Switches the AR length: moves the cached slots [0, n_past) of every K row / V head block
+  // from stride P_cur = C - T_cur to P_new = C - T_new. When P shrinks (T grows) rows move
+  // front-to-back, when P grows (T shrinks) back-to-front, so no row overwrites one that has
+  // not moved yet. Slots >= n_past are left stale (the mask hides them). Error
+  // (kInvalidArgument) if T_new is outside [min_ar_len, max_ar_len] or n_past > P_new.
   Status rearrange(int64_t new_ar_len, int64_t n_past);
 
   // Total bytes held (k_in, v_in, k_out, v_out over all layers).
@@ -62,16 +72,22 @@ class KvManager {
 
  private:
   explicit KvManager(const KvShape& shape);
+  size_t layer_index(int64_t layer) const;  // HS_CHECKs 0 <= layer < L
+  size_t cache_bytes() const;               // bytes of one k_in / v_in at the current AR length
+  size_t out_bytes() const;                 // bytes of one k_out / v_out at the current AR length
   KvShape shape_;
   int64_t ar_cur_ = 0;
   int64_t p_max_ = 0;
+  // One entry per layer; k_in/v_in hold Hkv*Dh*P_max elements, k_out/v_out Hkv*Dh*T_max.
   std::vector<std::vector<std::byte>> k_in_, v_in_, k_out_, v_out_;
 };
 
 // The SmartMask attention mask, uint16 [T, C]: 65535 = attend, 0 = masked.
-// Columns [0, P) are cache slots, [P, C) are this step's T tokens.
+// Columns [0, P) are cache slots (slot j = position j), [P, C) are this step's T tokens.
+// Arguments out of range are programmer errors (HS_CHECK): the generator validates first.
 class AttentionMask {
  public:
+  // Requires 0 < ar_len <= context_len. Starts fully masked.
   AttentionMask(int64_t ar_len, int64_t context_len);
   // Causal init: row i sees cache slots [0, n_past) and current tokens 0..i.
   void init_causal(int64_t n_past);
@@ -80,7 +96,10 @@ class AttentionMask {
   std::span<const uint16_t> data() const { return data_; }
   int64_t ar_len() const { return ar_len_; }
   int64_t context_len() const { return context_len_; }
-  uint16_t at(int64_t row, int64_t col) const { return data_[static_cast<size_t>(row * context_len_ + col)]; }
+  int64_t cache_len() const { return context_len_ - ar_len_; }  // P
+  uint16_t at(int64_t row, int64_t col) const {
+    return data_[static_cast<size_t>(row * context_len_ + col)];
+  }
 
   static constexpr uint16_t kAttend = 65535;
   static constexpr uint16_t kMasked = 0;
@@ -88,7 +107,7 @@ class AttentionMask {
  private:
   int64_t ar_len_;
   int64_t context_len_;
-  std::vector<uint16_t> data_;
+  std::vector<uint16_t> data_;  // [T, C]
 };
 
 }  // namespace hs::runner

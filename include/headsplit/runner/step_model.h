@@ -1,5 +1,5 @@
 // What the generation loop runs: a model that executes one step at a given AR length.
-// Implemented on the reference interpreter (runner/graph_step_model.h, compiler side) and on a
+// Implemented on the reference interpreter (irexec/graph_step_model.h, compiler side) and on a
 // loaded artifact (runtime), so both share the KV manager, sampler and generator.
 #pragma once
 
@@ -15,6 +15,9 @@ namespace hs::runner {
 
 enum class KvElement : uint8_t { kF32, kU8, kU16 };
 
+// Bytes per stored cache element: 4, 1, 2.
+int64_t kv_element_size(KvElement element);
+
 struct StepModelInfo {
   int64_t n_layers = 0;
   int64_t n_kv_heads = 0;
@@ -24,9 +27,17 @@ struct StepModelInfo {
   std::vector<int64_t> ar_lens;  // AR lengths with a graph, e.g. {32, 1}
   KvElement kv_element = KvElement::kF32;
   // Real value of stored cache element q (quantized caches): scale * (q - zero_point).
-  // One per-tensor encoding shared by every layer's K (resp. V) is not required: per layer.
+  // One per-tensor encoding shared by every layer's K (resp. V) is not required: per layer
+  // ([L]; with a per-head cache layout, kv head 0's encoding of the layer).
   std::vector<float> k_scales, v_scales;
   std::vector<int32_t> k_zero_points, v_zero_points;
+  // The same per layer and kv head ([L*Hkv], index l*Hkv + g): a per-head cache layout may give
+  // each head its own encoding (the SHA-from-source path calibrates per head). Empty for kF32.
+  std::vector<float> k_head_scales, v_head_scales;
+  std::vector<int32_t> k_head_zero_points, v_head_zero_points;
+
+  // The KV manager shape for AR lengths [min_ar_len, max_ar_len] of this model.
+  KvShape kv_shape(int64_t min_ar_len, int64_t max_ar_len) const;
 };
 
 class StepModel {

@@ -33,6 +33,9 @@ class AtomicFileWriter {
   // Pads with zero bytes up to a multiple of `alignment`.
   Status pad_to(size_t alignment);
   size_t offset() const { return offset_; }
+  // Overwrites bytes already written, [offset, offset + size) within offset() (e.g. a checksum
+  // in a header known only at the end); later writes still append at offset().
+  Status rewrite_at(size_t offset, std::span<const std::byte> bytes);
   // Flushes, fsyncs and renames the temporary file to the destination.
   Status commit();
   const std::string& path() const { return path_; }

@@ -1,0 +1,92 @@
+// The .hsa file layout (docs/artifact.md is the spec): a fixed 64-byte header, the program
+// as a FlatBuffers table, and 64-byte aligned weight data.
+//
+//   [0, 64)                          header (little-endian, fields below)
+//   [program_offset, +program_size)  FlatBuffers Program (schema src/artifact/schema/)
+//   zero padding to a multiple of 64
+//   [data_offset, +data_size)        weights, each at a 64-byte aligned offset
+//
+// The pieces here are what write_artifact and load_artifact are made of; tools and tests use
+// them to inspect files or to build deliberately broken ones.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "headsplit/artifact/program.h"
+#include "headsplit/support/result.h"
+
+namespace hs::artifact {
+
+// "\x89HSA\r\n\x1a\n": a high-bit byte catches 7-bit transfers, CR LF and LF catch line-ending
+// conversion, ^Z stops a DOS `type` (the PNG signature trick).
+inline constexpr std::array<uint8_t, 8> kMagic = {0x89, 'H', 'S', 'A', '\r', '\n', 0x1a, '\n'};
+inline constexpr uint16_t kFormatMajor = 1;
+inline constexpr uint16_t kFormatMinor = 0;
+inline constexpr uint32_t kHeaderSize = 64;
+inline constexpr uint64_t kDataAlignment = 64;
+
+// Byte offsets of the header fields.
+inline constexpr size_t kMagicOffset = 0;           // u8[8]
+inline constexpr size_t kMajorOffset = 8;           // u16
+inline constexpr size_t kMinorOffset = 10;          // u16
+inline constexpr size_t kHeaderSizeOffset = 12;     // u32
+inline constexpr size_t kChecksumOffset = 16;       // u64 XXH3-64 of the file minus this field
+inline constexpr size_t kFileSizeOffset = 24;       // u64
+inline constexpr size_t kProgramOffsetOffset = 32;  // u64
+inline constexpr size_t kProgramSizeOffset = 40;    // u64
+inline constexpr size_t kDataOffsetOffset = 48;     // u64
+inline constexpr size_t kDataSizeOffset = 56;       // u64
+
+struct FileHeader {
+  uint16_t major = kFormatMajor;
+  uint16_t minor = kFormatMinor;
+  uint32_t header_size = kHeaderSize;
+  uint64_t checksum = 0;
+  uint64_t file_size = 0;
+  uint64_t program_offset = 0;
+  uint64_t program_size = 0;
+  uint64_t data_offset = 0;
+  uint64_t data_size = 0;
+
+  bool operator==(const FileHeader&) const = default;
+};
+
+// The 64 header bytes (magic included).
+std::array<std::byte, kHeaderSize> encode_header(const FileHeader& header);
+// Reads the fields of a header; the caller guarantees bytes.size() >= kHeaderSize. Does not
+// check the magic or any value.
+FileHeader decode_header(std::span<const std::byte> bytes);
+
+// XXH3-64 over the whole file except the 8 checksum bytes: [0, 16) then [24, size).
+// The caller guarantees bytes.size() >= kHeaderSize.
+uint64_t compute_checksum(std::span<const std::byte> file);
+
+// Assigns each weight's `offset` (64-byte aligned, in order) and `size_bytes`, and returns
+// the data section size (the end of the last weight). Errors name the weight.
+Result<uint64_t> assign_weight_offsets(std::vector<WeightDesc>& weights);
+
+// Encodes a program as a FlatBuffers buffer (no checks: check_program first).
+std::vector<std::byte> encode_program(const Program& program);
+// Runs the FlatBuffers verifier over `bytes` and unpacks the program (no semantic checks).
+// `what` (the file path) starts every error message. The caller guarantees `bytes` starts
+// at an 8-byte aligned address.
+Result<Program> decode_program(std::span<const std::byte> bytes, std::string_view what);
+
+struct CheckOptions {
+  // Size of the data section every weight must fit in.
+  uint64_t data_size = 0;
+};
+
+// The semantic checks a reader runs before trusting a program: enum values known, names
+// unique, weights inside the data section, 64-byte aligned and sized for their type, every
+// tensor/node/I-O index in range, nodes in topological order, constants matching their
+// weight's type, shape and quant, arena offsets inside arena_bytes, quant params consistent
+// with shapes, tokenizer ids in range. `what` (the file path) starts every error message.
+Status check_program(const Program& program, const CheckOptions& options, std::string_view what);
+
+}  // namespace hs::artifact

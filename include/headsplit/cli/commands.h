@@ -1,0 +1,35 @@
+// The headsplit subcommands and the helpers they share. Each command lives in its own file in
+// src/cli/ and registers itself with a register_* function that cli.cpp calls; its work runs
+// as an Action whose Status cli.cpp turns into the exit code (the only place that happens).
+#pragma once
+
+#include <cstdio>
+#include <functional>
+
+#include "headsplit/runner/generator.h"
+#include "headsplit/support/result.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace hs::cli {
+
+// The work of a subcommand, run after parsing succeeded.
+using Action = std::function<Status()>;
+
+// Makes `action` run when `command` (a subcommand of the main App) is selected.
+void set_action(CLI::App& command, Action action);
+
+// Subcommands (add yours here and call it from cli.cpp).
+void register_generate(CLI::App& app);  // generate.cpp: text from a checkpoint, on the interpreter
+
+// Prints the llama.cpp-style timing block of a generation to `out`:
+//   load:                   12.34 ms
+//   prompt eval:      6 tokens,     1.23 ms,  4878.05 tok/s
+//   eval:            63 tokens,    40.00 ms,  1575.00 tok/s
+//   time to first token:     1.30 ms
+//   generated:       64 tokens (stop: max tokens)
+void print_generation_stats(const runner::GenerationResult& result, std::FILE* out);
+
+}  // namespace hs::cli

@@ -1,0 +1,63 @@
+// Fast matmul with int8 or int4 weights and float32 activations (the runtime's quantized
+// projections: 16a8w, 16a4w, 16a4w-block). Weights are converted to float in registers (or a
+// small L1 tile), never dequantized as a whole. Same shapes and layouts as gemm.h:
+//
+//   token-major   x[M,K] -> y[M,N]:  y[m,n] = sum_k s(n,k) * Wq[n,k] * x[m,k]  (+ bias[n])
+//   channel-major x[K,M] -> y[N,M]:  y[n,m] = the same sum                     (+ bias[n])
+//
+//   s(n,k) = scales[n]                   per output channel (block == 0), scales [N]
+//   s(n,k) = scales[n * nb + k / block]  per block along K, nb = ceil(K / block), scales [N,nb];
+//                                        the last block of a row may be partial.
+// Symmetric: zero point 0 (real weight = s * Wq).
+//
+// Weight storage:
+//   int8: Wq int8 [N,K] row-major.
+//   int4: [N, ceil(K/2)] bytes; byte j of row n holds k = 2j in its low nibble and k = 2j+1 in
+//         its high nibble, each a signed 4-bit value (-8..7). When K is odd the high nibble of
+//         a row's last byte is padding and ignored.
+//
+// Numerics: float32 sums as in gemm.h. Where the scale is applied: dot path (M < 8) per
+// channel, once per row after the sum; int4 per block, once per block's partial sum; int8 per
+// block and the panel path (M >= 8), to each converted weight (s * Wq, one rounding). Error
+// bound: (K + 4) * 2^-24 * (sum_k |s(n,k) * Wq[n,k] * x[m,k]| + |bias[n]|), checked by the
+// tests; results are independent of the pool and of the other rows, as in gemm.h. The int4 dot
+// path scales x by exact powers of two (2^-28, 2^-4) to save shifts when unpacking nibbles, so
+// activations below 2^-98 in magnitude lose bits there (real activations never get near).
+// Per-block int4 with a block that is not a multiple of 16 takes a slower scalar-conversion
+// path (correct, not fast).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "headsplit/kernels/gemm.h"
+#include "headsplit/support/result.h"
+
+namespace hs::kernels {
+
+enum class WeightBits : uint8_t { kInt4 = 4, kInt8 = 8 };
+
+struct QuantizedWeights {
+  WeightBits bits = WeightBits::kInt8;
+  std::span<const std::byte> data;  // int8 [N,K] or packed int4 [N, ceil(K/2)]
+  std::span<const float> scales;    // [N] (block == 0) or [N, ceil(K/block)]
+  int64_t block = 0;                // 0: per output channel; > 0: block size along K
+  std::span<const float> bias;      // [N] or empty
+};
+
+// y = dequant(Wq) applied to x as above, on `pool` (null: the calling thread only). Errors:
+// kInvalidArgument for a negative dimension or block, or bits other than 4 and 8; kShape when
+// a span's size does not match (x, y, data, scales, bias); y is not touched then.
+Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
+                        const QuantizedWeights& weights, std::span<float> y, ThreadPool* pool);
+
+// Bytes per packed int4 row: ceil(K / 2).
+constexpr int64_t int4_row_bytes(int64_t k) { return (k + 1) / 2; }
+
+// Packs q[N,K] (values -8..7, one per int8) into int4 rows as above; the padding nibble of an
+// odd-K row is 0. kShape if the sizes do not fit, kOutOfRange naming the first value outside
+// -8..7.
+Status pack_int4(std::span<const int8_t> q, int64_t n, int64_t k, std::span<std::byte> packed);
+
+}  // namespace hs::kernels

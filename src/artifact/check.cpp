@@ -1,0 +1,329 @@
+// Semantic checks of a decoded program (check_program): what the FlatBuffers verifier cannot
+// know. After they pass, the runtime may index tensors, weights and the arena without checks.
+// The writer runs the same checks, so it never produces a file the reader rejects.
+#include <cmath>
+#include <set>
+#include <string>
+#include <unordered_set>
+
+#include "headsplit/artifact/format.h"
+
+namespace hs::artifact {
+namespace {
+
+template <typename Enum>
+bool in_range(Enum value, int count) {
+  return static_cast<int>(value) >= 0 && static_cast<int>(value) < count;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ","));
+}
+
+// `where` names the tensor or weight ("model.hsa: weight #2 'wq'").
+Status check_quant(const Quant& q, ElementType type, const std::vector<int64_t>& shape,
+                   const std::string& where) {
+  if (!in_range(q.kind, kNumQuantKinds)) {
+    return errorf(ErrorKind::kUnsupported, "{}: unknown quant kind {} (known: 0..{})", where,
+                  static_cast<int>(q.kind), kNumQuantKinds - 1);
+  }
+  if (q.kind == QuantKind::kNone) {
+    if (!q.scales.empty() || !q.zero_points.empty()) {
+      return errorf(ErrorKind::kCorrupt, "{}: not quantized but has {} scales and {} zero points",
+                    where, q.scales.size(), q.zero_points.size());
+    }
+    return {};
+  }
+  if (type == ElementType::kF32 || type == ElementType::kBool) {
+    return errorf(ErrorKind::kCorrupt, "{}: quantized but its element type is {}", where,
+                  element_type_name(type));
+  }
+  if (q.bits < 1 || q.bits > 32 || q.qmin > q.qmax || q.qmin < element_min(type) ||
+      q.qmax > element_max(type)) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: quant range {} bits [{}, {}] does not fit element type {} [{}, {}]", where,
+                  q.bits, q.qmin, q.qmax, element_type_name(type), element_min(type),
+                  element_max(type));
+  }
+  auto rank = static_cast<int64_t>(shape.size());
+  int64_t expected = 1;
+  if (q.kind == QuantKind::kPerAxis || q.kind == QuantKind::kPerBlock) {
+    if (q.axis < 0 || q.axis >= rank) {
+      return errorf(ErrorKind::kOutOfRange, "{}: quant axis {} is outside rank {}", where, q.axis,
+                    rank);
+    }
+    expected = shape[q.axis];
+  }
+  if (q.kind == QuantKind::kPerBlock) {
+    if (q.block_axis < 0 || q.block_axis >= rank || q.block_axis == q.axis || q.block <= 0) {
+      return errorf(ErrorKind::kOutOfRange,
+                    "{}: quant block axis {} / block {} invalid for rank {} and axis {}", where,
+                    q.block_axis, q.block, rank, q.axis);
+    }
+    int64_t dim = shape[q.block_axis];
+    int64_t blocks = dim / q.block + (dim % q.block != 0 ? 1 : 0);
+    if (__builtin_mul_overflow(expected, blocks, &expected)) {
+      return errorf(ErrorKind::kOutOfRange, "{}: quant scale count overflows", where);
+    }
+  }
+  if (static_cast<int64_t>(q.scales.size()) != expected) {
+    return errorf(ErrorKind::kCorrupt, "{}: {} scales for shape {}, expected {}", where,
+                  q.scales.size(), shape_str(shape), expected);
+  }
+  if (q.zero_points.size() != q.scales.size()) {
+    return errorf(ErrorKind::kCorrupt, "{}: {} zero points for {} scales", where,
+                  q.zero_points.size(), q.scales.size());
+  }
+  for (size_t i = 0; i < q.scales.size(); ++i) {
+    if (!std::isfinite(q.scales[i]) || q.scales[i] <= 0.0f) {
+      return errorf(ErrorKind::kCorrupt, "{}: scale {} is {}, expected finite and > 0", where, i,
+                    q.scales[i]);
+    }
+    if (q.zero_points[i] < q.qmin || q.zero_points[i] > q.qmax) {
+      return errorf(ErrorKind::kCorrupt, "{}: zero point {} is {}, outside [{}, {}]", where, i,
+                    q.zero_points[i], q.qmin, q.qmax);
+    }
+  }
+  return {};
+}
+
+Status check_weight(const WeightDesc& w, size_t index, uint64_t data_size, std::string_view what) {
+  std::string where = fmt::format("{}: weight #{} '{}'", what, index, w.name);
+  if (!in_range(w.type, kNumElementTypes) || !in_range(w.layout, kNumWeightLayouts)) {
+    return errorf(ErrorKind::kUnsupported, "{}: unknown element type {} or layout {}", where,
+                  static_cast<int>(w.type), static_cast<int>(w.layout));
+  }
+  if ((w.layout == WeightLayout::kInt4Packed) != (w.type == ElementType::kI4)) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: element type {} with layout {}, expected int4_packed exactly for i4", where,
+                  element_type_name(w.type),
+                  w.layout == WeightLayout::kPlain ? "plain" : "int4_packed");
+  }
+  auto expected = weight_storage_bytes(w);
+  if (!expected.ok()) return std::move(expected).error().with_context(what);
+  if (w.size_bytes != *expected) {
+    return errorf(ErrorKind::kCorrupt, "{}: stores {} bytes, expected {} for {}{}", where,
+                  w.size_bytes, *expected, element_type_name(w.type), shape_str(w.shape));
+  }
+  if (w.offset % kDataAlignment != 0) {
+    return errorf(ErrorKind::kAlignment, "{}: data offset {} is not a multiple of {}", where,
+                  w.offset, kDataAlignment);
+  }
+  if (w.offset > data_size || w.size_bytes > data_size - w.offset) {
+    return errorf(ErrorKind::kOutOfRange,
+                  "{}: {} bytes at data offset {} go past the data section of {} bytes", where,
+                  w.size_bytes, w.offset, data_size);
+  }
+  return check_quant(w.quant, w.type, w.shape, where);
+}
+
+Status check_tensor(const TensorDesc& t, const GraphDesc& g, const Program& p,
+                    const std::string& where) {
+  if (!in_range(t.type, kNumElementTypes) || !in_range(t.role, kNumTensorRoles)) {
+    return errorf(ErrorKind::kUnsupported, "{}: unknown element type {} or role {}", where,
+                  static_cast<int>(t.type), static_cast<int>(t.role));
+  }
+  auto numel = checked_numel(t.shape, where);
+  if (!numel.ok()) return std::move(numel).error();
+  HS_TRY(check_quant(t.quant, t.type, t.shape, where));
+  if (t.role == TensorRole::kConstant) {
+    if (t.weight < 0 || static_cast<size_t>(t.weight) >= p.weights.size()) {
+      return errorf(ErrorKind::kOutOfRange, "{}: weight index {} outside [0, {})", where, t.weight,
+                    p.weights.size());
+    }
+    const WeightDesc& w = p.weights[t.weight];
+    if (w.type != t.type || w.shape != t.shape || w.quant != t.quant) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: is {}{} but its weight #{} '{}' is {}{} (or quant params differ)", where,
+                    element_type_name(t.type), shape_str(t.shape), t.weight, w.name,
+                    element_type_name(w.type), shape_str(w.shape));
+    }
+    if (t.arena_offset != -1) {
+      return errorf(ErrorKind::kCorrupt, "{}: a constant with arena offset {}, expected -1", where,
+                    t.arena_offset);
+    }
+    return {};
+  }
+  if (t.weight != -1) {
+    return errorf(ErrorKind::kCorrupt, "{}: role {} with weight index {}, expected -1", where,
+                  tensor_role_name(t.role), t.weight);
+  }
+  if (t.arena_offset < -1) {
+    return errorf(ErrorKind::kCorrupt, "{}: arena offset {}, expected -1 or >= 0", where,
+                  t.arena_offset);
+  }
+  if (t.arena_offset >= 0) {
+    int64_t bytes = *numel * element_size(t.type);  // numel <= 2^53: no overflow
+    if (t.arena_offset > g.arena_bytes || bytes > g.arena_bytes - t.arena_offset) {
+      return errorf(ErrorKind::kOutOfRange,
+                    "{}: {} bytes at arena offset {} go past arena_bytes {}", where, bytes,
+                    t.arena_offset, g.arena_bytes);
+    }
+  }
+  return {};
+}
+
+// Graph inputs (outputs) are exactly the tensors with role input (output), each once.
+Status check_io(const GraphDesc& g, const std::vector<int32_t>& io, TensorRole role,
+                const std::string& where) {
+  std::string_view kind = tensor_role_name(role);
+  std::set<int32_t> seen;
+  for (int32_t index : io) {
+    if (index < 0 || static_cast<size_t>(index) >= g.tensors.size()) {
+      return errorf(ErrorKind::kOutOfRange, "{}: {} tensor index {} outside [0, {})", where, kind,
+                    index, g.tensors.size());
+    }
+    const TensorDesc& t = g.tensors[index];
+    if (t.role != role || !seen.insert(index).second) {
+      return errorf(ErrorKind::kCorrupt, "{}: {} list names tensor #{} '{}' (role {}) {}", where,
+                    kind, index, t.name, tensor_role_name(t.role),
+                    t.role != role ? "of the wrong role" : "twice");
+    }
+  }
+  for (size_t i = 0; i < g.tensors.size(); ++i) {
+    if (g.tensors[i].role == role && seen.count(static_cast<int32_t>(i)) == 0) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: tensor #{} '{}' has role {} but is not in the {} list", where, i,
+                    g.tensors[i].name, kind, kind);
+    }
+  }
+  return {};
+}
+
+Status check_nodes(const GraphDesc& g, const std::string& where) {
+  // available[i]: tensor i may be read (an input, a constant or already produced).
+  std::vector<bool> available(g.tensors.size());
+  for (size_t i = 0; i < g.tensors.size(); ++i) {
+    TensorRole role = g.tensors[i].role;
+    available[i] = role == TensorRole::kInput || role == TensorRole::kConstant;
+  }
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    const NodeDesc& node = g.nodes[n];
+    std::string at = fmt::format("{} node #{} ({})", where, n, op_code_name(node.op));
+    if (!in_range(node.op, kNumOpCodes)) {
+      return errorf(ErrorKind::kUnsupported, "{}: unknown op code {} (this build knows 0..{})", at,
+                    static_cast<int>(node.op), kNumOpCodes - 1);
+    }
+    for (int32_t index : node.inputs) {
+      if (index < 0 || static_cast<size_t>(index) >= g.tensors.size()) {
+        return errorf(ErrorKind::kOutOfRange, "{}: input tensor index {} outside [0, {})", at,
+                      index, g.tensors.size());
+      }
+      if (!available[index]) {
+        return errorf(ErrorKind::kCorrupt, "{}: reads tensor #{} '{}' before it is produced", at,
+                      index, g.tensors[index].name);
+      }
+    }
+    if (node.outputs.empty()) return errorf(ErrorKind::kCorrupt, "{}: has no outputs", at);
+    for (int32_t index : node.outputs) {
+      if (index < 0 || static_cast<size_t>(index) >= g.tensors.size()) {
+        return errorf(ErrorKind::kOutOfRange, "{}: output tensor index {} outside [0, {})", at,
+                      index, g.tensors.size());
+      }
+      if (available[index]) {
+        return errorf(ErrorKind::kCorrupt,
+                      "{}: writes tensor #{} '{}' (role {}) that is an input, a constant or "
+                      "already produced",
+                      at, index, g.tensors[index].name, tensor_role_name(g.tensors[index].role));
+      }
+      available[index] = true;
+    }
+    std::unordered_set<std::string_view> names;
+    for (const Attr& attr : node.attrs) {
+      if (!names.insert(attr.name).second) {
+        return errorf(ErrorKind::kCorrupt, "{}: attr '{}' appears twice", at, attr.name);
+      }
+    }
+  }
+  for (int32_t index : g.outputs) {
+    if (!available[index]) {
+      return errorf(ErrorKind::kCorrupt, "{}: output tensor #{} '{}' is never produced", where,
+                    index, g.tensors[index].name);
+    }
+  }
+  return {};
+}
+
+Status check_graph(const GraphDesc& g, size_t index, const Program& p, std::string_view what) {
+  std::string where = fmt::format("{}: graph #{} '{}'", what, index, g.name);
+  if (g.ar_len < 1 || g.arena_bytes < 0) {
+    return errorf(ErrorKind::kCorrupt, "{}: ar_len {} and arena_bytes {}, expected >= 1 and >= 0",
+                  where, g.ar_len, g.arena_bytes);
+  }
+  std::unordered_set<std::string_view> names;
+  for (size_t i = 0; i < g.tensors.size(); ++i) {
+    const TensorDesc& t = g.tensors[i];
+    std::string at = fmt::format("{} tensor #{} '{}'", where, i, t.name);
+    if (!names.insert(t.name).second) {
+      return errorf(ErrorKind::kCorrupt, "{}: name appears twice", at);
+    }
+    HS_TRY(check_tensor(t, g, p, at));
+  }
+  HS_TRY(check_io(g, g.inputs, TensorRole::kInput, where));
+  HS_TRY(check_io(g, g.outputs, TensorRole::kOutput, where));
+  return check_nodes(g, where);
+}
+
+Status check_tokenizer(const tokenizer::TokenizerData& t, std::string_view what) {
+  if (static_cast<int>(t.kind) > static_cast<int>(tokenizer::TokenizerKind::kByteLevelBpe)) {
+    return errorf(ErrorKind::kUnsupported, "{}: unknown tokenizer kind {}", what,
+                  static_cast<int>(t.kind));
+  }
+  size_t vocab = t.pieces.size();
+  if ((!t.scores.empty() && t.scores.size() != vocab) ||
+      (!t.types.empty() && t.types.size() != vocab)) {
+    return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} pieces, {} scores and {} types", what,
+                  vocab, t.scores.size(), t.types.size());
+  }
+  for (size_t i = 0; i < t.types.size(); ++i) {
+    auto type = static_cast<int32_t>(t.types[i]);
+    if (type < 0 || type > static_cast<int32_t>(tokenizer::TokenType::kByte)) {
+      return errorf(ErrorKind::kCorrupt, "{}: tokenizer token {} has unknown type {}", what, i,
+                    type);
+    }
+  }
+  auto vocab_i = static_cast<int64_t>(vocab);
+  const std::pair<const char*, int32_t> ids[] = {
+      {"bos", t.bos_id}, {"eos", t.eos_id}, {"unk", t.unk_id}, {"pad", t.pad_id}};
+  for (const auto& [name, id] : ids) {
+    if (id < -1 || id >= vocab_i) {
+      return errorf(ErrorKind::kOutOfRange, "{}: tokenizer {} id {} outside [-1, {})", what, name,
+                    id, vocab);
+    }
+  }
+  for (int32_t id : t.extra_eos_ids) {
+    if (id < 0 || id >= vocab_i) {
+      return errorf(ErrorKind::kOutOfRange, "{}: tokenizer extra eos id {} outside [0, {})", what,
+                    id, vocab);
+    }
+  }
+  if (t.max_token_length < 0) {
+    return errorf(ErrorKind::kCorrupt, "{}: tokenizer max_token_length {} is negative", what,
+                  t.max_token_length);
+  }
+  return {};
+}
+
+}  // namespace
+
+Status check_program(const Program& program, const CheckOptions& options, std::string_view what) {
+  std::unordered_set<std::string_view> names;
+  for (size_t i = 0; i < program.weights.size(); ++i) {
+    const WeightDesc& w = program.weights[i];
+    if (!names.insert(w.name).second) {
+      return errorf(ErrorKind::kCorrupt, "{}: weight #{} name '{}' appears twice", what, i, w.name);
+    }
+    HS_TRY(check_weight(w, i, options.data_size, what));
+  }
+  names.clear();
+  for (size_t i = 0; i < program.graphs.size(); ++i) {
+    const GraphDesc& g = program.graphs[i];
+    if (!names.insert(g.name).second) {
+      return errorf(ErrorKind::kCorrupt, "{}: graph #{} name '{}' appears twice", what, i, g.name);
+    }
+    HS_TRY(check_graph(g, i, program, what));
+  }
+  return check_tokenizer(program.tokenizer, what);
+}
+
+}  // namespace hs::artifact

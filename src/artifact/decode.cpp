@@ -1,0 +1,232 @@
+// FlatBuffers bytes -> Program: the FlatBuffers verifier first (every offset, vector length
+// and string inside the buffer), then a field-by-field copy. Absent fields take the schema
+// defaults; unknown fields (written by a newer minor version) are ignored. Enum values are
+// copied as they are and range-checked by check_program.
+#include <flatbuffers/flatbuffers.h>
+
+#include "artifact_generated.h"
+#include "headsplit/artifact/format.h"
+
+namespace hs::artifact {
+namespace {
+
+namespace fbs = ::flatbuffers;
+
+std::string str(const fbs::String* s) { return s == nullptr ? std::string() : s->str(); }
+
+template <typename T>
+std::vector<T> vec(const fbs::Vector<T>* v) {
+  if (v == nullptr) return {};
+  return std::vector<T>(v->begin(), v->end());
+}
+
+template <typename To, typename From>
+To from_fb(From value) {
+  return static_cast<To>(static_cast<std::underlying_type_t<From>>(value));
+}
+
+Quant decode_quant(const fb::Quant* q) {
+  Quant out;
+  if (q == nullptr) return out;
+  out.kind = from_fb<QuantKind>(q->kind());
+  out.bits = q->bits();
+  out.qmin = q->qmin();
+  out.qmax = q->qmax();
+  out.axis = q->axis();
+  out.block_axis = q->block_axis();
+  out.block = q->block();
+  out.scales = vec(q->scales());
+  out.zero_points = vec(q->zero_points());
+  return out;
+}
+
+Result<Attr> decode_attr(const fb::Attr& a, std::string_view where) {
+  Attr out;
+  out.name = str(a.name());
+  switch (a.kind()) {
+    case fb::AttrKind::Int: out.value = a.i(); break;
+    case fb::AttrKind::Float: out.value = a.f(); break;
+    case fb::AttrKind::Ints: out.value = vec(a.ints()); break;
+    case fb::AttrKind::String: out.value = str(a.s()); break;
+    default:
+      return errorf(ErrorKind::kUnsupported, "{} attr '{}': unknown attr kind {} (known: 0..3)",
+                    where, out.name, static_cast<int>(a.kind()));
+  }
+  return out;
+}
+
+Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t index) {
+  GraphDesc out;
+  out.name = str(g.name());
+  out.ar_len = g.ar_len();
+  out.arena_bytes = g.arena_bytes();
+  out.inputs = vec(g.inputs());
+  out.outputs = vec(g.outputs());
+  if (g.tensors() != nullptr) {
+    out.tensors.reserve(g.tensors()->size());
+    for (const fb::Tensor* t : *g.tensors()) {
+      TensorDesc& td = out.tensors.emplace_back();
+      td.name = str(t->name());
+      td.type = from_fb<ElementType>(t->type());
+      td.shape = vec(t->shape());
+      td.quant = decode_quant(t->quant());
+      td.weight = t->weight();
+      td.arena_offset = t->arena_offset();
+      td.role = from_fb<TensorRole>(t->role());
+    }
+  }
+  if (g.nodes() != nullptr) {
+    out.nodes.reserve(g.nodes()->size());
+    for (const fb::Node* n : *g.nodes()) {
+      NodeDesc& nd = out.nodes.emplace_back();
+      nd.op = from_fb<OpCode>(n->op());
+      nd.inputs = vec(n->inputs());
+      nd.outputs = vec(n->outputs());
+      if (n->attrs() == nullptr) continue;
+      std::string where =
+          fmt::format("{}: graph #{} '{}' node #{}", what, index, out.name, out.nodes.size() - 1);
+      for (const fb::Attr* a : *n->attrs()) {
+        HS_ASSIGN_OR_RETURN(Attr attr, decode_attr(*a, where));
+        nd.attrs.push_back(std::move(attr));
+      }
+    }
+  }
+  return out;
+}
+
+WeightDesc decode_weight(const fb::Weight& w) {
+  WeightDesc out;
+  out.name = str(w.name());
+  out.type = from_fb<ElementType>(w.type());
+  out.shape = vec(w.shape());
+  out.quant = decode_quant(w.quant());
+  out.offset = w.offset();
+  out.size_bytes = w.size();
+  out.layout = from_fb<WeightLayout>(w.layout());
+  return out;
+}
+
+Result<ModelMetadata> decode_metadata(const fb::Metadata* m, std::string_view what) {
+  ModelMetadata out;
+  if (m == nullptr) return out;
+  out.model_name = str(m->model_name());
+  out.model_source = str(m->model_source());
+  out.dim = m->dim();
+  out.n_layers = m->n_layers();
+  out.n_heads = m->n_heads();
+  out.n_kv_heads = m->n_kv_heads();
+  out.head_dim = m->head_dim();
+  out.hidden_dim = m->hidden_dim();
+  out.vocab_size = m->vocab_size();
+  out.context_len = m->context_len();
+  out.rope_theta = m->rope_theta();
+  out.rms_eps = m->rms_eps();
+  out.rope_scaling_type = str(m->rope_scaling_type());
+  out.rope_scaling_factor = m->rope_scaling_factor();
+  out.rope_low_freq_factor = m->rope_low_freq_factor();
+  out.rope_high_freq_factor = m->rope_high_freq_factor();
+  out.rope_original_max_positions = m->rope_original_max_positions();
+  out.ar_lengths = vec(m->ar_lengths());
+  out.quant_scheme = str(m->quant_scheme());
+  out.kv_cache_bits = m->kv_cache_bits();
+  out.mask_bits = m->mask_bits();
+  out.logits_bits = m->logits_bits();
+  out.split_applied = m->split_applied();
+  out.r3 = m->r3();
+  out.masked_softmax = m->masked_softmax();
+  out.producer = str(m->producer());
+  if (m->extra() != nullptr) {
+    for (const fb::KeyValue* kv : *m->extra()) {
+      std::string key = str(kv->key());
+      if (!out.extra.emplace(key, str(kv->value())).second) {
+        return errorf(ErrorKind::kCorrupt, "{}: metadata key '{}' appears twice", what, key);
+      }
+    }
+  }
+  return out;
+}
+
+Result<tokenizer::TokenizerData> decode_tokenizer(const fb::Tokenizer* t, std::string_view what) {
+  tokenizer::TokenizerData out;
+  if (t == nullptr) return out;
+  out.kind = static_cast<tokenizer::TokenizerKind>(t->kind());
+  std::vector<uint8_t> bytes = vec(t->piece_bytes());
+  std::vector<uint32_t> offsets = vec(t->piece_offsets());
+  if (!offsets.empty()) {
+    if (offsets.front() != 0 || offsets.back() != bytes.size()) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: tokenizer piece offsets span [{}, {}), expected [0, {}) (the piece "
+                    "bytes)",
+                    what, offsets.front(), offsets.back(), bytes.size());
+    }
+    out.pieces.reserve(offsets.size() - 1);
+    for (size_t i = 0; i + 1 < offsets.size(); ++i) {
+      // Check each piece against the blob before slicing: monotonic with the right ends is
+      // not enough while the later offsets are still unchecked.
+      if (offsets[i + 1] < offsets[i] || offsets[i + 1] > bytes.size()) {
+        return errorf(ErrorKind::kCorrupt,
+                      "{}: tokenizer piece {} spans [{}, {}), outside [0, {}) or reversed", what, i,
+                      offsets[i], offsets[i + 1], bytes.size());
+      }
+      out.pieces.emplace_back(reinterpret_cast<const char*>(bytes.data()) + offsets[i],
+                              offsets[i + 1] - offsets[i]);
+    }
+  } else if (!bytes.empty()) {
+    return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} piece bytes but no piece offsets",
+                  what, bytes.size());
+  }
+  out.scores = vec(t->scores());
+  for (int32_t type : vec(t->types())) out.types.push_back(static_cast<tokenizer::TokenType>(type));
+  if (t->merges() != nullptr) {
+    for (const fbs::String* merge : *t->merges()) out.merges.push_back(str(merge));
+  }
+  out.pre_tokenizer = str(t->pre_tokenizer());
+  out.bos_id = t->bos_id();
+  out.eos_id = t->eos_id();
+  out.extra_eos_ids = vec(t->extra_eos_ids());
+  out.unk_id = t->unk_id();
+  out.pad_id = t->pad_id();
+  out.add_bos = t->add_bos();
+  out.add_space_prefix = t->add_space_prefix();
+  out.max_token_length = t->max_token_length();
+  out.chat_template = str(t->chat_template());
+  return out;
+}
+
+}  // namespace
+
+Result<Program> decode_program(std::span<const std::byte> bytes, std::string_view what) {
+  if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
+    return errorf(ErrorKind::kOutOfRange, "{}: program is {} bytes, the limit is {}", what,
+                  bytes.size(), static_cast<uint64_t>(FLATBUFFERS_MAX_BUFFER_SIZE) - 1);
+  }
+  HS_CHECK(reinterpret_cast<uintptr_t>(bytes.data()) % 8 == 0, "program bytes must be aligned");
+  const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+  fbs::Verifier::Options options;
+  options.max_depth = 16;         // the schema nests 5 deep
+  options.max_tables = 1u << 30;  // bounded by the buffer size anyway
+  fbs::Verifier verifier(data, bytes.size(), options);
+  if (!fb::VerifyProgramBuffer(verifier)) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: program ({} bytes) fails the flatbuffers verifier (bad offset, length or "
+                  "identifier, expected 'HSAP')",
+                  what, bytes.size());
+  }
+  const fb::Program* root = fb::GetProgram(data);
+  Program program;
+  HS_ASSIGN_OR_RETURN(program.metadata, decode_metadata(root->metadata(), what));
+  HS_ASSIGN_OR_RETURN(program.tokenizer, decode_tokenizer(root->tokenizer(), what));
+  if (root->weights() != nullptr) {
+    program.weights.reserve(root->weights()->size());
+    for (const fb::Weight* w : *root->weights()) program.weights.push_back(decode_weight(*w));
+  }
+  if (root->graphs() != nullptr) {
+    for (const fb::Graph* g : *root->graphs()) {
+      HS_ASSIGN_OR_RETURN(GraphDesc graph, decode_graph(*g, what, program.graphs.size()));
+      program.graphs.push_back(std::move(graph));
+    }
+  }
+  return program;
+}
+
+}  // namespace hs::artifact

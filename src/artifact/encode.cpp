@@ -1,0 +1,221 @@
+// Program -> FlatBuffers bytes (schema: schema/artifact.fbs). A plain field-by-field mapping;
+// the enums share values with the schema's, so they convert with a cast.
+#include <cstring>
+
+#include "artifact_generated.h"
+#include "headsplit/artifact/format.h"
+
+namespace hs::artifact {
+namespace {
+
+namespace fbs = ::flatbuffers;
+using Builder = fbs::FlatBufferBuilder;
+
+template <typename Enum, typename From>
+Enum to_fb(From value) {
+  return static_cast<Enum>(static_cast<std::underlying_type_t<From>>(value));
+}
+
+fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q) {
+  auto scales = b.CreateVector(q.scales);
+  auto zero_points = b.CreateVector(q.zero_points);
+  fb::QuantBuilder qb(b);
+  qb.add_kind(to_fb<fb::QuantKind>(q.kind));
+  qb.add_bits(q.bits);
+  qb.add_qmin(q.qmin);
+  qb.add_qmax(q.qmax);
+  qb.add_axis(q.axis);
+  qb.add_block_axis(q.block_axis);
+  qb.add_block(q.block);
+  qb.add_scales(scales);
+  qb.add_zero_points(zero_points);
+  return qb.Finish();
+}
+
+fbs::Offset<fb::Attr> encode_attr(Builder& b, const Attr& attr) {
+  auto name = b.CreateString(attr.name);
+  fbs::Offset<fbs::Vector<int64_t>> ints;
+  fbs::Offset<fbs::String> str;
+  if (const auto* v = std::get_if<std::vector<int64_t>>(&attr.value)) ints = b.CreateVector(*v);
+  if (const auto* v = std::get_if<std::string>(&attr.value)) str = b.CreateString(*v);
+  fb::AttrBuilder ab(b);
+  ab.add_name(name);
+  ab.add_kind(static_cast<fb::AttrKind>(attr.value.index()));
+  if (const auto* v = std::get_if<int64_t>(&attr.value)) ab.add_i(*v);
+  if (const auto* v = std::get_if<double>(&attr.value)) ab.add_f(*v);
+  if (!ints.IsNull()) ab.add_ints(ints);
+  if (!str.IsNull()) ab.add_s(str);
+  return ab.Finish();
+}
+
+fbs::Offset<fb::Tensor> encode_tensor(Builder& b, const TensorDesc& t) {
+  auto name = b.CreateString(t.name);
+  auto shape = b.CreateVector(t.shape);
+  auto quant = encode_quant(b, t.quant);
+  fb::TensorBuilder tb(b);
+  tb.add_name(name);
+  tb.add_type(to_fb<fb::ElementType>(t.type));
+  tb.add_shape(shape);
+  tb.add_quant(quant);
+  tb.add_weight(t.weight);
+  tb.add_arena_offset(t.arena_offset);
+  tb.add_role(to_fb<fb::TensorRole>(t.role));
+  return tb.Finish();
+}
+
+fbs::Offset<fb::Node> encode_node(Builder& b, const NodeDesc& n) {
+  auto inputs = b.CreateVector(n.inputs);
+  auto outputs = b.CreateVector(n.outputs);
+  std::vector<fbs::Offset<fb::Attr>> attrs;
+  for (const Attr& attr : n.attrs) attrs.push_back(encode_attr(b, attr));
+  auto attr_vec = b.CreateVector(attrs);
+  fb::NodeBuilder nb(b);
+  nb.add_op(to_fb<fb::OpCode>(n.op));
+  nb.add_inputs(inputs);
+  nb.add_outputs(outputs);
+  nb.add_attrs(attr_vec);
+  return nb.Finish();
+}
+
+fbs::Offset<fb::Graph> encode_graph(Builder& b, const GraphDesc& g) {
+  auto name = b.CreateString(g.name);
+  std::vector<fbs::Offset<fb::Tensor>> tensors;
+  for (const TensorDesc& t : g.tensors) tensors.push_back(encode_tensor(b, t));
+  auto tensor_vec = b.CreateVector(tensors);
+  std::vector<fbs::Offset<fb::Node>> nodes;
+  for (const NodeDesc& n : g.nodes) nodes.push_back(encode_node(b, n));
+  auto node_vec = b.CreateVector(nodes);
+  auto inputs = b.CreateVector(g.inputs);
+  auto outputs = b.CreateVector(g.outputs);
+  fb::GraphBuilder gb(b);
+  gb.add_name(name);
+  gb.add_ar_len(g.ar_len);
+  gb.add_tensors(tensor_vec);
+  gb.add_nodes(node_vec);
+  gb.add_inputs(inputs);
+  gb.add_outputs(outputs);
+  gb.add_arena_bytes(g.arena_bytes);
+  return gb.Finish();
+}
+
+fbs::Offset<fb::Weight> encode_weight(Builder& b, const WeightDesc& w) {
+  auto name = b.CreateString(w.name);
+  auto shape = b.CreateVector(w.shape);
+  auto quant = encode_quant(b, w.quant);
+  fb::WeightBuilder wb(b);
+  wb.add_name(name);
+  wb.add_type(to_fb<fb::ElementType>(w.type));
+  wb.add_shape(shape);
+  wb.add_quant(quant);
+  wb.add_offset(w.offset);
+  wb.add_size(w.size_bytes);
+  wb.add_layout(to_fb<fb::WeightLayout>(w.layout));
+  return wb.Finish();
+}
+
+fbs::Offset<fb::Metadata> encode_metadata(Builder& b, const ModelMetadata& m) {
+  auto model_name = b.CreateString(m.model_name);
+  auto model_source = b.CreateString(m.model_source);
+  auto rope_scaling_type = b.CreateString(m.rope_scaling_type);
+  auto ar_lengths = b.CreateVector(m.ar_lengths);
+  auto quant_scheme = b.CreateString(m.quant_scheme);
+  auto producer = b.CreateString(m.producer);
+  // std::map iterates in key order, which is the order the schema's (key) attribute wants.
+  std::vector<fbs::Offset<fb::KeyValue>> extra;
+  for (const auto& [key, value] : m.extra) {
+    extra.push_back(fb::CreateKeyValue(b, b.CreateString(key), b.CreateString(value)));
+  }
+  auto extra_vec = b.CreateVector(extra);
+  fb::MetadataBuilder mb(b);
+  mb.add_model_name(model_name);
+  mb.add_model_source(model_source);
+  mb.add_dim(m.dim);
+  mb.add_n_layers(m.n_layers);
+  mb.add_n_heads(m.n_heads);
+  mb.add_n_kv_heads(m.n_kv_heads);
+  mb.add_head_dim(m.head_dim);
+  mb.add_hidden_dim(m.hidden_dim);
+  mb.add_vocab_size(m.vocab_size);
+  mb.add_context_len(m.context_len);
+  mb.add_rope_theta(m.rope_theta);
+  mb.add_rms_eps(m.rms_eps);
+  mb.add_rope_scaling_type(rope_scaling_type);
+  mb.add_rope_scaling_factor(m.rope_scaling_factor);
+  mb.add_rope_low_freq_factor(m.rope_low_freq_factor);
+  mb.add_rope_high_freq_factor(m.rope_high_freq_factor);
+  mb.add_rope_original_max_positions(m.rope_original_max_positions);
+  mb.add_ar_lengths(ar_lengths);
+  mb.add_quant_scheme(quant_scheme);
+  mb.add_kv_cache_bits(m.kv_cache_bits);
+  mb.add_mask_bits(m.mask_bits);
+  mb.add_logits_bits(m.logits_bits);
+  mb.add_split_applied(m.split_applied);
+  mb.add_r3(m.r3);
+  mb.add_masked_softmax(m.masked_softmax);
+  mb.add_producer(producer);
+  mb.add_extra(extra_vec);
+  return mb.Finish();
+}
+
+fbs::Offset<fb::Tokenizer> encode_tokenizer(Builder& b, const tokenizer::TokenizerData& t) {
+  std::vector<uint8_t> piece_bytes;
+  std::vector<uint32_t> piece_offsets;
+  if (!t.pieces.empty()) piece_offsets.push_back(0);
+  for (const std::string& piece : t.pieces) {
+    piece_bytes.insert(piece_bytes.end(), piece.begin(), piece.end());
+    piece_offsets.push_back(static_cast<uint32_t>(piece_bytes.size()));
+  }
+  std::vector<int32_t> types;
+  for (tokenizer::TokenType type : t.types) types.push_back(static_cast<int32_t>(type));
+  auto piece_bytes_vec = b.CreateVector(piece_bytes);
+  auto piece_offsets_vec = b.CreateVector(piece_offsets);
+  auto scores = b.CreateVector(t.scores);
+  auto types_vec = b.CreateVector(types);
+  auto merges = b.CreateVectorOfStrings(t.merges);
+  auto pre_tokenizer = b.CreateString(t.pre_tokenizer);
+  auto extra_eos = b.CreateVector(t.extra_eos_ids);
+  auto chat_template = b.CreateString(t.chat_template);
+  fb::TokenizerBuilder tb(b);
+  tb.add_kind(static_cast<uint8_t>(t.kind));
+  tb.add_piece_bytes(piece_bytes_vec);
+  tb.add_piece_offsets(piece_offsets_vec);
+  tb.add_scores(scores);
+  tb.add_types(types_vec);
+  tb.add_merges(merges);
+  tb.add_pre_tokenizer(pre_tokenizer);
+  tb.add_bos_id(t.bos_id);
+  tb.add_eos_id(t.eos_id);
+  tb.add_extra_eos_ids(extra_eos);
+  tb.add_unk_id(t.unk_id);
+  tb.add_pad_id(t.pad_id);
+  tb.add_add_bos(t.add_bos);
+  tb.add_add_space_prefix(t.add_space_prefix);
+  tb.add_max_token_length(t.max_token_length);
+  tb.add_chat_template(chat_template);
+  return tb.Finish();
+}
+
+}  // namespace
+
+std::vector<std::byte> encode_program(const Program& program) {
+  Builder b(1 << 16);
+  auto metadata = encode_metadata(b, program.metadata);
+  auto tok = encode_tokenizer(b, program.tokenizer);
+  std::vector<fbs::Offset<fb::Weight>> weights;
+  for (const WeightDesc& w : program.weights) weights.push_back(encode_weight(b, w));
+  auto weight_vec = b.CreateVector(weights);
+  std::vector<fbs::Offset<fb::Graph>> graphs;
+  for (const GraphDesc& g : program.graphs) graphs.push_back(encode_graph(b, g));
+  auto graph_vec = b.CreateVector(graphs);
+  fb::ProgramBuilder pb(b);
+  pb.add_metadata(metadata);
+  pb.add_tokenizer(tok);
+  pb.add_weights(weight_vec);
+  pb.add_graphs(graph_vec);
+  fb::FinishProgramBuffer(b, pb.Finish());
+  std::vector<std::byte> bytes(b.GetSize());
+  std::memcpy(bytes.data(), b.GetBufferPointer(), bytes.size());
+  return bytes;
+}
+
+}  // namespace hs::artifact

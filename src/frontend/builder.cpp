@@ -1,0 +1,238 @@
+// The static llama graph: I/O, embedding, RoPE tables, decoder layers, LM head.
+//
+//   h0 = gather(tok_embeddings[V,D], tokens[1,T])                      [1,T,D]
+//   per layer: h += o_proj(attention(rms_norm(h)));  h += w2(silu(w1 x) * w3 x), x = rms_norm(h)
+//   logits = lm_head(rms_norm(h))                                      [1,T,V]
+// Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
+// (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.
+#include <cmath>
+#include <numbers>
+
+#include "builder_internal.h"
+#include "headsplit/frontend/builder.h"
+
+namespace hs::frontend {
+
+std::string k_cache_name(int64_t layer) { return fmt::format("k_cache.{}", layer); }
+std::string v_cache_name(int64_t layer) { return fmt::format("v_cache.{}", layer); }
+std::string k_new_name(int64_t layer) { return fmt::format("k_new.{}", layer); }
+std::string v_new_name(int64_t layer) { return fmt::format("v_new.{}", layer); }
+
+namespace detail {
+
+std::string layer_prefix(int64_t layer) { return fmt::format("layers.{}", layer); }
+
+namespace {
+
+using ir::ValueId;
+
+// Inverse RoPE frequencies theta^(-2i/Dh), i < Dh/2, with llama3 scaling when configured.
+std::vector<double> rope_inv_freq(const LlamaConfig& c) {
+  const int64_t half = c.head_dim / 2;
+  std::vector<double> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    inv[static_cast<size_t>(i)] =
+        1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+  }
+  if (!c.rope_scaling) return inv;
+  const RopeScaling& s = *c.rope_scaling;
+  const double old_ctx = static_cast<double>(s.original_max_position_embeddings);
+  const double low_wavelen = old_ctx / s.low_freq_factor;
+  const double high_wavelen = old_ctx / s.high_freq_factor;
+  for (double& f : inv) {
+    const double wavelen = 2.0 * std::numbers::pi / f;
+    if (wavelen < high_wavelen) continue;
+    if (wavelen > low_wavelen) {
+      f /= s.factor;
+      continue;
+    }
+    const double smooth =
+        (old_ctx / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    f = (1.0 - smooth) * f / s.factor + smooth * f;
+  }
+  return inv;
+}
+
+// Sylvester Hadamard matrix of size n (a power of two), scaled by 1/sqrt(n): orthonormal.
+std::vector<float> hadamard(int64_t n) {
+  std::vector<float> m(static_cast<size_t>(n * n));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      // H[i][j] = (-1)^popcount(i & j)
+      const bool negative = (__builtin_popcountll(static_cast<uint64_t>(i & j)) & 1) != 0;
+      m[static_cast<size_t>(i * n + j)] = negative ? -scale : scale;
+    }
+  }
+  return m;
+}
+
+Status check_options(const LlamaConfig& c, const BuildOptions& o) {
+  if (o.ar_len < 1 || o.context_len < 2 || o.ar_len >= o.context_len) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "ar_len {} and context_len {} must satisfy 1 <= T < C (cache slots P = C - T "
+                  "must be at least 1)", o.ar_len, o.context_len);
+  }
+  if (o.r3 && (c.head_dim & (c.head_dim - 1)) != 0) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "r3 needs a power-of-two head size for the Hadamard matrix, got Dh = {}",
+                  c.head_dim);
+  }
+  if (c.head_dim % 2 != 0) {
+    return errorf(ErrorKind::kUnsupported, "rope needs an even head size, got Dh = {}", c.head_dim);
+  }
+  if (o.cache_layout == CacheLayout::kPerHead && o.form != AttentionForm::kShaFromSource) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "per-head caches exist only in the SHA-from-source form (use per-layer caches "
+                  "with the MHA form)");
+  }
+  return {};
+}
+
+// Inputs in the reference's order: tokens, mask, positions, every K cache, every V cache.
+void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
+  GraphEmitter& e = ctx.e;
+  tokens = e.input("tokens", ir::TensorType::i32({1, ctx.T}));
+  ctx.mask = e.input("attention_mask", ir::TensorType::f32({1, ctx.T, ctx.C}));
+  pos = e.input("input_pos", ir::TensorType::i32({1, ctx.T}));
+  const int64_t per_layer = ctx.per_head_cache() ? ctx.Hkv : 1;
+  const int64_t heads = ctx.per_head_cache() ? 1 : ctx.Hkv;
+  const auto slots = static_cast<size_t>(ctx.L * per_layer);
+  ctx.k_cache.assign(slots, ir::kNoValue);
+  ctx.v_cache.assign(slots, ir::kNoValue);
+  ctx.k_new.assign(slots, ir::kNoValue);
+  ctx.v_new.assign(slots, ir::kNoValue);
+  auto name = [&](const std::string& base, int64_t g) {
+    return ctx.per_head_cache() ? fmt::format("{}.{}", base, g) : base;
+  };
+  for (int64_t l = 0; l < ctx.L; ++l) {
+    for (int64_t g = 0; g < per_layer; ++g) {
+      ctx.k_cache[static_cast<size_t>(l * per_layer + g)] = e.input(
+          name(k_cache_name(l), g), ir::TensorType::f32({1, heads, ctx.Dh, ctx.P}));
+    }
+  }
+  for (int64_t l = 0; l < ctx.L; ++l) {
+    for (int64_t g = 0; g < per_layer; ++g) {
+      ctx.v_cache[static_cast<size_t>(l * per_layer + g)] = e.input(
+          name(v_cache_name(l), g), ir::TensorType::f32({1, heads, ctx.P, ctx.Dh}));
+    }
+  }
+}
+
+// Shared constants: RoPE rows of this step's positions, attention scale, masked-softmax
+// scalars, R3 matrix.
+void add_shared_values(BuildContext& ctx, ValueId pos) {
+  GraphEmitter& e = ctx.e;
+  const int64_t half = ctx.Dh / 2;
+  std::vector<double> inv = rope_inv_freq(ctx.model.config);
+  std::vector<float> cos(static_cast<size_t>(ctx.C * half)), sin(cos.size());
+  for (int64_t p = 0; p < ctx.C; ++p) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = static_cast<double>(p) * inv[static_cast<size_t>(i)];
+      cos[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(angle));
+      sin[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(angle));
+    }
+  }
+  ValueId cos_table = e.constant("rope.cos_table", {ctx.C, half}, cos);  // [C,Dh/2]
+  ValueId sin_table = e.constant("rope.sin_table", {ctx.C, half}, sin);
+  ctx.cos = e.reshape(e.gather(cos_table, pos, "rope.cos_rows"), {1, 1, ctx.T, half}, "rope.cos");
+  ctx.sin = e.reshape(e.gather(sin_table, pos, "rope.sin_rows"), {1, 1, ctx.T, half}, "rope.sin");
+  ctx.attn_scale = e.scalar("attn.scale", std::sqrt(static_cast<float>(ctx.Dh)));
+  if (ctx.options.mask == MaskKind::kMaskedSoftmax) {
+    ctx.zero = e.scalar("attn.mask_zero", 0.0f);
+    ctx.twenty = e.scalar("attn.mask_margin", 20.0f);
+  }
+  if (ctx.options.r3) ctx.hadamard = e.constant("attn.r3_hadamard", {ctx.Dh, ctx.Dh}, hadamard(ctx.Dh));
+}
+
+// Conv form: [1,T,n] -> [1,n,1,T]; linear form: unchanged.
+ValueId to_projection_layout(BuildContext& ctx, ValueId x, int64_t n, const std::string& name) {
+  if (!ctx.conv()) return x;
+  ValueId r = ctx.e.reshape(x, {1, ctx.T, 1, n}, name + "_r");  // [1,T,1,n]
+  return ctx.e.transpose(r, {0, 3, 2, 1}, name);                // [1,n,1,T]
+}
+
+// Conv form: [1,n,1,T] -> [1,T,n]; linear form: unchanged.
+ValueId from_projection_layout(BuildContext& ctx, ValueId x, int64_t n, const std::string& name) {
+  if (!ctx.conv()) return x;
+  ValueId t = ctx.e.transpose(x, {0, 3, 2, 1}, name + "_t");  // [1,T,1,n]
+  return ctx.e.reshape(t, {1, ctx.T, n}, name);               // [1,T,n]
+}
+
+// A projection in the configured form: conv over [1,in,1,T] or linear over [1,T,in].
+ValueId project(BuildContext& ctx, ValueId x, const Weight& w, const std::string& name) {
+  GraphEmitter& e = ctx.e;
+  if (!ctx.conv()) return e.linear(x, e.weight(name + ".weight", w), ir::kNoValue, name);
+  ValueId wv = e.weight(name + ".weight", w, {w.shape[0], w.shape[1], 1, 1});
+  return e.conv2d(x, wv, ir::kNoValue, name);
+}
+
+ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
+  GraphEmitter& e = ctx.e;
+  const LayerWeights& w = ctx.model.weights.layers[static_cast<size_t>(l)];
+  const std::string p = layer_prefix(l);
+  const double eps = ctx.model.config.rms_eps;
+  ValueId xn = e.rms_norm(h, e.weight(p + ".attn_norm.weight", w.attn_norm), eps,
+                          p + ".attn_norm");                               // [1,T,D]
+  ValueId x_in = to_projection_layout(ctx, xn, ctx.D, p + ".attn.x_in");  // [1,D,1,T]
+  ValueId attn = ctx.options.form == AttentionForm::kMha ? attention_mha(ctx, l, x_in)
+                                                         : attention_sha(ctx, l, x_in);
+  ValueId o = project(ctx, attn, w.wo, p + ".attn.o_proj");              // [1,D,1,T]
+  h = e.add(h, from_projection_layout(ctx, o, ctx.D, p + ".attn.o"), p + ".h_attn");
+
+  ValueId fn = e.rms_norm(h, e.weight(p + ".ffn_norm.weight", w.ffn_norm), eps, p + ".ffn_norm");
+  ValueId f_in = to_projection_layout(ctx, fn, ctx.D, p + ".ffn.x_in");  // [1,D,1,T]
+  ValueId gate = project(ctx, f_in, w.w1, p + ".ffn.w1");                // [1,F,1,T]
+  ValueId up = project(ctx, f_in, w.w3, p + ".ffn.w3");                  // [1,F,1,T]
+  ValueId act = e.mul(e.silu(gate, p + ".ffn.act"), up, p + ".ffn.gated");
+  ValueId down = project(ctx, act, w.w2, p + ".ffn.w2");                 // [1,D,1,T]
+  return e.add(h, from_projection_layout(ctx, down, ctx.D, p + ".ffn.out"), p + ".h");
+}
+
+}  // namespace
+}  // namespace detail
+
+Result<ir::Graph> build_llama(const LlamaModel& model, const BuildOptions& options) {
+  using detail::BuildContext;
+  const LlamaConfig& c = model.config;
+  HS_TRY_CTX(model.validate(), model.source);
+  HS_TRY(detail::check_options(c, options));
+
+  ir::Graph graph(options.form == AttentionForm::kMha ? "llama_mha" : "llama_sha");
+  GraphEmitter e(graph);
+  BuildContext ctx{model, options, e};
+  ctx.T = options.ar_len;
+  ctx.C = options.context_len;
+  ctx.P = ctx.C - ctx.T;
+  ctx.D = c.dim;
+  ctx.H = c.n_heads;
+  ctx.Hkv = c.n_kv_heads;
+  ctx.G = c.n_heads / c.n_kv_heads;
+  ctx.Dh = c.head_dim;
+  ctx.F = c.hidden_dim;
+  ctx.V = c.vocab_size;
+  ctx.L = c.n_layers;
+
+  ir::ValueId tokens = ir::kNoValue, pos = ir::kNoValue;
+  detail::add_inputs(ctx, tokens, pos);
+  detail::add_shared_values(ctx, pos);
+
+  ir::ValueId table = e.weight("tok_embeddings.weight", model.weights.tok_embeddings);
+  ir::ValueId h = e.gather(table, tokens, "embed");  // [1,T,D]
+  for (int64_t l = 0; l < ctx.L; ++l) h = detail::decoder_layer(ctx, l, h);
+
+  ir::ValueId xn = e.rms_norm(h, e.weight("norm.weight", model.weights.norm), c.rms_eps, "final_norm");
+  ir::ValueId x_in = detail::to_projection_layout(ctx, xn, ctx.D, "lm_head.x_in");
+  ir::ValueId logits_p = detail::project(ctx, x_in, model.lm_head(), "output");  // [1,V,1,T]
+  ir::ValueId logits = detail::from_projection_layout(ctx, logits_p, ctx.V, "logits");
+  HS_TRY_CTX(e.status(), fmt::format("building {}", model.source));
+  if (!ctx.conv()) graph.rename_value(logits, "logits");
+
+  std::vector<ir::ValueId> outputs{logits};
+  outputs.insert(outputs.end(), ctx.k_new.begin(), ctx.k_new.end());
+  outputs.insert(outputs.end(), ctx.v_new.begin(), ctx.v_new.end());
+  graph.set_outputs(std::move(outputs));
+  return graph;
+}
+
+}  // namespace hs::frontend

@@ -1,0 +1,196 @@
+// GGUF llama-architecture model loader: llama.* metadata -> LlamaConfig, blk.N.* tensors ->
+// LlamaWeights (q/k rows permuted from GGUF's interleaved layout to rotate-half).
+#include <cmath>
+#include <cstdlib>
+#include <numbers>
+
+#include "headsplit/frontend/gguf.h"
+
+namespace hs::frontend {
+
+namespace {
+
+// The double a float32 metadata value stood for: its shortest round-trip decimal
+// (1e-5f is stored as 9.99999974737875e-06 and read back as 1e-05).
+double meant_value(const GgufFile& f, std::string_view key, double value) {
+  const GgufValue* v = f.find(key);
+  if (v == nullptr || v->type != GgufType::kF32 || !std::isfinite(value)) return value;
+  const std::string text = fmt::format("{}", static_cast<float>(value));
+  return std::strtod(text.c_str(), nullptr);
+}
+
+Result<int64_t> required_dim(const GgufFile& f, const std::string& key) {
+  HS_ASSIGN_OR_RETURN(uint64_t v, f.get_uint(key));
+  if (v == 0 || v >= (uint64_t{1} << 31)) {
+    return errorf(ErrorKind::kCorrupt, "{}: {} is {}, expected 1..2^31-1", f.path(), key, v);
+  }
+  return static_cast<int64_t>(v);
+}
+
+Result<int64_t> optional_dim(const GgufFile& f, const std::string& key, int64_t fallback) {
+  if (f.find(key) == nullptr) return fallback;
+  return required_dim(f, key);
+}
+
+Result<double> optional_float(const GgufFile& f, const std::string& key, double fallback) {
+  if (f.find(key) == nullptr) return fallback;
+  HS_ASSIGN_OR_RETURN(double v, f.get_float(key));
+  return meant_value(f, key, v);
+}
+
+// Loads tensor `name` and checks its row-major shape.
+Result<Weight> load_checked(const GgufFile& f, const std::string& name,
+                            const std::vector<int64_t>& shape) {
+  HS_ASSIGN_OR_RETURN(Weight w, f.load_tensor(name));
+  if (w.shape != shape) {
+    std::vector<int64_t> ne(shape.rbegin(), shape.rend());
+    return errorf(ErrorKind::kShape, "{}: tensor '{}' has ne [{}], expected [{}] (shape [{}])",
+                  f.path(), name, fmt::join(f.find_tensor(name)->ne, ","), fmt::join(ne, ","),
+                  fmt::join(shape, ","));
+  }
+  return w;
+}
+
+// llama3 RoPE scaling is stored as a rope_freqs.weight tensor [Dh/2] of per-frequency
+// divisors. Recognise the Llama-3.x formula (low 1, high 4, original 8192) with the factor its
+// largest entry gives; anything else is unsupported.
+Result<RopeScaling> llama3_scaling_from_tensor(const GgufFile& f, const LlamaConfig& c) {
+  HS_ASSIGN_OR_RETURN(Weight w, load_checked(f, "rope_freqs.weight", {c.head_dim / 2}));
+  std::span<const float> got = w.f32();
+  RopeScaling s;
+  s.factor = 0.0;
+  for (float x : got) s.factor = std::max(s.factor, static_cast<double>(x));
+  const double low_wavelen = s.original_max_position_embeddings / s.low_freq_factor;
+  const double high_wavelen = s.original_max_position_embeddings / s.high_freq_factor;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double freq = 1.0 / std::pow(c.rope_theta, 2.0 * i / c.head_dim);
+    const double wavelen = 2.0 * std::numbers::pi / freq;
+    double expected = 1.0;
+    if (wavelen > low_wavelen) {
+      expected = s.factor;
+    } else if (wavelen > high_wavelen) {
+      const double smooth = (s.original_max_position_embeddings / wavelen - s.low_freq_factor) /
+                            (s.high_freq_factor - s.low_freq_factor);
+      expected = 1.0 / ((1.0 - smooth) / s.factor + smooth);
+    }
+    if (std::abs(got[i] - expected) > 1e-3 * expected) {
+      return errorf(ErrorKind::kUnsupported,
+                    "{}: rope_freqs.weight[{}] is {}, not the llama3 scaling value {} (factor "
+                    "{}, low 1, high 4, original 8192)",
+                    f.path(), i, got[i], expected, s.factor);
+    }
+  }
+  return s;
+}
+
+Result<LlamaConfig> read_config(const GgufFile& f, int64_t vocab_size) {
+  LlamaConfig c;
+  HS_ASSIGN_OR_RETURN(c.dim, required_dim(f, "llama.embedding_length"));
+  HS_ASSIGN_OR_RETURN(c.n_layers, required_dim(f, "llama.block_count"));
+  HS_ASSIGN_OR_RETURN(c.hidden_dim, required_dim(f, "llama.feed_forward_length"));
+  HS_ASSIGN_OR_RETURN(c.n_heads, required_dim(f, "llama.attention.head_count"));
+  HS_ASSIGN_OR_RETURN(c.n_kv_heads, optional_dim(f, "llama.attention.head_count_kv", c.n_heads));
+  HS_ASSIGN_OR_RETURN(c.head_dim, optional_dim(f, "llama.attention.key_length", c.dim / c.n_heads));
+  HS_ASSIGN_OR_RETURN(int64_t value_dim,
+                      optional_dim(f, "llama.attention.value_length", c.head_dim));
+  HS_ASSIGN_OR_RETURN(int64_t rope_dims, optional_dim(f, "llama.rope.dimension_count", c.head_dim));
+  if (value_dim != c.head_dim || rope_dims != c.head_dim) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: key length {}, value length {} and rope dimension count {} differ "
+                  "(partial rope or distinct v heads are not supported)",
+                  f.path(), c.head_dim, value_dim, rope_dims);
+  }
+  HS_ASSIGN_OR_RETURN(c.rms_eps, optional_float(f, "llama.attention.layer_norm_rms_epsilon", 1e-5));
+  HS_ASSIGN_OR_RETURN(c.rope_theta, optional_float(f, "llama.rope.freq_base", 10000.0));
+  HS_ASSIGN_OR_RETURN(c.max_seq_len, optional_dim(f, "llama.context_length", 2048));
+  if (f.find("llama.rope.scaling.type") != nullptr) {
+    HS_ASSIGN_OR_RETURN(std::string type, f.get_string("llama.rope.scaling.type"));
+    if (type != "none") {
+      return errorf(ErrorKind::kUnsupported, "{}: llama.rope.scaling.type '{}' is not supported",
+                    f.path(), type);
+    }
+  }
+  c.vocab_size = vocab_size;
+  if (f.find("general.name") != nullptr) {
+    HS_ASSIGN_OR_RETURN(c.name, f.get_string("general.name"));
+  }
+  if (Status st = c.validate(f.path()); !st.ok()) {
+    return Error(ErrorKind::kCorrupt, st.error().message());
+  }
+  if (f.find_tensor("rope_freqs.weight") != nullptr) {
+    HS_ASSIGN_OR_RETURN(RopeScaling s, llama3_scaling_from_tensor(f, c));
+    c.rope_scaling = s;
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<LlamaModel> load_gguf_model(const std::string& path) {
+  HS_ASSIGN_OR_RETURN(GgufFile f, GgufFile::open(path));
+  HS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
+  if (arch != "llama") {
+    return errorf(ErrorKind::kUnsupported, "{}: architecture '{}' is not supported, only llama",
+                  path, arch);
+  }
+  LlamaModel model;
+  model.source = path;
+  int64_t vocab_size = 0;
+  if (f.find("tokenizer.ggml.tokens") != nullptr) {
+    HS_ASSIGN_OR_RETURN(tokenizer::TokenizerData tok, load_gguf_tokenizer(f));
+    vocab_size = static_cast<int64_t>(tok.pieces.size());
+    model.tokenizer = std::move(tok);
+  } else if (f.find("llama.vocab_size") != nullptr) {
+    HS_ASSIGN_OR_RETURN(vocab_size, required_dim(f, "llama.vocab_size"));
+  } else if (const GgufTensorInfo* emb = f.find_tensor("token_embd.weight");
+             emb != nullptr && emb->ne.size() == 2 && emb->ne[1] < (uint64_t{1} << 31)) {
+    vocab_size = static_cast<int64_t>(emb->ne[1]);
+  }
+  HS_ASSIGN_OR_RETURN(model.config, read_config(f, vocab_size));
+  const LlamaConfig& c = model.config;
+  const int64_t d = c.dim, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  const int64_t ff = c.hidden_dim;
+
+  LlamaWeights& w = model.weights;
+  HS_ASSIGN_OR_RETURN(w.tok_embeddings, load_checked(f, "token_embd.weight", {c.vocab_size, d}));
+  HS_ASSIGN_OR_RETURN(w.norm, load_checked(f, "output_norm.weight", {d}));
+  if (f.find_tensor("output.weight") != nullptr) {
+    HS_ASSIGN_OR_RETURN(w.output, load_checked(f, "output.weight", {c.vocab_size, d}));
+    if (weights_bit_equal(w.output, w.tok_embeddings)) w.output = Weight{};
+  }
+  model.config.tied_embeddings = w.output.empty();
+  w.layers.resize(static_cast<size_t>(c.n_layers));
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    LayerWeights& lw = w.layers[static_cast<size_t>(l)];
+    const std::string p = fmt::format("blk.{}.", l);
+    HS_ASSIGN_OR_RETURN(lw.attn_norm, load_checked(f, p + "attn_norm.weight", {d}));
+    HS_ASSIGN_OR_RETURN(Weight wq, load_checked(f, p + "attn_q.weight", {q, d}));
+    HS_ASSIGN_OR_RETURN(Weight wk, load_checked(f, p + "attn_k.weight", {kv, d}));
+    HS_ASSIGN_OR_RETURN(lw.wv, load_checked(f, p + "attn_v.weight", {kv, d}));
+    HS_ASSIGN_OR_RETURN(lw.wo, load_checked(f, p + "attn_output.weight", {d, q}));
+    HS_ASSIGN_OR_RETURN(lw.ffn_norm, load_checked(f, p + "ffn_norm.weight", {d}));
+    HS_ASSIGN_OR_RETURN(lw.w1, load_checked(f, p + "ffn_gate.weight", {ff, d}));
+    HS_ASSIGN_OR_RETURN(lw.w2, load_checked(f, p + "ffn_down.weight", {d, ff}));
+    HS_ASSIGN_OR_RETURN(lw.w3, load_checked(f, p + "ffn_up.weight", {ff, d}));
+    // GGUF llama q/k rows use interleaved RoPE pairs (convert_hf_to_gguf permutes HF's
+    // rotate-half into it); undo that.
+    lw.wq = permute_interleaved_to_rotate_half(wq, c.n_heads, c.head_dim);
+    lw.wk = permute_interleaved_to_rotate_half(wk, c.n_kv_heads, c.head_dim);
+    const bool has_bias = f.find_tensor(p + "attn_q.bias") != nullptr;
+    if (l == 0) model.config.attention_bias = has_bias;
+    if (has_bias != c.attention_bias) {
+      return errorf(ErrorKind::kCorrupt, "{}: attention biases present in some layers only", path);
+    }
+    if (has_bias) {
+      HS_ASSIGN_OR_RETURN(Weight bq, load_checked(f, p + "attn_q.bias", {q}));
+      HS_ASSIGN_OR_RETURN(Weight bk, load_checked(f, p + "attn_k.bias", {kv}));
+      HS_ASSIGN_OR_RETURN(lw.bv, load_checked(f, p + "attn_v.bias", {kv}));
+      lw.bq = permute_interleaved_to_rotate_half(bq, c.n_heads, c.head_dim);
+      lw.bk = permute_interleaved_to_rotate_half(bk, c.n_kv_heads, c.head_dim);
+    }
+  }
+  HS_TRY(model.validate());
+  return model;
+}
+
+}  // namespace hs::frontend

@@ -1,0 +1,385 @@
+// LlamaModel utilities: config and weight-shape validation, float32 weights from stored
+// F32/F16/BF16 data, the interleaved -> rotate-half q/k row permutation, deterministic random
+// models (counter-based hash RNG, threaded) and the named configurations.
+#include "headsplit/frontend/llama_model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+namespace hs::frontend {
+
+namespace {
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ","));
+}
+
+// Dimensions are bounded so that the product of any two fits in int64 without overflow.
+constexpr int64_t kMaxDim = int64_t{1} << 31;
+constexpr int64_t kMaxLayers = 1 << 16;
+
+}  // namespace
+
+// ---- LlamaConfig / LlamaModel validation --------------------------------------------------
+
+Status LlamaConfig::validate(std::string_view what) const {
+  const std::pair<const char*, int64_t> dims[] = {{"dim", dim},
+                                                  {"hidden_dim", hidden_dim},
+                                                  {"n_heads", n_heads},
+                                                  {"n_kv_heads", n_kv_heads},
+                                                  {"head_dim", head_dim},
+                                                  {"vocab_size", vocab_size},
+                                                  {"max_seq_len", max_seq_len}};
+  for (const auto& [name, value] : dims) {
+    if (value <= 0 || value >= kMaxDim) {
+      return errorf(ErrorKind::kInvalidArgument, "{}: {} is {}, expected 1..{}", what, name, value,
+                    kMaxDim - 1);
+    }
+  }
+  if (n_layers <= 0 || n_layers > kMaxLayers) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: n_layers is {}, expected 1..{}", what, n_layers,
+                  kMaxLayers);
+  }
+  if (n_heads % n_kv_heads != 0) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: n_heads {} is not a multiple of n_kv_heads {}",
+                  what, n_heads, n_kv_heads);
+  }
+  if (head_dim % 2 != 0) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: head_dim {} is odd, rope needs pairs", what,
+                  head_dim);
+  }
+  if (!(rms_eps > 0.0) || !std::isfinite(rms_eps)) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: rms_eps is {}, expected > 0", what, rms_eps);
+  }
+  if (!(rope_theta > 0.0) || !std::isfinite(rope_theta)) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: rope_theta is {}, expected > 0", what,
+                  rope_theta);
+  }
+  if (rope_scaling) {
+    const RopeScaling& s = *rope_scaling;
+    if (!(s.factor > 0) || !(s.low_freq_factor > 0) || !(s.high_freq_factor > s.low_freq_factor) ||
+        s.original_max_position_embeddings <= 0) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: rope scaling factor {} low {} high {} original {} is not valid", what,
+                    s.factor, s.low_freq_factor, s.high_freq_factor,
+                    s.original_max_position_embeddings);
+    }
+  }
+  return ok_status();
+}
+
+std::vector<NamedWeight> named_weights(const LlamaModel& model) {
+  const LlamaWeights& w = model.weights;
+  std::vector<NamedWeight> out;
+  out.push_back({"tok_embeddings", &w.tok_embeddings});
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& lw = w.layers[l];
+    const std::pair<const char*, const Weight*> slots[] = {{"attn_norm", &lw.attn_norm},
+                                                           {"wq", &lw.wq},
+                                                           {"wk", &lw.wk},
+                                                           {"wv", &lw.wv},
+                                                           {"wo", &lw.wo},
+                                                           {"bq", &lw.bq},
+                                                           {"bk", &lw.bk},
+                                                           {"bv", &lw.bv},
+                                                           {"ffn_norm", &lw.ffn_norm},
+                                                           {"w1", &lw.w1},
+                                                           {"w2", &lw.w2},
+                                                           {"w3", &lw.w3}};
+    for (const auto& [name, weight] : slots) {
+      out.push_back({fmt::format("layers.{}.{}", l, name), weight});
+    }
+  }
+  out.push_back({"norm", &w.norm});
+  out.push_back({"output", &w.output});
+  return out;
+}
+
+namespace {
+
+// Expected shape of every weight slot, in named_weights order; {} = must be absent.
+std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
+  const int64_t d = c.dim, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
+  const int64_t f = c.hidden_dim;
+  std::vector<std::vector<int64_t>> out;
+  out.push_back({c.vocab_size, d});
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    out.push_back({d});
+    out.push_back({q, d});
+    out.push_back({kv, d});
+    out.push_back({kv, d});
+    out.push_back({d, q});
+    for (int64_t n : {q, kv, kv}) {
+      out.push_back(c.attention_bias ? std::vector<int64_t>{n} : std::vector<int64_t>{});
+    }
+    out.push_back({d});
+    out.push_back({f, d});
+    out.push_back({d, f});
+    out.push_back({f, d});
+  }
+  out.push_back({d});
+  out.push_back(c.tied_embeddings ? std::vector<int64_t>{} : std::vector<int64_t>{c.vocab_size, d});
+  return out;
+}
+
+}  // namespace
+
+Status LlamaModel::validate() const {
+  const std::string what = source.empty() ? config.name : source;
+  HS_TRY(config.validate(what));
+  if (static_cast<int64_t>(weights.layers.size()) != config.n_layers) {
+    return errorf(ErrorKind::kShape, "{}: model has {} layers, config says {}", what,
+                  weights.layers.size(), config.n_layers);
+  }
+  const std::vector<NamedWeight> named = named_weights(*this);
+  const std::vector<std::vector<int64_t>> expected = expected_shapes(config);
+  HS_CHECK(named.size() == expected.size(), "weight slot tables disagree");
+  for (size_t i = 0; i < named.size(); ++i) {
+    const Weight& w = *named[i].weight;
+    if (expected[i].empty()) {
+      if (!w.empty() || !w.shape.empty()) {
+        return errorf(ErrorKind::kShape, "{}: {} is present with shape {} but the config says {}",
+                      what, named[i].name, shape_text(w.shape),
+                      named[i].name == "output" ? "tied embeddings" : "no attention bias");
+      }
+      continue;
+    }
+    if (w.shape != expected[i]) {
+      return errorf(ErrorKind::kShape, "{}: {} has shape {}, expected {}", what, named[i].name,
+                    shape_text(w.shape), shape_text(expected[i]));
+    }
+    const size_t bytes = static_cast<size_t>(w.numel()) * 4;
+    if (w.data.size != bytes || w.data.buffer == nullptr ||
+        w.data.offset + w.data.size > w.data.buffer->size()) {
+      return errorf(ErrorKind::kShape, "{}: {} has {} data bytes, expected {}", what, named[i].name,
+                    w.data.size, bytes);
+    }
+  }
+  return ok_status();
+}
+
+const Weight& LlamaModel::lm_head() const {
+  return config.tied_embeddings ? weights.tok_embeddings : weights.output;
+}
+
+// ---- Weight helpers ------------------------------------------------------------------------
+
+int64_t Weight::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::span<const float> Weight::f32() const {
+  if (data.size == 0) return {};
+  return {reinterpret_cast<const float*>(data.bytes().data()), data.size / 4};
+}
+
+Weight Weight::from_floats(std::vector<int64_t> shape, std::span<const float> values) {
+  auto buffer = HeapBuffer::copy_of(std::as_bytes(values));
+  size_t size = buffer->size();
+  return Weight{std::move(shape), BufferView{std::move(buffer), 0, size}};
+}
+
+Weight Weight::view(std::vector<int64_t> shape, BufferView data) {
+  return Weight{std::move(shape), std::move(data)};
+}
+
+int64_t stored_dtype_size(StoredDType dtype) { return dtype == StoredDType::kF32 ? 4 : 2; }
+
+float f16_to_f32(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1f;
+  const uint32_t mant = h & 0x3ff;
+  if (exp == 0x1f) return std::bit_cast<float>(sign | 0x7f800000u | (mant << 13));  // inf/nan
+  if (exp != 0) return std::bit_cast<float>(sign | ((exp + 112) << 23) | (mant << 13));
+  // Zero or subnormal: mant * 2^-24, exact in float32.
+  const float magnitude = std::ldexp(static_cast<float>(mant), -24);
+  return sign != 0 ? -magnitude : magnitude;
+}
+
+float bf16_to_f32(uint16_t bits) { return std::bit_cast<float>(static_cast<uint32_t>(bits) << 16); }
+
+uint16_t f32_to_bf16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  if (std::isnan(value)) return static_cast<uint16_t>((bits >> 16) | 0x40);  // keep it a NaN
+  const uint32_t rounding = 0x7fff + ((bits >> 16) & 1);
+  return static_cast<uint16_t>((bits + rounding) >> 16);
+}
+
+uint16_t f32_to_f16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000);
+  const uint32_t abs = bits & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;   // NaN
+  if (abs >= 0x477ff000) return sign | 0x7c00;  // >= 65520 rounds to inf
+  if (abs < 0x38800000) {
+    // Subnormal half (or zero): round abs / 2^-24 to nearest even integer.
+    const float scaled = std::ldexp(std::bit_cast<float>(abs), 24);  // exact
+    return sign | static_cast<uint16_t>(std::nearbyint(scaled));
+  }
+  // Normal: rebias the exponent and round the 13 dropped mantissa bits to nearest even.
+  const uint32_t rebased = abs - (112u << 23);
+  const uint32_t rounded = rebased + 0xfff + ((rebased >> 13) & 1);
+  return sign | static_cast<uint16_t>(rounded >> 13);
+}
+
+Weight weight_from_stored(std::vector<int64_t> shape, StoredDType dtype, const BufferView& data) {
+  const std::span<const std::byte> src = data.bytes();
+  if (dtype == StoredDType::kF32 && reinterpret_cast<uintptr_t>(src.data()) % 4 == 0) {
+    return Weight::view(std::move(shape), data);
+  }
+  const size_t n = src.size() / static_cast<size_t>(stored_dtype_size(dtype));
+  auto buffer = std::make_shared<HeapBuffer>(n * 4);
+  float* out = reinterpret_cast<float*>(buffer->mutable_bytes().data());
+  if (dtype == StoredDType::kF32) {
+    std::memcpy(out, src.data(), n * 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, src.data() + 2 * i, 2);
+      out[i] = dtype == StoredDType::kF16 ? f16_to_f32(bits) : bf16_to_f32(bits);
+    }
+  }
+  return Weight{std::move(shape), BufferView{std::move(buffer), 0, n * 4}};
+}
+
+bool weights_bit_equal(const Weight& a, const Weight& b) {
+  if (a.shape != b.shape || a.data.size != b.data.size) return false;
+  return a.data.size == 0 ||
+         std::memcmp(a.data.bytes().data(), b.data.bytes().data(), a.data.size) == 0;
+}
+
+Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim) {
+  HS_CHECK(!w.shape.empty() && w.shape[0] == n_heads * head_dim && head_dim % 2 == 0,
+           "permute_interleaved_to_rotate_half: rows must be n_heads * head_dim, head_dim even");
+  const int64_t rows = w.shape[0];
+  const size_t row_bytes = static_cast<size_t>(w.numel() / rows) * 4;
+  auto buffer = std::make_shared<HeapBuffer>(static_cast<size_t>(rows) * row_bytes);
+  const std::byte* src = w.data.bytes().data();
+  std::byte* dst = buffer->mutable_bytes().data();
+  const int64_t half = head_dim / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    for (int64_t j = 0; j < head_dim; ++j) {
+      const int64_t from = h * head_dim + (j < half ? 2 * j : 2 * (j - half) + 1);
+      std::memcpy(dst + (h * head_dim + j) * row_bytes, src + from * row_bytes, row_bytes);
+    }
+  }
+  return Weight{w.shape, BufferView{std::move(buffer), 0, static_cast<size_t>(rows) * row_bytes}};
+}
+
+// ---- Random models -------------------------------------------------------------------------
+
+namespace {
+
+// splitmix64's output function: a bijective 64-bit mixer.
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ull;
+
+// Fills out[begin, end) with offset + scale * u, u uniform in [-1, 1) from 24 hash bits; one
+// 64-bit hash gives the values of elements 2k and 2k + 1. `begin` is even.
+struct FillJob {
+  float* out;
+  uint64_t key;   // per-weight stream key
+  int64_t begin;  // element range [begin, end) of the weight
+  int64_t end;
+  float offset;
+  float scale;
+};
+
+void run_fill(const FillJob& job) {
+  auto uniform = [](uint64_t bits24) { return static_cast<float>(bits24) * 0x1p-23f - 1.0f; };
+  for (int64_t i = job.begin; i < job.end; i += 2) {
+    const uint64_t r = mix64(job.key + static_cast<uint64_t>(i / 2 + 1) * kGolden);
+    job.out[i] = job.offset + job.scale * uniform(r >> 40);
+    if (i + 1 < job.end) job.out[i + 1] = job.offset + job.scale * uniform((r >> 16) & 0xffffff);
+  }
+}
+
+}  // namespace
+
+LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed) {
+  return make_random_llama(config, seed, RandomOptions{});
+}
+
+LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed,
+                             const RandomOptions& options) {
+  LlamaModel model;
+  model.config = config;
+  model.source = fmt::format("random(seed {})", seed);
+  model.weights.layers.resize(static_cast<size_t>(std::max<int64_t>(config.n_layers, 0)));
+  const std::vector<std::vector<int64_t>> shapes = expected_shapes(config);
+  const std::vector<NamedWeight> named = named_weights(model);
+
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  std::vector<FillJob> jobs;
+  for (size_t n = 0; n < named.size(); ++n) {
+    if (shapes[n].empty()) continue;
+    Weight& w = *const_cast<Weight*>(named[n].weight);
+    w.shape = shapes[n];
+    const int64_t numel = w.numel();
+    auto buffer = std::make_shared<HeapBuffer>(static_cast<size_t>(numel) * 4);
+    float* out = reinterpret_cast<float*>(buffer->mutable_bytes().data());
+    w.data = BufferView{std::move(buffer), 0, static_cast<size_t>(numel) * 4};
+    // Norms 1 + 0.1u, biases 0.1u, matrices u / sqrt(in).
+    const bool is_norm = named[n].name.ends_with("norm");
+    const float offset = is_norm ? 1.0f : 0.0f;
+    const float scale =
+        w.shape.size() == 2 ? 1.0f / std::sqrt(static_cast<float>(w.shape[1])) : 0.1f;
+    const uint64_t key = mix64(seed * kGolden + n);
+    for (int64_t begin = 0; begin < numel; begin += kChunk) {
+      jobs.push_back({out, key, begin, std::min(numel, begin + kChunk), offset, scale});
+    }
+  }
+
+  int threads =
+      options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::clamp(threads, 1, static_cast<int>(std::max<size_t>(jobs.size(), 1)));
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t j = next++; j < jobs.size(); j = next++) run_fill(jobs[j]);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return model;
+}
+
+// ---- Named configurations ------------------------------------------------------------------
+
+Result<LlamaConfig> named_config(std::string_view name) {
+  LlamaConfig c;
+  c.name = std::string(name);
+  if (name == "stories260k") {
+    c.dim = 64, c.n_layers = 5, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 8;
+    c.hidden_dim = 172, c.vocab_size = 512, c.max_seq_len = 512;
+    return c;
+  }
+  if (name == "smollm2-135m") {
+    c.dim = 576, c.n_layers = 30, c.n_heads = 9, c.n_kv_heads = 3, c.head_dim = 64;
+    c.hidden_dim = 1536, c.vocab_size = 49152, c.max_seq_len = 8192;
+    c.rope_theta = 100000.0;
+    return c;
+  }
+  if (name == "llama3.2-1b") {
+    c.dim = 2048, c.n_layers = 16, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 64;
+    c.hidden_dim = 8192, c.vocab_size = 128256, c.max_seq_len = 131072;
+    c.rope_theta = 500000.0;
+    c.rope_scaling = RopeScaling{32.0, 1.0, 4.0, 8192};
+    return c;
+  }
+  return errorf(ErrorKind::kNotFound,
+                "unknown model config '{}', expected stories260k, smollm2-135m or llama3.2-1b",
+                name);
+}
+
+}  // namespace hs::frontend

@@ -1,0 +1,66 @@
+// load_model: format detection and dispatch to the llama2.c, GGUF and Hugging Face readers.
+#include "headsplit/frontend/loader.h"
+
+#include <cstring>
+#include <filesystem>
+
+#include "headsplit/frontend/gguf.h"
+#include "headsplit/frontend/hf.h"
+#include "headsplit/frontend/llama2c.h"
+#include "headsplit/support/file.h"
+
+namespace hs::frontend {
+
+namespace {
+
+bool starts_with_gguf_magic(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return false;
+  char magic[4] = {};
+  const size_t n = std::fread(magic, 1, 4, f);
+  std::fclose(f);
+  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
+// tokenizer.bin, then tok<V>.bin, in the checkpoint's folder; "" when neither exists.
+Result<std::string> find_llama2c_tokenizer(const std::string& bin_path) {
+  HS_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::open(bin_path));
+  const std::filesystem::path dir = std::filesystem::path(bin_path).parent_path();
+  std::vector<std::string> candidates = {(dir / "tokenizer.bin").string()};
+  if (file->size() >= kLlama2cHeaderBytes) {
+    int32_t vocab = 0;
+    std::memcpy(&vocab, file->data() + 20, 4);
+    const int64_t v = vocab < 0 ? -int64_t{vocab} : vocab;
+    candidates.push_back((dir / fmt::format("tok{}.bin", v)).string());
+  }
+  for (const std::string& c : candidates) {
+    if (file_exists(c)) return c;
+  }
+  return std::string();
+}
+
+}  // namespace
+
+Result<ModelFormat> detect_model_format(const std::string& path) {
+  if (is_directory(path)) return ModelFormat::kHuggingFace;
+  if (!file_exists(path))
+    return errorf(ErrorKind::kNotFound, "{}: no such file or directory", path);
+  if (path.ends_with(".gguf") || starts_with_gguf_magic(path)) return ModelFormat::kGguf;
+  return ModelFormat::kLlama2c;
+}
+
+Result<LlamaModel> load_model(const std::string& path, const std::string& tokenizer_path) {
+  HS_ASSIGN_OR_RETURN(ModelFormat format, detect_model_format(path));
+  switch (format) {
+    case ModelFormat::kHuggingFace: return load_hf_model(path);
+    case ModelFormat::kGguf: return load_gguf_model(path);
+    case ModelFormat::kLlama2c: break;
+  }
+  std::string tok = tokenizer_path;
+  if (tok.empty()) {
+    HS_ASSIGN_OR_RETURN(tok, find_llama2c_tokenizer(path));
+  }
+  return load_llama2c_model(path, tok);
+}
+
+}  // namespace hs::frontend

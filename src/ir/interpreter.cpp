@@ -1,0 +1,270 @@
+// The reference interpreter: runs a graph node by node with the reference kernels.
+//
+// Real values (f32 and quantized types) are float32 tensors; i32 and bool values are int32
+// tensors. With options.fake_quant, every value with a quantized type holds its
+// fake-quantized value: constants are dequantized from their integer storage once, real
+// graph inputs are fake-quantized on entry and node outputs right after the node runs.
+// Intermediates are freed after their last use.
+#include "headsplit/ir/interpreter.h"
+
+#include <cstring>
+#include <limits>
+
+#include "interpreter_ops.h"
+
+namespace hs::ir {
+
+namespace ref = kernels::ref;
+using detail::int_storage;
+using detail::quant_spec;
+
+namespace {
+
+// last_use_ of a graph output: never freed.
+constexpr NodeId kKeepAlive = std::numeric_limits<NodeId>::max();
+
+// The interpreter's tensor kind for a value type: f32 for real values, else i32 or bool.
+DType runtime_dtype(const TensorType& type) { return type.is_real() ? DType::kF32 : type.dtype; }
+
+Tensor empty_tensor(const TensorType& type) {
+  Tensor t;
+  t.dtype = runtime_dtype(type);
+  t.shape = type.shape;
+  if (t.dtype == DType::kF32) {
+    t.f.resize(static_cast<size_t>(t.numel()));
+  } else {
+    t.i.resize(static_cast<size_t>(t.numel()));
+  }
+  return t;
+}
+
+std::string node_label(const Graph& g, const Node& node) {
+  return fmt::format("node '{}' ({})", g.value(node.outputs[0]).name, op_name(node.op));
+}
+
+}  // namespace
+
+Tensor Tensor::zeros_f32(Shape shape) {
+  Tensor t;
+  t.shape = std::move(shape);
+  t.f.assign(static_cast<size_t>(t.numel()), 0.f);
+  return t;
+}
+
+Tensor Tensor::from_f32(Shape shape, std::vector<float> data) {
+  Tensor t;
+  t.shape = std::move(shape);
+  t.f = std::move(data);
+  return t;
+}
+
+Tensor Tensor::from_i32(Shape shape, std::vector<int32_t> data) {
+  Tensor t;
+  t.dtype = DType::kI32;
+  t.shape = std::move(shape);
+  t.i = std::move(data);
+  return t;
+}
+
+void fake_quantize(const QuantParams& quant, Tensor& tensor) {
+  if (!quant.is_quantized()) return;
+  HS_CHECK(tensor.dtype == DType::kF32, "fake_quantize: tensor is not real-valued");
+  ref::fake_quantize(tensor.f.data(), tensor.shape, quant_spec(quant));
+}
+
+Result<Tensor> read_constant(const Graph& graph, ValueId id) {
+  const Value& v = graph.value(id);
+  if (!v.is_constant()) {
+    return errorf(ErrorKind::kInvalidArgument, "'{}' is not a constant", v.name);
+  }
+  HS_TRY(check_quant(v.type, fmt::format("constant '{}'", v.name)));
+  const std::span<const std::byte> bytes = v.data->bytes();
+  const int64_t n = v.type.numel();
+  if (static_cast<int64_t>(bytes.size()) != n * dtype_size(v.type.dtype)) {
+    return errorf(ErrorKind::kCorrupt, "constant '{}' of type {} has {} bytes, expected {}", v.name,
+                  type_str(v.type), bytes.size(), n * dtype_size(v.type.dtype));
+  }
+  Tensor t = empty_tensor(v.type);
+  if (v.type.quant.is_quantized()) {
+    ref::dequantize(bytes.data(), int_storage(v.type.dtype), v.type.shape, quant_spec(v.type.quant),
+                    t.f.data());
+  } else if (v.type.dtype == DType::kF32) {
+    std::memcpy(t.f.data(), bytes.data(), bytes.size());
+  } else if (v.type.dtype == DType::kI32) {
+    std::memcpy(t.i.data(), bytes.data(), bytes.size());
+  } else {  // bool: one byte per element, nonzero is true
+    for (size_t k = 0; k < bytes.size(); ++k) t.i[k] = bytes[k] != std::byte{0} ? 1 : 0;
+  }
+  return t;
+}
+
+Result<Interpreter> Interpreter::create(const Graph& graph, InterpreterOptions options) {
+  Interpreter interp(graph, options);
+  HS_TRY_CTX(interp.prepare(), fmt::format("graph '{}'", graph.name()));
+  return interp;
+}
+
+Status Interpreter::prepare() {
+  const Graph& g = *graph_;
+  const auto n_values = static_cast<size_t>(g.num_values());
+  constants_.assign(n_values, Tensor{});
+  last_use_.assign(n_values, kNoNode);
+  std::vector<bool> available(n_values, false);
+  for (ValueId v = 0; v < g.num_values(); ++v) {
+    const Value& value = g.value(v);
+    HS_TRY(check_quant(value.type, fmt::format("value '{}'", value.name)));
+    if (value.is_constant()) {
+      HS_ASSIGN_OR_RETURN(constants_[static_cast<size_t>(v)], read_constant(g, v));
+      available[static_cast<size_t>(v)] = true;
+    }
+  }
+  for (ValueId v : g.inputs()) available[static_cast<size_t>(v)] = true;
+
+  // Every live node reads only values available before it and produces the type it declares,
+  // so the kernels can trust their shapes.
+  for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    const Node& node = g.node(n);
+    if (node.erased) continue;
+    if (node.outputs.size() != 1) {
+      return errorf(ErrorKind::kUnsupported, "{} node #{} has {} outputs, expected 1",
+                    op_name(node.op), n, node.outputs.size());
+    }
+    const std::string label = node_label(g, node);
+    std::vector<const TensorType*> types;
+    for (ValueId v : node.inputs) {
+      if (v < 0 || v >= g.num_values() || !available[static_cast<size_t>(v)]) {
+        return errorf(ErrorKind::kInvalidArgument,
+                      "{}: operand {} is not produced before it is used", label,
+                      v >= 0 && v < g.num_values() ? g.value(v).name : "?");
+      }
+      types.push_back(&g.type(v));
+      last_use_[static_cast<size_t>(v)] = n;
+    }
+    auto inferred = infer_type(node.op, types, node.attrs);
+    if (!inferred.ok()) return std::move(inferred).error().with_context(label);
+    const TensorType& declared = g.type(node.outputs[0]);
+    if (inferred->shape != declared.shape || runtime_dtype(*inferred) != runtime_dtype(declared)) {
+      return errorf(ErrorKind::kShape, "{}: declared type {} but the op produces {}", label,
+                    type_str(declared), type_str(*inferred));
+    }
+    available[static_cast<size_t>(node.outputs[0])] = true;
+    last_use_[static_cast<size_t>(node.outputs[0])] = n;  // unread outputs die right away
+  }
+  for (ValueId v : g.outputs()) {
+    if (v < 0 || v >= g.num_values() || !available[static_cast<size_t>(v)]) {
+      return errorf(ErrorKind::kInvalidArgument, "graph output {} is never produced",
+                    v >= 0 && v < g.num_values() ? g.value(v).name : "?");
+    }
+    last_use_[static_cast<size_t>(v)] = kKeepAlive;
+  }
+  return {};
+}
+
+Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector<Tensor>& live,
+                                std::vector<const Tensor*>& env) const {
+  const Graph& g = *graph_;
+  std::vector<bool> given(static_cast<size_t>(g.num_values()), false);
+  for (const NamedTensor& named : inputs) {
+    const std::optional<ValueId> id = g.find_value(named.name);
+    if (!id || !g.is_graph_input(*id)) {
+      std::vector<std::string_view> names;
+      for (ValueId v : g.inputs()) names.push_back(g.value(v).name);
+      return errorf(ErrorKind::kNotFound, "unknown input '{}' (graph '{}' has inputs: {})",
+                    named.name, g.name(), fmt::join(names, ", "));
+    }
+    const auto k = static_cast<size_t>(*id);
+    if (given[k]) {
+      return errorf(ErrorKind::kInvalidArgument, "input '{}' is given twice", named.name);
+    }
+    given[k] = true;
+    const TensorType& type = g.type(*id);
+    const Tensor& t = named.tensor;
+    const DType want = runtime_dtype(type);
+    const bool kind_ok = t.dtype == want || (want == DType::kBool && t.dtype == DType::kI32);
+    if (!kind_ok) {
+      return errorf(ErrorKind::kShape, "input '{}' is a {} tensor, graph declares {} (give {})",
+                    named.name, dtype_name(t.dtype), type_str(type),
+                    want == DType::kF32 ? "f32" : "i32");
+    }
+    if (t.shape != type.shape) {
+      return errorf(ErrorKind::kShape, "input '{}' has shape {}, graph declares {}", named.name,
+                    shape_str(t.shape), shape_str(type.shape));
+    }
+    const size_t held = want == DType::kF32 ? t.f.size() : t.i.size();
+    if (static_cast<int64_t>(held) != t.numel()) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "input '{}' of shape {} holds {} elements, expected {}", named.name,
+                    shape_str(t.shape), held, t.numel());
+    }
+    if (want == DType::kBool) {
+      for (size_t e = 0; e < t.i.size(); ++e) {
+        if (t.i[e] != 0 && t.i[e] != 1) {
+          return errorf(ErrorKind::kInvalidArgument,
+                        "bool input '{}' holds {} at element {}, expected 0 or 1", named.name,
+                        t.i[e], e);
+        }
+      }
+    }
+    live[k] = t;
+    live[k].dtype = want;
+    if (options_.fake_quant) fake_quantize(type.quant, live[k]);
+    env[k] = &live[k];
+  }
+  for (ValueId v : g.inputs()) {
+    if (!given[static_cast<size_t>(v)]) {
+      return errorf(ErrorKind::kInvalidArgument, "missing input '{}' ({})", g.value(v).name,
+                    type_str(g.type(v)));
+    }
+  }
+  return {};
+}
+
+Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs,
+                                             const Observer& observer) {
+  const Graph& g = *graph_;
+  const auto n_values = static_cast<size_t>(g.num_values());
+  std::vector<Tensor> live(n_values);                 // inputs and node outputs, by ValueId
+  std::vector<const Tensor*> env(n_values, nullptr);  // what each value reads from
+  for (size_t v = 0; v < n_values; ++v) {
+    if (g.value(static_cast<ValueId>(v)).is_constant()) env[v] = &constants_[v];
+  }
+  HS_TRY(bind_inputs(inputs, live, env));
+  // Frees a value after node n when n was its last reader (constants and outputs stay).
+  auto release = [&](ValueId v, NodeId n) {
+    const auto k = static_cast<size_t>(v);
+    if (last_use_[k] != n || g.value(v).is_constant()) return;
+    live[k] = Tensor{};
+    env[k] = nullptr;
+  };
+
+  std::vector<const Tensor*> operands;
+  for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    const Node& node = g.node(n);
+    if (node.erased) continue;
+    operands.clear();
+    for (ValueId v : node.inputs) operands.push_back(env[static_cast<size_t>(v)]);
+    const ValueId out = node.outputs[0];
+    const TensorType& out_type = g.type(out);
+    Tensor& y = live[static_cast<size_t>(out)];
+    y = empty_tensor(out_type);
+    HS_TRY_CTX(detail::run_node(node, operands, options_.kernels, y), node_label(g, node));
+    if (options_.fake_quant) fake_quantize(out_type.quant, y);
+    env[static_cast<size_t>(out)] = &y;
+    if (observer) observer(out, y);
+    for (ValueId v : node.inputs) release(v, n);
+    release(out, n);
+  }
+
+  std::vector<Tensor> results;
+  results.reserve(g.outputs().size());
+  for (ValueId v : g.outputs()) results.push_back(*env[static_cast<size_t>(v)]);
+  return results;
+}
+
+Result<std::vector<Tensor>> run_graph(const Graph& graph, std::span<const NamedTensor> inputs,
+                                      InterpreterOptions options) {
+  HS_ASSIGN_OR_RETURN(Interpreter interp, Interpreter::create(graph, options));
+  return interp.run(inputs);
+}
+
+}  // namespace hs::ir

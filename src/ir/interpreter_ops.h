@@ -1,0 +1,22 @@
+// Internal to the interpreter: how an IR node runs on the reference kernels, and the
+// conversions from IR quantization parameters to the kernels' QuantSpec.
+#pragma once
+
+#include <span>
+
+#include "headsplit/ir/interpreter.h"
+#include "headsplit/kernels/reference.h"
+
+namespace hs::ir::detail {
+
+// A view of `q` for the kernels; it points into `q`, which must outlive it.
+kernels::ref::QuantSpec quant_spec(const QuantParams& q);
+// The kernels' storage type of an integer storage dtype (u8, i8, u16, i16, i4).
+kernels::ref::IntStorage int_storage(DType dtype);
+
+// Runs `node` on its operands `in` (one per node input, with the shapes and kinds the
+// interpreter checked at create) into `y`, already allocated with the output shape and kind.
+// Returns the kernel's error (gather index out of range) without context.
+Status run_node(const Node& node, std::span<const Tensor* const> in, KernelSet kernels, Tensor& y);
+
+}  // namespace hs::ir::detail

@@ -1,0 +1,45 @@
+// matmul_quantized: checks the quantized weights and routes to the int8 / int4 kernels.
+#include "headsplit/kernels/qgemm.h"
+
+#include "matmul_internal.h"
+
+namespace hs::kernels {
+
+Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
+                        const QuantizedWeights& weights, std::span<float> y, ThreadPool* pool) {
+  constexpr std::string_view op = "matmul_quantized";
+  HS_ASSIGN_OR_RETURN(const detail::MatmulCall c,
+                      detail::check_call(op, shape, x, weights.bias, y, pool));
+  const int bits = static_cast<int>(weights.bits);
+  if (bits != 4 && bits != 8) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: bits must be 4 or 8, got {}", op, bits);
+  }
+  if (weights.block < 0) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: block must be >= 0 (0: per channel), got {}",
+                  op, weights.block);
+  }
+  const size_t row_bytes = bits == 8 ? c.k : (c.k + 1) / 2;
+  if (weights.data.size() != c.n * row_bytes) {
+    return errorf(ErrorKind::kShape, "{}: int{} data has {} bytes, expected {} = {}*{} ({})", op,
+                  bits, weights.data.size(), c.n * row_bytes, c.n, row_bytes,
+                  bits == 8 ? "N*K" : "N*ceil(K/2)");
+  }
+  detail::QWeightsCall q;
+  q.data = reinterpret_cast<const uint8_t*>(weights.data.data());
+  q.scales = weights.scales.data();
+  q.block = static_cast<size_t>(weights.block);
+  q.blocks = q.block == 0 ? 1 : (c.k + q.block - 1) / q.block;
+  if (weights.scales.size() != c.n * q.blocks) {
+    if (q.block == 0) {
+      return errorf(ErrorKind::kShape, "{}: scales has {} elements, expected N = {} (per channel)",
+                    op, weights.scales.size(), c.n);
+    }
+    return errorf(ErrorKind::kShape,
+                  "{}: scales has {} elements, expected N*ceil(K/block) = {}*{} = {} (block {})",
+                  op, weights.scales.size(), c.n, q.blocks, c.n * q.blocks, q.block);
+  }
+  if (detail::handle_empty(c)) return ok_status();
+  return bits == 8 ? detail::matmul_int8(c, q) : detail::matmul_int4(c, q);
+}
+
+}  // namespace hs::kernels

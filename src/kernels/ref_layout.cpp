@@ -1,0 +1,105 @@
+// Reference layout kernels: transpose, slice, concat, expand and gather. They move elements
+// without arithmetic, so one template serves float tensors and int32 (i32/bool) tensors.
+#include <algorithm>
+
+#include "ref_shape.h"
+
+namespace hs::kernels::ref {
+
+namespace {
+
+template <typename T>
+void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
+  const size_t rank = x.shape.size();
+  HS_CHECK(perm.size() == rank, "transpose: perm size differs from rank");
+  const std::vector<int64_t> x_strides = detail::row_major_strides(x.shape);
+  std::vector<int64_t> y_shape(rank);
+  std::array<std::vector<int64_t>, 1> strides = {std::vector<int64_t>(rank)};
+  for (size_t i = 0; i < rank; ++i) {
+    const auto p = static_cast<size_t>(perm[i]);
+    HS_CHECK(p < rank, "transpose: perm entry out of range");
+    y_shape[i] = x.shape[p];
+    strides[0][i] = x_strides[p];  // stepping y's axis i steps x's axis perm[i]
+  }
+  detail::for_each_strided(y_shape, strides, [&](int64_t i, const std::array<int64_t, 1>& off) {
+    y[i] = x.data[off[0]];
+  });
+}
+
+template <typename T>
+void slice_impl(TensorRef<T> x, const SliceSpec& s, T* y) {
+  const AxisDims d = axis_dims(x.shape, s.axis);
+  HS_CHECK(s.start >= 0 && s.start < s.end && s.end <= d.n, "slice: bad range");
+  const int64_t run = (s.end - s.start) * d.inner;  // contiguous elements per outer index
+  for (int64_t o = 0; o < d.outer; ++o) {
+    const T* src = x.data + (o * d.n + s.start) * d.inner;
+    std::copy(src, src + run, y + o * run);
+  }
+}
+
+template <typename T>
+void concat_impl(std::span<const TensorRef<T>> xs, int64_t axis, T* y) {
+  HS_CHECK(!xs.empty(), "concat: no operands");
+  const AxisDims first = axis_dims(xs[0].shape, axis);
+  int64_t y_run = 0;  // elements of y per outer index
+  for (const TensorRef<T>& x : xs) y_run += axis_dims(x.shape, axis).n * first.inner;
+  int64_t at = 0;  // offset of the current operand inside one y run
+  for (const TensorRef<T>& x : xs) {
+    const AxisDims d = axis_dims(x.shape, axis);
+    HS_CHECK(d.outer == first.outer && d.inner == first.inner, "concat: shapes do not fit");
+    const int64_t run = d.n * d.inner;
+    for (int64_t o = 0; o < d.outer; ++o) {
+      std::copy(x.data + o * run, x.data + (o + 1) * run, y + o * y_run + at);
+    }
+    at += run;
+  }
+}
+
+template <typename T>
+void expand_impl(TensorRef<T> x, T* y, Dims y_shape) {
+  HS_CHECK(x.shape.size() == y_shape.size(), "expand: ranks differ");
+  std::array<std::vector<int64_t>, 1> strides = {detail::broadcast_strides(x.shape, y_shape)};
+  detail::for_each_strided(y_shape, strides, [&](int64_t i, const std::array<int64_t, 1>& off) {
+    y[i] = x.data[off[0]];
+  });
+}
+
+template <typename T>
+Status gather_impl(TensorRef<T> table, TensorRef<int32_t> indices, T* y) {
+  HS_CHECK(!table.shape.empty(), "gather: table must have rank >= 1");
+  const int64_t rows = table.shape[0];
+  const int64_t width = rows > 0 ? count(table.shape) / rows : 0;  // elements per row
+  const int64_t n = count(indices.shape);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t r = indices.data[i];
+    if (r < 0 || r >= rows) {
+      return errorf(ErrorKind::kOutOfRange, "index {} at position {} is outside [0, {})", r, i,
+                    rows);
+    }
+    std::copy(table.data + r * width, table.data + (r + 1) * width, y + i * width);
+  }
+  return {};
+}
+
+}  // namespace
+
+void transpose(TensorRef<float> x, Dims perm, float* y) { transpose_impl(x, perm, y); }
+void transpose(TensorRef<int32_t> x, Dims perm, int32_t* y) { transpose_impl(x, perm, y); }
+void slice(TensorRef<float> x, const SliceSpec& s, float* y) { slice_impl(x, s, y); }
+void slice(TensorRef<int32_t> x, const SliceSpec& s, int32_t* y) { slice_impl(x, s, y); }
+void concat(std::span<const TensorRef<float>> xs, int64_t axis, float* y) {
+  concat_impl(xs, axis, y);
+}
+void concat(std::span<const TensorRef<int32_t>> xs, int64_t axis, int32_t* y) {
+  concat_impl(xs, axis, y);
+}
+void expand(TensorRef<float> x, float* y, Dims y_shape) { expand_impl(x, y, y_shape); }
+void expand(TensorRef<int32_t> x, int32_t* y, Dims y_shape) { expand_impl(x, y, y_shape); }
+Status gather(TensorRef<float> table, TensorRef<int32_t> indices, float* y) {
+  return gather_impl(table, indices, y);
+}
+Status gather(TensorRef<int32_t> table, TensorRef<int32_t> indices, int32_t* y) {
+  return gather_impl(table, indices, y);
+}
+
+}  // namespace hs::kernels::ref

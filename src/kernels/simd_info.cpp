@@ -1,0 +1,60 @@
+// SIMD target queries and forcing, on top of Highway's dynamic dispatch.
+#include "simd_config.h"  // first: selects the Highway targets
+
+// Compiled once per target by hwy/foreach_target.h; the path is relative to include/.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "../src/kernels/simd_info.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace hs::kernels::HWY_NAMESPACE {
+
+int64_t DispatchedTarget() { return HWY_TARGET; }
+
+}  // namespace hs::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+#include "headsplit/kernels/simd_info.h"
+#include "headsplit/support/result.h"
+
+namespace hs::kernels {
+
+HWY_EXPORT(DispatchedTarget);
+
+namespace {
+
+std::vector<SimdTarget> targets_in(int64_t mask) {
+  std::vector<SimdTarget> out;
+  // Highway numbers better targets with lower bits.
+  for (int64_t bits = mask; bits != 0; bits &= bits - 1) {
+    const int64_t bit = bits & -bits;
+    out.push_back({bit, hwy::TargetName(bit)});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string simd_target_name() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTarget)()); }
+
+std::vector<SimdTarget> compiled_simd_targets() { return targets_in(HWY_TARGETS); }
+
+std::vector<SimdTarget> runnable_simd_targets() {
+  // Computed once, before any ScopedSimdTarget can change what SupportedTargets() reports.
+  static const std::vector<SimdTarget> runnable = targets_in(hwy::SupportedTargets() & HWY_TARGETS);
+  return runnable;
+}
+
+ScopedSimdTarget::ScopedSimdTarget(const SimdTarget& target) {
+  bool runnable = false;
+  for (const SimdTarget& t : runnable_simd_targets()) runnable = runnable || t.id == target.id;
+  HS_CHECK(runnable, "ScopedSimdTarget: target is not runnable on this CPU");
+  hwy::SetSupportedTargetsForTest(target.id);
+}
+
+ScopedSimdTarget::~ScopedSimdTarget() { hwy::SetSupportedTargetsForTest(0); }
+
+}  // namespace hs::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,200 @@
+// split-heads: applies the per-head plan of each matching attention and rewires its ends.
+//
+// For one attention (A = softmax(...) . V, [1,H,T,Dh]; its transpose Y = A^(0,2,1,3)):
+//   heads_out = concat_h(A_h; axis 3)                 [1,1,T,H*Dh]   (head-major, as Y's rows)
+//   users of Y read heads_out (a reshape reads it directly; others through reshape to Y's shape)
+//   each per-head family whose original is a graph output (k_new.l, v_new.l) is concatenated
+//   on its head axis and takes over the output's name, so graph I/O is unchanged
+// Then dead MHA nodes are removed. Per-head values are named "<original>.h<i>".
+#include <algorithm>
+
+#include "headsplit/passes/slicing.h"
+#include "split_heads_internal.h"
+
+namespace hs::passes {
+
+int64_t SplitReport::split_count() const {
+  return std::count_if(attentions.begin(), attentions.end(),
+                       [](const SplitAttention& a) { return a.split; });
+}
+
+int64_t SplitReport::skipped_count() const {
+  return static_cast<int64_t>(attentions.size()) - split_count();
+}
+
+namespace split {
+
+using ir::Graph;
+using ir::NodeId;
+using ir::OpKind;
+using ir::ValueId;
+
+Status apply_plan(Graph& g, std::vector<Family>& families) {
+  for (Family& f : families) {
+    const int64_t chunk = g.type(f.original).shape[static_cast<size_t>(f.axis)] / f.n;
+    f.heads.clear();
+    for (int64_t i = 0; i < f.n; ++i) {
+      if (f.how == Family::How::kShare) {
+        f.heads.push_back(f.original);
+        continue;
+      }
+      if (f.how == Family::How::kSelect) {
+        f.heads.push_back(families[static_cast<size_t>(f.select_from)]
+                              .heads[static_cast<size_t>(i / f.repeat)]);
+        continue;
+      }
+      HS_ASSIGN_OR_RETURN(ir::TensorType type,
+                          slice_type(g.type(f.original), f.axis, i * chunk, (i + 1) * chunk));
+      std::string name = g.unique_name(fmt::format("{}.h{}", g.value(f.original).name, i));
+      NodeId node;
+      if (f.how == Family::How::kSlice) {
+        ir::Attrs attrs{{"axis", f.axis}, {"start", i * chunk}, {"end", (i + 1) * chunk}};
+        HS_ASSIGN_OR_RETURN(node, g.add_node(OpKind::kSlice, {f.original}, attrs,
+                                             {{name, type}}));
+      } else {
+        const ir::Node& p = *g.producer(f.original);
+        std::vector<ValueId> inputs;
+        for (size_t k = 0; k < p.inputs.size(); ++k) {
+          const int fam = f.operands[k];
+          inputs.push_back(fam < 0 ? p.inputs[k]
+                                   : families[static_cast<size_t>(fam)].heads[static_cast<size_t>(i)]);
+        }
+        HS_ASSIGN_OR_RETURN(node, g.add_node(p.op, std::move(inputs), f.attrs, {{name, type}}));
+      }
+      f.heads.push_back(g.node(node).outputs[0]);
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// Replaces graph-output value `original` by concat(heads; axis), which takes over its name.
+Status concat_graph_output(Graph& g, const Family& f) {
+  const std::string name = g.value(f.original).name;
+  const ir::TensorType type = g.type(f.original);
+  g.rename_value(f.original, g.unique_name(name + ".mha"));
+  HS_ASSIGN_OR_RETURN(NodeId node, g.add_node(OpKind::kConcat, f.heads, {{"axis", f.axis}},
+                                              {{name, type}}));
+  ValueId concat = g.node(node).outputs[0];
+  auto& outputs = g.mutable_outputs();
+  std::replace(outputs.begin(), outputs.end(), f.original, concat);
+  return {};
+}
+
+// Splits one matched attention; returns the kv heads seen through the GQA repeat.
+Result<int64_t> split_attention(Graph& g, const AttentionMatch& m) {
+  Planner planner(g);
+  const ValueId a = g.node(m.av_matmul).outputs[0];
+  HS_ASSIGN_OR_RETURN(int top, planner.visit(a, 1, m.heads));
+  std::vector<Family>& families = planner.families();
+  HS_TRY(apply_plan(g, families));
+
+  // Head outputs side by side on the last axis: [1,1,T,H*Dh], same flat order as Y.
+  const ir::TensorType at = g.type(a);
+  ir::TensorType cat_type = at;
+  cat_type.shape = {at.shape[0], 1, at.shape[2], at.shape[1] * at.shape[3]};
+  const ValueId y = g.node(m.transpose).outputs[0];
+  const ir::TensorType y_type = g.type(y);
+  HS_ASSIGN_OR_RETURN(NodeId cat_node,
+                      g.add_node(OpKind::kConcat, families[static_cast<size_t>(top)].heads,
+                                 {{"axis", int64_t{3}}},
+                                 {{g.unique_name(g.value(a).name + ".concat"), cat_type}}));
+  const ValueId cat = g.node(cat_node).outputs[0];
+  // Y's consumers: reshapes read the concat directly; anything else through a reshape.
+  std::vector<ir::Use> y_uses = g.compute_uses()[static_cast<size_t>(y)];
+  ValueId y_equivalent = ir::kNoValue;
+  for (const ir::Use& u : y_uses) {
+    if (g.node(u.node).op == OpKind::kReshape) {
+      g.node(u.node).inputs[static_cast<size_t>(u.operand)] = cat;
+      continue;
+    }
+    if (y_equivalent == ir::kNoValue) {
+      HS_ASSIGN_OR_RETURN(NodeId r, g.add_node(OpKind::kReshape, {cat},
+                                               {{"shape", std::vector<int64_t>(y_type.shape)}},
+                                               {{g.unique_name(g.value(y).name + ".sha"), y_type}}));
+      y_equivalent = g.node(r).outputs[0];
+    }
+    g.node(u.node).inputs[static_cast<size_t>(u.operand)] = y_equivalent;
+  }
+  for (const Family& f : families) {
+    if (f.how != Family::How::kShare && f.n > 1 && g.is_graph_output(f.original)) {
+      HS_TRY(concat_graph_output(g, f));
+    }
+  }
+  return planner.kv_heads() > 0 ? planner.kv_heads() : m.heads;
+}
+
+}  // namespace
+}  // namespace split
+
+Result<SplitReport> split_heads(ir::Graph& g, const SplitHeadsOptions& options,
+                                const PassContext& context) {
+  SplitReport report;
+  std::vector<ir::NodeId> softmaxes;
+  for (ir::NodeId id = 0; id < g.num_nodes(); ++id) {
+    if (!g.node(id).erased && g.node(id).op == ir::OpKind::kSoftmax) softmaxes.push_back(id);
+  }
+  for (ir::NodeId id : softmaxes) {
+    SplitAttention entry;
+    entry.name = g.value(g.node(id).outputs[0]).name;
+    const ir::TensorType& probs = g.type(g.node(id).outputs[0]);
+    if (probs.rank() == 4 && probs.shape[1] == 1) continue;  // already single-head
+    auto match = split::match_attention(g, id);
+    if (match.ok()) {
+      entry.heads = match->heads;
+      const int64_t nodes_before = g.num_nodes();
+      auto kv = split::split_attention(g, *match);
+      if (kv.ok()) {
+        entry.split = true;
+        entry.kv_heads = *kv;
+        context.note("split-heads", fmt::format("{}: {} heads (kv {}), +{} nodes", entry.name,
+                                                entry.heads, entry.kv_heads,
+                                                g.num_nodes() - nodes_before));
+      } else if (kv.kind() == ErrorKind::kUnsupported) {
+        // The plan failed before anything was applied (planning only reads the graph).
+        entry.reason = kv.error().message();
+      } else {
+        return std::move(kv).error();
+      }
+    } else {
+      entry.reason = match.error().message();
+    }
+    if (!entry.split) {
+      context.note("split-heads", fmt::format("{}: left as MHA: {}", entry.name, entry.reason));
+      if (options.require_all) {
+        return errorf(ErrorKind::kUnsupported, "split-heads: attention '{}' does not match: {}",
+                      entry.name, entry.reason);
+      }
+    }
+    report.attentions.push_back(std::move(entry));
+  }
+  if (report.split_count() > 0) {
+    HS_TRY(g.topo_sort());
+    g.eliminate_dead_code();
+  }
+  return report;
+}
+
+namespace {
+
+class SplitHeads final : public Pass {
+ public:
+  explicit SplitHeads(SplitHeadsOptions options) : options_(options) {}
+  std::string_view name() const override { return "split-heads"; }
+  Result<bool> run(ir::Graph& graph, const PassContext& context) override {
+    HS_ASSIGN_OR_RETURN(SplitReport report, split_heads(graph, options_, context));
+    return report.split_count() > 0;
+  }
+
+ private:
+  SplitHeadsOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> make_split_heads(SplitHeadsOptions options) {
+  return std::make_unique<SplitHeads>(options);
+}
+
+}  // namespace hs::passes

@@ -1,0 +1,68 @@
+// Chat templates: detection from a model's Jinja source, names for --chat-template, and the
+// exact prompt text of one user turn for ChatML and Llama-3.
+#include "headsplit/tokenizer/chat.h"
+
+#include <fmt/format.h>
+
+namespace hs::tokenizer {
+
+std::string_view chat_template_name(ChatTemplate chat_template) {
+  switch (chat_template) {
+    case ChatTemplate::kChatMl: return "chatml";
+    case ChatTemplate::kLlama3: return "llama3";
+  }
+  return "unknown";
+}
+
+Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
+  if (jinja_source.find("<|im_start|>") != std::string_view::npos) return ChatTemplate::kChatMl;
+  if (jinja_source.find("<|start_header_id|>") != std::string_view::npos) {
+    return ChatTemplate::kLlama3;
+  }
+  if (jinja_source.empty()) {
+    return Error(ErrorKind::kUnsupported,
+                 "the model has no chat template; pass --chat-template chatml|llama3");
+  }
+  constexpr size_t kQuoted = 60;
+  const bool cut = jinja_source.size() > kQuoted;
+  return errorf(ErrorKind::kUnsupported,
+                "unsupported chat template \"{}{}\" (recognised: chatml with <|im_start|>, "
+                "llama3 with <|start_header_id|>)",
+                jinja_source.substr(0, kQuoted), cut ? "..." : "");
+}
+
+Result<ChatTemplate> parse_chat_template_name(std::string_view name) {
+  if (name == "chatml") return ChatTemplate::kChatMl;
+  if (name == "llama3") return ChatTemplate::kLlama3;
+  return errorf(ErrorKind::kInvalidArgument,
+                "unknown chat template '{}', expected chatml or llama3", name);
+}
+
+std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
+                                std::optional<std::string_view> system) {
+  switch (chat_template) {
+    case ChatTemplate::kChatMl:
+      return fmt::format(
+          "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n"
+          "<|im_start|>assistant\n",
+          system.value_or(kSmolLmDefaultSystemPrompt), user_message);
+    case ChatTemplate::kLlama3: {
+      std::string text = "<|begin_of_text|>";
+      if (system) {
+        text += fmt::format("<|start_header_id|>system<|end_header_id|>\n\n{}<|eot_id|>", *system);
+      }
+      text += fmt::format(
+          "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
+          "<|start_header_id|>assistant<|end_header_id|>\n\n",
+          user_message);
+      return text;
+    }
+  }
+  return std::string(user_message);
+}
+
+bool chat_template_adds_bos(ChatTemplate chat_template) {
+  return chat_template == ChatTemplate::kLlama3;
+}
+
+}  // namespace hs::tokenizer

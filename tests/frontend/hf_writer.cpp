@@ -1,0 +1,284 @@
+// Test helper: writes Hugging Face folders (see hf_writer.h).
+#include "frontend/hf_writer.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <unordered_set>
+
+#include "headsplit/support/file.h"
+
+namespace hs::testing {
+
+namespace {
+
+using frontend::StoredDType;
+using nlohmann::json;
+using tokenizer::TokenizerData;
+using tokenizer::TokenizerKind;
+using tokenizer::TokenType;
+
+constexpr const char* kSpace = "\xe2\x96\x81";  // "▁"
+
+std::string dump(const json& j) { return j.dump(1, ' ', false, json::error_handler_t::replace); }
+
+std::string dtype_name(StoredDType dtype) {
+  switch (dtype) {
+    case StoredDType::kF32: return "F32";
+    case StoredDType::kF16: return "F16";
+    case StoredDType::kBF16: return "BF16";
+  }
+  return "?";
+}
+
+TokenType type_of(const TokenizerData& t, size_t id) {
+  return t.types.empty() ? TokenType::kNormal : t.types[id];
+}
+
+size_t codepoints(const std::string& s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+}
+
+// SentencePiece merges rebuilt from scores: best score first, each piece split at the first
+// codepoint boundary where both halves are pieces already available (single codepoints always
+// are; longer pieces once they have been made).
+json spm_merges(const TokenizerData& t) {
+  std::unordered_set<std::string> available;
+  std::unordered_set<std::string> vocab(t.pieces.begin(), t.pieces.end());
+  std::vector<size_t> order;
+  for (size_t i = 0; i < t.pieces.size(); ++i) {
+    if (type_of(t, i) == TokenType::kNormal && codepoints(t.pieces[i]) >= 2) order.push_back(i);
+    if (codepoints(t.pieces[i]) == 1) available.insert(t.pieces[i]);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return t.scores[a] > t.scores[b]; });
+  json merges = json::array();
+  for (size_t id : order) {
+    const std::string& p = t.pieces[id];
+    for (size_t k = 1; k < p.size(); ++k) {
+      if ((static_cast<unsigned char>(p[k]) & 0xc0) == 0x80) continue;
+      const std::string a = p.substr(0, k), b = p.substr(k);
+      if (available.count(a) && available.count(b)) {
+        merges.push_back(a + " " + b);
+        break;
+      }
+    }
+    available.insert(p);
+  }
+  return merges;
+}
+
+json pre_tokenizer_json(const std::string& name) {
+  const json byte_level_regex = {{"type", "ByteLevel"},
+                                 {"add_prefix_space", false},
+                                 {"trim_offsets", true},
+                                 {"use_regex", true}};
+  if (name == "llama3") {
+    const char* regex =
+        R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+    json split = {{"type", "Split"},
+                  {"pattern", {{"Regex", regex}}},
+                  {"behavior", "Isolated"},
+                  {"invert", false}};
+    json bl = byte_level_regex;
+    bl["use_regex"] = false;
+    return {{"type", "Sequence"}, {"pretokenizers", {split, bl}}};
+  }
+  if (name == "smollm") {
+    json digits = {{"type", "Digits"}, {"individual_digits", true}};
+    return {{"type", "Sequence"}, {"pretokenizers", {digits, byte_level_regex}}};
+  }
+  return byte_level_regex;  // gpt2
+}
+
+}  // namespace
+
+std::vector<std::byte> encode_floats(std::span<const float> values, StoredDType dtype) {
+  std::vector<std::byte> out(values.size() *
+                             static_cast<size_t>(frontend::stored_dtype_size(dtype)));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == StoredDType::kF32) {
+      std::memcpy(out.data() + 4 * i, &values[i], 4);
+      continue;
+    }
+    const uint16_t h = dtype == StoredDType::kF16 ? frontend::f32_to_f16(values[i])
+                                                  : frontend::f32_to_bf16(values[i]);
+    std::memcpy(out.data() + 2 * i, &h, 2);
+  }
+  return out;
+}
+
+Status write_safetensors(const std::string& path, const std::vector<SafetensorsEntry>& tensors,
+                         size_t header_alignment) {
+  json header = json::object();
+  header["__metadata__"] = {{"format", "pt"}};
+  uint64_t offset = 0;
+  for (const SafetensorsEntry& t : tensors) {
+    header[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.data.size()}}};
+    offset += t.data.size();
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % header_alignment != 0) text.push_back(' ');
+  std::vector<std::byte> bytes(8 + text.size());
+  const uint64_t n = text.size();
+  std::memcpy(bytes.data(), &n, 8);
+  std::memcpy(bytes.data() + 8, text.data(), text.size());
+  for (const SafetensorsEntry& t : tensors) bytes.insert(bytes.end(), t.data.begin(), t.data.end());
+  return write_file_atomic(path, bytes);
+}
+
+Status write_hf_tokenizer(const TokenizerData& t, const std::string& dir) {
+  json vocab = json::object();
+  json added = json::array();
+  for (size_t i = 0; i < t.pieces.size(); ++i) {
+    vocab[t.pieces[i]] = i;
+    const TokenType type = type_of(t, i);
+    if (type == TokenType::kControl || type == TokenType::kUserDefined ||
+        type == TokenType::kUnknown) {
+      added.push_back({{"id", i},
+                       {"content", t.pieces[i]},
+                       {"single_word", false},
+                       {"lstrip", false},
+                       {"rstrip", false},
+                       {"normalized", false},
+                       {"special", type != TokenType::kUserDefined}});
+    }
+  }
+  json tok = {
+      {"version", "1.0"}, {"added_tokens", added}, {"truncation", nullptr}, {"padding", nullptr}};
+  json model = {{"type", "BPE"}, {"dropout", nullptr}, {"vocab", vocab}};
+  if (t.kind == TokenizerKind::kByteLevelBpe) {
+    model["byte_fallback"] = false;
+    model["merges"] = t.merges;
+    tok["normalizer"] = nullptr;
+    tok["pre_tokenizer"] = pre_tokenizer_json(t.pre_tokenizer);
+    tok["decoder"] = {{"type", "ByteLevel"},
+                      {"add_prefix_space", true},
+                      {"trim_offsets", true},
+                      {"use_regex", true}};
+  } else if (t.kind == TokenizerKind::kSpm) {
+    model["byte_fallback"] = true;
+    model["fuse_unk"] = true;
+    if (t.unk_id >= 0) model["unk_token"] = t.pieces[t.unk_id];
+    model["merges"] = spm_merges(t);
+    json normalizers = json::array();
+    if (t.add_space_prefix) normalizers.push_back({{"type", "Prepend"}, {"prepend", kSpace}});
+    normalizers.push_back(
+        {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kSpace}});
+    tok["normalizer"] = {{"type", "Sequence"}, {"normalizers", normalizers}};
+    tok["pre_tokenizer"] = nullptr;
+    tok["decoder"] = {{"type", "Sequence"},
+                      {"decoders",
+                       {{{"type", "Replace"}, {"pattern", {{"String", kSpace}}}, {"content", " "}},
+                        {{"type", "ByteFallback"}},
+                        {{"type", "Fuse"}}}}};
+  } else {
+    return errorf(ErrorKind::kUnsupported, "{}: cannot write a llama2c tokenizer as tokenizer.json",
+                  dir);
+  }
+  tok["model"] = model;
+  HS_TRY(write_file_atomic(dir + "/tokenizer.json", dump(tok)));
+
+  json config = {{"add_bos_token", t.add_bos}};
+  if (t.bos_id >= 0) config["bos_token"] = t.pieces[t.bos_id];
+  if (t.eos_id >= 0) config["eos_token"] = {{"content", t.pieces[t.eos_id]}, {"special", true}};
+  if (!t.chat_template.empty()) config["chat_template"] = t.chat_template;
+  HS_TRY(write_file_atomic(dir + "/tokenizer_config.json", dump(config)));
+  json gen = json::object();
+  if (t.bos_id >= 0) gen["bos_token_id"] = t.bos_id;
+  if (t.eos_id >= 0) {
+    if (t.extra_eos_ids.empty()) {
+      gen["eos_token_id"] = t.eos_id;
+    } else {
+      json list = {t.eos_id};
+      for (int32_t id : t.extra_eos_ids) list.push_back(id);
+      gen["eos_token_id"] = list;
+    }
+  }
+  return write_file_atomic(dir + "/generation_config.json", dump(gen));
+}
+
+Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
+                       const HfWriteOptions& o) {
+  const frontend::LlamaConfig& c = m.config;
+  json config = {{"architectures", {"LlamaForCausalLM"}},
+                 {"model_type", "llama"},
+                 {"hidden_size", c.dim},
+                 {"num_hidden_layers", c.n_layers},
+                 {"num_attention_heads", c.n_heads},
+                 {"num_key_value_heads", c.n_kv_heads},
+                 {"head_dim", c.head_dim},
+                 {"intermediate_size", c.hidden_dim},
+                 {"rms_norm_eps", c.rms_eps},
+                 {"rope_theta", c.rope_theta},
+                 {"tie_word_embeddings", c.tied_embeddings},
+                 {"attention_bias", c.attention_bias},
+                 {"vocab_size", c.vocab_size},
+                 {"max_position_embeddings", c.max_seq_len},
+                 {"hidden_act", "silu"},
+                 {"torch_dtype", o.dtype == StoredDType::kBF16 ? "bfloat16" : "float32"}};
+  if (c.rope_scaling) {
+    config["rope_scaling"] = {
+        {"rope_type", "llama3"},
+        {"factor", c.rope_scaling->factor},
+        {"low_freq_factor", c.rope_scaling->low_freq_factor},
+        {"high_freq_factor", c.rope_scaling->high_freq_factor},
+        {"original_max_position_embeddings", c.rope_scaling->original_max_position_embeddings}};
+  } else {
+    config["rope_scaling"] = nullptr;
+  }
+  HS_TRY(write_file_atomic(dir + "/config.json", dump(config)));
+
+  std::vector<SafetensorsEntry> entries;
+  auto add = [&](const std::string& name, const frontend::Weight& w) {
+    if (name == o.skip_tensor || w.empty()) return;
+    entries.push_back({name, dtype_name(o.dtype), w.shape, encode_floats(w.f32(), o.dtype)});
+  };
+  add("model.embed_tokens.weight", m.weights.tok_embeddings);
+  for (size_t l = 0; l < m.weights.layers.size(); ++l) {
+    const frontend::LayerWeights& lw = m.weights.layers[l];
+    const std::string p = fmt::format("model.layers.{}.", l);
+    add(p + "input_layernorm.weight", lw.attn_norm);
+    add(p + "self_attn.q_proj.weight", lw.wq);
+    add(p + "self_attn.k_proj.weight", lw.wk);
+    add(p + "self_attn.v_proj.weight", lw.wv);
+    add(p + "self_attn.o_proj.weight", lw.wo);
+    add(p + "self_attn.q_proj.bias", lw.bq);
+    add(p + "self_attn.k_proj.bias", lw.bk);
+    add(p + "self_attn.v_proj.bias", lw.bv);
+    add(p + "post_attention_layernorm.weight", lw.ffn_norm);
+    add(p + "mlp.gate_proj.weight", lw.w1);
+    add(p + "mlp.down_proj.weight", lw.w2);
+    add(p + "mlp.up_proj.weight", lw.w3);
+  }
+  add("model.norm.weight", m.weights.norm);
+  if (!c.tied_embeddings) add("lm_head.weight", m.weights.output);
+
+  if (o.shards <= 1) {
+    HS_TRY(write_safetensors(dir + "/model.safetensors", entries));
+  } else {
+    json weight_map = json::object();
+    size_t total = 0;
+    const size_t per_shard = (entries.size() + o.shards - 1) / o.shards;
+    for (int s = 0; s < o.shards; ++s) {
+      const std::string file = fmt::format("model-{:05d}-of-{:05d}.safetensors", s + 1, o.shards);
+      const size_t begin = std::min(entries.size(), s * per_shard);
+      const size_t end = std::min(entries.size(), begin + per_shard);
+      std::vector<SafetensorsEntry> shard(entries.begin() + begin, entries.begin() + end);
+      for (const SafetensorsEntry& e : shard) {
+        weight_map[e.name] = file;
+        total += e.data.size();
+      }
+      HS_TRY(write_safetensors(dir + "/" + file, shard));
+    }
+    json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    HS_TRY(write_file_atomic(dir + "/model.safetensors.index.json", dump(index)));
+  }
+  if (o.write_tokenizer && m.tokenizer) HS_TRY(write_hf_tokenizer(*m.tokenizer, dir));
+  return ok_status();
+}
+
+}  // namespace hs::testing
