@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Run 'headsplit <command> --help' for the options of a command.");
   register_generate(app);
+  register_report(app);
 
   try {
     app.parse(argc, argv);

@@ -12,6 +12,7 @@
 #include "headsplit/frontend/builder.h"
 #include "headsplit/frontend/loader.h"
 #include "headsplit/irexec/graph_step_model.h"
+#include "headsplit/tokenizer/chat.h"
 
 namespace hs::cli {
 
@@ -32,6 +33,9 @@ struct GenerateArgs {
   bool masked_softmax = false;
   std::string attention = "mha";
   std::string kv_layout = "per-layer";
+  bool chat = false;
+  std::string chat_template;
+  std::string system;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -91,7 +95,12 @@ Status run_generate(const GenerateArgs& a) {
           {.temperature = a.temperature, .top_k = a.top_k, .top_p = a.top_p, .seed = a.seed}));
   const double load_seconds = seconds_since(start);
 
-  const std::vector<int32_t> prompt = tokenizer->encode(a.prompt, /*add_bos=*/true);
+  tokenizer::PromptOptions prompt_options;
+  prompt_options.chat = a.chat || !a.chat_template.empty();
+  prompt_options.chat_template = a.chat_template;
+  if (!a.system.empty()) prompt_options.system = a.system;
+  HS_ASSIGN_OR_RETURN(const std::vector<int32_t> prompt,
+                      tokenizer::encode_prompt(*tokenizer, a.prompt, prompt_options));
   if (prompt.empty()) {
     return errorf(ErrorKind::kInvalidArgument,
                   "the prompt is empty and the vocabulary has no BOS token to start from");
@@ -168,6 +177,13 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--kv-layout", args->kv_layout,
                   "cache I/O: per-layer (2L tensors) or per-head (2*L*Hkv, needs --attention sha)")
       ->check(CLI::IsMember({"per-layer", "per-head"}));
+  cmd->add_flag("--chat", args->chat,
+                "wrap the prompt in the model's chat template (ChatML or Llama-3, from its "
+                "tokenizer_config.json / GGUF metadata)");
+  cmd->add_option("--chat-template", args->chat_template,
+                  "force a chat template (implies --chat): chatml or llama3")
+      ->check(CLI::IsMember({"chatml", "llama3"}));
+  cmd->add_option("--system", args->system, "system prompt for --chat (ChatML default: SmolLM2's)");
   cmd->footer(
       "Text goes to stdout, the stats to stderr. Example:\n"
       "  headsplit generate -m ../shared/models/stories260K/stories260K.bin \\\n"

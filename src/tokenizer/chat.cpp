@@ -65,4 +65,25 @@ bool chat_template_adds_bos(ChatTemplate chat_template) {
   return chat_template == ChatTemplate::kLlama3;
 }
 
+Result<std::vector<int32_t>> encode_prompt(const Tokenizer& tokenizer, std::string_view prompt,
+                                           const PromptOptions& options) {
+  if (!options.chat) return tokenizer.encode(prompt, /*add_bos=*/true);
+  ChatTemplate chat_template;
+  if (!options.chat_template.empty()) {
+    HS_ASSIGN_OR_RETURN(chat_template, parse_chat_template_name(options.chat_template));
+  } else {
+    auto detected = detect_chat_template(tokenizer.data().chat_template);
+    if (!detected.ok()) {
+      if (tokenizer.data().chat_template.empty()) return std::move(detected).error().with_context("--chat");
+      return errorf(ErrorKind::kUnsupported, "--chat: {}; pass --chat-template chatml|llama3 to "
+                    "force one", detected.error().message());
+    }
+    chat_template = *detected;
+  }
+  std::optional<std::string_view> system;
+  if (options.system) system = *options.system;
+  const std::string text = apply_chat_template(chat_template, prompt, system);
+  return tokenizer.encode(text, !chat_template_adds_bos(chat_template), /*parse_special=*/true);
+}
+
 }  // namespace hs::tokenizer

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "headsplit/tokenizer/pre_tokenizer.h"
 #include "testing/testing.h"
 
 namespace hs::tokenizer {
@@ -70,6 +71,67 @@ TEST(ChatTemplate, Llama3Text) {
             "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
   EXPECT_TRUE(chat_template_adds_bos(ChatTemplate::kLlama3));
+}
+
+}  // namespace
+}  // namespace hs::tokenizer
+
+namespace hs::tokenizer {
+namespace {
+
+// A tiny vocabulary with the ChatML specials as control tokens, bytes as pieces.
+TokenizerData chatml_vocab(std::string chat_template) {
+  TokenizerData d;
+  d.kind = TokenizerKind::kByteLevelBpe;
+  d.pre_tokenizer = "gpt2";
+  // Byte-level BPE pieces are the GPT-2 unicode forms of the bytes.
+  for (int b = 0; b < 256; ++b) {
+    d.pieces.push_back(bytes_to_unicode(std::string(1, static_cast<char>(b))));
+  }
+  d.types.assign(256, TokenType::kNormal);
+  for (const char* special : {"<|im_start|>", "<|im_end|>"}) {
+    d.pieces.push_back(special);
+    d.types.push_back(TokenType::kControl);
+  }
+  d.bos_id = 256;
+  d.eos_id = 257;
+  d.add_bos = false;
+  d.chat_template = std::move(chat_template);
+  return d;
+}
+
+TEST(EncodePrompt, PlainAddsBosOnly) {
+  auto tok = Tokenizer::create(chatml_vocab("")).value();
+  auto ids = encode_prompt(*tok, "hi", PromptOptions{});
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, tok->encode("hi", true));
+}
+
+TEST(EncodePrompt, ChatDetectsTemplateAndParsesSpecials) {
+  auto tok = Tokenizer::create(chatml_vocab("{% for m in messages %}<|im_start|>{{m.role}}")).value();
+  PromptOptions o;
+  o.chat = true;
+  o.system = std::string("S");
+  auto ids = encode_prompt(*tok, "hi", o);
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
+  const std::vector<int32_t> expected = tok->encode(
+      "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
+      true, true);
+  EXPECT_EQ(*ids, expected);
+  EXPECT_EQ((*ids)[0], 256);  // <|im_start|> as one control token
+}
+
+TEST(EncodePrompt, UnknownTemplateIsAnErrorSuggestingTheFlag) {
+  auto tok = Tokenizer::create(chatml_vocab("{{ bos_token }}{% for m in messages %}[INST]")).value();
+  PromptOptions o;
+  o.chat = true;
+  auto ids = encode_prompt(*tok, "hi", o);
+  ASSERT_FALSE(ids.ok());
+  EXPECT_EQ(ids.kind(), ErrorKind::kUnsupported);
+  EXPECT_NE(ids.error().message().find("--chat-template"), std::string::npos);
+  EXPECT_NE(ids.error().message().find("[INST]"), std::string::npos) << ids.error().message();
+  o.chat_template = "chatml";  // forcing one works
+  EXPECT_TRUE(encode_prompt(*tok, "hi", o).ok());
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ void set_action(CLI::App& command, Action action);
 
 // Subcommands (add yours here and call it from cli.cpp).
 void register_generate(CLI::App& app);  // generate.cpp: text from a checkpoint, on the interpreter
+void register_report(CLI::App& app);    // report.cpp: graph summary before/after preprocess; passes
 
 // Prints the llama.cpp-style timing block of a generation to `out`:
 //   load:                   12.34 ms

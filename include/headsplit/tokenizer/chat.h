@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "headsplit/support/result.h"
+#include "headsplit/tokenizer/tokenizer.h"
 
 namespace hs::tokenizer {
 
@@ -40,5 +41,19 @@ inline constexpr std::string_view kSmolLmDefaultSystemPrompt =
 // True when the template text already starts with the BOS token (Llama-3's
 // <|begin_of_text|>): encode it without adding BOS again.
 bool chat_template_adds_bos(ChatTemplate chat_template);
+
+// How a user's prompt becomes token ids (shared by `generate` and `run`).
+struct PromptOptions {
+  bool chat = false;                  // wrap the prompt in the model's chat template
+  std::string chat_template;          // "chatml" / "llama3" forces one; empty: detect
+  std::optional<std::string> system;  // system prompt for the template
+};
+
+// Plain: BOS + the text. Chat: the template (forced, or detected from the vocabulary's
+// chat_template; an unknown or missing one is an error naming it and suggesting
+// --chat-template) applied to the prompt, encoded with special tokens, BOS added unless the
+// template already starts with it.
+Result<std::vector<int32_t>> encode_prompt(const Tokenizer& tokenizer, std::string_view prompt,
+                                           const PromptOptions& options);
 
 }  // namespace hs::tokenizer
