@@ -20,6 +20,19 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ","));
 }
 
+// A constant may view its weight's bytes under another shape with the same element count and
+// the same leading dimension (so the int4 row packing is the same): a tied LM head
+// [V,D,1,1] over the embedding [V,D].
+bool same_bytes_view(const std::vector<int64_t>& weight, const std::vector<int64_t>& tensor) {
+  if (weight == tensor) return true;
+  int64_t a = 1, b = 1;
+  for (int64_t d : weight) a *= d;  // both counts are checked (<= 2^53) before this runs
+  for (int64_t d : tensor) b *= d;
+  int64_t lead_a = weight.empty() ? 1 : weight[0];
+  int64_t lead_b = tensor.empty() ? 1 : tensor[0];
+  return a == b && lead_a == lead_b;
+}
+
 // `where` names the tensor or weight ("model.hsa: weight #2 'wq'").
 Status check_quant(const Quant& q, ElementType type, const std::vector<int64_t>& shape,
                    const std::string& where) {
@@ -132,7 +145,8 @@ Status check_tensor(const TensorDesc& t, const GraphDesc& g, const Program& p,
                     p.weights.size());
     }
     const WeightDesc& w = p.weights[t.weight];
-    if (w.type != t.type || w.shape != t.shape || w.quant != t.quant) {
+    // The weight's element count is checked by check_weight, which runs first.
+    if (w.type != t.type || w.quant != t.quant || !same_bytes_view(w.shape, t.shape)) {
       return errorf(ErrorKind::kCorrupt,
                     "{}: is {}{} but its weight #{} '{}' is {}{} (or quant params differ)", where,
                     element_type_name(t.type), shape_str(t.shape), t.weight, w.name,
@@ -152,8 +166,16 @@ Status check_tensor(const TensorDesc& t, const GraphDesc& g, const Program& p,
     return errorf(ErrorKind::kCorrupt, "{}: arena offset {}, expected -1 or >= 0", where,
                   t.arena_offset);
   }
+  if (t.arena_offset >= 0 && t.role != TensorRole::kIntermediate) {
+    return errorf(ErrorKind::kCorrupt, "{}: graph {} with arena offset {}, expected -1", where,
+                  tensor_role_name(t.role), t.arena_offset);
+  }
   if (t.arena_offset >= 0) {
-    int64_t bytes = *numel * element_size(t.type);  // numel <= 2^53: no overflow
+    if (t.arena_offset % kArenaAlignment != 0) {
+      return errorf(ErrorKind::kAlignment, "{}: arena offset {} is not a multiple of {}", where,
+                    t.arena_offset, kArenaAlignment);
+    }
+    int64_t bytes = *numel * kArenaElementBytes;  // numel <= 2^53: no overflow
     if (t.arena_offset > g.arena_bytes || bytes > g.arena_bytes - t.arena_offset) {
       return errorf(ErrorKind::kOutOfRange,
                     "{}: {} bytes at arena offset {} go past arena_bytes {}", where, bytes,

@@ -92,7 +92,7 @@ Result<uint64_t> weight_storage_bytes(const WeightDesc& weight) {
   HS_ASSIGN_OR_RETURN(int64_t numel,
                       checked_numel(weight.shape, fmt::format("weight '{}'", weight.name)));
   if (weight.layout == WeightLayout::kInt4Packed) {
-    return int4_packed_size(static_cast<uint64_t>(numel));
+    return int4_packed_size(int4_rows(weight.shape));  // checked_numel: no overflow
   }
   return static_cast<uint64_t>(numel) * static_cast<uint64_t>(element_size(weight.type));
 }

@@ -89,7 +89,7 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
                     "{}: weight #{} '{}': source gave {} bytes, expected {} ({}[{}]{})", path, i,
                     w.name, bytes->size(), w.size_bytes, element_type_name(w.type),
                     fmt::join(w.shape, ","),
-                    w.layout == WeightLayout::kInt4Packed ? " packed two per byte" : "");
+                    w.layout == WeightLayout::kInt4Packed ? " packed in rows" : "");
     }
     HS_TRY(out.write(*bytes));
   }

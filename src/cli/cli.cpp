@@ -34,7 +34,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer("Run 'headsplit <command> --help' for the options of a command.");
   register_generate(app);
+  register_eval(app);
   register_report(app);
+  register_export(app);
+  register_demo(app);
+  register_run(app);
+  register_inspect(app);
 
   try {
     app.parse(argc, argv);

@@ -8,6 +8,7 @@
 // multiple of 16 use natural order and scalar conversion.
 #include <atomic>
 
+#include "hwy/cache_control.h"
 #include "simd_config.h"  // first: selects the Highway targets
 
 #undef HWY_TARGET_INCLUDE
@@ -48,8 +49,12 @@ HWY_INLINE size_t DotGroupsI4(const uint8_t* HWY_RESTRICT w, size_t row_bytes, c
                               size_t k0, size_t k1, V8 (&even)[R], V8 (&odd)[R]) {
   const D8 d;
   const size_t lanes = hn::Lanes(d), half = kNibbleGroup / 2;
+  // Rows of 1 KiB are too short for the hardware prefetchers (they stop at 4 KiB pages), so the
+  // next tile (the R rows after these, contiguous) is prefetched at the rate this one is read.
+  const uint8_t* next = w + R * row_bytes;
   size_t g = k0;
   for (; g + kNibbleGroup <= k1; g += kNibbleGroup) {
+    hwy::Prefetch(next + R * (g / 2));
     for (size_t j = 0; j < half; j += lanes) {
       const V8 xe = hn::LoadU(d, x + g + j);
       const V8 xo = hn::LoadU(d, x + g + half + j);

@@ -4,6 +4,7 @@
 // s * Wq for 6 rows × 256 inputs into an L1 float tile and runs the float panel kernel.
 #include <atomic>
 
+#include "hwy/cache_control.h"
 #include "simd_config.h"  // first: selects the Highway targets
 
 #undef HWY_TARGET_INCLUDE
@@ -32,8 +33,12 @@ HWY_INLINE void DotSpanI8(const int8_t* HWY_RESTRICT w, size_t k, const float* H
                           float (&tail)[T][R]) {
   const DF d;
   const size_t lanes = hn::Lanes(d);
+  // Rows of 1-2 KiB are too short for the hardware prefetchers (they stop at 4 KiB pages), so
+  // the next tile (the R rows after these, contiguous) is prefetched at the rate this one is read.
+  const int8_t* next = w + R * k;
   size_t kk = k0;
   for (; kk + lanes <= k1; kk += lanes) {
+    hwy::Prefetch(next + R * kk);
     VF wv[R];
     for (size_t r = 0; r < R; ++r) {
       wv[r] = LoadI8(w + r * k + kk);

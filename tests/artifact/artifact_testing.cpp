@@ -53,7 +53,8 @@ GraphDesc sample_graph(const Program& p, std::string name, int32_t t, bool with_
   GraphDesc g;
   g.name = std::move(name);
   g.ar_len = t;
-  int64_t act = int64_t{t} * 4 * 4;  // bytes of one f32 [1,T,4] activation
+  // One arena slot per activation: an f32 [1,T,4] (<= 32 bytes) at a 64-byte aligned offset.
+  const int64_t act = kArenaAlignment;
   g.tensors = {
       tensor("tokens", ElementType::kI32, {1, t}, TensorRole::kInput),             // 0
       constant(p, 0),                                                              // 1
@@ -176,7 +177,7 @@ std::vector<std::vector<std::byte>> sample_weight_data(const Program& program, u
     if (w.layout == WeightLayout::kInt4Packed) {
       std::vector<int8_t> values(static_cast<size_t>(checked_numel(w.shape, w.name).value()));
       for (int8_t& v : values) v = static_cast<int8_t>(static_cast<int>(rng() % 16) - 8);
-      data.push_back(pack_int4(values, w.name).value());
+      data.push_back(pack_int4(values, int4_rows(w.shape), w.name).value());
       continue;
     }
     std::vector<std::byte> bytes(weight_storage_bytes(w).value());

@@ -41,7 +41,7 @@ std::vector<Case> all_cases() {
       {"weight_size_wrong", [](Program& p) { p.weights[0].size_bytes = 64; }, ErrorKind::kCorrupt,
        "weight #0 'tok_embeddings': stores 64 bytes, expected 80 for f32[5,4]"},
       {"int4_size_unpacked", [](Program& p) { p.weights[2].size_bytes = 27; }, ErrorKind::kCorrupt,
-       "stores 27 bytes, expected 14"},
+       "stores 27 bytes, expected 15"},  // 3 rows of 9 packed: 3 * 5 bytes
       {"i4_plain_layout", [](Program& p) { p.weights[2].layout = WeightLayout::kPlain; },
        ErrorKind::kCorrupt, "element type i4 with layout plain"},
       {"unknown_element_type", [](Program& p) { p.weights[0].type = static_cast<ElementType>(40); },
@@ -103,11 +103,30 @@ std::vector<Case> all_cases() {
        ErrorKind::kCorrupt, "quant params differ"},
       {"intermediate_with_weight", [](Program& p) { p.graphs[0].tensors[4].weight = 0; },
        ErrorKind::kCorrupt, "role intermediate with weight index 0"},
-      {"arena_overflow", [](Program& p) { p.graphs[1].tensors[5].arena_offset = 20; },
+      {"arena_overflow", [](Program& p) { p.graphs[1].tensors[5].arena_offset = 128; },
        ErrorKind::kOutOfRange,
-       "tensor #5 'xn': 16 bytes at arena offset 20 go past arena_bytes 32"},
-      {"arena_offset_huge", [](Program& p) { p.graphs[1].tensors[5].arena_offset = INT64_MAX - 4; },
-       ErrorKind::kOutOfRange, "go past arena_bytes 32"},
+       "tensor #5 'xn': 16 bytes at arena offset 128 go past arena_bytes 128"},
+      {"arena_offset_huge",
+       [](Program& p) { p.graphs[1].tensors[5].arena_offset = INT64_MAX - 63; },
+       ErrorKind::kOutOfRange, "go past arena_bytes 128"},
+      {"arena_misaligned", [](Program& p) { p.graphs[1].tensors[5].arena_offset = 20; },
+       ErrorKind::kAlignment, "tensor #5 'xn': arena offset 20 is not a multiple of 64"},
+      // 4 bytes per element in the arena whatever the type: an i8 [1,1,4] intermediate at
+      // offset 64 needs 16 bytes, 80 > 64.
+      {"arena_four_bytes_per_element",
+       [](Program& p) {
+         GraphDesc& g = p.graphs[1];
+         g.arena_bytes = 64 + 8;
+         g.tensors[5].type = ElementType::kI8;
+         g.tensors[5].quant = Quant{QuantKind::kPerTensor, 8, -128, 127, 0, 1, 0, {0.5f}, {0}};
+         g.tensors[5].arena_offset = 64;
+       },
+       ErrorKind::kOutOfRange,
+       "tensor #5 'xn': 16 bytes at arena offset 64 go past arena_bytes 72"},
+      {"input_in_arena", [](Program& p) { p.graphs[0].tensors[0].arena_offset = 0; },
+       ErrorKind::kCorrupt, "tensor #0 'tokens': graph input with arena offset 0, expected -1"},
+      {"output_in_arena", [](Program& p) { p.graphs[0].tensors[8].arena_offset = 64; },
+       ErrorKind::kCorrupt, "tensor #8 'logits': graph output with arena offset 64, expected -1"},
       {"unknown_op", [](Program& p) { p.graphs[0].nodes[3].op = static_cast<OpCode>(300); },
        ErrorKind::kUnsupported, "node #3 (unknown): unknown op code 300 (this build knows 0..23)"},
       {"read_before_write",
@@ -150,6 +169,27 @@ TEST(ArtifactChecks, SampleFileBuiltByHandLoads) {
   testing::write_bytes(path, testing::assemble_file(encode_program(s.program), s.data));
   HS_ASSERT_OK_AND_ASSIGN(LoadedArtifact loaded, load_artifact(path));
   EXPECT_EQ(loaded.program().weights, s.program.weights);
+}
+
+TEST(ArtifactChecks, ConstantsMayViewTheirWeightUnderAnotherShape) {
+  // A tied LM head: the conv weight [V,D,1,1] over the embedding [V,D] (same count, same
+  // leading dimension).
+  Sample s;
+  s.program.graphs[0].tensors[1].shape = {5, 4, 1, 1};
+  std::string path = hs::testing::temp_dir() + "/view.hsa";
+  testing::write_bytes(path, testing::assemble_file(encode_program(s.program), s.data));
+  HS_ASSERT_OK_AND_ASSIGN(LoadedArtifact loaded, load_artifact(path));
+  EXPECT_EQ(loaded.program().graphs[0].tensors[1].shape, (std::vector<int64_t>{5, 4, 1, 1}));
+  // Same count, other leading dimension: the int4 rows would differ, so it is refused.
+  s.program.graphs[0].tensors[1].shape = {4, 5};
+  testing::write_bytes(path, testing::assemble_file(encode_program(s.program), s.data));
+  auto refused = load_artifact(path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.kind(), ErrorKind::kCorrupt);
+  EXPECT_NE(refused.error().message().find("is f32[4,5] but its weight #0 'tok_embeddings' is "
+                                           "f32[5,4]"),
+            std::string::npos)
+      << refused.error().message();
 }
 
 TEST(ArtifactChecks, EachBrokenProgramIsRejectedByTheReaderAndTheWriter) {

@@ -58,14 +58,14 @@ void expect_program_eq(const Program& a, const Program& b) {
 TEST(ArtifactLayout, AssignsAlignedOffsetsByHand) {
   Program p = sample_program();
   HS_ASSERT_OK_AND_ASSIGN(uint64_t data_size, assign_weight_offsets(p.weights));
-  // f32[5,4] = 80 B at 0; i8[4,4] = 16 B at 128; i4[3,9] = 27 nibbles = 14 B at 192;
+  // f32[5,4] = 80 B at 0; i8[4,4] = 16 B at 128; i4[3,9] = 3 rows of ceil(9/2) = 15 B at 192;
   // u16[4] = 8 B at 256; the data section ends at 264.
   EXPECT_EQ(p.weights[0].offset, 0u);
   EXPECT_EQ(p.weights[0].size_bytes, 80u);
   EXPECT_EQ(p.weights[1].offset, 128u);
   EXPECT_EQ(p.weights[1].size_bytes, 16u);
   EXPECT_EQ(p.weights[2].offset, 192u);
-  EXPECT_EQ(p.weights[2].size_bytes, 14u);
+  EXPECT_EQ(p.weights[2].size_bytes, 15u);
   EXPECT_EQ(p.weights[3].offset, 256u);
   EXPECT_EQ(p.weights[3].size_bytes, 8u);
   EXPECT_EQ(data_size, 264u);

@@ -68,15 +68,15 @@ TEST(ArtifactWriter, WrongByteCountIsRejected) {
   std::string dir = hs::testing::temp_dir();
   Program program = testing::sample_program();
   auto data = testing::sample_weight_data(program, 1);
-  data[2].resize(27);  // i4 one per byte instead of packed: 27 bytes, expected 14
+  data[2].resize(27);  // i4 one per byte instead of packed: 27 bytes, expected 3 rows * 5
   std::string path = dir + "/model.hsa";
   auto written = write_artifact(path, program, testing::memory_source(data));
   ASSERT_FALSE(written.ok());
   EXPECT_EQ(written.kind(), ErrorKind::kInvalidArgument);
   EXPECT_EQ(written.error().message(),
             path +
-                ": weight #2 'layers.0.feed_forward.w1': source gave 27 bytes, expected 14 "
-                "(i4[3,9] packed two per byte)");
+                ": weight #2 'layers.0.feed_forward.w1': source gave 27 bytes, expected 15 "
+                "(i4[3,9] packed in rows)");
   EXPECT_TRUE(testing::list_dir(dir).empty());
 }
 

@@ -24,8 +24,14 @@ enum class ElementType : uint8_t { kF32, kI32, kBool, kU8, kI8, kU16, kI16, kI4 
 inline constexpr int kNumElementTypes = static_cast<int>(ElementType::kI4) + 1;
 
 std::string_view element_type_name(ElementType type);  // "f32", "i32", ..., "i4"
-// Bytes per element in an arena or I/O buffer (i4: 1, one element per byte unpacked).
+// Bytes per element in an I/O buffer or a plain weight (i4: 1, one element per byte unpacked).
 int64_t element_size(ElementType type);
+// Every arena-resident tensor stores 4 bytes per element whatever its element type: float32
+// for real tensors (f32, or integer storage with quant params: the fake-quantized value),
+// int32 for i32 and bool (docs/artifact.md "Execution semantics").
+inline constexpr int64_t kArenaElementBytes = 4;
+// Arena offsets are multiples of this.
+inline constexpr int64_t kArenaAlignment = 64;
 // The integer range of a storage type (i4: -8..7, u16: 0..65535, ...); f32 and bool: 0..0.
 int64_t element_min(ElementType type);
 int64_t element_max(ElementType type);
@@ -107,8 +113,14 @@ struct TensorDesc {
   ElementType type = ElementType::kF32;
   std::vector<int64_t> shape;
   Quant quant;
-  int32_t weight = -1;        // constants: index into Program::weights; else -1
-  int64_t arena_offset = -1;  // byte offset in the graph's arena (memory plan), -1 if none
+  // Constants: index into Program::weights. The weight has the same element type and quant
+  // params, the same element count and the same leading dimension; the tensor's shape is how
+  // this graph views the bytes (e.g. a tied LM head [V,D,1,1] over the embedding [V,D]).
+  int32_t weight = -1;
+  // Intermediates: byte offset in the graph's arena (memory plan; a multiple of
+  // kArenaAlignment; kArenaElementBytes * numel bytes), or -1. Always -1 for graph I/O (the
+  // runner binds their buffers) and constants.
+  int64_t arena_offset = -1;
   TensorRole role = TensorRole::kIntermediate;
 
   bool operator==(const TensorDesc&) const = default;
@@ -137,8 +149,9 @@ struct GraphDesc {
 
 enum class WeightLayout : uint8_t {
   kPlain,       // element_size(type) bytes per element, row-major
-  kInt4Packed,  // i4 only: two elements per byte over the flattened tensor, element 2k in
-                // the low nibble of byte k, 2k+1 in the high nibble; ceil(numel / 2) bytes
+  kInt4Packed,  // i4 only: rows = shape[0] of K = numel / rows elements, ceil(K / 2) bytes
+                // per row; element 2j of a row in the low nibble of its byte j, 2j+1 in the
+                // high nibble; odd K pads the row's last high nibble with 0 (artifact/int4.h)
 };
 inline constexpr int kNumWeightLayouts = static_cast<int>(WeightLayout::kInt4Packed) + 1;
 
@@ -200,8 +213,8 @@ struct Program {
 
 // Element count of a shape; error (naming `what`) on a negative dim or an overflow.
 Result<int64_t> checked_numel(const std::vector<int64_t>& shape, std::string_view what);
-// Bytes a weight occupies in the data section: element_size * numel, or ceil(numel / 2) for
-// kInt4Packed. Errors name the weight.
+// Bytes a weight occupies in the data section: element_size * numel, or
+// rows * ceil(K / 2) for kInt4Packed (artifact/int4.h). Errors name the weight.
 Result<uint64_t> weight_storage_bytes(const WeightDesc& weight);
 
 }  // namespace hs::artifact

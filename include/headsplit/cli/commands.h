@@ -23,7 +23,12 @@ void set_action(CLI::App& command, Action action);
 
 // Subcommands (add yours here and call it from cli.cpp).
 void register_generate(CLI::App& app);  // generate.cpp: text from a checkpoint, on the interpreter
+void register_eval(CLI::App& app);      // eval.cpp: quantize and measure accuracy vs float
 void register_report(CLI::App& app);    // report.cpp: graph summary before/after preprocess; passes
+void register_export(CLI::App& app);    // export.cpp: checkpoint -> .hsa artifact
+void register_demo(CLI::App& app);      // demo.cpp: export the default model and generate
+void register_run(CLI::App& app);       // run.cpp: artifact -> text, on the runtime
+void register_inspect(CLI::App& app);   // inspect.cpp: artifact summary
 
 // Prints the llama.cpp-style timing block of a generation to `out`:
 //   load:                   12.34 ms

@@ -1,0 +1,70 @@
+// Observer ranges and the quantization parameters computed from them (MinMax observers as in
+// the reference's recipes), and weight quantization to integer storage.
+//
+// Activations, per-tensor asymmetric unsigned (PyTorch MinMaxObserver, quint8/quint16):
+//   lo = min(min, 0), hi = max(max, 0)          (0 is always exactly representable)
+//   scale = max((hi - lo) / (qmax - qmin), eps)
+//   zero_point = clamp(qmin - round_half_even(lo / scale), qmin, qmax)
+// Weights, symmetric, per output channel (axis 0) or per block of `block` input channels
+// (axis 1; the last block of a row covers the remaining I % block channels when I is not a
+// multiple of block):
+//   scale = max(max |w| / qmax, eps),  zero_point = 0,  q = clamp(round_half_even(w / scale))
+// eps, the smallest scale (the reference PR's observer eps): 8-bit activations 2^-21,
+// 16-bit activations 2^-29, per-channel and per-block weights 2^-29 (the reference gives
+// every per-channel / per-block config 2^-29, whatever the weight width).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <span>
+
+#include "headsplit/ir/graph.h"
+#include "headsplit/quant/scheme.h"
+
+namespace hs::quant {
+
+inline constexpr float kEps8Bit = 0x1p-21f;
+inline constexpr float kEps16Bit = 0x1p-29f;
+inline constexpr float kEpsWeight = 0x1p-29f;
+
+// The running min/max of one observed tensor.
+struct Range {
+  float min = std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+
+  bool empty() const { return min > max; }
+  void observe(std::span<const float> values);
+  void merge(const Range& other);
+  bool operator==(const Range&) const = default;
+};
+
+// The activation storage of a bit width: u8 0..255 or u16 0..65535.
+ir::DType activation_dtype(int bits);
+
+// Per-tensor asymmetric params of `range` at `bits` (8 or 16), as above. kInvalidArgument
+// naming `what` when the range is empty or not finite.
+Result<ir::QuantParams> activation_params(const Range& range, int bits, std::string_view what);
+
+// The fixed encoding of the attention mask input: u16, scale 255/65535, zero point 65535, so
+// 65535 (attend) is 0.0 and 0 (masked) is -255.0.
+ir::QuantParams mask_params();
+
+// How a weight is quantized.
+struct WeightSpec {
+  int bits = 8;       // 8: i8 -127..127;  4: i4 -7..7 (one value per byte in IR constants)
+  int64_t block = 0;  // 0: per output channel (axis 0); > 0: per block along axis 1
+};
+
+// A quantized constant: its type (integer storage dtype, shape, params) and its bytes.
+struct QuantizedWeight {
+  ir::TensorType type;
+  BufferView data;  // numel bytes (i8 or i4 one per byte)
+};
+
+// Quantizes float32 `values` of `shape` ([O, I] or [O, I, 1, 1]; any rank >= 1 for per-channel,
+// where a row is everything after axis 0) with `spec`. kInvalidArgument naming `what` for a
+// non-finite weight, kShape for a per-block spec on a rank-1 shape.
+Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir::Shape& shape,
+                                        const WeightSpec& spec, std::string_view what);
+
+}  // namespace hs::quant

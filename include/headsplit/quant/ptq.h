@@ -1,0 +1,50 @@
+// Post-training quantization end to end: build the float graphs of a model (one per AR
+// length), calibrate them together (irexec::GraphStepModel on the interpreter, fast kernels by
+// default), and apply the config to every graph with one weight cache.
+//
+// MHA form: the export's graphs (e.g. prefill AR-32 + decode AR-1) share value names, so one
+// calibration table gives both identical encodings, and their weights one buffer.
+// SHA from source (BuildOptions::form = kShaFromSource): the per-head graph calibrated on its
+// own, so every head's q/k/v activations get their own observer; with per-head caches
+// (CacheLayout::kPerHead) every kv head's cache gets its own encoding too.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "headsplit/frontend/builder.h"
+#include "headsplit/ir/interpreter.h"
+#include "headsplit/quant/apply.h"
+#include "headsplit/quant/calibrate.h"
+
+namespace hs::quant {
+
+struct PtqOptions {
+  frontend::BuildOptions build;            // form, caches, context, r3, mask (ar_len: see ar_lens)
+  std::vector<int64_t> ar_lens = {32, 1};  // one graph each (distinct)
+  QuantConfig config;
+  CalibrationOptions calibration;
+  // Kernels of the calibration runs. kFast changes float summation order (gemm.h), which
+  // moves observed ranges by a few ulps: harmless for min/max observers.
+  ir::KernelSet calibration_kernels = ir::KernelSet::kFast;
+};
+
+struct QuantizedModel {
+  std::vector<ir::Graph> graphs;  // quantized, in PtqOptions::ar_lens order
+  CalibrationTable table;
+  CalibrationStats calibration;
+};
+
+// The float graphs of `model`, one per AR length (in order). Errors: no or repeated AR lengths,
+// and build errors.
+Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
+                                            const frontend::BuildOptions& build,
+                                            std::span<const int64_t> ar_lens);
+
+// Builds, calibrates on `samples` (token ids with BOS) and quantizes.
+Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
+                                      std::span<const std::vector<int32_t>> samples,
+                                      const PtqOptions& options);
+
+}  // namespace hs::quant

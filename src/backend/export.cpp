@@ -1,0 +1,147 @@
+// The export pipeline (backend/export.h): build -> (calibrate, quantize) -> preprocess ->
+// op-support check -> memory plan -> lower -> write, each phase timed with its peak RSS.
+#include "headsplit/backend/export.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "export_internal.h"
+#include "headsplit/backend/op_support.h"
+
+namespace hs::backend {
+namespace {
+
+Status check_options(const frontend::LlamaModel& model, const ExportOptions& options,
+                     int64_t context_len) {
+  if (!model.tokenizer) {
+    return errorf(ErrorKind::kNotFound,
+                  "{}: the model has no tokenizer, and an artifact must carry one (pass "
+                  "-t/--tokenizer)",
+                  model.source);
+  }
+  if (options.prefill_ar_len < 1 || options.prefill_ar_len >= context_len) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "ar length {} must be at least 1 and smaller than the context length {}",
+                  options.prefill_ar_len, context_len);
+  }
+  return ok_status();
+}
+
+// "prefill" (AR-N) and "decode" (AR-1); a single graph is named by its AR length the same way.
+std::string graph_name(int64_t ar_len) { return ar_len == 1 ? "decode" : "prefill"; }
+
+}  // namespace
+
+std::vector<int64_t> export_ar_lengths(const ExportOptions& options) {
+  if (options.prefill_ar_len == 1) return {1};
+  return {options.prefill_ar_len, 1};
+}
+
+int64_t export_context_len(const frontend::LlamaModel& model, const ExportOptions& options) {
+  if (options.context_len > 0) return options.context_len;
+  const int64_t trained = model.config.max_seq_len;
+  return trained > 0 ? std::min<int64_t>(trained, 512) : 512;
+}
+
+Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
+                                      const ExportOptions& options,
+                                      const ExportObserver& observer) {
+  const int64_t context_len = export_context_len(model, options);
+  HS_TRY(check_options(model, options, context_len));
+  const std::vector<int64_t> ar_lens = export_ar_lengths(options);
+  PreparedExport out;
+  ExportSummary& summary = out.summary;
+  summary.model_source = model.source;
+  summary.split = options.preprocess.split;
+
+  // 1. The MHA graphs, one per AR length, over the same weights.
+  std::vector<ir::Graph> graphs;
+  HS_TRY(run_phase("build", observer, summary.phases, [&]() -> Status {
+    for (int64_t t : ar_lens) {
+      frontend::BuildOptions build{.ar_len = t,
+                                   .context_len = context_len,
+                                   .r3 = options.r3,
+                                   .mask = options.mask,
+                                   .form = options.form,
+                                   .cache_layout = options.cache_layout,
+                                   .projection = options.projection};
+      HS_ASSIGN_OR_RETURN(ir::Graph graph, frontend::build_llama(model, build));
+      graph.set_name(graph_name(t));
+      graphs.push_back(std::move(graph));
+    }
+    return ok_status();
+  }));
+
+  // 2. Calibration and quantization of both graphs at once.
+  QuantizeResult quantized;
+  if (options.quant.scheme != "none") {
+    HS_ASSIGN_OR_RETURN(quantized,
+                        quantize_graphs(model, graphs, options.quant, observer, summary.phases));
+    for (size_t i = 0; i < graphs.size(); ++i) graphs[i].set_name(graph_name(ar_lens[i]));
+  }
+  summary.quant_scheme = quantized.scheme;
+
+  // 3. Preprocess and the op-support check, graph by graph.
+  passes::PassContext context;
+  context.verify_each = options.verify_each;
+  context.print_after = options.print_after;
+  context.print_out = observer.print_out;
+  context.log = observer.log;
+  HS_TRY(run_phase("preprocess", observer, summary.phases, [&]() -> Status {
+    for (size_t i = 0; i < graphs.size(); ++i) {
+      ir::Graph& graph = graphs[i];
+      GraphSummary s;
+      s.name = graph.name();
+      s.ar_len = ar_lens[i];
+      record_before(graph, s);
+      HS_TRY_CTX(passes::run_preprocess(graph, options.preprocess, context),
+                 fmt::format("graph '{}'", graph.name()));
+      HS_TRY(check_op_support(graph));
+      record_after(graph, s);
+      summary.graphs.push_back(std::move(s));
+    }
+    return ok_status();
+  }));
+
+  // 4. Memory plans and the program.
+  HS_TRY(run_phase("plan", observer, summary.phases, [&]() -> Status {
+    std::vector<GraphToLower> to_lower;
+    for (size_t i = 0; i < graphs.size(); ++i) {
+      HS_ASSIGN_OR_RETURN(MemoryPlan plan, plan_memory(graphs[i], options.memory));
+      record_plan(plan, summary.graphs[i]);
+      out.graphs.push_back({graphs[i].name(), ar_lens[i], std::move(graphs[i]), std::move(plan)});
+    }
+    for (const PreparedGraph& g : out.graphs) {
+      to_lower.push_back({&g.graph, g.name, g.ar_len, &g.plan});
+    }
+    artifact::ModelMetadata metadata =
+        make_metadata(model, options, context_len, ar_lens, quantized, out.graphs.front().graph);
+    HS_ASSIGN_OR_RETURN(out.lowered, lower(to_lower, std::move(metadata), *model.tokenizer));
+    return ok_status();
+  }));
+  summary.weights = static_cast<int64_t>(out.lowered.program.weights.size());
+  summary.weight_bytes = out.lowered.weight_bytes();
+  return out;
+}
+
+Result<ExportSummary> write_export(const PreparedExport& prepared, const std::string& path,
+                                   const ExportObserver& observer) {
+  ExportSummary summary = prepared.summary;
+  artifact::WriteSummary written;
+  HS_TRY(run_phase("write", observer, summary.phases, [&]() -> Status {
+    HS_ASSIGN_OR_RETURN(
+        written, write_lowered(path, prepared.lowered, {.before_weight = observer.before_weight}));
+    return ok_status();
+  }));
+  summary.path = path;
+  summary.file_bytes = static_cast<int64_t>(written.file_size);
+  return summary;
+}
+
+Result<ExportSummary> export_model(const frontend::LlamaModel& model, const std::string& path,
+                                   const ExportOptions& options, const ExportObserver& observer) {
+  HS_ASSIGN_OR_RETURN(PreparedExport prepared, prepare_export(model, options, observer));
+  return write_export(prepared, path, observer);
+}
+
+}  // namespace hs::backend

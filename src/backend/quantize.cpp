@@ -1,0 +1,101 @@
+// The quantization step of the export pipeline: resolve the config (recipe, scheme, rules, KV
+// width), calibrate the float MHA graphs together on text with the SmartMask KV loop, and
+// quantize them with one weight cache (quant library), so the prefill and decode graphs get
+// identical encodings and share their weights.
+#include <cctype>
+
+#include "export_internal.h"
+#include "headsplit/irexec/graph_step_model.h"
+#include "headsplit/quant/annotate.h"
+#include "headsplit/quant/apply.h"
+#include "headsplit/quant/calibrate.h"
+
+namespace hs::backend {
+namespace {
+
+std::string lower_case(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+std::string default_recipe(const frontend::LlamaModel& model) {
+  const std::string name = lower_case(model.config.name);
+  if (starts_with(name, "stories")) return "stories";
+  if (starts_with(name, "smollm2")) return "smollm2";
+  if (starts_with(name, "llama-3") || starts_with(name, "llama3")) return "llama3";
+  return "";
+}
+
+Result<quant::QuantConfig> quant_config(const frontend::LlamaModel& model,
+                                        const QuantOptions& options) {
+  quant::QuantConfig config;
+  std::string recipe = options.recipe;
+  if (recipe.empty() && options.scheme.empty()) recipe = default_recipe(model);
+  if (!recipe.empty()) {
+    HS_ASSIGN_OR_RETURN(config, quant::recipe_config(recipe));
+  } else {
+    HS_ASSIGN_OR_RETURN(config.scheme,
+                        quant::parse_scheme(options.scheme.empty() ? "16a8w" : options.scheme));
+  }
+  if (!recipe.empty() && !options.scheme.empty()) {
+    HS_ASSIGN_OR_RETURN(config.scheme, quant::parse_scheme(options.scheme));
+  }
+  for (const std::string& text : options.rules) {
+    HS_ASSIGN_OR_RETURN(quant::Rule rule, quant::parse_rule(text));
+    config.rules.push_back(std::move(rule));
+  }
+  if (options.kv_bits != 0) config.kv_bits = options.kv_bits;
+  HS_TRY(quant::validate_config(config));
+  return config;
+}
+
+Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
+                                       std::vector<ir::Graph>& graphs, const QuantOptions& options,
+                                       const ExportObserver& observer,
+                                       std::vector<PhaseTiming>& phases) {
+  HS_ASSIGN_OR_RETURN(quant::QuantConfig config, quant_config(model, options));
+  // Rules that match nothing fail here, before the (possibly long) calibration.
+  for (const ir::Graph& g : graphs) HS_TRY_CTX(quant::annotate(g, config), "quantization");
+  QuantizeResult result;
+  result.scheme = quant::scheme_name(config.scheme);
+  result.recipe = config.recipe;
+  for (const std::string& file : options.calibration_files) {
+    result.calibration_source += (result.calibration_source.empty() ? "" : ", ") + file;
+  }
+  if (!options.calibration_prompt.empty()) {
+    result.calibration_source += result.calibration_source.empty() ? "prompt" : " + prompt";
+  }
+
+  quant::CalibrationTable table;
+  HS_TRY(run_phase("calibrate", observer, phases, [&]() -> Status {
+    HS_ASSIGN_OR_RETURN(auto tokenizer, tokenizer::Tokenizer::create(*model.tokenizer));
+    HS_ASSIGN_OR_RETURN(
+        std::vector<std::string> texts,
+        quant::calibration_texts(options.calibration_files, options.calibration_prompt));
+    std::vector<std::vector<int32_t>> samples = quant::encode_texts(*tokenizer, texts);
+    std::vector<std::shared_ptr<const ir::Graph>> shared;
+    for (const ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(g));
+    irexec::GraphStepModelOptions step_options;
+    step_options.interpreter.kernels = ir::KernelSet::kFast;  // min/max observers: ulps harmless
+    HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
+    quant::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
+                                          .progress = options.progress};
+    HS_ASSIGN_OR_RETURN(table, quant::calibrate(*step_model, samples, calibration));
+    return ok_status();
+  }));
+  HS_TRY(run_phase("quantize", observer, phases, [&]() -> Status {
+    HS_ASSIGN_OR_RETURN(std::vector<ir::Graph> quantized,
+                        quant::apply_quantization(graphs, table, config));
+    graphs = std::move(quantized);
+    return ok_status();
+  }));
+  return result;
+}
+
+}  // namespace hs::backend

@@ -1,0 +1,191 @@
+// `headsplit export`: load a checkpoint, run the export pipeline (build, calibrate, quantize,
+// preprocess with the MHA -> SHA split, op-support check, memory plan, lowering) and write one
+// .hsa artifact atomically; print a summary of what was done and how long each phase took.
+#include "headsplit/backend/export.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "headsplit/cli/commands.h"
+#include "headsplit/frontend/loader.h"
+#include "headsplit/support/file.h"
+#include "headsplit/support/memory.h"
+#include "headsplit/support/shared_dir.h"
+
+namespace hs::cli {
+namespace {
+
+struct ExportArgs {
+  std::string model;
+  std::string tokenizer;
+  std::string output;
+  std::string quant;  // "": the family's recipe
+  std::string recipe;
+  std::vector<std::string> rules;
+  int kv_bits = 0;
+  std::vector<std::string> calib;
+  std::string calib_prompt;
+  int64_t ar_len = 32;
+  int64_t ctx_len = 0;
+  bool r3 = false;
+  bool masked_softmax = false;
+  bool no_split = false;
+  std::string attention = "mha";
+  std::string kv_layout = "per-layer";
+  std::vector<std::string> print_after;
+  bool verify_each = false;
+  bool log = false;
+};
+
+// "<stem>.hsa" in the current directory: stories260K.bin -> stories260K.hsa; a Hugging Face
+// folder SmolLM2-135M/ -> SmolLM2-135M.hsa.
+std::string default_output(const std::string& model) {
+  std::filesystem::path p = std::filesystem::path(model).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();
+  const std::string stem = p.stem().string();
+  return (stem.empty() ? std::string("model") : stem) + ".hsa";
+}
+
+Result<backend::ExportOptions> export_options(const ExportArgs& a) {
+  backend::ExportOptions o;
+  o.prefill_ar_len = a.ar_len;
+  o.context_len = a.ctx_len;
+  o.r3 = a.r3;
+  o.mask = a.masked_softmax ? frontend::MaskKind::kMaskedSoftmax : frontend::MaskKind::kAdditive;
+  o.form = a.attention == "sha" ? frontend::AttentionForm::kShaFromSource
+                                : frontend::AttentionForm::kMha;
+  o.cache_layout = a.kv_layout == "per-head" ? frontend::CacheLayout::kPerHead
+                                             : frontend::CacheLayout::kPerLayer;
+  if (o.cache_layout == frontend::CacheLayout::kPerHead &&
+      o.form != frontend::AttentionForm::kShaFromSource) {
+    return Error(ErrorKind::kInvalidArgument,
+                 "--kv-layout per-head needs --attention sha (the MHA form keeps one cache "
+                 "tensor per layer)");
+  }
+  o.preprocess.split = !a.no_split;
+  o.verify_each = a.verify_each;
+  o.print_after.insert(a.print_after.begin(), a.print_after.end());
+  o.quant.scheme = a.quant;
+  o.quant.recipe = a.recipe;
+  o.quant.rules = a.rules;
+  o.quant.kv_bits = a.kv_bits;
+  o.quant.calibration_files = a.calib;
+  if (o.quant.calibration_files.empty()) {
+    const std::string sample = shared_path("data/tinystories/valid-sample.txt");
+    if (file_exists(sample)) o.quant.calibration_files.push_back(sample);
+  }
+  o.quant.calibration_prompt = a.calib_prompt;
+  return o;
+}
+
+backend::ExportObserver stderr_observer(bool log_rewrites);
+
+Status run_export(const ExportArgs& a) {
+  HS_ASSIGN_OR_RETURN(backend::ExportOptions options, export_options(a));
+  const std::string output = a.output.empty() ? default_output(a.model) : a.output;
+  reset_peak_rss();
+  const auto start = std::chrono::steady_clock::now();
+  HS_ASSIGN_OR_RETURN(frontend::LlamaModel model, frontend::load_model(a.model, a.tokenizer));
+  const backend::PhaseTiming load{
+      "load", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+      peak_rss_bytes()};
+  if (options.quant.scheme != "none" && options.quant.calibration_files.empty() &&
+      options.quant.calibration_prompt.empty()) {
+    return Error(ErrorKind::kInvalidArgument,
+                 "quantization needs calibration text: pass --calib <file> or --calib-prompt "
+                 "(or --quant none for a float export)");
+  }
+  std::fprintf(stderr, "export: %s -> %s\n", model.source.c_str(), output.c_str());
+  backend::ExportObserver observer = stderr_observer(a.log);
+  HS_ASSIGN_OR_RETURN(backend::ExportSummary summary,
+                      backend::export_model(model, output, options, observer));
+  summary.phases.insert(summary.phases.begin(), load);
+  std::fputs(backend::format_export_summary(summary).c_str(), stdout);
+  return ok_status();
+}
+
+// Phase names on stderr as they start; rewrites too with --log.
+backend::ExportObserver stderr_observer(bool log_rewrites) {
+  backend::ExportObserver observer;
+  observer.on_phase_start = [](std::string_view phase) {
+    std::fprintf(stderr, "  %.*s ...\n", static_cast<int>(phase.size()), phase.data());
+  };
+  if (log_rewrites) {
+    observer.log = [](std::string_view line) {
+      std::fprintf(stderr, "    %.*s\n", static_cast<int>(line.size()), line.data());
+    };
+  }
+  return observer;
+}
+
+}  // namespace
+
+void register_export(CLI::App& app) {
+  auto args = std::make_shared<ExportArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "export",
+      "Compile a checkpoint into one .hsa artifact: build the static graphs (prefill AR-N and "
+      "decode AR-1), calibrate and quantize them in multi-head form, split attention into "
+      "single heads, plan memory and write the file atomically.");
+  cmd->option_defaults()->always_capture_default();
+  cmd->add_option("-m,--model", args->model,
+                  "checkpoint: llama2.c .bin, .gguf file or Hugging Face folder")
+      ->required();
+  cmd->add_option("-t,--tokenizer", args->tokenizer,
+                  "tokenizer.bin for llama2.c checkpoints (default: tokenizer.bin or tok<V>.bin "
+                  "next to the checkpoint)");
+  cmd->add_option("-o,--output", args->output, "artifact path (default: <model stem>.hsa)");
+  cmd->add_option("--quant", args->quant,
+                  "weight/activation scheme: 16a8w, 16a4w, 16a4w-block16/32/64, 8a8w, or none "
+                  "for a float artifact (default: the model family's recipe, e.g. stories for "
+                  "stories260K; 16a8w when no recipe fits)");
+  cmd->add_option("--recipe", args->recipe,
+                  "named recipe (scheme + rules + KV width): stories, smollm2, llama3; --quant "
+                  "then replaces its default scheme");
+  cmd->add_option("--rule", args->rules,
+                  "mixed precision, repeatable: pattern=scheme, e.g. output=16a8w or "
+                  "layers.{0-3}.ffn.w2=16a8w (later rules win)");
+  cmd->add_option("--kv-bits", args->kv_bits, "KV cache I/O bits, 8 or 16 (0: the recipe's)")
+      ->check(CLI::IsMember({0, 8, 16}));
+  cmd->add_option("--calib", args->calib,
+                  "calibration text, one sample per line, repeatable (default: "
+                  "../shared/data/tinystories/valid-sample.txt when present)");
+  cmd->add_option("--calib-prompt", args->calib_prompt, "one more calibration sample");
+  cmd->add_option("--ar-len", args->ar_len,
+                  "prefill AR length N: the artifact holds an AR-N prefill graph and an AR-1 "
+                  "decode graph (1: the decode graph only)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--ctx-len", args->ctx_len,
+                  "context length C (0: the model's max_seq_len, at most 512)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--r3", args->r3, "rotate q and k by a Hadamard matrix after RoPE (SpinQuant R3)");
+  cmd->add_flag("--masked-softmax", args->masked_softmax,
+                "masked softmax (where(mask == 0, s, rowmin(s) - 20)) instead of an additive mask");
+  cmd->add_flag("--no-split", args->no_split, "keep multi-head attention (no MHA -> SHA split)");
+  cmd->add_option("--attention", args->attention,
+                  "attention form to build: mha (split at preprocess), or sha (per-head graph "
+                  "built from source, for comparison)")
+      ->check(CLI::IsMember({"mha", "sha"}));
+  cmd->add_option("--kv-layout", args->kv_layout,
+                  "cache I/O: per-layer (2L tensors) or per-head (2*L*Hkv, needs --attention sha)")
+      ->check(CLI::IsMember({"per-layer", "per-head"}));
+  cmd->add_option("--print-after", args->print_after,
+                  "print the graph after this pass, repeatable: canonicalize, split-heads, "
+                  "fold-constants, dead-code, or all");
+  cmd->add_flag("--verify-each", args->verify_each, "verify the graph after every pass");
+  cmd->add_flag("--log", args->log, "print one line per applied rewrite");
+  cmd->footer(
+      "The summary goes to stdout, progress to stderr. Example (16a4w with the stories recipe, "
+      "calibrated on the TinyStories sample):\n"
+      "  headsplit export -m ../shared/models/stories260K/stories260K.bin \\\n"
+      "      -t ../shared/models/stories260K/tok512.bin -o stories260K.hsa\n"
+      "then: headsplit run -m stories260K.hsa -p \"Once upon a time\"");
+  set_action(*cmd, [args] { return run_export(*args); });
+}
+
+}  // namespace hs::cli

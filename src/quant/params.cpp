@@ -1,0 +1,142 @@
+// Observer ranges -> activation params; weights -> integer storage with per-channel or
+// per-block params.
+#include "headsplit/quant/params.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "headsplit/kernels/quant.h"
+#include "headsplit/kernels/reference.h"
+
+namespace hs::quant {
+
+void Range::observe(std::span<const float> values) {
+  float lo = min, hi = max;
+  bool nan = false;
+  for (float v : values) {  // branch-free, so the compiler can vectorize it
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+    nan |= v != v;
+  }
+  if (nan) lo = hi = std::numeric_limits<float>::quiet_NaN();  // reported when params are made
+  min = lo;
+  max = hi;
+}
+
+void Range::merge(const Range& other) {
+  if (other.empty()) return;
+  if (std::isnan(other.min) || std::isnan(other.max)) {
+    min = max = other.min;
+    return;
+  }
+  min = std::min(min, other.min);
+  max = std::max(max, other.max);
+}
+
+ir::DType activation_dtype(int bits) { return bits == 8 ? ir::DType::kU8 : ir::DType::kU16; }
+
+Result<ir::QuantParams> activation_params(const Range& range, int bits, std::string_view what) {
+  if (bits != 8 && bits != 16) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: activation bits must be 8 or 16, got {}", what,
+                  bits);
+  }
+  if (std::isnan(range.min) || std::isnan(range.max)) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: calibration saw NaN", what);
+  }
+  if (range.empty()) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: no calibration range (never observed)", what);
+  }
+  if (!std::isfinite(range.min) || !std::isfinite(range.max)) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: calibration range [{}, {}] is not finite", what,
+                  range.min, range.max);
+  }
+  const int32_t qmin = 0;
+  const int32_t qmax = bits == 8 ? 255 : 65535;
+  const float eps = bits == 8 ? kEps8Bit : kEps16Bit;
+  const float lo = std::min(range.min, 0.0f);
+  const float hi = std::max(range.max, 0.0f);
+  const float scale = std::max((hi - lo) / static_cast<float>(qmax - qmin), eps);
+  const float zp = static_cast<float>(qmin) - kernels::round_half_even(lo / scale);
+  const auto zero_point =
+      static_cast<int32_t>(std::clamp(zp, static_cast<float>(qmin), static_cast<float>(qmax)));
+  return ir::QuantParams::per_tensor(scale, zero_point, bits, qmin, qmax);
+}
+
+ir::QuantParams mask_params() {
+  return ir::QuantParams::per_tensor(255.0f / 65535.0f, 65535, 16, 0, 65535);
+}
+
+Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir::Shape& shape,
+                                        const WeightSpec& spec, std::string_view what) {
+  if (spec.bits != 4 && spec.bits != 8) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: weight bits must be 4 or 8, got {}", what,
+                  spec.bits);
+  }
+  if (shape.empty() || (spec.block > 0 && shape.size() < 2)) {
+    return errorf(ErrorKind::kShape, "{}: cannot quantize a weight of shape {} {}", what,
+                  ir::shape_str(shape), spec.block > 0 ? "per block" : "per channel");
+  }
+  HS_CHECK(static_cast<int64_t>(values.size()) == ir::num_elements(shape),
+           "quantize_weight: values do not match the shape");
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return errorf(ErrorKind::kInvalidArgument, "{}: element {} is {}, cannot quantize", what, i,
+                    values[i]);
+    }
+  }
+  const int32_t qmax = spec.bits == 8 ? 127 : 7;
+  const int64_t rows = shape[0];
+  const int64_t cols = rows > 0 ? ir::num_elements(shape) / rows : 0;  // I * rest
+  const int64_t in = shape.size() > 1 ? shape[1] : cols;               // I
+  const int64_t rest = in > 0 ? cols / in : 1;  // elements per input channel (1 for [O,I,1,1])
+  const int64_t block = spec.block > 0 ? spec.block : std::max<int64_t>(in, 1);
+  const int64_t blocks = (in + block - 1) / block;
+
+  // scales[o * blocks + b] from max |w| over block b of row o.
+  std::vector<float> scales(static_cast<size_t>(rows * blocks));
+  for (int64_t o = 0; o < rows; ++o) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      float amax = 0.0f;
+      const int64_t begin = b * block * rest, end = std::min(in, (b + 1) * block) * rest;
+      for (int64_t j = begin; j < end; ++j) {
+        amax = std::max(amax, std::fabs(values[static_cast<size_t>(o * cols + j)]));
+      }
+      scales[static_cast<size_t>(o * blocks + b)] =
+          std::max(amax / static_cast<float>(qmax), kEpsWeight);
+    }
+  }
+
+  QuantizedWeight out;
+  out.type.shape = shape;
+  if (spec.block > 0) {
+    out.type.dtype = ir::DType::kI4;
+    out.type.quant =
+        ir::QuantParams::per_block(0, 1, spec.block, std::move(scales), 4, -qmax, qmax);
+  } else {
+    out.type.dtype = spec.bits == 8 ? ir::DType::kI8 : ir::DType::kI4;
+    std::vector<int32_t> zeros(scales.size(), 0);
+    out.type.quant =
+        ir::QuantParams::per_axis(0, std::move(scales), std::move(zeros), spec.bits, -qmax, qmax);
+  }
+  const ir::QuantParams& q = out.type.quant;
+  kernels::ref::QuantSpec ks;
+  ks.granularity = spec.block > 0 ? kernels::ref::QuantGranularity::kPerBlock
+                                  : kernels::ref::QuantGranularity::kPerAxis;
+  ks.qmin = q.qmin;
+  ks.qmax = q.qmax;
+  ks.axis = 0;
+  ks.block_axis = 1;
+  ks.block = spec.block;
+  ks.scales = q.scales;
+  ks.zero_points = q.zero_points;
+  auto buffer = std::make_shared<HeapBuffer>(values.size());
+  kernels::ref::quantize(values.data(), shape, ks,
+                         spec.bits == 8 && spec.block == 0 ? kernels::ref::IntStorage::kI8
+                                                           : kernels::ref::IntStorage::kI4,
+                         buffer->mutable_bytes().data());
+  out.data = BufferView{std::move(buffer), 0, values.size()};
+  return out;
+}
+
+}  // namespace hs::quant

@@ -1,0 +1,231 @@
+// GraphExecutor: owns a graph's plan, arena and staging memory, tracks the bound I/O buffers,
+// resolves the plan's references to pointers when a binding changes, and runs the steps.
+#include "headsplit/runtime/executor.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "planner.h"
+
+namespace hs::runtime {
+
+namespace {
+
+struct FreeDeleter {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<std::byte, FreeDeleter>;
+
+Result<AlignedBytes> allocate(int64_t bytes, std::string_view what) {
+  const auto size = static_cast<size_t>((std::max<int64_t>(bytes, 1) + 63) / 64 * 64);
+  AlignedBytes p(static_cast<std::byte*>(std::aligned_alloc(64, size)));
+  if (!p) return errorf(ErrorKind::kIo, "{}: cannot allocate {} bytes", what, size);
+  std::memset(p.get(), 0, size);
+  return p;
+}
+
+artifact::ElementType element_type(detail::Elem e) {
+  switch (e) {
+    case detail::Elem::kF32: return artifact::ElementType::kF32;
+    case detail::Elem::kI32: return artifact::ElementType::kI32;
+    case detail::Elem::kU8: return artifact::ElementType::kU8;
+    case detail::Elem::kI8: return artifact::ElementType::kI8;
+    case detail::Elem::kU16: return artifact::ElementType::kU16;
+    case detail::Elem::kI16: return artifact::ElementType::kI16;
+  }
+  return artifact::ElementType::kF32;
+}
+
+}  // namespace
+
+struct GraphExecutor::Impl {
+  std::shared_ptr<const artifact::LoadedArtifact> artifact;
+  int graph_index = 0;
+  ExecOptions options;
+  detail::Plan plan;
+  std::vector<detail::BindingDesc> in_desc, out_desc;
+  AlignedBytes arena, staging;
+  std::vector<std::byte*> bases;  // indexed by BaseId; bindings after kBaseFirstBinding
+  std::vector<std::byte*> ptrs;   // resolved plan refs
+  bool dirty = true;
+
+  std::string what() const {
+    return fmt::format("{}: graph '{}'", artifact->path(),
+                       artifact->program().graphs[static_cast<size_t>(graph_index)].name);
+  }
+
+  void resolve() {
+    for (size_t i = 0; i < plan.refs.size(); ++i) {
+      const detail::Ref& r = plan.refs[i];
+      ptrs[i] = r.base == detail::kBaseAbsolute
+                    ? reinterpret_cast<std::byte*>(static_cast<uintptr_t>(r.offset))
+                    : bases[r.base] + r.offset;
+    }
+    dirty = false;
+  }
+
+  Status bind(size_t slot, const detail::BindingDesc& d, std::byte* data, size_t size,
+              std::string_view kind) {
+    if (static_cast<int64_t>(size) != d.bytes) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: {} '{}' ({} x {}) needs a buffer of {} bytes, got {}", what(), kind,
+                    d.name, d.count, detail::elem_name(d.elem), d.bytes, size);
+    }
+    if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(detail::elem_bytes(d.elem)) !=
+        0) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: {} '{}' buffer is not aligned to its {}-byte elements", what(), kind,
+                    d.name, detail::elem_bytes(d.elem));
+    }
+    if (data == nullptr && size == 0) data = arena.get();  // empty tensor: any valid address
+    if (bases[slot] != data) {
+      bases[slot] = data;
+      dirty = true;
+    }
+    return ok_status();
+  }
+};
+
+GraphExecutor::~GraphExecutor() = default;
+
+Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
+    std::shared_ptr<const artifact::LoadedArtifact> artifact, std::string_view name,
+    const ExecOptions& options) {
+  const artifact::Program& program = artifact->program();
+  int index = -1;
+  std::vector<std::string_view> names;
+  for (size_t i = 0; i < program.graphs.size(); ++i) {
+    names.push_back(program.graphs[i].name);
+    if (program.graphs[i].name == name) index = static_cast<int>(i);
+  }
+  if (index < 0) {
+    return errorf(ErrorKind::kNotFound, "{}: no graph '{}' (the artifact has: {})",
+                  artifact->path(), name, fmt::join(names, ", "));
+  }
+  const detail::PlanOptions plan_options{
+      .reference_kernels = options.kernels == KernelChoice::kReference,
+      .fuse_cache_reads = options.kernels == KernelChoice::kFast};
+  HS_ASSIGN_OR_RETURN(detail::BuiltPlan built, detail::build_plan(*artifact, index, plan_options));
+
+  std::unique_ptr<GraphExecutor> exec(new GraphExecutor());
+  auto impl = std::make_unique<Impl>();
+  impl->artifact = std::move(artifact);
+  impl->graph_index = index;
+  impl->options = options;
+  impl->plan = std::move(built.plan);
+  impl->in_desc = std::move(built.inputs);
+  impl->out_desc = std::move(built.outputs);
+  HS_ASSIGN_OR_RETURN(impl->arena, allocate(impl->plan.arena_bytes, impl->what() + " arena"));
+  HS_ASSIGN_OR_RETURN(impl->staging,
+                      allocate(impl->plan.staging_bytes, impl->what() + " staging"));
+  impl->bases.assign(detail::kBaseFirstBinding + impl->in_desc.size() + impl->out_desc.size(),
+                     nullptr);
+  impl->bases[detail::kBaseArena] = impl->arena.get();
+  impl->bases[detail::kBaseStaging] = impl->staging.get();
+  impl->ptrs.assign(impl->plan.refs.size(), nullptr);
+
+  const artifact::GraphDesc& g = impl->artifact->program().graphs[static_cast<size_t>(index)];
+  for (const detail::BindingDesc& d : impl->in_desc) {
+    exec->inputs_.push_back({d.name, element_type(d.elem), g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
+  }
+  for (const detail::BindingDesc& d : impl->out_desc) {
+    exec->outputs_.push_back({d.name, element_type(d.elem), g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
+  }
+  const detail::Plan& p = impl->plan;
+  exec->summary_ = PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),
+                               .steps = static_cast<int64_t>(p.steps.size()),
+                               .views = p.views,
+                               .fused_concats = p.fused_concats,
+                               .staged_inputs = p.staged_inputs,
+                               .arena_bytes = p.arena_bytes,
+                               .staging_bytes = p.staging_bytes,
+                               .prepared_bytes = p.prepared_bytes};
+  exec->impl_ = std::move(impl);
+  return exec;
+}
+
+const artifact::GraphDesc& GraphExecutor::graph() const {
+  return impl_->artifact->program().graphs[static_cast<size_t>(impl_->graph_index)];
+}
+
+int GraphExecutor::input_index(std::string_view name) const {
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    if (inputs_[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int GraphExecutor::output_index(std::string_view name) const {
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (outputs_[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Status GraphExecutor::bind_input(std::string_view name, std::span<const std::byte> bytes) {
+  const int i = input_index(name);
+  if (i < 0) {
+    std::vector<std::string_view> names;
+    for (const IoDesc& d : inputs_) names.push_back(d.name);
+    return errorf(ErrorKind::kNotFound, "{}: no input '{}' (inputs: {})", impl_->what(), name,
+                  fmt::join(names, ", "));
+  }
+  return bind_input(i, bytes);
+}
+
+Status GraphExecutor::bind_output(std::string_view name, std::span<std::byte> bytes) {
+  const int i = output_index(name);
+  if (i < 0) {
+    std::vector<std::string_view> names;
+    for (const IoDesc& d : outputs_) names.push_back(d.name);
+    return errorf(ErrorKind::kNotFound, "{}: no output '{}' (outputs: {})", impl_->what(), name,
+                  fmt::join(names, ", "));
+  }
+  return bind_output(i, bytes);
+}
+
+Status GraphExecutor::bind_input(int index, std::span<const std::byte> bytes) {
+  if (index < 0 || static_cast<size_t>(index) >= inputs_.size()) {
+    return errorf(ErrorKind::kNotFound, "{}: input index {} outside [0, {})", impl_->what(), index,
+                  inputs_.size());
+  }
+  // Inputs are only read; the plan never writes through an input reference.
+  return impl_->bind(detail::kBaseFirstBinding + static_cast<size_t>(index),
+                     impl_->in_desc[static_cast<size_t>(index)],
+                     const_cast<std::byte*>(bytes.data()), bytes.size(), "input");
+}
+
+Status GraphExecutor::bind_output(int index, std::span<std::byte> bytes) {
+  if (index < 0 || static_cast<size_t>(index) >= outputs_.size()) {
+    return errorf(ErrorKind::kNotFound, "{}: output index {} outside [0, {})", impl_->what(),
+                  index, outputs_.size());
+  }
+  return impl_->bind(detail::kBaseFirstBinding + inputs_.size() + static_cast<size_t>(index),
+                     impl_->out_desc[static_cast<size_t>(index)], bytes.data(), bytes.size(),
+                     "output");
+}
+
+Status GraphExecutor::execute() {
+  Impl& m = *impl_;
+  if (m.dirty) {
+    for (size_t i = 0; i < m.in_desc.size() + m.out_desc.size(); ++i) {
+      if (m.bases[detail::kBaseFirstBinding + i] != nullptr) continue;
+      const bool input = i < m.in_desc.size();
+      const detail::BindingDesc& d = input ? m.in_desc[i] : m.out_desc[i - m.in_desc.size()];
+      return errorf(ErrorKind::kInvalidArgument, "{}: {} '{}' is not bound", m.what(),
+                    input ? "input" : "output", d.name);
+    }
+    m.resolve();
+  }
+  const detail::ExecContext ctx{.ptrs = m.ptrs.data(), .pool = m.options.pool};
+  for (const auto& step : m.plan.steps) {
+    Status s = step->run(ctx);
+    if (!s.ok()) return std::move(s).error().with_context(step->label());
+  }
+  return ok_status();
+}
+
+}  // namespace hs::runtime

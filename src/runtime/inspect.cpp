@@ -1,0 +1,149 @@
+// inspect_artifact: the artifact summary printed by `headsplit inspect`.
+#include "headsplit/runtime/inspect.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+
+#include "headsplit/artifact/reader.h"
+#include "headsplit/runtime/executor.h"
+#include "headsplit/tokenizer/chat.h"
+
+namespace hs::runtime {
+
+namespace {
+
+std::string bytes_text(int64_t b) {
+  if (b >= (int64_t{1} << 20)) return fmt::format("{:.2f} MiB", static_cast<double>(b) / (1 << 20));
+  if (b >= (int64_t{1} << 10)) return fmt::format("{:.1f} KiB", static_cast<double>(b) / (1 << 10));
+  return fmt::format("{} B", b);
+}
+
+std::string quant_text(const artifact::Quant& q) {
+  switch (q.kind) {
+    case artifact::QuantKind::kNone: return "";
+    case artifact::QuantKind::kPerTensor:
+      return fmt::format(" q(scale {:.6g}, zero point {})", q.scales[0],
+                         q.zero_points.empty() ? 0 : q.zero_points[0]);
+    case artifact::QuantKind::kPerAxis: return fmt::format(" q(per axis {})", q.axis);
+    case artifact::QuantKind::kPerBlock: return fmt::format(" q(per block {})", q.block);
+  }
+  return "";
+}
+
+std::string type_text(const artifact::TensorDesc& t) {
+  return fmt::format("{}[{}]{}", artifact::element_type_name(t.type), fmt::join(t.shape, ","),
+                     quant_text(t.quant));
+}
+
+// Cache I/O groups by their base name; other I/O one per line.
+void describe_io(std::string& out, const artifact::GraphDesc& g, const std::vector<int32_t>& io,
+                 std::string_view kind) {
+  out += fmt::format("    {} ({}):\n", kind, io.size());
+  std::map<std::string, std::pair<int64_t, int32_t>> groups;  // base -> (count, first tensor)
+  std::vector<std::string> order;
+  for (int32_t i : io) {
+    const std::string& name = g.tensors[static_cast<size_t>(i)].name;
+    const std::string base = name.substr(0, name.find('.'));
+    const bool cache = base == "k_cache" || base == "v_cache" || base == "k_new" || base == "v_new";
+    if (!cache) {
+      out += fmt::format("      {:<16} {}\n", name, type_text(g.tensors[static_cast<size_t>(i)]));
+      continue;
+    }
+    auto [it, fresh] = groups.try_emplace(base, 0, i);
+    if (fresh) order.push_back(base);
+    ++it->second.first;
+  }
+  for (const std::string& base : order) {
+    const auto& [count, first] = groups[base];
+    const artifact::TensorDesc& t = g.tensors[static_cast<size_t>(first)];
+    const bool per_head = std::count(t.name.begin(), t.name.end(), '.') == 2;
+    out += fmt::format("      {:<16} {} x {}  (first: {})\n",
+                       base + (per_head ? ".{l}.{g}" : ".{l}"), count, type_text(t), t.name);
+  }
+}
+
+}  // namespace
+
+Result<std::string> inspect_artifact(const std::string& path, const InspectOptions& options) {
+  HS_ASSIGN_OR_RETURN(artifact::LoadedArtifact loaded,
+                      artifact::load_artifact(path, {.verify_checksum = options.verify_checksum}));
+  auto a = std::make_shared<const artifact::LoadedArtifact>(std::move(loaded));
+  const artifact::Program& p = a->program();
+  const artifact::ModelMetadata& m = p.metadata;
+  const artifact::FileHeader& h = a->header();
+  std::string out;
+  out += fmt::format("artifact: {} ({}, format {}.{})\n", path, bytes_text(static_cast<int64_t>(h.file_size)),
+                     h.major, h.minor);
+  out += fmt::format("checksum: xxh3 {:016x} {}\n", h.checksum,
+                     options.verify_checksum ? "(verified)" : "(not verified)");
+  out += fmt::format("model:    {} from {} (producer {})\n", m.model_name, m.model_source, m.producer);
+  out += fmt::format("          L={} D={} H={} Hkv={} Dh={} F={} V={} C={}, rope theta {}, rms eps {}\n",
+                     m.n_layers, m.dim, m.n_heads, m.n_kv_heads, m.head_dim, m.hidden_dim,
+                     m.vocab_size, m.context_len, m.rope_theta, m.rms_eps);
+  out += fmt::format("          quant {}, kv cache {} bits, mask {} bits, logits {} bits; split {}, "
+                     "r3 {}, masked softmax {}; ar lengths [{}]\n",
+                     m.quant_scheme.empty() ? "none (float)" : m.quant_scheme, m.kv_cache_bits,
+                     m.mask_bits, m.logits_bits, m.split_applied ? "applied" : "not applied",
+                     m.r3 ? "on" : "off", m.masked_softmax ? "on" : "off",
+                     fmt::join(m.ar_lengths, ", "));
+  for (const artifact::GraphDesc& g : p.graphs) {
+    std::map<std::string_view, int64_t> ops;
+    for (const artifact::NodeDesc& n : g.nodes) ++ops[artifact::op_code_name(n.op)];
+    out += fmt::format("graph '{}' (AR-{}): {} nodes, {} tensors, arena {}\n", g.name, g.ar_len,
+                       g.nodes.size(), g.tensors.size(), bytes_text(g.arena_bytes));
+    std::vector<std::string> op_list;
+    for (const auto& [name, count] : ops) op_list.push_back(fmt::format("{} {}", name, count));
+    out += fmt::format("    ops: {}\n", fmt::join(op_list, ", "));
+    describe_io(out, g, g.inputs, "inputs");
+    describe_io(out, g, g.outputs, "outputs");
+    if (!options.plan) continue;
+    auto exec = GraphExecutor::create(a, g.name);
+    if (!exec.ok()) {
+      out += fmt::format("    runtime plan: FAILED: {}\n", exec.error().message());
+      continue;
+    }
+    const PlanSummary& s = (*exec)->summary();
+    out += fmt::format("    runtime plan: {} steps; {} layout nodes run no code; {} cache concats "
+                       "read in place; {} inputs dequantized up front; staging {}, load-time "
+                       "constants {}\n",
+                       s.steps, s.views, s.fused_concats, s.staged_inputs,
+                       bytes_text(s.staging_bytes), bytes_text(s.prepared_bytes));
+  }
+  std::map<std::string_view, std::pair<int64_t, int64_t>> by_type;
+  int64_t total = 0;
+  for (const artifact::WeightDesc& w : p.weights) {
+    auto& [count, bytes] = by_type[artifact::element_type_name(w.type)];
+    ++count;
+    bytes += static_cast<int64_t>(w.size_bytes);
+    total += static_cast<int64_t>(w.size_bytes);
+  }
+  std::vector<std::string> types;
+  for (const auto& [t, cb] : by_type) {
+    types.push_back(fmt::format("{} {} ({})", t, cb.first, bytes_text(cb.second)));
+  }
+  out += fmt::format("weights:  {} unique, {} (shared by every graph); by type: {}\n",
+                     p.weights.size(), bytes_text(total), fmt::join(types, ", "));
+  const tokenizer::TokenizerData& t = p.tokenizer;
+  std::string chat = "none";
+  if (!t.chat_template.empty()) {
+    auto detected = tokenizer::detect_chat_template(t.chat_template);
+    chat = detected.ok() ? std::string(tokenizer::chat_template_name(*detected))
+                         : std::string("present (not recognised)");
+  }
+  static constexpr std::string_view kKinds[] = {"llama2c", "spm", "byte-level bpe"};
+  const auto kind = static_cast<size_t>(t.kind);
+  out += fmt::format("tokenizer: {}, {} pieces, {} merges, bos {}, eos {}{}, chat template {}\n",
+                     kind < 3 ? kKinds[kind] : "?", t.pieces.size(), t.merges.size(), t.bos_id,
+                     t.eos_id,
+                     t.extra_eos_ids.empty()
+                         ? std::string()
+                         : fmt::format(" (+ {})", fmt::join(t.extra_eos_ids, ", ")),
+                     chat);
+  return out;
+}
+
+}  // namespace hs::runtime

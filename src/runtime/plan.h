@@ -1,0 +1,130 @@
+// Internal to the runtime: the executable form of one graph.
+//
+// A Plan is a list of Steps, one kernel call each, with every shape-dependent value computed
+// at load. Steps name memory through Refs, (base, byte offset) pairs that are resolved to raw
+// pointers once per change of the bindings:
+//   base kBaseAbsolute  the offset is an address (weights in the mapping, prepared constants)
+//   base kBaseArena     the graph's arena (contract §3: 4 bytes per element)
+//   base kBaseStaging   runtime-owned float buffers (dequantized inputs, quantized outputs
+//                       before they are stored)
+//   base kBaseFirstBinding + i   the buffer bound to graph input i, then to output i
+// A Source is how a step reads a tensor: contiguous row-major elements at a Ref, either
+// float32 / int32 or integer storage read through per-tensor params (u8/u16 caches read in
+// place: real = scale * (q - zero_point)).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "headsplit/artifact/program.h"
+#include "headsplit/kernels/reference.h"
+#include "headsplit/kernels/thread_pool.h"
+#include "headsplit/support/result.h"
+
+namespace hs::runtime::detail {
+
+// Element storage of a tensor during a step.
+enum class Elem : uint8_t {
+  kF32,  // real values (f32, or the fake-quantized value of a quantized type)
+  kI32,  // i32 and bool tensors
+  kU8,   // integer storage of a graph input or output, per-tensor params
+  kI8,
+  kU16,
+  kI16,
+};
+
+int64_t elem_bytes(Elem elem);
+bool is_int_storage(Elem elem);  // u8, i8, u16, i16
+std::string_view elem_name(Elem elem);
+
+enum BaseId : uint32_t {
+  kBaseAbsolute = 0,
+  kBaseArena = 1,
+  kBaseStaging = 2,
+  kBaseFirstBinding = 3,
+};
+
+struct Ref {
+  uint32_t base = kBaseAbsolute;
+  uint64_t offset = 0;
+};
+
+struct Source {
+  int32_t ref = -1;  // index into the plan's refs
+  Elem elem = Elem::kF32;
+  float scale = 1.f;  // integer storage only
+  int32_t zero_point = 0;
+  int32_t root_input = -1;  // integer storage: the graph input tensor it reads
+
+  bool dense() const { return !is_int_storage(elem); }
+};
+
+// What a step sees while it runs.
+struct ExecContext {
+  std::byte* const* ptrs = nullptr;  // resolved refs
+  kernels::ThreadPool* pool = nullptr;
+
+  template <typename T>
+  T* ptr(int32_t ref) const {
+    return reinterpret_cast<T*>(ptrs[ref]);
+  }
+};
+
+class Step {
+ public:
+  explicit Step(std::string label) : label_(std::move(label)) {}
+  virtual ~Step() = default;
+  Step(const Step&) = delete;
+  Step& operator=(const Step&) = delete;
+
+  // Only a gather with an index out of range fails (the message has no context).
+  virtual Status run(const ExecContext& ctx) const = 0;
+  // "node 'layers.0.attn.q' (conv2d)" for errors and profiles.
+  const std::string& label() const { return label_; }
+
+ private:
+  std::string label_;
+};
+
+// Fake quantization of a step's float output with the output type's params (contract §2):
+// per-tensor vectorized, other granularities through the reference kernel.
+class FakeQuant {
+ public:
+  FakeQuant() = default;
+  // `quant` must be consistent with `shape` (check_program guarantees it).
+  FakeQuant(const artifact::Quant& quant, std::vector<int64_t> shape);
+
+  bool active() const { return kind_ != artifact::QuantKind::kNone; }
+  void apply(float* y) const;  // y holds numel(shape) floats
+
+ private:
+  artifact::QuantKind kind_ = artifact::QuantKind::kNone;
+  artifact::Quant quant_;
+  std::vector<int64_t> shape_;
+  int64_t count_ = 0;
+};
+
+// A reference-kernel view of `quant` (points into it).
+kernels::ref::QuantSpec quant_spec(const artifact::Quant& quant);
+
+// The executable plan of one graph.
+struct Plan {
+  std::vector<Ref> refs;
+  std::vector<std::unique_ptr<Step>> steps;  // in execution order
+  int64_t arena_bytes = 0;
+  int64_t staging_bytes = 0;
+  // Constants converted at load (bool/i32 to int32, quantized non-matmul constants to float,
+  // per-tensor weight scales widened per channel); refs point into these (kBaseAbsolute).
+  std::vector<std::unique_ptr<float[]>> prepared_f32;
+  std::vector<std::unique_ptr<int32_t[]>> prepared_i32;
+  int64_t prepared_bytes = 0;
+  // Counters for reports.
+  int64_t views = 0;         // layout nodes with no step: backend aliases and views of I/O
+  int64_t fused_concats = 0;  // cache concats read in place by attention matmuls
+  int64_t staged_inputs = 0;  // integer inputs dequantized at the start of a step
+};
+
+}  // namespace hs::runtime::detail

@@ -1,0 +1,326 @@
+// The planner's frame: passes over the nodes, graph I/O and staging, operands (including
+// constants prepared at load), output destinations and the arena overlap check. The per-op
+// planning is in planner_ops.cpp.
+#include "planner.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "headsplit/artifact/int4.h"
+#include "steps.h"
+
+namespace hs::runtime::detail {
+
+using artifact::ElementType;
+using artifact::OpCode;
+using artifact::QuantKind;
+
+namespace {
+
+// The storage of an I/O tensor, or an error naming it.
+Result<Elem> io_elem(const artifact::TensorDesc& t, std::string_view what) {
+  const bool per_tensor = t.quant.kind == QuantKind::kPerTensor;
+  switch (t.type) {
+    case ElementType::kF32:
+      if (t.quant.kind == QuantKind::kNone) return Elem::kF32;
+      break;
+    case ElementType::kI32:
+      if (t.quant.kind == QuantKind::kNone) return Elem::kI32;
+      break;
+    case ElementType::kU8:
+      if (per_tensor) return Elem::kU8;
+      break;
+    case ElementType::kI8:
+      if (per_tensor) return Elem::kI8;
+      break;
+    case ElementType::kU16:
+      if (per_tensor) return Elem::kU16;
+      break;
+    case ElementType::kI16:
+      if (per_tensor) return Elem::kI16;
+      break;
+    default: break;
+  }
+  return errorf(ErrorKind::kUnsupported,
+                "{}: graph {} '{}' has element type {} (quant {}): the runtime binds f32, i32 "
+                "and per-tensor quantized u8/i8/u16/i16 I/O",
+                what, artifact::tensor_role_name(t.role), t.name,
+                artifact::element_type_name(t.type), static_cast<int>(t.quant.kind));
+}
+
+int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
+
+}  // namespace
+
+Planner::Planner(const artifact::LoadedArtifact& artifact, int graph_index,
+                 const PlanOptions& options)
+    : artifact_(artifact),
+      graph_(artifact.program().graphs[static_cast<size_t>(graph_index)]),
+      options_(options),
+      what_(fmt::format("{}: graph '{}'", artifact.path(), graph_.name)) {}
+
+const artifact::TensorDesc& Planner::tensor(int32_t i) const {
+  return graph_.tensors[static_cast<size_t>(i)];
+}
+
+std::string Planner::node_label(int32_t node_index) const {
+  const artifact::NodeDesc& n = graph_.nodes[static_cast<size_t>(node_index)];
+  return fmt::format("{}: node '{}' ({})", what_, tensor(n.outputs[0]).name,
+                     artifact::op_code_name(n.op));
+}
+
+FakeQuant Planner::fake_quant_of(int32_t t) const {
+  const artifact::TensorDesc& d = tensor(t);
+  return FakeQuant(d.quant, d.shape);
+}
+
+int32_t Planner::add_ref(uint32_t base, uint64_t offset) {
+  plan_.refs.push_back({base, offset});
+  return static_cast<int32_t>(plan_.refs.size() - 1);
+}
+
+int64_t Planner::alloc_staging(int64_t bytes) {
+  const int64_t at = plan_.staging_bytes;
+  plan_.staging_bytes += (bytes + 63) / 64 * 64;
+  return at;
+}
+
+Result<BuiltPlan> Planner::build() {
+  const size_t n = graph_.tensors.size();
+  uses_.assign(n, {});
+  is_output_.assign(n, false);
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const artifact::NodeDesc& node = graph_.nodes[i];
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      uses_[static_cast<size_t>(node.inputs[k])].emplace_back(static_cast<int32_t>(i),
+                                                              static_cast<int>(k));
+    }
+  }
+  for (int32_t t : graph_.outputs) is_output_[static_cast<size_t>(t)] = true;
+  staged_.assign(n, false);
+  for (;;) {
+    restart_input_ = -1;
+    Status status = plan_pass();
+    if (status.ok()) break;
+    if (restart_input_ < 0 || staged_[static_cast<size_t>(restart_input_)]) {
+      return std::move(status).error();
+    }
+    staged_[static_cast<size_t>(restart_input_)] = true;  // dequantize it up front, then retry
+  }
+  return std::move(result_);
+}
+
+Status Planner::plan_pass() {
+  plan_ = Plan{};
+  plan_.arena_bytes = graph_.arena_bytes;
+  state_.assign(graph_.tensors.size(), TensorState{});
+  lazy_.clear();
+  final_steps_.clear();
+  prepared_.clear();
+  skip_.assign(graph_.nodes.size(), false);
+  result_ = BuiltPlan{};
+  HS_TRY(plan_io());
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) HS_TRY(plan_node(static_cast<int32_t>(i)));
+  for (auto& step : final_steps_) plan_.steps.push_back(std::move(step));
+  result_.plan = std::move(plan_);
+  return ok_status();
+}
+
+Status Planner::plan_io() {
+  binding_of_.assign(graph_.tensors.size(), -1);
+  const auto n_in = static_cast<int32_t>(graph_.inputs.size());
+  for (int32_t i = 0; i < n_in; ++i) {
+    const int32_t t = graph_.inputs[static_cast<size_t>(i)];
+    const artifact::TensorDesc& d = tensor(t);
+    HS_ASSIGN_OR_RETURN(const Elem elem, io_elem(d, what_));
+    const int64_t count = numel(d.shape);
+    result_.inputs.push_back({d.name, t, elem, count, count * elem_bytes(elem)});
+    binding_of_[static_cast<size_t>(t)] = i;
+    const int32_t ref = add_ref(kBaseFirstBinding + static_cast<uint32_t>(i), 0);
+    if (!is_int_storage(elem)) {
+      state_[static_cast<size_t>(t)].src = Source{.ref = ref, .elem = elem};
+      continue;
+    }
+    const float scale = d.quant.scales[0];
+    const int32_t zp = d.quant.zero_points.empty() ? 0 : d.quant.zero_points[0];
+    if (!staged_[static_cast<size_t>(t)]) {
+      state_[static_cast<size_t>(t)].src =
+          Source{.ref = ref, .elem = elem, .scale = scale, .zero_point = zp, .root_input = t};
+      continue;
+    }
+    const int32_t staged = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(count * 4)));
+    plan_.steps.push_back(make_convert_step({.label = fmt::format("{}: input '{}'", what_, d.name),
+                                             .to_storage = false,
+                                             .from = ref,
+                                             .to = staged,
+                                             .count = count,
+                                             .storage = elem,
+                                             .scale = scale,
+                                             .zero_point = zp}));
+    state_[static_cast<size_t>(t)].src = Source{.ref = staged, .elem = Elem::kF32};
+    ++plan_.staged_inputs;
+  }
+  for (size_t j = 0; j < graph_.outputs.size(); ++j) {
+    const int32_t t = graph_.outputs[j];
+    const artifact::TensorDesc& d = tensor(t);
+    HS_ASSIGN_OR_RETURN(const Elem elem, io_elem(d, what_));
+    const int64_t count = numel(d.shape);
+    result_.outputs.push_back({d.name, t, elem, count, count * elem_bytes(elem)});
+    binding_of_[static_cast<size_t>(t)] = n_in + static_cast<int32_t>(j);
+  }
+  return ok_status();
+}
+
+Status Planner::plan_node(int32_t i) {
+  const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
+  const std::string label = node_label(i);
+  HS_ASSIGN_OR_RETURN(const NodeAttrs attrs, check_node(graph_, node, label));
+  if (skip_[static_cast<size_t>(i)]) return ok_status();  // part of a fused cache read
+  switch (node.op) {
+    case OpCode::kConv2d:
+    case OpCode::kLinear: return plan_projection(i, label);
+    case OpCode::kMatMul: return plan_matmul(i, label);
+    case OpCode::kGather: return plan_gather(i, label);
+    case OpCode::kReshape:
+    case OpCode::kTranspose:
+    case OpCode::kSlice:
+    case OpCode::kConcat:
+    case OpCode::kUnsqueeze:
+    case OpCode::kSqueeze:
+    case OpCode::kExpand:
+    case OpCode::kQuantize:
+    case OpCode::kDequantize: return plan_layout(i, label, attrs);
+    default: return plan_elementwise(i, label, attrs);
+  }
+}
+
+Result<Source> Planner::operand(int32_t t, std::string_view label) {
+  const TensorState& st = state_[static_cast<size_t>(t)];
+  if (st.src.ref >= 0) return st.src;
+  if (tensor(t).role == artifact::TensorRole::kConstant) return constant_dense(t, label);
+  return errorf(ErrorKind::kInternal, "{}: operand '{}' has no storage (a fused tensor read by "
+                "an op that cannot fuse it)", label, tensor(t).name);
+}
+
+Result<Source> Planner::dense(int32_t t, std::string_view label) {
+  HS_ASSIGN_OR_RETURN(const Source src, operand(t, label));
+  if (src.dense()) return src;
+  restart_input_ = src.root_input;
+  return errorf(ErrorKind::kInternal, "{}: integer input '{}' read as float", label,
+                tensor(t).name);
+}
+
+Result<Source> Planner::constant_dense(int32_t t, std::string_view label) {
+  const artifact::TensorDesc& d = tensor(t);
+  const auto it = prepared_.find(t);
+  const ValueKind kind = value_kind(d).value();  // checked by check_node
+  const Elem elem = kind == ValueKind::kReal ? Elem::kF32 : Elem::kI32;
+  if (it != prepared_.end()) return Source{.ref = it->second, .elem = elem};
+  const std::span<const std::byte> bytes = artifact_.weight_bytes(d.weight);
+  const int64_t count = numel(d.shape);
+  const std::byte* address = bytes.data();
+  if (d.type == ElementType::kBool) {
+    auto buf = std::make_unique<int32_t[]>(static_cast<size_t>(count));
+    for (int64_t e = 0; e < count; ++e) buf[e] = bytes[static_cast<size_t>(e)] != std::byte{0};
+    address = reinterpret_cast<const std::byte*>(buf.get());
+    plan_.prepared_i32.push_back(std::move(buf));
+    plan_.prepared_bytes += count * 4;
+  } else if (d.quant.kind != QuantKind::kNone) {
+    // A quantized constant outside a projection or gather (rare: the quantizer keeps norm
+    // weights, tables and scalars in f32): dequantized once, as the interpreter does.
+    auto buf = std::make_unique<float[]>(static_cast<size_t>(count));
+    kernels::ref::IntStorage storage = kernels::ref::IntStorage::kI8;
+    std::vector<int8_t> unpacked;
+    const std::byte* data = bytes.data();
+    switch (d.type) {
+      case ElementType::kU8: storage = kernels::ref::IntStorage::kU8; break;
+      case ElementType::kU16: storage = kernels::ref::IntStorage::kU16; break;
+      case ElementType::kI16: storage = kernels::ref::IntStorage::kI16; break;
+      case ElementType::kI4: {
+        storage = kernels::ref::IntStorage::kI4;
+        const artifact::Int4Rows rows =
+            artifact::int4_rows(artifact_.program().weights[static_cast<size_t>(d.weight)].shape);
+        unpacked.resize(static_cast<size_t>(count));
+        artifact::unpack_int4(bytes, rows, unpacked);
+        data = reinterpret_cast<const std::byte*>(unpacked.data());
+        break;
+      }
+      default: break;
+    }
+    kernels::ref::dequantize(data, storage, d.shape, quant_spec(d.quant), buf.get());
+    address = reinterpret_cast<const std::byte*>(buf.get());
+    plan_.prepared_f32.push_back(std::move(buf));
+    plan_.prepared_bytes += count * 4;
+  } else if (d.type != ElementType::kF32 && d.type != ElementType::kI32) {
+    return errorf(ErrorKind::kUnsupported, "{}: constant '{}' has element type {} without params",
+                  label, d.name, artifact::element_type_name(d.type));
+  }
+  const int32_t ref = add_ref(kBaseAbsolute, reinterpret_cast<uintptr_t>(address));
+  prepared_[t] = ref;
+  return Source{.ref = ref, .elem = elem};
+}
+
+Result<Source> Planner::output_dest(int32_t t) {
+  const artifact::TensorDesc& d = tensor(t);
+  HS_ASSIGN_OR_RETURN(const ValueKind kind, value_kind(d));
+  const Elem elem = kind == ValueKind::kReal ? Elem::kF32 : Elem::kI32;
+  const int64_t count = numel(d.shape);
+  Source src{.elem = elem};
+  if (is_output_[static_cast<size_t>(t)]) {
+    const int32_t b = binding_of_[static_cast<size_t>(t)];
+    const int32_t bound = add_ref(kBaseFirstBinding + static_cast<uint32_t>(b), 0);
+    const BindingDesc& desc =
+        result_.outputs[static_cast<size_t>(b) - graph_.inputs.size()];
+    if (!is_int_storage(desc.elem)) {
+      src.ref = bound;
+    } else {  // computed in float staging, quantized into the binding at the end
+      src.ref = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(count * 4)));
+      final_steps_.push_back(
+          make_convert_step({.label = fmt::format("{}: output '{}'", what_, d.name),
+                             .to_storage = true,
+                             .from = src.ref,
+                             .to = bound,
+                             .count = count,
+                             .storage = desc.elem,
+                             .scale = d.quant.scales[0],
+                             .zero_point = d.quant.zero_points.empty() ? 0 : d.quant.zero_points[0],
+                             .qmin = d.quant.qmin,
+                             .qmax = d.quant.qmax}));
+    }
+  } else if (d.arena_offset >= 0) {
+    src.ref = add_ref(kBaseArena, static_cast<uint64_t>(d.arena_offset));
+  } else {  // an intermediate the backend did not place: give it staging memory
+    src.ref = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(count * 4)));
+  }
+  state_[static_cast<size_t>(t)].src = src;
+  return src;
+}
+
+Status Planner::check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
+                              const std::vector<std::pair<Source, int32_t>>& ins,
+                              bool elementwise) {
+  const Ref& o = plan_.refs[static_cast<size_t>(out.ref)];
+  if (o.base != kBaseArena) return ok_status();
+  const int64_t o_bytes = numel(tensor(out_tensor).shape) * 4;
+  for (const auto& [src, t] : ins) {
+    const Ref& r = plan_.refs[static_cast<size_t>(src.ref)];
+    if (r.base != kBaseArena) continue;
+    const int64_t bytes = numel(tensor(t).shape) * elem_bytes(src.elem);
+    const auto ob = static_cast<int64_t>(o.offset), ib = static_cast<int64_t>(r.offset);
+    if (ob >= ib + bytes || ib >= ob + o_bytes) continue;
+    if (elementwise && ob == ib && o_bytes == bytes) continue;  // in place, element by element
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: output '{}' at arena [{}, {}) overlaps operand '{}' at [{}, {})", label,
+                  tensor(out_tensor).name, ob, ob + o_bytes, tensor(t).name, ib, ib + bytes);
+  }
+  return ok_status();
+}
+
+Result<BuiltPlan> build_plan(const artifact::LoadedArtifact& artifact, int graph_index,
+                             const PlanOptions& options) {
+  Planner planner(artifact, graph_index, options);
+  return planner.build();
+}
+
+}  // namespace hs::runtime::detail

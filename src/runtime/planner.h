@@ -1,0 +1,124 @@
+// Internal to the runtime: turns one graph of a loaded artifact into a Plan.
+//
+//   storage   graph inputs are read from their bindings (u8/u16 inputs through their params;
+//             an integer input some consumer needs as float is dequantized into staging at
+//             the start of the step); graph outputs are written to their bindings (integer
+//             outputs via float staging, quantized at the end); intermediates live at their
+//             arena offsets.
+//   views     a layout node whose output is a contiguous range of its input (reshape,
+//             (un)squeeze, unit-axis transposes, outer slices, dequantize) has no step when the
+//             backend aliased it (contract §4) or its input is not in the arena (I/O, staging,
+//             weights): consumers read the input's memory.
+//   fusion    concat(cache, new) read only by matmuls (directly or through the GQA repeat
+//             unsqueeze -> expand -> reshape) is not materialized: the matmul reads its parts
+//             in place (simd_kernels.h, matmul_parts).
+//   checks    every node's arity, attributes and shapes (op_rules.h); an op/dtype combination
+//             without a kernel is a kUnsupported error naming the node.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "headsplit/artifact/reader.h"
+#include "op_rules.h"
+#include "plan.h"
+#include "simd_kernels.h"
+
+namespace hs::runtime::detail {
+
+struct PlanOptions {
+  bool reference_kernels = false;  // reference kernels for projections, no fusion
+  bool fuse_cache_reads = true;    // concat(cache, new) read in place by the attention matmuls
+};
+
+// A graph input or output as the executor binds it.
+struct BindingDesc {
+  std::string name;
+  int32_t tensor = -1;
+  Elem elem = Elem::kF32;
+  int64_t count = 0;  // elements
+  int64_t bytes = 0;  // count * elem_bytes(elem)
+};
+
+struct BuiltPlan {
+  Plan plan;
+  std::vector<BindingDesc> inputs, outputs;  // the graph's binding order
+};
+
+// `what` (the artifact path and graph name) starts every error message.
+Result<BuiltPlan> build_plan(const artifact::LoadedArtifact& artifact, int graph_index,
+                             const PlanOptions& options);
+
+// ---- planner internals (planner.cpp, planner_ops.cpp) -------------------------------------
+
+// A lazily assembled right-hand matmul operand (a fused concat, maybe GQA-repeated).
+struct LazyOperand {
+  std::vector<MatmulPart> parts;
+  bool concat_on_n = true;
+  std::vector<int64_t> shape;  // logical shape [batch..., K, N]
+  int64_t batch_div = 1;       // logical batch b reads source batch b / batch_div
+};
+
+struct TensorState {
+  Source src;         // src.ref < 0: not available (yet)
+  int lazy = -1;      // index into Planner::lazy_ when the tensor is a lazy matmul operand
+};
+
+class Planner {
+ public:
+  Planner(const artifact::LoadedArtifact& artifact, int graph_index, const PlanOptions& options);
+  Result<BuiltPlan> build();
+
+ private:
+  // One planning pass; restarts with more staged inputs when an integer input reaches a
+  // consumer that needs floats.
+  Status plan_pass();
+  Status plan_node(int32_t node_index);
+
+  // planner.cpp: memory and operands.
+  int32_t add_ref(uint32_t base, uint64_t offset);
+  int64_t alloc_staging(int64_t bytes);
+  Status plan_io();
+  Result<Source> operand(int32_t tensor, std::string_view label);  // any storage
+  Result<Source> dense(int32_t tensor, std::string_view label);    // f32 / i32 only
+  Result<Source> constant_dense(int32_t tensor, std::string_view label);
+  Result<Source> output_dest(int32_t tensor);  // where a node writes its output
+  Status check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
+                       const std::vector<std::pair<Source, int32_t>>& ins, bool elementwise);
+  std::string node_label(int32_t node_index) const;
+  FakeQuant fake_quant_of(int32_t tensor) const;
+  const artifact::TensorDesc& tensor(int32_t i) const;
+
+  // planner_ops.cpp: one function per op family.
+  Status plan_projection(int32_t node_index, const std::string& label);
+  Status plan_matmul(int32_t node_index, const std::string& label);
+  Status plan_elementwise(int32_t node_index, const std::string& label, const NodeAttrs& attrs);
+  Status plan_gather(int32_t node_index, const std::string& label);
+  Status plan_layout(int32_t node_index, const std::string& label, const NodeAttrs& attrs);
+  bool try_view(int32_t node_index, const NodeAttrs& attrs);
+  bool try_lazy_concat(int32_t node_index, const NodeAttrs& attrs);
+
+  const artifact::LoadedArtifact& artifact_;
+  const artifact::GraphDesc& graph_;
+  PlanOptions options_;
+  std::string what_;  // "<path>: graph '<name>'"
+
+  // Per pass.
+  Plan plan_;
+  std::vector<TensorState> state_;
+  std::vector<LazyOperand> lazy_;
+  std::vector<std::unique_ptr<Step>> final_steps_;  // output conversions, appended at the end
+  std::vector<std::vector<std::pair<int32_t, int>>> uses_;  // per tensor: (node, operand)
+  std::vector<bool> is_output_;
+  std::vector<int32_t> binding_of_;  // per tensor: binding index (inputs then outputs) or -1
+  std::map<int32_t, int32_t> prepared_;  // constant tensor -> ref of its f32/int32 form
+  std::vector<bool> skip_;                // per node: folded into a fused cache read
+  // Across passes.
+  std::vector<bool> staged_;  // per tensor: integer input dequantized at step start
+  int32_t restart_input_ = -1;
+  BuiltPlan result_;
+};
+
+}  // namespace hs::runtime::detail

@@ -1,0 +1,217 @@
+// SIMD elementwise kernels of the runtime: fake quantization after quantized outputs,
+// quantization of integer graph outputs, dequantization of integer graph inputs, and the
+// binary ops. Bit-identical to the scalar math of kernels/quant.h and ref::binary (see
+// simd_kernels.h).
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS HWY_SSSE3  // the kernels library's target set
+#endif
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "../src/runtime/simd_elementwise.cpp"  // relative to include/
+#include "hwy/foreach_target.h"                                   // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "headsplit/kernels/quant.h"
+#include "simd_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace hs::runtime::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using detail::BinaryKind;
+using detail::Elem;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+using DI = hn::Rebind<int32_t, DF>;
+
+// Round half to even. x86 targets round with the current mode (nearest-even); the scalar
+// target's Round adds 0.5 first, which is not exact for every float, so it uses the scalar
+// definition of kernels/quant.h instead.
+HWY_INLINE VF RoundEven(DF d, VF v) {
+#if HWY_TARGET == HWY_SCALAR
+  return hn::Set(d, kernels::round_half_even(hn::GetLane(v)));
+#else
+  (void)d;
+  return hn::Round(v);
+#endif
+}
+
+// The quantized value as a float: clamp(round(x / s) + zp, qmin, qmax), NaN -> qmin.
+HWY_INLINE VF QuantizeV(DF d, VF x, VF s, VF zp, VF lo, VF hi) {
+  VF q = hn::Add(RoundEven(d, hn::Div(x, s)), zp);
+  q = hn::IfThenElse(q >= lo, q, lo);
+  return hn::IfThenElse(q > hi, hi, q);
+}
+
+void FakeQuantizeF32(float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                     int32_t qmax) {
+  const DF d;
+  const size_t lanes = hn::Lanes(d);
+  const VF s = hn::Set(d, scale), zp = hn::Set(d, static_cast<float>(zero_point));
+  const VF lo = hn::Set(d, static_cast<float>(qmin)), hi = hn::Set(d, static_cast<float>(qmax));
+  size_t i = 0;
+  const auto count = static_cast<size_t>(n);
+  for (; i + lanes <= count; i += lanes) {
+    const VF q = QuantizeV(d, hn::LoadU(d, x + i), s, zp, lo, hi);
+    // q - zp is exact (integers below 2^24), as the scalar int subtraction.
+    hn::StoreU(hn::Mul(s, hn::Sub(q, zp)), d, x + i);
+  }
+  for (; i < count; ++i) x[i] = kernels::fake_quantize_one(x[i], scale, zero_point, qmin, qmax);
+}
+
+template <typename T>
+void QuantizeTo(const float* x, size_t count, float scale, int32_t zero_point, int32_t qmin,
+                int32_t qmax, std::byte* y) {
+  const DF d;
+  const DI di;
+  const hn::Rebind<T, DF> dt;
+  const size_t lanes = hn::Lanes(d);
+  const VF s = hn::Set(d, scale), zp = hn::Set(d, static_cast<float>(zero_point));
+  const VF lo = hn::Set(d, static_cast<float>(qmin)), hi = hn::Set(d, static_cast<float>(qmax));
+  T* out = reinterpret_cast<T*>(y);
+  size_t i = 0;
+  for (; i + lanes <= count; i += lanes) {
+    const VF q = QuantizeV(d, hn::LoadU(d, x + i), s, zp, lo, hi);
+    hn::StoreU(hn::DemoteTo(dt, hn::ConvertTo(di, q)), dt, out + i);
+  }
+  for (; i < count; ++i) {
+    out[i] = static_cast<T>(kernels::quantize_one(x[i], scale, zero_point, qmin, qmax));
+  }
+}
+
+void QuantizeF32(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                 int32_t qmax, Elem storage, std::byte* y) {
+  const auto count = static_cast<size_t>(n);
+  switch (storage) {
+    case Elem::kU8: return QuantizeTo<uint8_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case Elem::kI8: return QuantizeTo<int8_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case Elem::kU16: return QuantizeTo<uint16_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case Elem::kI16: return QuantizeTo<int16_t>(x, count, scale, zero_point, qmin, qmax, y);
+    default: break;
+  }
+}
+
+template <typename T>
+void DequantizeFrom(const std::byte* x, size_t count, float scale, int32_t zero_point,
+                    float* y) {
+  const DF d;
+  const DI di;
+  const hn::Rebind<T, DF> dt;
+  const size_t lanes = hn::Lanes(d);
+  const VF s = hn::Set(d, scale);
+  const auto zp = hn::Set(di, zero_point);
+  const T* in = reinterpret_cast<const T*>(x);
+  size_t i = 0;
+  for (; i + lanes <= count; i += lanes) {
+    const auto q = hn::PromoteTo(di, hn::LoadU(dt, in + i));
+    hn::StoreU(hn::Mul(hn::ConvertTo(d, hn::Sub(q, zp)), s), d, y + i);
+  }
+  for (; i < count; ++i) {
+    y[i] = kernels::dequantize_one(static_cast<int32_t>(in[i]), scale, zero_point);
+  }
+}
+
+void DequantizeToF32(const std::byte* x, Elem storage, int64_t n, float scale,
+                     int32_t zero_point, float* y) {
+  const auto count = static_cast<size_t>(n);
+  switch (storage) {
+    case Elem::kU8: return DequantizeFrom<uint8_t>(x, count, scale, zero_point, y);
+    case Elem::kI8: return DequantizeFrom<int8_t>(x, count, scale, zero_point, y);
+    case Elem::kU16: return DequantizeFrom<uint16_t>(x, count, scale, zero_point, y);
+    case Elem::kI16: return DequantizeFrom<int16_t>(x, count, scale, zero_point, y);
+    default: break;
+  }
+}
+
+HWY_INLINE VF Apply(BinaryKind op, VF a, VF b) {
+  switch (op) {
+    case BinaryKind::kAdd: return hn::Add(a, b);
+    case BinaryKind::kSub: return hn::Sub(a, b);
+    case BinaryKind::kMul: return hn::Mul(a, b);
+    case BinaryKind::kDiv: return hn::Div(a, b);
+  }
+  return a;
+}
+
+HWY_INLINE float ApplyScalar(BinaryKind op, float a, float b) {
+  switch (op) {
+    case BinaryKind::kAdd: return a + b;
+    case BinaryKind::kSub: return a - b;
+    case BinaryKind::kMul: return a * b;
+    case BinaryKind::kDiv: return a / b;
+  }
+  return a;
+}
+
+template <BinaryKind kOp>
+void BinaryLoop(const float* a, const float* b, float* y, size_t count) {
+  const DF d;
+  const size_t lanes = hn::Lanes(d);
+  size_t i = 0;
+  for (; i + lanes <= count; i += lanes) {
+    hn::StoreU(Apply(kOp, hn::LoadU(d, a + i), hn::LoadU(d, b + i)), d, y + i);
+  }
+  for (; i < count; ++i) y[i] = ApplyScalar(kOp, a[i], b[i]);
+}
+
+void BinaryF32(BinaryKind op, const float* a, const float* b, float* y, int64_t n) {
+  const auto count = static_cast<size_t>(n);
+  switch (op) {
+    case BinaryKind::kAdd: return BinaryLoop<BinaryKind::kAdd>(a, b, y, count);
+    case BinaryKind::kSub: return BinaryLoop<BinaryKind::kSub>(a, b, y, count);
+    case BinaryKind::kMul: return BinaryLoop<BinaryKind::kMul>(a, b, y, count);
+    case BinaryKind::kDiv: return BinaryLoop<BinaryKind::kDiv>(a, b, y, count);
+  }
+}
+
+void BinaryScalarF32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
+                     int64_t n) {
+  const DF d;
+  const size_t lanes = hn::Lanes(d);
+  const auto count = static_cast<size_t>(n);
+  const VF bv = hn::Set(d, b);
+  size_t i = 0;
+  for (; i + lanes <= count; i += lanes) {
+    const VF av = hn::LoadU(d, a + i);
+    hn::StoreU(b_is_rhs ? Apply(op, av, bv) : Apply(op, bv, av), d, y + i);
+  }
+  for (; i < count; ++i) y[i] = b_is_rhs ? ApplyScalar(op, a[i], b) : ApplyScalar(op, b, a[i]);
+}
+
+}  // namespace hs::runtime::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace hs::runtime::detail {
+
+HWY_EXPORT(FakeQuantizeF32);
+HWY_EXPORT(QuantizeF32);
+HWY_EXPORT(DequantizeToF32);
+HWY_EXPORT(BinaryF32);
+HWY_EXPORT(BinaryScalarF32);
+
+void fake_quantize_f32(float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                       int32_t qmax) {
+  HWY_DYNAMIC_DISPATCH(FakeQuantizeF32)(x, n, scale, zero_point, qmin, qmax);
+}
+
+void quantize_f32(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                  int32_t qmax, Elem storage, std::byte* y) {
+  HWY_DYNAMIC_DISPATCH(QuantizeF32)(x, n, scale, zero_point, qmin, qmax, storage, y);
+}
+
+void dequantize_to_f32(const std::byte* x, Elem storage, int64_t n, float scale,
+                       int32_t zero_point, float* y) {
+  HWY_DYNAMIC_DISPATCH(DequantizeToF32)(x, storage, n, scale, zero_point, y);
+}
+
+void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(BinaryF32)(op, a, b, y, n);
+}
+
+void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
+                       int64_t n) {
+  HWY_DYNAMIC_DISPATCH(BinaryScalarF32)(op, a, b, b_is_rhs, y, n);
+}
+
+}  // namespace hs::runtime::detail
+#endif  // HWY_ONCE

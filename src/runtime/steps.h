@@ -1,0 +1,123 @@
+// Internal to the runtime: the step kinds the planner emits, as plain specs with every shape
+// value precomputed, and the factories that turn a spec into a Step.
+//   steps_compute.cpp  projections, matmul, elementwise, normalization, I/O staging
+//   steps_layout.cpp   strided copies (transpose, slice, concat, expand, reshape), gather
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "headsplit/kernels/qgemm.h"
+#include "plan.h"
+#include "simd_kernels.h"
+
+namespace hs::runtime::detail {
+
+// conv2d (1x1, channel-major x[Ci, S] per image) or linear (token-major x[M, K]).
+struct ProjectionSpec {
+  std::string label;
+  kernels::ActLayout layout = kernels::ActLayout::kTokenMajor;
+  int64_t images = 1;        // conv2d: x.shape[0]; linear: 1
+  int64_t m = 0, n = 0, k = 0;  // tokens (S for conv2d), outputs, inputs
+  int32_t x = -1, y = -1;    // refs: x dense f32, y f32
+  enum class Weights : uint8_t { kF32, kQuantized, kReference } weights = Weights::kF32;
+  const float* w_f32 = nullptr;  // kF32: [N,K] in the mapping; kReference: dequantized [N,K]
+  kernels::QuantizedWeights w_q;  // kQuantized: spans into the mapping / prepared scales
+  const float* bias = nullptr;    // [N] or null
+  FakeQuant fake_quant;
+};
+std::unique_ptr<Step> make_projection_step(ProjectionSpec spec);
+
+struct MatmulSpec {
+  std::string label;
+  MatmulShapeInfo shape;  // its offset pointers are set by the step from the vectors below
+  std::vector<int64_t> a_offsets, b_batches;  // [batches]
+  int32_t a = -1, y = -1;                     // refs: A dense f32 [.., M, K], y f32
+  std::vector<MatmulPart> parts;              // B, 1..8 parts
+  FakeQuant fake_quant;
+};
+std::unique_ptr<Step> make_matmul_step(MatmulSpec spec);
+
+// add/sub/mul/div with NumPy broadcasting. Fast patterns: equal shapes, a scalar operand, and
+// an operand repeating as a block (`tile`: its shape equals the output's trailing dims).
+struct BinarySpec {
+  std::string label;
+  BinaryKind op = BinaryKind::kAdd;
+  int32_t a = -1, b = -1, y = -1;
+  std::vector<int64_t> a_shape, b_shape, y_shape;
+  FakeQuant fake_quant;
+};
+std::unique_ptr<Step> make_binary_step(BinarySpec spec);
+
+// Ops run by their reference kernel (exact semantics, small tensors): neg, silu, rms_norm,
+// softmax, reduce_min, eq, where.
+enum class RefOp : uint8_t { kNeg, kSilu, kRmsNorm, kSoftmax, kReduceMin, kEq, kWhere };
+struct RefSpec {
+  std::string label;
+  RefOp op = RefOp::kNeg;
+  std::vector<int32_t> inputs;                   // refs, dense
+  std::vector<std::vector<int64_t>> in_shapes;   // per input
+  int32_t y = -1;
+  std::vector<int64_t> y_shape;
+  int64_t axis = 0;  // softmax / reduce_min: normalized axis
+  float eps = 0.f;   // rms_norm
+  FakeQuant fake_quant;
+};
+std::unique_ptr<Step> make_ref_step(RefSpec spec);
+
+// Dequantizes an integer graph input into float staging at the start of a step, or quantizes a
+// float staging buffer into an integer graph output at the end.
+struct ConvertSpec {
+  std::string label;
+  bool to_storage = false;  // false: storage -> f32; true: f32 -> storage
+  int32_t from = -1, to = -1;
+  int64_t count = 0;
+  Elem storage = Elem::kU16;
+  float scale = 1.f;
+  int32_t zero_point = 0, qmin = 0, qmax = 0;
+};
+std::unique_ptr<Step> make_convert_step(ConvertSpec spec);
+
+// One strided copy: for every index i of `shape`,
+//   dst[dst_offset + sum i*dst_strides] = decode(src[src_offset + sum i*src_strides]).
+struct CopyPiece {
+  Source src;
+  int64_t src_offset = 0;
+  int64_t dst_offset = 0;
+  std::vector<int64_t> shape, src_strides, dst_strides;
+};
+// Merges axes that are contiguous in both source and destination and drops size-1 axes.
+void collapse_piece(CopyPiece& piece);
+
+struct CopySpec {
+  std::string label;
+  int32_t y = -1;
+  Elem out = Elem::kF32;  // f32 or i32
+  std::vector<CopyPiece> pieces;
+  FakeQuant fake_quant;
+};
+std::unique_ptr<Step> make_copy_step(CopySpec spec);
+
+// Rows of a table gathered by int32 indices. The table is dense (f32 or i32 at a ref) or a
+// quantized weight read through its params row by row.
+struct GatherSpec {
+  std::string label;
+  int32_t indices = -1, y = -1;
+  int64_t count = 0;  // indices
+  int64_t rows = 0, width = 0;
+  enum class Table : uint8_t { kDense, kQuantized, kInt4 } table = Table::kDense;
+  int32_t table_ref = -1;            // kDense
+  Elem dense_elem = Elem::kF32;      // kDense: f32 or i32
+  const std::byte* data = nullptr;   // kQuantized: [rows, width] elements; kInt4: packed rows
+  Elem storage = Elem::kI8;          // kQuantized
+  std::span<const float> scales;     // per tensor (1), per row (rows) or per block (rows * nb)
+  std::span<const int32_t> zero_points;
+  int64_t block = 0;                 // per block along the row
+  FakeQuant fake_quant;
+};
+std::unique_ptr<Step> make_gather_step(GatherSpec spec);
+
+}  // namespace hs::runtime::detail

@@ -1,0 +1,175 @@
+// Calibration input and the window loop: text files and prompt, empty input, windows of long
+// text, the SmartMask prefill + decode loop against an AR-1-only run, the observed table.
+#include "headsplit/quant/calibrate.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "headsplit/irexec/graph_step_model.h"
+#include "headsplit/support/file.h"
+#include "quant/quant_testing.h"
+#include "testing/testing.h"
+
+namespace hs::quant {
+namespace {
+
+std::string write_temp(const std::string& name, const std::string& text) {
+  const std::string path = hs::testing::temp_dir() + "/" + name;
+  EXPECT_TRUE(write_file_atomic(path, text).ok());
+  return path;
+}
+
+std::unique_ptr<irexec::GraphStepModel> float_model(const frontend::LlamaModel& m,
+                                                    std::vector<int64_t> ar_lens, int64_t context,
+                                                    ir::KernelSet kernels) {
+  frontend::BuildOptions b;
+  b.context_len = context;
+  auto graphs = build_graphs(m, b, ar_lens);
+  EXPECT_TRUE(graphs.ok()) << graphs.error().message();
+  irexec::GraphStepModelOptions o;
+  o.interpreter.kernels = kernels;
+  auto model = irexec::GraphStepModel::create(std::move(graphs).value(), o);
+  EXPECT_TRUE(model.ok()) << model.error().message();
+  return std::move(model).value();
+}
+
+TEST(CalibrationText, LinesOfFilesThenThePrompt) {
+  const std::string a = write_temp("a.txt", "first sample\n\n   \nsecond\r\n");
+  const std::string b = write_temp("b.txt", "third");
+  const std::vector<std::string> files = {a, b};
+  HS_ASSERT_OK_AND_ASSIGN(auto texts, calibration_texts(files, "the prompt"));
+  EXPECT_EQ(texts, (std::vector<std::string>{"first sample", "second", "third", "the prompt"}));
+  HS_ASSERT_OK_AND_ASSIGN(auto only_prompt, calibration_texts({}, "hello"));
+  EXPECT_EQ(only_prompt, (std::vector<std::string>{"hello"}));
+}
+
+TEST(CalibrationText, EmptyInputIsAClearError) {
+  const std::string blank = write_temp("blank.txt", "\n  \n\t\n");
+  const std::vector<std::string> files = {blank};
+  auto r = calibration_texts(files, "  ");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("empty calibration input"), std::string::npos);
+  EXPECT_NE(r.error().message().find("blank.txt"), std::string::npos) << r.error().message();
+  auto none = calibration_texts({}, "");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(none.error().message().find("empty calibration input"), std::string::npos);
+  const std::vector<std::string> missing = {hs::testing::temp_dir() + "/no-such-file.txt"};
+  auto m = calibration_texts(missing, "prompt");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message().find("no-such-file.txt"), std::string::npos);
+
+  // No tokens at all reaches calibrate() as a clear error too.
+  frontend::LlamaModel model =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 1);
+  auto step = float_model(model, {4, 1}, 16, ir::KernelSet::kReference);
+  for (const auto& samples :
+       {std::vector<std::vector<int32_t>>{}, std::vector<std::vector<int32_t>>{{}, {}}}) {
+    auto c = calibrate(*step, samples, {.progress = false});
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(c.error().message().find("empty calibration input"), std::string::npos);
+  }
+}
+
+TEST(Windows, SplitIntoCeilNOverW) {
+  std::vector<int32_t> t(10);
+  for (int i = 0; i < 10; ++i) t[static_cast<size_t>(i)] = i;
+  auto w4 = split_windows(t, 4);
+  ASSERT_EQ(w4.size(), 3u);
+  EXPECT_EQ(w4[0].size(), 4u);
+  EXPECT_EQ(w4[2].size(), 2u);
+  EXPECT_EQ(w4[2][0], 8);
+  EXPECT_EQ(split_windows(t, 5).size(), 2u);
+  EXPECT_EQ(split_windows(t, 10).size(), 1u);
+  EXPECT_EQ(split_windows(t, 64).size(), 1u);
+  EXPECT_TRUE(split_windows(std::span<const int32_t>(), 4).empty());
+}
+
+// Text longer than the context: C = 16 and N = 4 give windows of W = 12 tokens; a sample of 30
+// tokens is 3 windows (12, 12, 6), each with 4 decode tokens (prefill 8, 8, 2 in 2, 2, 1 steps).
+TEST(Calibrate, LongTextIsSplitIntoWindows) {
+  frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 2);
+  auto step = float_model(m, {4, 1}, 16, ir::KernelSet::kFast);
+  auto samples = testing::random_samples(512, 1, 30, 8);
+  samples.push_back({1, 5, 9});  // a short one: one window, decode 2 (w - 1)
+  CalibrationStats stats;
+  HS_ASSERT_OK_AND_ASSIGN(
+      CalibrationTable table,
+      calibrate(*step, samples, {.decode_tokens = 4, .progress = false}, &stats));
+  EXPECT_EQ(window_length(step->info()), 12);
+  EXPECT_EQ(stats.samples, 2);
+  EXPECT_EQ(stats.windows, 3 + 1);
+  EXPECT_EQ(stats.tokens, 33);
+  EXPECT_EQ(stats.decode_tokens, 4 * 3 + 2);
+  EXPECT_EQ(stats.prefill_tokens, 8 + 8 + 2 + 1);
+  EXPECT_EQ(stats.prefill_steps, 2 + 2 + 1 + 1);
+  EXPECT_EQ(stats.decode_steps, 14);
+  EXPECT_GT(stats.seconds, 0.0);
+  // Every real non-constant value of both graphs was observed, under its name.
+  for (int64_t t : {4, 1}) {
+    const ir::Graph& g = *step->graph(t);
+    for (ir::ValueId id = 0; id < g.num_values(); ++id) {
+      const ir::Value& v = g.value(id);
+      if (!v.type.is_real() || v.is_constant() || g.is_graph_input(id)) continue;
+      const Range* r = table.find(v.name);
+      ASSERT_NE(r, nullptr) << v.name;
+      EXPECT_FALSE(r->empty()) << v.name;
+    }
+  }
+  const Range* probs = table.find("layers.0.attn.probs");
+  ASSERT_NE(probs, nullptr);
+  EXPECT_GE(probs->min, 0.0f);
+  EXPECT_LE(probs->max, 1.0f);
+  EXPECT_EQ(table.find("tokens"), nullptr) << "integer inputs are not observed";
+}
+
+// The hybrid loop (prefill AR-8 chunks, then AR-1 decode) gives every position's logits, and
+// they match an AR-1-only run of the same window (reference kernels; the tolerance covers the
+// different position of cached vs current columns in softmax sums, 1e-4 as in irexec's tests).
+TEST(RunWindow, HybridLoopMatchesAr1Only) {
+  frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 4);
+  auto hybrid = float_model(m, {8, 1}, 32, ir::KernelSet::kReference);
+  auto ar1 = float_model(m, {1}, 32, ir::KernelSet::kReference);
+  const auto window = testing::random_samples(512, 1, 21, 9)[0];
+  std::map<int64_t, std::vector<float>> a, b;
+  WindowStats ws;
+  HS_ASSERT_OK(run_window(
+      *hybrid, window, 3,
+      [&](int64_t pos, std::span<const float> row) {
+        EXPECT_EQ(a.count(pos), 0u) << "position " << pos << " reported twice";
+        a[pos].assign(row.begin(), row.end());
+      },
+      &ws));
+  EXPECT_EQ(ws.prefill_tokens, 18);
+  EXPECT_EQ(ws.prefill_steps, 3);
+  EXPECT_EQ(ws.decode_tokens, 3);
+  HS_ASSERT_OK(run_window(*ar1, window, 3, [&](int64_t pos, std::span<const float> row) {
+    b[pos].assign(row.begin(), row.end());
+  }));
+  ASSERT_EQ(a.size(), window.size());
+  ASSERT_EQ(b.size(), window.size());
+  for (auto& [pos, row] : a) {
+    for (size_t j = 0; j < row.size(); ++j) {
+      ASSERT_NEAR(row[j], b[pos][j], 1e-4f) << "position " << pos << " logit " << j;
+    }
+  }
+  // Too long for the prefill bound C - N = 24, and bad token ids, are errors.
+  std::vector<int32_t> long_window(25, 3);
+  auto too_long = run_window(*hybrid, long_window, 0, nullptr);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(too_long.error().message().find("25 tokens"), std::string::npos);
+  std::vector<int32_t> bad_id = {1, 512};
+  auto bad = run_window(*hybrid, bad_id, 0, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("id 512"), std::string::npos) << bad.error().message();
+}
+
+}  // namespace
+}  // namespace hs::quant
