@@ -2,11 +2,15 @@
 // op-support check -> memory plan -> lower -> write, each phase timed with its peak RSS.
 #include "headsplit/backend/export.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 
 #include "export_internal.h"
 #include "headsplit/backend/op_support.h"
+#include "headsplit/support/file.h"
 
 namespace hs::backend {
 namespace {
@@ -24,6 +28,16 @@ Status check_options(const frontend::LlamaModel& model, const ExportOptions& opt
                   "ar length {} must be at least 1 and smaller than the context length {}",
                   options.prefill_ar_len, context_len);
   }
+  // Quantization settings and calibration files are checked before any (possibly long) work;
+  // rules are checked against the built graphs, before calibration.
+  if (options.quant.scheme != "none") {
+    HS_TRY(quant_config(model, options.quant));
+    for (const std::string& file : options.quant.calibration_files) {
+      if (!file_exists(file) || is_directory(file)) {
+        return errorf(ErrorKind::kNotFound, "calibration file '{}' does not exist", file);
+      }
+    }
+  }
   return ok_status();
 }
 
@@ -31,6 +45,26 @@ Status check_options(const frontend::LlamaModel& model, const ExportOptions& opt
 std::string graph_name(int64_t ar_len) { return ar_len == 1 ? "decode" : "prefill"; }
 
 }  // namespace
+
+// Before any work: the write comes last and an export can take minutes.
+Status check_output_path(const std::string& path) {
+  if (path.empty()) return Error(ErrorKind::kInvalidArgument, "no output path given");
+  if (is_directory(path)) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "output '{}' is a directory; give the artifact's file path, e.g. {}/model.hsa",
+                  path, path);
+  }
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
+  if (!is_directory(dir)) {
+    return errorf(ErrorKind::kNotFound,
+                  "output directory '{}' of '{}' does not exist (create it first)", dir, path);
+  }
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return errorf(ErrorKind::kIo, "output directory '{}' of '{}' is not writable", dir, path);
+  }
+  return ok_status();
+}
 
 std::vector<int64_t> export_ar_lengths(const ExportOptions& options) {
   if (options.prefill_ar_len == 1) return {1};
@@ -140,6 +174,7 @@ Result<ExportSummary> write_export(const PreparedExport& prepared, const std::st
 
 Result<ExportSummary> export_model(const frontend::LlamaModel& model, const std::string& path,
                                    const ExportOptions& options, const ExportObserver& observer) {
+  HS_TRY(check_output_path(path));
   HS_ASSIGN_OR_RETURN(PreparedExport prepared, prepare_export(model, options, observer));
   return write_export(prepared, path, observer);
 }

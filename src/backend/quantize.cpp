@@ -71,14 +71,25 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
   if (!options.calibration_prompt.empty()) {
     result.calibration_source += result.calibration_source.empty() ? "prompt" : " + prompt";
   }
+  if (!options.calibration_samples.empty()) {
+    result.calibration_source +=
+        fmt::format("{}{} token samples", result.calibration_source.empty() ? "" : " + ",
+                    options.calibration_samples.size());
+  }
 
   quant::CalibrationTable table;
   HS_TRY(run_phase("calibrate", observer, phases, [&]() -> Status {
     HS_ASSIGN_OR_RETURN(auto tokenizer, tokenizer::Tokenizer::create(*model.tokenizer));
-    HS_ASSIGN_OR_RETURN(
-        std::vector<std::string> texts,
-        quant::calibration_texts(options.calibration_files, options.calibration_prompt));
-    std::vector<std::vector<int32_t>> samples = quant::encode_texts(*tokenizer, texts);
+    std::vector<std::vector<int32_t>> samples;
+    const bool has_text = !options.calibration_files.empty() || !options.calibration_prompt.empty();
+    if (has_text || options.calibration_samples.empty()) {
+      HS_ASSIGN_OR_RETURN(
+          std::vector<std::string> texts,
+          quant::calibration_texts(options.calibration_files, options.calibration_prompt));
+      samples = quant::encode_texts(*tokenizer, texts);
+    }
+    samples.insert(samples.end(), options.calibration_samples.begin(),
+                   options.calibration_samples.end());
     std::vector<std::shared_ptr<const ir::Graph>> shared;
     for (const ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(g));
     irexec::GraphStepModelOptions step_options;

@@ -16,6 +16,7 @@
 #include "headsplit/cli/commands.h"
 #include "headsplit/frontend/loader.h"
 #include "headsplit/quant/evaluate.h"
+#include "headsplit/support/file.h"
 #include "headsplit/support/progress.h"
 #include "headsplit/support/shared_dir.h"
 
@@ -24,10 +25,10 @@ namespace hs::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model;
-  std::string tokenizer;
-  std::string quant;   // empty: the recipe's scheme, else 16a8w
-  std::string recipe;  // empty: none
+  std::string model;      // empty: the shared stories260K checkpoint
+  std::string tokenizer;  // empty: next to the checkpoint (tok512.bin for the default model)
+  std::string quant;      // empty: the recipe's scheme, else 16a8w
+  std::string recipe;     // empty: none
   std::vector<std::string> rules;
   int kv_bits = 0;  // 0: the recipe's, else the scheme's activation bits
   std::vector<std::string> calib;
@@ -150,12 +151,38 @@ void print_table(const quant::EvalReport& r, std::FILE* out) {
   }
 }
 
+// The checkpoint and tokenizer to load: the given ones, or the shared stories260K
+// (../shared/models/stories260K/stories260K.bin + tok512.bin) when -m is not given. Also says
+// which model is used.
+struct ModelChoice {
+  std::string model, tokenizer, description;
+};
+
+Result<ModelChoice> choose_model(const EvalArgs& a) {
+  if (!a.model.empty()) return ModelChoice{a.model, a.tokenizer, a.model};
+  ModelChoice c{shared_path("models/stories260K/stories260K.bin"),
+                a.tokenizer.empty() ? shared_path("models/stories260K/tok512.bin") : a.tokenizer,
+                ""};
+  if (!file_exists(c.model)) {
+    return errorf(ErrorKind::kNotFound,
+                  "no -m/--model given and the default model {} does not exist (pass -m <model>, "
+                  "or set HEADSPLIT_SHARED_DIR to the shared folder)",
+                  c.model);
+  }
+  c.description = fmt::format("stories260K (the default; -m to choose another), {} with {}",
+                              c.model, c.tokenizer);
+  return c;
+}
+
 Status run_eval(const EvalArgs& a) {
   HS_ASSIGN_OR_RETURN(quant::QuantConfig config, make_config(a));
-  HS_ASSIGN_OR_RETURN(frontend::LlamaModel model, frontend::load_model(a.model, a.tokenizer));
+  HS_ASSIGN_OR_RETURN(const ModelChoice choice, choose_model(a));
+  HS_ASSIGN_OR_RETURN(frontend::LlamaModel model,
+                      frontend::load_model(choice.model, choice.tokenizer));
   if (!model.tokenizer) {
     return errorf(ErrorKind::kNotFound,
-                  "{}: no tokenizer found next to the checkpoint; pass -t/--tokenizer", a.model);
+                  "{}: no tokenizer found next to the checkpoint; pass -t/--tokenizer",
+                  choice.model);
   }
   HS_ASSIGN_OR_RETURN(auto tokenizer, tokenizer::Tokenizer::create(*model.tokenizer));
   const int64_t trained = model.config.max_seq_len;
@@ -222,17 +249,22 @@ Status run_eval(const EvalArgs& a) {
 
   const frontend::LlamaConfig& c = model.config;
   std::fprintf(stderr, "model: %s (L=%lld D=%lld H=%lld Hkv=%lld V=%lld), context %lld\n",
-               model.source.c_str(), static_cast<long long>(c.n_layers),
+               choice.description.c_str(), static_cast<long long>(c.n_layers),
                static_cast<long long>(c.dim), static_cast<long long>(c.n_heads),
                static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.vocab_size),
                static_cast<long long>(context_len));
   HS_ASSIGN_OR_RETURN(quant::EvalReport report, quant::run_eval(model, *tokenizer, request));
 
   if (a.json) {
-    std::puts(to_json(report, config, calib_source, eval_source).dump(2).c_str());
+    nlohmann::json j = to_json(report, config, calib_source, eval_source);
+    j["model"] = choice.description;
+    j["context"] = context_len;
+    std::puts(j.dump(2).c_str());
     return ok_status();
   }
   const quant::CalibrationStats& cs = report.mha_calibration;
+  std::printf("model: %s, context %lld\n", choice.description.c_str(),
+              static_cast<long long>(context_len));
   std::printf("quantization: %s\n", describe_config(config).c_str());
   std::printf("graphs: AR-%lld%s, %s%s\n", static_cast<long long>(a.ar_len),
               a.ar_len > 1 ? " (prefill) + AR-1 (decode)" : "",
@@ -266,9 +298,11 @@ void register_eval(CLI::App& app) {
       "agreement and logits SQNR for quantized MHA, MHA + split and SHA from source.");
   cmd->option_defaults()->always_capture_default();
   cmd->add_option("-m,--model", args->model,
-                  "checkpoint: llama2.c .bin, .gguf file or Hugging Face folder")
-      ->required();
-  cmd->add_option("-t,--tokenizer", args->tokenizer, "tokenizer.bin for llama2.c checkpoints");
+                  "checkpoint: llama2.c .bin, .gguf file or Hugging Face folder (default: "
+                  "../shared/models/stories260K/stories260K.bin)");
+  cmd->add_option("-t,--tokenizer", args->tokenizer,
+                  "tokenizer.bin for llama2.c checkpoints (default: tokenizer.bin or tok<V>.bin "
+                  "next to the checkpoint; tok512.bin for the default model)");
   cmd->add_option("--quant", args->quant,
                   "default scheme: 16a8w, 16a4w, 16a4w-block16/32/64, 8a8w, 8a4w (default: the "
                   "recipe's, else 16a8w)");
@@ -311,9 +345,21 @@ void register_eval(CLI::App& app) {
       ->check(CLI::IsMember({"fast", "reference"}));
   cmd->add_flag("--json", args->json, "print the report as JSON on stdout");
   cmd->footer(
-      "Example:\n"
-      "  headsplit eval -m ../shared/models/stories260K/stories260K.bin \\\n"
-      "      -t ../shared/models/stories260K/tok512.bin --recipe stories --quant 16a4w-block32");
+      "Without -m it evaluates stories260K from ../shared/models/stories260K and says so.\n"
+      "By default it calibrates on the first half of ../shared/data/tinystories/valid-sample.txt\n"
+      "and evaluates on the second half; the report states the lines, the window (W = C - N)\n"
+      "and how many tokens were scored.\n"
+      "Examples:\n"
+      "  headsplit eval --quant 16a8w\n"
+      "      16a8w everywhere, 16-bit KV: float vs quantized MHA, MHA + split, SHA from source\n"
+      "  headsplit eval --recipe stories --quant 16a4w-block32\n"
+      "      the stories recipe (LM head 16a8w, 8-bit KV) with 4-bit block-32 weights\n"
+      "  headsplit eval --quant 16a4w --rule output=16a8w --rule 'layers.{0-1}.ffn.w2=16a8w' "
+      "--kv-bits 8\n"
+      "      mixed precision by rule (later rules win)\n"
+      "  headsplit eval -m model.gguf --recipe smollm2 --calib calib.txt --ctx-len 256 --json\n"
+      "      another checkpoint, calibrated on a file (one sample per line), JSON report\n"
+      "See docs/quantization.md for the schemes, rules and the evaluation protocol.");
   set_action(*cmd, [args] { return run_eval(*args); });
 }
 

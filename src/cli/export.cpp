@@ -88,6 +88,7 @@ backend::ExportObserver stderr_observer(bool log_rewrites);
 Status run_export(const ExportArgs& a) {
   HS_ASSIGN_OR_RETURN(backend::ExportOptions options, export_options(a));
   const std::string output = a.output.empty() ? default_output(a.model) : a.output;
+  HS_TRY(backend::check_output_path(output));  // before loading: fail fast, write nothing
   reset_peak_rss();
   const auto start = std::chrono::steady_clock::now();
   HS_ASSIGN_OR_RETURN(frontend::LlamaModel model, frontend::load_model(a.model, a.tokenizer));

@@ -2,11 +2,13 @@
 //
 // Real values (f32 and quantized types) are float32 tensors; i32 and bool values are int32
 // tensors. With options.fake_quant, every value with a quantized type holds its
-// fake-quantized value: constants are dequantized from their integer storage once, real
-// graph inputs are fake-quantized on entry and node outputs right after the node runs.
-// Intermediates are freed after their last use.
+// fake-quantized value: constants are dequantized from their integer storage once (plain
+// float32 constants are read in place, so weights are not copied), real graph inputs are
+// fake-quantized on entry and node outputs right after the node runs. Intermediates
+// are freed after their last use.
 #include "headsplit/ir/interpreter.h"
 
+#include <cstdint>
 #include <cstring>
 #include <limits>
 
@@ -16,6 +18,7 @@ namespace hs::ir {
 
 namespace ref = kernels::ref;
 using detail::int_storage;
+using detail::Operand;
 using detail::quant_spec;
 
 namespace {
@@ -40,6 +43,62 @@ Tensor empty_tensor(const TensorType& type) {
 
 std::string node_label(const Graph& g, const Node& node) {
   return fmt::format("node '{}' ({})", g.value(node.outputs[0]).name, op_name(node.op));
+}
+
+// A plain float32 constant whose bytes the kernels can read in place: unquantized, of the
+// declared size and float-aligned. Other constants are converted once by read_constant.
+bool viewable_constant(const Graph& g, ValueId id) {
+  const Value& v = g.value(id);
+  if (!v.is_constant() || v.type.dtype != DType::kF32 || v.type.quant.is_quantized()) return false;
+  const std::span<const std::byte> bytes = v.data->bytes();
+  return static_cast<int64_t>(bytes.size()) == v.type.numel() * 4 &&
+         reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0;
+}
+
+Operand constant_view(const Graph& g, ValueId id) {
+  const Value& v = g.value(id);
+  return {DType::kF32, &v.type.shape, reinterpret_cast<const float*>(v.data->bytes().data()),
+          nullptr};
+}
+
+// A copy of an operand as a Tensor (graph outputs).
+Tensor to_tensor(const Operand& x) {
+  Tensor t;
+  t.dtype = x.dtype;
+  t.shape = *x.shape;
+  const auto n = static_cast<size_t>(x.numel());
+  if (x.dtype == DType::kF32) {
+    t.f.assign(x.f, x.f + n);
+  } else {
+    t.i.assign(x.i, x.i + n);
+  }
+  return t;
+}
+
+// Copy ops (reshape, (un)squeeze, (de)quantize) whose input dies at node n (last_use) take
+// over the input's storage as `y` instead of copying it; false when they cannot.
+bool take_input(const Graph& g, const std::vector<NodeId>& last_use, const Node& node, NodeId n,
+                const TensorType& out_type, std::vector<Tensor>& live, Tensor& y) {
+  switch (node.op) {
+    case OpKind::kReshape:
+    case OpKind::kUnsqueeze:
+    case OpKind::kSqueeze:
+    case OpKind::kQuantize:
+    case OpKind::kDequantize: break;
+    default: return false;
+  }
+  const auto x = static_cast<size_t>(node.inputs[0]);
+  Tensor& in = live[x];
+  if (last_use[x] != n || g.value(node.inputs[0]).is_constant() ||
+      in.dtype != runtime_dtype(out_type) || in.numel() != out_type.numel()) {
+    return false;
+  }
+  if (in.f.size() + in.i.size() != static_cast<size_t>(out_type.numel())) return false;
+  y.dtype = in.dtype;
+  y.shape = out_type.shape;
+  y.f = std::move(in.f);
+  y.i = std::move(in.i);
+  return true;
 }
 
 }  // namespace
@@ -114,7 +173,10 @@ Status Interpreter::prepare() {
     const Value& value = g.value(v);
     HS_TRY(check_quant(value.type, fmt::format("value '{}'", value.name)));
     if (value.is_constant()) {
-      HS_ASSIGN_OR_RETURN(constants_[static_cast<size_t>(v)], read_constant(g, v));
+      // Plain float32 constants are read in place at run time (no copy of the weights).
+      if (!viewable_constant(g, v)) {
+        HS_ASSIGN_OR_RETURN(constants_[static_cast<size_t>(v)], read_constant(g, v));
+      }
       available[static_cast<size_t>(v)] = true;
     }
   }
@@ -223,21 +285,27 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
                                              const Observer& observer) {
   const Graph& g = *graph_;
   const auto n_values = static_cast<size_t>(g.num_values());
-  std::vector<Tensor> live(n_values);                 // inputs and node outputs, by ValueId
-  std::vector<const Tensor*> env(n_values, nullptr);  // what each value reads from
+  std::vector<Tensor> live(n_values);  // inputs and node outputs, by ValueId
+  std::vector<const Tensor*> bound(n_values, nullptr);
+  HS_TRY(bind_inputs(inputs, live, bound));
+  std::vector<Operand> env(n_values);  // what each value reads from
   for (size_t v = 0; v < n_values; ++v) {
-    if (g.value(static_cast<ValueId>(v)).is_constant()) env[v] = &constants_[v];
+    const auto id = static_cast<ValueId>(v);
+    if (bound[v] != nullptr) {
+      env[v] = Operand::of(*bound[v]);
+    } else if (g.value(id).is_constant()) {
+      env[v] = viewable_constant(g, id) ? constant_view(g, id) : Operand::of(constants_[v]);
+    }
   }
-  HS_TRY(bind_inputs(inputs, live, env));
   // Frees a value after node n when n was its last reader (constants and outputs stay).
   auto release = [&](ValueId v, NodeId n) {
     const auto k = static_cast<size_t>(v);
     if (last_use_[k] != n || g.value(v).is_constant()) return;
     live[k] = Tensor{};
-    env[k] = nullptr;
+    env[k] = Operand{};
   };
 
-  std::vector<const Tensor*> operands;
+  std::vector<Operand> operands;
   for (NodeId n = 0; n < g.num_nodes(); ++n) {
     const Node& node = g.node(n);
     if (node.erased) continue;
@@ -246,10 +314,12 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
     const ValueId out = node.outputs[0];
     const TensorType& out_type = g.type(out);
     Tensor& y = live[static_cast<size_t>(out)];
-    y = empty_tensor(out_type);
-    HS_TRY_CTX(detail::run_node(node, operands, options_.kernels, y), node_label(g, node));
+    if (!take_input(g, last_use_, node, n, out_type, live, y)) {
+      y = empty_tensor(out_type);
+      HS_TRY_CTX(detail::run_node(node, operands, options_.kernels, y), node_label(g, node));
+    }
     if (options_.fake_quant) fake_quantize(out_type.quant, y);
-    env[static_cast<size_t>(out)] = &y;
+    env[static_cast<size_t>(out)] = Operand::of(y);
     if (observer) observer(out, y);
     for (ValueId v : node.inputs) release(v, n);
     release(out, n);
@@ -257,7 +327,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
 
   std::vector<Tensor> results;
   results.reserve(g.outputs().size());
-  for (ValueId v : g.outputs()) results.push_back(*env[static_cast<size_t>(v)]);
+  for (ValueId v : g.outputs()) results.push_back(to_tensor(env[static_cast<size_t>(v)]));
   return results;
 }
 

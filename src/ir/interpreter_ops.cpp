@@ -2,6 +2,8 @@
 // KernelSet to the kernels behind the compute-heavy ops. The one place that chooses kernels.
 #include "interpreter_ops.h"
 
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "headsplit/kernels/gemm.h"
@@ -13,8 +15,8 @@ namespace ref = kernels::ref;
 
 namespace {
 
-ref::TensorRef<float> fref(const Tensor& t) { return {t.f.data(), t.shape}; }
-ref::TensorRef<int32_t> iref(const Tensor& t) { return {t.i.data(), t.shape}; }
+ref::TensorRef<float> fref(const Operand& t) { return {t.f, *t.shape}; }
+ref::TensorRef<int32_t> iref(const Operand& t) { return {t.i, *t.shape}; }
 
 // The kernels behind the compute-heavy ops for each KernelSet.
 //   kReference: the naive kernels of kernels/reference.h (bit-exact contract, used by every
@@ -23,10 +25,17 @@ ref::TensorRef<int32_t> iref(const Tensor& t) { return {t.i.data(), t.shape}; }
 //               element with FMAs in a different order, so results differ from kReference by
 //               the float rounding bound of gemm.h, about (K + 4) * 2^-24 * sum |x * w|. Use it
 //               where speed matters and bits do not (calibration, evaluation).
+//               kFast also runs softmax with exp arguments below -87 flushed to 0 (the exact
+//               result underflows there anyway, but through libm's slow path), and
+//               broadcasting add/sub/mul/div row by row (bit-identical: one op per element)
+//               and expand as block copies (the GQA expansion of the KV caches).
 struct MatmulKernels {
   Status (*conv2d_1x1)(const ref::Conv1x1Dims&, const float*, const float*, const float*, float*);
   Status (*linear)(const ref::LinearDims&, const float*, const float*, const float*, float*);
   Status (*matmul)(ref::TensorRef<float>, ref::TensorRef<float>, float*, ref::Dims);
+  void (*softmax)(const ref::AxisDims&, const float*, float*);
+  void (*binary)(ref::BinaryOp, ref::TensorRef<float>, ref::TensorRef<float>, float*, ref::Dims);
+  void (*expand)(ref::TensorRef<float>, float*, ref::Dims);
 };
 
 Status ref_conv2d(const ref::Conv1x1Dims& d, const float* x, const float* w, const float* b,
@@ -108,15 +117,133 @@ Status fast_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, r
     const int64_t ib = broadcast_matrix(b.shape.first(rb - 2), batch, i);
     HS_TRY(kernels::matmul_f32(shape, span_of(b.data + ib * K * N, K * N),
                                {span_of(a.data + ia * M * K, M * K), {}},
-                               {y + i * M * N, static_cast<size_t>(M * N)},
-                               fast_pool(M, N, K)));
+                               {y + i * M * N, static_cast<size_t>(M * N)}, fast_pool(M, N, K)));
   }
   return {};
 }
 
+// Softmax over contiguous rows (inner == 1; other layouts use the reference kernel). Same
+// operation order as ref::softmax, except that exp(x - max) for x - max < -87 is taken as 0
+// (exp there is below 1.7e-38, against a row sum of at least 1).
+void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
+  if (d.inner != 1) {
+    ref::softmax(d, x, y);
+    return;
+  }
+  HS_CHECK(d.n >= 1, "softmax: empty axis");
+  for (int64_t o = 0; o < d.outer; ++o) {
+    const float* xr = x + o * d.n;
+    float* yr = y + o * d.n;
+    float m = xr[0];
+    for (int64_t j = 1; j < d.n; ++j) m = xr[j] > m ? xr[j] : m;
+    float s = 0.f;
+    for (int64_t j = 0; j < d.n; ++j) {
+      const float t = xr[j] - m;
+      const float e = t < -87.f ? 0.f : std::exp(t);
+      yr[j] = e;
+      s += e;
+    }
+    for (int64_t j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
+  }
+}
+
+template <typename F>
+void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape,
+                 F f) {
+  const size_t r = y_shape.size();
+  // Element strides of a and b over y's axes (0 on broadcast axes), right-aligned.
+  auto strides = [&](ref::Dims shape) {
+    std::vector<int64_t> st(r, 0);
+    int64_t stride = 1;
+    for (size_t k = 0; k < shape.size(); ++k) {
+      const size_t axis = shape.size() - 1 - k;
+      st[r - 1 - k] = shape[axis] == 1 ? 0 : stride;
+      stride *= shape[axis];
+    }
+    return st;
+  };
+  const std::vector<int64_t> sa = strides(a.shape), sb = strides(b.shape);
+  const int64_t inner = r == 0 ? 1 : y_shape[r - 1];
+  const int64_t ia = r == 0 ? 0 : sa[r - 1], ib = r == 0 ? 0 : sb[r - 1];
+  const int64_t rows = inner > 0 ? ref::count(y_shape) / inner : 0;
+  std::vector<int64_t> idx(r, 0);
+  int64_t oa = 0, ob = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    const float* pa = a.data + oa;
+    const float* pb = b.data + ob;
+    float* py = y + row * inner;
+    if (ia == 1 && ib == 1) {
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[i]);
+    } else if (ia == 1 && ib == 0) {
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[0]);
+    } else if (ia == 0 && ib == 1) {
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[0], pb[i]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i * ia], pb[i * ib]);
+    }
+    // Next row: odometer over the axes before the last.
+    for (size_t k = r == 0 ? 0 : r - 1; k-- > 0;) {
+      oa += sa[k];
+      ob += sb[k];
+      if (++idx[k] < y_shape[k]) break;
+      oa -= sa[k] * y_shape[k];
+      ob -= sb[k] * y_shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+void fast_binary(ref::BinaryOp op, ref::TensorRef<float> a, ref::TensorRef<float> b, float* y,
+                 ref::Dims y_shape) {
+  switch (op) {
+    case ref::BinaryOp::kAdd:
+      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u + v; });
+    case ref::BinaryOp::kSub:
+      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u - v; });
+    case ref::BinaryOp::kMul:
+      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u * v; });
+    case ref::BinaryOp::kDiv:
+      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u / v; });
+  }
+  ref::binary(op, a, b, y, y_shape);
+}
+
+// ref::expand as copies of the longest contiguous block (the trailing axes x does not
+// broadcast), each repeated over the broadcast axes. Equal ranks, as ref::expand requires.
+void fast_expand(ref::TensorRef<float> x, float* y, ref::Dims y_shape) {
+  const size_t r = y_shape.size();
+  if (x.shape.size() != r) {
+    ref::expand(x, y, y_shape);
+    return;
+  }
+  size_t split = r;  // axes [split, r) are copied whole
+  int64_t block = 1;
+  while (split > 0 && x.shape[split - 1] == y_shape[split - 1]) block *= y_shape[--split];
+  if (block == 0) return;
+  // Odometer over axes [0, split) of y; x's offset moves only on its non-broadcast axes.
+  std::vector<int64_t> xs(split, 0), idx(split, 0);
+  for (size_t k = split, stride = static_cast<size_t>(block); k-- > 0;) {
+    xs[k] = x.shape[k] == 1 ? 0 : static_cast<int64_t>(stride);
+    stride *= static_cast<size_t>(x.shape[k]);
+  }
+  const int64_t blocks = ref::count(y_shape) / block;
+  int64_t ox = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    std::copy(x.data + ox, x.data + ox + block, y + b * block);
+    for (size_t k = split; k-- > 0;) {
+      ox += xs[k];
+      if (++idx[k] < y_shape[k]) break;
+      ox -= xs[k] * y_shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
 const MatmulKernels& matmul_kernels(KernelSet set) {
-  static constexpr MatmulKernels kReference{&ref_conv2d, &ref_linear, &ref_matmul};
-  static constexpr MatmulKernels kFast{&fast_conv2d, &fast_linear, &fast_matmul};
+  static constexpr MatmulKernels kReference{&ref_conv2d,   &ref_linear,  &ref_matmul,
+                                            &ref::softmax, &ref::binary, &ref::expand};
+  static constexpr MatmulKernels kFast{&fast_conv2d,  &fast_linear, &fast_matmul,
+                                       &fast_softmax, &fast_binary, &fast_expand};
   switch (set) {
     case KernelSet::kReference: return kReference;
     case KernelSet::kFast: return kFast;
@@ -134,11 +261,12 @@ ref::BinaryOp binary_op(OpKind op) {
 }
 
 // Copies the elements of x into y (same element count): reshape, (un)squeeze, (de)quantize.
-void copy_elements(const Tensor& x, Tensor& y) {
+void copy_elements(const Operand& x, Tensor& y) {
+  const auto n = static_cast<size_t>(x.numel());
   if (y.dtype == DType::kF32) {
-    y.f = x.f;
+    std::copy(x.f, x.f + n, y.f.begin());
   } else {
-    y.i = x.i;
+    std::copy(x.i, x.i + n, y.i.begin());
   }
 }
 
@@ -173,57 +301,56 @@ ref::IntStorage int_storage(DType dtype) {
 }
 
 // One case per op; shapes were checked when the interpreter was created.
-Status run_node(const Node& node, std::span<const Tensor* const> in, KernelSet kernels, Tensor& y) {
+Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels, Tensor& y) {
   const MatmulKernels& mk = matmul_kernels(kernels);
-  const Tensor& x = *in[0];
+  const Operand& x = in[0];
+  const Shape& xs = *x.shape;
   const bool real = y.dtype == DType::kF32;
   switch (node.op) {
     case OpKind::kConv2d: {
-      const ref::Conv1x1Dims d{x.shape[0], x.shape[1], in[1]->shape[0], x.shape[2] * x.shape[3]};
-      return mk.conv2d_1x1(d, x.f.data(), in[1]->f.data(),
-                           in.size() > 2 ? in[2]->f.data() : nullptr, y.f.data());
+      const ref::Conv1x1Dims d{xs[0], xs[1], (*in[1].shape)[0], xs[2] * xs[3]};
+      return mk.conv2d_1x1(d, x.f, in[1].f, in.size() > 2 ? in[2].f : nullptr, y.f.data());
     }
     case OpKind::kLinear: {
-      const int64_t n_in = x.shape.back();
-      const ref::LinearDims d{n_in > 0 ? x.numel() / n_in : 0, n_in, in[1]->shape[0]};
-      return mk.linear(d, x.f.data(), in[1]->f.data(), in.size() > 2 ? in[2]->f.data() : nullptr,
-                       y.f.data());
+      const int64_t n_in = xs.back();
+      const ref::LinearDims d{n_in > 0 ? x.numel() / n_in : 0, n_in, (*in[1].shape)[0]};
+      return mk.linear(d, x.f, in[1].f, in.size() > 2 ? in[2].f : nullptr, y.f.data());
     }
-    case OpKind::kMatMul: return mk.matmul(fref(x), fref(*in[1]), y.f.data(), y.shape);
+    case OpKind::kMatMul: return mk.matmul(fref(x), fref(in[1]), y.f.data(), y.shape);
     case OpKind::kAdd:
     case OpKind::kSub:
     case OpKind::kMul:
     case OpKind::kDiv:
-      ref::binary(binary_op(node.op), fref(x), fref(*in[1]), y.f.data(), y.shape);
+      mk.binary(binary_op(node.op), fref(x), fref(in[1]), y.f.data(), y.shape);
       return {};
-    case OpKind::kNeg: ref::neg(x.f.data(), x.numel(), y.f.data()); return {};
-    case OpKind::kSilu: ref::silu(x.f.data(), x.numel(), y.f.data()); return {};
+    case OpKind::kNeg: ref::neg(x.f, x.numel(), y.f.data()); return {};
+    case OpKind::kSilu: ref::silu(x.f, x.numel(), y.f.data()); return {};
     case OpKind::kWhere:
-      ref::where(iref(x), fref(*in[1]), fref(*in[2]), y.f.data(), y.shape);
+      ref::where(iref(x), fref(in[1]), fref(in[2]), y.f.data(), y.shape);
       return {};
-    case OpKind::kEq: ref::equal(fref(x), fref(*in[1]), y.i.data(), y.shape); return {};
+    case OpKind::kEq: ref::equal(fref(x), fref(in[1]), y.i.data(), y.shape); return {};
     case OpKind::kReduceMin:
     case OpKind::kSoftmax: {
-      HS_ASSIGN_OR_RETURN(int64_t axis,
-                          normalize_axis(node.attrs.get_int("axis"),
-                                         static_cast<int64_t>(x.shape.size()), op_name(node.op)));
-      const ref::AxisDims d = ref::axis_dims(x.shape, axis);
+      HS_ASSIGN_OR_RETURN(
+          int64_t axis, normalize_axis(node.attrs.get_int("axis"), static_cast<int64_t>(xs.size()),
+                                       op_name(node.op)));
+      const ref::AxisDims d = ref::axis_dims(xs, axis);
       if (node.op == OpKind::kSoftmax) {
-        ref::softmax(d, x.f.data(), y.f.data());
+        mk.softmax(d, x.f, y.f.data());
       } else {
-        ref::reduce_min(d, x.f.data(), y.f.data());
+        ref::reduce_min(d, x.f, y.f.data());
       }
       return {};
     }
     case OpKind::kRmsNorm: {
-      const int64_t n = x.shape.back();
+      const int64_t n = xs.back();
       const auto eps = static_cast<float>(node.attrs.get_float("eps"));
-      ref::rms_norm(n > 0 ? x.numel() / n : 0, n, x.f.data(), in[1]->f.data(), eps, y.f.data());
+      ref::rms_norm(n > 0 ? x.numel() / n : 0, n, x.f, in[1].f, eps, y.f.data());
       return {};
     }
     case OpKind::kGather:
-      if (real) return ref::gather(fref(x), iref(*in[1]), y.f.data());
-      return ref::gather(iref(x), iref(*in[1]), y.i.data());
+      if (real) return ref::gather(fref(x), iref(in[1]), y.f.data());
+      return ref::gather(iref(x), iref(in[1]), y.i.data());
     case OpKind::kReshape:
     case OpKind::kUnsqueeze:
     case OpKind::kSqueeze:
@@ -239,9 +366,8 @@ Status run_node(const Node& node, std::span<const Tensor* const> in, KernelSet k
       return {};
     }
     case OpKind::kSlice: {
-      HS_ASSIGN_OR_RETURN(int64_t axis,
-                          normalize_axis(node.attrs.get_int("axis"),
-                                         static_cast<int64_t>(x.shape.size()), "slice"));
+      HS_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(node.attrs.get_int("axis"),
+                                                       static_cast<int64_t>(xs.size()), "slice"));
       const ref::SliceSpec s{axis, node.attrs.get_int("start"), node.attrs.get_int("end")};
       if (real) {
         ref::slice(fref(x), s, y.f.data());
@@ -251,23 +377,22 @@ Status run_node(const Node& node, std::span<const Tensor* const> in, KernelSet k
       return {};
     }
     case OpKind::kConcat: {
-      HS_ASSIGN_OR_RETURN(int64_t axis,
-                          normalize_axis(node.attrs.get_int("axis"),
-                                         static_cast<int64_t>(x.shape.size()), "concat"));
+      HS_ASSIGN_OR_RETURN(int64_t axis, normalize_axis(node.attrs.get_int("axis"),
+                                                       static_cast<int64_t>(xs.size()), "concat"));
       if (real) {
-        std::vector<ref::TensorRef<float>> xs;
-        for (const Tensor* t : in) xs.push_back(fref(*t));
-        ref::concat(xs, axis, y.f.data());
+        std::vector<ref::TensorRef<float>> parts;
+        for (const Operand& t : in) parts.push_back(fref(t));
+        ref::concat(parts, axis, y.f.data());
       } else {
-        std::vector<ref::TensorRef<int32_t>> xs;
-        for (const Tensor* t : in) xs.push_back(iref(*t));
-        ref::concat(xs, axis, y.i.data());
+        std::vector<ref::TensorRef<int32_t>> parts;
+        for (const Operand& t : in) parts.push_back(iref(t));
+        ref::concat(parts, axis, y.i.data());
       }
       return {};
     }
     case OpKind::kExpand:
       if (real) {
-        ref::expand(fref(x), y.f.data(), y.shape);
+        mk.expand(fref(x), y.f.data(), y.shape);
       } else {
         ref::expand(iref(x), y.i.data(), y.shape);
       }

@@ -14,9 +14,21 @@ kernels::ref::QuantSpec quant_spec(const QuantParams& q);
 // The kernels' storage type of an integer storage dtype (u8, i8, u16, i16, i4).
 kernels::ref::IntStorage int_storage(DType dtype);
 
+// A read-only operand: a Tensor, or a float32 constant's bytes viewed in place (no copy).
+// Real values use `f`, i32 and bool values `i`.
+struct Operand {
+  DType dtype = DType::kF32;  // kF32, kI32 or kBool
+  const Shape* shape = nullptr;
+  const float* f = nullptr;
+  const int32_t* i = nullptr;
+
+  int64_t numel() const { return num_elements(*shape); }
+  static Operand of(const Tensor& t) { return {t.dtype, &t.shape, t.f.data(), t.i.data()}; }
+};
+
 // Runs `node` on its operands `in` (one per node input, with the shapes and kinds the
 // interpreter checked at create) into `y`, already allocated with the output shape and kind.
 // Returns the kernel's error (gather index out of range) without context.
-Status run_node(const Node& node, std::span<const Tensor* const> in, KernelSet kernels, Tensor& y);
+Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels, Tensor& y);
 
 }  // namespace hs::ir::detail

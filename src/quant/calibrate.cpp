@@ -3,7 +3,15 @@
 #include "headsplit/quant/calibrate.h"
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <optional>
+#include <utility>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/support/progress.h"
@@ -11,6 +19,59 @@
 namespace hs::quant {
 
 namespace {
+
+// Range::observe with four independent SIMD accumulators (SSE2 where available): the
+// observers see every activation of every step, so this loop is a visible part of calibration.
+// Same result as Range::observe (min/max of the values, NaN when one is NaN) up to the sign
+// of a zero extreme (-0 vs +0, which give equal params).
+void observe_fast(Range& r, std::span<const float> values) {
+#if defined(__SSE2__)
+  const size_t n = values.size(), n16 = n - n % 16;
+  if (n16 == 0) {
+    r.observe(values);
+    return;
+  }
+  const float* p = values.data();
+  __m128 lo[4], hi[4], nan = _mm_setzero_ps();
+  for (int j = 0; j < 4; ++j) lo[j] = hi[j] = _mm_loadu_ps(p + 4 * j);
+  for (size_t i = 0; i < n16; i += 16) {
+    for (int j = 0; j < 4; ++j) {
+      const __m128 v = _mm_loadu_ps(p + i + 4 * static_cast<size_t>(j));
+      lo[j] = _mm_min_ps(v, lo[j]);
+      hi[j] = _mm_max_ps(v, hi[j]);
+      nan = _mm_or_ps(nan, _mm_cmpunord_ps(v, v));
+    }
+  }
+  alignas(16) float l[16], h[16];
+  for (int j = 0; j < 4; ++j) {
+    _mm_store_ps(l + 4 * j, lo[j]);
+    _mm_store_ps(h + 4 * j, hi[j]);
+  }
+  Range part;
+  part.observe(l);
+  part.observe(h);
+  part.observe(values.subspan(n16));
+  if (_mm_movemask_ps(nan) != 0) part.min = part.max = std::numeric_limits<float>::quiet_NaN();
+  if (std::isnan(r.min) || std::isnan(r.max)) return;  // already NaN: stays NaN
+  r.merge(part);
+#else
+  r.observe(values);
+#endif
+}
+
+// Ops whose output holds exactly the input's values (rearranged or repeated): their range
+// is the input's, so they are not observed (the GQA expansion of the KV caches alone is G
+// times a layer's cache per step) but take the input's range when calibration ends.
+bool range_preserving(ir::OpKind op) {
+  switch (op) {
+    case ir::OpKind::kReshape:
+    case ir::OpKind::kSqueeze:
+    case ir::OpKind::kUnsqueeze:
+    case ir::OpKind::kTranspose:
+    case ir::OpKind::kExpand: return true;
+    default: return false;
+  }
+}
 
 // Installs one observer per graph and removes them all when it goes out of scope.
 class Observers {
@@ -25,9 +86,25 @@ class Observers {
         if (v.type.is_real() && !v.is_constant())
           slots[static_cast<size_t>(id)] = &table.at(v.name);
       }
+      // Range-preserving nodes reading an observed node output (in topological order, so a
+      // chain resolves front to back in finish()).
+      const std::vector<Range*> ranges = slots;  // slots loses the aliased values below
+      std::vector<bool> produced(static_cast<size_t>(g->num_values()), false);
+      for (ir::NodeId n = 0; n < g->num_nodes(); ++n) {
+        const ir::Node& node = g->node(n);
+        if (node.erased || node.inputs.empty()) continue;
+        const auto o = static_cast<size_t>(node.outputs[0]);
+        const auto i = static_cast<size_t>(node.inputs[0]);
+        if (range_preserving(node.op) && ranges[o] != nullptr && ranges[i] != nullptr &&
+            produced[i]) {
+          aliases_.emplace_back(ranges[o], ranges[i]);
+          slots[o] = nullptr;
+        }
+        produced[o] = true;
+      }
       auto observe = [slots = std::move(slots)](ir::ValueId id, const ir::Tensor& t) {
         Range* r = slots[static_cast<size_t>(id)];
-        if (r != nullptr && t.dtype == ir::DType::kF32) r->observe(t.f);
+        if (r != nullptr && t.dtype == ir::DType::kF32) observe_fast(*r, t.f);
       };
       // ar_len comes from info().ar_lens, so set_observer cannot fail.
       HS_CHECK(model.set_observer(ar_len, observe).ok(), "calibrate: set_observer failed");
@@ -39,8 +116,26 @@ class Observers {
   Observers(const Observers&) = delete;
   Observers& operator=(const Observers&) = delete;
 
+  // After the last step: the unobserved outputs of range-preserving ops get their input's
+  // range (merged, as a value of another graph with the same name may be observed itself).
+  // Repeated until nothing changes, for chains that cross graphs (the graphs of one model
+  // alias the same names, so one pass normally suffices); NaN ranges compare unequal, hence
+  // the bound on the passes.
+  void finish() {
+    for (size_t pass = 0; pass <= aliases_.size(); ++pass) {
+      bool changed = false;
+      for (auto& [out, in] : aliases_) {
+        const Range before = *out;
+        out->merge(*in);
+        changed |= !(before == *out);
+      }
+      if (!changed) break;
+    }
+  }
+
  private:
   irexec::GraphStepModel& model_;
+  std::vector<std::pair<Range*, Range*>> aliases_;  // (output, input), in node order
 };
 
 }  // namespace
@@ -85,6 +180,7 @@ Result<CalibrationTable> calibrate(irexec::GraphStepModel& model,
       }
     }
     if (progress) progress->finish();
+    observers.finish();
     st.prefill_tokens = ws.prefill_tokens;
     st.decode_tokens = ws.decode_tokens;
     st.prefill_steps = ws.prefill_steps;

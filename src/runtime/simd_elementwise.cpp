@@ -8,9 +8,12 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/runtime/simd_elementwise.cpp"  // relative to include/
-#include "hwy/foreach_target.h"                                   // IWYU pragma: keep
-#include "hwy/highway.h"
+#include <cmath>
+
 #include "headsplit/kernels/quant.h"
+#include "headsplit/kernels/thread_pool.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
 #include "simd_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -91,8 +94,7 @@ void QuantizeF32(const float* x, int64_t n, float scale, int32_t zero_point, int
 }
 
 template <typename T>
-void DequantizeFrom(const std::byte* x, size_t count, float scale, int32_t zero_point,
-                    float* y) {
+void DequantizeFrom(const std::byte* x, size_t count, float scale, int32_t zero_point, float* y) {
   const DF d;
   const DI di;
   const hn::Rebind<T, DF> dt;
@@ -110,8 +112,8 @@ void DequantizeFrom(const std::byte* x, size_t count, float scale, int32_t zero_
   }
 }
 
-void DequantizeToF32(const std::byte* x, Elem storage, int64_t n, float scale,
-                     int32_t zero_point, float* y) {
+void DequantizeToF32(const std::byte* x, Elem storage, int64_t n, float scale, int32_t zero_point,
+                     float* y) {
   const auto count = static_cast<size_t>(n);
   switch (storage) {
     case Elem::kU8: return DequantizeFrom<uint8_t>(x, count, scale, zero_point, y);
@@ -163,8 +165,7 @@ void BinaryF32(BinaryKind op, const float* a, const float* b, float* y, int64_t 
   }
 }
 
-void BinaryScalarF32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
-                     int64_t n) {
+void BinaryScalarF32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y, int64_t n) {
   const DF d;
   const size_t lanes = hn::Lanes(d);
   const auto count = static_cast<size_t>(n);
@@ -199,17 +200,48 @@ void quantize_f32(const float* x, int64_t n, float scale, int32_t zero_point, in
   HWY_DYNAMIC_DISPATCH(QuantizeF32)(x, n, scale, zero_point, qmin, qmax, storage, y);
 }
 
-void dequantize_to_f32(const std::byte* x, Elem storage, int64_t n, float scale,
-                       int32_t zero_point, float* y) {
+void dequantize_to_f32(const std::byte* x, Elem storage, int64_t n, float scale, int32_t zero_point,
+                       float* y) {
   HWY_DYNAMIC_DISPATCH(DequantizeToF32)(x, storage, n, scale, zero_point, y);
+}
+
+namespace {
+
+// std::exp(x) is exactly +0 for every float x below this (e^-103.98 is under half the
+// smallest subnormal, 2^-150), so masked scores skip libm's underflow path.
+constexpr float kExpZeroBelow = -104.0f;
+
+void softmax_row(const float* x, float* y, int64_t n) {
+  float m = x[0];
+  for (int64_t j = 1; j < n; ++j) {
+    if (x[j] > m) m = x[j];
+  }
+  float s = 0.f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float t = x[j] - m;
+    const float e = t < kExpZeroBelow ? 0.f : std::exp(t);
+    y[j] = e;
+    s += e;
+  }
+  for (int64_t j = 0; j < n; ++j) y[j] = y[j] / s;
+}
+
+}  // namespace
+
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n,
+                      kernels::ThreadPool* pool) {
+  constexpr int64_t kMinParallelElements = 8192;
+  kernels::ThreadPool* use = rows > 1 && rows * n >= kMinParallelElements ? pool : nullptr;
+  kernels::parallel_for(use, rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) softmax_row(x + r * n, y + r * n, n);
+  });
 }
 
 void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n) {
   HWY_DYNAMIC_DISPATCH(BinaryF32)(op, a, b, y, n);
 }
 
-void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
-                       int64_t n) {
+void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y, int64_t n) {
   HWY_DYNAMIC_DISPATCH(BinaryScalarF32)(op, a, b, b_is_rhs, y, n);
 }
 

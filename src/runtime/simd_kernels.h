@@ -24,15 +24,19 @@ void fake_quantize_f32(float* x, int64_t n, float scale, int32_t zero_point, int
 void quantize_f32(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
                   int32_t qmax, Elem storage, std::byte* y);
 // y[n] = scale * (q - zero_point) for integer storage x (maybe unaligned).
-void dequantize_to_f32(const std::byte* x, Elem storage, int64_t n, float scale,
-                       int32_t zero_point, float* y);
+void dequantize_to_f32(const std::byte* x, Elem storage, int64_t n, float scale, int32_t zero_point,
+                       float* y);
+
+// Softmax over the last axis of x[rows, n] into y, bit-identical to ref::softmax: the same
+// max, std::exp (skipped where it underflows to exactly 0), sum and division, in order. Rows
+// are split over the pool when there is enough work.
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, kernels::ThreadPool* pool);
 
 enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
 // y[i] = a[i] op b[i] for i < n.
 void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n);
 // y[i] = a[i] op b (b_is_rhs) or y[i] = b op a[i] (otherwise) for i < n.
-void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
-                       int64_t n);
+void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y, int64_t n);
 
 // One operand part of a batched matmul's right-hand side B[K,N] (see AttentionMatmul).
 struct MatmulPart {

@@ -17,9 +17,9 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "../src/runtime/simd_matmul.cpp"  // relative to include/
-#include "hwy/foreach_target.h"                              // IWYU pragma: keep
-#include "hwy/highway.h"
 #include "headsplit/kernels/quant.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
 #include "simd_kernels.h"
 
 #ifndef HS_RUNTIME_SIMD_MATMUL_ONCE_
@@ -160,12 +160,38 @@ void NColumns(const Reader& rd, int64_t ld, int64_t c0, int64_t c1, const float*
 }
 
 // Concat on K: columns [c0, c0 + NV*lanes) of y for all M rows, over every part in order.
+// Rows go in pairs sharing each loaded (and dequantized) B vector; every element keeps its own
+// accumulator chain, k increasing.
 template <size_t NV>
 void KBlock(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
             const std::byte* const* bases, int64_t n_parts, int64_t c0, float* y) {
   const DF d;
   const auto lanes = static_cast<int64_t>(hn::Lanes(d));
-  for (int64_t r = 0; r < s.m; ++r) {
+  int64_t r = 0;
+  for (; r + 2 <= s.m; r += 2) {
+    VF acc0[NV], acc1[NV];
+    for (size_t j = 0; j < NV; ++j) acc0[j] = acc1[j] = hn::Zero(d);
+    const float* a0 = a + r * s.k;
+    const float* a1 = a0 + s.k;
+    for (int64_t p = 0; p < n_parts; ++p) {
+      const MatmulPart& part = parts[p];
+      WithReader(part, bases[p], [&](const auto& rd) {
+        for (int64_t kk = 0; kk < part.extent; ++kk) {
+          const VF x0 = hn::Set(d, a0[part.begin + kk]), x1 = hn::Set(d, a1[part.begin + kk]);
+          for (size_t j = 0; j < NV; ++j) {
+            const VF b = rd.Load(d, kk * s.n + c0 + static_cast<int64_t>(j) * lanes);
+            acc0[j] = hn::Add(acc0[j], hn::Mul(x0, b));
+            acc1[j] = hn::Add(acc1[j], hn::Mul(x1, b));
+          }
+        }
+      });
+    }
+    for (size_t j = 0; j < NV; ++j) {
+      hn::StoreU(acc0[j], d, y + r * s.n + c0 + static_cast<int64_t>(j) * lanes);
+      hn::StoreU(acc1[j], d, y + (r + 1) * s.n + c0 + static_cast<int64_t>(j) * lanes);
+    }
+  }
+  for (; r < s.m; ++r) {
     VF acc[NV];
     for (size_t j = 0; j < NV; ++j) acc[j] = hn::Zero(d);
     const float* ar = a + r * s.k;
@@ -205,9 +231,7 @@ void KColumnScalar(const MatmulShapeInfo& s, const float* a, const MatmulPart* p
 }
 
 // Columns per task.
-HWY_INLINE int64_t TaskColumns() {
-  return static_cast<int64_t>(kBlockVectors * hn::Lanes(DF()));
-}
+HWY_INLINE int64_t TaskColumns() { return static_cast<int64_t>(kBlockVectors * hn::Lanes(DF())); }
 
 void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
                  const std::byte* const* part_ptrs, int64_t n_parts, float* y,

@@ -34,13 +34,13 @@ class ProjectionStep final : public Step {
     const auto xs = std::span<const float>(x, static_cast<size_t>(s_.m * s_.k));
     const auto ys = std::span<float>(y, static_cast<size_t>(s_.m * s_.n));
     const kernels::MatmulShape shape{.m = s_.m, .n = s_.n, .k = s_.k, .layout = s_.layout};
-    const auto bias = s_.bias != nullptr ? std::span<const float>(s_.bias, static_cast<size_t>(s_.n))
-                                         : std::span<const float>();
+    const auto bias = s_.bias != nullptr
+                          ? std::span<const float>(s_.bias, static_cast<size_t>(s_.n))
+                          : std::span<const float>();
     switch (s_.weights) {
       case ProjectionSpec::Weights::kF32: {
         const kernels::F32Weights w{
-            .w = std::span<const float>(s_.w_f32, static_cast<size_t>(s_.n * s_.k)),
-            .bias = bias};
+            .w = std::span<const float>(s_.w_f32, static_cast<size_t>(s_.n * s_.k)), .bias = bias};
         return kernels::matmul_f32(shape, xs, w, ys, ctx.pool);
       }
       case ProjectionSpec::Weights::kQuantized:
@@ -95,9 +95,8 @@ Operand classify(const std::vector<int64_t>& x, const std::vector<int64_t>& y) {
   size_t lead = 0;
   while (lead < x.size() && x[lead] == 1) ++lead;
   const size_t rest = x.size() - lead;
-  if (rest <= y.size() &&
-      std::equal(x.begin() + static_cast<int64_t>(lead), x.end(),
-                 y.end() - static_cast<int64_t>(rest))) {
+  if (rest <= y.size() && std::equal(x.begin() + static_cast<int64_t>(lead), x.end(),
+                                     y.end() - static_cast<int64_t>(rest))) {
     return Operand::kTile;
   }
   return Operand::kGeneral;
@@ -164,9 +163,15 @@ class RefStep final : public Step {
         ref::rms_norm(d > 0 ? n / d : 0, d, in(0), in(1), s_.eps, ctx.ptr<float>(s_.y));
         break;
       }
-      case RefOp::kSoftmax:
-        ref::softmax(ref::axis_dims(s_.in_shapes[0], s_.axis), in(0), ctx.ptr<float>(s_.y));
+      case RefOp::kSoftmax: {
+        const ref::AxisDims d = ref::axis_dims(s_.in_shapes[0], s_.axis);
+        if (d.inner == 1) {
+          softmax_rows_f32(in(0), ctx.ptr<float>(s_.y), d.outer, d.n, ctx.pool);
+        } else {
+          ref::softmax(d, in(0), ctx.ptr<float>(s_.y));
+        }
         break;
+      }
       case RefOp::kReduceMin:
         ref::reduce_min(ref::axis_dims(s_.in_shapes[0], s_.axis), in(0), ctx.ptr<float>(s_.y));
         break;

@@ -6,28 +6,14 @@
 #include <vector>
 
 #include "headsplit/cli/cli.h"
+#include "testing/cli_run.h"
 #include "testing/testing.h"
 
 namespace hs::cli {
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CliRun run_cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "headsplit");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  CliRun r;
-  r.code = main(static_cast<int>(argv.size()), argv.data());
-  r.out = ::testing::internal::GetCapturedStdout();
-  r.err = ::testing::internal::GetCapturedStderr();
-  return r;
-}
+using hs::testing::CliRun;
+using hs::testing::run_cli;
 
 std::vector<std::string> stories_args() {
   return {"generate", "-m", testing::shared_file("models/stories260K/stories260K.bin"), "-t",

@@ -171,5 +171,24 @@ TEST(RunWindow, HybridLoopMatchesAr1Only) {
   EXPECT_NE(bad.error().message().find("id 512"), std::string::npos) << bad.error().message();
 }
 
+// The progress line counts tokens and shows a rate and an ETA while calibrating, then the
+// total time. stderr is not a terminal here, so a line is printed per 10% step: the first
+// window (12 of 33 tokens, 36%) prints one with an ETA, and finish() prints "done in".
+TEST(Calibrate, ProgressLineHasRateAndEta) {
+  frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 2);
+  auto step = float_model(m, {4, 1}, 16, ir::KernelSet::kFast);
+  const auto samples = testing::random_samples(512, 1, 33, 8);  // windows of 12, 12, 9
+  ::testing::internal::CaptureStderr();
+  CalibrationStats stats;
+  auto table = calibrate(*step, samples, {.decode_tokens = 2, .progress = true}, &stats);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  HS_ASSERT_OK(table);
+  EXPECT_EQ(stats.windows, 3);
+  EXPECT_NE(err.find("calibrate  12/33 tokens   36%"), std::string::npos) << err;
+  EXPECT_NE(err.find(" tokens/s  eta "), std::string::npos) << err;
+  EXPECT_NE(err.find("calibrate  33/33 tokens  done in "), std::string::npos) << err;
+}
+
 }  // namespace
 }  // namespace hs::quant

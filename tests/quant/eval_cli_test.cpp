@@ -8,28 +8,14 @@
 
 #include "headsplit/cli/cli.h"
 #include "headsplit/support/file.h"
+#include "testing/cli_run.h"
 #include "testing/testing.h"
 
 namespace hs::cli {
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CliRun run_cli(std::vector<std::string> args) {
-  args.insert(args.begin(), "headsplit");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  ::testing::internal::CaptureStdout();
-  ::testing::internal::CaptureStderr();
-  CliRun r;
-  r.code = main(static_cast<int>(argv.size()), argv.data());
-  r.out = ::testing::internal::GetCapturedStdout();
-  r.err = ::testing::internal::GetCapturedStderr();
-  return r;
-}
+using hs::testing::CliRun;
+using hs::testing::run_cli;
 
 std::vector<std::string> eval_args(std::vector<std::string> more) {
   std::vector<std::string> a = {"eval",
@@ -108,6 +94,43 @@ TEST(CliEval, ErrorsNameTheOffendingInput) {
                testing::shared_file("models/stories260K/tok512.bin"), "--eval-lines", "3-12"});
   EXPECT_EQ(lines.code, 1);
   EXPECT_NE(lines.err.find("--eval-lines '3-12'"), std::string::npos) << lines.err;
+}
+
+// Without -m/-t the shared stories260K checkpoint is used, and the report says so.
+TEST(CliEval, DefaultsToTheSharedStoriesModel) {
+  HS_REQUIRE_SHARED();
+  CliRun r = run_cli({"eval", "--quant", "16a8w", "--kv-bits", "8", "--ctx-len", "48", "--ar-len",
+                      "16", "--calib-lines", "0-0", "--eval-lines", "4-4", "--no-sha", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const std::string model = j["model"].get<std::string>();
+  EXPECT_EQ(model.rfind("stories260K (the default", 0), 0u) << model;
+  EXPECT_NE(model.find(testing::shared_file("models/stories260K/stories260K.bin")),
+            std::string::npos)
+      << model;
+  EXPECT_NE(model.find("tok512.bin"), std::string::npos) << model;
+  EXPECT_EQ(j["context"], 48);
+  EXPECT_EQ(j["quantization"], "16a8w, 8-bit KV") << "--kv-bits 8 replaces the scheme's 16";
+  ASSERT_EQ(j["models"].size(), 3u) << "--no-sha";
+  EXPECT_NE(r.err.find("model: stories260K (the default"), std::string::npos) << r.err;
+}
+
+TEST(CliEval, KvBitsMustBe8Or16) {
+  CliRun r = run_cli({"eval", "--quant", "16a8w", "--kv-bits", "12"});
+  EXPECT_EQ(r.code, 2) << "a usage error";
+  EXPECT_NE(r.err.find("--kv-bits"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("12"), std::string::npos) << r.err;
+}
+
+TEST(CliEval, HelpTeachesWithExamples) {
+  CliRun r = run_cli({"eval", "--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* part :
+       {"Examples:", "headsplit eval --quant 16a8w\n", "--recipe stories --quant 16a4w-block32",
+        "--rule output=16a8w", "../shared/models/stories260K/stories260K.bin",
+        "docs/quantization.md"}) {
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << "\n" << r.out;
+  }
 }
 
 }  // namespace

@@ -45,6 +45,9 @@ struct QuantOptions {
   // Calibration text: every non-empty line of these files, then the prompt (quant/calibrate.h).
   std::vector<std::string> calibration_files;
   std::string calibration_prompt;
+  // Calibration samples as token ids (BOS included), calibrated on after the text samples;
+  // with no files and no prompt they are the whole calibration input (benchmarks).
+  std::vector<std::vector<int32_t>> calibration_samples;
   int64_t decode_tokens = 4;  // per calibration window, through the decode graph
   bool progress = true;       // calibration progress line with rate and ETA on stderr
 };
@@ -149,7 +152,11 @@ Result<ExportSummary> write_export(const PreparedExport& prepared, const std::st
 // artifact size; time and peak RSS per phase. Ends with a newline.
 std::string format_export_summary(const ExportSummary& summary);
 
-// prepare_export + write_export.
+// Checks, before any work, that an artifact can be written at `path`: not a directory, its
+// directory exists (kNotFound naming it) and is writable (kIo).
+Status check_output_path(const std::string& path);
+
+// check_output_path + prepare_export + write_export.
 Result<ExportSummary> export_model(const frontend::LlamaModel& model, const std::string& path,
                                    const ExportOptions& options,
                                    const ExportObserver& observer = {});

@@ -1,0 +1,167 @@
+// The interpreter's KernelSet::kFast element ops (broadcast add/sub/mul/div by rows, expand
+// by block copies, softmax with underflowing exponents flushed) against kReference, and the
+// storage shortcuts of both kernel sets (float constants read in place, copy ops taking over a
+// dying input): hand-computed cases and seeded bit-exact comparisons.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "headsplit/ir/interpreter.h"
+#include "testing/testing.h"
+
+namespace hs::ir {
+namespace {
+
+using Floats = std::vector<float>;
+
+ValueId add_const(Graph& g, std::string name, TensorType type, const Floats& data) {
+  auto buf = HeapBuffer::copy_of(std::as_bytes(std::span<const float>(data)));
+  auto id = g.add_constant(std::move(name), std::move(type), BufferView{buf, 0, buf->size()});
+  HS_CHECK(id.ok(), "test constant");
+  return *id;
+}
+
+ValueId input(Graph& g, std::string name, TensorType type) {
+  auto id = g.add_input(std::move(name), std::move(type));
+  HS_CHECK(id.ok(), "test input");
+  return *id;
+}
+
+ValueId emit(Graph& g, OpKind op, std::vector<ValueId> in, Attrs attrs, std::string name) {
+  auto id = g.emit(op, std::move(in), std::move(attrs), std::move(name));
+  HS_CHECK(id.ok(), id.ok() ? "" : id.error().message());
+  return *id;
+}
+
+Floats random_floats(std::mt19937& rng, int64_t n, float scale) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  Floats v(static_cast<size_t>(n));
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+std::vector<Tensor> run(const Graph& g, const std::vector<NamedTensor>& in, KernelSet k) {
+  auto out = run_graph(g, in, {.kernels = k});
+  HS_CHECK(out.ok(), out.ok() ? "" : out.error().message());
+  return std::move(out).value();
+}
+
+TEST(InterpreterFastOps, BroadcastBinaryAndExpandHandComputed) {
+  // a[2,1,3] = {{0,1,2}},{{3,4,5}}; b[2,1] = {10, 20} (broadcast to [2,2,3]);
+  // s = a + b: {{10,11,12},{20,21,22}}, {{13,14,15},{23,24,25}};
+  // e = expand(a, [2,2,3]) repeats each row of a twice.
+  Graph g;
+  ValueId a = input(g, "a", TensorType::f32({2, 1, 3}));
+  ValueId b = add_const(g, "b", TensorType::f32({2, 1}), Floats{10, 20});
+  ValueId s = emit(g, OpKind::kAdd, {a, b}, {}, "s");
+  ValueId e = emit(g, OpKind::kExpand, {a}, {{"shape", std::vector<int64_t>{2, 2, 3}}}, "e");
+  g.set_outputs({s, e});
+  const std::vector<NamedTensor> in = {{"a", Tensor::from_f32({2, 1, 3}, {0, 1, 2, 3, 4, 5})}};
+  for (KernelSet k : {KernelSet::kReference, KernelSet::kFast}) {
+    const auto out = run(g, in, k);
+    EXPECT_EQ(out[0].f, (Floats{10, 11, 12, 20, 21, 22, 13, 14, 15, 23, 24, 25}));
+    EXPECT_EQ(out[1].f, (Floats{0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5}));
+  }
+}
+
+// Seeded: random broadcast patterns of rank 4 for every binary op and expand, bit-identical.
+TEST(InterpreterFastOps, BinaryAndExpandAreBitIdenticalToReference) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 40; ++trial) {
+    Shape y(4), a(4), b(4);
+    for (size_t k = 0; k < 4; ++k) {
+      y[k] = 1 + static_cast<int64_t>(rng() % 4);
+      a[k] = rng() % 3 == 0 ? 1 : y[k];
+      b[k] = rng() % 3 == 0 ? 1 : y[k];
+    }
+    a[0] = y[0];  // keep y's shape the broadcast of a and b
+    SCOPED_TRACE(fmt::format("y {} a {} b {}", shape_str(y), shape_str(a), shape_str(b)));
+    Graph g;
+    ValueId va = input(g, "a", TensorType::f32(a));
+    ValueId vb = add_const(g, "b", TensorType::f32(b), random_floats(rng, num_elements(b), 3));
+    std::vector<ValueId> outs;
+    for (OpKind op : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv}) {
+      outs.push_back(emit(g, op, {va, vb}, {}, fmt::format("op{}", outs.size())));
+    }
+    outs.push_back(emit(g, OpKind::kExpand, {va}, {{"shape", std::vector<int64_t>(y)}}, "e"));
+    g.set_outputs(outs);
+    const std::vector<NamedTensor> in = {
+        {"a", Tensor::from_f32(a, random_floats(rng, num_elements(a), 2))}};
+    const auto ref = run(g, in, KernelSet::kReference);
+    const auto fast = run(g, in, KernelSet::kFast);
+    ASSERT_EQ(ref.size(), fast.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_EQ(ref[i].shape, fast[i].shape);
+      ASSERT_EQ(0, std::memcmp(ref[i].f.data(), fast[i].f.data(), ref[i].f.size() * 4))
+          << "output " << i;
+    }
+  }
+}
+
+// Masked scores as in attention (-255 added to masked slots): every exponent is either
+// ordinary or underflows to 0 in both kernel sets, so the results are bit-identical; the rows
+// sum to 1 and masked slots get exactly 0.
+TEST(InterpreterFastOps, SoftmaxOfMaskedScoresMatchesReference) {
+  std::mt19937 rng(11);
+  const int64_t rows = 6, n = 40;
+  Floats x = random_floats(rng, rows * n, 4);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = r + 3; j < n; ++j) x[static_cast<size_t>(r * n + j)] -= 255.f;
+  }
+  Graph g;
+  ValueId vx = input(g, "x", TensorType::f32({rows, n}));
+  g.set_outputs({emit(g, OpKind::kSoftmax, {vx}, {{"axis", int64_t{-1}}}, "p")});
+  const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({rows, n}, x)}};
+  const auto ref = run(g, in, KernelSet::kReference);
+  const auto fast = run(g, in, KernelSet::kFast);
+  EXPECT_EQ(ref[0].f, fast[0].f);
+  for (int64_t r = 0; r < rows; ++r) {
+    double sum = 0;
+    for (int64_t j = 0; j < n; ++j) sum += fast[0].f[static_cast<size_t>(r * n + j)];
+    EXPECT_NEAR(sum, 1.0, 1e-5);  // float rounding of n terms
+    EXPECT_EQ(fast[0].f[static_cast<size_t>(r * n + n - 1)], 0.f);
+  }
+}
+
+// Exponents in (-104, -87) give denormals in the reference and 0 in the fast kernel: the
+// difference is below 1.2e-38 per element.
+TEST(InterpreterFastOps, SoftmaxFlushesOnlyNegligibleExponents) {
+  Graph g;
+  ValueId vx = input(g, "x", TensorType::f32({1, 3}));
+  g.set_outputs({emit(g, OpKind::kSoftmax, {vx}, {{"axis", int64_t{1}}}, "p")});
+  const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({1, 3}, {0.f, -90.f, 0.f})}};
+  const auto ref = run(g, in, KernelSet::kReference);
+  const auto fast = run(g, in, KernelSet::kFast);
+  EXPECT_EQ(fast[0].f, (Floats{0.5f, 0.f, 0.5f}));
+  EXPECT_GT(ref[0].f[1], 0.f);
+  EXPECT_LT(ref[0].f[1], 1.2e-38f);
+  EXPECT_EQ(ref[0].f[0], 0.5f);
+}
+
+// Reshape chains take over their input's storage; a value that is also a graph output (or
+// read again later) must not be taken. Both kernel sets, hand-computed.
+TEST(InterpreterFastOps, CopyOpsKeepValuesThatAreStillNeeded) {
+  Graph g;
+  ValueId x = input(g, "x", TensorType::f32({2, 2}));
+  ValueId w = add_const(g, "w", TensorType::f32({2, 2}), Floats{1, 2, 3, 4});
+  ValueId y = emit(g, OpKind::kMul, {x, w}, {}, "y");  // {1,4,9,16}
+  ValueId r1 = emit(g, OpKind::kReshape, {y}, {{"shape", std::vector<int64_t>{4}}}, "r1");
+  ValueId r2 = emit(g, OpKind::kReshape, {r1}, {{"shape", std::vector<int64_t>{1, 4}}}, "r2");
+  ValueId z = emit(g, OpKind::kNeg, {y}, {}, "z");  // reads y after r1 did
+  ValueId u = emit(g, OpKind::kUnsqueeze, {z}, {{"axis", int64_t{0}}}, "u");
+  g.set_outputs({r2, u, z, w});
+  const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({2, 2}, {1, 2, 3, 4})}};
+  for (KernelSet k : {KernelSet::kReference, KernelSet::kFast}) {
+    const auto out = run(g, in, k);
+    EXPECT_EQ(out[0].shape, (Shape{1, 4}));
+    EXPECT_EQ(out[0].f, (Floats{1, 4, 9, 16}));
+    EXPECT_EQ(out[1].shape, (Shape{1, 2, 2}));
+    EXPECT_EQ(out[1].f, (Floats{-1, -4, -9, -16}));
+    EXPECT_EQ(out[2].f, (Floats{-1, -4, -9, -16}));
+    EXPECT_EQ(out[3].f, (Floats{1, 2, 3, 4}));  // a constant output, read in place
+  }
+}
+
+}  // namespace
+}  // namespace hs::ir
