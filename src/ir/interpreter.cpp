@@ -5,13 +5,18 @@
 // fake-quantized value: constants are dequantized from their integer storage once (plain
 // float32 constants are read in place, so weights are not copied), real graph inputs are
 // fake-quantized on entry and node outputs right after the node runs. Intermediates
-// are freed after their last use.
+// are freed after their last use. With KernelSet::kFast, the GQA repeat of a KV value
+// (unsqueeze -> expand -> reshape) feeding a matmul is not materialised: the matmul reads
+// the unexpanded value (interpreter_fusion.h), and the observer does not see the three
+// skipped layout values.
 #include "headsplit/ir/interpreter.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
+#include "interpreter_fusion.h"
 #include "interpreter_ops.h"
 
 namespace hs::ir {
@@ -297,10 +302,23 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
       env[v] = viewable_constant(g, id) ? constant_view(g, id) : Operand::of(constants_[v]);
     }
   }
+  // kFast: GQA repeat-KV matmuls read the unexpanded KV value, which lives until then.
+  detail::FusionPlan plan;
+  std::vector<NodeId> last_use = last_use_;
+  if (options_.kernels == KernelSet::kFast) {
+    plan = detail::plan_repeat_kv_matmuls(g);
+    for (NodeId n = 0; n < g.num_nodes(); ++n) {
+      const ValueId x = plan.fused == 0 ? detail::kNoValue : plan.source[static_cast<size_t>(n)];
+      if (x != detail::kNoValue) {
+        NodeId& last = last_use[static_cast<size_t>(x)];
+        last = std::max(last, n);
+      }
+    }
+  }
   // Frees a value after node n when n was its last reader (constants and outputs stay).
   auto release = [&](ValueId v, NodeId n) {
     const auto k = static_cast<size_t>(v);
-    if (last_use_[k] != n || g.value(v).is_constant()) return;
+    if (last_use[k] != n || g.value(v).is_constant()) return;
     live[k] = Tensor{};
     env[k] = Operand{};
   };
@@ -308,13 +326,21 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
   std::vector<Operand> operands;
   for (NodeId n = 0; n < g.num_nodes(); ++n) {
     const Node& node = g.node(n);
-    if (node.erased) continue;
+    if (node.erased || (!plan.empty() && plan.skip[static_cast<size_t>(n)])) continue;
     operands.clear();
     for (ValueId v : node.inputs) operands.push_back(env[static_cast<size_t>(v)]);
     const ValueId out = node.outputs[0];
     const TensorType& out_type = g.type(out);
     Tensor& y = live[static_cast<size_t>(out)];
-    if (!take_input(g, last_use_, node, n, out_type, live, y)) {
+    const ValueId source = plan.empty() ? detail::kNoValue : plan.source[static_cast<size_t>(n)];
+    if (source != detail::kNoValue) {
+      y = empty_tensor(out_type);
+      HS_TRY_CTX(detail::run_repeat_kv_matmul(operands[0], env[static_cast<size_t>(source)],
+                                              g.type(node.inputs[1]).shape,
+                                              plan.group[static_cast<size_t>(n)], y),
+                 node_label(g, node));
+      release(source, n);
+    } else if (!take_input(g, last_use, node, n, out_type, live, y)) {
       y = empty_tensor(out_type);
       HS_TRY_CTX(detail::run_node(node, operands, options_.kernels, y), node_label(g, node));
     }

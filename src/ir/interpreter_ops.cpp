@@ -106,7 +106,10 @@ int64_t broadcast_matrix(ref::Dims shape, ref::Dims out, int64_t i) {
 
 // y[M,N] = a[M,K] b[K,N] per (broadcast) batch matrix, as matmul_f32 in channel-major form
 // with W = a (M rows of K) and x = b (K channels of N positions): y[M,N] is its [N', M'] output.
-Status fast_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape) {
+// b_matrix maps b's batch matrix index (over b.shape) to the matrix of b.data it reads.
+template <typename BMatrix>
+Status batched_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape,
+                      BMatrix b_matrix) {
   const size_t ra = a.shape.size(), rb = b.shape.size(), ry = y_shape.size();
   const int64_t M = a.shape[ra - 2], K = a.shape[ra - 1], N = b.shape[rb - 1];
   const ref::Dims batch = y_shape.first(ry - 2);
@@ -114,12 +117,16 @@ Status fast_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, r
   const int64_t matrices = ref::count(batch);
   for (int64_t i = 0; i < matrices; ++i) {
     const int64_t ia = broadcast_matrix(a.shape.first(ra - 2), batch, i);
-    const int64_t ib = broadcast_matrix(b.shape.first(rb - 2), batch, i);
+    const int64_t ib = b_matrix(broadcast_matrix(b.shape.first(rb - 2), batch, i));
     HS_TRY(kernels::matmul_f32(shape, span_of(b.data + ib * K * N, K * N),
                                {span_of(a.data + ia * M * K, M * K), {}},
                                {y + i * M * N, static_cast<size_t>(M * N)}, fast_pool(M, N, K)));
   }
   return {};
+}
+
+Status fast_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape) {
+  return batched_matmul(a, b, y, y_shape, [](int64_t ib) { return ib; });
 }
 
 // Softmax over contiguous rows (inner == 1; other layouts use the reference kernel). Same
@@ -298,6 +305,16 @@ ref::IntStorage int_storage(DType dtype) {
   }
   HS_CHECK(false, "int_storage: not an integer storage type");
   return ref::IntStorage::kU8;
+}
+
+Status run_repeat_kv_matmul(const Operand& a, const Operand& x, const Shape& r_shape, int64_t group,
+                            Tensor& y) {
+  // r_shape [...,H,a,b] with H = Hkv * group; x [...,Hkv,a,b]. Matrix o * H + h of r is
+  // matrix o * Hkv + h / group of x: the same bytes the unfused matmul would read.
+  const int64_t H = r_shape[r_shape.size() - 3];
+  const int64_t hkv = H / group;
+  return batched_matmul(fref(a), {x.f, r_shape}, y.f.data(), y.shape,
+                        [&](int64_t ib) { return ib / H * hkv + ib % H / group; });
 }
 
 // One case per op; shapes were checked when the interpreter was created.

@@ -31,4 +31,10 @@ struct Operand {
 // Returns the kernel's error (gather index out of range) without context.
 Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels, Tensor& y);
 
+// KernelSet::kFast matmul(a, R) where R [...,Hkv*group,a,b] is the GQA repeat of x
+// [...,Hkv,a,b] (interpreter_fusion.h), reading x in place. Bit-identical to materialising
+// R and running the fast matmul on it.
+Status run_repeat_kv_matmul(const Operand& a, const Operand& x, const Shape& r_shape, int64_t group,
+                            Tensor& y);
+
 }  // namespace hs::ir::detail

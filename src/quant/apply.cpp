@@ -1,6 +1,7 @@
 // apply_quantization: group encodings onto activations, integer storage onto weights.
 #include "headsplit/quant/apply.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "headsplit/ir/verifier.h"
@@ -47,9 +48,19 @@ Result<QuantizedWeight> WeightCache::get(const ir::Value& value, const WeightSpe
   const BufferView& data = *value.data;
   Key key{data.buffer.get(), data.offset, data.size, value.type.shape, spec.bits, spec.block};
   if (auto it = entries_.find(key); it != entries_.end()) return it->second.weight;
-  HS_ASSIGN_OR_RETURN(QuantizedWeight q,
-                      quantize_weight(constant_floats(value), value.type.shape, spec,
-                                      fmt::format("weight '{}'", value.name)));
+  // Float-aligned bytes are read in place; others are copied first.
+  const std::span<const std::byte> bytes = data.bytes();
+  std::vector<float> copy;
+  std::span<const float> floats;
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0 &&
+      bytes.size() == static_cast<size_t>(value.type.numel()) * sizeof(float)) {
+    floats = {reinterpret_cast<const float*>(bytes.data()), bytes.size() / sizeof(float)};
+  } else {
+    copy = constant_floats(value);
+    floats = copy;
+  }
+  HS_ASSIGN_OR_RETURN(QuantizedWeight q, quantize_weight(floats, value.type.shape, spec,
+                                                         fmt::format("weight '{}'", value.name)));
   entries_.emplace(std::move(key), Entry{data.buffer, q});
   return q;
 }

@@ -3,13 +3,27 @@
 #include "headsplit/quant/params.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 
 #include "headsplit/kernels/quant.h"
 #include "headsplit/kernels/reference.h"
+#include "headsplit/kernels/thread_pool.h"
 
 namespace hs::quant {
+
+namespace {
+
+// The pool quantize_weight spreads a weight's rows over, for weights of at least 2^16
+// elements (smaller ones run on the calling thread). Every row is computed by the same
+// sequence of operations whichever chunk it lands in, so results do not depend on threads.
+kernels::ThreadPool* weight_pool(int64_t elements) {
+  static kernels::ThreadPool pool;
+  return elements >= (int64_t{1} << 16) ? &pool : nullptr;
+}
+
+}  // namespace
 
 void Range::observe(std::span<const float> values) {
   float lo = min, hi = max;
@@ -79,33 +93,46 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
   }
   HS_CHECK(static_cast<int64_t>(values.size()) == ir::num_elements(shape),
            "quantize_weight: values do not match the shape");
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (!std::isfinite(values[i])) {
-      return errorf(ErrorKind::kInvalidArgument, "{}: element {} is {}, cannot quantize", what, i,
-                    values[i]);
-    }
-  }
-  const int32_t qmax = spec.bits == 8 ? 127 : 7;
   const int64_t rows = shape[0];
   const int64_t cols = rows > 0 ? ir::num_elements(shape) / rows : 0;  // I * rest
-  const int64_t in = shape.size() > 1 ? shape[1] : cols;               // I
+  kernels::ThreadPool* pool = weight_pool(ir::num_elements(shape));
+  // The first non-finite element: the lowest found over the row chunks.
+  std::atomic<int64_t> bad{std::numeric_limits<int64_t>::max()};
+  kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0 * cols; i < r1 * cols; ++i) {
+      if (!std::isfinite(values[static_cast<size_t>(i)])) {
+        int64_t seen = bad.load();
+        while (i < seen && !bad.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+    }
+  });
+  if (const int64_t i = bad.load(); i != std::numeric_limits<int64_t>::max()) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: element {} is {}, cannot quantize", what, i,
+                  values[static_cast<size_t>(i)]);
+  }
+  const int32_t qmax = spec.bits == 8 ? 127 : 7;
+  const int64_t in = shape.size() > 1 ? shape[1] : cols;  // I
   const int64_t rest = in > 0 ? cols / in : 1;  // elements per input channel (1 for [O,I,1,1])
   const int64_t block = spec.block > 0 ? spec.block : std::max<int64_t>(in, 1);
   const int64_t blocks = (in + block - 1) / block;
 
   // scales[o * blocks + b] from max |w| over block b of row o.
   std::vector<float> scales(static_cast<size_t>(rows * blocks));
-  for (int64_t o = 0; o < rows; ++o) {
-    for (int64_t b = 0; b < blocks; ++b) {
-      float amax = 0.0f;
-      const int64_t begin = b * block * rest, end = std::min(in, (b + 1) * block) * rest;
-      for (int64_t j = begin; j < end; ++j) {
-        amax = std::max(amax, std::fabs(values[static_cast<size_t>(o * cols + j)]));
+  kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t o = r0; o < r1; ++o) {
+      for (int64_t b = 0; b < blocks; ++b) {
+        float amax = 0.0f;
+        const int64_t begin = b * block * rest, end = std::min(in, (b + 1) * block) * rest;
+        for (int64_t j = begin; j < end; ++j) {
+          amax = std::max(amax, std::fabs(values[static_cast<size_t>(o * cols + j)]));
+        }
+        scales[static_cast<size_t>(o * blocks + b)] =
+            std::max(amax / static_cast<float>(qmax), kEpsWeight);
       }
-      scales[static_cast<size_t>(o * blocks + b)] =
-          std::max(amax / static_cast<float>(qmax), kEpsWeight);
     }
-  }
+  });
 
   QuantizedWeight out;
   out.type.shape = shape;
@@ -120,6 +147,7 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
         ir::QuantParams::per_axis(0, std::move(scales), std::move(zeros), spec.bits, -qmax, qmax);
   }
   const ir::QuantParams& q = out.type.quant;
+  const int64_t blocks_per_row = spec.block > 0 ? blocks : 1;
   kernels::ref::QuantSpec ks;
   ks.granularity = spec.block > 0 ? kernels::ref::QuantGranularity::kPerBlock
                                   : kernels::ref::QuantGranularity::kPerAxis;
@@ -131,10 +159,26 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
   ks.scales = q.scales;
   ks.zero_points = q.zero_points;
   auto buffer = std::make_shared<HeapBuffer>(values.size());
-  kernels::ref::quantize(values.data(), shape, ks,
-                         spec.bits == 8 && spec.block == 0 ? kernels::ref::IntStorage::kI8
-                                                           : kernels::ref::IntStorage::kI4,
-                         buffer->mutable_bytes().data());
+  const kernels::ref::IntStorage storage = spec.bits == 8 && spec.block == 0
+                                               ? kernels::ref::IntStorage::kI8
+                                               : kernels::ref::IntStorage::kI4;
+  // Rows [r0, r1) as a weight of their own: its params are the rows' slice of the scales
+  // (one element, one storage byte).
+  std::byte* storage_bytes = buffer->mutable_bytes().data();
+  kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
+    ir::Shape part = shape;
+    part[0] = r1 - r0;
+    kernels::ref::QuantSpec pks = ks;
+    const auto per_row = static_cast<size_t>(blocks_per_row);
+    pks.scales = ks.scales.subspan(static_cast<size_t>(r0) * per_row,
+                                   static_cast<size_t>(r1 - r0) * per_row);
+    if (!ks.zero_points.empty()) {
+      pks.zero_points = ks.zero_points.subspan(static_cast<size_t>(r0) * per_row,
+                                               static_cast<size_t>(r1 - r0) * per_row);
+    }
+    kernels::ref::quantize(values.data() + r0 * cols, part, pks, storage,
+                           storage_bytes + r0 * cols);
+  });
   out.data = BufferView{std::move(buffer), 0, values.size()};
   return out;
 }

@@ -54,6 +54,8 @@ class Interpreter {
   static Result<Interpreter> create(const Graph& graph, InterpreterOptions options = {});
 
   // Called after each node with every output value it produced (after fake quantization).
+  // KernelSet::kFast skips the unsqueeze/expand/reshape of a GQA KV repeat feeding a matmul
+  // (the matmul reads the unexpanded value), so those three values are not reported.
   using Observer = std::function<void(ValueId, const Tensor&)>;
 
   // Runs the graph. `inputs` are matched to graph inputs by name; all must be present with
