@@ -12,7 +12,7 @@ case "$kind" in
     cmake --build build -j "$jobs"
     ;;
   asan)
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHS_SANITIZE=ON \
+    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=ASan -DCMAKE_CXX_FLAGS_ASAN=-O1 -DHS_SANITIZE=ON \
       -DHS_WERROR=ON -DHS_BUILD_BENCH=OFF >/dev/null
     cmake --build build-asan -j "$jobs"
     ;;
