@@ -1,107 +1,25 @@
-// The op set: names, attributes, arity and shape rules.
-//
-// Every op has exact semantics (docs/ir.md), a shape rule (infer_types), a reference kernel
-// (kernels/reference.h) and tests. Broadcasting follows NumPy: shapes are aligned at the
-// right; a size-1 dimension stretches. Canonicalization makes broadcast operands rank-equal.
+// The IR's op set is the op set library's (opset/ops.h): op kinds, attributes, arity and the
+// one shape/type rule per op. Re-exported under hs::ir so that IR code reads ir::OpKind,
+// ir::Attrs, ir::infer_type, ... as before.
 #pragma once
 
-#include <cstdint>
-#include <span>
-#include <string>
-#include <string_view>
-#include <variant>
-#include <vector>
-
 #include "headsplit/ir/types.h"
+#include "headsplit/opset/ops.h"
 
 namespace hs::ir {
 
-enum class OpKind : uint8_t {
-  kConv2d,      // (x[N,Ci,Hh,Ww], w[Co,Ci,1,1], b?[Co]) -> [N,Co,Hh,Ww]; 1x1, stride 1, no pad
-  kLinear,      // (x[...,I], w[O,I], b?[O]) -> [...,O]
-  kMatMul,      // (a[...,M,K], b[...,K,N]) -> [...,M,N]; batch dims broadcast
-  kAdd,         // (a, b) -> broadcast(a, b)
-  kSub,         //
-  kMul,         //
-  kDiv,         //
-  kNeg,         // (x) -> x
-  kWhere,       // (cond bool, a, b) -> broadcast: cond ? a : b
-  kEq,          // (a, b) -> bool broadcast: a == b
-  kReduceMin,   // (x) {axis, keepdim} -> min over axis
-  kSoftmax,     // (x) {axis}: exp(x - max) / sum(exp(x - max))
-  kRmsNorm,     // (x[...,D], w[D]) {eps}: x / sqrt(mean(x^2) + eps) * w, over the last axis
-  kSilu,        // (x): x * sigmoid(x)
-  kGather,      // (table[N,...], indices i32[...]) -> [indices..., table[1:]...]; rows of axis 0
-  kReshape,     // (x) {shape}: same elements, new shape (row-major)
-  kTranspose,   // (x) {perm}: out.shape[i] = x.shape[perm[i]]
-  kSlice,       // (x) {axis, start, end}: x[..., start:end, ...] on axis
-  kConcat,      // (x0, x1, ...) {axis}
-  kUnsqueeze,   // (x) {axis}: insert a size-1 axis at `axis` of the output
-  kSqueeze,     // (x) {axis}: remove a size-1 axis
-  kExpand,      // (x) {shape}: broadcast x to `shape` (rank-equal; size-1 axes stretch)
-  kQuantize,    // (x f32) -> quantized type (output type carries the params)
-  kDequantize,  // (x quantized) -> f32
-};
-
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kDequantize) + 1;
-
-std::string_view op_name(OpKind op);  // "conv2d", "matmul", "reduce_min", ...
-Result<OpKind> parse_op_name(std::string_view name);
-
-// An attribute value: integer, float, integer list or string.
-using AttrValue = std::variant<int64_t, double, std::vector<int64_t>, std::string>;
-
-// Named attributes of a node, in insertion order (printed in that order).
-class Attrs {
- public:
-  Attrs() = default;
-  Attrs(std::initializer_list<std::pair<std::string, AttrValue>> init);
-
-  Attrs& set(std::string name, AttrValue value);
-  bool has(std::string_view name) const;
-  const AttrValue* find(std::string_view name) const;
-  // Typed getters; the verifier guarantees required attributes exist with the right type.
-  int64_t get_int(std::string_view name) const;
-  double get_float(std::string_view name) const;
-  const std::vector<int64_t>& get_ints(std::string_view name) const;
-  const std::string& get_string(std::string_view name) const;
-
-  const std::vector<std::pair<std::string, AttrValue>>& entries() const { return entries_; }
-  bool operator==(const Attrs&) const = default;
-
- private:
-  std::vector<std::pair<std::string, AttrValue>> entries_;
-};
-
-enum class AttrKind : uint8_t { kInt, kFloat, kInts, kString };
-
-struct AttrSpec {
-  std::string_view name;
-  AttrKind kind;
-};
-
-struct OpInfo {
-  OpKind op;
-  std::string_view name;
-  int min_inputs;
-  int max_inputs;  // -1: variadic
-  std::vector<AttrSpec> attrs;
-  // Layout ops move elements without arithmetic; their outputs share their input's quant
-  // params (reshape, transpose, slice, concat, unsqueeze, squeeze, expand).
-  bool is_layout = false;
-  // Elementwise ops with NumPy broadcasting.
-  bool is_broadcast = false;
-};
-
-const OpInfo& op_info(OpKind op);
-std::span<const OpInfo> all_ops();
-
-// Computes the result type (dtype and shape; quant none) of `op` applied to `inputs`.
-// Errors name the op and the offending shapes.
-Result<TensorType> infer_type(OpKind op, std::span<const TensorType* const> inputs,
-                              const Attrs& attrs);
-
-// NumPy broadcast of two shapes, or a kShape error.
-Result<Shape> broadcast_shapes(const Shape& a, const Shape& b);
+using opset::all_ops;
+using opset::AttrKind;
+using opset::Attrs;
+using opset::AttrSpec;
+using opset::AttrValue;
+using opset::broadcast_shapes;
+using opset::infer_type;
+using opset::kNumOpKinds;
+using opset::op_info;
+using opset::op_name;
+using opset::OpInfo;
+using opset::OpKind;
+using opset::parse_op_name;
 
 }  // namespace hs::ir

@@ -1,5 +1,5 @@
-// Tests of ir/types.h: dtypes, shapes, type_str and check_quant.
-#include "headsplit/ir/types.h"
+// Tests of opset/types.h: dtypes, shapes, type_str and check_quant.
+#include "headsplit/opset/types.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 #include "testing/testing.h"
 
-namespace hs::ir {
+namespace hs::opset {
 namespace {
 
 using ::testing::HasSubstr;
@@ -194,4 +194,4 @@ TEST(CheckQuant, RejectsStorageMismatch) {
 }
 
 }  // namespace
-}  // namespace hs::ir
+}  // namespace hs::opset

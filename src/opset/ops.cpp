@@ -1,10 +1,10 @@
 // Op registry and shape rules.
-#include "headsplit/ir/ops.h"
+#include "headsplit/opset/ops.h"
 
 #include <algorithm>
 #include <array>
 
-namespace hs::ir {
+namespace hs::opset {
 
 namespace {
 
@@ -365,4 +365,4 @@ Result<TensorType> infer_type(OpKind op, std::span<const TensorType* const> in,
   return errorf(ErrorKind::kInternal, "infer_type: unhandled op {}", static_cast<int>(op));
 }
 
-}  // namespace hs::ir
+}  // namespace hs::opset

@@ -1,6 +1,6 @@
-// Tests of ir/ops.h: the op registry, attributes, broadcast_shapes and infer_type for every op
+// Tests of opset/ops.h: the op registry, attributes, broadcast_shapes and infer_type for every op
 // (a hand-computed shape and at least one rejection each).
-#include "headsplit/ir/ops.h"
+#include "headsplit/opset/ops.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 
 #include "testing/testing.h"
 
-namespace hs::ir {
+namespace hs::opset {
 namespace {
 
 using ::testing::HasSubstr;
@@ -269,4 +269,4 @@ TEST(InferType, QuantizeDequantize) {
 }
 
 }  // namespace
-}  // namespace hs::ir
+}  // namespace hs::opset

@@ -1,9 +1,10 @@
-#include "headsplit/ir/types.h"
+// DType names, sizes and ranges; shapes; quantization parameters and check_quant.
+#include "headsplit/opset/types.h"
 
 #include <cmath>
 #include <limits>
 
-namespace hs::ir {
+namespace hs::opset {
 
 std::string_view dtype_name(DType dtype) {
   switch (dtype) {
@@ -230,4 +231,4 @@ Status check_quant(const TensorType& type, std::string_view what) {
   return {};
 }
 
-}  // namespace hs::ir
+}  // namespace hs::opset
