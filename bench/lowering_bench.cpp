@@ -36,7 +36,7 @@
 #include "headsplit/frontend/builder.h"
 #include "headsplit/frontend/llama_model.h"
 #include "headsplit/quant/calibrate.h"
-#include "headsplit/runtime/step_model.h"
+#include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/support/memory.h"
 
 namespace {

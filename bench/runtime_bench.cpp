@@ -41,7 +41,7 @@
 #include "headsplit/kernels/thread_pool.h"
 #include "headsplit/runner/generator.h"
 #include "headsplit/runner/sampler.h"
-#include "headsplit/runtime/step_model.h"
+#include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/support/shared_dir.h"
 #include "headsplit/tokenizer/tokenizer.h"
 

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "planner.h"
+#include "step_planner.h"
 
 namespace hs::runtime {
 
@@ -35,6 +35,7 @@ artifact::ElementType element_type(detail::Elem e) {
     case detail::Elem::kI8: return artifact::ElementType::kI8;
     case detail::Elem::kU16: return artifact::ElementType::kU16;
     case detail::Elem::kI16: return artifact::ElementType::kI16;
+    default: break;
   }
   return artifact::ElementType::kF32;
 }
@@ -45,7 +46,7 @@ struct GraphExecutor::Impl {
   std::shared_ptr<const artifact::LoadedArtifact> artifact;
   int graph_index = 0;
   ExecOptions options;
-  detail::Plan plan;
+  detail::StepPlan plan;
   std::vector<detail::BindingDesc> in_desc, out_desc;
   AlignedBytes arena, staging;
   std::vector<std::byte*> bases;  // indexed by BaseId; bindings after kBaseFirstBinding
@@ -72,13 +73,13 @@ struct GraphExecutor::Impl {
     if (static_cast<int64_t>(size) != d.bytes) {
       return errorf(ErrorKind::kInvalidArgument,
                     "{}: {} '{}' ({} x {}) needs a buffer of {} bytes, got {}", what(), kind,
-                    d.name, d.count, detail::elem_name(d.elem), d.bytes, size);
+                    d.name, d.count, opset::dtype_name(d.elem), d.bytes, size);
     }
-    if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(detail::elem_bytes(d.elem)) !=
+    if (reinterpret_cast<uintptr_t>(data) % static_cast<uintptr_t>(opset::dtype_size(d.elem)) !=
         0) {
       return errorf(ErrorKind::kInvalidArgument,
                     "{}: {} '{}' buffer is not aligned to its {}-byte elements", what(), kind,
-                    d.name, detail::elem_bytes(d.elem));
+                    d.name, opset::dtype_size(d.elem));
     }
     if (data == nullptr && size == 0) data = arena.get();  // empty tensor: any valid address
     if (bases[slot] != data) {
@@ -105,10 +106,10 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
     return errorf(ErrorKind::kNotFound, "{}: no graph '{}' (the artifact has: {})",
                   artifact->path(), name, fmt::join(names, ", "));
   }
-  const detail::PlanOptions plan_options{
+  const detail::StepPlanOptions plan_options{
       .reference_kernels = options.kernels == KernelChoice::kReference,
       .fuse_cache_reads = options.kernels == KernelChoice::kFast};
-  HS_ASSIGN_OR_RETURN(detail::BuiltPlan built, detail::build_plan(*artifact, index, plan_options));
+  HS_ASSIGN_OR_RETURN(detail::BuiltStepPlan built, detail::build_step_plan(*artifact, index, plan_options));
 
   std::unique_ptr<GraphExecutor> exec(new GraphExecutor());
   auto impl = std::make_unique<Impl>();
@@ -134,7 +135,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
   for (const detail::BindingDesc& d : impl->out_desc) {
     exec->outputs_.push_back({d.name, element_type(d.elem), g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
   }
-  const detail::Plan& p = impl->plan;
+  const detail::StepPlan& p = impl->plan;
   exec->summary_ = PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),
                                .steps = static_cast<int64_t>(p.steps.size()),
                                .views = p.views,

@@ -11,7 +11,7 @@
 
 #include "headsplit/artifact/reader.h"
 #include "headsplit/kernels/simd_info.h"
-#include "headsplit/runtime/step_model.h"
+#include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/tokenizer/chat.h"
 #include "headsplit/tokenizer/tokenizer.h"
 

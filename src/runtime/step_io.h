@@ -9,7 +9,7 @@
 
 #include "headsplit/runner/step_model.h"
 #include "headsplit/runtime/executor.h"
-#include "headsplit/runtime/step_model.h"
+#include "headsplit/runtime/artifact_step_model.h"
 
 namespace hs::runtime::detail {
 

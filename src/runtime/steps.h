@@ -10,11 +10,22 @@
 #include <string>
 #include <vector>
 
+#include "headsplit/kernels/elementwise.h"
+#include "headsplit/kernels/matmul_parts.h"
 #include "headsplit/kernels/qgemm.h"
-#include "plan.h"
-#include "simd_kernels.h"
+#include "step_plan.h"
 
 namespace hs::runtime::detail {
+
+using kernels::BinaryKind;
+
+// One part of a matmul's right-hand side B (kernels/matmul_parts.h) and where it is read.
+struct MatmulPartSource {
+  Source source;             // contiguous [batches..., rows, cols] of this part
+  int64_t batch_stride = 0;  // elements between the part's source batches
+  int64_t begin = 0;         // first column (concat on N) or row (concat on K) it covers
+  int64_t extent = 0;        // columns (N) or rows (K) it covers
+};
 
 // conv2d (1x1, channel-major x[Ci, S] per image) or linear (token-major x[M, K]).
 struct ProjectionSpec {
@@ -33,10 +44,10 @@ std::unique_ptr<Step> make_projection_step(ProjectionSpec spec);
 
 struct MatmulSpec {
   std::string label;
-  MatmulShapeInfo shape;  // its offset pointers are set by the step from the vectors below
+  kernels::MatmulShapeInfo shape;  // its offset pointers are set by the step from the vectors
   std::vector<int64_t> a_offsets, b_batches;  // [batches]
   int32_t a = -1, y = -1;                     // refs: A dense f32 [.., M, K], y f32
-  std::vector<MatmulPart> parts;              // B, 1..8 parts
+  std::vector<MatmulPartSource> parts;        // B, 1..8 parts
   FakeQuant fake_quant;
 };
 std::unique_ptr<Step> make_matmul_step(MatmulSpec spec);

@@ -65,20 +65,29 @@ class MatmulStep final : public Step {
   explicit MatmulStep(MatmulSpec spec) : Step(spec.label), s_(std::move(spec)) {
     s_.shape.a_offsets = s_.a_offsets.data();
     s_.shape.b_batches = s_.b_batches.data();
+    for (const MatmulPartSource& p : s_.parts) {
+      parts_.push_back({.storage = p.source.elem,
+                        .scale = p.source.scale,
+                        .zero_point = p.source.zero_point,
+                        .batch_stride = p.batch_stride,
+                        .begin = p.begin,
+                        .extent = p.extent});
+    }
   }
 
   Status run(const ExecContext& ctx) const override {
     const std::byte* bases[8];
     for (size_t p = 0; p < s_.parts.size(); ++p) bases[p] = ctx.ptrs[s_.parts[p].source.ref];
     float* y = ctx.ptr<float>(s_.y);
-    matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), s_.parts.data(), bases,
-                 static_cast<int64_t>(s_.parts.size()), y, ctx.pool);
+    kernels::matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), parts_.data(), bases,
+                          static_cast<int64_t>(parts_.size()), y, ctx.pool);
     if (s_.fake_quant.active()) s_.fake_quant.apply(y);
     return ok_status();
   }
 
  private:
   MatmulSpec s_;
+  std::vector<kernels::MatmulPart> parts_;  // s_.parts as the kernel reads them
 };
 
 // How one operand of a binary op maps onto the output.
@@ -130,15 +139,15 @@ class BinaryStep final : public Step {
       return;
     }
     if (a_kind_ == Operand::kFull && b_kind_ == Operand::kFull) {
-      binary_f32(s_.op, a, b, y, n_);
+      kernels::binary_f32(s_.op, a, b, y, n_);
     } else if (b_kind_ == Operand::kScalar) {
-      binary_scalar_f32(s_.op, a, b[0], /*b_is_rhs=*/true, y, n_);
+      kernels::binary_scalar_f32(s_.op, a, b[0], /*b_is_rhs=*/true, y, n_);
     } else if (a_kind_ == Operand::kScalar) {
-      binary_scalar_f32(s_.op, b, a[0], /*b_is_rhs=*/false, y, n_);
+      kernels::binary_scalar_f32(s_.op, b, a[0], /*b_is_rhs=*/false, y, n_);
     } else if (b_kind_ == Operand::kTile) {
-      for (int64_t o = 0; o < n_; o += b_n_) binary_f32(s_.op, a + o, b, y + o, b_n_);
+      for (int64_t o = 0; o < n_; o += b_n_) kernels::binary_f32(s_.op, a + o, b, y + o, b_n_);
     } else {  // a tiles
-      for (int64_t o = 0; o < n_; o += a_n_) binary_f32(s_.op, a, b + o, y + o, a_n_);
+      for (int64_t o = 0; o < n_; o += a_n_) kernels::binary_f32(s_.op, a, b + o, y + o, a_n_);
     }
   }
 
@@ -166,7 +175,7 @@ class RefStep final : public Step {
       case RefOp::kSoftmax: {
         const ref::AxisDims d = ref::axis_dims(s_.in_shapes[0], s_.axis);
         if (d.inner == 1) {
-          softmax_rows_f32(in(0), ctx.ptr<float>(s_.y), d.outer, d.n, ctx.pool);
+          kernels::softmax_rows_f32(in(0), ctx.ptr<float>(s_.y), d.outer, d.n, ctx.pool);
         } else {
           ref::softmax(d, in(0), ctx.ptr<float>(s_.y));
         }
@@ -197,10 +206,10 @@ class ConvertStep final : public Step {
 
   Status run(const ExecContext& ctx) const override {
     if (s_.to_storage) {
-      quantize_f32(ctx.ptr<const float>(s_.from), s_.count, s_.scale, s_.zero_point, s_.qmin,
+      kernels::quantize_f32(ctx.ptr<const float>(s_.from), s_.count, s_.scale, s_.zero_point, s_.qmin,
                    s_.qmax, s_.storage, ctx.ptr<std::byte>(s_.to));
     } else {
-      dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
+      kernels::dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
                         s_.zero_point, ctx.ptr<float>(s_.to));
     }
     return ok_status();

@@ -50,7 +50,7 @@ class CopyStep final : public Step {
   static void run_copy(const std::byte* src, const CopyPiece& p, int64_t si, int64_t ss,
                        std::byte* dst, int64_t di, int64_t ds, int64_t count) {
     const Elem e = p.src.elem;
-    if (!is_int_storage(e)) {  // f32 or i32: 4-byte moves
+    if (!opset::dtype_is_integer_storage(e)) {  // f32 or i32: 4-byte moves
       if (ss == 1 && ds == 1) {
         std::memcpy(dst + di * 4, src + si * 4, static_cast<size_t>(count) * 4);
         return;
@@ -62,7 +62,7 @@ class CopyStep final : public Step {
     }
     auto* out = reinterpret_cast<float*>(dst);
     if (ss == 1 && ds == 1) {
-      dequantize_to_f32(src + si * elem_bytes(e), e, count, p.src.scale, p.src.zero_point,
+      kernels::dequantize_to_f32(src + si * opset::dtype_size(e), e, count, p.src.scale, p.src.zero_point,
                         out + di);
       return;
     }
@@ -147,7 +147,7 @@ class GatherStep final : public Step {
         y[j] = kernels::dequantize_one(q, s_.scales[p], zp);
         continue;
       }
-      y[j] = decode_one(s_.data + r * s_.width * elem_bytes(s_.storage), s_.storage, j,
+      y[j] = decode_one(s_.data + r * s_.width * opset::dtype_size(s_.storage), s_.storage, j,
                         s_.scales[p], zp);
     }
   }

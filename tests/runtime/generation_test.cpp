@@ -28,7 +28,7 @@
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/runner/generator.h"
 #include "headsplit/runner/sampler.h"
-#include "headsplit/runtime/step_model.h"
+#include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
 #include "testing/testing.h"
 

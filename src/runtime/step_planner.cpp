@@ -1,7 +1,7 @@
 // The planner's frame: passes over the nodes, graph I/O and staging, operands (including
 // constants prepared at load), output destinations and the arena overlap check. The per-op
 // planning is in planner_ops.cpp.
-#include "planner.h"
+#include "step_planner.h"
 
 #include <fmt/format.h>
 
@@ -53,40 +53,40 @@ int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(sh
 
 }  // namespace
 
-Planner::Planner(const artifact::LoadedArtifact& artifact, int graph_index,
-                 const PlanOptions& options)
+StepPlanner::StepPlanner(const artifact::LoadedArtifact& artifact, int graph_index,
+                 const StepPlanOptions& options)
     : artifact_(artifact),
       graph_(artifact.program().graphs[static_cast<size_t>(graph_index)]),
       options_(options),
       what_(fmt::format("{}: graph '{}'", artifact.path(), graph_.name)) {}
 
-const artifact::TensorDesc& Planner::tensor(int32_t i) const {
+const artifact::TensorDesc& StepPlanner::tensor(int32_t i) const {
   return graph_.tensors[static_cast<size_t>(i)];
 }
 
-std::string Planner::node_label(int32_t node_index) const {
+std::string StepPlanner::node_label(int32_t node_index) const {
   const artifact::NodeDesc& n = graph_.nodes[static_cast<size_t>(node_index)];
   return fmt::format("{}: node '{}' ({})", what_, tensor(n.outputs[0]).name,
                      artifact::op_code_name(n.op));
 }
 
-FakeQuant Planner::fake_quant_of(int32_t t) const {
+FakeQuant StepPlanner::fake_quant_of(int32_t t) const {
   const artifact::TensorDesc& d = tensor(t);
   return FakeQuant(d.quant, d.shape);
 }
 
-int32_t Planner::add_ref(uint32_t base, uint64_t offset) {
+int32_t StepPlanner::add_ref(uint32_t base, uint64_t offset) {
   plan_.refs.push_back({base, offset});
   return static_cast<int32_t>(plan_.refs.size() - 1);
 }
 
-int64_t Planner::alloc_staging(int64_t bytes) {
+int64_t StepPlanner::alloc_staging(int64_t bytes) {
   const int64_t at = plan_.staging_bytes;
   plan_.staging_bytes += (bytes + 63) / 64 * 64;
   return at;
 }
 
-Result<BuiltPlan> Planner::build() {
+Result<BuiltStepPlan> StepPlanner::build() {
   const size_t n = graph_.tensors.size();
   uses_.assign(n, {});
   is_output_.assign(n, false);
@@ -111,15 +111,15 @@ Result<BuiltPlan> Planner::build() {
   return std::move(result_);
 }
 
-Status Planner::plan_pass() {
-  plan_ = Plan{};
+Status StepPlanner::plan_pass() {
+  plan_ = StepPlan{};
   plan_.arena_bytes = graph_.arena_bytes;
   state_.assign(graph_.tensors.size(), TensorState{});
   lazy_.clear();
   final_steps_.clear();
   prepared_.clear();
   skip_.assign(graph_.nodes.size(), false);
-  result_ = BuiltPlan{};
+  result_ = BuiltStepPlan{};
   HS_TRY(plan_io());
   for (size_t i = 0; i < graph_.nodes.size(); ++i) HS_TRY(plan_node(static_cast<int32_t>(i)));
   for (auto& step : final_steps_) plan_.steps.push_back(std::move(step));
@@ -127,7 +127,7 @@ Status Planner::plan_pass() {
   return ok_status();
 }
 
-Status Planner::plan_io() {
+Status StepPlanner::plan_io() {
   binding_of_.assign(graph_.tensors.size(), -1);
   const auto n_in = static_cast<int32_t>(graph_.inputs.size());
   for (int32_t i = 0; i < n_in; ++i) {
@@ -135,10 +135,10 @@ Status Planner::plan_io() {
     const artifact::TensorDesc& d = tensor(t);
     HS_ASSIGN_OR_RETURN(const Elem elem, io_elem(d, what_));
     const int64_t count = numel(d.shape);
-    result_.inputs.push_back({d.name, t, elem, count, count * elem_bytes(elem)});
+    result_.inputs.push_back({d.name, t, elem, count, count * opset::dtype_size(elem)});
     binding_of_[static_cast<size_t>(t)] = i;
     const int32_t ref = add_ref(kBaseFirstBinding + static_cast<uint32_t>(i), 0);
-    if (!is_int_storage(elem)) {
+    if (!opset::dtype_is_integer_storage(elem)) {
       state_[static_cast<size_t>(t)].src = Source{.ref = ref, .elem = elem};
       continue;
     }
@@ -166,13 +166,13 @@ Status Planner::plan_io() {
     const artifact::TensorDesc& d = tensor(t);
     HS_ASSIGN_OR_RETURN(const Elem elem, io_elem(d, what_));
     const int64_t count = numel(d.shape);
-    result_.outputs.push_back({d.name, t, elem, count, count * elem_bytes(elem)});
+    result_.outputs.push_back({d.name, t, elem, count, count * opset::dtype_size(elem)});
     binding_of_[static_cast<size_t>(t)] = n_in + static_cast<int32_t>(j);
   }
   return ok_status();
 }
 
-Status Planner::plan_node(int32_t i) {
+Status StepPlanner::plan_node(int32_t i) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const std::string label = node_label(i);
   HS_ASSIGN_OR_RETURN(const NodeAttrs attrs, check_node(graph_, node, label));
@@ -195,7 +195,7 @@ Status Planner::plan_node(int32_t i) {
   }
 }
 
-Result<Source> Planner::operand(int32_t t, std::string_view label) {
+Result<Source> StepPlanner::operand(int32_t t, std::string_view label) {
   const TensorState& st = state_[static_cast<size_t>(t)];
   if (st.src.ref >= 0) return st.src;
   if (tensor(t).role == artifact::TensorRole::kConstant) return constant_dense(t, label);
@@ -203,7 +203,7 @@ Result<Source> Planner::operand(int32_t t, std::string_view label) {
                 "an op that cannot fuse it)", label, tensor(t).name);
 }
 
-Result<Source> Planner::dense(int32_t t, std::string_view label) {
+Result<Source> StepPlanner::dense(int32_t t, std::string_view label) {
   HS_ASSIGN_OR_RETURN(const Source src, operand(t, label));
   if (src.dense()) return src;
   restart_input_ = src.root_input;
@@ -211,7 +211,7 @@ Result<Source> Planner::dense(int32_t t, std::string_view label) {
                 tensor(t).name);
 }
 
-Result<Source> Planner::constant_dense(int32_t t, std::string_view label) {
+Result<Source> StepPlanner::constant_dense(int32_t t, std::string_view label) {
   const artifact::TensorDesc& d = tensor(t);
   const auto it = prepared_.find(t);
   const ValueKind kind = value_kind(d).value();  // checked by check_node
@@ -261,7 +261,7 @@ Result<Source> Planner::constant_dense(int32_t t, std::string_view label) {
   return Source{.ref = ref, .elem = elem};
 }
 
-Result<Source> Planner::output_dest(int32_t t) {
+Result<Source> StepPlanner::output_dest(int32_t t) {
   const artifact::TensorDesc& d = tensor(t);
   HS_ASSIGN_OR_RETURN(const ValueKind kind, value_kind(d));
   const Elem elem = kind == ValueKind::kReal ? Elem::kF32 : Elem::kI32;
@@ -272,7 +272,7 @@ Result<Source> Planner::output_dest(int32_t t) {
     const int32_t bound = add_ref(kBaseFirstBinding + static_cast<uint32_t>(b), 0);
     const BindingDesc& desc =
         result_.outputs[static_cast<size_t>(b) - graph_.inputs.size()];
-    if (!is_int_storage(desc.elem)) {
+    if (!opset::dtype_is_integer_storage(desc.elem)) {
       src.ref = bound;
     } else {  // computed in float staging, quantized into the binding at the end
       src.ref = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(count * 4)));
@@ -297,7 +297,7 @@ Result<Source> Planner::output_dest(int32_t t) {
   return src;
 }
 
-Status Planner::check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
+Status StepPlanner::check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
                               const std::vector<std::pair<Source, int32_t>>& ins,
                               bool elementwise) {
   const Ref& o = plan_.refs[static_cast<size_t>(out.ref)];
@@ -306,7 +306,7 @@ Status Planner::check_overlap(std::string_view label, const Source& out, int32_t
   for (const auto& [src, t] : ins) {
     const Ref& r = plan_.refs[static_cast<size_t>(src.ref)];
     if (r.base != kBaseArena) continue;
-    const int64_t bytes = numel(tensor(t).shape) * elem_bytes(src.elem);
+    const int64_t bytes = numel(tensor(t).shape) * opset::dtype_size(src.elem);
     const auto ob = static_cast<int64_t>(o.offset), ib = static_cast<int64_t>(r.offset);
     if (ob >= ib + bytes || ib >= ob + o_bytes) continue;
     if (elementwise && ob == ib && o_bytes == bytes) continue;  // in place, element by element
@@ -317,9 +317,9 @@ Status Planner::check_overlap(std::string_view label, const Source& out, int32_t
   return ok_status();
 }
 
-Result<BuiltPlan> build_plan(const artifact::LoadedArtifact& artifact, int graph_index,
-                             const PlanOptions& options) {
-  Planner planner(artifact, graph_index, options);
+Result<BuiltStepPlan> build_step_plan(const artifact::LoadedArtifact& artifact, int graph_index,
+                             const StepPlanOptions& options) {
+  StepPlanner planner(artifact, graph_index, options);
   return planner.build();
 }
 

@@ -1,6 +1,6 @@
 // Internal to the runtime: the executable form of one graph.
 //
-// A Plan is a list of Steps, one kernel call each, with every shape-dependent value computed
+// A StepPlan is a list of Steps, one kernel call each, with every shape-dependent value computed
 // at load. Steps name memory through Refs, (base, byte offset) pairs that are resolved to raw
 // pointers once per change of the bindings:
 //   base kBaseAbsolute  the offset is an address (weights in the mapping, prepared constants)
@@ -20,25 +20,19 @@
 #include <vector>
 
 #include "headsplit/artifact/program.h"
+#include "headsplit/kernels/matmul_parts.h"
 #include "headsplit/kernels/reference.h"
 #include "headsplit/kernels/thread_pool.h"
 #include "headsplit/support/result.h"
 
 namespace hs::runtime::detail {
 
-// Element storage of a tensor during a step.
-enum class Elem : uint8_t {
-  kF32,  // real values (f32, or the fake-quantized value of a quantized type)
-  kI32,  // i32 and bool tensors
-  kU8,   // integer storage of a graph input or output, per-tensor params
-  kI8,
-  kU16,
-  kI16,
-};
-
-int64_t elem_bytes(Elem elem);
-bool is_int_storage(Elem elem);  // u8, i8, u16, i16
-std::string_view elem_name(Elem elem);
+// Element storage of a tensor during a step, one of:
+//   kF32  real values (f32, or the fake-quantized value of a quantized type)
+//   kI32  i32 and bool tensors
+//   kU8, kI8, kU16, kI16  integer storage of a graph input or output, per-tensor params
+// Sizes and names are the op set's (opset::dtype_size, opset::dtype_name).
+using Elem = opset::DType;
 
 enum BaseId : uint32_t {
   kBaseAbsolute = 0,
@@ -59,7 +53,7 @@ struct Source {
   int32_t zero_point = 0;
   int32_t root_input = -1;  // integer storage: the graph input tensor it reads
 
-  bool dense() const { return !is_int_storage(elem); }
+  bool dense() const { return !opset::dtype_is_integer_storage(elem); }
 };
 
 // What a step sees while it runs.
@@ -111,7 +105,7 @@ class FakeQuant {
 kernels::ref::QuantSpec quant_spec(const artifact::Quant& quant);
 
 // The executable plan of one graph.
-struct Plan {
+struct StepPlan {
   std::vector<Ref> refs;
   std::vector<std::unique_ptr<Step>> steps;  // in execution order
   int64_t arena_bytes = 0;

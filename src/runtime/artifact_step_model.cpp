@@ -1,6 +1,6 @@
 // ArtifactStepModel: binds the KvManager buffers, the SmartMask mask, tokens and positions to
 // the graph for the step's AR length, executes it, and hands the logits back as floats.
-#include "headsplit/runtime/step_model.h"
+#include "headsplit/runtime/artifact_step_model.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -9,7 +9,7 @@
 
 #include "headsplit/kernels/thread_pool.h"
 #include "headsplit/runner/kv_manager.h"
-#include "simd_kernels.h"
+#include "headsplit/kernels/elementwise.h"
 #include "step_io.h"
 
 namespace hs::runtime {
@@ -223,9 +223,9 @@ Status ArtifactStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
     const artifact::Quant& q = io.logits_quant;
     const float scale = q.scales[0];
     const int32_t zp = q.zero_points.empty() ? 0 : q.zero_points[0];
-    detail::dequantize_to_f32(run->logits_q.data(),
-                              io.logits_type == artifact::ElementType::kU16 ? detail::Elem::kU16
-                                                                            : detail::Elem::kU8,
+    kernels::dequantize_to_f32(run->logits_q.data(),
+                              io.logits_type == artifact::ElementType::kU16 ? opset::DType::kU16
+                                                                            : opset::DType::kU8,
                               static_cast<int64_t>(logits.size()), scale, zp, logits.data());
   }
   execute_seconds_ += seconds_since(exec_start);

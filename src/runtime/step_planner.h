@@ -1,4 +1,4 @@
-// Internal to the runtime: turns one graph of a loaded artifact into a Plan.
+// Internal to the runtime: turns one graph of a loaded artifact into a StepPlan.
 //
 //   storage   graph inputs are read from their bindings (u8/u16 inputs through their params;
 //             an integer input some consumer needs as float is dequantized into staging at
@@ -11,7 +11,7 @@
 //             weights): consumers read the input's memory.
 //   fusion    concat(cache, new) read only by matmuls (directly or through the GQA repeat
 //             unsqueeze -> expand -> reshape) is not materialized: the matmul reads its parts
-//             in place (simd_kernels.h, matmul_parts).
+//             in place (kernels/matmul_parts.h).
 //   checks    every node's arity, attributes and shapes (op_rules.h); an op/dtype combination
 //             without a kernel is a kUnsupported error naming the node.
 #pragma once
@@ -23,12 +23,12 @@
 
 #include "headsplit/artifact/reader.h"
 #include "op_rules.h"
-#include "plan.h"
-#include "simd_kernels.h"
+#include "step_plan.h"
+#include "steps.h"
 
 namespace hs::runtime::detail {
 
-struct PlanOptions {
+struct StepPlanOptions {
   bool reference_kernels = false;  // reference kernels for projections, no fusion
   bool fuse_cache_reads = true;    // concat(cache, new) read in place by the attention matmuls
 };
@@ -39,23 +39,23 @@ struct BindingDesc {
   int32_t tensor = -1;
   Elem elem = Elem::kF32;
   int64_t count = 0;  // elements
-  int64_t bytes = 0;  // count * elem_bytes(elem)
+  int64_t bytes = 0;  // count * opset::dtype_size(elem)
 };
 
-struct BuiltPlan {
-  Plan plan;
+struct BuiltStepPlan {
+  StepPlan plan;
   std::vector<BindingDesc> inputs, outputs;  // the graph's binding order
 };
 
 // `what` (the artifact path and graph name) starts every error message.
-Result<BuiltPlan> build_plan(const artifact::LoadedArtifact& artifact, int graph_index,
-                             const PlanOptions& options);
+Result<BuiltStepPlan> build_step_plan(const artifact::LoadedArtifact& artifact, int graph_index,
+                             const StepPlanOptions& options);
 
-// ---- planner internals (planner.cpp, planner_ops.cpp) -------------------------------------
+// ---- planner internals (step_planner.cpp, step_planner_ops.cpp, _layout.cpp) ----------------------------------
 
 // A lazily assembled right-hand matmul operand (a fused concat, maybe GQA-repeated).
 struct LazyOperand {
-  std::vector<MatmulPart> parts;
+  std::vector<MatmulPartSource> parts;
   bool concat_on_n = true;
   std::vector<int64_t> shape;  // logical shape [batch..., K, N]
   int64_t batch_div = 1;       // logical batch b reads source batch b / batch_div
@@ -63,13 +63,13 @@ struct LazyOperand {
 
 struct TensorState {
   Source src;         // src.ref < 0: not available (yet)
-  int lazy = -1;      // index into Planner::lazy_ when the tensor is a lazy matmul operand
+  int lazy = -1;      // index into StepPlanner::lazy_ when the tensor is a lazy matmul operand
 };
 
-class Planner {
+class StepPlanner {
  public:
-  Planner(const artifact::LoadedArtifact& artifact, int graph_index, const PlanOptions& options);
-  Result<BuiltPlan> build();
+  StepPlanner(const artifact::LoadedArtifact& artifact, int graph_index, const StepPlanOptions& options);
+  Result<BuiltStepPlan> build();
 
  private:
   // One planning pass; restarts with more staged inputs when an integer input reaches a
@@ -77,7 +77,7 @@ class Planner {
   Status plan_pass();
   Status plan_node(int32_t node_index);
 
-  // planner.cpp: memory and operands.
+  // step_planner.cpp: memory and operands.
   int32_t add_ref(uint32_t base, uint64_t offset);
   int64_t alloc_staging(int64_t bytes);
   Status plan_io();
@@ -91,7 +91,7 @@ class Planner {
   FakeQuant fake_quant_of(int32_t tensor) const;
   const artifact::TensorDesc& tensor(int32_t i) const;
 
-  // planner_ops.cpp: one function per op family.
+  // step_planner_ops.cpp, step_planner_layout.cpp: one function per op family.
   Status plan_projection(int32_t node_index, const std::string& label);
   Status plan_matmul(int32_t node_index, const std::string& label);
   Status plan_elementwise(int32_t node_index, const std::string& label, const NodeAttrs& attrs);
@@ -102,11 +102,11 @@ class Planner {
 
   const artifact::LoadedArtifact& artifact_;
   const artifact::GraphDesc& graph_;
-  PlanOptions options_;
+  StepPlanOptions options_;
   std::string what_;  // "<path>: graph '<name>'"
 
   // Per pass.
-  Plan plan_;
+  StepPlan plan_;
   std::vector<TensorState> state_;
   std::vector<LazyOperand> lazy_;
   std::vector<std::unique_ptr<Step>> final_steps_;  // output conversions, appended at the end
@@ -118,7 +118,7 @@ class Planner {
   // Across passes.
   std::vector<bool> staged_;  // per tensor: integer input dequantized at step start
   int32_t restart_input_ = -1;
-  BuiltPlan result_;
+  BuiltStepPlan result_;
 };
 
 }  // namespace hs::runtime::detail

@@ -1,41 +1,38 @@
-// The runtime's float matmul for attention (QKᵀ, P·V and other graph matmuls): small batched
-// products whose right-hand side may be assembled from parts, so that concat(cache, new) is
-// read in place and u8/u16 cache columns are dequantized in registers.
+// The attention matmul with a right-hand side assembled from parts (kernels/matmul_parts.h):
+// QKᵀ, P·V and other small batched float products whose B may be concat(cache, new) read in
+// place, with u8/u16 cache columns dequantized in registers.
 //
 //   concat on N (scores = q · k_all, k_all = [K=Dh, N=C]): per part, column blocks of 4
 //     vectors; per block acc[r][j] += a[m,k] * B[k, cols] over k increasing.
 //   concat on K (out = p · v_all, v_all = [K=C, N=Dh]): column blocks of 4 vectors; per block
 //     the parts in order, k increasing inside each, one accumulator chain per element.
 // Each output element is `acc = 0; acc = acc + a[m,k] * b[k,n]` for k = 0..K-1 with separate
-// multiply and add (no FMA), exactly ref::matmul, so results are bit-identical to it.
+// multiply and add (no FMA: this file is compiled with -ffp-contract=off), exactly
+// ref::matmul, so results are bit-identical to it.
 // Threads: tasks are (batch, column block) pairs; a call below kMinParallelMacs runs inline.
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS HWY_SSSE3  // the kernels library's target set
-#endif
-
 #include <cstring>
 
+#include "simd_config.h"  // first: selects the Highway targets
+
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "../src/runtime/simd_matmul.cpp"  // relative to include/
+#define HWY_TARGET_INCLUDE "../src/kernels/matmul_parts_f32.cpp"  // relative to include/
+#include "headsplit/kernels/matmul_parts.h"
 #include "headsplit/kernels/quant.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "simd_kernels.h"
 
-#ifndef HS_RUNTIME_SIMD_MATMUL_ONCE_
-#define HS_RUNTIME_SIMD_MATMUL_ONCE_
-namespace hs::runtime::detail {
+#ifndef HS_KERNELS_MATMUL_PARTS_ONCE_
+#define HS_KERNELS_MATMUL_PARTS_ONCE_
+namespace hs::kernels::detail {
 // Calls with fewer multiply-adds run on the calling thread.
 inline constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
-}  // namespace hs::runtime::detail
+}  // namespace hs::kernels::detail
 #endif
 
 HWY_BEFORE_NAMESPACE();
-namespace hs::runtime::HWY_NAMESPACE {
+namespace hs::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-using detail::Elem;
-using detail::MatmulPart;
-using detail::MatmulShapeInfo;
+using opset::DType;
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
@@ -44,21 +41,21 @@ using DI = hn::Rebind<int32_t, DF>;
 constexpr size_t kBlockVectors = 4;  // columns per block: 4 vectors
 
 // Reads B elements of one part: float32 in place, integer storage dequantized in registers
-// exactly as kernels::dequantize_one (scale * float(q - zero_point)).
-template <Elem kElem>
+// exactly as dequantize_one (scale * float(q - zero_point)).
+template <DType kElem>
 struct PartReader {
   const std::byte* base;
   float scale;
   int32_t zero_point;
 
   HWY_INLINE VF Load(DF d, int64_t i) const {
-    if constexpr (kElem == Elem::kF32) {
+    if constexpr (kElem == DType::kF32) {
       return hn::LoadU(d, reinterpret_cast<const float*>(base) + i);
     } else {
       using T = std::conditional_t<
-          kElem == Elem::kU8, uint8_t,
-          std::conditional_t<kElem == Elem::kI8, int8_t,
-                             std::conditional_t<kElem == Elem::kU16, uint16_t, int16_t>>>;
+          kElem == DType::kU8, uint8_t,
+          std::conditional_t<kElem == DType::kI8, int8_t,
+                             std::conditional_t<kElem == DType::kU16, uint16_t, int16_t>>>;
       const DI di;
       const hn::Rebind<T, DF> dt;
       const auto q = hn::PromoteTo(di, hn::LoadU(dt, reinterpret_cast<const T*>(base) + i));
@@ -66,18 +63,18 @@ struct PartReader {
     }
   }
   HWY_INLINE float At(int64_t i) const {
-    if constexpr (kElem == Elem::kF32) {
+    if constexpr (kElem == DType::kF32) {
       float v;
       std::memcpy(&v, base + i * 4, 4);
       return v;
     } else {
       using T = std::conditional_t<
-          kElem == Elem::kU8, uint8_t,
-          std::conditional_t<kElem == Elem::kI8, int8_t,
-                             std::conditional_t<kElem == Elem::kU16, uint16_t, int16_t>>>;
+          kElem == DType::kU8, uint8_t,
+          std::conditional_t<kElem == DType::kI8, int8_t,
+                             std::conditional_t<kElem == DType::kU16, uint16_t, int16_t>>>;
       T q;
       std::memcpy(&q, base + i * static_cast<int64_t>(sizeof(T)), sizeof(T));
-      return kernels::dequantize_one(static_cast<int32_t>(q), scale, zero_point);
+      return dequantize_one(static_cast<int32_t>(q), scale, zero_point);
     }
   }
 };
@@ -85,15 +82,15 @@ struct PartReader {
 // Calls fn(reader) with the PartReader of the part's element type.
 template <typename Fn>
 HWY_INLINE void WithReader(const MatmulPart& part, const std::byte* base, Fn&& fn) {
-  const float s = part.source.scale;
-  const int32_t zp = part.source.zero_point;
-  switch (part.source.elem) {
-    case Elem::kF32: return fn(PartReader<Elem::kF32>{base, s, zp});
-    case Elem::kU8: return fn(PartReader<Elem::kU8>{base, s, zp});
-    case Elem::kI8: return fn(PartReader<Elem::kI8>{base, s, zp});
-    case Elem::kU16: return fn(PartReader<Elem::kU16>{base, s, zp});
-    case Elem::kI16: return fn(PartReader<Elem::kI16>{base, s, zp});
-    case Elem::kI32: break;
+  const float s = part.scale;
+  const int32_t zp = part.zero_point;
+  switch (part.storage) {
+    case DType::kF32: return fn(PartReader<DType::kF32>{base, s, zp});
+    case DType::kU8: return fn(PartReader<DType::kU8>{base, s, zp});
+    case DType::kI8: return fn(PartReader<DType::kI8>{base, s, zp});
+    case DType::kU16: return fn(PartReader<DType::kU16>{base, s, zp});
+    case DType::kI16: return fn(PartReader<DType::kI16>{base, s, zp});
+    default: break;
   }
 }
 
@@ -235,7 +232,7 @@ HWY_INLINE int64_t TaskColumns() { return static_cast<int64_t>(kBlockVectors * h
 
 void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
                  const std::byte* const* part_ptrs, int64_t n_parts, float* y,
-                 kernels::ThreadPool* pool) {
+                 ThreadPool* pool) {
   const int64_t tc = TaskColumns();
   // Tasks per batch: column blocks of every part (concat on N) or of N (concat on K).
   int64_t per_batch = 0;
@@ -246,8 +243,8 @@ void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* par
   }
   const int64_t tasks = s.batches * per_batch;
   const int64_t macs = s.batches * s.m * s.k * s.n;
-  kernels::ThreadPool* use = macs >= detail::kMinParallelMacs ? pool : nullptr;
-  kernels::parallel_for(use, tasks, [&](int64_t begin, int64_t end) {
+  ThreadPool* use = macs >= detail::kMinParallelMacs ? pool : nullptr;
+  parallel_for(use, tasks, [&](int64_t begin, int64_t end) {
     constexpr int64_t kMaxParts = 8;
     const std::byte* bases[kMaxParts];
     for (int64_t t = begin; t < end; ++t) {
@@ -256,7 +253,7 @@ void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* par
       const float* ab = a + s.a_offsets[b];
       float* yb = y + b * s.m * s.n;
       for (int64_t p = 0; p < n_parts; ++p) {
-        const int64_t eb = detail::elem_bytes(parts[p].source.elem);
+        const int64_t eb = opset::dtype_size(parts[p].storage);
         bases[p] = part_ptrs[p] + s.b_batches[b] * parts[p].batch_stride * eb;
       }
       if (!s.concat_on_n) {
@@ -287,20 +284,20 @@ void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* par
   });
 }
 
-}  // namespace hs::runtime::HWY_NAMESPACE
+}  // namespace hs::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-namespace hs::runtime::detail {
+namespace hs::kernels {
 
 HWY_EXPORT(MatmulParts);
 
 void matmul_parts(const MatmulShapeInfo& shape, const float* a, const MatmulPart* parts,
                   const std::byte* const* part_ptrs, int64_t n_parts, float* y,
-                  kernels::ThreadPool* pool) {
+                  ThreadPool* pool) {
   HS_CHECK(n_parts >= 1 && n_parts <= 8, "matmul_parts: 1..8 parts");
   HWY_DYNAMIC_DISPATCH(MatmulParts)(shape, a, parts, part_ptrs, n_parts, y, pool);
 }
 
-}  // namespace hs::runtime::detail
+}  // namespace hs::kernels
 #endif  // HWY_ONCE

@@ -1,36 +1,10 @@
-// Small pieces of the plan: element storage names and sizes, and fake quantization of a step's
-// output (vectorized per-tensor, reference kernel for other granularities).
-#include "plan.h"
+// Small pieces of the plan: fake quantization of a step's output (vectorized per-tensor,
+// reference kernel for other granularities).
+#include "step_plan.h"
 
-#include "simd_kernels.h"
+#include "headsplit/kernels/elementwise.h"
 
 namespace hs::runtime::detail {
-
-int64_t elem_bytes(Elem elem) {
-  switch (elem) {
-    case Elem::kF32:
-    case Elem::kI32: return 4;
-    case Elem::kU8:
-    case Elem::kI8: return 1;
-    case Elem::kU16:
-    case Elem::kI16: return 2;
-  }
-  return 4;
-}
-
-bool is_int_storage(Elem elem) { return elem != Elem::kF32 && elem != Elem::kI32; }
-
-std::string_view elem_name(Elem elem) {
-  switch (elem) {
-    case Elem::kF32: return "f32";
-    case Elem::kI32: return "i32";
-    case Elem::kU8: return "u8";
-    case Elem::kI8: return "i8";
-    case Elem::kU16: return "u16";
-    case Elem::kI16: return "i16";
-  }
-  return "?";
-}
 
 kernels::ref::QuantSpec quant_spec(const artifact::Quant& q) {
   kernels::ref::QuantSpec s;
@@ -60,7 +34,7 @@ void FakeQuant::apply(float* y) const {
   if (kind_ == artifact::QuantKind::kNone) return;
   if (kind_ == artifact::QuantKind::kPerTensor) {
     const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
-    fake_quantize_f32(y, count_, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+    kernels::fake_quantize_f32(y, count_, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
     return;
   }
   kernels::ref::fake_quantize(y, shape_, quant_spec(quant_));

@@ -2,7 +2,7 @@
 // read in place by attention matmuls, through the GQA repeat), and strided copies otherwise.
 #include <fmt/format.h>
 
-#include "planner.h"
+#include "step_planner.h"
 #include "steps.h"
 
 namespace hs::runtime::detail {
@@ -28,7 +28,7 @@ bool moves_unit_axes_only(const std::vector<int64_t>& shape, const std::vector<i
 
 }  // namespace
 
-bool Planner::try_view(int32_t i, const NodeAttrs& attrs) {
+bool StepPlanner::try_view(int32_t i, const NodeAttrs& attrs) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const int32_t out = node.outputs[0], in = node.inputs[0];
   const artifact::TensorDesc& x = tensor(in);
@@ -66,7 +66,7 @@ bool Planner::try_view(int32_t i, const NodeAttrs& attrs) {
   auto src = operand(in, "");
   if (!src.ok()) return false;
   const Ref r = plan_.refs[static_cast<size_t>(src->ref)];
-  const uint64_t shift = static_cast<uint64_t>(first * elem_bytes(src->elem));
+  const uint64_t shift = static_cast<uint64_t>(first * opset::dtype_size(src->elem));
   if (r.base == kBaseArena &&
       (y.arena_offset < 0 || static_cast<uint64_t>(y.arena_offset) != r.offset + shift)) {
     return false;  // not aliased by the backend: the input's memory may be reused later
@@ -78,7 +78,7 @@ bool Planner::try_view(int32_t i, const NodeAttrs& attrs) {
   return true;
 }
 
-bool Planner::try_lazy_concat(int32_t i, const NodeAttrs& attrs) {
+bool StepPlanner::try_lazy_concat(int32_t i, const NodeAttrs& attrs) {
   if (!options_.fuse_cache_reads || options_.reference_kernels) return false;
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const int32_t out = node.outputs[0];
@@ -152,7 +152,7 @@ bool Planner::try_lazy_concat(int32_t i, const NodeAttrs& attrs) {
   // Arena parts (this step's new entries) are copied to staging here: the backend may reuse
   // their arena memory once the concat has run, before the matmuls read them.
   for (size_t k = 0; k < lazy.parts.size(); ++k) {
-    MatmulPart& part = lazy.parts[k];
+    MatmulPartSource& part = lazy.parts[k];
     if (plan_.refs[static_cast<size_t>(part.source.ref)].base != kBaseArena) continue;
     const int64_t count = numel(tensor(node.inputs[k]).shape);
     const int32_t staged = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(count * 4)));
@@ -177,7 +177,7 @@ bool Planner::try_lazy_concat(int32_t i, const NodeAttrs& attrs) {
   return true;
 }
 
-Status Planner::plan_layout(int32_t i, const std::string& label, const NodeAttrs& attrs) {
+Status StepPlanner::plan_layout(int32_t i, const std::string& label, const NodeAttrs& attrs) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   if (node.op == OpCode::kConcat && try_lazy_concat(i, attrs)) return ok_status();
   if (try_view(i, attrs)) return ok_status();

@@ -1,26 +1,21 @@
-// SIMD elementwise kernels of the runtime: fake quantization after quantized outputs,
-// quantization of integer graph outputs, dequantization of integer graph inputs, and the
-// binary ops. Bit-identical to the scalar math of kernels/quant.h and ref::binary (see
-// simd_kernels.h).
-#ifndef HWY_DISABLED_TARGETS
-#define HWY_DISABLED_TARGETS HWY_SSSE3  // the kernels library's target set
-#endif
-
-#undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "../src/runtime/simd_elementwise.cpp"  // relative to include/
+// SIMD elementwise kernels (kernels/elementwise.h): fake quantization, quantization into and
+// dequantization from integer storage, row softmax and the binary ops. Bit-identical to the
+// scalar math of kernels/quant.h and to ref::softmax / ref::binary.
 #include <cmath>
 
+#include "simd_config.h"  // first: selects the Highway targets
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "../src/kernels/elementwise_f32.cpp"  // relative to include/
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/quant.h"
-#include "headsplit/kernels/thread_pool.h"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
-#include "simd_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
-namespace hs::runtime::HWY_NAMESPACE {
+namespace hs::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
-using detail::BinaryKind;
-using detail::Elem;
+using opset::DType;
 
 using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
@@ -31,7 +26,7 @@ using DI = hn::Rebind<int32_t, DF>;
 // definition of kernels/quant.h instead.
 HWY_INLINE VF RoundEven(DF d, VF v) {
 #if HWY_TARGET == HWY_SCALAR
-  return hn::Set(d, kernels::round_half_even(hn::GetLane(v)));
+  return hn::Set(d, round_half_even(hn::GetLane(v)));
 #else
   (void)d;
   return hn::Round(v);
@@ -82,13 +77,13 @@ void QuantizeTo(const float* x, size_t count, float scale, int32_t zero_point, i
 }
 
 void QuantizeF32(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
-                 int32_t qmax, Elem storage, std::byte* y) {
+                 int32_t qmax, DType storage, std::byte* y) {
   const auto count = static_cast<size_t>(n);
   switch (storage) {
-    case Elem::kU8: return QuantizeTo<uint8_t>(x, count, scale, zero_point, qmin, qmax, y);
-    case Elem::kI8: return QuantizeTo<int8_t>(x, count, scale, zero_point, qmin, qmax, y);
-    case Elem::kU16: return QuantizeTo<uint16_t>(x, count, scale, zero_point, qmin, qmax, y);
-    case Elem::kI16: return QuantizeTo<int16_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case DType::kU8: return QuantizeTo<uint8_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case DType::kI8: return QuantizeTo<int8_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case DType::kU16: return QuantizeTo<uint16_t>(x, count, scale, zero_point, qmin, qmax, y);
+    case DType::kI16: return QuantizeTo<int16_t>(x, count, scale, zero_point, qmin, qmax, y);
     default: break;
   }
 }
@@ -112,14 +107,14 @@ void DequantizeFrom(const std::byte* x, size_t count, float scale, int32_t zero_
   }
 }
 
-void DequantizeToF32(const std::byte* x, Elem storage, int64_t n, float scale, int32_t zero_point,
+void DequantizeToF32(const std::byte* x, DType storage, int64_t n, float scale, int32_t zero_point,
                      float* y) {
   const auto count = static_cast<size_t>(n);
   switch (storage) {
-    case Elem::kU8: return DequantizeFrom<uint8_t>(x, count, scale, zero_point, y);
-    case Elem::kI8: return DequantizeFrom<int8_t>(x, count, scale, zero_point, y);
-    case Elem::kU16: return DequantizeFrom<uint16_t>(x, count, scale, zero_point, y);
-    case Elem::kI16: return DequantizeFrom<int16_t>(x, count, scale, zero_point, y);
+    case DType::kU8: return DequantizeFrom<uint8_t>(x, count, scale, zero_point, y);
+    case DType::kI8: return DequantizeFrom<int8_t>(x, count, scale, zero_point, y);
+    case DType::kU16: return DequantizeFrom<uint16_t>(x, count, scale, zero_point, y);
+    case DType::kI16: return DequantizeFrom<int16_t>(x, count, scale, zero_point, y);
     default: break;
   }
 }
@@ -178,11 +173,11 @@ void BinaryScalarF32(BinaryKind op, const float* a, float b, bool b_is_rhs, floa
   for (; i < count; ++i) y[i] = b_is_rhs ? ApplyScalar(op, a[i], b) : ApplyScalar(op, b, a[i]);
 }
 
-}  // namespace hs::runtime::HWY_NAMESPACE
+}  // namespace hs::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-namespace hs::runtime::detail {
+namespace hs::kernels {
 
 HWY_EXPORT(FakeQuantizeF32);
 HWY_EXPORT(QuantizeF32);
@@ -196,12 +191,12 @@ void fake_quantize_f32(float* x, int64_t n, float scale, int32_t zero_point, int
 }
 
 void quantize_f32(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
-                  int32_t qmax, Elem storage, std::byte* y) {
+                  int32_t qmax, opset::DType storage, std::byte* y) {
   HWY_DYNAMIC_DISPATCH(QuantizeF32)(x, n, scale, zero_point, qmin, qmax, storage, y);
 }
 
-void dequantize_to_f32(const std::byte* x, Elem storage, int64_t n, float scale, int32_t zero_point,
-                       float* y) {
+void dequantize_to_f32(const std::byte* x, opset::DType storage, int64_t n, float scale,
+                       int32_t zero_point, float* y) {
   HWY_DYNAMIC_DISPATCH(DequantizeToF32)(x, storage, n, scale, zero_point, y);
 }
 
@@ -229,10 +224,10 @@ void softmax_row(const float* x, float* y, int64_t n) {
 }  // namespace
 
 void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n,
-                      kernels::ThreadPool* pool) {
+                      ThreadPool* pool) {
   constexpr int64_t kMinParallelElements = 8192;
-  kernels::ThreadPool* use = rows > 1 && rows * n >= kMinParallelElements ? pool : nullptr;
-  kernels::parallel_for(use, rows, [&](int64_t begin, int64_t end) {
+  ThreadPool* use = rows > 1 && rows * n >= kMinParallelElements ? pool : nullptr;
+  parallel_for(use, rows, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) softmax_row(x + r * n, y + r * n, n);
   });
 }
@@ -245,5 +240,5 @@ void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, fl
   HWY_DYNAMIC_DISPATCH(BinaryScalarF32)(op, a, b, b_is_rhs, y, n);
 }
 
-}  // namespace hs::runtime::detail
+}  // namespace hs::kernels
 #endif  // HWY_ONCE

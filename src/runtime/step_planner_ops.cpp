@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include "headsplit/artifact/int4.h"
-#include "planner.h"
+#include "step_planner.h"
 #include "steps.h"
 
 namespace hs::runtime::detail {
@@ -25,14 +25,14 @@ bool zero_points_zero(const artifact::Quant& q) {
 }
 
 // The weight address as the projection step holds it.
-const float* absolute_f32(const Plan& plan, const Source& src) {
+const float* absolute_f32(const StepPlan& plan, const Source& src) {
   return reinterpret_cast<const float*>(
       static_cast<uintptr_t>(plan.refs[static_cast<size_t>(src.ref)].offset));
 }
 
 }  // namespace
 
-Status Planner::plan_projection(int32_t i, const std::string& label) {
+Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const bool conv = node.op == OpCode::kConv2d;
   const artifact::TensorDesc& x = tensor(node.inputs[0]);
@@ -113,7 +113,7 @@ Status Planner::plan_projection(int32_t i, const std::string& label) {
   return ok_status();
 }
 
-Status Planner::plan_matmul(int32_t i, const std::string& label) {
+Status StepPlanner::plan_matmul(int32_t i, const std::string& label) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const artifact::TensorDesc& a = tensor(node.inputs[0]);
   const int32_t out = node.outputs[0];
@@ -169,7 +169,7 @@ Status Planner::plan_matmul(int32_t i, const std::string& label) {
   std::vector<std::pair<Source, int32_t>> ins = {{as, node.inputs[0]}};
   if (bst.lazy < 0) ins.emplace_back(b.parts[0].source, node.inputs[1]);
   HS_TRY(check_overlap(label, ys, out, ins, false));
-  for (const MatmulPart& p : b.parts) {  // fused parts: check each against the output
+  for (const MatmulPartSource& p : b.parts) {  // fused parts: check each against the output
     const Ref& r = plan_.refs[static_cast<size_t>(p.source.ref)];
     const Ref& o = plan_.refs[static_cast<size_t>(ys.ref)];
     if (r.base == kBaseArena && o.base == kBaseArena && r.offset == o.offset) {
@@ -185,7 +185,7 @@ Status Planner::plan_matmul(int32_t i, const std::string& label) {
   return ok_status();
 }
 
-Status Planner::plan_elementwise(int32_t i, const std::string& label, const NodeAttrs& attrs) {
+Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const NodeAttrs& attrs) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const int32_t out = node.outputs[0];
   std::vector<std::pair<Source, int32_t>> ins;
@@ -240,7 +240,7 @@ Status Planner::plan_elementwise(int32_t i, const std::string& label, const Node
   return ok_status();
 }
 
-Status Planner::plan_gather(int32_t i, const std::string& label) {
+Status StepPlanner::plan_gather(int32_t i, const std::string& label) {
   const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
   const artifact::TensorDesc& table = tensor(node.inputs[0]);
   const int32_t out = node.outputs[0];

@@ -1,0 +1,44 @@
+// Fast (Highway SIMD) elementwise kernels on float32 buffers, dispatched at run time to the
+// best target the CPU supports: fake quantization, quantization into and dequantization from
+// integer storage with per-tensor params, row softmax and the binary ops. The runtime runs
+// them; the interpreter keeps the reference kernels (reference.h).
+//
+// Exactness: every kernel here performs, per output element, the same IEEE operations in the
+// same order as the reference kernel it replaces (no FMA contraction, no reassociation), so
+// results are bit-identical to the reference kernels and the interpreter:
+//   fake-quant / quantize: q = clamp(round_half_even(x / scale) + zp, qmin, qmax) (a NaN
+//     becomes qmin), real = scale * (q - zp)                                (kernels/quant.h)
+//   binary: one float op per element                                 (ref::binary)
+//   softmax: ref::softmax's max, std::exp, sum and division, in order
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "headsplit/kernels/thread_pool.h"
+#include "headsplit/opset/types.h"
+
+namespace hs::kernels {
+
+// x[n] <- dequantize(quantize(x)) in place, per-tensor params.
+void fake_quantize_f32(float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                       int32_t qmax);
+// Integer storage (u8, i8, u16, i16) of x[n] into y (native endian, maybe unaligned).
+void quantize_f32(const float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
+                  int32_t qmax, opset::DType storage, std::byte* y);
+// y[n] = scale * (q - zero_point) for integer storage x (u8, i8, u16, i16; maybe unaligned).
+void dequantize_to_f32(const std::byte* x, opset::DType storage, int64_t n, float scale,
+                       int32_t zero_point, float* y);
+
+// Softmax over the last axis of x[rows, n] into y, bit-identical to ref::softmax: the same
+// max, std::exp (skipped where it underflows to exactly 0), sum and division, in order. Rows
+// are split over the pool when there is enough work.
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, ThreadPool* pool);
+
+enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
+// y[i] = a[i] op b[i] for i < n.
+void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n);
+// y[i] = a[i] op b (b_is_rhs) or y[i] = b op a[i] (otherwise) for i < n.
+void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y, int64_t n);
+
+}  // namespace hs::kernels
