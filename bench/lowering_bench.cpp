@@ -35,7 +35,7 @@
 #include "headsplit/backend/export.h"
 #include "headsplit/frontend/builder.h"
 #include "headsplit/frontend/llama_model.h"
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 #include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/support/memory.h"
 
@@ -237,7 +237,7 @@ hs::Result<std::vector<float>> prompt_logits(const std::string& file,
                       hs::runtime::ArtifactStepModel::create(shared, {.threads = a.threads}));
   const auto v = static_cast<size_t>(model->info().vocab_size);
   std::vector<float> logits(prompt.size() * v);
-  HS_TRY(hs::quant::run_window(
+  HS_TRY(hs::ptq::run_window(
       *model, prompt, a.decode_tokens, [&](int64_t pos, std::span<const float> row) {
         std::copy(row.begin(), row.end(),
                   logits.begin() + static_cast<ptrdiff_t>(static_cast<size_t>(pos) * v));

@@ -1,6 +1,6 @@
 // The quantization step of the export pipeline: resolve the config (recipe, scheme, rules, KV
 // width), calibrate the float MHA graphs together on text with the SmartMask KV loop, and
-// quantize them with one weight cache (quant library), so the prefill and decode graphs get
+// quantize them with one weight cache (quant core, ptq calibration), so the prefill and decode graphs get
 // identical encodings and share their weights.
 #include <cctype>
 
@@ -8,7 +8,7 @@
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/quant/annotate.h"
 #include "headsplit/quant/apply.h"
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 
 namespace hs::backend {
 namespace {
@@ -85,8 +85,8 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
     if (has_text || options.calibration_samples.empty()) {
       HS_ASSIGN_OR_RETURN(
           std::vector<std::string> texts,
-          quant::calibration_texts(options.calibration_files, options.calibration_prompt));
-      samples = quant::encode_texts(*tokenizer, texts);
+          ptq::calibration_texts(options.calibration_files, options.calibration_prompt));
+      samples = ptq::encode_texts(*tokenizer, texts);
     }
     samples.insert(samples.end(), options.calibration_samples.begin(),
                    options.calibration_samples.end());
@@ -95,9 +95,9 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
     irexec::GraphStepModelOptions step_options;
     step_options.interpreter.kernels = ir::KernelSet::kFast;  // min/max observers: ulps harmless
     HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
-    quant::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
+    ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
                                           .progress = options.progress};
-    HS_ASSIGN_OR_RETURN(table, quant::calibrate(*step_model, samples, calibration));
+    HS_ASSIGN_OR_RETURN(table, ptq::calibrate(*step_model, samples, calibration));
     return ok_status();
   }));
   HS_TRY(run_phase("quantize", observer, phases, [&]() -> Status {

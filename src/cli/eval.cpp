@@ -15,7 +15,7 @@
 
 #include "headsplit/cli/commands.h"
 #include "headsplit/frontend/loader.h"
-#include "headsplit/quant/evaluate.h"
+#include "headsplit/ptq/evaluate.h"
 #include "headsplit/support/file.h"
 #include "headsplit/support/progress.h"
 #include "headsplit/support/shared_dir.h"
@@ -111,7 +111,7 @@ std::string describe_config(const quant::QuantConfig& c) {
   return s;
 }
 
-nlohmann::json to_json(const quant::EvalReport& r, const quant::QuantConfig& config,
+nlohmann::json to_json(const ptq::EvalReport& r, const quant::QuantConfig& config,
                        const std::string& calib_source, const std::string& eval_source) {
   nlohmann::json j;
   j["quantization"] = describe_config(config);
@@ -123,7 +123,7 @@ nlohmann::json to_json(const quant::EvalReport& r, const quant::QuantConfig& con
                       {"sha_seconds", r.sha_calibration.seconds}};
   j["evaluation"] = {{"source", eval_source}, {"tokens", r.eval_tokens}};
   j["split_seconds"] = r.split_seconds;
-  for (const quant::ModelMetrics& m : r.models) {
+  for (const ptq::ModelMetrics& m : r.models) {
     const double sqnr = m.sqnr_db();
     j["models"].push_back(
         {{"name", m.name},
@@ -136,11 +136,11 @@ nlohmann::json to_json(const quant::EvalReport& r, const quant::QuantConfig& con
   return j;
 }
 
-void print_table(const quant::EvalReport& r, std::FILE* out) {
+void print_table(const ptq::EvalReport& r, std::FILE* out) {
   const double base = r.models.front().perplexity();
   std::fprintf(out, "%-24s %11s %9s %12s %9s %9s\n", "model", "perplexity", "vs float",
                "top-1 agree", "SQNR dB", "calib s");
-  for (const quant::ModelMetrics& m : r.models) {
+  for (const ptq::ModelMetrics& m : r.models) {
     const double sqnr = m.sqnr_db();
     const std::string sqnr_text = std::isinf(sqnr) ? "inf" : fmt::format("{:.2f}", sqnr);
     const std::string calib =
@@ -174,7 +174,7 @@ Result<ModelChoice> choose_model(const EvalArgs& a) {
   return c;
 }
 
-Status run_eval(const EvalArgs& a) {
+Status run_eval_command(const EvalArgs& a) {
   HS_ASSIGN_OR_RETURN(quant::QuantConfig config, make_config(a));
   HS_ASSIGN_OR_RETURN(const ModelChoice choice, choose_model(a));
   HS_ASSIGN_OR_RETURN(frontend::LlamaModel model,
@@ -191,13 +191,13 @@ Status run_eval(const EvalArgs& a) {
 
   const std::string text_path =
       a.text.empty() ? shared_path("data/tinystories/valid-sample.txt") : a.text;
-  HS_ASSIGN_OR_RETURN(std::vector<std::string> lines, quant::read_lines(text_path));
+  HS_ASSIGN_OR_RETURN(std::vector<std::string> lines, ptq::read_lines(text_path));
   const auto n = static_cast<int64_t>(lines.size());
   if (n == 0) return errorf(ErrorKind::kInvalidArgument, "{}: no non-empty line", text_path);
 
   // Calibration: --calib files, else lines of --text (--calib-lines, default the first half);
   // plus the prompt. Evaluation: --eval-lines, default the second half (all lines with --calib).
-  quant::EvalRequest request;
+  ptq::EvalRequest request;
   std::vector<std::string> calib_lines;
   std::string calib_source;
   if (!a.calib_lines.empty() || a.calib.empty()) {
@@ -215,11 +215,11 @@ Status run_eval(const EvalArgs& a) {
   if (!a.prompt.empty()) calib_source += " + the prompt";
   if (calib_lines.empty()) {
     // Reports unreadable files, and empty calibration input.
-    HS_ASSIGN_OR_RETURN(request.calibration_texts, quant::calibration_texts(a.calib, a.prompt));
+    HS_ASSIGN_OR_RETURN(request.calibration_texts, ptq::calibration_texts(a.calib, a.prompt));
   } else {
     request.calibration_texts = calib_lines;
     for (const std::string& file : a.calib) {
-      HS_ASSIGN_OR_RETURN(std::vector<std::string> more, quant::read_lines(file));
+      HS_ASSIGN_OR_RETURN(std::vector<std::string> more, ptq::read_lines(file));
       request.calibration_texts.insert(request.calibration_texts.end(), more.begin(), more.end());
     }
     if (!a.prompt.empty()) request.calibration_texts.push_back(a.prompt);
@@ -253,7 +253,7 @@ Status run_eval(const EvalArgs& a) {
                static_cast<long long>(c.dim), static_cast<long long>(c.n_heads),
                static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.vocab_size),
                static_cast<long long>(context_len));
-  HS_ASSIGN_OR_RETURN(quant::EvalReport report, quant::run_eval(model, *tokenizer, request));
+  HS_ASSIGN_OR_RETURN(ptq::EvalReport report, ptq::evaluate_quantization(model, *tokenizer, request));
 
   if (a.json) {
     nlohmann::json j = to_json(report, config, calib_source, eval_source);
@@ -262,7 +262,7 @@ Status run_eval(const EvalArgs& a) {
     std::puts(j.dump(2).c_str());
     return ok_status();
   }
-  const quant::CalibrationStats& cs = report.mha_calibration;
+  const ptq::CalibrationStats& cs = report.mha_calibration;
   std::printf("model: %s, context %lld\n", choice.description.c_str(),
               static_cast<long long>(context_len));
   std::printf("quantization: %s\n", describe_config(config).c_str());
@@ -360,7 +360,7 @@ void register_eval(CLI::App& app) {
       "  headsplit eval -m model.gguf --recipe smollm2 --calib calib.txt --ctx-len 256 --json\n"
       "      another checkpoint, calibrated on a file (one sample per line), JSON report\n"
       "See docs/quantization.md for the schemes, rules and the evaluation protocol.");
-  set_action(*cmd, [args] { return run_eval(*args); });
+  set_action(*cmd, [args] { return run_eval_command(*args); });
 }
 
 }  // namespace hs::cli

@@ -25,6 +25,11 @@ kernels::ThreadPool* weight_pool(int64_t elements) {
 
 }  // namespace
 
+const Range* CalibrationTable::find(std::string_view name) const {
+  auto it = ranges_.find(std::string(name));
+  return it == ranges_.end() ? nullptr : &it->second;
+}
+
 void Range::observe(std::span<const float> values) {
   float lo = min, hi = max;
   bool nan = false;

@@ -3,8 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "headsplit/frontend/builder.h"
 #include "headsplit/quant/annotate.h"
-#include "quant/quant_testing.h"
 #include "testing/testing.h"
 
 namespace hs::quant {

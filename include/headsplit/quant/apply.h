@@ -18,7 +18,7 @@
 
 #include "headsplit/ir/graph.h"
 #include "headsplit/quant/annotate.h"
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/quant/params.h"
 
 namespace hs::quant {
 

@@ -17,6 +17,9 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "headsplit/ir/graph.h"
 #include "headsplit/quant/scheme.h"
@@ -36,6 +39,21 @@ struct Range {
   void observe(std::span<const float> values);
   void merge(const Range& other);
   bool operator==(const Range&) const = default;
+};
+
+// Observed ranges by value name (what calibration produces and apply_quantization reads; the
+// calibration run itself is ptq/calibrate.h).
+class CalibrationTable {
+ public:
+  // The range of `name`, or nullptr if it was never observed.
+  const Range* find(std::string_view name) const;
+  // The range to update for `name` (created empty). References stay valid.
+  Range& at(const std::string& name) { return ranges_[name]; }
+  size_t size() const { return ranges_.size(); }
+  const std::unordered_map<std::string, Range>& ranges() const { return ranges_; }
+
+ private:
+  std::unordered_map<std::string, Range> ranges_;
 };
 
 // The activation storage of a bit width: u8 0..255 or u16 0..65535.

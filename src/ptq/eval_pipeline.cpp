@@ -1,14 +1,14 @@
-// run_eval: the four models of `headsplit eval` (float, quantized MHA, quantized MHA + split,
+// evaluate_quantization: the four models of `headsplit eval` (float, quantized MHA, quantized MHA + split,
 // quantized SHA from source) built, calibrated and evaluated on the same windows.
 #include <chrono>
 #include <memory>
 
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/passes/passes.h"
-#include "headsplit/quant/evaluate.h"
-#include "headsplit/quant/ptq.h"
+#include "headsplit/ptq/evaluate.h"
+#include "headsplit/ptq/quantize_model.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 namespace {
 
@@ -33,9 +33,9 @@ Result<Graphs> split_graphs(Graphs graphs) {
 
 }  // namespace
 
-Result<EvalReport> run_eval(const frontend::LlamaModel& model,
+Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
                             const tokenizer::Tokenizer& tokenizer, const EvalRequest& request) {
-  HS_TRY(validate_config(request.config));
+  HS_TRY(quant::validate_config(request.config));
   const std::vector<std::vector<int32_t>> calib =
       encode_texts(tokenizer, request.calibration_texts);
   if (calib.empty()) {
@@ -115,4 +115,4 @@ Result<EvalReport> run_eval(const frontend::LlamaModel& model,
   return report;
 }
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

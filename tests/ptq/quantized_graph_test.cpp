@@ -4,11 +4,11 @@
 #include <gtest/gtest.h>
 
 #include "headsplit/ir/verifier.h"
-#include "headsplit/quant/ptq.h"
-#include "quant/quant_testing.h"
+#include "headsplit/ptq/quantize_model.h"
+#include "ptq/ptq_testing.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 using frontend::MaskKind;
@@ -19,7 +19,7 @@ frontend::LlamaModel stories_shaped() {
   return frontend::make_random_llama(frontend::named_config("stories260k").value(), 7);
 }
 
-QuantizedModel quantize(const frontend::LlamaModel& m, const QuantConfig& config,
+QuantizedModel quantize(const frontend::LlamaModel& m, const quant::QuantConfig& config,
                         frontend::BuildOptions build, std::vector<int64_t> ar_lens) {
   PtqOptions o = testing::ptq_options(config, std::move(ar_lens), build.context_len);
   o.build = build;
@@ -65,7 +65,7 @@ void expect_activation_types(const ir::Graph& g, int kv_bits) {
   }
   const ir::TensorType& mask = g.type(*g.find_value("attention_mask"));
   EXPECT_EQ(mask.dtype, DType::kU16);
-  EXPECT_EQ(mask.quant, mask_params());
+  EXPECT_EQ(mask.quant, quant::mask_params());
   const ir::TensorType& logits = g.type(g.outputs()[0]);
   EXPECT_EQ(g.value(g.outputs()[0]).name, "logits");
   EXPECT_EQ(logits.dtype, DType::kU16);
@@ -95,7 +95,7 @@ TEST(QuantizedGraph, StoriesRecipeTypesAndSharing) {
   for (MaskKind mask : {MaskKind::kAdditive, MaskKind::kMaskedSoftmax}) {
     SCOPED_TRACE(mask == MaskKind::kAdditive ? "additive" : "masked softmax");
     build.mask = mask;
-    QuantizedModel q = quantize(m, recipe_config("stories").value(), build, {8, 1});
+    QuantizedModel q = quantize(m, quant::recipe_config("stories").value(), build, {8, 1});
     ASSERT_EQ(q.graphs.size(), 2u);
     for (const ir::Graph& g : q.graphs) {
       HS_EXPECT_OK(ir::verify(g));
@@ -156,11 +156,11 @@ TEST(QuantizedGraph, SchemesAndRulesPickWeightStorage) {
   frontend::LlamaModel m = stories_shaped();
   frontend::BuildOptions build;
   build.context_len = 24;
-  QuantConfig c;
-  c.scheme = parse_scheme("16a4w-block32").value();
+  quant::QuantConfig c;
+  c.scheme = quant::parse_scheme("16a4w-block32").value();
   c.kv_bits = 16;
-  c.rules.push_back(parse_rule("layers.{0-1}.ffn.w2=16a8w").value());
-  c.rules.push_back(parse_rule("output=8a8w").value());
+  c.rules.push_back(quant::parse_rule("layers.{0-1}.ffn.w2=16a8w").value());
+  c.rules.push_back(quant::parse_rule("output=8a8w").value());
   QuantizedModel q = quantize(m, c, build, {1});
   ASSERT_EQ(q.graphs.size(), 1u);
   const ir::Graph& g = q.graphs[0];
@@ -178,8 +178,8 @@ TEST(QuantizedGraph, SchemesAndRulesPickWeightStorage) {
   EXPECT_EQ(g.type(*g.find_value("lm_head.x_in")).quant.bits, 16);
 
   // 8a8w everywhere: 8-bit activations except the fixed 16-bit mask and logits.
-  QuantConfig c8;
-  c8.scheme = parse_scheme("8a8w").value();
+  quant::QuantConfig c8;
+  c8.scheme = quant::parse_scheme("8a8w").value();
   c8.kv_bits = 8;
   QuantizedModel q8 = quantize(m, c8, build, {1});
   ASSERT_EQ(q8.graphs.size(), 1u);
@@ -189,7 +189,7 @@ TEST(QuantizedGraph, SchemesAndRulesPickWeightStorage) {
   EXPECT_EQ(g8.type(*g8.find_value("layers.0.h")).dtype, DType::kU8);
   EXPECT_EQ(g8.type(*g8.find_value("layers.0.attn.probs")).quant.qmax, 255);
   // ... and a 16a8w rule raises the width of the groups its projection reads and writes.
-  c8.rules.push_back(parse_rule("layers.0.ffn.w2=16a8w").value());
+  c8.rules.push_back(quant::parse_rule("layers.0.ffn.w2=16a8w").value());
   QuantizedModel mixed = quantize(m, c8, build, {1});
   ASSERT_EQ(mixed.graphs.size(), 1u);
   EXPECT_EQ(mixed.graphs[0].type(*mixed.graphs[0].find_value("layers.0.ffn.gated")).quant.bits, 16);
@@ -205,7 +205,7 @@ TEST(QuantizedGraph, ShaFromSourceHasPerHeadEncodings) {
   build.context_len = 24;
   build.form = frontend::AttentionForm::kShaFromSource;
   build.cache_layout = frontend::CacheLayout::kPerHead;
-  QuantizedModel q = quantize(m, recipe_config("stories").value(), build, {4, 1});
+  QuantizedModel q = quantize(m, quant::recipe_config("stories").value(), build, {4, 1});
   ASSERT_EQ(q.graphs.size(), 2u);
   const ir::Graph& g = q.graphs[0];
   expect_layout_ops_share(g);
@@ -224,4 +224,4 @@ TEST(QuantizedGraph, ShaFromSourceHasPerHeadEncodings) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

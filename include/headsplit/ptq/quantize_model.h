@@ -16,14 +16,14 @@
 #include "headsplit/frontend/builder.h"
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/quant/apply.h"
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 struct PtqOptions {
   frontend::BuildOptions build;            // form, caches, context, r3, mask (ar_len: see ar_lens)
   std::vector<int64_t> ar_lens = {32, 1};  // one graph each (distinct)
-  QuantConfig config;
+  quant::QuantConfig config;
   CalibrationOptions calibration;
   // Kernels of the calibration runs. kFast changes float summation order (gemm.h), which
   // moves observed ranges by a few ulps: harmless for min/max observers.
@@ -32,7 +32,7 @@ struct PtqOptions {
 
 struct QuantizedModel {
   std::vector<ir::Graph> graphs;  // quantized, in PtqOptions::ar_lens order
-  CalibrationTable table;
+  quant::CalibrationTable table;
   CalibrationStats calibration;
 };
 
@@ -47,4 +47,4 @@ Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
                                       std::span<const std::vector<int32_t>> samples,
                                       const PtqOptions& options);
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

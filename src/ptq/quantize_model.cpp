@@ -1,11 +1,11 @@
 // quantize_model: build -> calibrate (GraphStepModel, SmartMask windows) -> apply.
-#include "headsplit/quant/ptq.h"
+#include "headsplit/ptq/quantize_model.h"
 
 #include <algorithm>
 
 #include "headsplit/irexec/graph_step_model.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
                                             const frontend::BuildOptions& build,
@@ -28,11 +28,11 @@ Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
 Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
                                       std::span<const std::vector<int32_t>> samples,
                                       const PtqOptions& options) {
-  HS_TRY(validate_config(options.config));
+  HS_TRY(quant::validate_config(options.config));
   HS_ASSIGN_OR_RETURN(std::vector<ir::Graph> graphs,
                       build_graphs(model, options.build, options.ar_lens));
   // Rules are checked before the (possibly long) calibration.
-  for (const ir::Graph& g : graphs) HS_TRY(annotate(g, options.config));
+  for (const ir::Graph& g : graphs) HS_TRY(quant::annotate(g, options.config));
 
   std::vector<std::shared_ptr<const ir::Graph>> shared;
   for (ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(std::move(g)));
@@ -44,12 +44,12 @@ Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
   HS_ASSIGN_OR_RETURN(out.table,
                       calibrate(*step_model, samples, options.calibration, &out.calibration));
   step_model.reset();  // frees the float interpreters' copies of the weights
-  WeightCache cache;
+  quant::WeightCache cache;
   for (const auto& g : shared) {
-    HS_ASSIGN_OR_RETURN(ir::Graph q, apply_quantization(*g, out.table, options.config, cache));
+    HS_ASSIGN_OR_RETURN(ir::Graph q, quant::apply_quantization(*g, out.table, options.config, cache));
     out.graphs.push_back(std::move(q));
   }
   return out;
 }
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

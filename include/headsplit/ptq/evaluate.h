@@ -18,12 +18,12 @@
 
 #include "headsplit/frontend/builder.h"
 #include "headsplit/ir/interpreter.h"
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 #include "headsplit/quant/scheme.h"
 #include "headsplit/runner/step_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 struct EvalOptions {
   int64_t decode_tokens = 0;  // per window, through the decode graph (0: prefill logits only)
@@ -58,7 +58,7 @@ Result<std::vector<ModelMetrics>> evaluate(std::span<runner::StepModel* const> m
 struct EvalRequest {
   frontend::BuildOptions build;  // context, r3, mask, projection (form and ar_len are set here)
   int64_t ar_len = 32;           // prefill N; a decode AR-1 graph is added when N > 1
-  QuantConfig config;
+  quant::QuantConfig config;
   std::vector<std::string> calibration_texts;
   std::vector<std::string> eval_texts;
   CalibrationOptions calibration;
@@ -77,7 +77,7 @@ struct EvalReport {
   double split_seconds = 0.0;  // run_preprocess on the quantized graphs
 };
 
-Result<EvalReport> run_eval(const frontend::LlamaModel& model,
+Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
                             const tokenizer::Tokenizer& tokenizer, const EvalRequest& request);
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 #include "headsplit/runner/kv_manager.h"
 #include "headsplit/support/file.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 namespace {
 
@@ -160,4 +160,4 @@ Status run_window(runner::StepModel& model, std::span<const int32_t> window, int
   return ok_status();
 }
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

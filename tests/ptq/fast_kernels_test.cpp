@@ -5,11 +5,11 @@
 #include <cmath>
 
 #include "headsplit/ir/interpreter.h"
-#include "quant/quant_testing.h"
+#include "ptq/ptq_testing.h"
 #include "testing/graph_fixtures.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 // Tolerance: the fast kernels sum in another order (FMA, lane-interleaved partial sums), each
@@ -51,4 +51,4 @@ TEST(FastKernels, MatchReferenceWithinTheGemmBound) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

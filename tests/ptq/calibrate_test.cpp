@@ -1,6 +1,6 @@
 // Calibration input and the window loop: text files and prompt, empty input, windows of long
 // text, the SmartMask prefill + decode loop against an AR-1-only run, the observed table.
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 
 #include <gtest/gtest.h>
 
@@ -9,10 +9,10 @@
 
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/support/file.h"
-#include "quant/quant_testing.h"
+#include "ptq/ptq_testing.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 std::string write_temp(const std::string& name, const std::string& text) {
@@ -99,7 +99,7 @@ TEST(Calibrate, LongTextIsSplitIntoWindows) {
   samples.push_back({1, 5, 9});  // a short one: one window, decode 2 (w - 1)
   CalibrationStats stats;
   HS_ASSERT_OK_AND_ASSIGN(
-      CalibrationTable table,
+      quant::CalibrationTable table,
       calibrate(*step, samples, {.decode_tokens = 4, .progress = false}, &stats));
   EXPECT_EQ(window_length(step->info()), 12);
   EXPECT_EQ(stats.samples, 2);
@@ -116,12 +116,12 @@ TEST(Calibrate, LongTextIsSplitIntoWindows) {
     for (ir::ValueId id = 0; id < g.num_values(); ++id) {
       const ir::Value& v = g.value(id);
       if (!v.type.is_real() || v.is_constant() || g.is_graph_input(id)) continue;
-      const Range* r = table.find(v.name);
+      const quant::Range* r = table.find(v.name);
       ASSERT_NE(r, nullptr) << v.name;
       EXPECT_FALSE(r->empty()) << v.name;
     }
   }
-  const Range* probs = table.find("layers.0.attn.probs");
+  const quant::Range* probs = table.find("layers.0.attn.probs");
   ASSERT_NE(probs, nullptr);
   EXPECT_GE(probs->min, 0.0f);
   EXPECT_LE(probs->max, 1.0f);
@@ -191,4 +191,4 @@ TEST(Calibrate, ProgressLineHasRateAndEta) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

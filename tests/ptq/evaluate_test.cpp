@@ -1,15 +1,15 @@
 // Evaluation: metrics on hand-computed logits, and the accuracy of the real quantizer on
 // stories260K with the TinyStories sample (the acceptance bounds of the issue).
-#include "headsplit/quant/evaluate.h"
+#include "headsplit/ptq/evaluate.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "quant/quant_testing.h"
+#include "ptq/ptq_testing.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 // A StepModel whose logits row is fixed: [a, b] for every token.
@@ -86,7 +86,7 @@ struct Accuracy {
 // The issue's protocol on stories260K: calibrate on stories 0-4 of valid-sample.txt, evaluate
 // on stories 5-9, context 128 with prefill AR-32 (windows of 96 tokens) + decode AR-1.
 // Reference kernels: the MHA and MHA+split rows must then agree exactly.
-Accuracy stories_accuracy(const QuantConfig& config) {
+Accuracy stories_accuracy(const quant::QuantConfig& config) {
   const testing::Stories* s = testing::stories();
   if (s == nullptr) return {};
   auto lines = read_lines(hs::testing::shared_file("data/tinystories/valid-sample.txt"));
@@ -108,7 +108,7 @@ Accuracy stories_accuracy(const QuantConfig& config) {
   r.calibration_texts.assign(lines->begin(), lines->begin() + 5);
   r.eval_texts.assign(lines->begin() + 5, lines->end());
 #endif
-  auto report = run_eval(s->model, *s->tokenizer, r);
+  auto report = evaluate_quantization(s->model, *s->tokenizer, r);
   EXPECT_TRUE(report.ok()) << report.error().message();
   if (!report.ok()) return {};
   EXPECT_EQ(report->window, 96);
@@ -128,8 +128,8 @@ Accuracy stories_accuracy(const QuantConfig& config) {
 
 TEST(StoriesAccuracy, Scheme16a8wWithin3PercentAnd95PercentTop1) {
   HS_REQUIRE_SHARED();
-  QuantConfig c;
-  c.scheme = parse_scheme("16a8w").value();
+  quant::QuantConfig c;
+  c.scheme = quant::parse_scheme("16a8w").value();
   c.kv_bits = 16;
   const Accuracy a = stories_accuracy(c);
   ASSERT_GT(a.float_ppl, 1.0);
@@ -140,8 +140,8 @@ TEST(StoriesAccuracy, Scheme16a8wWithin3PercentAnd95PercentTop1) {
 
 TEST(StoriesAccuracy, Block32StoriesRecipeWithin20Percent) {
   HS_REQUIRE_SHARED();
-  QuantConfig c = recipe_config("stories").value();
-  c.scheme = parse_scheme("16a4w-block32").value();
+  quant::QuantConfig c = quant::recipe_config("stories").value();
+  c.scheme = quant::parse_scheme("16a4w-block32").value();
   const Accuracy a = stories_accuracy(c);
   ASSERT_GT(a.float_ppl, 1.0);
   EXPECT_LE(a.mha_ppl / a.float_ppl - 1.0, 0.20);
@@ -149,4 +149,4 @@ TEST(StoriesAccuracy, Block32StoriesRecipeWithin20Percent) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

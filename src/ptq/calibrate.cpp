@@ -1,6 +1,6 @@
 // Calibration: min/max observers keyed by value name on every graph of a GraphStepModel,
 // driven window by window with the SmartMask loop of windows.cpp.
-#include "headsplit/quant/calibrate.h"
+#include "headsplit/ptq/calibrate.h"
 
 #include <chrono>
 #include <cmath>
@@ -16,7 +16,7 @@
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/support/progress.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 namespace {
 
@@ -24,7 +24,7 @@ namespace {
 // observers see every activation of every step, so this loop is a visible part of calibration.
 // Same result as Range::observe (min/max of the values, NaN when one is NaN) up to the sign
 // of a zero extreme (-0 vs +0, which give equal params).
-void observe_fast(Range& r, std::span<const float> values) {
+void observe_fast(quant::Range& r, std::span<const float> values) {
 #if defined(__SSE2__)
   const size_t n = values.size(), n16 = n - n % 16;
   if (n16 == 0) {
@@ -47,7 +47,7 @@ void observe_fast(Range& r, std::span<const float> values) {
     _mm_store_ps(l + 4 * j, lo[j]);
     _mm_store_ps(h + 4 * j, hi[j]);
   }
-  Range part;
+  quant::Range part;
   part.observe(l);
   part.observe(h);
   part.observe(values.subspan(n16));
@@ -76,11 +76,11 @@ bool range_preserving(ir::OpKind op) {
 // Installs one observer per graph and removes them all when it goes out of scope.
 class Observers {
  public:
-  Observers(irexec::GraphStepModel& model, CalibrationTable& table) : model_(model) {
+  Observers(irexec::GraphStepModel& model, quant::CalibrationTable& table) : model_(model) {
     for (int64_t ar_len : model.info().ar_lens) {
       const ir::Graph* g = model.graph(ar_len);
       // slots[id]: the range of value id (real non-constant values only).
-      std::vector<Range*> slots(static_cast<size_t>(g->num_values()), nullptr);
+      std::vector<quant::Range*> slots(static_cast<size_t>(g->num_values()), nullptr);
       for (ir::ValueId id = 0; id < g->num_values(); ++id) {
         const ir::Value& v = g->value(id);
         if (v.type.is_real() && !v.is_constant())
@@ -88,7 +88,7 @@ class Observers {
       }
       // Range-preserving nodes reading an observed node output (in topological order, so a
       // chain resolves front to back in finish()).
-      const std::vector<Range*> ranges = slots;  // slots loses the aliased values below
+      const std::vector<quant::Range*> ranges = slots;  // slots loses the aliased values below
       std::vector<bool> produced(static_cast<size_t>(g->num_values()), false);
       for (ir::NodeId n = 0; n < g->num_nodes(); ++n) {
         const ir::Node& node = g->node(n);
@@ -103,7 +103,7 @@ class Observers {
         produced[o] = true;
       }
       auto observe = [slots = std::move(slots)](ir::ValueId id, const ir::Tensor& t) {
-        Range* r = slots[static_cast<size_t>(id)];
+        quant::Range* r = slots[static_cast<size_t>(id)];
         if (r != nullptr && t.dtype == ir::DType::kF32) observe_fast(*r, t.f);
       };
       // ar_len comes from info().ar_lens, so set_observer cannot fail.
@@ -125,7 +125,7 @@ class Observers {
     for (size_t pass = 0; pass <= aliases_.size(); ++pass) {
       bool changed = false;
       for (auto& [out, in] : aliases_) {
-        const Range before = *out;
+        const quant::Range before = *out;
         out->merge(*in);
         changed |= !(before == *out);
       }
@@ -135,17 +135,12 @@ class Observers {
 
  private:
   irexec::GraphStepModel& model_;
-  std::vector<std::pair<Range*, Range*>> aliases_;  // (output, input), in node order
+  std::vector<std::pair<quant::Range*, quant::Range*>> aliases_;  // (output, input), in node order
 };
 
 }  // namespace
 
-const Range* CalibrationTable::find(std::string_view name) const {
-  auto it = ranges_.find(std::string(name));
-  return it == ranges_.end() ? nullptr : &it->second;
-}
-
-Result<CalibrationTable> calibrate(irexec::GraphStepModel& model,
+Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
                                    std::span<const std::vector<int32_t>> samples,
                                    const CalibrationOptions& options, CalibrationStats* stats) {
   const auto start = std::chrono::steady_clock::now();
@@ -162,7 +157,7 @@ Result<CalibrationTable> calibrate(irexec::GraphStepModel& model,
                   model.info().context_len);
   }
 
-  CalibrationTable table;
+  quant::CalibrationTable table;
   CalibrationStats st;
   {
     Observers observers(model, table);
@@ -192,4 +187,4 @@ Result<CalibrationTable> calibrate(irexec::GraphStepModel& model,
   return table;
 }
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "headsplit/frontend/builder.h"
-#include "headsplit/quant/ptq.h"
+#include "headsplit/ptq/quantize_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
-namespace hs::quant::testing {
+namespace hs::ptq::testing {
 
 struct Stories {
   frontend::LlamaModel model;
@@ -27,6 +27,6 @@ std::vector<std::vector<int32_t>> random_samples(int64_t vocab, int64_t count, i
                                                  uint64_t seed);
 
 // PtqOptions with the config, graphs {ar_lens}, context C, progress off.
-PtqOptions ptq_options(const QuantConfig& config, std::vector<int64_t> ar_lens, int64_t context);
+PtqOptions ptq_options(const quant::QuantConfig& config, std::vector<int64_t> ar_lens, int64_t context);
 
-}  // namespace hs::quant::testing
+}  // namespace hs::ptq::testing

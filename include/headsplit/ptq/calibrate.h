@@ -28,21 +28,7 @@ namespace hs::irexec {
 class GraphStepModel;
 }  // namespace hs::irexec
 
-namespace hs::quant {
-
-// Observed ranges by value name.
-class CalibrationTable {
- public:
-  // The range of `name`, or nullptr if it was never observed.
-  const Range* find(std::string_view name) const;
-  // The range to update for `name` (created empty). References stay valid.
-  Range& at(const std::string& name) { return ranges_[name]; }
-  size_t size() const { return ranges_.size(); }
-  const std::unordered_map<std::string, Range>& ranges() const { return ranges_; }
-
- private:
-  std::unordered_map<std::string, Range> ranges_;
-};
+namespace hs::ptq {
 
 // Reads calibration text: every line of every file with non-whitespace content, then `prompt`
 // when it is non-empty. kIo naming a file that cannot be read; kInvalidArgument when nothing
@@ -98,9 +84,9 @@ struct CalibrationStats {
 // Calibrates the float graphs of `model` (observers installed on every graph, removed after)
 // over `samples` (token ids, BOS included). kInvalidArgument when `samples` is empty or has
 // no token. `stats` (optional) receives counts and the wall time.
-Result<CalibrationTable> calibrate(irexec::GraphStepModel& model,
+Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
                                    std::span<const std::vector<int32_t>> samples,
                                    const CalibrationOptions& options,
                                    CalibrationStats* stats = nullptr);
 
-}  // namespace hs::quant
+}  // namespace hs::ptq

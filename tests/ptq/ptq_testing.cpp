@@ -1,4 +1,4 @@
-#include "quant/quant_testing.h"
+#include "ptq/ptq_testing.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 #include "headsplit/frontend/loader.h"
 #include "testing/testing.h"
 
-namespace hs::quant::testing {
+namespace hs::ptq::testing {
 
 const Stories* stories() {
   static std::unique_ptr<Stories> loaded = [] {
@@ -56,7 +56,7 @@ std::vector<std::vector<int32_t>> random_samples(int64_t vocab, int64_t count, i
   return samples;
 }
 
-PtqOptions ptq_options(const QuantConfig& config, std::vector<int64_t> ar_lens, int64_t context) {
+PtqOptions ptq_options(const quant::QuantConfig& config, std::vector<int64_t> ar_lens, int64_t context) {
   PtqOptions o;
   o.config = config;
   o.ar_lens = std::move(ar_lens);
@@ -65,4 +65,4 @@ PtqOptions ptq_options(const QuantConfig& config, std::vector<int64_t> ar_lens, 
   return o;
 }
 
-}  // namespace hs::quant::testing
+}  // namespace hs::ptq::testing

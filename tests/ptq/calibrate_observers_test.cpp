@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include "headsplit/irexec/graph_step_model.h"
-#include "headsplit/quant/calibrate.h"
-#include "headsplit/quant/ptq.h"
-#include "quant/quant_testing.h"
+#include "headsplit/ptq/calibrate.h"
+#include "headsplit/ptq/quantize_model.h"
+#include "ptq/ptq_testing.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 std::unique_ptr<irexec::GraphStepModel> model_of(const frontend::LlamaModel& m,
@@ -27,9 +27,9 @@ std::unique_ptr<irexec::GraphStepModel> model_of(const frontend::LlamaModel& m,
 }
 
 // Every real non-constant value's range by name, from an observer on every node output.
-CalibrationTable observe_everything(irexec::GraphStepModel& model,
+quant::CalibrationTable observe_everything(irexec::GraphStepModel& model,
                                     std::span<const std::vector<int32_t>> samples) {
-  CalibrationTable table;
+  quant::CalibrationTable table;
   for (int64_t t : model.info().ar_lens) {
     const ir::Graph* g = model.graph(t);
     HS_CHECK(model
@@ -57,9 +57,9 @@ TEST(CalibrateObservers, TableEqualsObservingEveryOutput) {
   for (auto form : {frontend::AttentionForm::kMha, frontend::AttentionForm::kShaFromSource}) {
     SCOPED_TRACE(form == frontend::AttentionForm::kMha ? "mha" : "sha");
     auto model = model_of(m, form);
-    HS_ASSERT_OK_AND_ASSIGN(CalibrationTable got,
+    HS_ASSERT_OK_AND_ASSIGN(quant::CalibrationTable got,
                             calibrate(*model, samples, {.decode_tokens = 2, .progress = false}));
-    const CalibrationTable want = observe_everything(*model, samples);
+    const quant::CalibrationTable want = observe_everything(*model, samples);
     // Graph inputs (caches, mask) get an entry but are never observed, in both.
     for (const auto& [name, range] : got.ranges()) {
       if (want.find(name) == nullptr) {
@@ -68,7 +68,7 @@ TEST(CalibrateObservers, TableEqualsObservingEveryOutput) {
     }
     int64_t expanded = 0;
     for (const auto& [name, range] : want.ranges()) {
-      const Range* r = got.find(name);
+      const quant::Range* r = got.find(name);
       ASSERT_NE(r, nullptr) << name;
       EXPECT_FALSE(r->empty()) << name;
       EXPECT_EQ(r->min, range.min) << name;
@@ -83,4 +83,4 @@ TEST(CalibrateObservers, TableEqualsObservingEveryOutput) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

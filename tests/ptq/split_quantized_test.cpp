@@ -6,11 +6,11 @@
 
 #include "headsplit/ir/verifier.h"
 #include "headsplit/passes/passes.h"
-#include "quant/quant_testing.h"
+#include "ptq/ptq_testing.h"
 #include "testing/graph_fixtures.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 // Per-head slices `<name>.h<i>` of the q/k/v weights of `layer` carry exactly the original's
@@ -47,8 +47,8 @@ void expect_head_params_are_rows(const ir::Graph& mha, const ir::Graph& sha, int
 }
 
 void check_split(const frontend::LlamaModel& m, const char* scheme, int64_t context) {
-  QuantConfig config;
-  config.scheme = parse_scheme(scheme).value();
+  quant::QuantConfig config;
+  config.scheme = quant::parse_scheme(scheme).value();
   config.kv_bits = 8;
   // Calibrate the export's pair (prefill AR-32, decode AR-1) together, as an export does.
   PtqOptions o = testing::ptq_options(config, {32, 1}, context);
@@ -91,4 +91,4 @@ TEST(SplitQuantized, SmolLM2ShapeIsBitExact) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

@@ -5,12 +5,12 @@
 #include <gtest/gtest.h>
 
 #include "headsplit/irexec/graph_step_model.h"
-#include "headsplit/quant/calibrate.h"
-#include "headsplit/quant/ptq.h"
-#include "quant/quant_testing.h"
+#include "headsplit/ptq/calibrate.h"
+#include "headsplit/ptq/quantize_model.h"
+#include "ptq/ptq_testing.h"
 #include "testing/testing.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 namespace {
 
 std::unique_ptr<irexec::GraphStepModel> fast_mha_model(const frontend::LlamaModel& m) {
@@ -28,9 +28,9 @@ std::unique_ptr<irexec::GraphStepModel> fast_mha_model(const frontend::LlamaMode
 }
 
 // Every real value the observer is called with, by name.
-CalibrationTable observe_everything(irexec::GraphStepModel& model,
+quant::CalibrationTable observe_everything(irexec::GraphStepModel& model,
                                     std::span<const std::vector<int32_t>> samples) {
-  CalibrationTable table;
+  quant::CalibrationTable table;
   for (int64_t t : model.info().ar_lens) {
     const ir::Graph* g = model.graph(t);
     HS_CHECK(model
@@ -65,11 +65,11 @@ TEST(CalibrateRepeatKv, SkippedRepeatsTakeTheirSourceRange) {
       frontend::make_random_llama(frontend::named_config("stories260k").value(), 5);
   const auto samples = testing::random_samples(512, 2, 37, 9);
   auto model = fast_mha_model(m);
-  HS_ASSERT_OK_AND_ASSIGN(CalibrationTable got,
+  HS_ASSERT_OK_AND_ASSIGN(quant::CalibrationTable got,
                           calibrate(*model, samples, {.decode_tokens = 2, .progress = false}));
-  const CalibrationTable want = observe_everything(*model, samples);
+  const quant::CalibrationTable want = observe_everything(*model, samples);
   for (const auto& [name, range] : want.ranges()) {
-    const Range* r = got.find(name);
+    const quant::Range* r = got.find(name);
     ASSERT_NE(r, nullptr) << name;
     EXPECT_EQ(r->min, range.min) << name;
     EXPECT_EQ(r->max, range.max) << name;
@@ -84,7 +84,7 @@ TEST(CalibrateRepeatKv, SkippedRepeatsTakeTheirSourceRange) {
       continue;
     }
     ++skipped;
-    const Range* s = want.find(source);
+    const quant::Range* s = want.find(source);
     ASSERT_NE(s, nullptr) << source;
     EXPECT_FALSE(range.empty()) << name;
     EXPECT_EQ(range.min, s->min) << name;
@@ -95,4 +95,4 @@ TEST(CalibrateRepeatKv, SkippedRepeatsTakeTheirSourceRange) {
 }
 
 }  // namespace
-}  // namespace hs::quant
+}  // namespace hs::ptq

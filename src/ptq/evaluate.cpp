@@ -1,5 +1,5 @@
 // Perplexity, top-1 agreement and logits SQNR of several StepModels on the same windows.
-#include "headsplit/quant/evaluate.h"
+#include "headsplit/ptq/evaluate.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,7 +8,7 @@
 
 #include "headsplit/support/progress.h"
 
-namespace hs::quant {
+namespace hs::ptq {
 
 namespace {
 
@@ -115,4 +115,4 @@ Result<std::vector<ModelMetrics>> evaluate(std::span<runner::StepModel* const> m
   return metrics;
 }
 
-}  // namespace hs::quant
+}  // namespace hs::ptq
