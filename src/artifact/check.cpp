@@ -1,5 +1,5 @@
 // Semantic checks of a decoded program (check_program): what the FlatBuffers verifier cannot
-// know. After they pass, the runtime may index tensors, weights and the arena without checks.
+// know. Tensor and weight types go through the op set's check (opset::check_type). After they pass, the runtime may index tensors, weights and the arena without checks.
 // The writer runs the same checks, so it never produces a file the reader rejects.
 #include <cmath>
 #include <set>
@@ -11,13 +11,11 @@
 namespace hs::artifact {
 namespace {
 
+using opset::shape_str;
+
 template <typename Enum>
 bool in_range(Enum value, int count) {
   return static_cast<int>(value) >= 0 && static_cast<int>(value) < count;
-}
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  return fmt::format("[{}]", fmt::join(shape, ","));
 }
 
 // A constant may view its weight's bytes under another shape with the same element count and
@@ -33,90 +31,27 @@ bool same_bytes_view(const std::vector<int64_t>& weight, const std::vector<int64
   return a == b && lead_a == lead_b;
 }
 
-// `where` names the tensor or weight ("model.hsa: weight #2 'wq'").
-Status check_quant(const Quant& q, ElementType type, const std::vector<int64_t>& shape,
-                   const std::string& where) {
-  if (!in_range(q.kind, kNumQuantKinds)) {
-    return errorf(ErrorKind::kUnsupported, "{}: unknown quant kind {} (known: 0..{})", where,
-                  static_cast<int>(q.kind), kNumQuantKinds - 1);
-  }
-  if (q.kind == QuantKind::kNone) {
-    if (!q.scales.empty() || !q.zero_points.empty()) {
-      return errorf(ErrorKind::kCorrupt, "{}: not quantized but has {} scales and {} zero points",
-                    where, q.scales.size(), q.zero_points.size());
-    }
-    return {};
-  }
-  if (type == ElementType::kF32 || type == ElementType::kBool) {
-    return errorf(ErrorKind::kCorrupt, "{}: quantized but its element type is {}", where,
-                  element_type_name(type));
-  }
-  if (q.bits < 1 || q.bits > 32 || q.qmin > q.qmax || q.qmin < element_min(type) ||
-      q.qmax > element_max(type)) {
-    return errorf(ErrorKind::kCorrupt,
-                  "{}: quant range {} bits [{}, {}] does not fit element type {} [{}, {}]", where,
-                  q.bits, q.qmin, q.qmax, element_type_name(type), element_min(type),
-                  element_max(type));
-  }
-  auto rank = static_cast<int64_t>(shape.size());
-  int64_t expected = 1;
-  if (q.kind == QuantKind::kPerAxis || q.kind == QuantKind::kPerBlock) {
-    if (q.axis < 0 || q.axis >= rank) {
-      return errorf(ErrorKind::kOutOfRange, "{}: quant axis {} is outside rank {}", where, q.axis,
-                    rank);
-    }
-    expected = shape[q.axis];
-  }
-  if (q.kind == QuantKind::kPerBlock) {
-    if (q.block_axis < 0 || q.block_axis >= rank || q.block_axis == q.axis || q.block <= 0) {
-      return errorf(ErrorKind::kOutOfRange,
-                    "{}: quant block axis {} / block {} invalid for rank {} and axis {}", where,
-                    q.block_axis, q.block, rank, q.axis);
-    }
-    int64_t dim = shape[q.block_axis];
-    int64_t blocks = dim / q.block + (dim % q.block != 0 ? 1 : 0);
-    if (__builtin_mul_overflow(expected, blocks, &expected)) {
-      return errorf(ErrorKind::kOutOfRange, "{}: quant scale count overflows", where);
-    }
-  }
-  if (static_cast<int64_t>(q.scales.size()) != expected) {
-    return errorf(ErrorKind::kCorrupt, "{}: {} scales for shape {}, expected {}", where,
-                  q.scales.size(), shape_str(shape), expected);
-  }
-  if (q.zero_points.size() != q.scales.size()) {
-    return errorf(ErrorKind::kCorrupt, "{}: {} zero points for {} scales", where,
-                  q.zero_points.size(), q.scales.size());
-  }
-  for (size_t i = 0; i < q.scales.size(); ++i) {
-    if (!std::isfinite(q.scales[i]) || q.scales[i] <= 0.0f) {
-      return errorf(ErrorKind::kCorrupt, "{}: scale {} is {}, expected finite and > 0", where, i,
-                    q.scales[i]);
-    }
-    if (q.zero_points[i] < q.qmin || q.zero_points[i] > q.qmax) {
-      return errorf(ErrorKind::kCorrupt, "{}: zero point {} is {}, outside [{}, {}]", where, i,
-                    q.zero_points[i], q.qmin, q.qmax);
-    }
-  }
-  return {};
-}
-
 Status check_weight(const WeightDesc& w, size_t index, uint64_t data_size, std::string_view what) {
   std::string where = fmt::format("{}: weight #{} '{}'", what, index, w.name);
-  if (!in_range(w.type, kNumElementTypes) || !in_range(w.layout, kNumWeightLayouts)) {
-    return errorf(ErrorKind::kUnsupported, "{}: unknown element type {} or layout {}", where,
-                  static_cast<int>(w.type), static_cast<int>(w.layout));
+  if (!in_range(w.dtype, kNumElementTypes) || !in_range(w.quant.kind, kNumQuantKinds) ||
+      !in_range(w.layout, kNumWeightLayouts)) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: unknown element type {}, quant kind {} or layout {}", where,
+                  static_cast<int>(w.dtype), static_cast<int>(w.quant.kind),
+                  static_cast<int>(w.layout));
   }
-  if ((w.layout == WeightLayout::kInt4Packed) != (w.type == ElementType::kI4)) {
+  HS_TRY(opset::check_type(w, where, ErrorKind::kCorrupt));
+  if ((w.layout == WeightLayout::kInt4Packed) != (w.dtype == ElementType::kI4)) {
     return errorf(ErrorKind::kCorrupt,
                   "{}: element type {} with layout {}, expected int4_packed exactly for i4", where,
-                  element_type_name(w.type),
+                  opset::dtype_name(w.dtype),
                   w.layout == WeightLayout::kPlain ? "plain" : "int4_packed");
   }
   auto expected = weight_storage_bytes(w);
   if (!expected.ok()) return std::move(expected).error().with_context(what);
   if (w.size_bytes != *expected) {
-    return errorf(ErrorKind::kCorrupt, "{}: stores {} bytes, expected {} for {}{}", where,
-                  w.size_bytes, *expected, element_type_name(w.type), shape_str(w.shape));
+    return errorf(ErrorKind::kCorrupt, "{}: stores {} bytes, expected {} for {}", where,
+                  w.size_bytes, *expected, opset::type_str(w));
   }
   if (w.offset % kDataAlignment != 0) {
     return errorf(ErrorKind::kAlignment, "{}: data offset {} is not a multiple of {}", where,
@@ -127,18 +62,18 @@ Status check_weight(const WeightDesc& w, size_t index, uint64_t data_size, std::
                   "{}: {} bytes at data offset {} go past the data section of {} bytes", where,
                   w.size_bytes, w.offset, data_size);
   }
-  return check_quant(w.quant, w.type, w.shape, where);
+  return {};
 }
 
 Status check_tensor(const TensorDesc& t, const GraphDesc& g, const Program& p,
                     const std::string& where) {
-  if (!in_range(t.type, kNumElementTypes) || !in_range(t.role, kNumTensorRoles)) {
-    return errorf(ErrorKind::kUnsupported, "{}: unknown element type {} or role {}", where,
-                  static_cast<int>(t.type), static_cast<int>(t.role));
+  if (!in_range(t.dtype, kNumElementTypes) || !in_range(t.quant.kind, kNumQuantKinds) ||
+      !in_range(t.role, kNumTensorRoles)) {
+    return errorf(ErrorKind::kUnsupported, "{}: unknown element type {}, quant kind {} or role {}",
+                  where, static_cast<int>(t.dtype), static_cast<int>(t.quant.kind),
+                  static_cast<int>(t.role));
   }
-  auto numel = checked_numel(t.shape, where);
-  if (!numel.ok()) return std::move(numel).error();
-  HS_TRY(check_quant(t.quant, t.type, t.shape, where));
+  HS_TRY(opset::check_type(t, where, ErrorKind::kCorrupt));
   if (t.role == TensorRole::kConstant) {
     if (t.weight < 0 || static_cast<size_t>(t.weight) >= p.weights.size()) {
       return errorf(ErrorKind::kOutOfRange, "{}: weight index {} outside [0, {})", where, t.weight,
@@ -146,11 +81,11 @@ Status check_tensor(const TensorDesc& t, const GraphDesc& g, const Program& p,
     }
     const WeightDesc& w = p.weights[t.weight];
     // The weight's element count is checked by check_weight, which runs first.
-    if (w.type != t.type || w.quant != t.quant || !same_bytes_view(w.shape, t.shape)) {
+    if (w.dtype != t.dtype || w.quant != t.quant || !same_bytes_view(w.shape, t.shape)) {
       return errorf(ErrorKind::kCorrupt,
                     "{}: is {}{} but its weight #{} '{}' is {}{} (or quant params differ)", where,
-                    element_type_name(t.type), shape_str(t.shape), t.weight, w.name,
-                    element_type_name(w.type), shape_str(w.shape));
+                    opset::dtype_name(t.dtype), shape_str(t.shape), t.weight, w.name,
+                    opset::dtype_name(w.dtype), shape_str(w.shape));
     }
     if (t.arena_offset != -1) {
       return errorf(ErrorKind::kCorrupt, "{}: a constant with arena offset {}, expected -1", where,
@@ -175,7 +110,7 @@ Status check_tensor(const TensorDesc& t, const GraphDesc& g, const Program& p,
       return errorf(ErrorKind::kAlignment, "{}: arena offset {} is not a multiple of {}", where,
                     t.arena_offset, kArenaAlignment);
     }
-    int64_t bytes = *numel * kArenaElementBytes;  // numel <= 2^53: no overflow
+    int64_t bytes = t.numel() * kArenaElementBytes;  // numel <= 2^53 (check_type): no overflow
     if (t.arena_offset > g.arena_bytes || bytes > g.arena_bytes - t.arena_offset) {
       return errorf(ErrorKind::kOutOfRange,
                     "{}: {} bytes at arena offset {} go past arena_bytes {}", where, bytes,
@@ -221,7 +156,7 @@ Status check_nodes(const GraphDesc& g, const std::string& where) {
   }
   for (size_t n = 0; n < g.nodes.size(); ++n) {
     const NodeDesc& node = g.nodes[n];
-    std::string at = fmt::format("{} node #{} ({})", where, n, op_code_name(node.op));
+    std::string at = fmt::format("{} node #{} ({})", where, n, opset::op_name(node.op));
     if (!in_range(node.op, kNumOpCodes)) {
       return errorf(ErrorKind::kUnsupported, "{}: unknown op code {} (this build knows 0..{})", at,
                     static_cast<int>(node.op), kNumOpCodes - 1);
@@ -249,12 +184,6 @@ Status check_nodes(const GraphDesc& g, const std::string& where) {
                       at, index, g.tensors[index].name, tensor_role_name(g.tensors[index].role));
       }
       available[index] = true;
-    }
-    std::unordered_set<std::string_view> names;
-    for (const Attr& attr : node.attrs) {
-      if (!names.insert(attr.name).second) {
-        return errorf(ErrorKind::kCorrupt, "{}: attr '{}' appears twice", at, attr.name);
-      }
     }
   }
   for (int32_t index : g.outputs) {

@@ -40,19 +40,22 @@ Quant decode_quant(const fb::Quant* q) {
   return out;
 }
 
-Result<Attr> decode_attr(const fb::Attr& a, std::string_view where) {
-  Attr out;
-  out.name = str(a.name());
+// Adds attribute `a` to `attrs`; a name that appears twice is corrupt.
+Status decode_attr(const fb::Attr& a, std::string_view where, Attrs& attrs) {
+  std::string name = str(a.name());
+  AttrValue value;
   switch (a.kind()) {
-    case fb::AttrKind::Int: out.value = a.i(); break;
-    case fb::AttrKind::Float: out.value = a.f(); break;
-    case fb::AttrKind::Ints: out.value = vec(a.ints()); break;
-    case fb::AttrKind::String: out.value = str(a.s()); break;
+    case fb::AttrKind::Int: value = a.i(); break;
+    case fb::AttrKind::Float: value = a.f(); break;
+    case fb::AttrKind::Ints: value = vec(a.ints()); break;
+    case fb::AttrKind::String: value = str(a.s()); break;
     default:
       return errorf(ErrorKind::kUnsupported, "{} attr '{}': unknown attr kind {} (known: 0..3)",
-                    where, out.name, static_cast<int>(a.kind()));
+                    where, name, static_cast<int>(a.kind()));
   }
-  return out;
+  if (attrs.has(name)) return errorf(ErrorKind::kCorrupt, "{}: attr '{}' appears twice", where, name);
+  attrs.set(std::move(name), std::move(value));
+  return {};
 }
 
 Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t index) {
@@ -67,7 +70,7 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
     for (const fb::Tensor* t : *g.tensors()) {
       TensorDesc& td = out.tensors.emplace_back();
       td.name = str(t->name());
-      td.type = from_fb<ElementType>(t->type());
+      td.dtype = from_fb<ElementType>(t->type());
       td.shape = vec(t->shape());
       td.quant = decode_quant(t->quant());
       td.weight = t->weight();
@@ -85,10 +88,7 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
       if (n->attrs() == nullptr) continue;
       std::string where =
           fmt::format("{}: graph #{} '{}' node #{}", what, index, out.name, out.nodes.size() - 1);
-      for (const fb::Attr* a : *n->attrs()) {
-        HS_ASSIGN_OR_RETURN(Attr attr, decode_attr(*a, where));
-        nd.attrs.push_back(std::move(attr));
-      }
+      for (const fb::Attr* a : *n->attrs()) HS_TRY(decode_attr(*a, where, nd.attrs));
     }
   }
   return out;
@@ -97,7 +97,7 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
 WeightDesc decode_weight(const fb::Weight& w) {
   WeightDesc out;
   out.name = str(w.name());
-  out.type = from_fb<ElementType>(w.type());
+  out.dtype = from_fb<ElementType>(w.type());
   out.shape = vec(w.shape());
   out.quant = decode_quant(w.quant());
   out.offset = w.offset();

@@ -32,17 +32,18 @@ fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q) {
   return qb.Finish();
 }
 
-fbs::Offset<fb::Attr> encode_attr(Builder& b, const Attr& attr) {
-  auto name = b.CreateString(attr.name);
+fbs::Offset<fb::Attr> encode_attr(Builder& b, const std::string& attr_name,
+                                  const AttrValue& value) {
+  auto name = b.CreateString(attr_name);
   fbs::Offset<fbs::Vector<int64_t>> ints;
   fbs::Offset<fbs::String> str;
-  if (const auto* v = std::get_if<std::vector<int64_t>>(&attr.value)) ints = b.CreateVector(*v);
-  if (const auto* v = std::get_if<std::string>(&attr.value)) str = b.CreateString(*v);
+  if (const auto* v = std::get_if<std::vector<int64_t>>(&value)) ints = b.CreateVector(*v);
+  if (const auto* v = std::get_if<std::string>(&value)) str = b.CreateString(*v);
   fb::AttrBuilder ab(b);
   ab.add_name(name);
-  ab.add_kind(static_cast<fb::AttrKind>(attr.value.index()));
-  if (const auto* v = std::get_if<int64_t>(&attr.value)) ab.add_i(*v);
-  if (const auto* v = std::get_if<double>(&attr.value)) ab.add_f(*v);
+  ab.add_kind(static_cast<fb::AttrKind>(value.index()));
+  if (const auto* v = std::get_if<int64_t>(&value)) ab.add_i(*v);
+  if (const auto* v = std::get_if<double>(&value)) ab.add_f(*v);
   if (!ints.IsNull()) ab.add_ints(ints);
   if (!str.IsNull()) ab.add_s(str);
   return ab.Finish();
@@ -54,7 +55,7 @@ fbs::Offset<fb::Tensor> encode_tensor(Builder& b, const TensorDesc& t) {
   auto quant = encode_quant(b, t.quant);
   fb::TensorBuilder tb(b);
   tb.add_name(name);
-  tb.add_type(to_fb<fb::ElementType>(t.type));
+  tb.add_type(to_fb<fb::ElementType>(t.dtype));
   tb.add_shape(shape);
   tb.add_quant(quant);
   tb.add_weight(t.weight);
@@ -67,7 +68,7 @@ fbs::Offset<fb::Node> encode_node(Builder& b, const NodeDesc& n) {
   auto inputs = b.CreateVector(n.inputs);
   auto outputs = b.CreateVector(n.outputs);
   std::vector<fbs::Offset<fb::Attr>> attrs;
-  for (const Attr& attr : n.attrs) attrs.push_back(encode_attr(b, attr));
+  for (const auto& [name, value] : n.attrs.entries()) attrs.push_back(encode_attr(b, name, value));
   auto attr_vec = b.CreateVector(attrs);
   fb::NodeBuilder nb(b);
   nb.add_op(to_fb<fb::OpCode>(n.op));
@@ -104,7 +105,7 @@ fbs::Offset<fb::Weight> encode_weight(Builder& b, const WeightDesc& w) {
   auto quant = encode_quant(b, w.quant);
   fb::WeightBuilder wb(b);
   wb.add_name(name);
-  wb.add_type(to_fb<fb::ElementType>(w.type));
+  wb.add_type(to_fb<fb::ElementType>(w.dtype));
   wb.add_shape(shape);
   wb.add_quant(quant);
   wb.add_offset(w.offset);

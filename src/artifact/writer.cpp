@@ -87,7 +87,7 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
     if (bytes->size() != w.size_bytes) {
       return errorf(ErrorKind::kInvalidArgument,
                     "{}: weight #{} '{}': source gave {} bytes, expected {} ({}[{}]{})", path, i,
-                    w.name, bytes->size(), w.size_bytes, element_type_name(w.type),
+                    w.name, bytes->size(), w.size_bytes, opset::dtype_name(w.dtype),
                     fmt::join(w.shape, ","),
                     w.layout == WeightLayout::kInt4Packed ? " packed in rows" : "");
     }

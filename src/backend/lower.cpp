@@ -16,26 +16,12 @@ namespace {
 
 using ir::ValueId;
 
-// The artifact's enums mirror the IR's by name and order (artifact/program.h).
-static_assert(static_cast<int>(ir::DType::kI4) == static_cast<int>(artifact::ElementType::kI4));
-static_assert(static_cast<int>(ir::QuantKind::kPerBlock) ==
-              static_cast<int>(artifact::QuantKind::kPerBlock));
-static_assert(ir::kNumOpKinds == artifact::kNumOpCodes);
-static_assert(static_cast<int>(ir::OpKind::kDequantize) ==
-              static_cast<int>(artifact::OpCode::kDequantize));
-
-artifact::Quant to_quant(const ir::QuantParams& q) {
-  artifact::Quant out;
-  out.kind = static_cast<artifact::QuantKind>(q.kind);
-  if (!q.is_quantized()) return out;
-  out.bits = q.bits;
-  out.qmin = q.qmin;
-  out.qmax = q.qmax;
-  out.axis = q.axis;
-  out.block_axis = q.block_axis;
-  out.block = q.block;
-  out.scales = q.scales;
-  out.zero_points = q.zero_points;
+// The type a tensor or weight is stored with: the value's (the IR's tensor type is the op
+// set's, as the artifact's). The quantization fields of a float type are written as their
+// defaults, whatever a pass left in them.
+opset::TensorType stored_type(const ir::TensorType& type) {
+  opset::TensorType out = type;
+  if (!out.quant.is_quantized()) out.quant = {};
   return out;
 }
 
@@ -74,10 +60,8 @@ class WeightTable {
     }
     auto index = static_cast<int32_t>(out_.program.weights.size());
     artifact::WeightDesc w;
+    static_cast<opset::TensorType&>(w) = stored_type(v.type);
     w.name = unique_name(v.name);
-    w.type = static_cast<artifact::ElementType>(v.type.dtype);
-    w.shape = v.type.shape;
-    w.quant = to_quant(v.type.quant);
     w.layout = v.type.dtype == ir::DType::kI4 ? artifact::WeightLayout::kInt4Packed
                                               : artifact::WeightLayout::kPlain;
     out_.program.weights.push_back(std::move(w));
@@ -125,10 +109,8 @@ Result<artifact::GraphDesc> lower_graph(const GraphToLower& in, WeightTable& wei
                     in.name, v.name);
     }
     artifact::TensorDesc t;
+    static_cast<opset::TensorType&>(t) = stored_type(v.type);
     t.name = v.name;
-    t.type = static_cast<artifact::ElementType>(v.type.dtype);
-    t.shape = v.type.shape;
-    t.quant = to_quant(v.type.quant);
     if (v.is_constant()) {
       t.role = artifact::TensorRole::kConstant;
       HS_ASSIGN_OR_RETURN(t.weight, weights.intern(v));
@@ -147,10 +129,10 @@ Result<artifact::GraphDesc> lower_graph(const GraphToLower& in, WeightTable& wei
     const ir::Node& node = g.node(n);
     if (node.erased) continue;
     artifact::NodeDesc d;
-    d.op = static_cast<artifact::OpCode>(node.op);
+    d.op = node.op;
     for (ValueId v : node.inputs) d.inputs.push_back(tensor_of_value[static_cast<size_t>(v)]);
     for (ValueId v : node.outputs) d.outputs.push_back(tensor_of_value[static_cast<size_t>(v)]);
-    for (const auto& [name, value] : node.attrs.entries()) d.attrs.push_back({name, value});
+    d.attrs = node.attrs;
     out.nodes.push_back(std::move(d));
   }
   for (ValueId v : g.inputs()) out.inputs.push_back(tensor_of_value[static_cast<size_t>(v)]);

@@ -22,9 +22,7 @@
 namespace hs::ir {
 
 namespace ref = kernels::ref;
-using detail::int_storage;
 using detail::Operand;
-using detail::quant_spec;
 
 namespace {
 
@@ -133,7 +131,7 @@ Tensor Tensor::from_i32(Shape shape, std::vector<int32_t> data) {
 void fake_quantize(const QuantParams& quant, Tensor& tensor) {
   if (!quant.is_quantized()) return;
   HS_CHECK(tensor.dtype == DType::kF32, "fake_quantize: tensor is not real-valued");
-  ref::fake_quantize(tensor.f.data(), tensor.shape, quant_spec(quant));
+  ref::fake_quantize(tensor.f.data(), tensor.shape, quant);
 }
 
 Result<Tensor> read_constant(const Graph& graph, ValueId id) {
@@ -150,8 +148,7 @@ Result<Tensor> read_constant(const Graph& graph, ValueId id) {
   }
   Tensor t = empty_tensor(v.type);
   if (v.type.quant.is_quantized()) {
-    ref::dequantize(bytes.data(), int_storage(v.type.dtype), v.type.shape, quant_spec(v.type.quant),
-                    t.f.data());
+    ref::dequantize(bytes.data(), v.type.dtype, v.type.shape, v.type.quant, t.f.data());
   } else if (v.type.dtype == DType::kF32) {
     std::memcpy(t.f.data(), bytes.data(), bytes.size());
   } else if (v.type.dtype == DType::kI32) {

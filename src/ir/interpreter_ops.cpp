@@ -279,34 +279,6 @@ void copy_elements(const Operand& x, Tensor& y) {
 
 }  // namespace
 
-ref::QuantSpec quant_spec(const QuantParams& q) {
-  ref::QuantSpec s;
-  s.granularity = q.kind == QuantKind::kPerAxis    ? ref::QuantGranularity::kPerAxis
-                  : q.kind == QuantKind::kPerBlock ? ref::QuantGranularity::kPerBlock
-                                                   : ref::QuantGranularity::kPerTensor;
-  s.qmin = q.qmin;
-  s.qmax = q.qmax;
-  s.axis = q.axis;
-  s.block_axis = q.block_axis;
-  s.block = q.block;
-  s.scales = q.scales;
-  s.zero_points = q.zero_points;
-  return s;
-}
-
-ref::IntStorage int_storage(DType dtype) {
-  switch (dtype) {
-    case DType::kU8: return ref::IntStorage::kU8;
-    case DType::kI8: return ref::IntStorage::kI8;
-    case DType::kU16: return ref::IntStorage::kU16;
-    case DType::kI16: return ref::IntStorage::kI16;
-    case DType::kI4: return ref::IntStorage::kI4;
-    default: break;
-  }
-  HS_CHECK(false, "int_storage: not an integer storage type");
-  return ref::IntStorage::kU8;
-}
-
 Status run_repeat_kv_matmul(const Operand& a, const Operand& x, const Shape& r_shape, int64_t group,
                             Tensor& y) {
   // r_shape [...,H,a,b] with H = Hkv * group; x [...,Hkv,a,b]. Matrix o * H + h of r is

@@ -1,5 +1,4 @@
-// Internal to the interpreter: how an IR node runs on the reference kernels, and the
-// conversions from IR quantization parameters to the kernels' QuantSpec.
+// Internal to the interpreter: how an IR node runs on the reference kernels.
 #pragma once
 
 #include <span>
@@ -8,11 +7,6 @@
 #include "headsplit/kernels/reference.h"
 
 namespace hs::ir::detail {
-
-// A view of `q` for the kernels; it points into `q`, which must outlive it.
-kernels::ref::QuantSpec quant_spec(const QuantParams& q);
-// The kernels' storage type of an integer storage dtype (u8, i8, u16, i16, i4).
-kernels::ref::IntStorage int_storage(DType dtype);
 
 // A read-only operand: a Tensor, or a float32 constant's bytes viewed in place (no copy).
 // Real values use `f`, i32 and bool values `i`.

@@ -19,85 +19,6 @@ enum class Role : uint8_t {
   kDead,    // result of an erased node only
 };
 
-std::string_view attr_kind_name(AttrKind kind) {
-  switch (kind) {
-    case AttrKind::kInt: return "int";
-    case AttrKind::kFloat: return "float";
-    case AttrKind::kInts: return "int list";
-    case AttrKind::kString: return "string";
-  }
-  return "?";
-}
-
-std::string arity_str(const OpInfo& info) {
-  if (info.max_inputs < 0) return fmt::format("at least {}", info.min_inputs);
-  if (info.min_inputs == info.max_inputs) return fmt::format("{}", info.min_inputs);
-  return fmt::format("{} or {}", info.min_inputs, info.max_inputs);
-}
-
-// Non-negative dimensions and valid quantization parameters.
-Status check_type(const TensorType& type, std::string_view what) {
-  for (int64_t d : type.shape) {
-    if (d < 0) {
-      return errorf(ErrorKind::kShape, "{}: type {} has a negative dimension", what,
-                    type_str(type));
-    }
-  }
-  return check_quant(type, what);
-}
-
-Status check_attrs(const Node& node, const OpInfo& info, std::string_view what) {
-  for (const AttrSpec& spec : info.attrs) {
-    const AttrValue* v = node.attrs.find(spec.name);
-    if (v == nullptr) {
-      return errorf(ErrorKind::kShape, "{}: missing {} attribute '{}'", what,
-                    attr_kind_name(spec.kind), spec.name);
-    }
-    if (v->index() != static_cast<size_t>(spec.kind)) {
-      return errorf(ErrorKind::kShape, "{}: attribute '{}' has kind {}, expected {}", what,
-                    spec.name, attr_kind_name(static_cast<AttrKind>(v->index())),
-                    attr_kind_name(spec.kind));
-    }
-  }
-  return {};
-}
-
-// The declared result type against the inferred one (see verify_node).
-Status check_result_type(OpKind op, const TensorType& actual, const TensorType& inferred,
-                         std::string_view what) {
-  if (actual.shape != inferred.shape) {
-    return errorf(ErrorKind::kShape, "{}: result type {} has shape {}, inference gives {}", what,
-                  type_str(actual), shape_str(actual.shape), shape_str(inferred.shape));
-  }
-  if (op == OpKind::kQuantize) {
-    if (!actual.quant.is_quantized()) {
-      return errorf(ErrorKind::kShape, "{}: result type {} is not quantized", what,
-                    type_str(actual));
-    }
-    return {};
-  }
-  if (op == OpKind::kDequantize) {
-    if (actual.dtype != DType::kF32 || actual.quant.is_quantized()) {
-      return errorf(ErrorKind::kShape, "{}: result type {} is not plain f32", what,
-                    type_str(actual));
-    }
-    return {};
-  }
-  if (inferred.dtype == DType::kF32) {
-    if (!actual.is_real()) {
-      return errorf(ErrorKind::kShape,
-                    "{}: result type {} is not real (f32 or quantized), inference gives {}", what,
-                    type_str(actual), type_str(inferred));
-    }
-    return {};
-  }
-  if (actual.dtype != inferred.dtype || actual.quant.is_quantized()) {
-    return errorf(ErrorKind::kShape, "{}: result type {} differs from the inferred type {}", what,
-                  type_str(actual), type_str(inferred));
-  }
-  return {};
-}
-
 // Names, graph inputs, constants and producers. Fills `roles` (index = ValueId).
 Status check_values(const Graph& g, std::vector<Role>& roles, std::vector<NodeId>& dead_producer) {
   const int32_t nv = g.num_values();
@@ -271,13 +192,10 @@ Status verify_node(const Graph& graph, NodeId id) {
                   graph.num_nodes());
   }
   const Node& node = graph.node(id);
-  const OpInfo& info = op_info(node.op);
   const std::string what = describe_node(graph, id);
   if (node.erased) return errorf(ErrorKind::kInvalidArgument, "{}: node is erased", what);
   const int n = static_cast<int>(node.inputs.size());
-  if (n < info.min_inputs || (info.max_inputs >= 0 && n > info.max_inputs)) {
-    return errorf(ErrorKind::kShape, "{}: {} operands, expected {}", what, n, arity_str(info));
-  }
+  HS_TRY_CTX(check_signature(node.op, n, node.attrs), what);
   std::vector<const TensorType*> types;
   for (int k = 0; k < n; ++k) {
     ValueId v = node.inputs[static_cast<size_t>(k)];
@@ -295,7 +213,6 @@ Status verify_node(const Graph& graph, NodeId id) {
     return errorf(ErrorKind::kInvalidArgument, "{}: result id {} is outside [0,{})", what, out,
                   graph.num_values());
   }
-  HS_TRY(check_attrs(node, info, what));
   auto inferred = infer_type(node.op, types, node.attrs);
   if (!inferred.ok()) return std::move(inferred).error().with_context(what);
   const TensorType& actual = graph.type(out);

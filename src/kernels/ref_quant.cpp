@@ -8,22 +8,27 @@
 
 namespace hs::kernels::ref {
 
+using opset::DType;
+using opset::QuantKind;
+using opset::QuantParams;
+
 namespace {
 
 // Maps a flat element index to the index of its {scale, zero_point}.
 class ParamIndex {
  public:
-  ParamIndex(Dims shape, const QuantSpec& q) : kind_(q.granularity) {
+  ParamIndex(Dims shape, const QuantParams& q) : kind_(q.kind) {
+    HS_CHECK(q.is_quantized(), "quant: parameters of kind none");
     const auto rank = static_cast<int64_t>(shape.size());
     size_t expected = 1;
-    if (kind_ != QuantGranularity::kPerTensor) {
+    if (kind_ != QuantKind::kPerTensor) {
       HS_CHECK(q.axis >= 0 && q.axis < rank, "quant: channel axis out of range");
       const AxisDims c = axis_dims(shape, q.axis);
       channels_ = c.n;
       channel_stride_ = c.inner;
       expected = static_cast<size_t>(channels_);
     }
-    if (kind_ == QuantGranularity::kPerBlock) {
+    if (kind_ == QuantKind::kPerBlock) {
       HS_CHECK(q.block_axis >= 0 && q.block_axis < rank && q.block_axis != q.axis && q.block > 0,
                "quant: bad block axis or block size");
       const AxisDims b = axis_dims(shape, q.block_axis);
@@ -40,24 +45,23 @@ class ParamIndex {
 
   int64_t operator()(int64_t i) const {
     switch (kind_) {
-      case QuantGranularity::kPerTensor: return 0;
-      case QuantGranularity::kPerAxis: return (i / channel_stride_) % channels_;
-      case QuantGranularity::kPerBlock: {
+      case QuantKind::kPerAxis: return (i / channel_stride_) % channels_;
+      case QuantKind::kPerBlock: {
         const int64_t c = (i / channel_stride_) % channels_;
         const int64_t j = (i / block_stride_) % block_dim_;
         return c * blocks_ + j / block_;
       }
+      default: return 0;
     }
-    return 0;
   }
 
  private:
-  QuantGranularity kind_;
+  QuantKind kind_;
   int64_t channels_ = 1, channel_stride_ = 1;
   int64_t block_dim_ = 1, block_stride_ = 1, block_ = 1, blocks_ = 1;
 };
 
-int32_t zero_point(const QuantSpec& q, int64_t p) {
+int32_t zero_point(const QuantParams& q, int64_t p) {
   return q.zero_points.empty() ? 0 : q.zero_points[static_cast<size_t>(p)];
 }
 
@@ -75,36 +79,27 @@ int32_t load(const std::byte* data, int64_t i) {
 }
 
 // The integer range a storage type holds (i4: -8..7 in one int8 byte).
-void check_storage_range(const QuantSpec& q, IntStorage storage) {
-  int32_t lo = 0, hi = 0;
-  switch (storage) {
-    case IntStorage::kU8: lo = 0, hi = 255; break;
-    case IntStorage::kI8: lo = -128, hi = 127; break;
-    case IntStorage::kU16: lo = 0, hi = 65535; break;
-    case IntStorage::kI16: lo = -32768, hi = 32767; break;
-    case IntStorage::kI4: lo = -8, hi = 7; break;
-  }
-  HS_CHECK(q.qmin >= lo && q.qmax <= hi, "quantize: [qmin, qmax] outside the storage type");
+void check_storage_range(const QuantParams& q, DType storage) {
+  HS_CHECK(opset::dtype_is_integer_storage(storage), "quantize: not an integer storage type");
+  HS_CHECK(q.qmin >= opset::dtype_min(storage) && q.qmax <= opset::dtype_max(storage),
+           "quantize: [qmin, qmax] outside the storage type");
 }
 
-int32_t load_storage(const std::byte* data, IntStorage storage, int64_t i) {
+int32_t load_storage(const std::byte* data, DType storage, int64_t i) {
   switch (storage) {
-    case IntStorage::kU8: return load<uint8_t>(data, i);
-    case IntStorage::kI8:
-    case IntStorage::kI4: return load<int8_t>(data, i);
-    case IntStorage::kU16: return load<uint16_t>(data, i);
-    case IntStorage::kI16: return load<int16_t>(data, i);
+    case DType::kU8: return load<uint8_t>(data, i);
+    case DType::kI8:
+    case DType::kI4: return load<int8_t>(data, i);
+    case DType::kU16: return load<uint16_t>(data, i);
+    case DType::kI16: return load<int16_t>(data, i);
+    default: HS_CHECK(false, "dequantize: not an integer storage type");
   }
   return 0;
 }
 
 }  // namespace
 
-int64_t storage_bytes(IntStorage storage) {
-  return storage == IntStorage::kU16 || storage == IntStorage::kI16 ? 2 : 1;
-}
-
-void fake_quantize(float* x, Dims shape, const QuantSpec& q) {
+void fake_quantize(float* x, Dims shape, const QuantParams& q) {
   const ParamIndex param(shape, q);
   const int64_t n = count(shape);
   for (int64_t i = 0; i < n; ++i) {
@@ -114,7 +109,7 @@ void fake_quantize(float* x, Dims shape, const QuantSpec& q) {
   }
 }
 
-void quantize(const float* x, Dims shape, const QuantSpec& q, IntStorage storage, std::byte* out) {
+void quantize(const float* x, Dims shape, const QuantParams& q, DType storage, std::byte* out) {
   check_storage_range(q, storage);
   const ParamIndex param(shape, q);
   const int64_t n = count(shape);
@@ -123,16 +118,15 @@ void quantize(const float* x, Dims shape, const QuantSpec& q, IntStorage storage
     const int32_t v =
         quantize_one(x[i], q.scales[static_cast<size_t>(p)], zero_point(q, p), q.qmin, q.qmax);
     switch (storage) {
-      case IntStorage::kU8: store<uint8_t>(out, i, v); break;
-      case IntStorage::kI8:
-      case IntStorage::kI4: store<int8_t>(out, i, v); break;
-      case IntStorage::kU16: store<uint16_t>(out, i, v); break;
-      case IntStorage::kI16: store<int16_t>(out, i, v); break;
+      case DType::kU8: store<uint8_t>(out, i, v); break;
+      case DType::kU16: store<uint16_t>(out, i, v); break;
+      case DType::kI16: store<int16_t>(out, i, v); break;
+      default: store<int8_t>(out, i, v); break;  // i8, i4 (check_storage_range)
     }
   }
 }
 
-void dequantize(const std::byte* data, IntStorage storage, Dims shape, const QuantSpec& q,
+void dequantize(const std::byte* data, DType storage, Dims shape, const QuantParams& q,
                 float* y) {
   const ParamIndex param(shape, q);
   const int64_t n = count(shape);

@@ -17,7 +17,7 @@ std::string_view dtype_name(DType dtype) {
     case DType::kI16: return "i16";
     case DType::kI4: return "i4";
   }
-  return "?";
+  return "unknown";
 }
 
 Result<DType> parse_dtype(std::string_view name) {
@@ -166,69 +166,143 @@ Result<int64_t> normalize_axis(int64_t axis, int64_t rank, std::string_view what
   return a;
 }
 
-Status check_quant(const TensorType& type, std::string_view what) {
+Status check_quant(const TensorType& type, std::string_view what, ErrorKind kind) {
   const QuantParams& q = type.quant;
+  if (static_cast<int>(type.dtype) >= kNumDTypes || static_cast<int>(q.kind) >= kNumQuantKinds) {
+    return errorf(kind, "{}: unknown element type {} or quant kind {}", what,
+                  static_cast<int>(type.dtype), static_cast<int>(q.kind));
+  }
   if (!q.is_quantized()) {
     if (dtype_is_integer_storage(type.dtype)) {
-      return errorf(ErrorKind::kShape, "{}: {} tensor has no quantization parameters", what,
+      return errorf(kind, "{}: {} tensor has no quantization parameters", what,
                     dtype_name(type.dtype));
+    }
+    if (!q.scales.empty() || !q.zero_points.empty()) {
+      return errorf(kind, "{}: not quantized but has {} scales and {} zero points", what,
+                    q.scales.size(), q.zero_points.size());
     }
     return {};
   }
   if (!dtype_is_integer_storage(type.dtype)) {
-    return errorf(ErrorKind::kShape, "{}: quantized tensor has storage type {}, expected an "
-                  "integer storage type (u8, i8, u16, i16, i4)", what, dtype_name(type.dtype));
+    return errorf(kind, "{}: quantized tensor has storage type {}, expected an integer storage "
+                  "type (u8, i8, u16, i16, i4)", what, dtype_name(type.dtype));
   }
   if (q.bits != 4 && q.bits != 8 && q.bits != 16) {
-    return errorf(ErrorKind::kShape, "{}: bit width {} is not 4, 8 or 16", what, q.bits);
+    return errorf(kind, "{}: bit width {} is not 4, 8 or 16", what, q.bits);
   }
   if (q.bits > dtype_size(type.dtype) * 8 || (type.dtype == DType::kI4 && q.bits != 4)) {
-    return errorf(ErrorKind::kShape, "{}: bit width {} does not fit storage type {}", what, q.bits,
+    return errorf(kind, "{}: bit width {} does not fit storage type {}", what, q.bits,
                   dtype_name(type.dtype));
   }
   if (q.qmin >= q.qmax || q.qmin < dtype_min(type.dtype) || q.qmax > dtype_max(type.dtype)) {
-    return errorf(ErrorKind::kShape, "{}: integer range [{},{}] is empty or outside {} [{},{}]",
-                  what, q.qmin, q.qmax, dtype_name(type.dtype), dtype_min(type.dtype),
-                  dtype_max(type.dtype));
+    return errorf(kind, "{}: integer range [{},{}] is empty or outside {} [{},{}]", what, q.qmin,
+                  q.qmax, dtype_name(type.dtype), dtype_min(type.dtype), dtype_max(type.dtype));
   }
-  size_t expected = 1;
-  int64_t rank = type.rank();
+  int64_t expected = 1;
+  const int64_t rank = type.rank();
   if (q.kind == QuantKind::kPerAxis || q.kind == QuantKind::kPerBlock) {
     if (q.axis < 0 || q.axis >= rank) {
-      return errorf(ErrorKind::kShape, "{}: quant axis {} out of range for rank {}", what, q.axis,
-                    rank);
+      return errorf(kind, "{}: quant axis {} out of range for rank {}", what, q.axis, rank);
     }
-    expected = static_cast<size_t>(type.shape[static_cast<size_t>(q.axis)]);
+    expected = type.shape[static_cast<size_t>(q.axis)];
   }
   if (q.kind == QuantKind::kPerBlock) {
     if (q.block_axis < 0 || q.block_axis >= rank || q.block_axis == q.axis) {
-      return errorf(ErrorKind::kShape, "{}: block axis {} invalid (rank {}, channel axis {})", what,
+      return errorf(kind, "{}: block axis {} invalid (rank {}, channel axis {})", what,
                     q.block_axis, rank, q.axis);
     }
-    if (q.block <= 0) {
-      return errorf(ErrorKind::kShape, "{}: block size {} must be positive", what, q.block);
+    if (q.block <= 0) return errorf(kind, "{}: block size {} must be positive", what, q.block);
+    if (__builtin_mul_overflow(expected, q.blocks_for(type.shape[static_cast<size_t>(q.block_axis)]),
+                               &expected)) {
+      return errorf(kind, "{}: {} scale count overflows for shape {}", what,
+                    quant_kind_name(q.kind), shape_str(type.shape));
     }
-    expected *= static_cast<size_t>(q.blocks_for(type.shape[static_cast<size_t>(q.block_axis)]));
   }
-  if (q.scales.size() != expected) {
-    return errorf(ErrorKind::kShape, "{}: {} has {} scales, expected {} for shape {}", what,
+  if (static_cast<int64_t>(q.scales.size()) != expected) {
+    return errorf(kind, "{}: {} has {} scales, expected {} for shape {}", what,
                   quant_kind_name(q.kind), q.scales.size(), expected, shape_str(type.shape));
   }
   if (q.zero_points.size() != q.scales.size()) {
-    return errorf(ErrorKind::kShape, "{}: {} zero points for {} scales", what,
-                  q.zero_points.size(), q.scales.size());
+    return errorf(kind, "{}: {} zero points for {} scales", what, q.zero_points.size(),
+                  q.scales.size());
   }
   for (size_t i = 0; i < q.scales.size(); ++i) {
     if (!(q.scales[i] > 0.0f) || !std::isfinite(q.scales[i])) {
-      return errorf(ErrorKind::kShape, "{}: scale[{}] = {} is not a positive finite number", what,
-                    i, q.scales[i]);
+      return errorf(kind, "{}: scale[{}] = {} is not a positive finite number", what, i,
+                    q.scales[i]);
     }
     if (q.zero_points[i] < q.qmin || q.zero_points[i] > q.qmax) {
-      return errorf(ErrorKind::kShape, "{}: zero_point[{}] = {} outside [{},{}]", what, i,
-                    q.zero_points[i], q.qmin, q.qmax);
+      return errorf(kind, "{}: zero_point[{}] = {} outside [{},{}]", what, i, q.zero_points[i],
+                    q.qmin, q.qmax);
     }
   }
   return {};
+}
+
+Result<int64_t> checked_num_elements(const Shape& shape, std::string_view what, ErrorKind kind) {
+  int64_t count = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t d = shape[i];
+    if (d < 0) {
+      return errorf(kind, "{}: shape {} has a negative dimension ({} at axis {})", what,
+                    shape_str(shape), d, i);
+    }
+    if (__builtin_mul_overflow(count, d, &count) || count > kMaxElements) {
+      return errorf(kind, "{}: shape {} has more than 2^53 elements", what, shape_str(shape));
+    }
+  }
+  return count;
+}
+
+Status check_type(const TensorType& type, std::string_view what, ErrorKind kind) {
+  HS_TRY(checked_num_elements(type.shape, what, kind));
+  return check_quant(type, what, kind);
+}
+
+Result<TensorType> slice_type(const TensorType& type, int64_t axis, int64_t start,
+                                  int64_t end) {
+  HS_ASSIGN_OR_RETURN(int64_t a, normalize_axis(axis, type.rank(), "slice_type"));
+  const int64_t dim = type.shape[static_cast<size_t>(a)];
+  if (start < 0 || end > dim || start >= end) {
+    return errorf(ErrorKind::kShape, "slice [{}, {}) outside axis {} of size {}", start, end, a,
+                  dim);
+  }
+  TensorType out = type;
+  out.shape[static_cast<size_t>(a)] = end - start;
+  QuantParams& q = out.quant;
+  const auto s = static_cast<size_t>(start), e = static_cast<size_t>(end);
+  if (q.kind == QuantKind::kPerAxis && q.axis == a) {
+    q.scales.assign(type.quant.scales.begin() + static_cast<std::ptrdiff_t>(s),
+                    type.quant.scales.begin() + static_cast<std::ptrdiff_t>(e));
+    q.zero_points.assign(type.quant.zero_points.begin() + static_cast<std::ptrdiff_t>(s),
+                         type.quant.zero_points.begin() + static_cast<std::ptrdiff_t>(e));
+  } else if (q.kind == QuantKind::kPerBlock) {
+    const int64_t block_dim = type.shape[static_cast<size_t>(q.block_axis)];
+    const int64_t blocks = q.blocks_for(block_dim);
+    const int64_t channels = type.shape[static_cast<size_t>(q.axis)];
+    int64_t c0 = 0, c1 = channels, b0 = 0, b1 = blocks;
+    if (q.axis == a) {
+      c0 = start, c1 = end;
+    } else if (q.block_axis == a) {
+      if (start % q.block != 0 || (end % q.block != 0 && end != dim)) {
+        return errorf(ErrorKind::kShape,
+                      "slice [{}, {}) of axis {} cuts through quantization blocks of {}", start,
+                      end, a, q.block);
+      }
+      b0 = start / q.block, b1 = (end + q.block - 1) / q.block;
+    }
+    std::vector<float> scales;
+    std::vector<int32_t> zps;
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t b = b0; b < b1; ++b) {
+        scales.push_back(type.quant.scales[static_cast<size_t>(c * blocks + b)]);
+        zps.push_back(type.quant.zero_points[static_cast<size_t>(c * blocks + b)]);
+      }
+    }
+    q.scales = std::move(scales);
+    q.zero_points = std::move(zps);
+  }
+  return out;
 }
 
 }  // namespace hs::opset

@@ -151,37 +151,14 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
     out.type.quant =
         ir::QuantParams::per_axis(0, std::move(scales), std::move(zeros), spec.bits, -qmax, qmax);
   }
-  const ir::QuantParams& q = out.type.quant;
-  const int64_t blocks_per_row = spec.block > 0 ? blocks : 1;
-  kernels::ref::QuantSpec ks;
-  ks.granularity = spec.block > 0 ? kernels::ref::QuantGranularity::kPerBlock
-                                  : kernels::ref::QuantGranularity::kPerAxis;
-  ks.qmin = q.qmin;
-  ks.qmax = q.qmax;
-  ks.axis = 0;
-  ks.block_axis = 1;
-  ks.block = spec.block;
-  ks.scales = q.scales;
-  ks.zero_points = q.zero_points;
   auto buffer = std::make_shared<HeapBuffer>(values.size());
-  const kernels::ref::IntStorage storage = spec.bits == 8 && spec.block == 0
-                                               ? kernels::ref::IntStorage::kI8
-                                               : kernels::ref::IntStorage::kI4;
-  // Rows [r0, r1) as a weight of their own: its params are the rows' slice of the scales
-  // (one element, one storage byte).
+  // Rows [r0, r1) as a weight of their own: its type is the rows' slice of the weight's
+  // (the rows' scales); one element, one storage byte (i8, or i4 unpacked).
   std::byte* storage_bytes = buffer->mutable_bytes().data();
   kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
-    ir::Shape part = shape;
-    part[0] = r1 - r0;
-    kernels::ref::QuantSpec pks = ks;
-    const auto per_row = static_cast<size_t>(blocks_per_row);
-    pks.scales = ks.scales.subspan(static_cast<size_t>(r0) * per_row,
-                                   static_cast<size_t>(r1 - r0) * per_row);
-    if (!ks.zero_points.empty()) {
-      pks.zero_points = ks.zero_points.subspan(static_cast<size_t>(r0) * per_row,
-                                               static_cast<size_t>(r1 - r0) * per_row);
-    }
-    kernels::ref::quantize(values.data() + r0 * cols, part, pks, storage,
+    // Rows of a valid type: slice_type cannot fail here.
+    const ir::TensorType part = opset::slice_type(out.type, 0, r0, r1).value();
+    kernels::ref::quantize(values.data() + r0 * cols, part.shape, part.quant, part.dtype,
                            storage_bytes + r0 * cols);
   });
   out.data = BufferView{std::move(buffer), 0, values.size()};

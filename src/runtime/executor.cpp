@@ -27,19 +27,6 @@ Result<AlignedBytes> allocate(int64_t bytes, std::string_view what) {
   return p;
 }
 
-artifact::ElementType element_type(detail::Elem e) {
-  switch (e) {
-    case detail::Elem::kF32: return artifact::ElementType::kF32;
-    case detail::Elem::kI32: return artifact::ElementType::kI32;
-    case detail::Elem::kU8: return artifact::ElementType::kU8;
-    case detail::Elem::kI8: return artifact::ElementType::kI8;
-    case detail::Elem::kU16: return artifact::ElementType::kU16;
-    case detail::Elem::kI16: return artifact::ElementType::kI16;
-    default: break;
-  }
-  return artifact::ElementType::kF32;
-}
-
 }  // namespace
 
 struct GraphExecutor::Impl {
@@ -130,10 +117,10 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
 
   const artifact::GraphDesc& g = impl->artifact->program().graphs[static_cast<size_t>(index)];
   for (const detail::BindingDesc& d : impl->in_desc) {
-    exec->inputs_.push_back({d.name, element_type(d.elem), g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
+    exec->inputs_.push_back({d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
   }
   for (const detail::BindingDesc& d : impl->out_desc) {
-    exec->outputs_.push_back({d.name, element_type(d.elem), g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
+    exec->outputs_.push_back({d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
   }
   const detail::StepPlan& p = impl->plan;
   exec->summary_ = PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),

@@ -35,7 +35,7 @@ std::string quant_text(const artifact::Quant& q) {
 }
 
 std::string type_text(const artifact::TensorDesc& t) {
-  return fmt::format("{}[{}]{}", artifact::element_type_name(t.type), fmt::join(t.shape, ","),
+  return fmt::format("{}[{}]{}", opset::dtype_name(t.dtype), fmt::join(t.shape, ","),
                      quant_text(t.quant));
 }
 
@@ -92,7 +92,7 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                      fmt::join(m.ar_lengths, ", "));
   for (const artifact::GraphDesc& g : p.graphs) {
     std::map<std::string_view, int64_t> ops;
-    for (const artifact::NodeDesc& n : g.nodes) ++ops[artifact::op_code_name(n.op)];
+    for (const artifact::NodeDesc& n : g.nodes) ++ops[opset::op_name(n.op)];
     out += fmt::format("graph '{}' (AR-{}): {} nodes, {} tensors, arena {}\n", g.name, g.ar_len,
                        g.nodes.size(), g.tensors.size(), bytes_text(g.arena_bytes));
     std::vector<std::string> op_list;
@@ -116,7 +116,7 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
   std::map<std::string_view, std::pair<int64_t, int64_t>> by_type;
   int64_t total = 0;
   for (const artifact::WeightDesc& w : p.weights) {
-    auto& [count, bytes] = by_type[artifact::element_type_name(w.type)];
+    auto& [count, bytes] = by_type[opset::dtype_name(w.dtype)];
     ++count;
     bytes += static_cast<int64_t>(w.size_bytes);
     total += static_cast<int64_t>(w.size_bytes);

@@ -147,7 +147,7 @@ Result<StepIo> describe_step_io(const GraphExecutor& exec, std::string_view what
           return errorf(ErrorKind::kShape, "{}: cache '{}' is {}, but '{}' is {}", what, ti.name,
                         type_text(f.in(in)), k0.name, type_text(k0));
         }
-        if (ti.type != to.type || ti.quant != to.quant) {
+        if (ti.dtype != to.dtype || ti.quant != to.quant) {
           return errorf(ErrorKind::kShape,
                         "{}: '{}' and cache '{}' differ in element type or encoding: the new "
                         "entries are copied into the cache, so both must be stored alike",

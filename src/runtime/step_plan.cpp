@@ -1,4 +1,4 @@
-// Small pieces of the plan: fake quantization of a step's output (vectorized per-tensor,
+// Small pieces of the plan: strides, and fake quantization of a step's output (vectorized per-tensor,
 // reference kernel for other granularities).
 #include "step_plan.h"
 
@@ -6,22 +6,9 @@
 
 namespace hs::runtime::detail {
 
-kernels::ref::QuantSpec quant_spec(const artifact::Quant& q) {
-  kernels::ref::QuantSpec s;
-  switch (q.kind) {
-    case artifact::QuantKind::kPerAxis: s.granularity = kernels::ref::QuantGranularity::kPerAxis; break;
-    case artifact::QuantKind::kPerBlock:
-      s.granularity = kernels::ref::QuantGranularity::kPerBlock;
-      break;
-    default: s.granularity = kernels::ref::QuantGranularity::kPerTensor; break;
-  }
-  s.qmin = q.qmin;
-  s.qmax = q.qmax;
-  s.axis = q.axis;
-  s.block_axis = q.block_axis;
-  s.block = q.block;
-  s.scales = q.scales;
-  s.zero_points = q.zero_points;
+std::vector<int64_t> strides_of(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (size_t a = shape.size(); a-- > 1;) s[a - 1] = s[a] * shape[a];
   return s;
 }
 
@@ -37,7 +24,7 @@ void FakeQuant::apply(float* y) const {
     kernels::fake_quantize_f32(y, count_, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
     return;
   }
-  kernels::ref::fake_quantize(y, shape_, quant_spec(quant_));
+  kernels::ref::fake_quantize(y, shape_, quant_);
 }
 
 }  // namespace hs::runtime::detail

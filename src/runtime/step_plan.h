@@ -101,8 +101,8 @@ class FakeQuant {
   int64_t count_ = 0;
 };
 
-// A reference-kernel view of `quant` (points into it).
-kernels::ref::QuantSpec quant_spec(const artifact::Quant& quant);
+// Row-major element strides of a shape.
+std::vector<int64_t> strides_of(const std::vector<int64_t>& shape);
 
 // The executable plan of one graph.
 struct StepPlan {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "headsplit/artifact/int4.h"
@@ -18,40 +19,78 @@ using artifact::QuantKind;
 
 namespace {
 
-// The storage of an I/O tensor, or an error naming it.
+// The storage of an I/O tensor (its element type: f32, i32, or u8/i8/u16/i16 with per-tensor
+// params; check_program has checked the params), or an error naming it.
 Result<Elem> io_elem(const artifact::TensorDesc& t, std::string_view what) {
-  const bool per_tensor = t.quant.kind == QuantKind::kPerTensor;
-  switch (t.type) {
+  switch (t.dtype) {
     case ElementType::kF32:
-      if (t.quant.kind == QuantKind::kNone) return Elem::kF32;
-      break;
-    case ElementType::kI32:
-      if (t.quant.kind == QuantKind::kNone) return Elem::kI32;
-      break;
+    case ElementType::kI32: return t.dtype;
     case ElementType::kU8:
-      if (per_tensor) return Elem::kU8;
-      break;
     case ElementType::kI8:
-      if (per_tensor) return Elem::kI8;
-      break;
     case ElementType::kU16:
-      if (per_tensor) return Elem::kU16;
-      break;
     case ElementType::kI16:
-      if (per_tensor) return Elem::kI16;
+      if (t.quant.kind == QuantKind::kPerTensor) return t.dtype;
       break;
     default: break;
   }
   return errorf(ErrorKind::kUnsupported,
-                "{}: graph {} '{}' has element type {} (quant {}): the runtime binds f32, i32 "
-                "and per-tensor quantized u8/i8/u16/i16 I/O",
-                what, artifact::tensor_role_name(t.role), t.name,
-                artifact::element_type_name(t.type), static_cast<int>(t.quant.kind));
+                "{}: graph {} '{}' has type {}: the runtime binds f32, i32 and per-tensor "
+                "quantized u8/i8/u16/i16 I/O",
+                what, artifact::tensor_role_name(t.role), t.name, opset::type_str(t));
 }
 
 int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
 
+// A real tensor is held as float32 during a step (the fake-quantized value when quantized);
+// i32 and bool tensors as int32.
+Elem compute_elem(const artifact::TensorDesc& t) { return t.is_real() ? Elem::kF32 : Elem::kI32; }
+
 }  // namespace
+
+Result<NodeAttrs> check_node(const artifact::GraphDesc& graph, const artifact::NodeDesc& node,
+                             std::string_view label) {
+  constexpr size_t kMaxRank = 8;  // the strided copies index at most 8 axes
+  if (node.outputs.size() != 1) {
+    return errorf(ErrorKind::kUnsupported, "{}: {} outputs, expected 1", label,
+                  node.outputs.size());
+  }
+  std::vector<const opset::TensorType*> types;
+  for (int32_t i : node.inputs) types.push_back(&graph.tensors[static_cast<size_t>(i)]);
+  const artifact::TensorDesc& out = graph.tensors[static_cast<size_t>(node.outputs[0])];
+  types.push_back(&out);
+  for (const opset::TensorType* t : types) {
+    if (t->shape.size() > kMaxRank) {
+      return errorf(ErrorKind::kUnsupported, "{}: '{}' has rank {} (at most {})", label,
+                    static_cast<const artifact::TensorDesc*>(t)->name, t->shape.size(), kMaxRank);
+    }
+  }
+  types.pop_back();
+  auto inferred = opset::infer_type(node.op, types, node.attrs);
+  if (!inferred.ok()) return std::move(inferred).error().with_context(label);
+  HS_TRY(opset::check_result_type(node.op, out, *inferred,
+                                  fmt::format("{}: output '{}'", label, out.name)));
+  // The rule checked the declared attributes' presence, kinds and ranges.
+  NodeAttrs a;
+  const opset::Attrs& attrs = node.attrs;
+  const int64_t rank = static_cast<int64_t>(types[0]->shape.size());
+  const auto& specs = opset::op_info(node.op).attrs;
+  if (std::any_of(specs.begin(), specs.end(), [](const opset::AttrSpec& s) { return s.name == "axis"; })) {
+    const int64_t axis = attrs.get_int("axis");
+    const int64_t axis_rank = node.op == opset::OpKind::kUnsqueeze ? rank + 1 : rank;
+    a.axis = axis < 0 ? axis + axis_rank : axis;
+  }
+  switch (node.op) {
+    case opset::OpKind::kSlice:
+      a.start = attrs.get_int("start");
+      a.end = attrs.get_int("end");
+      break;
+    case opset::OpKind::kReduceMin: a.keepdim = attrs.get_int("keepdim") != 0; break;
+    case opset::OpKind::kRmsNorm: a.eps = attrs.get_float("eps"); break;
+    case opset::OpKind::kTranspose: a.perm = attrs.get_ints("perm"); break;
+    default: break;
+  }
+  return a;
+}
 
 StepPlanner::StepPlanner(const artifact::LoadedArtifact& artifact, int graph_index,
                  const StepPlanOptions& options)
@@ -67,7 +106,7 @@ const artifact::TensorDesc& StepPlanner::tensor(int32_t i) const {
 std::string StepPlanner::node_label(int32_t node_index) const {
   const artifact::NodeDesc& n = graph_.nodes[static_cast<size_t>(node_index)];
   return fmt::format("{}: node '{}' ({})", what_, tensor(n.outputs[0]).name,
-                     artifact::op_code_name(n.op));
+                     opset::op_name(n.op));
 }
 
 FakeQuant StepPlanner::fake_quant_of(int32_t t) const {
@@ -198,7 +237,7 @@ Status StepPlanner::plan_node(int32_t i) {
 Result<Source> StepPlanner::operand(int32_t t, std::string_view label) {
   const TensorState& st = state_[static_cast<size_t>(t)];
   if (st.src.ref >= 0) return st.src;
-  if (tensor(t).role == artifact::TensorRole::kConstant) return constant_dense(t, label);
+  if (tensor(t).role == artifact::TensorRole::kConstant) return constant_dense(t);
   return errorf(ErrorKind::kInternal, "{}: operand '{}' has no storage (a fused tensor read by "
                 "an op that cannot fuse it)", label, tensor(t).name);
 }
@@ -211,16 +250,15 @@ Result<Source> StepPlanner::dense(int32_t t, std::string_view label) {
                 tensor(t).name);
 }
 
-Result<Source> StepPlanner::constant_dense(int32_t t, std::string_view label) {
+Source StepPlanner::constant_dense(int32_t t) {
   const artifact::TensorDesc& d = tensor(t);
   const auto it = prepared_.find(t);
-  const ValueKind kind = value_kind(d).value();  // checked by check_node
-  const Elem elem = kind == ValueKind::kReal ? Elem::kF32 : Elem::kI32;
+  const Elem elem = compute_elem(d);
   if (it != prepared_.end()) return Source{.ref = it->second, .elem = elem};
   const std::span<const std::byte> bytes = artifact_.weight_bytes(d.weight);
   const int64_t count = numel(d.shape);
   const std::byte* address = bytes.data();
-  if (d.type == ElementType::kBool) {
+  if (d.dtype == ElementType::kBool) {
     auto buf = std::make_unique<int32_t[]>(static_cast<size_t>(count));
     for (int64_t e = 0; e < count; ++e) buf[e] = bytes[static_cast<size_t>(e)] != std::byte{0};
     address = reinterpret_cast<const std::byte*>(buf.get());
@@ -230,31 +268,19 @@ Result<Source> StepPlanner::constant_dense(int32_t t, std::string_view label) {
     // A quantized constant outside a projection or gather (rare: the quantizer keeps norm
     // weights, tables and scalars in f32): dequantized once, as the interpreter does.
     auto buf = std::make_unique<float[]>(static_cast<size_t>(count));
-    kernels::ref::IntStorage storage = kernels::ref::IntStorage::kI8;
     std::vector<int8_t> unpacked;
     const std::byte* data = bytes.data();
-    switch (d.type) {
-      case ElementType::kU8: storage = kernels::ref::IntStorage::kU8; break;
-      case ElementType::kU16: storage = kernels::ref::IntStorage::kU16; break;
-      case ElementType::kI16: storage = kernels::ref::IntStorage::kI16; break;
-      case ElementType::kI4: {
-        storage = kernels::ref::IntStorage::kI4;
-        const artifact::Int4Rows rows =
-            artifact::int4_rows(artifact_.program().weights[static_cast<size_t>(d.weight)].shape);
-        unpacked.resize(static_cast<size_t>(count));
-        artifact::unpack_int4(bytes, rows, unpacked);
-        data = reinterpret_cast<const std::byte*>(unpacked.data());
-        break;
-      }
-      default: break;
+    if (d.dtype == ElementType::kI4) {
+      const artifact::Int4Rows rows =
+          artifact::int4_rows(artifact_.program().weights[static_cast<size_t>(d.weight)].shape);
+      unpacked.resize(static_cast<size_t>(count));
+      artifact::unpack_int4(bytes, rows, unpacked);
+      data = reinterpret_cast<const std::byte*>(unpacked.data());
     }
-    kernels::ref::dequantize(data, storage, d.shape, quant_spec(d.quant), buf.get());
+    kernels::ref::dequantize(data, d.dtype, d.shape, d.quant, buf.get());
     address = reinterpret_cast<const std::byte*>(buf.get());
     plan_.prepared_f32.push_back(std::move(buf));
     plan_.prepared_bytes += count * 4;
-  } else if (d.type != ElementType::kF32 && d.type != ElementType::kI32) {
-    return errorf(ErrorKind::kUnsupported, "{}: constant '{}' has element type {} without params",
-                  label, d.name, artifact::element_type_name(d.type));
   }
   const int32_t ref = add_ref(kBaseAbsolute, reinterpret_cast<uintptr_t>(address));
   prepared_[t] = ref;
@@ -263,8 +289,7 @@ Result<Source> StepPlanner::constant_dense(int32_t t, std::string_view label) {
 
 Result<Source> StepPlanner::output_dest(int32_t t) {
   const artifact::TensorDesc& d = tensor(t);
-  HS_ASSIGN_OR_RETURN(const ValueKind kind, value_kind(d));
-  const Elem elem = kind == ValueKind::kReal ? Elem::kF32 : Elem::kI32;
+  const Elem elem = compute_elem(d);
   const int64_t count = numel(d.shape);
   Source src{.elem = elem};
   if (is_output_[static_cast<size_t>(t)]) {

@@ -12,8 +12,9 @@
 //   fusion    concat(cache, new) read only by matmuls (directly or through the GQA repeat
 //             unsqueeze -> expand -> reshape) is not materialized: the matmul reads its parts
 //             in place (kernels/matmul_parts.h).
-//   checks    every node's arity, attributes and shapes (op_rules.h); an op/dtype combination
-//             without a kernel is a kUnsupported error naming the node.
+//   checks    every node's arity, attributes and shapes with the op set's rules
+//             (opset::infer_type, check_node below); an op/dtype combination without a kernel
+//             is a kUnsupported error naming the node.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,6 @@
 #include <vector>
 
 #include "headsplit/artifact/reader.h"
-#include "op_rules.h"
 #include "step_plan.h"
 #include "steps.h"
 
@@ -46,6 +46,21 @@ struct BuiltStepPlan {
   StepPlan plan;
   std::vector<BindingDesc> inputs, outputs;  // the graph's binding order
 };
+
+// A node's attributes, validated and normalized (negative axes resolved).
+struct NodeAttrs {
+  int64_t axis = 0;
+  int64_t start = 0, end = 0;  // slice
+  bool keepdim = false;        // reduce_min
+  double eps = 0.0;            // rms_norm
+  std::vector<int64_t> perm;   // transpose
+};
+
+// Checks `node` of `graph` with the op set's rules (operand count, attributes, operand kinds
+// and shapes, the declared output against the inferred one) and the runtime's own limits (one
+// output, rank at most 8). Errors start with `label` (the node's name and op).
+Result<NodeAttrs> check_node(const artifact::GraphDesc& graph, const artifact::NodeDesc& node,
+                             std::string_view label);
 
 // `what` (the artifact path and graph name) starts every error message.
 Result<BuiltStepPlan> build_step_plan(const artifact::LoadedArtifact& artifact, int graph_index,
@@ -83,7 +98,7 @@ class StepPlanner {
   Status plan_io();
   Result<Source> operand(int32_t tensor, std::string_view label);  // any storage
   Result<Source> dense(int32_t tensor, std::string_view label);    // f32 / i32 only
-  Result<Source> constant_dense(int32_t tensor, std::string_view label);
+  Source constant_dense(int32_t tensor);  // f32 / i32, converted at load when needed
   Result<Source> output_dest(int32_t tensor);  // where a node writes its output
   Status check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
                        const std::vector<std::pair<Source, int32_t>>& ins, bool elementwise);

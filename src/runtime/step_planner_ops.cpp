@@ -55,17 +55,17 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
     spec.m = spec.k > 0 ? numel(x.shape) / spec.k : 0;
   }
   if (node.inputs.size() == 3) {
-    HS_ASSIGN_OR_RETURN(const Source bias, constant_dense(node.inputs[2], label));
+    const Source bias = constant_dense(node.inputs[2]);
     spec.bias = absolute_f32(plan_, bias);
   }
   const artifact::Quant& q = w.quant;
-  if (options_.reference_kernels || w.type == ElementType::kF32) {
-    HS_ASSIGN_OR_RETURN(const Source ws, constant_dense(node.inputs[1], label));
+  if (options_.reference_kernels || w.dtype == ElementType::kF32) {
+    const Source ws = constant_dense(node.inputs[1]);
     spec.weights = options_.reference_kernels ? ProjectionSpec::Weights::kReference
                                               : ProjectionSpec::Weights::kF32;
     spec.w_f32 = absolute_f32(plan_, ws);
   } else {
-    const bool int8 = w.type == ElementType::kI8, int4 = w.type == ElementType::kI4;
+    const bool int8 = w.dtype == ElementType::kI8, int4 = w.dtype == ElementType::kI4;
     const bool layout_ok =
         q.kind == QuantKind::kPerTensor || (q.kind == QuantKind::kPerAxis && q.axis == 0) ||
         (q.kind == QuantKind::kPerBlock && q.axis == 0 && q.block_axis == 1);
@@ -74,7 +74,7 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
                     "{}: weight '{}' ({}, {}) has no kernel: projections take f32 weights or "
                     "symmetric int8/int4 weights per tensor, per output channel or per block "
                     "along the input channels",
-                    label, w.name, artifact::element_type_name(w.type),
+                    label, w.name, opset::dtype_name(w.dtype),
                     q.kind == QuantKind::kPerBlock ? "per-block" : "quantized");
     }
     const std::span<const std::byte> bytes = artifact_.weight_bytes(w.weight);
@@ -225,7 +225,7 @@ Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const 
     case OpCode::kWhere: spec.op = RefOp::kWhere; break;
     default:
       return errorf(ErrorKind::kUnsupported, "{}: no kernel for op {}", label,
-                    artifact::op_code_name(node.op));
+                    opset::op_name(node.op));
   }
   for (size_t k = 0; k < ins.size(); ++k) {
     spec.inputs.push_back(ins[k].first.ref);
@@ -256,16 +256,16 @@ Status StepPlanner::plan_gather(int32_t i, const std::string& label) {
                        (q.kind == QuantKind::kPerBlock && q.axis == 0 && q.block_axis == 1 &&
                         table.shape.size() == 2);
   const bool constant = table.role == artifact::TensorRole::kConstant;
-  const bool int_table = table.type == ElementType::kU8 || table.type == ElementType::kI8 ||
-                         table.type == ElementType::kU16 || table.type == ElementType::kI16;
+  const bool int_table = table.dtype == ElementType::kU8 || table.dtype == ElementType::kI8 ||
+                         table.dtype == ElementType::kU16 || table.dtype == ElementType::kI16;
   std::pair<Source, int32_t> in{Source{}, node.inputs[0]};
-  if (constant && rows_ok && (int_table || table.type == ElementType::kI4)) {
+  if (constant && rows_ok && (int_table || table.dtype == ElementType::kI4)) {
     const std::span<const std::byte> bytes = artifact_.weight_bytes(table.weight);
     spec.data = bytes.data();
     spec.scales = q.scales;
     spec.zero_points = q.zero_points;
     spec.block = q.kind == QuantKind::kPerBlock ? q.block : 0;
-    if (table.type == ElementType::kI4) {
+    if (table.dtype == ElementType::kI4) {
       const artifact::Int4Rows rows = artifact::int4_rows(
           artifact_.program().weights[static_cast<size_t>(table.weight)].shape);
       if (static_cast<int64_t>(rows.rows) != spec.rows) {
@@ -276,10 +276,7 @@ Status StepPlanner::plan_gather(int32_t i, const std::string& label) {
       spec.table = GatherSpec::Table::kInt4;
     } else {
       spec.table = GatherSpec::Table::kQuantized;
-      spec.storage = table.type == ElementType::kU8    ? Elem::kU8
-                     : table.type == ElementType::kI8  ? Elem::kI8
-                     : table.type == ElementType::kU16 ? Elem::kU16
-                                                       : Elem::kI16;
+      spec.storage = table.dtype;  // u8, i8, u16 or i16
     }
   } else {
     HS_ASSIGN_OR_RETURN(in.first, dense(node.inputs[0], label));

@@ -17,7 +17,7 @@ WeightDesc weight(std::string name, ElementType type, std::vector<int64_t> shape
                   WeightLayout layout = WeightLayout::kPlain) {
   WeightDesc w;
   w.name = std::move(name);
-  w.type = type;
+  w.dtype = type;
   w.shape = std::move(shape);
   w.quant = std::move(quant);
   w.layout = layout;
@@ -28,7 +28,7 @@ TensorDesc tensor(std::string name, ElementType type, std::vector<int64_t> shape
                   int64_t arena_offset = -1) {
   TensorDesc t;
   t.name = std::move(name);
-  t.type = type;
+  t.dtype = type;
   t.shape = std::move(shape);
   t.role = role;
   t.arena_offset = arena_offset;
@@ -37,7 +37,7 @@ TensorDesc tensor(std::string name, ElementType type, std::vector<int64_t> shape
 
 TensorDesc constant(const Program& p, int index) {
   const WeightDesc& w = p.weights[index];
-  TensorDesc t = tensor(w.name, w.type, w.shape, TensorRole::kConstant);
+  TensorDesc t = tensor(w.name, w.dtype, w.shape, TensorRole::kConstant);
   t.quant = w.quant;
   t.weight = index;
   return t;
@@ -170,12 +170,12 @@ std::vector<std::vector<std::byte>> sample_weight_data(const Program& program, u
   std::vector<std::vector<std::byte>> data;
   for (const WeightDesc& w : program.weights) {
     // Broken descriptions (the check tests damage programs) get no bytes.
-    if (!checked_numel(w.shape, w.name).ok()) {
+    if (!opset::checked_num_elements(w.shape, w.name).ok()) {
       data.emplace_back();
       continue;
     }
     if (w.layout == WeightLayout::kInt4Packed) {
-      std::vector<int8_t> values(static_cast<size_t>(checked_numel(w.shape, w.name).value()));
+      std::vector<int8_t> values(static_cast<size_t>(opset::num_elements(w.shape)));
       for (int8_t& v : values) v = static_cast<int8_t>(static_cast<int>(rng() % 16) - 8);
       data.push_back(pack_int4(values, int4_rows(w.shape), w.name).value());
       continue;

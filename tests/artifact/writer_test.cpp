@@ -126,8 +126,13 @@ TEST(ArtifactWriter, RandomWeightListsRoundTrip) {
     for (int i = 0; i < n; ++i) {
       WeightDesc w;
       w.name = fmt::format("w{}", i);
-      w.type = static_cast<ElementType>(rng() % kNumElementTypes);
-      w.layout = w.type == ElementType::kI4 ? WeightLayout::kInt4Packed : WeightLayout::kPlain;
+      w.dtype = static_cast<ElementType>(rng() % kNumElementTypes);
+      w.layout = w.dtype == ElementType::kI4 ? WeightLayout::kInt4Packed : WeightLayout::kPlain;
+      if (opset::dtype_is_integer_storage(w.dtype)) {  // integer storage carries its params
+        const int bits = w.dtype == ElementType::kI4 ? 4 : static_cast<int>(opset::dtype_size(w.dtype)) * 8;
+        w.quant = Quant::per_tensor(0.5f, 0, bits, static_cast<int32_t>(opset::dtype_min(w.dtype)),
+                                    static_cast<int32_t>(opset::dtype_max(w.dtype)));
+      }
       int rank = static_cast<int>(rng() % 4);
       for (int d = 0; d < rank; ++d) w.shape.push_back(static_cast<int64_t>(rng() % 70));
       program.weights.push_back(w);

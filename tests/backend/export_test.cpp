@@ -75,7 +75,7 @@ TEST(Export, StoriesFloatAndQuantizedArtifactsLoad) {
     for (const artifact::WeightDesc& w : p.weights) {
       if (w.name != "layers.0.ffn.w1.weight") continue;
       found = true;
-      EXPECT_EQ(w.type, c.weights);
+      EXPECT_EQ(w.dtype, c.weights);
     }
     EXPECT_TRUE(found);
     // Summary: per layer 4 attention projections become H + 2 Hkv + 1 = 17.

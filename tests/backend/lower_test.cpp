@@ -52,17 +52,8 @@ void expect_values_map_to_tensors(const PreparedExport& p) {
       const artifact::TensorDesc& t =
           desc.tensors[static_cast<size_t>(map[static_cast<size_t>(id)])];
       EXPECT_EQ(t.name, v.name);
-      EXPECT_EQ(artifact::element_type_name(t.type), ir::dtype_name(v.type.dtype)) << v.name;
-      EXPECT_EQ(t.shape, v.type.shape) << v.name;
-      EXPECT_EQ(static_cast<int>(t.quant.kind), static_cast<int>(v.type.quant.kind)) << v.name;
-      EXPECT_EQ(t.quant.scales, v.type.quant.scales) << v.name;
-      EXPECT_EQ(t.quant.zero_points, v.type.quant.zero_points) << v.name;
-      if (v.type.quant.is_quantized()) {
-        EXPECT_EQ(t.quant.bits, v.type.quant.bits);
-        EXPECT_EQ(t.quant.qmin, v.type.quant.qmin);
-        EXPECT_EQ(t.quant.qmax, v.type.quant.qmax);
-        EXPECT_EQ(t.quant.axis, v.type.quant.axis);
-      }
+      // The same type: element type, shape and quantization parameters.
+      EXPECT_EQ(static_cast<const opset::TensorType&>(t), v.type) << v.name;
       artifact::TensorRole role = v.is_constant()         ? artifact::TensorRole::kConstant
                                   : g.is_graph_input(id)  ? artifact::TensorRole::kInput
                                   : g.is_graph_output(id) ? artifact::TensorRole::kOutput
@@ -82,12 +73,12 @@ void expect_values_map_to_tensors(const PreparedExport& p) {
       const ir::Node& node = g.node(id);
       if (node.erased) continue;
       const artifact::NodeDesc& d = desc.nodes[n++];
-      EXPECT_EQ(artifact::op_code_name(d.op), ir::op_name(node.op));
+      EXPECT_EQ(d.op, node.op);
       ASSERT_EQ(d.inputs.size(), node.inputs.size());
       for (size_t i = 0; i < d.inputs.size(); ++i) {
         EXPECT_EQ(d.inputs[i], map[static_cast<size_t>(node.inputs[i])]);
       }
-      EXPECT_EQ(d.attrs.size(), node.attrs.entries().size());
+      EXPECT_EQ(d.attrs, node.attrs);
     }
     EXPECT_EQ(n, desc.nodes.size());
   }
@@ -168,7 +159,7 @@ TEST(Lower, QuantizedInt4WeightsRoundTripThroughTheFile) {
   int int4_weights = 0;
   for (size_t i = 0; i < loaded.program().weights.size(); ++i) {
     const artifact::WeightDesc& w = loaded.program().weights[i];
-    if (w.type != artifact::ElementType::kI4) continue;
+    if (w.dtype != artifact::ElementType::kI4) continue;
     ++int4_weights;
     EXPECT_EQ(w.layout, artifact::WeightLayout::kInt4Packed);
     const artifact::Int4Rows rows = artifact::int4_rows(w.shape);

@@ -284,7 +284,7 @@ TEST(Verify, QuantParamsOfEveryValue) {
   Small d;
   d.g.value(d.x).type = TensorType::f32({1, -4});
   expect_error(verify(d.g), ErrorKind::kShape,
-               "graph input 'x': type f32[1,-4] has a negative dimension");
+               "graph input 'x': shape [1,-4] has a negative dimension (-4 at axis 1)");
 }
 
 TEST(VerifyNode, ErasedAndOutOfRange) {

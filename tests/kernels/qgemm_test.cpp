@@ -123,19 +123,18 @@ Floats run_q(const Dims& d, ActLayout layout, const Floats& x, const Weights& w,
 
 // The project reference: ref::dequantize to float W, then ref::linear.
 Floats reference(const Dims& d, const Floats& x, const Weights& w, const Floats& bias) {
-  ref::QuantSpec spec;
-  spec.granularity =
-      w.scheme.block == 0 ? ref::QuantGranularity::kPerAxis : ref::QuantGranularity::kPerBlock;
+  opset::QuantParams spec;
+  spec.kind = w.scheme.block == 0 ? opset::QuantKind::kPerAxis : opset::QuantKind::kPerBlock;
   spec.qmin = w.scheme.bits == WeightBits::kInt8 ? -127 : -8;
   spec.qmax = w.scheme.bits == WeightBits::kInt8 ? 127 : 7;
   spec.axis = 0;
   spec.block_axis = 1;
   spec.block = w.scheme.block;
-  spec.scales = w.scales;
+  spec.scales.assign(w.scales.begin(), w.scales.end());
   const int64_t shape[] = {d.n, d.k};
   Floats wf(d.n * d.k), y(d.m * d.n);
   ref::dequantize(reinterpret_cast<const std::byte*>(w.q.data()),
-                  w.scheme.bits == WeightBits::kInt8 ? ref::IntStorage::kI8 : ref::IntStorage::kI4,
+                  w.scheme.bits == WeightBits::kInt8 ? opset::DType::kI8 : opset::DType::kI4,
                   shape, spec, wf.data());
   ref::linear({d.m, d.k, d.n}, x.data(), wf.data(), bias.empty() ? nullptr : bias.data(), y.data());
   return y;

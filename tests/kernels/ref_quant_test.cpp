@@ -18,8 +18,9 @@ namespace {
 using Floats = std::vector<float>;
 using Ints = std::vector<int32_t>;
 using Dims64 = std::vector<int64_t>;
-using ref::QuantGranularity;
-using ref::QuantSpec;
+using opset::DType;
+using opset::QuantKind;
+using QuantSpec = opset::QuantParams;
 
 TEST(RoundHalfEven, TiesGoToEven) {
   EXPECT_EQ(round_half_even(2.5f), 2.f);
@@ -62,6 +63,7 @@ TEST(QuantizeOne, RoundsAddsZeroPointAndClamps) {
 
 QuantSpec per_tensor(const Floats& s, const Ints& zp, int32_t qmin, int32_t qmax) {
   QuantSpec q;
+  q.kind = QuantKind::kPerTensor;
   q.scales = s;
   q.zero_points = zp;
   q.qmin = qmin;
@@ -100,7 +102,7 @@ TEST(FakeQuantize, PerAxisOnRows) {
   const Floats s = {1, 0.5f};
   const Ints zp = {0, 2};
   QuantSpec q = per_tensor(s, zp, -8, 7);
-  q.granularity = QuantGranularity::kPerAxis;
+  q.kind = QuantKind::kPerAxis;
   q.axis = 0;
   Floats x = {2.5f, -9, 3.5f, 0.25f, 3, -5};
   const Dims64 shape = {2, 3};
@@ -114,7 +116,7 @@ TEST(FakeQuantize, PerAxisOnColumns) {
   //   -> {{2, 4, 8}, {-2, -4, -8}}
   const Floats s = {1, 2, 4};
   QuantSpec q = per_tensor(s, {}, -128, 127);
-  q.granularity = QuantGranularity::kPerAxis;
+  q.kind = QuantKind::kPerAxis;
   q.axis = 1;
   Floats x = {1.5f, 3, 10, -1.5f, -3, -10};
   const Dims64 shape = {2, 3};
@@ -134,7 +136,7 @@ const Floats kBlockExpected = {2, 2, 4, 8, 28, 0, -1, 0.5f, 0, -64};
 
 TEST(FakeQuantize, PerBlockWithPartialLastBlock) {
   QuantSpec q = per_tensor(kBlockScales, {}, -8, 7);
-  q.granularity = QuantGranularity::kPerBlock;
+  q.kind = QuantKind::kPerBlock;
   q.axis = 0;
   q.block_axis = 1;
   q.block = 2;
@@ -148,7 +150,7 @@ TEST(FakeQuantize, PerBlockWithChannelsOnAxisOne) {
   // The same tensor transposed to [5,2]: channel axis 1, blocks along axis 0. Same scales
   // ([channel][block]), so the result is the transpose of the case above.
   QuantSpec q = per_tensor(kBlockScales, {}, -8, 7);
-  q.granularity = QuantGranularity::kPerBlock;
+  q.kind = QuantKind::kPerBlock;
   q.axis = 1;
   q.block_axis = 0;
   q.block = 2;
@@ -178,10 +180,10 @@ TEST(QuantizeStorage, U8RoundTrip) {
   const QuantSpec q = per_tensor(s, zp, 0, 255);
   const Dims64 shape = {3};
   std::vector<std::byte> bytes(3);
-  ref::quantize(x.data(), shape, q, ref::IntStorage::kU8, bytes.data());
+  ref::quantize(x.data(), shape, q, DType::kU8, bytes.data());
   EXPECT_EQ(as_values<uint8_t>(bytes), (std::vector<uint8_t>{0, 255, 130}));
   Floats y(3);
-  ref::dequantize(bytes.data(), ref::IntStorage::kU8, shape, q, y.data());
+  ref::dequantize(bytes.data(), DType::kU8, shape, q, y.data());
   EXPECT_EQ(y, x);
 }
 
@@ -191,11 +193,11 @@ TEST(QuantizeStorage, U16FromUnalignedStorage) {
   const QuantSpec q = per_tensor(s, {}, 0, 65535);
   const Dims64 shape = {4};
   std::vector<std::byte> bytes(9);
-  ref::quantize(x.data(), shape, q, ref::IntStorage::kU16, bytes.data() + 1);  // odd address
+  ref::quantize(x.data(), shape, q, DType::kU16, bytes.data() + 1);  // odd address
   std::vector<std::byte> tail(bytes.begin() + 1, bytes.end());
   EXPECT_EQ(as_values<uint16_t>(tail), (std::vector<uint16_t>{0, 65535, 300, 65535}));
   Floats y(4);
-  ref::dequantize(bytes.data() + 1, ref::IntStorage::kU16, shape, q, y.data());
+  ref::dequantize(bytes.data() + 1, DType::kU16, shape, q, y.data());
   EXPECT_EQ(y, (Floats{0, 65535, 300, 65535}));
 }
 
@@ -205,20 +207,20 @@ TEST(QuantizeStorage, I16AndI8) {
   const QuantSpec q16 = per_tensor(s2, {}, -32768, 32767);
   const Dims64 shape = {3};
   std::vector<std::byte> b16(6);
-  ref::quantize(x.data(), shape, q16, ref::IntStorage::kI16, b16.data());
+  ref::quantize(x.data(), shape, q16, DType::kI16, b16.data());
   EXPECT_EQ(as_values<int16_t>(b16), (std::vector<int16_t>{-32768, 2, 2}));
   Floats y(3);
-  ref::dequantize(b16.data(), ref::IntStorage::kI16, shape, q16, y.data());
+  ref::dequantize(b16.data(), DType::kI16, shape, q16, y.data());
   EXPECT_EQ(y, (Floats{-65536, 4, 4}));
   // i8 per-axis [3,1], scales {1, 0.5, 0.25}, range [-127,127]: {200, -1, 1} -> {127, -2, 4}
   const Floats s8 = {1, 0.5f, 0.25f}, x8 = {200, -1, 1};
   QuantSpec q8 = per_tensor(s8, {}, -127, 127);
-  q8.granularity = QuantGranularity::kPerAxis;
+  q8.kind = QuantKind::kPerAxis;
   const Dims64 shape8 = {3, 1};
   std::vector<std::byte> b8(3);
-  ref::quantize(x8.data(), shape8, q8, ref::IntStorage::kI8, b8.data());
+  ref::quantize(x8.data(), shape8, q8, DType::kI8, b8.data());
   EXPECT_EQ(as_values<int8_t>(b8), (std::vector<int8_t>{127, -2, 4}));
-  ref::dequantize(b8.data(), ref::IntStorage::kI8, shape8, q8, y.data());
+  ref::dequantize(b8.data(), DType::kI8, shape8, q8, y.data());
   EXPECT_EQ(y, (Floats{127, -1, 1}));
 }
 
@@ -226,19 +228,19 @@ TEST(QuantizeStorage, I4PerBlock) {
   // Per-block i4 values one per int8 byte, kBlockScales layout: the stored q of the
   // per-block case above is {2,2,2,4,7, 0,-2,2,0,-8}.
   QuantSpec q = per_tensor(kBlockScales, {}, -8, 7);
-  q.granularity = QuantGranularity::kPerBlock;
+  q.kind = QuantKind::kPerBlock;
   q.axis = 0;
   q.block_axis = 1;
   q.block = 2;
   const Dims64 shape = {2, 5};
   std::vector<std::byte> b(10);
-  ref::quantize(kBlockX.data(), shape, q, ref::IntStorage::kI4, b.data());
+  ref::quantize(kBlockX.data(), shape, q, DType::kI4, b.data());
   EXPECT_EQ(as_values<int8_t>(b), (std::vector<int8_t>{2, 2, 2, 4, 7, 0, -2, 2, 0, -8}));
   Floats y(10);
-  ref::dequantize(b.data(), ref::IntStorage::kI4, shape, q, y.data());
+  ref::dequantize(b.data(), DType::kI4, shape, q, y.data());
   EXPECT_EQ(y, kBlockExpected);
-  EXPECT_EQ(ref::storage_bytes(ref::IntStorage::kI4), 1);
-  EXPECT_EQ(ref::storage_bytes(ref::IntStorage::kU16), 2);
+  EXPECT_EQ(opset::dtype_size(DType::kI4), 1);
+  EXPECT_EQ(opset::dtype_size(DType::kU16), 2);
 }
 
 }  // namespace

@@ -83,10 +83,9 @@ TEST(BroadcastShapes, Cases) {
 
 TEST(InferType, ArityAndAttributes) {
   expect_shape_error(infer(OpKind::kMatMul, {f32({2, 2})}), "matmul: 1 operands");
-  expect_shape_error(infer(OpKind::kSoftmax, {f32({2})}),
-                     "softmax: missing or mistyped attribute "
-                     "'axis'");
-  expect_shape_error(infer(OpKind::kSoftmax, {f32({2})}, {{"axis", 1.0}}), "'axis'");
+  expect_shape_error(infer(OpKind::kSoftmax, {f32({2})}), "softmax: missing int attribute 'axis'");
+  expect_shape_error(infer(OpKind::kSoftmax, {f32({2})}, {{"axis", 1.0}}),
+                     "softmax: attribute 'axis' has kind float, expected int");
   expect_shape_error(infer(OpKind::kRmsNorm, {f32({2}), f32({2})}, {{"eps", int64_t{1}}}), "'eps'");
 }
 
@@ -112,7 +111,9 @@ TEST(InferType, Linear) {
   EXPECT_EQ(*infer(OpKind::kLinear, {f32({64}), f32({16, 64}), f32({16})}), f32({16}));
   expect_shape_error(infer(OpKind::kLinear, {f32({1, 3, 64}), f32({16, 32})}), "do not fit");
   expect_shape_error(infer(OpKind::kLinear, {f32({1, 64}), f32({16, 64}), f32({15})}),
-                     "bias [15] does not match 16 outputs");
+                     "linear: bias [15] does not match 16 output channels");
+  expect_shape_error(infer(OpKind::kLinear, {f32({1, 64}), f32({16, 64}), i32({16})}),
+                     "linear: operand 2 has type i32[16], expected a real");
 }
 
 TEST(InferType, MatMul) {
@@ -199,7 +200,11 @@ TEST(InferType, Reshape) {
       infer(OpKind::kReshape, {f32({1, 3, 64})}, {{"shape", std::vector<int64_t>{3, 60}}}),
       "reshape: [1,3,64] has 192 elements, target [3,60] has 180");
   expect_shape_error(infer(OpKind::kReshape, {f32({4})}, {{"shape", std::vector<int64_t>{-2, -2}}}),
-                     "negative dimension");
+                     "reshape: target shape [-2,-2] has a negative dimension");
+  // An element count that overflows int64 is refused before it is multiplied out.
+  expect_shape_error(infer(OpKind::kReshape, {f32({4})},
+                           {{"shape", std::vector<int64_t>{int64_t{1} << 40, int64_t{1} << 40}}}),
+                     "too many elements");
 }
 
 TEST(InferType, Transpose) {
@@ -257,7 +262,7 @@ TEST(InferType, Expand) {
   expect_shape_error(infer(OpKind::kExpand, {f32({4, 16})}, a), "cannot be expanded");
   expect_shape_error(
       infer(OpKind::kExpand, {f32({1, 16})}, {{"shape", std::vector<int64_t>{-3, 16}}}),
-      "cannot be expanded to [-3,16]");
+      "expand: target shape [-3,16] has a negative dimension");
 }
 
 TEST(InferType, QuantizeDequantize) {

@@ -54,21 +54,12 @@ TEST(QuantizeWeightThreads, RowChunksEqualWholeTensorQuantization) {
             << "row " << r << " block " << b;
       }
     }
-    kernels::ref::QuantSpec ks;
-    ks.granularity = c.spec.block > 0 ? kernels::ref::QuantGranularity::kPerBlock
-                                      : kernels::ref::QuantGranularity::kPerAxis;
-    ks.qmin = q.type.quant.qmin;
-    ks.qmax = q.type.quant.qmax;
-    ks.axis = 0;
-    ks.block_axis = 1;
-    ks.block = c.spec.block;
-    ks.scales = q.type.quant.scales;
-    ks.zero_points = q.type.quant.zero_points;
+    // The whole tensor quantized in one call with the weight's own type.
+    EXPECT_EQ(q.type.quant.kind,
+              c.spec.block > 0 ? ir::QuantKind::kPerBlock : ir::QuantKind::kPerAxis);
+    EXPECT_EQ(q.type.dtype, c.spec.bits == 8 && c.spec.block == 0 ? ir::DType::kI8 : ir::DType::kI4);
     std::vector<std::byte> want(static_cast<size_t>(n));
-    kernels::ref::quantize(w.data(), c.shape, ks,
-                           c.spec.bits == 8 && c.spec.block == 0 ? kernels::ref::IntStorage::kI8
-                                                                 : kernels::ref::IntStorage::kI4,
-                           want.data());
+    kernels::ref::quantize(w.data(), c.shape, q.type.quant, q.type.dtype, want.data());
     ASSERT_EQ(q.data.size, want.size());
     EXPECT_EQ(0, std::memcmp(q.data.bytes().data(), want.data(), want.size()));
   }

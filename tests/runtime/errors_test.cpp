@@ -106,7 +106,7 @@ TEST(RuntimePlan, MissingAttributeNamesTheNode) {
   const auto x = must(g.add_input("x", ir::TensorType::f32({2, 3})));
   g.set_outputs({emit(g, OpKind::kSoftmax, {x}, {{"axis", int64_t{1}}}, "sm")});
   HS_ASSERT_OK_AND_ASSIGN(auto artifact, mutated_artifact(g, [](artifact::Program& p) {
-                            p.graphs[0].nodes[0].attrs.clear();
+                            p.graphs[0].nodes[0].attrs = {};
                           }));
   expect_error(GraphExecutor::create(artifact, "g").error(), ErrorKind::kShape,
                {"node 'sm' (softmax)", "attribute 'axis'"});

@@ -37,7 +37,7 @@ std::vector<std::byte> to_storage(const ir::Tensor& t, const artifact::TensorDes
   auto q = [&](size_t i) {
     return kernels::quantize_one(t.f[i], scale, zp, d.quant.qmin, d.quant.qmax);
   };
-  switch (d.type) {
+  switch (d.dtype) {
     case artifact::ElementType::kF32:
       out.resize(n * 4);
       std::memcpy(out.data(), t.f.data(), n * 4);
@@ -73,7 +73,7 @@ ir::Tensor from_storage(const std::vector<std::byte>& bytes, const artifact::Ten
   const auto n = static_cast<size_t>(t.numel());
   const float scale = d.quant.scales.empty() ? 1.f : d.quant.scales[0];
   const int32_t zp = d.quant.zero_points.empty() ? 0 : d.quant.zero_points[0];
-  if (d.type == artifact::ElementType::kI32) {
+  if (d.dtype == artifact::ElementType::kI32) {
     t.dtype = ir::DType::kI32;
     t.i.resize(n);
     std::memcpy(t.i.data(), bytes.data(), n * 4);
@@ -81,7 +81,7 @@ ir::Tensor from_storage(const std::vector<std::byte>& bytes, const artifact::Ten
   }
   t.f.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    switch (d.type) {
+    switch (d.dtype) {
       case artifact::ElementType::kF32: t.f[i] = get<float>(bytes, i); break;
       case artifact::ElementType::kU8: t.f[i] = kernels::dequantize_one(get<uint8_t>(bytes, i), scale, zp); break;
       case artifact::ElementType::kI8: t.f[i] = kernels::dequantize_one(get<int8_t>(bytes, i), scale, zp); break;

@@ -9,12 +9,16 @@
 namespace hs::ir {
 
 using opset::all_ops;
+using opset::attr_kind_name;
 using opset::AttrKind;
 using opset::Attrs;
 using opset::AttrSpec;
 using opset::AttrValue;
 using opset::broadcast_shapes;
+using opset::check_result_type;
+using opset::check_signature;
 using opset::infer_type;
+using opset::is_known_op;
 using opset::kNumOpKinds;
 using opset::op_info;
 using opset::op_name;

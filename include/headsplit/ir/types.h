@@ -21,8 +21,10 @@ using opset::quant_kind_name;
 using opset::QuantParams;
 using opset::Shape;
 using opset::shape_str;
+using opset::slice_type;
 using opset::TensorType;
 using opset::type_str;
 using opset::check_quant;
+using opset::check_type;
 
 }  // namespace hs::ir

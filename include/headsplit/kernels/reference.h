@@ -1,6 +1,7 @@
 // Reference kernels: one naive, obviously-correct float32 kernel per IR op.
 //
-// These kernels take raw pointers and shapes (no IR types): the runtime links them too.
+// These kernels take raw pointers and shapes (no IR types; quantization parameters and
+// storage types are the op set's, opset/types.h): the runtime links them too.
 // Shapes are row-major. Preconditions on shapes are programmer errors (HS_CHECK); the only
 // data-dependent failure, a gather index out of range, is returned as a Status.
 //
@@ -26,6 +27,7 @@
 #include <cstdint>
 #include <span>
 
+#include "headsplit/opset/types.h"
 #include "headsplit/support/result.h"
 
 namespace hs::kernels::ref {
@@ -131,35 +133,22 @@ Status gather(TensorRef<int32_t> table, TensorRef<int32_t> indices, int32_t* y);
 // --- whole-tensor quantization (ref_quant.cpp) ----------------------------------------------
 // Scalar math in kernels/quant.h:
 //   q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax),  real = scale * (q - zp)
-
-enum class QuantGranularity : uint8_t {
-  kPerTensor,  // scales[0], zero_points[0]
-  kPerAxis,    // scales[c], c = index along `axis`
-  kPerBlock,   // scales[c * nb + j / block], j = index along `block_axis`,
-               // nb = ceil(shape[block_axis] / block); the last block may be partial
-};
-
-struct QuantSpec {
-  QuantGranularity granularity = QuantGranularity::kPerTensor;
-  int32_t qmin = 0;
-  int32_t qmax = 0;
-  int64_t axis = 0;
-  int64_t block_axis = 1;
-  int64_t block = 0;
-  std::span<const float> scales;
-  std::span<const int32_t> zero_points;  // same size as scales, or empty: all zero
-};
-
-// Integer storage of quantized tensors; i4 holds one signed value (-8..7) per int8 byte.
-enum class IntStorage : uint8_t { kU8, kI8, kU16, kI16, kI4 };
-int64_t storage_bytes(IntStorage storage);  // bytes per element: 1 or 2
+// with the parameters of element i chosen by the quantization kind (opset::QuantParams):
+//   per-tensor  scales[0], zero_points[0]
+//   per-axis    scales[c], c = index along `axis`
+//   per-block   scales[c * nb + j / block], j = index along `block_axis`,
+//               nb = ceil(shape[block_axis] / block); the last block may be partial
+// `q` must be quantized (kind != kNone) and consistent with `shape` (opset::check_quant);
+// zero_points may be empty (all zero). Integer storage is u8, i8, u16, i16 or i4 (one signed
+// value -8..7 per int8 byte): opset::dtype_size(storage) bytes per element, native endian.
 
 // x[shape] <- dequantize(quantize(x)) in place.
-void fake_quantize(float* x, Dims shape, const QuantSpec& q);
-// x[shape] floats -> integer storage (count(shape) * storage_bytes bytes, native endian).
-void quantize(const float* x, Dims shape, const QuantSpec& q, IntStorage storage, std::byte* out);
+void fake_quantize(float* x, Dims shape, const opset::QuantParams& q);
+// x[shape] floats -> integer storage.
+void quantize(const float* x, Dims shape, const opset::QuantParams& q, opset::DType storage,
+              std::byte* out);
 // Integer storage -> y[shape] = scale * (q - zero_point). Storage may be unaligned.
-void dequantize(const std::byte* data, IntStorage storage, Dims shape, const QuantSpec& q,
-                float* y);
+void dequantize(const std::byte* data, opset::DType storage, Dims shape,
+                const opset::QuantParams& q, float* y);
 
 }  // namespace hs::kernels::ref

@@ -47,7 +47,10 @@ enum class OpKind : uint16_t {
 
 inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kDequantize) + 1;
 
-std::string_view op_name(OpKind op);  // "conv2d", "matmul", "reduce_min", ...
+// False for a value outside the enum (an op code from a newer or corrupt file).
+bool is_known_op(OpKind op);
+// "conv2d", "matmul", "reduce_min", ...; "unknown" when !is_known_op(op).
+std::string_view op_name(OpKind op);
 Result<OpKind> parse_op_name(std::string_view name);
 
 // An attribute value: integer, float, integer list or string.
@@ -75,7 +78,9 @@ class Attrs {
   std::vector<std::pair<std::string, AttrValue>> entries_;
 };
 
+// The kinds of AttrValue, in the variant's order.
 enum class AttrKind : uint8_t { kInt, kFloat, kInts, kString };
+std::string_view attr_kind_name(AttrKind kind);  // "int", "float", "int list", "string"
 
 struct AttrSpec {
   std::string_view name;
@@ -95,13 +100,28 @@ struct OpInfo {
   bool is_broadcast = false;
 };
 
-const OpInfo& op_info(OpKind op);
+const OpInfo& op_info(OpKind op);  // op must be known
 std::span<const OpInfo> all_ops();
 
-// Computes the result type (dtype and shape; quant none) of `op` applied to `inputs`.
-// Errors name the op and the offending shapes.
+// --- the shape and type rules (shape_rules.cpp) ---------------------------------------------
+// Operands are `real` (f32, or integer storage with quantization params: the value is
+// scale * (q - zero_point)), i32 or bool. Every rule checks its operands' kinds and shapes.
+
+// The operand count and the attributes of the op's spec (present, with their kinds); other
+// attributes are carried along. kShape errors without the op's name ("4 operands, expected 2
+// or 3", "missing int attribute 'axis'"); kUnsupported for an unknown op kind.
+Status check_signature(OpKind op, int n_inputs, const Attrs& attrs);
+
+// The result type (dtype and shape; quant none) of `op` applied to `inputs`: the signature,
+// then the op's rule. Errors start with the op's name and give the offending shapes.
 Result<TensorType> infer_type(OpKind op, std::span<const TensorType* const> inputs,
                               const Attrs& attrs);
+
+// A node's declared result type against the inferred one: the same shape; a real result may
+// be f32 or quantized, quantize's must be quantized, dequantize's plain f32; i32 and bool
+// results exactly. kShape errors start with `what`.
+Status check_result_type(OpKind op, const TensorType& declared, const TensorType& inferred,
+                         std::string_view what);
 
 // NumPy broadcast of two shapes, or a kShape error.
 Result<Shape> broadcast_shapes(const Shape& a, const Shape& b);

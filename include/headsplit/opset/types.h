@@ -26,8 +26,11 @@ enum class DType : uint8_t {
   kI16,
   kI4,  // 4-bit signed; one element per byte in IR constants (the artifact packs two per byte)
 };
+inline constexpr int kNumDTypes = static_cast<int>(DType::kI4) + 1;
 
-std::string_view dtype_name(DType dtype);  // "f32", "i32", "bool", "u8", "i8", "u16", "i16", "i4"
+// "f32", "i32", "bool", "u8", "i8", "u16", "i16", "i4"; "unknown" outside the enum (a corrupt
+// file's value, named in its error).
+std::string_view dtype_name(DType dtype);
 Result<DType> parse_dtype(std::string_view name);
 // Bytes per element as stored in IR constants and interpreter buffers (i4: 1).
 int64_t dtype_size(DType dtype);
@@ -37,7 +40,7 @@ int64_t dtype_min(DType dtype);
 int64_t dtype_max(DType dtype);
 
 using Shape = std::vector<int64_t>;
-int64_t num_elements(const Shape& shape);
+int64_t num_elements(const Shape& shape);  // for shapes already checked
 std::string shape_str(const Shape& shape);  // "[1,8,16]"
 
 enum class QuantKind : uint8_t {
@@ -46,6 +49,7 @@ enum class QuantKind : uint8_t {
   kPerAxis,    // one {scale, zero_point} per index of `axis`
   kPerBlock,   // one scale per (index of `axis`, block of `block` along `block_axis`); zp = 0
 };
+inline constexpr int kNumQuantKinds = static_cast<int>(QuantKind::kPerBlock) + 1;
 
 std::string_view quant_kind_name(QuantKind kind);
 
@@ -105,11 +109,35 @@ struct TensorType {
 // "f32[1,8,16]", with " q<...>" appended for quantized types (the text form's syntax).
 std::string type_str(const TensorType& type);
 
-// Checks quant params against the shape: scale counts, axes in range, qmin/qmax within the
-// storage type, positive finite scales, zero points in range. `what` names the tensor.
-Status check_quant(const TensorType& type, std::string_view what);
+// The one check of a type's quantization parameters, for the IR verifier and the artifact
+// reader alike: integer storage (u8, i8, u16, i16, i4) exactly when quantized; no params when
+// not; bits 4, 8 or 16 fitting the storage; qmin < qmax within the storage's range; axes in
+// range; scale and zero-point counts matching the shape; scales positive and finite; zero
+// points within [qmin, qmax]. Errors start with `what` (the tensor) and have kind `kind`
+// (the IR: kShape; a file being read: kCorrupt).
+Status check_quant(const TensorType& type, std::string_view what,
+                   ErrorKind kind = ErrorKind::kShape);
+
+// The most elements a tensor may have (2^53: far beyond any real tensor, room for bytes).
+inline constexpr int64_t kMaxElements = int64_t{1} << 53;
+
+// The element count of a shape from outside (a file, a user): an error of kind `kind` naming
+// `what` for a negative dimension or more than kMaxElements elements.
+Result<int64_t> checked_num_elements(const Shape& shape, std::string_view what,
+                                     ErrorKind kind = ErrorKind::kShape);
+
+// checked_num_elements on the shape, then check_quant.
+Status check_type(const TensorType& type, std::string_view what,
+                  ErrorKind kind = ErrorKind::kShape);
 
 // Normalizes an axis in [-rank, rank) to [0, rank); error if out of range.
 Result<int64_t> normalize_axis(int64_t axis, int64_t rank, std::string_view what);
+
+// `type` restricted to [start, end) along `axis`: the shape, and the quantization params
+// (per-axis on `axis`: scales/zero points [start, end); per-block on the channel axis: rows
+// [start, end) of the [channel][block] scales; per-block on the block axis: whole blocks only),
+// so params always travel with the elements they describe. kShape errors: a range outside the
+// axis, or one that cuts through quantization blocks.
+Result<TensorType> slice_type(const TensorType& type, int64_t axis, int64_t start, int64_t end);
 
 }  // namespace hs::opset

@@ -8,11 +8,8 @@
 
 namespace hs::passes {
 
-// `type` restricted to [start, end) along `axis`: the shape, and the quantization params
-// (per-axis on `axis`: scales/zero points [start, end); per-block on the channel axis: rows
-// [start, end) of the [channel][block] scales; per-block on the block axis: whole blocks only).
-Result<ir::TensorType> slice_type(const ir::TensorType& type, int64_t axis, int64_t start,
-                                  int64_t end);
+// The type side of a slice (shape and quantization params) is the op set's.
+using opset::slice_type;
 
 // The data of `constant` restricted to [start, end) along `axis`. When every axis before
 // `axis` has size 1 the slice is contiguous and the result is a view of the same bytes (no
