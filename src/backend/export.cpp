@@ -15,18 +15,12 @@
 namespace hs::backend {
 namespace {
 
-Status check_options(const frontend::LlamaModel& model, const ExportOptions& options,
-                     int64_t context_len) {
+Status check_options(const frontend::LlamaModel& model, const ExportOptions& options) {
   if (!model.tokenizer) {
     return errorf(ErrorKind::kNotFound,
                   "{}: the model has no tokenizer, and an artifact must carry one (pass "
                   "-t/--tokenizer)",
                   model.source);
-  }
-  if (options.prefill_ar_len < 1 || options.prefill_ar_len >= context_len) {
-    return errorf(ErrorKind::kInvalidArgument,
-                  "ar length {} must be at least 1 and smaller than the context length {}",
-                  options.prefill_ar_len, context_len);
   }
   // Quantization settings and calibration files are checked before any (possibly long) work;
   // rules are checked against the built graphs, before calibration.
@@ -66,23 +60,14 @@ Status check_output_path(const std::string& path) {
   return ok_status();
 }
 
-std::vector<int64_t> export_ar_lengths(const ExportOptions& options) {
-  if (options.prefill_ar_len == 1) return {1};
-  return {options.prefill_ar_len, 1};
-}
-
-int64_t export_context_len(const frontend::LlamaModel& model, const ExportOptions& options) {
-  if (options.context_len > 0) return options.context_len;
-  const int64_t trained = model.config.max_seq_len;
-  return trained > 0 ? std::min<int64_t>(trained, 512) : 512;
-}
-
 Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
                                       const ExportOptions& options,
                                       const ExportObserver& observer) {
-  const int64_t context_len = export_context_len(model, options);
-  HS_TRY(check_options(model, options, context_len));
-  const std::vector<int64_t> ar_lens = export_ar_lengths(options);
+  HS_TRY(check_options(model, options));
+  HS_ASSIGN_OR_RETURN(const frontend::StepLengths lengths,
+                      frontend::step_lengths(model, options.context_len, options.prefill_ar_len));
+  const int64_t context_len = lengths.context_len;
+  const std::vector<int64_t>& ar_lens = lengths.ar_lens;
   PreparedExport out;
   ExportSummary& summary = out.summary;
   summary.model_source = model.source;

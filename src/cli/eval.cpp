@@ -185,9 +185,9 @@ Status run_eval_command(const EvalArgs& a) {
                   choice.model);
   }
   HS_ASSIGN_OR_RETURN(auto tokenizer, tokenizer::Tokenizer::create(*model.tokenizer));
-  const int64_t trained = model.config.max_seq_len;
-  const int64_t context_len =
-      a.ctx_len > 0 ? a.ctx_len : (trained > 0 ? std::min<int64_t>(trained, 512) : 512);
+  HS_ASSIGN_OR_RETURN(const frontend::StepLengths lengths,
+                      frontend::step_lengths(model, a.ctx_len, a.ar_len));
+  const int64_t context_len = lengths.context_len;
 
   const std::string text_path =
       a.text.empty() ? shared_path("data/tinystories/valid-sample.txt") : a.text;
@@ -241,11 +241,6 @@ Status run_eval_command(const EvalArgs& a) {
   request.split = !a.no_split;
   request.sha_from_source = !a.no_sha;
   request.kernels = a.kernels == "reference" ? ir::KernelSet::kReference : ir::KernelSet::kFast;
-  if (a.ar_len < 1 || a.ar_len >= context_len) {
-    return errorf(ErrorKind::kInvalidArgument,
-                  "--ar-len {} must be at least 1 and smaller than the context length {}", a.ar_len,
-                  context_len);
-  }
 
   const frontend::LlamaConfig& c = model.config;
   std::fprintf(stderr, "model: %s (L=%lld D=%lld H=%lld Hkv=%lld V=%lld), context %lld\n",

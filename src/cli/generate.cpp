@@ -71,19 +71,12 @@ Status run_generate(const GenerateArgs& a) {
   }
   HS_ASSIGN_OR_RETURN(auto tokenizer, tokenizer::Tokenizer::create(*model.tokenizer));
 
-  const int64_t trained = model.config.max_seq_len;
-  const int64_t context_len =
-      a.ctx_len > 0 ? a.ctx_len : (trained > 0 ? std::min<int64_t>(trained, 512) : 512);
-  if (a.ar_len < 1 || a.ar_len >= context_len) {
-    return errorf(ErrorKind::kInvalidArgument,
-                  "--ar-len {} must be at least 1 and smaller than the context length {}", a.ar_len,
-                  context_len);
-  }
+  HS_ASSIGN_OR_RETURN(const frontend::StepLengths lengths,
+                      frontend::step_lengths(model, a.ctx_len, a.ar_len));
+  const int64_t context_len = lengths.context_len;
   HS_ASSIGN_OR_RETURN(frontend::BuildOptions options, build_options(a, context_len));
-  std::vector<int64_t> ar_lens = {a.ar_len};
-  if (a.ar_len != 1) ar_lens.push_back(1);
   std::vector<ir::Graph> graphs;
-  for (int64_t t : ar_lens) {
+  for (int64_t t : lengths.ar_lens) {
     options.ar_len = t;
     HS_ASSIGN_OR_RETURN(ir::Graph graph, frontend::build_llama(model, options));
     graphs.push_back(std::move(graph));

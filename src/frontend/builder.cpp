@@ -5,6 +5,7 @@
 //   logits = lm_head(rms_norm(h))                                      [1,T,V]
 // Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
 // (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -12,11 +13,6 @@
 #include "headsplit/frontend/builder.h"
 
 namespace hs::frontend {
-
-std::string k_cache_name(int64_t layer) { return fmt::format("k_cache.{}", layer); }
-std::string v_cache_name(int64_t layer) { return fmt::format("v_cache.{}", layer); }
-std::string k_new_name(int64_t layer) { return fmt::format("k_new.{}", layer); }
-std::string v_new_name(int64_t layer) { return fmt::format("v_new.{}", layer); }
 
 namespace detail {
 
@@ -89,32 +85,31 @@ Status check_options(const LlamaConfig& c, const BuildOptions& o) {
   return {};
 }
 
-// Inputs in the reference's order: tokens, mask, positions, every K cache, every V cache.
+// Inputs in the reference's order: tokens, mask, positions, every K cache, every V cache;
+// names and shapes are the step-I/O contract's.
 void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
   GraphEmitter& e = ctx.e;
-  tokens = e.input("tokens", ir::TensorType::i32({1, ctx.T}));
-  ctx.mask = e.input("attention_mask", ir::TensorType::f32({1, ctx.T, ctx.C}));
-  pos = e.input("input_pos", ir::TensorType::i32({1, ctx.T}));
+  const opset::CacheLayout layout = ctx.options.cache_layout;
+  const opset::StepDims dims{.ar_len = ctx.T, .context_len = ctx.C, .vocab_size = ctx.V,
+                             .n_layers = ctx.L, .n_kv_heads = ctx.Hkv, .head_dim = ctx.Dh,
+                             .layout = layout};
+  tokens = e.input(std::string(opset::kTokensName), ir::TensorType::i32({1, ctx.T}));
+  ctx.mask = e.input(std::string(opset::kAttentionMaskName), ir::TensorType::f32({1, ctx.T, ctx.C}));
+  pos = e.input(std::string(opset::kInputPosName), ir::TensorType::i32({1, ctx.T}));
   const int64_t per_layer = ctx.per_head_cache() ? ctx.Hkv : 1;
-  const int64_t heads = ctx.per_head_cache() ? 1 : ctx.Hkv;
-  const auto slots = static_cast<size_t>(ctx.L * per_layer);
+  const auto slots = static_cast<size_t>(dims.slot_count());
   ctx.k_cache.assign(slots, ir::kNoValue);
   ctx.v_cache.assign(slots, ir::kNoValue);
   ctx.k_new.assign(slots, ir::kNoValue);
   ctx.v_new.assign(slots, ir::kNoValue);
-  auto name = [&](const std::string& base, int64_t g) {
-    return ctx.per_head_cache() ? fmt::format("{}.{}", base, g) : base;
-  };
-  for (int64_t l = 0; l < ctx.L; ++l) {
-    for (int64_t g = 0; g < per_layer; ++g) {
-      ctx.k_cache[static_cast<size_t>(l * per_layer + g)] = e.input(
-          name(k_cache_name(l), g), ir::TensorType::f32({1, heads, ctx.Dh, ctx.P}));
-    }
-  }
-  for (int64_t l = 0; l < ctx.L; ++l) {
-    for (int64_t g = 0; g < per_layer; ++g) {
-      ctx.v_cache[static_cast<size_t>(l * per_layer + g)] = e.input(
-          name(v_cache_name(l), g), ir::TensorType::f32({1, heads, ctx.P, ctx.Dh}));
+  for (auto [which, values] : {std::pair{opset::CacheTensor::kKCache, &ctx.k_cache},
+                               std::pair{opset::CacheTensor::kVCache, &ctx.v_cache}}) {
+    const ir::TensorType type = ir::TensorType::f32(opset::cache_tensor_shape(which, dims));
+    for (int64_t l = 0; l < ctx.L; ++l) {
+      for (int64_t g = 0; g < per_layer; ++g) {
+        (*values)[static_cast<size_t>(l * per_layer + g)] =
+            e.input(opset::cache_tensor_name(which, l, layout, g), type);
+      }
     }
   }
 }
@@ -191,6 +186,19 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
 
 }  // namespace
 }  // namespace detail
+
+Result<StepLengths> step_lengths(const LlamaModel& model, int64_t context_len,
+                                 int64_t prefill_ar_len) {
+  StepLengths out;
+  const int64_t trained = model.config.max_seq_len;
+  out.context_len = context_len > 0   ? context_len
+                    : trained > 0     ? std::min(trained, kDefaultMaxContext)
+                                      : kDefaultMaxContext;
+  HS_TRY(opset::check_step_lengths(prefill_ar_len, out.context_len));
+  out.ar_lens = {prefill_ar_len};
+  if (prefill_ar_len != 1) out.ar_lens.push_back(1);
+  return out;
+}
 
 Result<ir::Graph> build_llama(const LlamaModel& model, const BuildOptions& options) {
   using detail::BuildContext;

@@ -151,10 +151,13 @@ ValueId attention_sha(BuildContext& ctx, int64_t layer, ValueId x_in) {
     const auto slot = static_cast<size_t>(per_head ? layer * ctx.Hkv + g : layer);
     ValueId k =
         rotate(ctx, project_heads(ctx, x_in, rows(w.wk, g), rows(w.bk, g), 1, kp, kp), kp);
+    const auto head_output = [&](opset::CacheTensor which) {
+      return opset::cache_tensor_name(which, layer, opset::CacheLayout::kPerHead, g);
+    };
     v_new[gi] = project_heads(ctx, x_in, rows(w.wv, g), rows(w.bv, g), 1, vp,
-                              per_head ? fmt::format("{}.{}", v_new_name(layer), g) : vp);
+                              per_head ? head_output(opset::CacheTensor::kVNew) : vp);
     k_new[gi] = e.transpose(k, {0, 1, 3, 2},
-                            per_head ? fmt::format("{}.{}", k_new_name(layer), g) : kp + ".new");
+                            per_head ? head_output(opset::CacheTensor::kKNew) : kp + ".new");
     ValueId kc = ctx.k_cache[slot], vc = ctx.v_cache[slot];
     if (!per_head) {
       kc = e.slice(kc, 1, g, g + 1, kp + ".cache");  // [1,1,Dh,P]

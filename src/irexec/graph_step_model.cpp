@@ -9,14 +9,13 @@
 #include <cstring>
 #include <optional>
 
-#include "graph_io.h"
 #include "headsplit/kernels/quant.h"
 
 namespace hs::irexec {
 
 struct GraphStepModel::Run {
   std::shared_ptr<const ir::Graph> graph;
-  detail::GraphIo io;
+  opset::StepIo io;
   std::optional<ir::Interpreter> interpreter;
   std::vector<ir::NamedTensor> inputs;  // graph.inputs() order; shapes fixed, data per step
   ir::Interpreter::Observer observer;
@@ -75,66 +74,12 @@ float mask_value(uint16_t m, const ir::QuantParams& q) {
   return m == runner::AttentionMask::kAttend ? 0.0f : -255.0f;
 }
 
-runner::StepModelInfo make_info(const detail::GraphIo& io, std::vector<int64_t> ar_lens) {
-  runner::StepModelInfo info;
-  info.n_layers = io.n_layers;
-  info.n_kv_heads = io.n_kv_heads;
-  info.head_dim = io.head_dim;
-  info.context_len = io.context_len;
-  info.vocab_size = io.vocab_size;
-  info.ar_lens = std::move(ar_lens);
-  info.kv_element = io.element;
-  if (io.element == KvElement::kF32) return info;
-  for (int64_t l = 0; l < io.n_layers; ++l) {
-    for (int64_t g = 0; g < io.n_kv_heads; ++g) {
-      const size_t slot =
-          static_cast<size_t>(io.layout == CacheLayout::kPerHead ? l * io.n_kv_heads + g : l);
-      const detail::CacheSlot& s = io.slots[slot];
-      info.k_head_scales.push_back(s.k_quant.scales[0]);
-      info.k_head_zero_points.push_back(s.k_quant.zero_points[0]);
-      info.v_head_scales.push_back(s.v_quant.scales[0]);
-      info.v_head_zero_points.push_back(s.v_quant.zero_points[0]);
-      if (g > 0) continue;
-      info.k_scales.push_back(s.k_quant.scales[0]);
-      info.k_zero_points.push_back(s.k_quant.zero_points[0]);
-      info.v_scales.push_back(s.v_quant.scales[0]);
-      info.v_zero_points.push_back(s.v_quant.zero_points[0]);
-    }
-  }
-  return info;
-}
-
-// Graphs sharing one KvManager must agree on everything but T.
-Status check_compatible(const detail::GraphIo& a, const ir::Graph& ga, const detail::GraphIo& b,
-                        const ir::Graph& gb) {
-  auto differ = [&](std::string_view what, auto x, auto y) {
-    return errorf(ErrorKind::kShape,
-                  "graphs '{}' (ar length {}) and '{}' (ar length {}) differ in {}: {} vs {}",
-                  ga.name(), a.ar_len, gb.name(), b.ar_len, what, x, y);
-  };
-  if (a.context_len != b.context_len) return differ("context length", a.context_len, b.context_len);
-  if (a.vocab_size != b.vocab_size) return differ("vocabulary size", a.vocab_size, b.vocab_size);
-  if (a.n_layers != b.n_layers) return differ("layer count", a.n_layers, b.n_layers);
-  if (a.n_kv_heads != b.n_kv_heads) return differ("kv head count", a.n_kv_heads, b.n_kv_heads);
-  if (a.head_dim != b.head_dim) return differ("head size", a.head_dim, b.head_dim);
-  auto layout_name = [](CacheLayout l) {
-    return l == CacheLayout::kPerLayer ? "per-layer" : "per-head";
-  };
-  if (a.layout != b.layout)
-    return differ("cache layout", layout_name(a.layout), layout_name(b.layout));
-  for (size_t i = 0; i < a.slots.size(); ++i) {
-    for (bool is_k : {true, false}) {
-      const ir::ValueId ia = ga.inputs()[is_k ? a.slots[i].k_in : a.slots[i].v_in];
-      const ir::ValueId ib = gb.inputs()[is_k ? b.slots[i].k_in : b.slots[i].v_in];
-      const ir::TensorType& ta = ga.type(ia);
-      const ir::TensorType& tb = gb.type(ib);
-      if (ta.dtype != tb.dtype || ta.quant != tb.quant) {
-        return differ(fmt::format("the element type or encoding of '{}'", ga.value(ia).name),
-                      ir::type_str(ta), ir::type_str(tb));
-      }
-    }
-  }
-  return ok_status();
+// The graph's I/O against the step-I/O contract.
+Result<opset::StepIo> describe_io(const ir::Graph& g) {
+  std::vector<opset::NamedType> inputs, outputs;
+  for (ir::ValueId id : g.inputs()) inputs.push_back({g.value(id).name, &g.type(id)});
+  for (ir::ValueId id : g.outputs()) outputs.push_back({g.value(id).name, &g.type(id)});
+  return opset::describe_step_io(inputs, outputs, fmt::format("graph '{}'", g.name()));
 }
 
 }  // namespace
@@ -159,14 +104,16 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
     HS_CHECK(graph != nullptr, "graph step model: null graph");
     auto run = std::make_unique<Run>();
     run->graph = std::move(graph);
-    HS_ASSIGN_OR_RETURN(run->io, detail::describe_graph_io(*run->graph));
+    HS_ASSIGN_OR_RETURN(run->io, describe_io(*run->graph));
     if (!model->runs_.empty()) {
       const Run& first = *model->runs_.front();
-      HS_TRY(check_compatible(first.io, *first.graph, run->io, *run->graph));
+      HS_TRY(opset::check_same_kv_caches(
+          first.io, run->io,
+          fmt::format("graphs '{}' and '{}'", first.graph->name(), run->graph->name())));
       for (const auto& other : model->runs_) {
-        if (other->io.ar_len == run->io.ar_len) {
+        if (other->io.dims.ar_len == run->io.dims.ar_len) {
           return errorf(ErrorKind::kInvalidArgument, "graphs '{}' and '{}' both have ar length {}",
-                        other->graph->name(), run->graph->name(), run->io.ar_len);
+                        other->graph->name(), run->graph->name(), run->io.dims.ar_len);
         }
       }
     }
@@ -181,24 +128,24 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
                          : ir::Tensor::zeros_f32(type.shape);
       run->inputs.push_back({run->graph->value(id).name, std::move(t)});
     }
-    ar_lens.push_back(run->io.ar_len);
+    ar_lens.push_back(run->io.dims.ar_len);
     model->runs_.push_back(std::move(run));
   }
-  model->layout_ = model->runs_.front()->io.layout;
-  model->info_ = make_info(model->runs_.front()->io, std::move(ar_lens));
+  model->layout_ = model->runs_.front()->io.dims.layout;
+  model->info_ = runner::step_model_info(model->runs_.front()->io, std::move(ar_lens));
   return model;
 }
 
 GraphStepModel::Run* GraphStepModel::find(int64_t ar_len) {
   for (auto& run : runs_) {
-    if (run->io.ar_len == ar_len) return run.get();
+    if (run->io.dims.ar_len == ar_len) return run.get();
   }
   return nullptr;
 }
 
 const ir::Graph* GraphStepModel::graph(int64_t ar_len) const {
   for (const auto& run : runs_) {
-    if (run->io.ar_len == ar_len) return run->graph.get();
+    if (run->io.dims.ar_len == ar_len) return run->graph.get();
   }
   return nullptr;
 }
@@ -221,27 +168,11 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
     return errorf(ErrorKind::kInvalidArgument, "step: no graph for ar length {} (have {})", ar_len,
                   fmt::join(info_.ar_lens, ", "));
   }
-  const detail::GraphIo& io = run->io;
-  const int64_t t = ar_len, c = io.context_len, v = io.vocab_size;
-  const runner::KvShape& ks = kv.shape();
-  if (kv.ar_len() != t || ks.n_layers != io.n_layers || ks.n_kv_heads != io.n_kv_heads ||
-      ks.head_dim != io.head_dim || ks.context_len != c ||
-      ks.elem_size != runner::kv_element_size(io.element)) {
-    return errorf(ErrorKind::kInvalidArgument,
-                  "step: kv cache (L={}, Hkv={}, Dh={}, C={}, T={}, {} bytes/element) does not "
-                  "match graph '{}' (L={}, Hkv={}, Dh={}, C={}, T={}, {} bytes/element)",
-                  ks.n_layers, ks.n_kv_heads, ks.head_dim, ks.context_len, kv.ar_len(),
-                  ks.elem_size, run->graph->name(), io.n_layers, io.n_kv_heads, io.head_dim, c, t,
-                  runner::kv_element_size(io.element));
-  }
-  if (static_cast<int64_t>(tokens.size()) != t || static_cast<int64_t>(positions.size()) != t ||
-      static_cast<int64_t>(mask.size()) != t * c || static_cast<int64_t>(logits.size()) != t * v) {
-    return errorf(ErrorKind::kInvalidArgument,
-                  "step: got {} tokens, {} positions, {} mask and {} logits elements; graph '{}' "
-                  "needs {}, {}, {} and {}",
-                  tokens.size(), positions.size(), mask.size(), logits.size(), run->graph->name(),
-                  t, t, t * c, t * v);
-  }
+  const opset::StepIo& io = run->io;
+  HS_TRY(runner::check_step_arguments(io, kv, tokens.size(), positions.size(), mask.size(),
+                                      logits.size(), fmt::format("graph '{}'", run->graph->name())));
+  const KvElement element = runner::kv_element_of(io.cache_dtype);
+  const auto es = static_cast<size_t>(runner::kv_element_size(element));
 
   // Inputs.
   auto& in = run->inputs;
@@ -249,17 +180,16 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   std::copy(positions.begin(), positions.end(), in[io.input_pos].tensor.i.begin());
   std::vector<float>& m = in[io.mask].tensor.f;
   for (size_t i = 0; i < mask.size(); ++i) m[i] = mask_value(mask[i], io.mask_quant);
-  const auto es = static_cast<size_t>(ks.elem_size);
-  for (const detail::CacheSlot& s : io.slots) {
+  for (const opset::CacheSlot& s : io.slots) {
     // Head g of a per-head layout is the g-th block of numel(slot tensor) elements.
     std::vector<float>& kf = in[s.k_in].tensor.f;
     std::vector<float>& vf = in[s.v_in].tensor.f;
     decode_cache(
         kv.k_in(s.layer).subspan(static_cast<size_t>(s.head) * kf.size() * es, kf.size() * es),
-        io.element, s.k_quant, kf);
+        element, s.k_quant, kf);
     decode_cache(
         kv.v_in(s.layer).subspan(static_cast<size_t>(s.head) * vf.size() * es, vf.size() * es),
-        io.element, s.v_quant, vf);
+        element, s.v_quant, vf);
   }
 
   HS_ASSIGN_OR_RETURN(std::vector<ir::Tensor> out,
@@ -268,14 +198,14 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   // Outputs.
   const std::vector<float>& lf = out[io.logits].f;
   std::copy(lf.begin(), lf.end(), logits.begin());
-  for (const detail::CacheSlot& s : io.slots) {
+  for (const opset::CacheSlot& s : io.slots) {
     const std::vector<float>& kf = out[s.k_out].f;
     const std::vector<float>& vf = out[s.v_out].f;
     encode_cache(
-        kf, io.element, s.k_quant,
+        kf, element, s.k_quant,
         kv.k_out(s.layer).subspan(static_cast<size_t>(s.head) * kf.size() * es, kf.size() * es));
     encode_cache(
-        vf, io.element, s.v_quant,
+        vf, element, s.v_quant,
         kv.v_out(s.layer).subspan(static_cast<size_t>(s.head) * vf.size() * es, vf.size() * es));
   }
   return ok_status();

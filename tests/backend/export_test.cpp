@@ -109,7 +109,7 @@ TEST(Export, NoSplitKeepsMhaAndDecodeOnlyHasOneGraph) {
   EXPECT_EQ(p.summary.graphs[0].attention_projections_after, 4);
   EXPECT_FALSE(p.lowered.program.metadata.split_applied);
   // N = 1 exports the decode graph only.
-  EXPECT_EQ(export_ar_lengths(options), (std::vector<int64_t>{1}));
+  EXPECT_EQ(frontend::step_lengths(model, 32, 1).value().ar_lens, (std::vector<int64_t>{1}));
 }
 
 TEST(Export, ShaFromSourceWithPerHeadCaches) {

@@ -315,5 +315,28 @@ TEST(Builder, LogitsMatchIndependentForwardPass) {
   }
 }
 
+// The step lengths export, eval and generate share: C defaults to the trained length, at most
+// 512; AR lengths {N, 1} or {1}; one error text for N outside [1, C).
+TEST(StepLengths, DefaultContextAndArLengths) {
+  LlamaConfig c = tiny_config(4, 2, 4);
+  c.max_seq_len = 256;
+  LlamaModel m = make_random_llama(c, 1);
+  HS_ASSERT_OK_AND_ASSIGN(StepLengths s, step_lengths(m, 0, 32));
+  EXPECT_EQ(s.context_len, 256);
+  EXPECT_EQ(s.ar_lens, (std::vector<int64_t>{32, 1}));
+  HS_ASSERT_OK_AND_ASSIGN(s, step_lengths(m, 64, 1));
+  EXPECT_EQ(s.context_len, 64);
+  EXPECT_EQ(s.ar_lens, (std::vector<int64_t>{1}));
+  m.config.max_seq_len = 4096;
+  EXPECT_EQ(step_lengths(m, 0, 8).value().context_len, kDefaultMaxContext);
+  m.config.max_seq_len = 0;  // unknown
+  EXPECT_EQ(step_lengths(m, 0, 8).value().context_len, kDefaultMaxContext);
+  auto bad = step_lengths(m, 16, 16);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.kind(), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(bad.error().message(),
+            "ar length 16 must be at least 1 and smaller than the context length 16");
+}
+
 }  // namespace
 }  // namespace hs::frontend

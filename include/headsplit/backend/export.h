@@ -54,7 +54,7 @@ struct QuantOptions {
 
 struct ExportOptions {
   int64_t prefill_ar_len = 32;  // N; 1 exports the decode graph only
-  int64_t context_len = 0;      // C; 0: the model's max_seq_len, at most 512
+  int64_t context_len = 0;      // C; 0: the model's max_seq_len, at most 512 (step_lengths)
   bool r3 = false;              // Hadamard rotation of q and k after RoPE
   frontend::MaskKind mask = frontend::MaskKind::kAdditive;
   frontend::AttentionForm form = frontend::AttentionForm::kMha;
@@ -130,11 +130,6 @@ std::string default_recipe(const frontend::LlamaModel& model);
 // scheme, recipe, rule or KV width. Not for scheme "none".
 Result<quant::QuantConfig> quant_config(const frontend::LlamaModel& model,
                                         const QuantOptions& options);
-
-// The AR lengths exported for `options`: {N, 1}, or {1} when N == 1.
-std::vector<int64_t> export_ar_lengths(const ExportOptions& options);
-// The context length used: options.context_len, or min(max_seq_len, 512).
-int64_t export_context_len(const frontend::LlamaModel& model, const ExportOptions& options);
 
 // Runs the pipeline up to the lowered program. Errors: invalid options (kInvalidArgument:
 // N >= C, ...), a model without a tokenizer (kNotFound), graphs the runtime cannot execute

@@ -2,7 +2,7 @@
 // interpreter, as a runner::StepModel. The runner's generation loop, and the quantizer's
 // calibration (through observers), drive graphs with the same KV manager and SmartMask.
 //
-// Graph I/O (names and layouts of frontend/builder.h; types may carry quant params):
+// Graph I/O: the step-I/O contract (opset/step_io.h), checked by opset::describe_step_io:
 //   tokens i32[1,T], input_pos i32[1,T], attention_mask [1,T,C], logits [1,T,V]
 //   per-layer caches: k_cache.{l} [1,Hkv,Dh,P], v_cache.{l} [1,Hkv,P,Dh],
 //                     k_new.{l} [1,Hkv,Dh,T], v_new.{l} [1,Hkv,T,Dh]
@@ -25,10 +25,7 @@
 
 namespace hs::irexec {
 
-enum class CacheLayout : uint8_t {
-  kPerLayer,  // k_cache.{l}: one K and one V tensor per layer
-  kPerHead,   // k_cache.{l}.{g}: one per layer and kv head
-};
+using CacheLayout = opset::CacheLayout;
 
 struct GraphStepModelOptions {
   ir::InterpreterOptions interpreter;

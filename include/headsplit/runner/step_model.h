@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "headsplit/opset/step_io.h"
 #include "headsplit/runner/kv_manager.h"
 #include "headsplit/support/result.h"
 
@@ -17,6 +18,9 @@ enum class KvElement : uint8_t { kF32, kU8, kU16 };
 
 // Bytes per stored cache element: 4, 1, 2.
 int64_t kv_element_size(KvElement element);
+// The cache element of a step graph's cache storage type (f32, u8 or u16: the step-I/O
+// contract, opset/step_io.h, allows no other).
+KvElement kv_element_of(opset::DType cache_dtype);
 
 struct StepModelInfo {
   int64_t n_layers = 0;
@@ -39,6 +43,16 @@ struct StepModelInfo {
   // The KV manager shape for AR lengths [min_ar_len, max_ar_len] of this model.
   KvShape kv_shape(int64_t min_ar_len, int64_t max_ar_len) const;
 };
+
+// The info of a model whose graphs (AR lengths `ar_lens`) have the step I/O `io` (all graphs
+// agree on everything but T: opset::check_same_kv_caches).
+StepModelInfo step_model_info(const opset::StepIo& io, std::vector<int64_t> ar_lens);
+
+// A step's arguments against the graph it runs (`graph` names it in errors): the KV manager's
+// shape and element size, and the sizes of tokens [T], positions [T], mask [T*C] and
+// logits [T*V]. kInvalidArgument with both sides' values.
+Status check_step_arguments(const opset::StepIo& io, const KvManager& kv, size_t tokens,
+                            size_t positions, size_t mask, size_t logits, std::string_view graph);
 
 class StepModel {
  public:

@@ -3,7 +3,8 @@
 // (irexec/graph_step_model.h): one shared KvManager whose caches stay in their stored form
 // (u8/u16 integers for quantized caches, bound to the graphs in place), SmartMask, sampler.
 //
-// Per step it binds the graph's I/O to the runner's buffers (contract §5):
+// The graphs' I/O is checked against the step-I/O contract (opset/step_io.h). Per step it binds
+// the graph's I/O to the runner's buffers (contract §5):
 //   tokens, input_pos       the runner's int32 spans
 //   attention_mask          the runner's uint16 SmartMask as is (quantized graphs: 65535/0 are
 //                           the stored integers); float graphs get 0 / -255 floats
@@ -27,10 +28,7 @@ class ThreadPool;
 
 namespace hs::runtime {
 
-enum class CacheLayout : uint8_t {
-  kPerLayer,  // k_cache.{l}: 2L cache inputs and 2L new-entry outputs
-  kPerHead,   // k_cache.{l}.{g}: 2*L*Hkv of each (SHA-from-source exports)
-};
+using CacheLayout = opset::CacheLayout;
 
 struct StepModelOptions {
   KernelChoice kernels = KernelChoice::kFast;
