@@ -1,9 +1,12 @@
-// Matching an attention and planning its per-head form (reads the graph, never mutates it).
+// Matching an attention and planning its per-head form: the first two phases of the split
+// (split_heads_internal.h). Both read the graph and never mutate it.
 //
 // Head-ness is decided from the tracked axis only: a tensor carries heads when the axis the
 // walk arrived on has the full size; a size-1 axis broadcasts (shared by all heads). A
 // dimension that merely equals the head count is never taken as a head axis.
-#include <numeric>
+#include <map>
+#include <optional>
+#include <tuple>
 
 #include "split_heads_internal.h"
 
@@ -77,33 +80,66 @@ Result<AttentionMatch> match_attention(const Graph& g, NodeId softmax) {
   return m;
 }
 
-int Planner::add(Family f) {
+namespace {
+
+// Walks upstream from A = softmax(...) . V carrying (head axis, head count) and records one
+// family per (value, axis, count), memoized, in dependency order.
+class HeadPlanner {
+ public:
+  explicit HeadPlanner(const Graph& g) : g_(g) {}
+
+  // Family of `value` split into `n` chunks along `axis`. kShape errors: a dimension that does
+  // not divide (fatal); kUnsupported: a structure the split does not handle (leave as MHA).
+  Result<FamilyIndex> visit(ValueId value, int64_t axis, int64_t n);
+
+  std::vector<Family> take_families() { return std::move(families_); }
+  // Kv heads seen through a GQA repeat (0 if none was crossed).
+  int64_t kv_heads() const { return kv_heads_; }
+
+ private:
+  FamilyIndex add(Family f);
+  Result<FamilyIndex> visit_producer(ValueId value, int64_t axis, int64_t n);
+  Result<FamilyIndex> projection(ValueId value, int64_t n, bool conv);
+  Result<FamilyIndex> reshape(ValueId value, int64_t axis, int64_t n);
+  // Family of operand `operand` of an elementwise/matmul-batch op broadcast to rank `rank`;
+  // nullopt when it broadcasts over the head axis (shared by all heads).
+  Result<std::optional<FamilyIndex>> broadcast_operand(ValueId operand, int64_t out_axis,
+                                                        int64_t rank, int64_t out_dim, int64_t n);
+  Error unsupported(ValueId value, std::string_view why) const;
+
+  const Graph& g_;
+  std::vector<Family> families_;
+  std::map<std::tuple<ValueId, int64_t, int64_t>, FamilyIndex> memo_;
+  int64_t kv_heads_ = 0;
+};
+
+FamilyIndex HeadPlanner::add(Family f) {
   families_.push_back(std::move(f));
-  return static_cast<int>(families_.size()) - 1;
+  return families_.size() - 1;
 }
 
-Error Planner::unsupported(ValueId value, std::string_view why) const {
+Error HeadPlanner::unsupported(ValueId value, std::string_view why) const {
   const Node* p = g_.producer(value);
   return Error(ErrorKind::kUnsupported,
                fmt::format("'{}' ({}): {}", g_.value(value).name,
                            p ? ir::op_name(p->op) : std::string_view("input"), why));
 }
 
-Result<int> Planner::visit(ValueId value, int64_t axis, int64_t n) {
+Result<FamilyIndex> HeadPlanner::visit(ValueId value, int64_t axis, int64_t n) {
   auto key = std::make_tuple(value, axis, n);
   if (auto it = memo_.find(key); it != memo_.end()) return it->second;
   const ir::TensorType& t = g_.type(value);
   const int64_t dim = t.shape[static_cast<size_t>(axis)];
-  int family;
+  FamilyIndex family;
   if (n == 1 || dim == 1) {
-    family = add(Family{value, axis, n, Family::How::kShare});
+    family = add(Family{value, axis, n, Shared{}});
   } else if (dim % n != 0) {
     const Node* p = g_.producer(value);
     return errorf(ErrorKind::kShape, "split-heads: '{}' ({}): axis {} of size {} does not divide "
                   "into {} heads", g_.value(value).name,
                   p ? ir::op_name(p->op) : std::string_view("input"), axis, dim, n);
   } else if (g_.producer(value) == nullptr) {
-    family = add(Family{value, axis, n, Family::How::kSlice});  // cache inputs, constants
+    family = add(Family{value, axis, n, Sliced{}});  // cache inputs, constants
   } else {
     HS_ASSIGN_OR_RETURN(family, visit_producer(value, axis, n));
   }
@@ -111,24 +147,24 @@ Result<int> Planner::visit(ValueId value, int64_t axis, int64_t n) {
   return family;
 }
 
-Result<int> Planner::broadcast_operand(ValueId operand, int64_t out_axis, int64_t rank,
-                                       int64_t out_dim, int64_t n) {
+Result<std::optional<FamilyIndex>> HeadPlanner::broadcast_operand(ValueId operand,
+                                                                   int64_t out_axis, int64_t rank,
+                                                                   int64_t out_dim, int64_t n) {
   const ir::TensorType& t = g_.type(operand);
   const int64_t axis = out_axis - (rank - t.rank());  // right-aligned broadcasting
-  if (axis < 0 || t.shape[static_cast<size_t>(axis)] == 1) return -1;  // broadcasts: shared
+  if (axis < 0 || t.shape[static_cast<size_t>(axis)] == 1) return std::nullopt;  // shared
   if (t.shape[static_cast<size_t>(axis)] != out_dim) {
     return unsupported(operand, "operand does not broadcast along the head axis");
   }
-  return visit(operand, axis, n);
+  HS_ASSIGN_OR_RETURN(FamilyIndex family, visit(operand, axis, n));
+  return std::optional<FamilyIndex>(family);
 }
 
-Result<int> Planner::projection(ValueId value, int64_t n, bool conv) {
+Result<FamilyIndex> HeadPlanner::projection(ValueId value, int64_t n, bool conv) {
   // conv2d(X, W[O,I,1,1], b[O]) -> [1,O,1,T]  /  linear(x, W[O,I], b[O]) -> [...,O]:
   // head i = op(X, W[i*O/n:(i+1)*O/n], b[i*O/n:(i+1)*O/n]); X is shared.
   const Node& p = *g_.producer(value);
-  Family f{value, conv ? 1 : g_.type(value).rank() - 1, n, Family::How::kClone};
-  f.attrs = p.attrs;
-  f.operands.push_back(-1);
+  Cloned c{.operands = {std::nullopt}, .attrs = p.attrs};
   for (size_t i = 1; i < p.inputs.size(); ++i) {
     const int64_t rows = g_.type(p.inputs[i]).shape[0];
     if (rows % n != 0) {
@@ -136,13 +172,13 @@ Result<int> Planner::projection(ValueId value, int64_t n, bool conv) {
                     "'{}' do not divide into {} heads", g_.value(value).name, rows,
                     g_.value(p.inputs[i]).name, n);
     }
-    HS_ASSIGN_OR_RETURN(int w, visit(p.inputs[i], 0, n));
-    f.operands.push_back(w);
+    HS_ASSIGN_OR_RETURN(FamilyIndex w, visit(p.inputs[i], 0, n));
+    c.operands.push_back(w);
   }
-  return add(std::move(f));
+  return add(Family{value, conv ? 1 : g_.type(value).rank() - 1, n, std::move(c)});
 }
 
-Result<int> Planner::reshape(ValueId value, int64_t axis, int64_t n) {
+Result<FamilyIndex> HeadPlanner::reshape(ValueId value, int64_t axis, int64_t n) {
   const Node& p = *g_.producer(value);
   const ir::Shape& out = g_.type(value).shape;
   const ValueId x = p.inputs[0];
@@ -161,12 +197,9 @@ Result<int> Planner::reshape(ValueId value, int64_t axis, int64_t n) {
     merged[static_cast<size_t>(axis)] *= group;
     merged.erase(merged.begin() + axis + 1);
     if (merged == out && n == hkv * group) {
-      HS_ASSIGN_OR_RETURN(int kv_family, visit(kv, axis, hkv));
+      HS_ASSIGN_OR_RETURN(FamilyIndex kv_family, visit(kv, axis, hkv));
       kv_heads_ = hkv;
-      Family f{value, axis, n, Family::How::kSelect};
-      f.select_from = kv_family;
-      f.repeat = group;
-      return add(std::move(f));
+      return add(Family{value, axis, n, Selected{.from = kv_family, .repeat = group}});
     }
   }
   // General reshape: output axis `axis` is input axis b when both start at the same flat
@@ -182,28 +215,27 @@ Result<int> Planner::reshape(ValueId value, int64_t axis, int64_t n) {
                     "input axis {} of size {}, which does not divide into {} heads",
                     g_.value(value).name, axis, b, d, n);
     }
-    HS_ASSIGN_OR_RETURN(int xf, visit(x, b, n));
-    Family f{value, axis, n, Family::How::kClone};
+    HS_ASSIGN_OR_RETURN(FamilyIndex xf, visit(x, b, n));
     ir::Shape head_shape = out;
     head_shape[static_cast<size_t>(axis)] /= n;
-    f.attrs.set("shape", std::vector<int64_t>(head_shape));
-    f.operands = {xf};
-    return add(std::move(f));
+    Cloned c{.operands = {xf}};
+    c.attrs.set("shape", std::vector<int64_t>(head_shape));
+    return add(Family{value, axis, n, std::move(c)});
   }
   return unsupported(value, "reshape mixes the head axis with other axes");
 }
 
-Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
+Result<FamilyIndex> HeadPlanner::visit_producer(ValueId value, int64_t axis, int64_t n) {
   const Node& p = *g_.producer(value);
   const int64_t rank = g_.type(value).rank();
   const int64_t dim = g_.type(value).shape[static_cast<size_t>(axis)];
-  Family f{value, axis, n, Family::How::kClone};
-  f.attrs = p.attrs;
+  Cloned c{.attrs = p.attrs};
   auto follow = [&](ValueId operand, int64_t operand_axis) -> Status {
-    HS_ASSIGN_OR_RETURN(int family, visit(operand, operand_axis, n));
-    f.operands.push_back(family);
+    HS_ASSIGN_OR_RETURN(FamilyIndex family, visit(operand, operand_axis, n));
+    c.operands.push_back(family);
     return {};
   };
+  auto shared = [&] { c.operands.push_back(std::nullopt); };
   auto attr_axis = [&](std::string_view name, int64_t r) {
     int64_t a = p.attrs.get_int(name);
     return a < 0 ? a + r : a;
@@ -213,12 +245,12 @@ Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
     case OpKind::kConv2d:
       if (axis == 1) return projection(value, n, true);
       HS_TRY(follow(p.inputs[0], axis));  // 1x1 conv is per position: split X alike
-      for (size_t i = 1; i < p.inputs.size(); ++i) f.operands.push_back(-1);
+      for (size_t i = 1; i < p.inputs.size(); ++i) shared();
       break;
     case OpKind::kLinear:
       if (axis == rank - 1) return projection(value, n, false);
       HS_TRY(follow(p.inputs[0], axis));
-      for (size_t i = 1; i < p.inputs.size(); ++i) f.operands.push_back(-1);
+      for (size_t i = 1; i < p.inputs.size(); ++i) shared();
       break;
     case OpKind::kMatMul: {
       const ValueId a = p.inputs[0], b = p.inputs[1];
@@ -227,16 +259,16 @@ Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
           const int64_t r = g_.type(operand).rank();
           const int64_t oa = axis - (rank - r);
           if (oa < 0 || oa >= r - 2 || g_.type(operand).shape[static_cast<size_t>(oa)] == 1) {
-            f.operands.push_back(-1);
+            shared();
           } else {
             HS_TRY(follow(operand, oa));
           }
         }
       } else if (axis == rank - 2) {
         HS_TRY(follow(a, g_.type(a).rank() - 2));
-        f.operands.push_back(-1);
+        shared();
       } else {
-        f.operands.push_back(-1);
+        shared();
         HS_TRY(follow(b, g_.type(b).rank() - 1));
       }
       break;
@@ -248,8 +280,9 @@ Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
     case OpKind::kEq:
     case OpKind::kWhere:
       for (ValueId operand : p.inputs) {
-        HS_ASSIGN_OR_RETURN(int family, broadcast_operand(operand, axis, rank, dim, n));
-        f.operands.push_back(family);
+        HS_ASSIGN_OR_RETURN(std::optional<FamilyIndex> family,
+                            broadcast_operand(operand, axis, rank, dim, n));
+        c.operands.push_back(family);
       }
       break;
     case OpKind::kNeg:
@@ -272,7 +305,7 @@ Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
     case OpKind::kRmsNorm:
       if (axis == rank - 1) return unsupported(value, "normalization over the head axis");
       HS_TRY(follow(p.inputs[0], axis));
-      f.operands.push_back(-1);
+      shared();
       break;
     case OpKind::kTranspose:
       HS_TRY(follow(p.inputs[0], p.attrs.get_ints("perm")[static_cast<size_t>(axis)]));
@@ -301,9 +334,9 @@ Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
     case OpKind::kExpand: {
       auto shape = p.attrs.get_ints("shape");
       shape[static_cast<size_t>(axis)] /= n;
-      f.attrs.set("shape", shape);
+      c.attrs.set("shape", shape);
       if (g_.type(p.inputs[0]).shape[static_cast<size_t>(axis)] == 1) {
-        f.operands.push_back(-1);  // expanding a broadcast input: each head expands it
+        shared();  // expanding a broadcast input: each head expands it
       } else {
         HS_TRY(follow(p.inputs[0], axis));
       }
@@ -311,7 +344,18 @@ Result<int> Planner::visit_producer(ValueId value, int64_t axis, int64_t n) {
     }
     case OpKind::kGather: return unsupported(value, "gather along the head axis");
   }
-  return add(std::move(f));
+  return add(Family{value, axis, n, std::move(c)});
+}
+
+}  // namespace
+
+Result<HeadPlan> plan_heads(const Graph& g, const AttentionMatch& match) {
+  HeadPlanner planner(g);
+  HeadPlan plan{.match = match};
+  HS_ASSIGN_OR_RETURN(plan.top, planner.visit(g.node(match.av_matmul).outputs[0], 1, match.heads));
+  plan.families = planner.take_families();
+  plan.kv_heads = planner.kv_heads() > 0 ? planner.kv_heads() : match.heads;
+  return plan;
 }
 
 }  // namespace hs::passes::split

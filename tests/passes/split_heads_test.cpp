@@ -233,6 +233,9 @@ TEST(SplitHeads, SecondRunChangesNothing) {
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->split_count(), 0);
   EXPECT_EQ(report->skipped_count(), 0) << "single-head attentions are not reported as misses";
+  // They are reported as skipped single-head softmaxes: H = 8 per layer, L = 5.
+  EXPECT_EQ(report->single_head.size(), 8u * 5u);
+  EXPECT_EQ(report->single_head.front(), "layers.0.attn.probs.h0");
   EXPECT_EQ(g->live_node_count(), nodes);
 }
 

@@ -28,13 +28,16 @@ struct SplitAttention {
 };
 
 struct SplitReport {
-  std::vector<SplitAttention> attentions;
+  std::vector<SplitAttention> attentions;  // multi-head attentions: split or left as MHA
+  std::vector<std::string> single_head;    // softmaxes already single-head ([1,1,T,C]), skipped
   int64_t split_count() const;
   int64_t skipped_count() const;
 };
 
-// Splits every matching attention. Errors: shapes that do not divide into the head count
-// (kShape, naming the node), or an unmatched attention with options.require_all.
+// Splits every matching attention: for each softmax, match, plan (both read the graph only),
+// then apply. Errors: shapes that do not divide into the head count (kShape, naming the node),
+// an unmatched attention with options.require_all (kUnsupported), a plan that cannot be
+// applied (kInternal: a bug).
 Result<SplitReport> split_heads(ir::Graph& graph, const SplitHeadsOptions& options,
                                 const PassContext& context);
 
