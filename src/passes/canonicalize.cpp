@@ -59,8 +59,9 @@ class Canonicalize final : public Pass {
     const NodeId count = g.num_nodes();
     for (NodeId id = 0; id < count; ++id) {
       if (g.node(id).erased) continue;
+      // Merge first: a reshape of a reshape may turn out to be an identity.
+      changed |= merge_reshapes(g, id, ctx);
       changed |= drop_identity(g, id, ctx);
-      if (!g.node(id).erased) changed |= merge_reshapes(g, id, ctx);
       if (!g.node(id).erased && ir::op_info(g.node(id).op).is_broadcast) {
         HS_ASSIGN_OR_RETURN(bool lifted, lift_operands(g, id, ctx));
         changed |= lifted;

@@ -3,12 +3,10 @@
 // intended change with HS_UPDATE_GOLDEN=1 and review the diff.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-
 #include "headsplit/frontend/builder.h"
 #include "headsplit/ir/text.h"
 #include "headsplit/passes/passes.h"
-#include "headsplit/support/file.h"
+#include "passes/pass_testing.h"
 #include "testing/graph_fixtures.h"
 #include "testing/testing.h"
 
@@ -28,16 +26,7 @@ ir::Graph tiny_block() {
 void check_golden(const ir::Graph& g, const std::string& file) {
   ir::PrintOptions po;
   po.constants = ir::ConstantText::kElided;
-  const std::string text = ir::print_graph(g, po);
-  const std::string path = std::string(HS_SOURCE_DIR) + "/tests/golden/" + file;
-  if (std::getenv("HS_UPDATE_GOLDEN") != nullptr) {
-    HS_ASSERT_OK(write_file_atomic(path, text));
-    GTEST_SKIP() << "rewrote " << path;
-  }
-  auto expected = read_text_file(path);
-  ASSERT_TRUE(expected.ok()) << expected.error().message();
-  EXPECT_EQ(text, *expected) << "printed graph differs from " << path
-                             << " (HS_UPDATE_GOLDEN=1 rewrites it)";
+  testing::expect_golden(ir::print_graph(g, po), file);
 }
 
 TEST(Golden, SplitAttentionBlock) {
@@ -48,10 +37,10 @@ TEST(Golden, SplitAttentionBlock) {
 
 TEST(Golden, SplitAttentionBlockQuantized) {
   ir::Graph g = tiny_block();
-  testing::SyntheticQuant q;
-  q.weights = testing::SyntheticWeights::kPerBlockInt4;
+  hs::testing::SyntheticQuant q;
+  q.weights = hs::testing::SyntheticWeights::kPerBlockInt4;
   q.block = 4;
-  HS_ASSERT_OK(testing::quantize_synthetic(g, q));
+  HS_ASSERT_OK(hs::testing::quantize_synthetic(g, q));
   HS_ASSERT_OK(run_preprocess(g, PreprocessOptions{}, PassContext{}));
   check_golden(g, "split_heads_block_quantized.txt");
 }
