@@ -5,7 +5,6 @@
 #include <cctype>
 
 #include "export_internal.h"
-#include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/quant/annotate.h"
 #include "headsplit/quant/apply.h"
 #include "headsplit/ptq/calibrate.h"
@@ -90,14 +89,10 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
     }
     samples.insert(samples.end(), options.calibration_samples.begin(),
                    options.calibration_samples.end());
-    std::vector<std::shared_ptr<const ir::Graph>> shared;
-    for (const ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(g));
-    irexec::GraphStepModelOptions step_options;
-    step_options.interpreter.kernels = ir::KernelSet::kFast;  // min/max observers: ulps harmless
-    HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
-    ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
-                                          .progress = options.progress};
-    HS_ASSIGN_OR_RETURN(table, ptq::calibrate(*step_model, samples, calibration));
+    const ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
+                                              .progress = options.progress};
+    HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(graphs, samples, calibration,
+                                                     ir::KernelSet::kFast));
     return ok_status();
   }));
   HS_TRY(run_phase("quantize", observer, phases, [&]() -> Status {

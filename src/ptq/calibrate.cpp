@@ -187,4 +187,16 @@ Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
   return table;
 }
 
+Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> graphs,
+                                                 std::span<const std::vector<int32_t>> samples,
+                                                 const CalibrationOptions& options,
+                                                 ir::KernelSet kernels, CalibrationStats* stats) {
+  std::vector<std::shared_ptr<const ir::Graph>> shared;
+  for (const ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(g));
+  irexec::GraphStepModelOptions step_options;
+  step_options.interpreter.kernels = kernels;
+  HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
+  return calibrate(*step_model, samples, options, stats);
+}
+
 }  // namespace hs::ptq

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-#include "headsplit/irexec/graph_step_model.h"
 
 namespace hs::ptq {
 
@@ -34,21 +33,10 @@ Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
   // Rules are checked before the (possibly long) calibration.
   for (const ir::Graph& g : graphs) HS_TRY(quant::annotate(g, options.config));
 
-  std::vector<std::shared_ptr<const ir::Graph>> shared;
-  for (ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(std::move(g)));
-  irexec::GraphStepModelOptions step_options;
-  step_options.interpreter.kernels = options.calibration_kernels;
-  HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
-
   QuantizedModel out;
-  HS_ASSIGN_OR_RETURN(out.table,
-                      calibrate(*step_model, samples, options.calibration, &out.calibration));
-  step_model.reset();  // frees the float interpreters' copies of the weights
-  quant::WeightCache cache;
-  for (const auto& g : shared) {
-    HS_ASSIGN_OR_RETURN(ir::Graph q, quant::apply_quantization(*g, out.table, options.config, cache));
-    out.graphs.push_back(std::move(q));
-  }
+  HS_ASSIGN_OR_RETURN(out.table, calibrate_graphs(graphs, samples, options.calibration,
+                                                  options.calibration_kernels, &out.calibration));
+  HS_ASSIGN_OR_RETURN(out.graphs, quant::apply_quantization(graphs, out.table, options.config));
   return out;
 }
 

@@ -157,7 +157,7 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
   std::byte* storage_bytes = buffer->mutable_bytes().data();
   kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
     // Rows of a valid type: slice_type cannot fail here.
-    const ir::TensorType part = opset::slice_type(out.type, 0, r0, r1).value();
+    const ir::TensorType part = ir::slice_type(out.type, 0, r0, r1).value();
     kernels::ref::quantize(values.data() + r0 * cols, part.shape, part.quant, part.dtype,
                            storage_bytes + r0 * cols);
   });

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "headsplit/ir/interpreter.h"
 #include "headsplit/quant/params.h"
 #include "headsplit/runner/step_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
@@ -85,8 +86,18 @@ struct CalibrationStats {
 // over `samples` (token ids, BOS included). kInvalidArgument when `samples` is empty or has
 // no token. `stats` (optional) receives counts and the wall time.
 Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
-                                   std::span<const std::vector<int32_t>> samples,
-                                   const CalibrationOptions& options,
-                                   CalibrationStats* stats = nullptr);
+                                          std::span<const std::vector<int32_t>> samples,
+                                          const CalibrationOptions& options,
+                                          CalibrationStats* stats = nullptr);
+
+// Calibrates float step graphs (one per AR length, naming their values alike) together: one
+// GraphStepModel over copies of them with `kernels`, then calibrate(). kFast changes the float
+// summation order (kernels/gemm.h), which moves observed ranges by a few ulps: harmless for
+// min/max observers. Errors: the step model's (graph I/O) and calibrate()'s.
+Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> graphs,
+                                                 std::span<const std::vector<int32_t>> samples,
+                                                 const CalibrationOptions& options,
+                                                 ir::KernelSet kernels,
+                                                 CalibrationStats* stats = nullptr);
 
 }  // namespace hs::ptq
