@@ -1,6 +1,7 @@
 // Semantic checks of a decoded program (check_program): what the FlatBuffers verifier cannot
-// know. Tensor and weight types go through the op set's check (opset::check_type). After they pass, the runtime may index tensors, weights and the arena without checks.
-// The writer runs the same checks, so it never produces a file the reader rejects.
+// know. Tensor and weight types go through the op set's check (opset::check_type). After they pass,
+// the runtime may index tensors, weights and the arena without checks. The writer runs the same
+// checks, so it never produces a file the reader rejects.
 #include <cmath>
 #include <set>
 #include <string>
@@ -35,10 +36,9 @@ Status check_weight(const WeightDesc& w, size_t index, uint64_t data_size, std::
   std::string where = fmt::format("{}: weight #{} '{}'", what, index, w.name);
   if (!in_range(w.dtype, kNumElementTypes) || !in_range(w.quant.kind, kNumQuantKinds) ||
       !in_range(w.layout, kNumWeightLayouts)) {
-    return errorf(ErrorKind::kUnsupported,
-                  "{}: unknown element type {}, quant kind {} or layout {}", where,
-                  static_cast<int>(w.dtype), static_cast<int>(w.quant.kind),
-                  static_cast<int>(w.layout));
+    return errorf(
+        ErrorKind::kUnsupported, "{}: unknown element type {}, quant kind {} or layout {}", where,
+        static_cast<int>(w.dtype), static_cast<int>(w.quant.kind), static_cast<int>(w.layout));
   }
   HS_TRY(opset::check_type(w, where, ErrorKind::kCorrupt));
   if ((w.layout == WeightLayout::kInt4Packed) != (w.dtype == ElementType::kI4)) {

@@ -53,7 +53,8 @@ Status decode_attr(const fb::Attr& a, std::string_view where, Attrs& attrs) {
       return errorf(ErrorKind::kUnsupported, "{} attr '{}': unknown attr kind {} (known: 0..3)",
                     where, name, static_cast<int>(a.kind()));
   }
-  if (attrs.has(name)) return errorf(ErrorKind::kCorrupt, "{}: attr '{}' appears twice", where, name);
+  if (attrs.has(name))
+    return errorf(ErrorKind::kCorrupt, "{}: attr '{}' appears twice", where, name);
   attrs.set(std::move(name), std::move(value));
   return {};
 }

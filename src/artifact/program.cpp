@@ -23,7 +23,7 @@ const GraphDesc* Program::find_graph(std::string_view name) const {
 
 Result<uint64_t> weight_storage_bytes(const WeightDesc& weight) {
   HS_ASSIGN_OR_RETURN(int64_t numel, opset::checked_num_elements(
-                                          weight.shape, fmt::format("weight '{}'", weight.name)));
+                                         weight.shape, fmt::format("weight '{}'", weight.name)));
   if (weight.layout == WeightLayout::kInt4Packed) {
     return int4_packed_size(int4_rows(weight.shape));  // at most 2^53 elements: no overflow
   }

@@ -1,13 +1,13 @@
 // The quantization step of the export pipeline: resolve the config (recipe, scheme, rules, KV
 // width), calibrate the float MHA graphs together on text with the SmartMask KV loop, and
-// quantize them with one weight cache (quant core, ptq calibration), so the prefill and decode graphs get
-// identical encodings and share their weights.
+// quantize them with one weight cache (quant core, ptq calibration), so the prefill and decode
+// graphs get identical encodings and share their weights.
 #include <cctype>
 
 #include "export_internal.h"
+#include "headsplit/ptq/calibrate.h"
 #include "headsplit/quant/annotate.h"
 #include "headsplit/quant/apply.h"
-#include "headsplit/ptq/calibrate.h"
 
 namespace hs::backend {
 namespace {
@@ -91,8 +91,8 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
                    options.calibration_samples.end());
     const ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
                                               .progress = options.progress};
-    HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(graphs, samples, calibration,
-                                                     ir::KernelSet::kFast));
+    HS_ASSIGN_OR_RETURN(table,
+                        ptq::calibrate_graphs(graphs, samples, calibration, ir::KernelSet::kFast));
     return ok_status();
   }));
   HS_TRY(run_phase("quantize", observer, phases, [&]() -> Status {

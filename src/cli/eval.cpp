@@ -248,7 +248,8 @@ Status run_eval_command(const EvalArgs& a) {
                static_cast<long long>(c.dim), static_cast<long long>(c.n_heads),
                static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.vocab_size),
                static_cast<long long>(context_len));
-  HS_ASSIGN_OR_RETURN(ptq::EvalReport report, ptq::evaluate_quantization(model, *tokenizer, request));
+  HS_ASSIGN_OR_RETURN(ptq::EvalReport report,
+                      ptq::evaluate_quantization(model, *tokenizer, request));
 
   if (a.json) {
     nlohmann::json j = to_json(report, config, calib_source, eval_source);

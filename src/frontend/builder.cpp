@@ -5,12 +5,13 @@
 //   logits = lm_head(rms_norm(h))                                      [1,T,V]
 // Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
 // (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.
+#include "headsplit/frontend/builder.h"
+
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
 #include "builder_internal.h"
-#include "headsplit/frontend/builder.h"
 
 namespace hs::frontend {
 
@@ -90,11 +91,16 @@ Status check_options(const LlamaConfig& c, const BuildOptions& o) {
 void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
   GraphEmitter& e = ctx.e;
   const opset::CacheLayout layout = ctx.options.cache_layout;
-  const opset::StepDims dims{.ar_len = ctx.T, .context_len = ctx.C, .vocab_size = ctx.V,
-                             .n_layers = ctx.L, .n_kv_heads = ctx.Hkv, .head_dim = ctx.Dh,
+  const opset::StepDims dims{.ar_len = ctx.T,
+                             .context_len = ctx.C,
+                             .vocab_size = ctx.V,
+                             .n_layers = ctx.L,
+                             .n_kv_heads = ctx.Hkv,
+                             .head_dim = ctx.Dh,
                              .layout = layout};
   tokens = e.input(std::string(opset::kTokensName), ir::TensorType::i32({1, ctx.T}));
-  ctx.mask = e.input(std::string(opset::kAttentionMaskName), ir::TensorType::f32({1, ctx.T, ctx.C}));
+  ctx.mask =
+      e.input(std::string(opset::kAttentionMaskName), ir::TensorType::f32({1, ctx.T, ctx.C}));
   pos = e.input(std::string(opset::kInputPosName), ir::TensorType::i32({1, ctx.T}));
   const int64_t per_layer = ctx.per_head_cache() ? ctx.Hkv : 1;
   const auto slots = static_cast<size_t>(dims.slot_count());
@@ -191,9 +197,9 @@ Result<StepLengths> step_lengths(const LlamaModel& model, int64_t context_len,
                                  int64_t prefill_ar_len) {
   StepLengths out;
   const int64_t trained = model.config.max_seq_len;
-  out.context_len = context_len > 0   ? context_len
-                    : trained > 0     ? std::min(trained, kDefaultMaxContext)
-                                      : kDefaultMaxContext;
+  out.context_len = context_len > 0 ? context_len
+                    : trained > 0   ? std::min(trained, kDefaultMaxContext)
+                                    : kDefaultMaxContext;
   HS_TRY(opset::check_step_lengths(prefill_ar_len, out.context_len));
   out.ar_lens = {prefill_ar_len};
   if (prefill_ar_len != 1) out.ar_lens.push_back(1);

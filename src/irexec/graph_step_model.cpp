@@ -164,13 +164,11 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
                             std::span<const int32_t> positions, std::span<const uint16_t> mask,
                             runner::KvManager& kv, std::span<float> logits) {
   Run* run = find(ar_len);
-  if (run == nullptr) {
-    return errorf(ErrorKind::kInvalidArgument, "step: no graph for ar length {} (have {})", ar_len,
-                  fmt::join(info_.ar_lens, ", "));
-  }
+  if (run == nullptr) return runner::no_graph_for(ar_len, info_.ar_lens);
   const opset::StepIo& io = run->io;
   HS_TRY(runner::check_step_arguments(io, kv, tokens.size(), positions.size(), mask.size(),
-                                      logits.size(), fmt::format("graph '{}'", run->graph->name())));
+                                      logits.size(),
+                                      fmt::format("graph '{}'", run->graph->name())));
   const KvElement element = runner::kv_element_of(io.cache_dtype);
   const auto es = static_cast<size_t>(runner::kv_element_size(element));
 

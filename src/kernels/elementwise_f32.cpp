@@ -223,8 +223,7 @@ void softmax_row(const float* x, float* y, int64_t n) {
 
 }  // namespace
 
-void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n,
-                      ThreadPool* pool) {
+void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, ThreadPool* pool) {
   constexpr int64_t kMinParallelElements = 8192;
   ThreadPool* use = rows > 1 && rows * n >= kMinParallelElements ? pool : nullptr;
   parallel_for(use, rows, [&](int64_t begin, int64_t end) {

@@ -231,8 +231,7 @@ void KColumnScalar(const MatmulShapeInfo& s, const float* a, const MatmulPart* p
 HWY_INLINE int64_t TaskColumns() { return static_cast<int64_t>(kBlockVectors * hn::Lanes(DF())); }
 
 void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
-                 const std::byte* const* part_ptrs, int64_t n_parts, float* y,
-                 ThreadPool* pool) {
+                 const std::byte* const* part_ptrs, int64_t n_parts, float* y, ThreadPool* pool) {
   const int64_t tc = TaskColumns();
   // Tasks per batch: column blocks of every part (concat on N) or of N (concat on K).
   int64_t per_batch = 0;
@@ -293,8 +292,7 @@ namespace hs::kernels {
 HWY_EXPORT(MatmulParts);
 
 void matmul_parts(const MatmulShapeInfo& shape, const float* a, const MatmulPart* parts,
-                  const std::byte* const* part_ptrs, int64_t n_parts, float* y,
-                  ThreadPool* pool) {
+                  const std::byte* const* part_ptrs, int64_t n_parts, float* y, ThreadPool* pool) {
   HS_CHECK(n_parts >= 1 && n_parts <= 8, "matmul_parts: 1..8 parts");
   HWY_DYNAMIC_DISPATCH(MatmulParts)(shape, a, parts, part_ptrs, n_parts, y, pool);
 }

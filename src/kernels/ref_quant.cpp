@@ -126,8 +126,7 @@ void quantize(const float* x, Dims shape, const QuantParams& q, DType storage, s
   }
 }
 
-void dequantize(const std::byte* data, DType storage, Dims shape, const QuantParams& q,
-                float* y) {
+void dequantize(const std::byte* data, DType storage, Dims shape, const QuantParams& q, float* y) {
   const ParamIndex param(shape, q);
   const int64_t n = count(shape);
   for (int64_t i = 0; i < n; ++i) {

@@ -11,6 +11,8 @@ namespace {
 
 const std::vector<OpInfo>& registry() {
   static const std::vector<OpInfo> ops = [] {
+    // One op a line.
+    // clang-format off
     std::vector<OpInfo> v = {
         {OpKind::kConv2d, "conv2d", 2, 3, {}},
         {OpKind::kLinear, "linear", 2, 3, {}},
@@ -37,6 +39,7 @@ const std::vector<OpInfo>& registry() {
         {OpKind::kQuantize, "quantize", 1, 1, {}},
         {OpKind::kDequantize, "dequantize", 1, 1, {}},
     };
+    // clang-format on
     for (size_t i = 0; i < v.size(); ++i) {
       HS_CHECK(static_cast<size_t>(v[i].op) == i, "op registry out of order");
     }
@@ -44,7 +47,6 @@ const std::vector<OpInfo>& registry() {
   }();
   return ops;
 }
-
 
 }  // namespace
 

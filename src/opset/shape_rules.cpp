@@ -17,8 +17,10 @@ std::string arity_str(const OpInfo& info) {
 
 Status expect_real(OpKind op, const TensorType& t, int operand) {
   if (!t.is_real()) {
-    return errorf(ErrorKind::kShape, "{}: operand {} has type {}, expected a real (float or "
-                  "quantized) tensor", op_name(op), operand, type_str(t));
+    return errorf(ErrorKind::kShape,
+                  "{}: operand {} has type {}, expected a real (float or "
+                  "quantized) tensor",
+                  op_name(op), operand, type_str(t));
   }
   return {};
 }
@@ -27,8 +29,8 @@ Status expect_real(OpKind op, const TensorType& t, int operand) {
 Status check_bias(OpKind op, const TensorType& bias, int64_t out) {
   HS_TRY(expect_real(op, bias, 2));
   if (bias.rank() != 1 || bias.shape[0] != out) {
-    return errorf(ErrorKind::kShape, "{}: bias {} does not match {} output channels",
-                  op_name(op), shape_str(bias.shape), out);
+    return errorf(ErrorKind::kShape, "{}: bias {} does not match {} output channels", op_name(op),
+                  shape_str(bias.shape), out);
   }
   return {};
 }
@@ -62,15 +64,18 @@ Result<TensorType> infer_projection(OpKind op, std::span<const TensorType* const
   if (op == OpKind::kConv2d) {
     if (x.rank() != 4 || w.rank() != 4 || w.shape[2] != 1 || w.shape[3] != 1 ||
         w.shape[1] != x.shape[1]) {
-      return errorf(ErrorKind::kShape, "conv2d: input {} and weight {} are not a 1x1 conv "
+      return errorf(ErrorKind::kShape,
+                    "conv2d: input {} and weight {} are not a 1x1 conv "
                     "(weight must be [Co,Ci,1,1] with Ci = input axis 1)",
                     shape_str(x.shape), shape_str(w.shape));
     }
     s[1] = w.shape[0];
   } else {
     if (x.rank() < 1 || w.rank() != 2 || w.shape[1] != x.shape.back()) {
-      return errorf(ErrorKind::kShape, "linear: input {} and weight {} do not fit ([O,I] with "
-                    "I = last input axis)", shape_str(x.shape), shape_str(w.shape));
+      return errorf(ErrorKind::kShape,
+                    "linear: input {} and weight {} do not fit ([O,I] with "
+                    "I = last input axis)",
+                    shape_str(x.shape), shape_str(w.shape));
     }
     s.back() = w.shape[0];
   }
@@ -84,9 +89,10 @@ Result<TensorType> infer_matmul(std::span<const TensorType* const> in) {
   HS_TRY(expect_real(OpKind::kMatMul, a, 0));
   HS_TRY(expect_real(OpKind::kMatMul, b, 1));
   const int64_t ra = a.rank(), rb = b.rank();
-  if (ra < 2 || rb < 2 || a.shape[static_cast<size_t>(ra - 1)] != b.shape[static_cast<size_t>(rb - 2)]) {
-    return errorf(ErrorKind::kShape, "matmul: {} x {}: inner dimensions differ",
-                  shape_str(a.shape), shape_str(b.shape));
+  if (ra < 2 || rb < 2 ||
+      a.shape[static_cast<size_t>(ra - 1)] != b.shape[static_cast<size_t>(rb - 2)]) {
+    return errorf(ErrorKind::kShape, "matmul: {} x {}: inner dimensions differ", shape_str(a.shape),
+                  shape_str(b.shape));
   }
   Shape ba(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
   auto batch = broadcast_shapes(ba, bb);
@@ -122,9 +128,7 @@ Result<TensorType> infer_unary(OpKind op, const TensorType& x, const Attrs& attr
   const std::string_view name = op_name(op);
   switch (op) {
     case OpKind::kNeg:
-    case OpKind::kSilu:
-      HS_TRY(expect_real(op, x, 0));
-      return TensorType::f32(x.shape);
+    case OpKind::kSilu: HS_TRY(expect_real(op, x, 0)); return TensorType::f32(x.shape);
     case OpKind::kSoftmax:
       HS_TRY(expect_real(op, x, 0));
       HS_TRY(normalize_axis(attrs.get_int("axis"), rank, name));
@@ -153,8 +157,10 @@ Result<TensorType> infer_unary(OpKind op, const TensorType& x, const Attrs& attr
       bool fits = static_cast<int64_t>(s.size()) == rank;
       for (size_t a = 0; fits && a < s.size(); ++a) fits = x.shape[a] == s[a] || x.shape[a] == 1;
       if (!fits) {
-        return errorf(ErrorKind::kShape, "expand: {} cannot be expanded to {} (rank-equal, size-1 "
-                      "axes stretch)", shape_str(x.shape), shape_str(s));
+        return errorf(ErrorKind::kShape,
+                      "expand: {} cannot be expanded to {} (rank-equal, size-1 "
+                      "axes stretch)",
+                      shape_str(x.shape), shape_str(s));
       }
       return layout_result(x, std::move(s));
     }

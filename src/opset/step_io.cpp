@@ -121,9 +121,10 @@ Result<CacheSlot> check_slot(const IoChecker& c, const StepIo& io, int64_t l, in
     const NamedType& to = c.out(out);
     HS_TRY(c.dtype(ti, {DType::kF32, DType::kU8, DType::kU16}, kCacheTypes));
     if (ti.type->dtype != io.cache_dtype) {
-      return errorf(ErrorKind::kShape, "{}: cache '{}' has type {}, but the first cache has "
-                    "element type {}", c.what(), ti.name, type_str(*ti.type),
-                    dtype_name(io.cache_dtype));
+      return errorf(ErrorKind::kShape,
+                    "{}: cache '{}' has type {}, but the first cache has "
+                    "element type {}",
+                    c.what(), ti.name, type_str(*ti.type), dtype_name(io.cache_dtype));
     }
     if (to.type->dtype != ti.type->dtype || to.type->quant != ti.type->quant) {
       return errorf(ErrorKind::kShape,
@@ -247,8 +248,10 @@ Status check_same_kv_caches(const StepIo& a, const StepIo& b, std::string_view w
                   a.dims.ar_len, b.dims.ar_len, field, x, y);
   };
   const StepDims &da = a.dims, &db = b.dims;
-  if (da.context_len != db.context_len) return differ("context length", da.context_len, db.context_len);
-  if (da.vocab_size != db.vocab_size) return differ("vocabulary size", da.vocab_size, db.vocab_size);
+  if (da.context_len != db.context_len)
+    return differ("context length", da.context_len, db.context_len);
+  if (da.vocab_size != db.vocab_size)
+    return differ("vocabulary size", da.vocab_size, db.vocab_size);
   if (da.n_layers != db.n_layers) return differ("layer count", da.n_layers, db.n_layers);
   if (da.n_kv_heads != db.n_kv_heads) return differ("kv head count", da.n_kv_heads, db.n_kv_heads);
   if (da.head_dim != db.head_dim) return differ("head size", da.head_dim, db.head_dim);
@@ -261,10 +264,10 @@ Status check_same_kv_caches(const StepIo& a, const StepIo& b, std::string_view w
   for (size_t i = 0; i < a.slots.size(); ++i) {
     const CacheSlot &sa = a.slots[i], &sb = b.slots[i];
     if (sa.k_quant != sb.k_quant || sa.v_quant != sb.v_quant) {
-      return differ(fmt::format("the encoding of the caches of layer {} (kv head {})", sa.layer,
-                                sa.head),
-                    type_str({a.cache_dtype, {}, sa.k_quant != sb.k_quant ? sa.k_quant : sa.v_quant}),
-                    type_str({b.cache_dtype, {}, sa.k_quant != sb.k_quant ? sb.k_quant : sb.v_quant}));
+      return differ(
+          fmt::format("the encoding of the caches of layer {} (kv head {})", sa.layer, sa.head),
+          type_str({a.cache_dtype, {}, sa.k_quant != sb.k_quant ? sa.k_quant : sa.v_quant}),
+          type_str({b.cache_dtype, {}, sa.k_quant != sb.k_quant ? sb.k_quant : sb.v_quant}));
     }
   }
   return {};

@@ -147,8 +147,8 @@ std::string type_str(const TensorType& type) {
   const QuantParams& q = type.quant;
   if (!q.is_quantized()) return s;
   // Floats are printed in their shortest exact form so the text round-trips.
-  s += fmt::format(" q<{}, bits={}, range=[{},{}]", quant_kind_name(q.kind), q.bits, q.qmin,
-                   q.qmax);
+  s +=
+      fmt::format(" q<{}, bits={}, range=[{},{}]", quant_kind_name(q.kind), q.bits, q.qmin, q.qmax);
   if (q.kind != QuantKind::kPerTensor) s += fmt::format(", axis={}", q.axis);
   if (q.kind == QuantKind::kPerBlock) {
     s += fmt::format(", block_axis={}, block={}", q.block_axis, q.block);
@@ -184,8 +184,10 @@ Status check_quant(const TensorType& type, std::string_view what, ErrorKind kind
     return {};
   }
   if (!dtype_is_integer_storage(type.dtype)) {
-    return errorf(kind, "{}: quantized tensor has storage type {}, expected an integer storage "
-                  "type (u8, i8, u16, i16, i4)", what, dtype_name(type.dtype));
+    return errorf(kind,
+                  "{}: quantized tensor has storage type {}, expected an integer storage "
+                  "type (u8, i8, u16, i16, i4)",
+                  what, dtype_name(type.dtype));
   }
   if (q.bits != 4 && q.bits != 8 && q.bits != 16) {
     return errorf(kind, "{}: bit width {} is not 4, 8 or 16", what, q.bits);
@@ -212,8 +214,8 @@ Status check_quant(const TensorType& type, std::string_view what, ErrorKind kind
                     q.block_axis, rank, q.axis);
     }
     if (q.block <= 0) return errorf(kind, "{}: block size {} must be positive", what, q.block);
-    if (__builtin_mul_overflow(expected, q.blocks_for(type.shape[static_cast<size_t>(q.block_axis)]),
-                               &expected)) {
+    if (__builtin_mul_overflow(
+            expected, q.blocks_for(type.shape[static_cast<size_t>(q.block_axis)]), &expected)) {
       return errorf(kind, "{}: {} scale count overflows for shape {}", what,
                     quant_kind_name(q.kind), shape_str(type.shape));
     }
@@ -259,8 +261,7 @@ Status check_type(const TensorType& type, std::string_view what, ErrorKind kind)
   return check_quant(type, what, kind);
 }
 
-Result<TensorType> slice_type(const TensorType& type, int64_t axis, int64_t start,
-                                  int64_t end) {
+Result<TensorType> slice_type(const TensorType& type, int64_t axis, int64_t start, int64_t end) {
   HS_ASSIGN_OR_RETURN(int64_t a, normalize_axis(axis, type.rank(), "slice_type"));
   const int64_t dim = type.shape[static_cast<size_t>(a)];
   if (start < 0 || end > dim || start >= end) {

@@ -48,8 +48,8 @@ Result<std::vector<std::vector<ValueId>>> add_heads(Graph& g, const HeadPlan& pl
     for (int64_t i = 0; i < f.n; ++i) {
       // A new node computing head i of `f` with type `type` (the original's chunk i).
       auto add = [&](OpKind op, std::vector<ValueId> inputs, ir::Attrs attrs) -> Result<ValueId> {
-        HS_ASSIGN_OR_RETURN(ir::TensorType type, slice_type(g.type(f.original), f.axis,
-                                                            i * chunk, (i + 1) * chunk));
+        HS_ASSIGN_OR_RETURN(ir::TensorType type,
+                            slice_type(g.type(f.original), f.axis, i * chunk, (i + 1) * chunk));
         const std::string name = g.unique_name(fmt::format("{}.h{}", g.value(f.original).name, i));
         HS_ASSIGN_OR_RETURN(NodeId node,
                             g.add_node(op, std::move(inputs), std::move(attrs), {{name, type}}));
@@ -88,8 +88,8 @@ Status concat_graph_output(Graph& g, const Family& f, const std::vector<ValueId>
   const std::string name = g.value(f.original).name;
   const ir::TensorType type = g.type(f.original);
   g.rename_value(f.original, g.unique_name(name + ".mha"));
-  HS_ASSIGN_OR_RETURN(NodeId node, g.add_node(OpKind::kConcat, heads, {{"axis", f.axis}},
-                                              {{name, type}}));
+  HS_ASSIGN_OR_RETURN(NodeId node,
+                      g.add_node(OpKind::kConcat, heads, {{"axis", f.axis}}, {{name, type}}));
   ValueId concat = g.node(node).outputs[0];
   auto& outputs = g.mutable_outputs();
   std::replace(outputs.begin(), outputs.end(), f.original, concat);
@@ -141,9 +141,10 @@ Status apply_plan(Graph& g, const HeadPlan& plan) {
   Status applied = apply_heads(g, plan);
   if (applied.ok()) return applied;
   // The plan was checked against this graph: a failure here is a bug, never "unsupported".
-  return Error(ErrorKind::kInternal, fmt::format("split-heads: applying the plan of '{}' failed: {}",
-                                                 g.value(g.node(plan.match.softmax).outputs[0]).name,
-                                                 applied.error().message()));
+  return Error(
+      ErrorKind::kInternal,
+      fmt::format("split-heads: applying the plan of '{}' failed: {}",
+                  g.value(g.node(plan.match.softmax).outputs[0]).name, applied.error().message()));
 }
 
 }  // namespace split
@@ -175,9 +176,9 @@ Result<SplitReport> split_heads(ir::Graph& g, const SplitHeadsOptions& options,
       const int64_t nodes_before = g.num_nodes();
       HS_TRY(split::apply_plan(g, *plan));
       entry.split = true;
-      context.note("split-heads", fmt::format("{}: {} heads (kv {}), +{} nodes", entry.name,
-                                              entry.heads, entry.kv_heads,
-                                              g.num_nodes() - nodes_before));
+      context.note("split-heads",
+                   fmt::format("{}: {} heads (kv {}), +{} nodes", entry.name, entry.heads,
+                               entry.kv_heads, g.num_nodes() - nodes_before));
     } else if (plan.kind() == ErrorKind::kUnsupported) {
       entry.reason = plan.error().message();
       context.note("split-heads", fmt::format("{}: left as MHA: {}", entry.name, entry.reason));

@@ -104,7 +104,7 @@ class HeadPlanner {
   // Family of operand `operand` of an elementwise/matmul-batch op broadcast to rank `rank`;
   // nullopt when it broadcasts over the head axis (shared by all heads).
   Result<std::optional<FamilyIndex>> broadcast_operand(ValueId operand, int64_t out_axis,
-                                                        int64_t rank, int64_t out_dim, int64_t n);
+                                                       int64_t rank, int64_t out_dim, int64_t n);
   Error unsupported(ValueId value, std::string_view why) const;
 
   const Graph& g_;
@@ -147,9 +147,9 @@ Result<FamilyIndex> HeadPlanner::visit(ValueId value, int64_t axis, int64_t n) {
   return family;
 }
 
-Result<std::optional<FamilyIndex>> HeadPlanner::broadcast_operand(ValueId operand,
-                                                                   int64_t out_axis, int64_t rank,
-                                                                   int64_t out_dim, int64_t n) {
+Result<std::optional<FamilyIndex>> HeadPlanner::broadcast_operand(ValueId operand, int64_t out_axis,
+                                                                  int64_t rank, int64_t out_dim,
+                                                                  int64_t n) {
   const ir::TensorType& t = g_.type(operand);
   const int64_t axis = out_axis - (rank - t.rank());  // right-aligned broadcasting
   if (axis < 0 || t.shape[static_cast<size_t>(axis)] == 1) return std::nullopt;  // shared

@@ -141,8 +141,9 @@ class Observers {
 }  // namespace
 
 Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
-                                   std::span<const std::vector<int32_t>> samples,
-                                   const CalibrationOptions& options, CalibrationStats* stats) {
+                                          std::span<const std::vector<int32_t>> samples,
+                                          const CalibrationOptions& options,
+                                          CalibrationStats* stats) {
   const auto start = std::chrono::steady_clock::now();
   int64_t total = 0;
   for (const auto& s : samples) total += static_cast<int64_t>(s.size());

@@ -1,5 +1,5 @@
-// evaluate_quantization: the four models of `headsplit eval` (float, quantized MHA, quantized MHA + split,
-// quantized SHA from source) built, calibrated and evaluated on the same windows.
+// evaluate_quantization: the four models of `headsplit eval` (float, quantized MHA, quantized MHA +
+// split, quantized SHA from source) built, calibrated and evaluated on the same windows.
 #include <chrono>
 #include <memory>
 
@@ -34,7 +34,8 @@ Result<Graphs> split_graphs(Graphs graphs) {
 }  // namespace
 
 Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
-                            const tokenizer::Tokenizer& tokenizer, const EvalRequest& request) {
+                                         const tokenizer::Tokenizer& tokenizer,
+                                         const EvalRequest& request) {
   HS_TRY(quant::validate_config(request.config));
   const std::vector<std::vector<int32_t>> calib =
       encode_texts(tokenizer, request.calibration_texts);

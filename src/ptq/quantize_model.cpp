@@ -3,7 +3,6 @@
 
 #include <algorithm>
 
-
 namespace hs::ptq {
 
 Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,

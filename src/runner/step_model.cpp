@@ -2,6 +2,8 @@
 // graph's I/O, and the check of a step's arguments.
 #include "headsplit/runner/step_model.h"
 
+#include <fmt/ranges.h>
+
 namespace hs::runner {
 
 int64_t kv_element_size(KvElement element) {
@@ -50,8 +52,8 @@ StepModelInfo step_model_info(const opset::StepIo& io, std::vector<int64_t> ar_l
   };
   for (int64_t l = 0; l < d.n_layers; ++l) {
     for (int64_t g = 0; g < d.n_kv_heads; ++g) {
-      const auto slot = static_cast<size_t>(
-          d.layout == opset::CacheLayout::kPerHead ? l * d.n_kv_heads + g : l);
+      const auto slot =
+          static_cast<size_t>(d.layout == opset::CacheLayout::kPerHead ? l * d.n_kv_heads + g : l);
       const opset::CacheSlot& s = io.slots[slot];
       info.k_head_scales.push_back(s.k_quant.scales[0]);
       info.k_head_zero_points.push_back(zero_point(s.k_quant));
@@ -65,6 +67,11 @@ StepModelInfo step_model_info(const opset::StepIo& io, std::vector<int64_t> ar_l
     }
   }
   return info;
+}
+
+Error no_graph_for(int64_t ar_len, std::span<const int64_t> ar_lens) {
+  return errorf(ErrorKind::kInvalidArgument, "step: no graph for ar length {} (have {})", ar_len,
+                fmt::join(ar_lens, ", "));
 }
 
 Status check_step_arguments(const opset::StepIo& io, const KvManager& kv, size_t tokens,

@@ -7,17 +7,17 @@
 
 #include <chrono>
 
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/thread_pool.h"
 #include "headsplit/runner/kv_manager.h"
-#include "headsplit/kernels/elementwise.h"
 
 namespace hs::runtime {
 
 struct ArtifactStepModel::Run {
   std::unique_ptr<GraphExecutor> exec;
   opset::StepIo io;
-  std::vector<float> mask_f32;         // float graphs: the mask as 0 / -255
-  std::vector<std::byte> logits_q;     // integer logits before dequantization
+  std::vector<float> mask_f32;      // float graphs: the mask as 0 / -255
+  std::vector<std::byte> logits_q;  // integer logits before dequantization
 };
 
 namespace {
@@ -29,8 +29,10 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // The graph's I/O against the step-I/O contract: its tensors are the contract's types.
 Result<opset::StepIo> describe_io(const artifact::GraphDesc& g, std::string_view what) {
   std::vector<opset::NamedType> inputs, outputs;
-  for (int32_t i : g.inputs) inputs.push_back({g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
-  for (int32_t i : g.outputs) outputs.push_back({g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
+  for (int32_t i : g.inputs)
+    inputs.push_back({g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
+  for (int32_t i : g.outputs)
+    outputs.push_back({g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
   return opset::describe_step_io(inputs, outputs, what);
 }
 
@@ -63,15 +65,15 @@ Result<std::unique_ptr<ArtifactStepModel>> ArtifactStepModel::create(
   for (const artifact::GraphDesc& g : program.graphs) {
     const std::string what = fmt::format("{}: graph '{}'", artifact->path(), g.name);
     auto run = std::make_unique<Run>();
-    HS_ASSIGN_OR_RETURN(run->exec, GraphExecutor::create(
-                                       artifact, g.name,
-                                       {.kernels = options.kernels, .pool = model->pool_}));
+    HS_ASSIGN_OR_RETURN(run->exec,
+                        GraphExecutor::create(artifact, g.name,
+                                              {.kernels = options.kernels, .pool = model->pool_}));
     HS_ASSIGN_OR_RETURN(run->io, describe_io(g, what));
     const opset::StepIo& io = run->io;
     for (const auto& other : model->runs_) {
-      HS_TRY(opset::check_same_kv_caches(
-          other->io, io,
-          fmt::format("{}: graphs '{}' and '{}'", artifact->path(), other->exec->graph().name, g.name)));
+      HS_TRY(opset::check_same_kv_caches(other->io, io,
+                                         fmt::format("{}: graphs '{}' and '{}'", artifact->path(),
+                                                     other->exec->graph().name, g.name)));
       if (other->io.dims.ar_len == io.dims.ar_len) {
         return errorf(ErrorKind::kInvalidArgument, "{}: two graphs have ar length {}",
                       artifact->path(), io.dims.ar_len);
@@ -80,8 +82,8 @@ Result<std::unique_ptr<ArtifactStepModel>> ArtifactStepModel::create(
     const auto mask_index = static_cast<int>(io.mask), logits_index = static_cast<int>(io.logits);
     if (io.mask_dtype == opset::DType::kF32) {
       run->mask_f32.resize(static_cast<size_t>(io.dims.ar_len * io.dims.context_len));
-      HS_TRY(run->exec->bind_input(mask_index,
-                                   std::as_bytes(std::span<const float>(run->mask_f32))));
+      HS_TRY(
+          run->exec->bind_input(mask_index, std::as_bytes(std::span<const float>(run->mask_f32))));
     }
     if (io.logits_dtype != opset::DType::kF32) {
       run->logits_q.resize(static_cast<size_t>(run->exec->outputs()[io.logits].bytes));
@@ -121,10 +123,7 @@ Status ArtifactStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
                                std::span<const int32_t> positions, std::span<const uint16_t> mask,
                                runner::KvManager& kv, std::span<float> logits) {
   Run* run = find(ar_len);
-  if (run == nullptr) {
-    return errorf(ErrorKind::kInvalidArgument, "step: no graph for ar length {} (have {})", ar_len,
-                  fmt::join(info_.ar_lens, ", "));
-  }
+  if (run == nullptr) return runner::no_graph_for(ar_len, info_.ar_lens);
   const opset::StepIo& io = run->io;
   HS_TRY(runner::check_step_arguments(io, kv, tokens.size(), positions.size(), mask.size(),
                                       logits.size(), "the graph"));
@@ -164,8 +163,7 @@ Status ArtifactStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
     const opset::QuantParams& q = io.logits_quant;
     const int32_t zp = q.zero_points.empty() ? 0 : q.zero_points[0];
     kernels::dequantize_to_f32(run->logits_q.data(), io.logits_dtype,
-                               static_cast<int64_t>(logits.size()), q.scales[0], zp,
-                               logits.data());
+                               static_cast<int64_t>(logits.size()), q.scales[0], zp, logits.data());
   }
   execute_seconds_ += seconds_since(exec_start);
   return ok_status();

@@ -96,7 +96,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
   const detail::StepPlanOptions plan_options{
       .reference_kernels = options.kernels == KernelChoice::kReference,
       .fuse_cache_reads = options.kernels == KernelChoice::kFast};
-  HS_ASSIGN_OR_RETURN(detail::BuiltStepPlan built, detail::build_step_plan(*artifact, index, plan_options));
+  HS_ASSIGN_OR_RETURN(detail::BuiltStepPlan built,
+                      detail::build_step_plan(*artifact, index, plan_options));
 
   std::unique_ptr<GraphExecutor> exec(new GraphExecutor());
   auto impl = std::make_unique<Impl>();
@@ -117,10 +118,12 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
 
   const artifact::GraphDesc& g = impl->artifact->program().graphs[static_cast<size_t>(index)];
   for (const detail::BindingDesc& d : impl->in_desc) {
-    exec->inputs_.push_back({d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
+    exec->inputs_.push_back(
+        {d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
   }
   for (const detail::BindingDesc& d : impl->out_desc) {
-    exec->outputs_.push_back({d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
+    exec->outputs_.push_back(
+        {d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
   }
   const detail::StepPlan& p = impl->plan;
   exec->summary_ = PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),

@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
 #include <memory>
+#include <optional>
 
 #include "headsplit/artifact/reader.h"
 #include "headsplit/kernels/simd_info.h"

@@ -1,5 +1,5 @@
-// Small pieces of the plan: strides, and fake quantization of a step's output (vectorized per-tensor,
-// reference kernel for other granularities).
+// Small pieces of the plan: strides, and fake quantization of a step's output (vectorized
+// per-tensor, reference kernel for other granularities).
 #include "step_plan.h"
 
 #include "headsplit/kernels/elementwise.h"

@@ -74,7 +74,8 @@ Result<NodeAttrs> check_node(const artifact::GraphDesc& graph, const artifact::N
   const opset::Attrs& attrs = node.attrs;
   const int64_t rank = static_cast<int64_t>(types[0]->shape.size());
   const auto& specs = opset::op_info(node.op).attrs;
-  if (std::any_of(specs.begin(), specs.end(), [](const opset::AttrSpec& s) { return s.name == "axis"; })) {
+  if (std::any_of(specs.begin(), specs.end(),
+                  [](const opset::AttrSpec& s) { return s.name == "axis"; })) {
     const int64_t axis = attrs.get_int("axis");
     const int64_t axis_rank = node.op == opset::OpKind::kUnsqueeze ? rank + 1 : rank;
     a.axis = axis < 0 ? axis + axis_rank : axis;
@@ -93,7 +94,7 @@ Result<NodeAttrs> check_node(const artifact::GraphDesc& graph, const artifact::N
 }
 
 StepPlanner::StepPlanner(const artifact::LoadedArtifact& artifact, int graph_index,
-                 const StepPlanOptions& options)
+                         const StepPlanOptions& options)
     : artifact_(artifact),
       graph_(artifact.program().graphs[static_cast<size_t>(graph_index)]),
       options_(options),
@@ -105,8 +106,7 @@ const artifact::TensorDesc& StepPlanner::tensor(int32_t i) const {
 
 std::string StepPlanner::node_label(int32_t node_index) const {
   const artifact::NodeDesc& n = graph_.nodes[static_cast<size_t>(node_index)];
-  return fmt::format("{}: node '{}' ({})", what_, tensor(n.outputs[0]).name,
-                     opset::op_name(n.op));
+  return fmt::format("{}: node '{}' ({})", what_, tensor(n.outputs[0]).name, opset::op_name(n.op));
 }
 
 FakeQuant StepPlanner::fake_quant_of(int32_t t) const {
@@ -238,8 +238,10 @@ Result<Source> StepPlanner::operand(int32_t t, std::string_view label) {
   const TensorState& st = state_[static_cast<size_t>(t)];
   if (st.src.ref >= 0) return st.src;
   if (tensor(t).role == artifact::TensorRole::kConstant) return constant_dense(t);
-  return errorf(ErrorKind::kInternal, "{}: operand '{}' has no storage (a fused tensor read by "
-                "an op that cannot fuse it)", label, tensor(t).name);
+  return errorf(ErrorKind::kInternal,
+                "{}: operand '{}' has no storage (a fused tensor read by "
+                "an op that cannot fuse it)",
+                label, tensor(t).name);
 }
 
 Result<Source> StepPlanner::dense(int32_t t, std::string_view label) {
@@ -295,8 +297,7 @@ Result<Source> StepPlanner::output_dest(int32_t t) {
   if (is_output_[static_cast<size_t>(t)]) {
     const int32_t b = binding_of_[static_cast<size_t>(t)];
     const int32_t bound = add_ref(kBaseFirstBinding + static_cast<uint32_t>(b), 0);
-    const BindingDesc& desc =
-        result_.outputs[static_cast<size_t>(b) - graph_.inputs.size()];
+    const BindingDesc& desc = result_.outputs[static_cast<size_t>(b) - graph_.inputs.size()];
     if (!opset::dtype_is_integer_storage(desc.elem)) {
       src.ref = bound;
     } else {  // computed in float staging, quantized into the binding at the end
@@ -323,8 +324,8 @@ Result<Source> StepPlanner::output_dest(int32_t t) {
 }
 
 Status StepPlanner::check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
-                              const std::vector<std::pair<Source, int32_t>>& ins,
-                              bool elementwise) {
+                                  const std::vector<std::pair<Source, int32_t>>& ins,
+                                  bool elementwise) {
   const Ref& o = plan_.refs[static_cast<size_t>(out.ref)];
   if (o.base != kBaseArena) return ok_status();
   const int64_t o_bytes = numel(tensor(out_tensor).shape) * 4;
@@ -343,7 +344,7 @@ Status StepPlanner::check_overlap(std::string_view label, const Source& out, int
 }
 
 Result<BuiltStepPlan> build_step_plan(const artifact::LoadedArtifact& artifact, int graph_index,
-                             const StepPlanOptions& options) {
+                                      const StepPlanOptions& options) {
   StepPlanner planner(artifact, graph_index, options);
   return planner.build();
 }

@@ -64,9 +64,10 @@ Result<NodeAttrs> check_node(const artifact::GraphDesc& graph, const artifact::N
 
 // `what` (the artifact path and graph name) starts every error message.
 Result<BuiltStepPlan> build_step_plan(const artifact::LoadedArtifact& artifact, int graph_index,
-                             const StepPlanOptions& options);
+                                      const StepPlanOptions& options);
 
-// ---- planner internals (step_planner.cpp, step_planner_ops.cpp, _layout.cpp) ----------------------------------
+// ---- planner internals (step_planner.cpp, step_planner_ops.cpp, _layout.cpp)
+// ----------------------------------
 
 // A lazily assembled right-hand matmul operand (a fused concat, maybe GQA-repeated).
 struct LazyOperand {
@@ -77,13 +78,14 @@ struct LazyOperand {
 };
 
 struct TensorState {
-  Source src;         // src.ref < 0: not available (yet)
-  int lazy = -1;      // index into StepPlanner::lazy_ when the tensor is a lazy matmul operand
+  Source src;     // src.ref < 0: not available (yet)
+  int lazy = -1;  // index into StepPlanner::lazy_ when the tensor is a lazy matmul operand
 };
 
 class StepPlanner {
  public:
-  StepPlanner(const artifact::LoadedArtifact& artifact, int graph_index, const StepPlanOptions& options);
+  StepPlanner(const artifact::LoadedArtifact& artifact, int graph_index,
+              const StepPlanOptions& options);
   Result<BuiltStepPlan> build();
 
  private:
@@ -98,7 +100,7 @@ class StepPlanner {
   Status plan_io();
   Result<Source> operand(int32_t tensor, std::string_view label);  // any storage
   Result<Source> dense(int32_t tensor, std::string_view label);    // f32 / i32 only
-  Source constant_dense(int32_t tensor);  // f32 / i32, converted at load when needed
+  Source constant_dense(int32_t tensor);       // f32 / i32, converted at load when needed
   Result<Source> output_dest(int32_t tensor);  // where a node writes its output
   Status check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
                        const std::vector<std::pair<Source, int32_t>>& ins, bool elementwise);
@@ -127,9 +129,9 @@ class StepPlanner {
   std::vector<std::unique_ptr<Step>> final_steps_;  // output conversions, appended at the end
   std::vector<std::vector<std::pair<int32_t, int>>> uses_;  // per tensor: (node, operand)
   std::vector<bool> is_output_;
-  std::vector<int32_t> binding_of_;  // per tensor: binding index (inputs then outputs) or -1
+  std::vector<int32_t> binding_of_;      // per tensor: binding index (inputs then outputs) or -1
   std::map<int32_t, int32_t> prepared_;  // constant tensor -> ref of its f32/int32 form
-  std::vector<bool> skip_;                // per node: folded into a fused cache read
+  std::vector<bool> skip_;               // per node: folded into a fused cache read
   // Across passes.
   std::vector<bool> staged_;  // per tensor: integer input dequantized at step start
   int32_t restart_input_ = -1;

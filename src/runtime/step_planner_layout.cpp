@@ -140,7 +140,8 @@ bool StepPlanner::try_lazy_concat(int32_t i, const NodeAttrs& attrs) {
     const int64_t repeat = tensor(graph_.nodes[static_cast<size_t>(e)].outputs[0]).shape[r - 2];
     want[r - 2] = repeat;
     if (tensor(graph_.nodes[static_cast<size_t>(e)].outputs[0]).shape != want) return false;
-    const int32_t rs = single_use(graph_.nodes[static_cast<size_t>(e)].outputs[0], OpCode::kReshape);
+    const int32_t rs =
+        single_use(graph_.nodes[static_cast<size_t>(e)].outputs[0], OpCode::kReshape);
     if (rs < 0) return false;
     const int32_t result = graph_.nodes[static_cast<size_t>(rs)].outputs[0];
     std::vector<int64_t> merged = x.shape;

@@ -66,9 +66,9 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
     spec.w_f32 = absolute_f32(plan_, ws);
   } else {
     const bool int8 = w.dtype == ElementType::kI8, int4 = w.dtype == ElementType::kI4;
-    const bool layout_ok =
-        q.kind == QuantKind::kPerTensor || (q.kind == QuantKind::kPerAxis && q.axis == 0) ||
-        (q.kind == QuantKind::kPerBlock && q.axis == 0 && q.block_axis == 1);
+    const bool layout_ok = q.kind == QuantKind::kPerTensor ||
+                           (q.kind == QuantKind::kPerAxis && q.axis == 0) ||
+                           (q.kind == QuantKind::kPerBlock && q.axis == 0 && q.block_axis == 1);
     if (!(int8 || int4) || !layout_ok || !zero_points_zero(q)) {
       return errorf(ErrorKind::kUnsupported,
                     "{}: weight '{}' ({}, {}) has no kernel: projections take f32 weights or "
@@ -266,8 +266,8 @@ Status StepPlanner::plan_gather(int32_t i, const std::string& label) {
     spec.zero_points = q.zero_points;
     spec.block = q.kind == QuantKind::kPerBlock ? q.block : 0;
     if (table.dtype == ElementType::kI4) {
-      const artifact::Int4Rows rows = artifact::int4_rows(
-          artifact_.program().weights[static_cast<size_t>(table.weight)].shape);
+      const artifact::Int4Rows rows =
+          artifact::int4_rows(artifact_.program().weights[static_cast<size_t>(table.weight)].shape);
       if (static_cast<int64_t>(rows.rows) != spec.rows) {
         return errorf(ErrorKind::kUnsupported,
                       "{}: int4 table '{}' is stored as {} rows, expected {}", label, table.name,

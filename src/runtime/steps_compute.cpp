@@ -206,11 +206,11 @@ class ConvertStep final : public Step {
 
   Status run(const ExecContext& ctx) const override {
     if (s_.to_storage) {
-      kernels::quantize_f32(ctx.ptr<const float>(s_.from), s_.count, s_.scale, s_.zero_point, s_.qmin,
-                   s_.qmax, s_.storage, ctx.ptr<std::byte>(s_.to));
+      kernels::quantize_f32(ctx.ptr<const float>(s_.from), s_.count, s_.scale, s_.zero_point,
+                            s_.qmin, s_.qmax, s_.storage, ctx.ptr<std::byte>(s_.to));
     } else {
       kernels::dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
-                        s_.zero_point, ctx.ptr<float>(s_.to));
+                                 s_.zero_point, ctx.ptr<float>(s_.to));
     }
     return ok_status();
   }

@@ -62,8 +62,8 @@ class CopyStep final : public Step {
     }
     auto* out = reinterpret_cast<float*>(dst);
     if (ss == 1 && ds == 1) {
-      kernels::dequantize_to_f32(src + si * opset::dtype_size(e), e, count, p.src.scale, p.src.zero_point,
-                        out + di);
+      kernels::dequantize_to_f32(src + si * opset::dtype_size(e), e, count, p.src.scale,
+                                 p.src.zero_point, out + di);
       return;
     }
     for (int64_t i = 0; i < count; ++i) {

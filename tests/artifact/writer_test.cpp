@@ -129,7 +129,8 @@ TEST(ArtifactWriter, RandomWeightListsRoundTrip) {
       w.dtype = static_cast<ElementType>(rng() % kNumElementTypes);
       w.layout = w.dtype == ElementType::kI4 ? WeightLayout::kInt4Packed : WeightLayout::kPlain;
       if (opset::dtype_is_integer_storage(w.dtype)) {  // integer storage carries its params
-        const int bits = w.dtype == ElementType::kI4 ? 4 : static_cast<int>(opset::dtype_size(w.dtype)) * 8;
+        const int bits =
+            w.dtype == ElementType::kI4 ? 4 : static_cast<int>(opset::dtype_size(w.dtype)) * 8;
         w.quant = Quant::per_tensor(0.5f, 0, bits, static_cast<int32_t>(opset::dtype_min(w.dtype)),
                                     static_cast<int32_t>(opset::dtype_max(w.dtype)));
       }

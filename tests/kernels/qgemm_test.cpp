@@ -134,8 +134,8 @@ Floats reference(const Dims& d, const Floats& x, const Weights& w, const Floats&
   const int64_t shape[] = {d.n, d.k};
   Floats wf(d.n * d.k), y(d.m * d.n);
   ref::dequantize(reinterpret_cast<const std::byte*>(w.q.data()),
-                  w.scheme.bits == WeightBits::kInt8 ? opset::DType::kI8 : opset::DType::kI4,
-                  shape, spec, wf.data());
+                  w.scheme.bits == WeightBits::kInt8 ? opset::DType::kI8 : opset::DType::kI4, shape,
+                  spec, wf.data());
   ref::linear({d.m, d.k, d.n}, x.data(), wf.data(), bias.empty() ? nullptr : bias.data(), y.data());
   return y;
 }

@@ -54,7 +54,9 @@ Io make_io(const StepDims& d, bool u8 = false) {
   Io io;
   io.add(true, std::string(kTokensName), TensorType::i32({1, d.ar_len}));
   io.add(true, std::string(kAttentionMaskName),
-         {DType::kU16, {1, d.ar_len, d.context_len}, QuantParams::per_tensor(255.f / 65535.f, 65535, 16, 0, 65535)});
+         {DType::kU16,
+          {1, d.ar_len, d.context_len},
+          QuantParams::per_tensor(255.f / 65535.f, 65535, 16, 0, 65535)});
   io.add(true, std::string(kInputPosName), TensorType::i32({1, d.ar_len}));
   const int64_t heads = d.layout == CacheLayout::kPerLayer ? 1 : d.n_kv_heads;
   auto type = [&](CacheTensor which, int64_t slot) {
@@ -86,8 +88,13 @@ Io make_io(const StepDims& d, bool u8 = false) {
 }
 
 StepDims dims(int64_t t, CacheLayout layout = CacheLayout::kPerLayer) {
-  return {.ar_len = t, .context_len = 8, .vocab_size = 5, .n_layers = 2, .n_kv_heads = 3,
-          .head_dim = 4, .layout = layout};
+  return {.ar_len = t,
+          .context_len = 8,
+          .vocab_size = 5,
+          .n_layers = 2,
+          .n_kv_heads = 3,
+          .head_dim = 4,
+          .layout = layout};
 }
 
 void expect_error(const Result<StepIo>& r, ErrorKind kind, const std::string& detail) {
@@ -195,7 +202,8 @@ TEST(DescribeStepIo, ViolationsNameTheTensor) {
   }
   {
     Io io = make_io(dims(2), /*u8=*/true);
-    io.input_type("v_cache.1") = {DType::kU16, {1, 3, 6, 4}, QuantParams::per_tensor(1, 0, 16, 0, 65535)};
+    io.input_type("v_cache.1") = {
+        DType::kU16, {1, 3, 6, 4}, QuantParams::per_tensor(1, 0, 16, 0, 65535)};
     io.output_type("v_new.1") = io.input_type("v_cache.1");
     io.output_type("v_new.1").shape = {1, 3, 2, 4};
     expect_error(describe_step_io(io.inputs, io.outputs, "g"), ErrorKind::kShape,

@@ -19,43 +19,40 @@ ir::Graph canonicalize_input() {
   const auto x = g.add_input("x", TensorType::f32({2, 3, 4})).value();
   const auto m = g.add_input("m", TensorType::f32({3, 4})).value();
   const auto b = testing::seeded_constant(g, "b", TensorType::f32({4}), 1);
-  auto emit = [&](OpKind op, std::vector<ir::ValueId> in, ir::Attrs attrs, std::string name) {
-    return g.emit(op, std::move(in), std::move(attrs), std::move(name)).value();
-  };
-  const auto r1 = emit(OpKind::kReshape, {x}, {{"shape", std::vector<int64_t>{6, 4}}}, "r1");
-  const auto r2 = emit(OpKind::kReshape, {r1}, {{"shape", std::vector<int64_t>{2, 12}}}, "r2");
-  const auto back = emit(OpKind::kReshape, {r2}, {{"shape", std::vector<int64_t>{2, 3, 4}}}, "back");
-  const auto t = emit(OpKind::kTranspose, {back}, {{"perm", std::vector<int64_t>{0, 1, 2}}}, "t");
-  const auto s = emit(OpKind::kSlice, {t},
-                      {{"axis", int64_t{1}}, {"start", int64_t{0}}, {"end", int64_t{3}}}, "s");
-  const auto e = emit(OpKind::kExpand, {s}, {{"shape", std::vector<int64_t>{2, 3, 4}}}, "e");
-  const auto c = emit(OpKind::kConcat, {e}, {{"axis", int64_t{0}}}, "c");
-  const auto a = emit(OpKind::kAdd, {c, b}, {}, "a");      // b [4] -> [1,1,4]
-  const auto y = emit(OpKind::kMul, {a, m}, {}, "y");      // m [3,4] -> reshape [1,3,4]
-  const auto kept = emit(OpKind::kReshape, {x}, {{"shape", std::vector<int64_t>{2, 3, 4}}}, "kept");
+  const auto r1 =
+      testing::emit(g, OpKind::kReshape, {x}, {{"shape", std::vector<int64_t>{6, 4}}}, "r1");
+  const auto r2 =
+      testing::emit(g, OpKind::kReshape, {r1}, {{"shape", std::vector<int64_t>{2, 12}}}, "r2");
+  const auto back =
+      testing::emit(g, OpKind::kReshape, {r2}, {{"shape", std::vector<int64_t>{2, 3, 4}}}, "back");
+  const auto t =
+      testing::emit(g, OpKind::kTranspose, {back}, {{"perm", std::vector<int64_t>{0, 1, 2}}}, "t");
+  const auto s =
+      testing::emit(g, OpKind::kSlice, {t},
+                    {{"axis", int64_t{1}}, {"start", int64_t{0}}, {"end", int64_t{3}}}, "s");
+  const auto e =
+      testing::emit(g, OpKind::kExpand, {s}, {{"shape", std::vector<int64_t>{2, 3, 4}}}, "e");
+  const auto c = testing::emit(g, OpKind::kConcat, {e}, {{"axis", int64_t{0}}}, "c");
+  const auto a = testing::emit(g, OpKind::kAdd, {c, b}, {}, "a");  // b [4] -> [1,1,4]
+  const auto y = testing::emit(g, OpKind::kMul, {a, m}, {}, "y");  // m [3,4] -> reshape [1,3,4]
+  const auto kept =
+      testing::emit(g, OpKind::kReshape, {x}, {{"shape", std::vector<int64_t>{2, 3, 4}}}, "kept");
   g.set_outputs({y, kept});  // an identity that is a graph output stays (names never change)
   return g;
 }
 
 TEST(Canonicalize, EveryRewriteKeepsTheOutputsBitExact) {
   const ir::Graph before = canonicalize_input();
-  ir::Graph after = before;
-  HS_ASSERT_OK_AND_ASSIGN(testing::SinglePassRun run, testing::run_single_pass("canonicalize", after));
-  EXPECT_TRUE(run.changed);
+  const ir::Graph after =
+      testing::expect_single_pass("canonicalize", before, "canonicalize.txt", 7);
   // 10 nodes before; transpose, slice, expand, concat and `back` (the merged reshape of a
   // reshape is an identity) go; a reshape of `m` comes: 6 (r1 and r2 stay for dead-code).
   EXPECT_EQ(before.live_node_count(), 10);
   EXPECT_EQ(after.live_node_count(), 6);
+  ASSERT_TRUE(after.find_value("b.rank3") && after.find_value("m.rank3"));
   EXPECT_EQ(after.type(*after.find_value("b.rank3")).shape, (ir::Shape{1, 1, 4}));
   EXPECT_EQ(after.type(*after.find_value("m.rank3")).shape, (ir::Shape{1, 3, 4}));
   EXPECT_TRUE(after.find_value("kept").has_value());
-  testing::expect_same_outputs(before, after, 7);
-  testing::expect_golden(run.printed, "canonicalize.txt");
-  // A fixed point: a second run changes nothing.
-  ir::Graph again = after;
-  HS_ASSERT_OK_AND_ASSIGN(testing::SinglePassRun second, testing::run_single_pass("canonicalize", again));
-  EXPECT_FALSE(second.changed);
-  EXPECT_EQ(second.printed, run.printed);
 }
 
 }  // namespace

@@ -40,11 +40,19 @@ Result<SinglePassRun> run_single_pass(std::string_view name, ir::Graph& graph) {
   std::fflush(out);
   std::rewind(out);
   char buffer[4096];
-  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, out)) > 0;) run.printed.append(buffer, n);
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, out)) > 0;)
+    run.printed.append(buffer, n);
   std::fclose(out);
   HS_TRY(changed);
   run.changed = *changed;
   return run;
+}
+
+ir::ValueId emit(ir::Graph& g, ir::OpKind op, std::vector<ir::ValueId> inputs, ir::Attrs attrs,
+                 std::string name) {
+  auto id = g.emit(op, std::move(inputs), std::move(attrs), name);
+  EXPECT_TRUE(id.ok()) << name << ": " << id.error().message();
+  return id.ok() ? *id : ir::kNoValue;
 }
 
 ir::ValueId seeded_constant(ir::Graph& g, const std::string& name, const ir::TensorType& type,
@@ -104,6 +112,21 @@ void expect_same_outputs(const ir::Graph& before, const ir::Graph& after, uint64
   ASSERT_TRUE(b.ok()) << b.error().message();
   std::string why;
   EXPECT_TRUE(hs::testing::bit_identical(*a, *b, &why)) << why;
+}
+
+ir::Graph expect_single_pass(std::string_view name, const ir::Graph& before,
+                             const std::string& golden, uint64_t seed) {
+  ir::Graph after = before;
+  auto run = run_single_pass(name, after);
+  EXPECT_TRUE(run.ok()) << run.error().message();
+  if (!run.ok()) return after;
+  EXPECT_TRUE(run->changed) << name << " changed nothing";
+  expect_same_outputs(before, after, seed);
+  ir::Graph again = after;
+  auto second = run_single_pass(name, again);
+  EXPECT_TRUE(second.ok() && !second->changed) << "a second " << name << " run changed the graph";
+  expect_golden(run->printed, golden);
+  return after;
 }
 
 }  // namespace hs::passes::testing

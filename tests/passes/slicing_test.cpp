@@ -6,12 +6,13 @@
 //   - a linear layer rewritten as per-row-group linears over sliced weights (per-block int4,
 //     the 16a4w-block scheme's weights) and a concat gives bit-identical outputs; its printed
 //     graph matches tests/golden/slicing_linear.txt.
+#include "headsplit/passes/slicing.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "headsplit/ir/text.h"
-#include "headsplit/passes/slicing.h"
 #include "passes/pass_testing.h"
 #include "testing/testing.h"
 
@@ -40,7 +41,8 @@ TensorType random_type(std::mt19937_64& rng, ir::Shape shape) {
       const int64_t block = 2 + static_cast<int64_t>(rng() % 2);
       QuantParams q = QuantParams::per_block(0, 1, block, {}, 4, -7, 7);
       const auto count = static_cast<size_t>(shape[0] * q.blocks_for(shape[1]));
-      for (size_t i = 0; i < count; ++i) q.scales.push_back(0.125f * static_cast<float>(1 + rng() % 8));
+      for (size_t i = 0; i < count; ++i)
+        q.scales.push_back(0.125f * static_cast<float>(1 + rng() % 8));
       q.zero_points.assign(count, 0);
       return {DType::kI4, std::move(shape), std::move(q)};
     }
@@ -74,8 +76,9 @@ TEST(Slicing, SlicedConstantsReadBackAsTheSliceOp) {
     (slice_is_view(type.shape, axis) ? views : copies) += 1;
     const auto piece = g.add_constant("piece", sliced, data).value();
     // The slice op on the whole (dequantized) constant, in the interpreter.
-    const auto node = g.add_node(OpKind::kSlice, {w}, {{"axis", axis}, {"start", start}, {"end", end}},
-                                 {{"by_op", TensorType::f32(sliced.shape)}});
+    const auto node =
+        g.add_node(OpKind::kSlice, {w}, {{"axis", axis}, {"start", start}, {"end", end}},
+                   {{"by_op", TensorType::f32(sliced.shape)}});
     ASSERT_TRUE(node.ok()) << node.error().message();
     g.set_outputs({g.node(*node).outputs[0]});
     HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Tensor> want, ir::run_graph(g, {}));

@@ -28,7 +28,7 @@ std::unique_ptr<irexec::GraphStepModel> model_of(const frontend::LlamaModel& m,
 
 // Every real non-constant value's range by name, from an observer on every node output.
 quant::CalibrationTable observe_everything(irexec::GraphStepModel& model,
-                                    std::span<const std::vector<int32_t>> samples) {
+                                           std::span<const std::vector<int32_t>> samples) {
   quant::CalibrationTable table;
   for (int64_t t : model.info().ar_lens) {
     const ir::Graph* g = model.graph(t);

@@ -29,7 +29,7 @@ std::unique_ptr<irexec::GraphStepModel> fast_mha_model(const frontend::LlamaMode
 
 // Every real value the observer is called with, by name.
 quant::CalibrationTable observe_everything(irexec::GraphStepModel& model,
-                                    std::span<const std::vector<int32_t>> samples) {
+                                           std::span<const std::vector<int32_t>> samples) {
   quant::CalibrationTable table;
   for (int64_t t : model.info().ar_lens) {
     const ir::Graph* g = model.graph(t);

@@ -56,7 +56,8 @@ std::vector<std::vector<int32_t>> random_samples(int64_t vocab, int64_t count, i
   return samples;
 }
 
-PtqOptions ptq_options(const quant::QuantConfig& config, std::vector<int64_t> ar_lens, int64_t context) {
+PtqOptions ptq_options(const quant::QuantConfig& config, std::vector<int64_t> ar_lens,
+                       int64_t context) {
   PtqOptions o;
   o.config = config;
   o.ar_lens = std::move(ar_lens);

@@ -27,6 +27,7 @@ std::vector<std::vector<int32_t>> random_samples(int64_t vocab, int64_t count, i
                                                  uint64_t seed);
 
 // PtqOptions with the config, graphs {ar_lens}, context C, progress off.
-PtqOptions ptq_options(const quant::QuantConfig& config, std::vector<int64_t> ar_lens, int64_t context);
+PtqOptions ptq_options(const quant::QuantConfig& config, std::vector<int64_t> ar_lens,
+                       int64_t context);
 
 }  // namespace hs::ptq::testing

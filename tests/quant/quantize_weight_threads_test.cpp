@@ -57,7 +57,8 @@ TEST(QuantizeWeightThreads, RowChunksEqualWholeTensorQuantization) {
     // The whole tensor quantized in one call with the weight's own type.
     EXPECT_EQ(q.type.quant.kind,
               c.spec.block > 0 ? ir::QuantKind::kPerBlock : ir::QuantKind::kPerAxis);
-    EXPECT_EQ(q.type.dtype, c.spec.bits == 8 && c.spec.block == 0 ? ir::DType::kI8 : ir::DType::kI4);
+    EXPECT_EQ(q.type.dtype,
+              c.spec.bits == 8 && c.spec.block == 0 ? ir::DType::kI8 : ir::DType::kI4);
     std::vector<std::byte> want(static_cast<size_t>(n));
     kernels::ref::quantize(w.data(), c.shape, q.type.quant, q.type.dtype, want.data());
     ASSERT_EQ(q.data.size, want.size());

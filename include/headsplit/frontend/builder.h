@@ -56,7 +56,7 @@ inline constexpr int64_t kDefaultMaxContext = 512;
 // The step graphs of a hybrid model (what export, eval and generate build): context length C
 // and AR lengths {N, 1} (prefill, then decode), or {1} when N == 1.
 struct StepLengths {
-  int64_t context_len = 0;        // C
+  int64_t context_len = 0;       // C
   std::vector<int64_t> ar_lens;  // {N, 1} or {1}
 };
 // C = `context_len`, or min(model's max_seq_len, kDefaultMaxContext) when 0 (the model's

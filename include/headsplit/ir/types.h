@@ -7,6 +7,8 @@
 
 namespace hs::ir {
 
+using opset::check_quant;
+using opset::check_type;
 using opset::DType;
 using opset::dtype_is_integer_storage;
 using opset::dtype_max;
@@ -16,15 +18,13 @@ using opset::dtype_size;
 using opset::normalize_axis;
 using opset::num_elements;
 using opset::parse_dtype;
-using opset::QuantKind;
 using opset::quant_kind_name;
+using opset::QuantKind;
 using opset::QuantParams;
 using opset::Shape;
 using opset::shape_str;
 using opset::slice_type;
 using opset::TensorType;
 using opset::type_str;
-using opset::check_quant;
-using opset::check_type;
 
 }  // namespace hs::ir

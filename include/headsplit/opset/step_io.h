@@ -93,7 +93,7 @@ struct CacheSlot {
 // Where a step graph keeps its I/O, and the encodings the caller converts to and from.
 struct StepIo {
   StepDims dims;
-  DType cache_dtype = DType::kF32;  // f32, u8 or u16
+  DType cache_dtype = DType::kF32;             // f32, u8 or u16
   size_t tokens = 0, mask = 0, input_pos = 0;  // input positions
   size_t logits = 0;                           // output position
   DType mask_dtype = DType::kF32;              // f32 or u16

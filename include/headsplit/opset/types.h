@@ -40,7 +40,7 @@ int64_t dtype_min(DType dtype);
 int64_t dtype_max(DType dtype);
 
 using Shape = std::vector<int64_t>;
-int64_t num_elements(const Shape& shape);  // for shapes already checked
+int64_t num_elements(const Shape& shape);   // for shapes already checked
 std::string shape_str(const Shape& shape);  // "[1,8,16]"
 
 enum class QuantKind : uint8_t {
@@ -76,9 +76,8 @@ struct QuantParams {
 
   static QuantParams per_tensor(float scale, int32_t zero_point, int bits, int32_t qmin,
                                 int32_t qmax);
-  static QuantParams per_axis(int axis, std::vector<float> scales,
-                              std::vector<int32_t> zero_points, int bits, int32_t qmin,
-                              int32_t qmax);
+  static QuantParams per_axis(int axis, std::vector<float> scales, std::vector<int32_t> zero_points,
+                              int bits, int32_t qmin, int32_t qmax);
   static QuantParams per_block(int axis, int block_axis, int64_t block, std::vector<float> scales,
                                int bits, int32_t qmin, int32_t qmax);
 

@@ -78,6 +78,7 @@ struct EvalReport {
 };
 
 Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
-                            const tokenizer::Tokenizer& tokenizer, const EvalRequest& request);
+                                         const tokenizer::Tokenizer& tokenizer,
+                                         const EvalRequest& request);
 
 }  // namespace hs::ptq

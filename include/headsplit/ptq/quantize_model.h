@@ -15,8 +15,8 @@
 
 #include "headsplit/frontend/builder.h"
 #include "headsplit/ir/interpreter.h"
-#include "headsplit/quant/apply.h"
 #include "headsplit/ptq/calibrate.h"
+#include "headsplit/quant/apply.h"
 
 namespace hs::ptq {
 

@@ -48,6 +48,10 @@ struct StepModelInfo {
 // agree on everything but T: opset::check_same_kv_caches).
 StepModelInfo step_model_info(const opset::StepIo& io, std::vector<int64_t> ar_lens);
 
+// The error of a step at an AR length the model has no graph for: kInvalidArgument
+// "step: no graph for ar length 3 (have 32, 1)".
+Error no_graph_for(int64_t ar_len, std::span<const int64_t> ar_lens);
+
 // A step's arguments against the graph it runs (`graph` names it in errors): the KV manager's
 // shape and element size, and the sizes of tokens [T], positions [T], mask [T*C] and
 // logits [T*V]. kInvalidArgument with both sides' values.
