@@ -32,7 +32,8 @@ inline constexpr int kNumDTypes = static_cast<int>(DType::kI4) + 1;
 // file's value, named in its error).
 std::string_view dtype_name(DType dtype);
 Result<DType> parse_dtype(std::string_view name);
-// Bytes per element as stored in IR constants and interpreter buffers (i4: 1).
+// Bytes per element in IR constants, the artifact's I/O buffers and plain weights (i4: 1, one
+// element per byte unpacked).
 int64_t dtype_size(DType dtype);
 bool dtype_is_integer_storage(DType dtype);  // u8, i8, u16, i16, i4: a quantized storage type
 // The natural integer range of a storage type (i4: -8..7, i8: -128..127, u16: 0..65535, ...).
