@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_common.h"
 #include "headsplit/artifact/reader.h"
 #include "headsplit/backend/export.h"
 #include "headsplit/frontend/llama_model.h"
@@ -49,26 +50,16 @@ namespace {
 
 using namespace hs;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::load_average;
+using bench::median;
+using bench::seconds_since;
+using bench::synthetic_tokenizer;
 
 template <typename T>
 T must(Result<T> r, std::string_view what) {
-  if (!r.ok()) {
-    std::fprintf(stderr, "runtime_bench: %s: %s\n", std::string(what).c_str(),
-                 r.error().message().c_str());
-    std::exit(1);
-  }
-  return std::move(r).value();
+  return bench::must(std::move(r), what, "runtime_bench");
 }
 
 // ---- memory bandwidth (bench/membw_bench.cpp's read method) ----
@@ -108,34 +99,7 @@ double read_bandwidth(int threads, int runs) {
   return median(rates);
 }
 
-// The 1-minute load average: the machine is shared, and timings mean little when it is busy.
-double load_average() {
-  double v = -1.0;
-  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &v) != 1) v = -1.0;
-    std::fclose(f);
-  }
-  return v;
-}
-
 // ---- models ----
-
-// A llama2c-style tokenizer of `v` pieces (export needs one; the bench feeds ids directly).
-tokenizer::TokenizerData synthetic_tokenizer(int64_t v) {
-  tokenizer::TokenizerData t;
-  t.kind = tokenizer::TokenizerKind::kLlama2c;
-  t.pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
-  for (int b = 0; b < 256; ++b) t.pieces.push_back(fmt::format("<0x{:02X}>", b));
-  for (int64_t i = 0; static_cast<int64_t>(t.pieces.size()) < v; ++i) {
-    t.pieces.push_back(fmt::format("w{}", i));
-  }
-  for (size_t i = 0; i < t.pieces.size(); ++i) t.scores.push_back(-static_cast<float>(i));
-  t.bos_id = 1;
-  t.eos_id = 2;
-  t.unk_id = 0;
-  t.max_token_length = 8;
-  return t;
-}
 
 struct Variant {
   std::string name;

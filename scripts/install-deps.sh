@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libfmt-dev nlohmann-json3-dev libcli11-dev libxxhash-dev libpcre2-dev
-  libhwy-dev libflatbuffers-dev flatbuffers-compiler
+  libhwy-dev libflatbuffers-dev flatbuffers-compiler libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
 )

@@ -35,8 +35,11 @@ Status check_options(const frontend::LlamaModel& model, const ExportOptions& opt
   return ok_status();
 }
 
-// "prefill" (AR-N) and "decode" (AR-1); a single graph is named by its AR length the same way.
-std::string graph_name(int64_t ar_len) { return ar_len == 1 ? "decode" : "prefill"; }
+// "prefill" (AR-N), "decode" (AR-1) and "lookahead" (the extra graph, always last).
+std::string graph_name(const std::vector<int64_t>& ar_lens, size_t index) {
+  if (ar_lens[index] == 1) return "decode";
+  return index == 0 ? "prefill" : "lookahead";
+}
 
 }  // namespace
 
@@ -60,12 +63,28 @@ Status check_output_path(const std::string& path) {
   return ok_status();
 }
 
+Result<frontend::StepLengths> export_step_lengths(const frontend::LlamaModel& model,
+                                                  const ExportOptions& options) {
+  HS_ASSIGN_OR_RETURN(frontend::StepLengths lengths,
+                      frontend::step_lengths(model, options.context_len, options.prefill_ar_len));
+  const int64_t lookahead = options.lookahead_ar_len;
+  if (lookahead < 0 || lookahead >= lengths.context_len) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "lookahead ar length {} must be smaller than the context length {}", lookahead,
+                  lengths.context_len);
+  }
+  std::vector<int64_t>& ar_lens = lengths.ar_lens;
+  if (lookahead > 0 && std::find(ar_lens.begin(), ar_lens.end(), lookahead) == ar_lens.end()) {
+    ar_lens.push_back(lookahead);
+  }
+  return lengths;
+}
+
 Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
                                       const ExportOptions& options,
                                       const ExportObserver& observer) {
   HS_TRY(check_options(model, options));
-  HS_ASSIGN_OR_RETURN(const frontend::StepLengths lengths,
-                      frontend::step_lengths(model, options.context_len, options.prefill_ar_len));
+  HS_ASSIGN_OR_RETURN(const frontend::StepLengths lengths, export_step_lengths(model, options));
   const int64_t context_len = lengths.context_len;
   const std::vector<int64_t>& ar_lens = lengths.ar_lens;
   PreparedExport out;
@@ -76,8 +95,8 @@ Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
   // 1. The MHA graphs, one per AR length, over the same weights.
   std::vector<ir::Graph> graphs;
   HS_TRY(run_phase("build", observer, summary.phases, [&]() -> Status {
-    for (int64_t t : ar_lens) {
-      frontend::BuildOptions build{.ar_len = t,
+    for (size_t i = 0; i < ar_lens.size(); ++i) {
+      frontend::BuildOptions build{.ar_len = ar_lens[i],
                                    .context_len = context_len,
                                    .r3 = options.r3,
                                    .mask = options.mask,
@@ -85,7 +104,7 @@ Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
                                    .cache_layout = options.cache_layout,
                                    .projection = options.projection};
       HS_ASSIGN_OR_RETURN(ir::Graph graph, frontend::build_llama(model, build));
-      graph.set_name(graph_name(t));
+      graph.set_name(graph_name(ar_lens, i));
       graphs.push_back(std::move(graph));
     }
     return ok_status();
@@ -94,9 +113,12 @@ Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
   // 2. Calibration and quantization of both graphs at once.
   QuantizeResult quantized;
   if (options.quant.scheme != "none") {
-    HS_ASSIGN_OR_RETURN(quantized,
-                        quantize_graphs(model, graphs, options.quant, observer, summary.phases));
-    for (size_t i = 0; i < graphs.size(); ++i) graphs[i].set_name(graph_name(ar_lens[i]));
+    // Calibration runs the prefill and decode graphs (the lookahead graph would change the
+    // calibration windows when it is the largest).
+    const size_t calibrated = std::min<size_t>(graphs.size(), options.prefill_ar_len == 1 ? 1 : 2);
+    HS_ASSIGN_OR_RETURN(quantized, quantize_graphs(model, graphs, calibrated, options.quant,
+                                                   observer, summary.phases));
+    for (size_t i = 0; i < graphs.size(); ++i) graphs[i].set_name(graph_name(ar_lens, i));
   }
   summary.quant_scheme = quantized.scheme;
 

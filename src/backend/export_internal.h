@@ -37,11 +37,12 @@ struct QuantizeResult {
   std::string calibration_source;
 };
 
-// Calibrates and quantizes the MHA graphs (prefill first) in place, sharing weights and KV
-// encodings between them. Adds its phases ("calibrate", "quantize").
+// Calibrates the first `calibrated` MHA graphs (prefill first) and quantizes all of them in
+// place, sharing weights and KV encodings between them. Adds its phases ("calibrate",
+// "quantize").
 Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
-                                       std::vector<ir::Graph>& graphs, const QuantOptions& options,
-                                       const ExportObserver& observer,
+                                       std::vector<ir::Graph>& graphs, size_t calibrated,
+                                       const QuantOptions& options, const ExportObserver& observer,
                                        std::vector<PhaseTiming>& phases);
 
 // Summary fields measured on the MHA graph, on the preprocessed graph and on its plan.

@@ -55,8 +55,8 @@ Result<quant::QuantConfig> quant_config(const frontend::LlamaModel& model,
 }
 
 Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
-                                       std::vector<ir::Graph>& graphs, const QuantOptions& options,
-                                       const ExportObserver& observer,
+                                       std::vector<ir::Graph>& graphs, size_t calibrated,
+                                       const QuantOptions& options, const ExportObserver& observer,
                                        std::vector<PhaseTiming>& phases) {
   HS_ASSIGN_OR_RETURN(quant::QuantConfig config, quant_config(model, options));
   // Rules that match nothing fail here, before the (possibly long) calibration.
@@ -91,8 +91,11 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
                    options.calibration_samples.end());
     const ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
                                               .progress = options.progress};
-    HS_ASSIGN_OR_RETURN(table,
-                        ptq::calibrate_graphs(graphs, samples, calibration, ir::KernelSet::kFast));
+    // Only the first `calibrated` graphs (prefill, decode) run; a lookahead graph takes their
+    // parameters by value name.
+    HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(
+                                   std::span<const ir::Graph>(graphs.data(), calibrated), samples,
+                                   calibration, ir::KernelSet::kFast));
     return ok_status();
   }));
   HS_TRY(run_phase("quantize", observer, phases, [&]() -> Status {

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   register_demo(app);
   register_run(app);
   register_inspect(app);
+  register_chat(app);
 
   try {
     app.parse(argc, argv);

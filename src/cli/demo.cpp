@@ -12,6 +12,7 @@
 
 #include "headsplit/backend/export.h"
 #include "headsplit/cli/commands.h"
+#include "headsplit/engine/engine.h"
 #include "headsplit/frontend/loader.h"
 #include "headsplit/runtime/run.h"
 #include "headsplit/support/file.h"
@@ -161,15 +162,13 @@ Status run_demo(const DemoArgs& a) {
 
   std::printf("\n== run (the artifact on the runtime) ==\n%s", a.prompt.c_str());
   std::fflush(stdout);
-  runtime::RunOptions run;
-  run.model_path = path;
-  run.prompt = a.prompt;
-  run.max_new_tokens = a.n;
+  HS_ASSIGN_OR_RETURN(auto engine,
+                      engine::Engine::load({.model_path = path, .threads = a.threads}));
+  engine::GenerateOptions run{.max_new_tokens = a.n};
   run.sampler.temperature = a.temperature;
   run.sampler.seed = a.seed;
-  run.threads = a.threads;
   HS_ASSIGN_OR_RETURN(runtime::RunReport report,
-                      runtime::run_artifact(run, [](std::string_view text) {
+                      engine->generate(a.prompt, run, [](std::string_view text) {
                         std::fwrite(text.data(), 1, text.size(), stdout);
                         std::fflush(stdout);
                       }));

@@ -31,6 +31,7 @@ struct ExportArgs {
   std::vector<std::string> calib;
   std::string calib_prompt;
   int64_t ar_len = 32;
+  int64_t lookahead_ar = 0;
   int64_t ctx_len = 0;
   bool r3 = false;
   bool masked_softmax = false;
@@ -54,6 +55,7 @@ std::string default_output(const std::string& model) {
 Result<backend::ExportOptions> export_options(const ExportArgs& a) {
   backend::ExportOptions o;
   o.prefill_ar_len = a.ar_len;
+  o.lookahead_ar_len = a.lookahead_ar;
   o.context_len = a.ctx_len;
   o.r3 = a.r3;
   o.mask = a.masked_softmax ? frontend::MaskKind::kMaskedSoftmax : frontend::MaskKind::kAdditive;
@@ -161,6 +163,10 @@ void register_export(CLI::App& app) {
                   "prefill AR length N: the artifact holds an AR-N prefill graph and an AR-1 "
                   "decode graph (1: the decode graph only)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--lookahead-ar", args->lookahead_ar,
+                  "also export a graph of this AR length for lookahead decoding (run "
+                  "--lookahead N,W,G needs one >= (W + G)(N - 1); 0: none beyond N and 1)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--ctx-len", args->ctx_len,
                   "context length C (0: the model's max_seq_len, at most 512)")
       ->check(CLI::NonNegativeNumber);

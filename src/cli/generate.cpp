@@ -36,6 +36,7 @@ struct GenerateArgs {
   bool chat = false;
   std::string chat_template;
   std::string system;
+  std::string lookahead;  // "" | N,W,G
 };
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -75,8 +76,22 @@ Status run_generate(const GenerateArgs& a) {
                       frontend::step_lengths(model, a.ctx_len, a.ar_len));
   const int64_t context_len = lengths.context_len;
   HS_ASSIGN_OR_RETURN(frontend::BuildOptions options, build_options(a, context_len));
+  std::vector<int64_t> ar_lens = lengths.ar_lens;
+  // Lookahead runs on the prefill graph when it is large enough, else on one more graph.
+  HS_ASSIGN_OR_RETURN(const runner::LookaheadOptions lookahead,
+                      parse_lookahead_option(a.lookahead));
+  if (lookahead.enabled() && a.ar_len < runner::lookahead_rows(lookahead)) {
+    const int64_t t = runner::lookahead_export_ar_len(lookahead);
+    if (t >= context_len) {
+      return errorf(
+          ErrorKind::kInvalidArgument,
+          "--lookahead {} needs an ar length of {}, not smaller than the context length {}",
+          a.lookahead, t, context_len);
+    }
+    ar_lens.push_back(t);
+  }
   std::vector<ir::Graph> graphs;
-  for (int64_t t : lengths.ar_lens) {
+  for (int64_t t : ar_lens) {
     options.ar_len = t;
     HS_ASSIGN_OR_RETURN(ir::Graph graph, frontend::build_llama(model, options));
     graphs.push_back(std::move(graph));
@@ -99,8 +114,11 @@ Status run_generate(const GenerateArgs& a) {
                   "the prompt is empty and the vocabulary has no BOS token to start from");
   }
   const frontend::LlamaConfig& c = model.config;
-  const std::string graphs_text =
+  std::string graphs_text =
       a.ar_len == 1 ? std::string("AR-1") : fmt::format("AR-{} + AR-1", a.ar_len);
+  if (ar_lens.size() > (a.ar_len == 1 ? 1u : 2u)) {
+    graphs_text += fmt::format(" + AR-{} (lookahead)", ar_lens.back());
+  }
   std::fprintf(stderr,
                "model: %s (L=%lld D=%lld H=%lld Hkv=%lld V=%lld), context %lld, graphs %s, "
                "%s, %s caches%s%s\n",
@@ -114,12 +132,13 @@ Status run_generate(const GenerateArgs& a) {
   std::fputs(a.prompt.c_str(), stdout);
   std::fflush(stdout);
   runner::Generator generator(*step_model, *tokenizer);
-  HS_ASSIGN_OR_RETURN(runner::GenerationResult result,
-                      generator.generate(prompt, sampler, {.max_new_tokens = a.n},
-                                         [](int32_t, std::string_view text) {
-                                           std::fwrite(text.data(), 1, text.size(), stdout);
-                                           std::fflush(stdout);
-                                         }));
+  HS_ASSIGN_OR_RETURN(
+      runner::GenerationResult result,
+      generator.generate(prompt, sampler, {.max_new_tokens = a.n, .lookahead = lookahead},
+                         [](int32_t, std::string_view text) {
+                           std::fwrite(text.data(), 1, text.size(), stdout);
+                           std::fflush(stdout);
+                         }));
   std::fputs("\n", stdout);
   std::fflush(stdout);
   result.stats.load_seconds = load_seconds;
@@ -177,6 +196,7 @@ void register_generate(CLI::App& app) {
                   "force a chat template (implies --chat): chatml or llama3")
       ->check(CLI::IsMember({"chatml", "llama3"}));
   cmd->add_option("--system", args->system, "system prompt for --chat (ChatML default: SmolLM2's)");
+  add_lookahead_option(*cmd, args->lookahead);
   cmd->footer(
       "Text goes to stdout, the stats to stderr. Example:\n"
       "  headsplit generate -m ../shared/models/stories260K/stories260K.bin \\\n"

@@ -1,40 +1,59 @@
-// `headsplit run`: generate text from a .hsa artifact with the runtime (no compiler code on
-// this path): load and verify, plan, tokenize (optionally through a chat template), prefill
-// with the AR-N graph, decode with AR-1, stream the text to stdout and the stats to stderr.
+// `headsplit run`: generate text from a .hsa artifact with the engine (no compiler code on this
+// path): load and verify, plan, tokenize (optionally through a chat template), prefill with the
+// AR-N graph, decode with AR-1 (or lookahead), stream the text to stdout and the stats to
+// stderr.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "headsplit/cli/commands.h"
+#include "headsplit/engine/engine.h"
 #include "headsplit/runtime/run.h"
 
 namespace hs::cli {
 
 namespace {
 
+// What the options ask for.
+struct RunOptions {
+  std::string model_path;
+  std::string prompt;
+  int64_t max_new_tokens = 256;
+  runner::SamplerOptions sampler;
+  int threads = 0;
+  std::string system_prompt;
+};
+
 struct RunArgs {
-  runtime::RunOptions options;
+  RunOptions options;
   bool stats_json = false;
   bool chat = false;
   std::string chat_template;  // "" | chatml | llama3
+  std::string lookahead;      // "" | N,W,G
   bool no_verify = false;
 };
 
 Status run_run(RunArgs& a) {
-  runtime::RunOptions& o = a.options;
-  o.verify_checksum = !a.no_verify;
+  const RunOptions& o = a.options;
+  engine::GenerateOptions options{
+      .max_new_tokens = o.max_new_tokens, .sampler = o.sampler, .system_prompt = o.system_prompt};
   if (!a.chat_template.empty()) {
-    o.chat = a.chat_template == "llama3" ? runtime::ChatMode::kLlama3 : runtime::ChatMode::kChatMl;
+    options.format =
+        a.chat_template == "llama3" ? engine::PromptFormat::kLlama3 : engine::PromptFormat::kChatMl;
   } else if (a.chat) {
-    o.chat = runtime::ChatMode::kAuto;
+    options.format = engine::PromptFormat::kAuto;
   }
-  if (o.chat == runtime::ChatMode::kNone) {
+  HS_ASSIGN_OR_RETURN(options.lookahead, parse_lookahead_option(a.lookahead));
+  HS_ASSIGN_OR_RETURN(auto engine, engine::Engine::load({.model_path = o.model_path,
+                                                         .threads = o.threads,
+                                                         .verify_checksum = !a.no_verify}));
+  if (options.format == engine::PromptFormat::kPlain) {
     std::fputs(o.prompt.c_str(), stdout);
     std::fflush(stdout);
   }
   HS_ASSIGN_OR_RETURN(runtime::RunReport report,
-                      runtime::run_artifact(o, [](std::string_view text) {
+                      engine->generate(o.prompt, options, [](std::string_view text) {
                         std::fwrite(text.data(), 1, text.size(), stdout);
                         std::fflush(stdout);
                       }));
@@ -52,11 +71,12 @@ Status run_run(RunArgs& a) {
 
 void register_run(CLI::App& app) {
   auto args = std::make_shared<RunArgs>();
-  runtime::RunOptions& o = args->options;
+  RunOptions& o = args->options;
   CLI::App* cmd = app.add_subcommand(
       "run",
       "Generate text from a .hsa artifact with the runtime: prefill the prompt with the AR-N "
-      "graph, decode with AR-1, SmartMask KV cache in the caches' stored form.");
+      "graph, decode with AR-1 (or lookahead decoding), SmartMask KV cache in the caches' stored "
+      "form.");
   cmd->option_defaults()->always_capture_default();
   cmd->add_option("-m,--model", o.model_path, "the artifact (.hsa) written by 'headsplit export'")
       ->required();
@@ -81,6 +101,7 @@ void register_run(CLI::App& app) {
                   "wrap the prompt in this chat template instead: chatml or llama3")
       ->check(CLI::IsMember({"chatml", "llama3"}));
   cmd->add_option("--system", o.system_prompt, "system prompt for the chat template");
+  add_lookahead_option(*cmd, args->lookahead);
   cmd->add_flag("--no-verify-checksum", args->no_verify,
                 "skip hashing the whole file at load (structure is still checked)");
   cmd->footer(
@@ -88,7 +109,8 @@ void register_run(CLI::App& app) {
       "  headsplit export -m ../shared/models/stories260K/stories260K.bin -o stories.hsa\n"
       "  headsplit run -m stories.hsa -p \"Once upon a time\" -n 64\n"
       "  headsplit run -m stories.hsa -p \"Lily\" -n 64 --temp 0.8 --top-p 0.9 --seed 7\n"
-      "  headsplit run -m smollm2.hsa --chat -p \"What is a cat?\" --threads 2 --stats-json");
+      "  headsplit run -m smollm2.hsa --chat -p \"What is a cat?\" --threads 2 --stats-json\n"
+      "  headsplit run -m stories.hsa -p \"Once upon a time\" -n 200 --lookahead 3,8,8");
   set_action(*cmd, [args] { return run_run(*args); });
 }
 

@@ -1,4 +1,4 @@
-// AttentionMask: the SmartMask uint16 [T, C] mask (reference §9.3), causal init and unmask.
+// AttentionMask: the SmartMask uint16 [T, C] mask (reference §9.3), causal and tree init, unmask.
 #include <algorithm>
 
 #include "headsplit/runner/kv_manager.h"
@@ -19,6 +19,25 @@ void AttentionMask::init_causal(int64_t n_past) {
     auto row = data_.begin() + i * context_len_;
     std::fill(row, row + n_past, kAttend);         // the whole past
     std::fill(row + p, row + p + i + 1, kAttend);  // current tokens 0..i
+  }
+}
+
+void AttentionMask::init_tree(int64_t n_past, std::span<const int32_t> parents) {
+  const int64_t p = cache_len();
+  HS_CHECK(n_past >= 0 && n_past <= p, "attention mask: n_past outside the cache slots");
+  HS_CHECK(static_cast<int64_t>(parents.size()) == ar_len_, "attention mask: one parent per row");
+  std::fill(data_.begin(), data_.end(), kMasked);
+  for (int64_t i = 0; i < ar_len_; ++i) {
+    auto row = data_.begin() + i * context_len_;
+    const int32_t parent = parents[static_cast<size_t>(i)];
+    HS_CHECK(parent < i, "attention mask: a row's parent must come before it");
+    if (parent < 0) {
+      std::fill(row, row + n_past, kAttend);  // the whole past
+    } else {
+      auto from = data_.begin() + parent * context_len_;
+      std::copy(from, from + context_len_, row);  // what the parent sees
+    }
+    row[p + i] = kAttend;  // itself
   }
 }
 

@@ -142,6 +142,50 @@ Status KvManager::update(int64_t n_past, int64_t n_update) {
   return ok_status();
 }
 
+Status KvManager::update(int64_t n_past, std::span<const int64_t> rows) {
+  const auto n_update = static_cast<int64_t>(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= ar_cur_ || (i > 0 && rows[i] <= rows[i - 1])) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "kv cache update: selected row {} at index {} is not ascending within ar "
+                    "length {}",
+                    rows[i], i, ar_cur_);
+    }
+  }
+  if (n_past < 0 || n_past + n_update > cache_len()) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "kv cache update: slots [{}, {}) do not fit the {} cache slots of ar length {} "
+                  "(context {})",
+                  n_past, n_past + n_update, cache_len(), ar_cur_, shape_.context_len);
+  }
+  const int64_t es = shape_.elem_size;
+  const int64_t dh = shape_.head_dim;
+  const int64_t p_cur = cache_len();
+  const int64_t k_rows = shape_.n_kv_heads * dh;
+  for (size_t l = 0; l < k_in_.size(); ++l) {
+    // K: column rows[i] of each row r of k_out [Hkv*Dh, T_cur] -> column n_past + i of k_in.
+    std::byte* k_dst = k_in_[l].data();
+    const std::byte* k_src = k_out_[l].data();
+    for (int64_t r = 0; r < k_rows; ++r) {
+      for (int64_t i = 0; i < n_update; ++i) {
+        std::memcpy(k_dst + to_size((r * p_cur + n_past + i) * es),
+                    k_src + to_size((r * ar_cur_ + rows[to_size(i)]) * es), to_size(es));
+      }
+    }
+    // V: row rows[i] of every head h of v_out [Hkv, T_cur, Dh] -> row n_past + i of head h.
+    std::byte* v_dst = v_in_[l].data();
+    const std::byte* v_src = v_out_[l].data();
+    for (int64_t h = 0; h < shape_.n_kv_heads; ++h) {
+      for (int64_t i = 0; i < n_update; ++i) {
+        std::memcpy(v_dst + to_size(((h * p_cur + n_past + i) * dh) * es),
+                    v_src + to_size(((h * ar_cur_ + rows[to_size(i)]) * dh) * es),
+                    to_size(dh * es));
+      }
+    }
+  }
+  return ok_status();
+}
+
 Status KvManager::rearrange(int64_t new_ar_len, int64_t n_past) {
   if (new_ar_len < shape_.min_ar_len || new_ar_len > shape_.max_ar_len) {
     return errorf(ErrorKind::kInvalidArgument,

@@ -38,27 +38,46 @@ Result<ChatTemplate> parse_chat_template_name(std::string_view name) {
                 "unknown chat template '{}', expected chatml or llama3", name);
 }
 
-std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
-                                std::optional<std::string_view> system) {
+std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_view> system) {
   switch (chat_template) {
     case ChatTemplate::kChatMl:
-      return fmt::format(
-          "<|im_start|>system\n{}<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n"
-          "<|im_start|>assistant\n",
-          system.value_or(kSmolLmDefaultSystemPrompt), user_message);
+      return fmt::format("<|im_start|>system\n{}<|im_end|>\n",
+                         system.value_or(kSmolLmDefaultSystemPrompt));
     case ChatTemplate::kLlama3: {
       std::string text = "<|begin_of_text|>";
       if (system) {
         text += fmt::format("<|start_header_id|>system<|end_header_id|>\n\n{}<|eot_id|>", *system);
       }
-      text += fmt::format(
-          "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
-          "<|start_header_id|>assistant<|end_header_id|>\n\n",
-          user_message);
       return text;
     }
   }
+  return "";
+}
+
+std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message) {
+  switch (chat_template) {
+    case ChatTemplate::kChatMl:
+      return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", user_message);
+    case ChatTemplate::kLlama3:
+      return fmt::format(
+          "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
+          "<|start_header_id|>assistant<|end_header_id|>\n\n",
+          user_message);
+  }
   return std::string(user_message);
+}
+
+std::string_view chat_end_of_answer(ChatTemplate chat_template) {
+  switch (chat_template) {
+    case ChatTemplate::kChatMl: return "<|im_end|>\n";
+    case ChatTemplate::kLlama3: return "<|eot_id|>";
+  }
+  return "";
+}
+
+std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
+                                std::optional<std::string_view> system) {
+  return chat_prefix(chat_template, system) + chat_user_turn(chat_template, user_message);
 }
 
 bool chat_template_adds_bos(ChatTemplate chat_template) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "runner_testing.h"
 #include "testing/testing.h"
 
 namespace hs::runner {
@@ -141,15 +142,7 @@ class FakeModel : public StepModel {
 };
 
 std::unique_ptr<tokenizer::Tokenizer> make_tokenizer() {
-  tokenizer::TokenizerData data;
-  data.kind = tokenizer::TokenizerKind::kLlama2c;
-  for (int i = 0; i < kVocab; ++i) data.pieces.push_back(" t" + std::to_string(i));
-  data.scores.assign(kVocab, 0.0f);
-  data.bos_id = 1;
-  data.eos_id = kEos;
-  auto t = tokenizer::Tokenizer::create(std::move(data));
-  EXPECT_TRUE(t.ok());
-  return std::move(t).value();
+  return testing::fake_tokenizer(kVocab, kEos);
 }
 
 std::vector<int32_t> expected_tokens(const std::vector<int32_t>& prompt, int64_t m) {

@@ -11,23 +11,14 @@
 #include <tuple>
 #include <vector>
 
+#include "runner_testing.h"
 #include "testing/testing.h"
 
 namespace hs::runner {
 namespace {
 
-template <typename E>
-std::vector<E> read(std::span<const std::byte> bytes) {
-  std::vector<E> out(bytes.size() / sizeof(E));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(E));
-  return out;
-}
-
-template <typename E>
-void write(std::span<std::byte> bytes, const std::vector<E>& values) {
-  ASSERT_EQ(bytes.size(), values.size() * sizeof(E));
-  std::memcpy(bytes.data(), values.data(), bytes.size());
-}
+using testing::read;
+using testing::write;
 
 template <typename E>
 void fill(std::span<std::byte> bytes, E value) {

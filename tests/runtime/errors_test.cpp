@@ -8,7 +8,7 @@
 
 #include "graph_builder.h"
 #include "headsplit/backend/lower.h"
-#include "headsplit/runtime/run.h"
+#include "headsplit/engine/engine.h"
 #include "runtime_testing.h"
 #include "testing/testing.h"
 
@@ -148,7 +148,8 @@ TEST(RuntimePlan, UnsupportedWeightStorageNamesTheNode) {
 }
 
 TEST(RuntimeLoad, DamagedFilesAreClearErrors) {
-  // A good artifact, then damaged copies: run_artifact reports the reader's error kind.
+  // A good artifact, then damaged copies: loading it for a run (the engine) reports the reader's
+  // error kind.
   const ir::Graph g = small_graph();
   HS_ASSERT_OK_AND_ASSIGN(auto artifact, make_artifact(g));
   std::ifstream in(artifact->path(), std::ios::binary);
@@ -173,16 +174,12 @@ TEST(RuntimeLoad, DamagedFilesAreClearErrors) {
       {"magic.hsa", magic, ErrorKind::kBadMagic},
   };
   for (const Case& c : cases) {
-    RunOptions options;
-    options.model_path = write(c.name, c.data);
-    auto report = run_artifact(options);
+    auto report = engine::Engine::load({.model_path = write(c.name, c.data)});
     ASSERT_FALSE(report.ok()) << c.name;
     EXPECT_EQ(report.kind(), c.kind) << c.name << ": " << report.error().message();
     EXPECT_NE(report.error().message().find(c.name), std::string::npos) << report.error().message();
   }
-  RunOptions missing;
-  missing.model_path = dir + "/none.hsa";
-  EXPECT_EQ(run_artifact(missing).kind(), ErrorKind::kIo);
+  EXPECT_EQ(engine::Engine::load({.model_path = dir + "/none.hsa"}).kind(), ErrorKind::kIo);
 }
 
 }  // namespace

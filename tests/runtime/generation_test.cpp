@@ -30,10 +30,16 @@
 #include "headsplit/runner/sampler.h"
 #include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
+#include "step_recorder.h"
+#include "testing/stories_export.h"
 #include "testing/testing.h"
 
 namespace hs::runtime::testing {
 namespace {
+
+using hs::testing::exported;
+using hs::testing::Exported;
+using hs::testing::make_tokenizer;
 
 #ifdef HS_SANITIZE
 constexpr int64_t kNewTokens = 24;  // sanitizers are ~20x slower; the full run is optimized
@@ -51,24 +57,6 @@ const char* const kPrompts[] = {
     "Tom and his mom went to the store. They",
 };
 
-// Forwards to a step model and keeps every logits row it returns.
-class Recorder final : public runner::StepModel {
- public:
-  explicit Recorder(runner::StepModel& inner) : inner_(inner) {}
-  const runner::StepModelInfo& info() const override { return inner_.info(); }
-  Status step(int64_t ar_len, std::span<const int32_t> tokens, std::span<const int32_t> positions,
-              std::span<const uint16_t> mask, runner::KvManager& kv,
-              std::span<float> logits) override {
-    HS_TRY(inner_.step(ar_len, tokens, positions, mask, kv, logits));
-    steps.emplace_back(logits.begin(), logits.end());
-    return ok_status();
-  }
-  std::vector<std::vector<float>> steps;
-
- private:
-  runner::StepModel& inner_;
-};
-
 struct Generation {
   std::vector<int32_t> tokens;
   std::vector<std::vector<float>> logits;  // per step: [T, V]
@@ -76,70 +64,9 @@ struct Generation {
 
 Result<Generation> greedy(runner::StepModel& model, const tokenizer::Tokenizer& tok,
                           const std::string& prompt, int64_t new_tokens = kNewTokens) {
-  Recorder recorder(model);
-  runner::Generator generator(recorder, tok);
-  HS_ASSIGN_OR_RETURN(runner::Sampler sampler, runner::Sampler::create({}));
-  const std::vector<int32_t> ids = tok.encode(prompt, /*add_bos=*/true);
-  HS_ASSIGN_OR_RETURN(runner::GenerationResult r,
-                      generator.generate(ids, sampler, {.max_new_tokens = new_tokens}));
-  return Generation{std::move(r.tokens), std::move(recorder.steps)};
-}
-
-struct Exported {
-  backend::PreparedExport prepared;
-  std::shared_ptr<const artifact::LoadedArtifact> artifact;
-  float logits_scale = 0.f;
-};
-
-// Exports stories260K with `scheme`, split or not (cached per configuration).
-const Exported& exported(const std::string& scheme, bool split) {
-  static std::map<std::pair<std::string, bool>, std::unique_ptr<Exported>> cache;
-  auto& slot = cache[{scheme, split}];
-  if (slot) return *slot;
-  slot = std::make_unique<Exported>();
-  auto model = frontend::load_model(hs::testing::shared_file("models/stories260K/stories260K.bin"),
-                                    hs::testing::shared_file("models/stories260K/tok512.bin"));
-  EXPECT_TRUE(model.ok()) << model.error().message();
-  // A short calibration: quantization params only need to be the same on both sides.
-  const std::string calib = hs::testing::temp_dir() + "/calib.txt";
-  {
-    std::ifstream in(hs::testing::shared_file("data/tinystories/valid-sample.txt"));
-    std::ofstream out(calib);
-    std::string line;
-    for (int i = 0; i < 2 && std::getline(in, line); ++i) out << line << "\n";
-  }
-  backend::ExportOptions options;
-  options.quant.scheme = scheme;
-  options.quant.calibration_files = {calib};
-  options.quant.progress = false;
-  options.preprocess.split = split;
-  auto prepared = backend::prepare_export(*model, options);
-  EXPECT_TRUE(prepared.ok()) << prepared.error().message();
-  const std::string path =
-      hs::testing::temp_dir() + "/stories-" + scheme + (split ? "-split" : "-mha") + ".hsa";
-  auto written = backend::write_export(*prepared, path);
-  EXPECT_TRUE(written.ok()) << written.error().message();
-  auto loaded = artifact::load_artifact(path);
-  EXPECT_TRUE(loaded.ok()) << loaded.error().message();
-  slot->prepared = std::move(prepared).value();
-  slot->artifact = std::make_shared<const artifact::LoadedArtifact>(std::move(loaded).value());
-  const artifact::GraphDesc* decode = slot->artifact->program().find_graph("decode");
-  EXPECT_NE(decode, nullptr);
-  for (int32_t o : decode->outputs) {
-    const artifact::TensorDesc& t = decode->tensors[static_cast<size_t>(o)];
-    if (t.name == "logits") slot->logits_scale = t.quant.scales.at(0);
-  }
-  return *slot;
-}
-
-// The artifact's tokenizer without end-of-generation ids, so every run decodes kNewTokens.
-std::unique_ptr<tokenizer::Tokenizer> make_tokenizer(const Exported& e) {
-  tokenizer::TokenizerData data = e.artifact->program().tokenizer;
-  data.eos_id = -1;
-  data.extra_eos_ids.clear();
-  auto tok = tokenizer::Tokenizer::create(std::move(data));
-  EXPECT_TRUE(tok.ok()) << tok.error().message();
-  return std::move(tok).value();
+  HS_ASSIGN_OR_RETURN(Recorded r,
+                      record_greedy(model, tok, prompt, {.max_new_tokens = new_tokens}));
+  return Generation{std::move(r.tokens), std::move(r.logits)};
 }
 
 double max_diff(const Generation& a, const Generation& b) {

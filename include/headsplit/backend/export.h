@@ -1,9 +1,11 @@
 // The export pipeline: a model in, a .hsa artifact out (`headsplit export`, `headsplit demo`).
 //
-//   for each AR length (prefill N, then decode 1; N = 1: decode only):
+//   for each AR length (prefill N, then decode 1; N = 1: decode only; then the lookahead graph
+//   when asked for and not one of those):
 //     build the MHA graph (frontend::build_llama)
-//   calibrate + quantize both graphs at once (shared weights and KV encodings; skipped for
-//     float exports)
+//   calibrate on the prefill and decode graphs, quantize all graphs at once (shared weights and
+//     KV encodings; every graph names its values alike, so the lookahead graph gets the same
+//     params; skipped for float exports)
 //   for each graph: run_preprocess (canonicalize, split heads, fold constants, dead code)
 //     -> op-support check -> memory plan
 //   lower both graphs into one program (weights deduplicated) -> write (temp file + rename)
@@ -54,6 +56,8 @@ struct QuantOptions {
 
 struct ExportOptions {
   int64_t prefill_ar_len = 32;  // N; 1 exports the decode graph only
+  int64_t lookahead_ar_len = 0;  // > 0: also a graph of this AR length for lookahead decoding
+                                 // (none is added when N or 1 already is that length)
   int64_t context_len = 0;      // C; 0: the model's max_seq_len, at most 512 (step_lengths)
   bool r3 = false;              // Hadamard rotation of q and k after RoPE
   frontend::MaskKind mask = frontend::MaskKind::kAdditive;
@@ -130,6 +134,12 @@ std::string default_recipe(const frontend::LlamaModel& model);
 // scheme, recipe, rule or KV width. Not for scheme "none".
 Result<quant::QuantConfig> quant_config(const frontend::LlamaModel& model,
                                         const QuantOptions& options);
+
+// The step lengths exported for `options`: frontend::step_lengths (C and {N, 1}, or {1} when
+// N == 1), then the lookahead AR length when it is set and not already there. kInvalidArgument
+// for a lookahead length outside [0, C).
+Result<frontend::StepLengths> export_step_lengths(const frontend::LlamaModel& model,
+                                                  const ExportOptions& options);
 
 // Runs the pipeline up to the lowered program. Errors: invalid options (kInvalidArgument:
 // N >= C, ...), a model without a tokenizer (kNotFound), graphs the runtime cannot execute

@@ -5,8 +5,10 @@
 
 #include <cstdio>
 #include <functional>
+#include <string>
 
 #include "headsplit/runner/generator.h"
+#include "headsplit/runner/lookahead.h"
 #include "headsplit/support/result.h"
 
 namespace CLI {
@@ -29,6 +31,12 @@ void register_export(CLI::App& app);    // export.cpp: checkpoint -> .hsa artifa
 void register_demo(CLI::App& app);      // demo.cpp: export the default model and generate
 void register_run(CLI::App& app);       // run.cpp: artifact -> text, on the runtime
 void register_inspect(CLI::App& app);   // inspect.cpp: artifact summary
+void register_chat(CLI::App& app);      // chat.cpp: multi-turn chat on an artifact
+
+// --lookahead N,W,G (lookahead.cpp), shared by run, generate and chat: adds the option to
+// `command` storing its text, and parses that text (empty: lookahead off).
+void add_lookahead_option(CLI::App& command, std::string& text);
+Result<runner::LookaheadOptions> parse_lookahead_option(const std::string& text);
 
 // Prints the llama.cpp-style timing block of a generation to `out`:
 //   load:                   12.34 ms

@@ -58,6 +58,14 @@ class KvManager {
   // slots do not fit in P_cur.
   Status update(int64_t n_past, int64_t n_update);
 
+  // The selected-slot update (lookahead decoding, reference §9.2): copies the step's entries
+  // at rows `rows` (ascending, distinct, each < T_cur) of every layer's out buffers into cache
+  // slots n_past, n_past + 1, ...: per K row (Hkv*Dh rows) the element of each selected column,
+  // per V head (every one of the Hkv heads) the Dh elements of each selected row. Error
+  // (kInvalidArgument) naming the row if the rows are not ascending and in [0, T_cur), or if
+  // the slots do not fit in P_cur.
+  Status update(int64_t n_past, std::span<const int64_t> rows);
+
   // Switches the AR length: moves the cached slots [0, n_past) of every K row / V head block
   // from stride P_cur = C - T_cur to P_new = C - T_new. When P shrinks (T grows) rows move
   // front-to-back, when P grows (T shrinks) back-to-front, so no row overwrites one that has
@@ -91,6 +99,10 @@ class AttentionMask {
   AttentionMask(int64_t ar_len, int64_t context_len);
   // Causal init: row i sees cache slots [0, n_past) and current tokens 0..i.
   void init_causal(int64_t n_past);
+  // Tree init (reference §9.3, attention_map): row i with parents[i] < 0 sees cache slots
+  // [0, n_past); otherwise it sees what row parents[i] sees (parents[i] < i). Every row also sees
+  // itself. parents has T entries. Causal init is parents = {-1, 0, 1, ..., T-2}.
+  void init_tree(int64_t n_past, std::span<const int32_t> parents);
   // Unmasks cache slots [n_past, n_past + n_update) for every row (after KvManager::update).
   void unmask(int64_t n_past, int64_t n_update);
   std::span<const uint16_t> data() const { return data_; }

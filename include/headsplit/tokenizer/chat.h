@@ -34,6 +34,20 @@ Result<ChatTemplate> parse_chat_template_name(std::string_view name);
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
                                 std::optional<std::string_view> system = std::nullopt);
 
+// The pieces of a multi-turn conversation: chat_prefix, then per turn chat_user_turn(message),
+// the model's answer and chat_end_of_answer. prefix + first user turn is apply_chat_template.
+//   ChatML:  prefix "<|im_start|>system\n{system}<|im_end|>\n" (SmolLM2's default system prompt
+//            when none is given); turn
+//            "<|im_start|>user\n{msg}<|im_end|>\n<|im_start|>assistant\n"; end of answer
+//            "<|im_end|>\n"
+//   Llama-3: prefix "<|begin_of_text|>" [system block]; turn "<|start_header_id|>user
+//            <|end_header_id|>\n\n{msg}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
+//            end of answer "<|eot_id|>"
+std::string chat_prefix(ChatTemplate chat_template,
+                        std::optional<std::string_view> system = std::nullopt);
+std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message);
+std::string_view chat_end_of_answer(ChatTemplate chat_template);
+
 // The system prompt ChatML uses when none is given (SmolLM2's template default).
 inline constexpr std::string_view kSmolLmDefaultSystemPrompt =
     "You are a helpful AI assistant named SmolLM, trained by Hugging Face";

@@ -1,0 +1,71 @@
+// Helpers shared by the benchmark programs: medians, the machine's load, exiting on errors, and a
+// synthetic tokenizer for random models (benchmarks feed token ids directly).
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "headsplit/support/result.h"
+#include "headsplit/tokenizer/tokenizer.h"
+
+namespace hs::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// The value of `r`, or exits with "<program>: <what>: <error>" (benchmarks are programs).
+template <typename T>
+T must(Result<T> r, std::string_view what, std::string_view program = "bench") {
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s: %s: %s\n", std::string(program).c_str(), std::string(what).c_str(),
+                 r.error().message().c_str());
+    std::exit(1);
+  }
+  return std::move(r).value();
+}
+
+// The 1-minute load average: the machine is shared, and timings mean little when it is busy.
+inline double load_average() {
+  double v = -1.0;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &v) != 1) v = -1.0;
+    std::fclose(f);
+  }
+  return v;
+}
+
+// A llama2c-style tokenizer of `v` pieces (export needs one; the benchmarks feed ids directly).
+inline tokenizer::TokenizerData synthetic_tokenizer(int64_t v) {
+  tokenizer::TokenizerData t;
+  t.kind = tokenizer::TokenizerKind::kLlama2c;
+  t.pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
+  for (int b = 0; b < 256; ++b) t.pieces.push_back(fmt::format("<0x{:02X}>", b));
+  for (int64_t i = 0; static_cast<int64_t>(t.pieces.size()) < v; ++i) {
+    t.pieces.push_back(fmt::format("w{}", i));
+  }
+  for (size_t i = 0; i < t.pieces.size(); ++i) t.scores.push_back(-static_cast<float>(i));
+  t.bos_id = 1;
+  t.eos_id = 2;
+  t.unk_id = 0;
+  t.max_token_length = 8;
+  return t;
+}
+
+}  // namespace hs::bench
