@@ -19,6 +19,9 @@ using tokenizer::TokenType;
 
 constexpr std::string_view kLlama3Regex =
     R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+// Qwen2 / Qwen2.5 / Qwen3: Llama-3's with \p{N} for numbers (single digits).
+constexpr std::string_view kQwen2Regex =
+    R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
 constexpr std::string_view kSpace = "\xe2\x96\x81";  // "▁"
 
 std::string type_of(const Json& node) {
@@ -123,8 +126,11 @@ Result<std::vector<std::pair<std::string, std::string>>> read_merges(const Json&
   return merges;
 }
 
-// The llama.cpp name of a byte-level pre-tokenizer.
-Result<std::string> byte_level_pre_tokenizer(const Json* pt, const std::string& what) {
+// The llama.cpp name of a byte-level pre-tokenizer. "qwen2" includes an NFC normalizer, so
+// it is picked only when `normalizer` is NFC (every Qwen tokenizer.json has one); any other
+// normalizer is an error naming it.
+Result<std::string> byte_level_pre_tokenizer(const Json* pt, const Json* normalizer,
+                                             const std::string& what) {
   if (pt != nullptr && type_of(*pt) == "ByteLevel") {
     HS_ASSIGN_OR_RETURN(bool regex, json::get_bool_or(*pt, "use_regex", true, what));
     if (regex) return std::string("gpt2");
@@ -139,12 +145,22 @@ Result<std::string> byte_level_pre_tokenizer(const Json* pt, const std::string& 
         re->get<std::string>() == kLlama3Regex) {
       return std::string("llama3");
     }
+    if (type_of(first) == "Split" && !regex && re != nullptr && re->is_string() &&
+        re->get<std::string>() == kQwen2Regex) {
+      if (normalizer == nullptr || type_of(*normalizer) != "NFC") {
+        return errorf(ErrorKind::kUnsupported,
+                      "{}: the Qwen2 pre-tokenizer comes with normalizer {}; only NFC (as in "
+                      "Qwen2/Qwen2.5/Qwen3) is supported",
+                      what, normalizer != nullptr ? json::text(*normalizer) : "null");
+      }
+      return std::string("qwen2");
+    }
     HS_ASSIGN_OR_RETURN(bool single, json::get_bool_or(first, "individual_digits", false, what));
     if (type_of(first) == "Digits" && single && regex) return std::string("smollm");
   }
   return errorf(ErrorKind::kUnsupported,
                 "{}: pre_tokenizer {} is not one of the known byte-level ones (gpt2, llama3, "
-                "smollm)",
+                "qwen2, smollm)",
                 what, pt != nullptr ? json::text(*pt) : "null");
 }
 
@@ -303,7 +319,7 @@ Result<TokenizerData> load_hf_tokenizer(const std::string& dir) {
                                (*replace)["content"] == kSpace);
   if (find_component(pre, "ByteLevel") != nullptr || find_component(decoder, "ByteLevel")) {
     t.kind = TokenizerKind::kByteLevelBpe;
-    HS_ASSIGN_OR_RETURN(t.pre_tokenizer, byte_level_pre_tokenizer(pre, path));
+    HS_ASSIGN_OR_RETURN(t.pre_tokenizer, byte_level_pre_tokenizer(pre, normalizer, path));
     t.merges.reserve(merges.size());
     for (const auto& [a, b] : merges) t.merges.push_back(a + " " + b);
     t.add_bos = false;

@@ -1,10 +1,11 @@
 // Byte-level BPE (GPT-2 family) encoding and decoding.
 //
 // Encode (Hugging Face ByteLevel BPE, llama.cpp `llm_tokenizer_bpe`): split the text around
-// special tokens, split each raw fragment into words with the pre-tokenizer, map each word's
-// bytes to GPT-2's printable characters, start from one symbol per character and repeatedly
-// merge the adjacent pair "a b" of lowest rank in `merges` (leftmost on ties) until no pair
-// has a rank; each final symbol is a piece (or, failing that, its single bytes are looked up).
+// special tokens, make each raw fragment a Unicode string (ill-formed UTF-8 -> U+FFFD per
+// maximal subpart, then NFC when the pre-tokenizer asks), split it into words with the
+// pre-tokenizer, map each word's bytes to GPT-2's printable characters, start from one symbol
+// per character and repeatedly merge the adjacent pair "a b" of lowest rank in `merges`
+// (leftmost on ties) until no pair has a rank; each final symbol is a piece (or, failing that, its single bytes are looked up).
 // A priority queue with lazy invalidation keeps a word of n characters O(n log n).
 #include <algorithm>
 #include <queue>
@@ -147,7 +148,16 @@ std::vector<int32_t> ByteLevelBpeTokenizer::encode(std::string_view text, bool a
       out.push_back(fragment.token);
       continue;
     }
-    for (std::string_view word : pre_tokenizer_.split(fragment.text)) {
+    // The reference tokenizes a Unicode string: ill-formed UTF-8 is U+FFFD there.
+    std::string text;
+    if (pre_tokenizer_.nfc()) {
+      text = nfc_normalize(fragment.text);
+    } else if (!is_valid_utf8(fragment.text)) {
+      text = to_valid_utf8(fragment.text);
+    } else {
+      text = std::string(fragment.text);
+    }
+    for (std::string_view word : pre_tokenizer_.split(text)) {
       encode_word(bytes_to_unicode(word), out);
     }
   }

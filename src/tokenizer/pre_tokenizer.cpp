@@ -15,11 +15,24 @@ namespace {
 // GPT-2 (openai/gpt-2 encoder.py), with the final `\s+` llama.cpp leaves to its custom code.
 constexpr std::string_view kGpt2Regex =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-// Llama-3 (tokenizer.json), with `(?i:'s|...)` spelled out per letter as llama.cpp does, so
-// that Unicode case folding (e.g. U+017F "ſ" ~ "s") does not widen the contractions.
-constexpr std::string_view kLlama3Regex =
-    R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|)"
-    R"(\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+// Llama-3 and Qwen2 (tokenizer.json), with `(?i:'s|...)` spelled out per letter as llama.cpp
+// and transformers.js do, so that Unicode case folding (e.g. U+017F "ſ" ~ "s") does not widen
+// the contractions, and \s / \S as Unicode White_Space (Oniguruma's \s in Hugging Face).
+// Llama-3 takes numbers as \p{N}{1,3}, Qwen2 as \p{N}.
+constexpr std::string_view kWhiteSpace =
+    R"(\t-\r \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000})";
+
+// The Llama-3 regex with `numbers` for its digit alternative and W = kWhiteSpace:
+//   contractions|[^\r\n\p{L}\p{N}]?\p{L}+|numbers| ?[^W\p{L}\p{N}]+[\r\n]*|[W]*[\r\n]+|
+//   [W]+(?![^W])|[W]+
+std::string bpe_regex(std::string_view numbers) {
+  const std::string w(kWhiteSpace);
+  return std::string(R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|)") +
+         R"([^\r\n\p{L}\p{N}]?\p{L}+|)" + std::string(numbers) + "| ?[^" + w +
+         R"(\p{L}\p{N}]+[\r\n]*|[)" + w + R"(]*[\r\n]+|[)" + w + "]+(?![^" + w + "])|[" + w +
+         "]+";
+}
+
 constexpr std::string_view kDigitRegex = R"(\p{N})";
 // llama.cpp's list for a BPE vocabulary without tokenizer.ggml.pre ("default").
 constexpr std::string_view kDefaultPunctRegex = R"([\p{P}\$\+<=>\^~\|]+)";
@@ -40,29 +53,34 @@ Result<std::shared_ptr<const PreTokenizer::Regex>> compile(std::string_view patt
 }  // namespace
 
 Result<PreTokenizer> PreTokenizer::create(std::string_view name) {
-  std::vector<std::string_view> patterns;
+  std::vector<std::string> patterns;
   bool ignore_merges = false;
+  bool nfc = false;
   if (name.empty() || name == "gpt2" || name == "gpt-2") {
-    patterns = {kGpt2Regex};
+    patterns = {std::string(kGpt2Regex)};
   } else if (name == "llama3" || name == "llama-bpe") {
-    patterns = {kLlama3Regex};
+    patterns = {bpe_regex(R"(\p{N}{1,3})")};
     ignore_merges = true;
+  } else if (name == "qwen2") {
+    patterns = {bpe_regex(R"(\p{N})")};
+    nfc = true;
   } else if (name == "smollm") {
-    patterns = {kDigitRegex, kGpt2Regex};
+    patterns = {std::string(kDigitRegex), std::string(kGpt2Regex)};
   } else if (name == "default") {
-    patterns = {kDefaultPunctRegex, kGpt2Regex, kNumbersRegex, kThreeDigitsRegex};
+    patterns = {std::string(kDefaultPunctRegex), std::string(kGpt2Regex),
+                std::string(kNumbersRegex), std::string(kThreeDigitsRegex)};
   } else {
     return errorf(ErrorKind::kUnsupported,
                   "unknown byte-level bpe pre-tokenizer '{}' (known: gpt2, gpt-2, llama3, "
-                  "llama-bpe, smollm, default)",
+                  "llama-bpe, qwen2, smollm, default)",
                   name);
   }
   std::vector<std::shared_ptr<const Regex>> regexes;
-  for (std::string_view pattern : patterns) {
+  for (const std::string& pattern : patterns) {
     HS_ASSIGN_OR_RETURN(auto regex, compile(pattern));
     regexes.push_back(std::move(regex));
   }
-  return PreTokenizer(std::string(name), std::move(regexes), ignore_merges);
+  return PreTokenizer(std::string(name), std::move(regexes), ignore_merges, nfc);
 }
 
 namespace {

@@ -68,10 +68,10 @@ TEST(PreTokenizer, Llama3AndSmolLmSplits) {
   // llama.cpp's "default": punctuation runs first, then GPT-2, then digit runs.
   EXPECT_THAT(split("default", "x+=1, 'ok'"),
               ElementsAre("x", "+=", "1", ",", " ", "'", "ok", "'"));
-  auto bad = PreTokenizer::create("qwen2");
+  auto bad = PreTokenizer::create("deepseek-v3");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.kind(), ErrorKind::kUnsupported);
-  EXPECT_THAT(bad.error().message(), HasSubstr("'qwen2'"));
+  EXPECT_THAT(bad.error().message(), HasSubstr("'deepseek-v3'"));
 }
 
 TEST(PreTokenizer, WordsConcatenateToTheText) {
@@ -92,7 +92,7 @@ TEST(PreTokenizer, WordsConcatenateToTheText) {
                                              "\x80",
                                              "\r\n"};
   std::mt19937 rng(77);
-  for (std::string_view name : {"gpt2", "llama3", "smollm"}) {
+  for (std::string_view name : {"gpt2", "llama3", "qwen2", "smollm"}) {
     auto pre = PreTokenizer::create(name);
     ASSERT_TRUE(pre.ok());
     for (int iter = 0; iter < 200; ++iter) {

@@ -24,7 +24,9 @@ Result<LlamaConfig> load_hf_config(const std::string& config_json_path);
 //  - byte-level (ByteLevel pre-tokenizer or decoder) -> kByteLevelBpe: vocab, merges ("a b"
 //    strings or ["a","b"] pairs), added tokens (special -> control, else user-defined), and
 //    the pre-tokenizer named as llama.cpp does: "gpt2" (ByteLevel with its regex), "llama3"
-//    (Split with the Llama-3 regex), "smollm" (individual Digits, then ByteLevel);
+//    (Split with the Llama-3 regex), "qwen2" (Split with the Qwen2 regex after an NFC
+//    normalizer; another normalizer with it is kUnsupported), "smollm" (individual Digits,
+//    then ByteLevel);
 //  - SentencePiece-style (byte_fallback with a "▁" Metaspace or Replace normalizer) -> kSpm.
 //    tokenizer.json has no scores, so they are derived from the merges: the piece made by the
 //    merge of rank r (0 = first) scores -r, a piece no merge makes scores -(n_merges + id);
