@@ -1,88 +1,195 @@
 // Chat templates: detection from a model's Jinja source, names for --chat-template, and the
-// exact prompt text of one user turn for ChatML and Llama-3.
+// exact prompt text of the fixed forms (ChatML with its defaults, Llama-3, Llama-3.1, Granite).
 #include "headsplit/tokenizer/chat.h"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <array>
+#include <chrono>
+#include <ctime>
+#include <utility>
+
 namespace hs::tokenizer {
+namespace {
+
+constexpr std::array<std::pair<ChatTemplate, std::string_view>, 6> kNames = {{
+    {ChatTemplate::kChatMl, "chatml"},
+    {ChatTemplate::kLlama3, "llama3"},
+    {ChatTemplate::kQwen25, "qwen2.5"},
+    {ChatTemplate::kQwen3, "qwen3"},
+    {ChatTemplate::kLlama31, "llama3.1"},
+    {ChatTemplate::kGranite, "granite"},
+}};
+
+bool contains(std::string_view text, std::string_view marker) {
+  return text.find(marker) != std::string_view::npos;
+}
+
+bool is_chatml(ChatTemplate t) {
+  return t == ChatTemplate::kChatMl || t == ChatTemplate::kQwen25 || t == ChatTemplate::kQwen3;
+}
+bool is_llama(ChatTemplate t) { return t == ChatTemplate::kLlama3 || t == ChatTemplate::kLlama31; }
+
+// Jinja's `trim` (Python str.strip()): leading and trailing Unicode whitespace.
+std::string_view trim(std::string_view text) {
+  // U+2000..U+200A are checked as a range below.
+  static constexpr std::array<std::string_view, 18> kSpaces = {
+      " ",      "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
+      "\x1f",   "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
+  auto space_at_front = [&](std::string_view s) -> size_t {
+    for (std::string_view sp : kSpaces) {
+      if (s.starts_with(sp)) return sp.size();
+    }
+    if (s.starts_with("\xe2\x80") && s.size() >= 3 && static_cast<unsigned char>(s[2]) >= 0x80 &&
+        static_cast<unsigned char>(s[2]) <= 0x8a) {
+      return 3;  // U+2000..U+200A
+    }
+    return 0;
+  };
+  auto space_at_back = [&](std::string_view s) -> size_t {
+    for (std::string_view sp : kSpaces) {
+      if (s.ends_with(sp)) return sp.size();
+    }
+    if (s.size() >= 3 && s.substr(s.size() - 3, 2) == "\xe2\x80" &&
+        static_cast<unsigned char>(s.back()) >= 0x80 && static_cast<unsigned char>(s.back()) <= 0x8a) {
+      return 3;
+    }
+    return 0;
+  };
+  for (size_t n = space_at_front(text); n > 0; n = space_at_front(text)) text.remove_prefix(n);
+  for (size_t n = space_at_back(text); n > 0; n = space_at_back(text)) text.remove_suffix(n);
+  return text;
+}
+
+// Today's UTC date as strftime("%B %d, %Y") (Granite's strftime_now format).
+std::string granite_today() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  return fmt::format("{:%B %d, %Y}", utc);
+}
+
+}  // namespace
 
 std::string_view chat_template_name(ChatTemplate chat_template) {
-  switch (chat_template) {
-    case ChatTemplate::kChatMl: return "chatml";
-    case ChatTemplate::kLlama3: return "llama3";
+  for (const auto& [t, name] : kNames) {
+    if (t == chat_template) return name;
   }
   return "unknown";
 }
 
+std::string chat_template_names(std::string_view separator) {
+  std::string names;
+  for (const auto& [t, name] : kNames) {
+    if (!names.empty()) names += separator;
+    names += name;
+  }
+  return names;
+}
+
 Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
-  if (jinja_source.find("<|im_start|>") != std::string_view::npos) return ChatTemplate::kChatMl;
-  if (jinja_source.find("<|start_header_id|>") != std::string_view::npos) {
-    return ChatTemplate::kLlama3;
+  if (contains(jinja_source, "<|start_of_role|>")) return ChatTemplate::kGranite;
+  if (contains(jinja_source, "<|start_header_id|>")) {
+    return contains(jinja_source, "Cutting Knowledge Date") ? ChatTemplate::kLlama31
+                                                            : ChatTemplate::kLlama3;
+  }
+  if (contains(jinja_source, "<|im_start|>")) {
+    if (contains(jinja_source, "## Metadata") && contains(jinja_source, "Reasoning Mode")) {
+      return errorf(ErrorKind::kUnsupported,
+                    "SmolLM3's chat template (its \"## Metadata\" system block and /think modes) "
+                    "has no fixed form; pass --chat-template {}",
+                    chat_template_names("|"));
+    }
+    if (contains(jinja_source, "You are Qwen, created by Alibaba Cloud")) {
+      return ChatTemplate::kQwen25;
+    }
+    if (contains(jinja_source, "<think>")) return ChatTemplate::kQwen3;
+    return ChatTemplate::kChatMl;
   }
   if (jinja_source.empty()) {
-    return Error(ErrorKind::kUnsupported,
-                 "the model has no chat template; pass --chat-template chatml|llama3");
+    return errorf(ErrorKind::kUnsupported,
+                  "the model has no chat template; pass --chat-template {}",
+                  chat_template_names("|"));
   }
   constexpr size_t kQuoted = 60;
   const bool cut = jinja_source.size() > kQuoted;
   return errorf(ErrorKind::kUnsupported,
-                "unsupported chat template \"{}{}\" (recognised: chatml with <|im_start|>, "
-                "llama3 with <|start_header_id|>)",
+                "unsupported chat template \"{}{}\" (recognised: ChatML with <|im_start|>, "
+                "Llama-3 with <|start_header_id|>, Granite with <|start_of_role|>)",
                 jinja_source.substr(0, kQuoted), cut ? "..." : "");
 }
 
 Result<ChatTemplate> parse_chat_template_name(std::string_view name) {
-  if (name == "chatml") return ChatTemplate::kChatMl;
-  if (name == "llama3") return ChatTemplate::kLlama3;
-  return errorf(ErrorKind::kInvalidArgument,
-                "unknown chat template '{}', expected chatml or llama3", name);
+  for (const auto& [t, known] : kNames) {
+    if (name == known) return t;
+  }
+  return errorf(ErrorKind::kInvalidArgument, "unknown chat template '{}', expected one of {}",
+                name, chat_template_names(", "));
 }
 
-std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_view> system) {
+std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_view> system,
+                        std::string_view today) {
   switch (chat_template) {
     case ChatTemplate::kChatMl:
       return fmt::format("<|im_start|>system\n{}<|im_end|>\n",
                          system.value_or(kSmolLmDefaultSystemPrompt));
+    case ChatTemplate::kQwen25:
+      return fmt::format("<|im_start|>system\n{}<|im_end|>\n",
+                         system.value_or(kQwen25DefaultSystemPrompt));
+    case ChatTemplate::kQwen3:
+      return system ? fmt::format("<|im_start|>system\n{}<|im_end|>\n", *system) : std::string();
     case ChatTemplate::kLlama3: {
       std::string text = "<|begin_of_text|>";
       if (system) {
-        text += fmt::format("<|start_header_id|>system<|end_header_id|>\n\n{}<|eot_id|>", *system);
+        text += fmt::format("<|start_header_id|>system<|end_header_id|>\n\n{}<|eot_id|>",
+                            trim(*system));
       }
       return text;
+    }
+    case ChatTemplate::kLlama31:
+      return fmt::format(
+          "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+          "Cutting Knowledge Date: December 2023\nToday Date: {}\n\n{}<|eot_id|>",
+          today.empty() ? kLlama31DefaultDate : today, trim(system.value_or("")));
+    case ChatTemplate::kGranite: {
+      const std::string date = today.empty() ? granite_today() : std::string(today);
+      const std::string text =
+          system ? std::string(*system) : fmt::format(fmt::runtime(kGraniteDefaultSystemPrompt), date);
+      return fmt::format("<|start_of_role|>system<|end_of_role|>{}<|end_of_text|>\n", text);
     }
   }
   return "";
 }
 
 std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message) {
-  switch (chat_template) {
-    case ChatTemplate::kChatMl:
-      return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", user_message);
-    case ChatTemplate::kLlama3:
-      return fmt::format(
-          "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
-          "<|start_header_id|>assistant<|end_header_id|>\n\n",
-          user_message);
+  if (is_chatml(chat_template)) {
+    return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", user_message);
   }
-  return std::string(user_message);
+  if (is_llama(chat_template)) {
+    return fmt::format(
+        "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        trim(user_message));
+  }
+  return fmt::format(
+      "<|start_of_role|>user<|end_of_role|>{}<|end_of_text|>\n"
+      "<|start_of_role|>assistant<|end_of_role|>",
+      user_message);
 }
 
 std::string_view chat_end_of_answer(ChatTemplate chat_template) {
-  switch (chat_template) {
-    case ChatTemplate::kChatMl: return "<|im_end|>\n";
-    case ChatTemplate::kLlama3: return "<|eot_id|>";
-  }
-  return "";
+  if (is_chatml(chat_template)) return "<|im_end|>\n";
+  if (is_llama(chat_template)) return "<|eot_id|>";
+  return "<|end_of_text|>\n";
 }
 
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
-                                std::optional<std::string_view> system) {
-  return chat_prefix(chat_template, system) + chat_user_turn(chat_template, user_message);
+                                std::optional<std::string_view> system, std::string_view today) {
+  return chat_prefix(chat_template, system, today) + chat_user_turn(chat_template, user_message);
 }
 
-bool chat_template_adds_bos(ChatTemplate chat_template) {
-  return chat_template == ChatTemplate::kLlama3;
-}
+bool chat_template_adds_bos(ChatTemplate chat_template) { return is_llama(chat_template); }
 
 Result<std::vector<int32_t>> encode_prompt(const Tokenizer& tokenizer, std::string_view prompt,
                                            const PromptOptions& options) {
@@ -94,8 +201,8 @@ Result<std::vector<int32_t>> encode_prompt(const Tokenizer& tokenizer, std::stri
     auto detected = detect_chat_template(tokenizer.data().chat_template);
     if (!detected.ok()) {
       if (tokenizer.data().chat_template.empty()) return std::move(detected).error().with_context("--chat");
-      return errorf(ErrorKind::kUnsupported, "--chat: {}; pass --chat-template chatml|llama3 to "
-                    "force one", detected.error().message());
+      return errorf(ErrorKind::kUnsupported, "--chat: {}; pass --chat-template {} to force one",
+                    detected.error().message(), chat_template_names("|"));
     }
     chat_template = *detected;
   }

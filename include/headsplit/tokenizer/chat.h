@@ -12,45 +12,83 @@
 namespace hs::tokenizer {
 
 enum class ChatTemplate {
-  kChatMl,  // <|im_start|>role\n...<|im_end|>\n (SmolLM2, Qwen)
-  kLlama3,  // <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> (Llama 3.x)
+  kChatMl,   // <|im_start|>role\n...<|im_end|>\n, SmolLM2's default system prompt
+  kLlama3,   // <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> (Llama 3)
+  kQwen25,   // ChatML with Qwen2.5's default system prompt
+  kQwen3,    // ChatML without a default system prompt (Qwen3, thinking enabled)
+  kLlama31,  // Llama 3 with the "Cutting Knowledge Date" system block (Llama 3.1 / 3.2)
+  kGranite,  // <|start_of_role|>role<|end_of_role|>...<|end_of_text|>\n (Granite 3.x)
 };
 
-std::string_view chat_template_name(ChatTemplate chat_template);  // "chatml", "llama3"
+// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite".
+std::string_view chat_template_name(ChatTemplate chat_template);
 
-// Recognises a Jinja chat template: `<|im_start|>` means ChatML, `<|start_header_id|>`
-// Llama-3. Anything else (or an empty template) is kUnsupported, quoting its first 60 chars.
+// Recognises a Jinja chat template by its markers:
+//   <|start_of_role|>                                      granite
+//   <|start_header_id|> with "Cutting Knowledge Date"      llama3.1 (3.1 and 3.2), else llama3
+//   <|im_start|> with "You are Qwen, created by Alibaba Cloud"  qwen2.5
+//   <|im_start|> with "<think>" (and no SmolLM3 metadata)  qwen3
+//   <|im_start|> otherwise                                 chatml
+// SmolLM3's template (its "## Metadata" system block and /think modes) has no fixed form:
+// kUnsupported suggesting --chat-template. Anything else (or an empty template) is
+// kUnsupported, quoting its first 60 chars.
 Result<ChatTemplate> detect_chat_template(std::string_view jinja_source);
-// Parses a --chat-template value: "chatml" or "llama3".
+// Parses a --chat-template value: one of the names above.
 Result<ChatTemplate> parse_chat_template_name(std::string_view name);
+// The names accepted by parse_chat_template_name, joined with `separator`.
+std::string chat_template_names(std::string_view separator);
 
-// The prompt for one user turn, ending with the assistant header (the generation prompt).
-//   ChatML: "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{msg}<|im_end|>\n"
-//           "<|im_start|>assistant\n"; without a system prompt SmolLM2's default one is used.
-//   Llama-3: "<|begin_of_text|>" [system block when given]
-//           "<|start_header_id|>user<|end_header_id|>\n\n{msg}<|eot_id|>"
-//           "<|start_header_id|>assistant<|end_header_id|>\n\n"
+// The prompt for one user turn, ending with the assistant header (the generation prompt), as
+// the family's Jinja template renders [system?, user] with add_generation_prompt:
+//   ChatML:   "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{msg}<|im_end|>\n"
+//             "<|im_start|>assistant\n"; without a system prompt the family's default is used
+//             (chatml: SmolLM2's, qwen2.5: Qwen's); qwen3 has none and then no system block
+//   Llama-3:  "<|begin_of_text|>" [system block when given]
+//             "<|start_header_id|>user<|end_header_id|>\n\n{msg}<|eot_id|>"
+//             "<|start_header_id|>assistant<|end_header_id|>\n\n" (system and msg trimmed)
+//   Llama-3.1: as Llama-3 with the system block always there:
+//             "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December"
+//             " 2023\nToday Date: {today}\n\n{system}<|eot_id|>"
+//   Granite:  "<|start_of_role|>system<|end_of_role|>{system}<|end_of_text|>\n"
+//             "<|start_of_role|>user<|end_of_role|>{msg}<|end_of_text|>\n"
+//             "<|start_of_role|>assistant<|end_of_role|>", the default system being
+//             kGraniteDefaultSystemPrompt with {today}
+// `today` is the date the template would take from strftime_now; empty: Llama-3.1's template
+// fallback "26 Jul 2024", for Granite the current UTC date as "%B %d, %Y".
 // Encode the result with parse_special.
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
-                                std::optional<std::string_view> system = std::nullopt);
+                                std::optional<std::string_view> system = std::nullopt,
+                                std::string_view today = {});
 
 // The pieces of a multi-turn conversation: chat_prefix, then per turn chat_user_turn(message),
 // the model's answer and chat_end_of_answer. prefix + first user turn is apply_chat_template.
-//   ChatML:  prefix "<|im_start|>system\n{system}<|im_end|>\n" (SmolLM2's default system prompt
-//            when none is given); turn
+//   ChatML (all three): prefix = the system block (if any); turn
 //            "<|im_start|>user\n{msg}<|im_end|>\n<|im_start|>assistant\n"; end of answer
 //            "<|im_end|>\n"
-//   Llama-3: prefix "<|begin_of_text|>" [system block]; turn "<|start_header_id|>user
+//   Llama-3 / 3.1: prefix "<|begin_of_text|>" [system block]; turn "<|start_header_id|>user
 //            <|end_header_id|>\n\n{msg}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
 //            end of answer "<|eot_id|>"
+//   Granite: prefix the system block; turn "<|start_of_role|>user<|end_of_role|>{msg}"
+//            "<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>"; end of answer
+//            "<|end_of_text|>\n"
 std::string chat_prefix(ChatTemplate chat_template,
-                        std::optional<std::string_view> system = std::nullopt);
+                        std::optional<std::string_view> system = std::nullopt,
+                        std::string_view today = {});
 std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message);
 std::string_view chat_end_of_answer(ChatTemplate chat_template);
 
 // The system prompt ChatML uses when none is given (SmolLM2's template default).
 inline constexpr std::string_view kSmolLmDefaultSystemPrompt =
     "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+// Qwen2.5's template default.
+inline constexpr std::string_view kQwen25DefaultSystemPrompt =
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+// Granite 3.3's template default ({} is today's date).
+inline constexpr std::string_view kGraniteDefaultSystemPrompt =
+    "Knowledge Cutoff Date: April 2024. Today's Date: {}. You are Granite, developed by IBM. "
+    "You are a helpful AI assistant.";
+// Llama-3.1/3.2's date when the template has no strftime_now.
+inline constexpr std::string_view kLlama31DefaultDate = "26 Jul 2024";
 
 // True when the template text already starts with the BOS token (Llama-3's
 // <|begin_of_text|>): encode it without adding BOS again.
@@ -59,7 +97,7 @@ bool chat_template_adds_bos(ChatTemplate chat_template);
 // How a user's prompt becomes token ids (shared by `generate` and `run`).
 struct PromptOptions {
   bool chat = false;                  // wrap the prompt in the model's chat template
-  std::string chat_template;          // "chatml" / "llama3" forces one; empty: detect
+  std::string chat_template;          // a chat_template_name forces one; empty: detect
   std::optional<std::string> system;  // system prompt for the template
 };
 

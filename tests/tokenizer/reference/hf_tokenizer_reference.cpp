@@ -11,6 +11,11 @@
 //                                records without special-token text decode(encode(x)) equal
 //                                to the reference's input string (x with U+FFFD, NFC'd when
 //                                the tokenizer normalizes). Exit 1 naming the first mismatches.
+//   chat <rendered.json>         compares headsplit's chat forms with the conversations the
+//                                JavaScript reference rendered (hf_chat.cjs): the family
+//                                detected from each real template, and the text of
+//                                chat_prefix + (chat_user_turn + answer + chat_end_of_answer)*
+//                                + chat_user_turn.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -24,6 +29,7 @@
 #include <vector>
 
 #include "headsplit/frontend/hf.h"
+#include "headsplit/tokenizer/chat.h"
 #include "headsplit/tokenizer/pre_tokenizer.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
@@ -322,6 +328,59 @@ int check(const std::string& name, const std::string& dir, const std::string& co
   return ids_equal == i && decode_equal == i && round_trips_equal == round_trips ? 0 : 1;
 }
 
+int check_chat(const std::string& rendered_path) {
+  std::ifstream in(rendered_path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const nlohmann::json cases = nlohmann::json::parse(buffer.str(), nullptr, false);
+  if (cases.is_discarded() || !cases.is_array()) {
+    fmt::print(stderr, "chat: {} is not a JSON array\n", rendered_path);
+    return 1;
+  }
+  size_t equal = 0;
+  size_t detected = 0;
+  for (const nlohmann::json& c : cases) {
+    const std::string family = c["family"].get<std::string>();
+    auto named = hs::tokenizer::parse_chat_template_name(family);
+    auto found = hs::tokenizer::detect_chat_template(c["template"].get<std::string>());
+    if (!named.ok()) {
+      fmt::print("chat: {}\n", named.error().message());
+      continue;
+    }
+    if (found.ok() && *found == *named) {
+      ++detected;
+    } else {
+      fmt::print("chat {}: the real template is detected as {}\n", family,
+                 found.ok() ? hs::tokenizer::chat_template_name(*found) : found.error().message());
+    }
+    std::optional<std::string> system;
+    if (!c["system"].is_null()) system = c["system"].get<std::string>();
+    const std::vector<std::string> turns = c["turns"].get<std::vector<std::string>>();
+    const std::string today = c["today"].get<std::string>();
+    std::string text = hs::tokenizer::chat_prefix(
+        *named, system ? std::optional<std::string_view>(*system) : std::nullopt, today);
+    for (size_t i = 0; i < turns.size(); ++i) {
+      if (i % 2 == 0) {
+        text += hs::tokenizer::chat_user_turn(*named, turns[i]);
+      } else {
+        text += turns[i];
+        text += hs::tokenizer::chat_end_of_answer(*named);
+      }
+    }
+    const std::string expected = c["text"].get<std::string>();
+    if (text == expected) {
+      ++equal;
+    } else {
+      fmt::print("chat {} (today '{}'):\n  headsplit: \"{}\"\n  reference: \"{}\"\n", family, today,
+                 escaped(text), escaped(expected));
+    }
+  }
+  fmt::print("chat: {} conversations, text equal {}/{}, family detected from the real template "
+             "{}/{}\n",
+             cases.size(), equal, cases.size(), detected, cases.size());
+  return equal == cases.size() && detected == cases.size() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -330,9 +389,11 @@ int main(int argc, char** argv) {
     return write_corpus(args[1], static_cast<size_t>(std::stoul(args[2])));
   }
   if (args.size() == 5 && args[0] == "check") return check(args[1], args[2], args[3], args[4]);
+  if (args.size() == 2 && args[0] == "chat") return check_chat(args[1]);
   fmt::print(stderr,
              "usage: hf_tokenizer_reference corpus <out.bin> <records>\n"
              "       hf_tokenizer_reference check <name> <tokenizer dir> <corpus.bin> "
-             "<reference.jsonl>\n");
+             "<reference.jsonl>\n"
+             "       hf_tokenizer_reference chat <rendered.json>\n");
   return 2;
 }
