@@ -190,12 +190,15 @@ void register_generate(CLI::App& app) {
                   "cache I/O: per-layer (2L tensors) or per-head (2*L*Hkv, needs --attention sha)")
       ->check(CLI::IsMember({"per-layer", "per-head"}));
   cmd->add_flag("--chat", args->chat,
-                "wrap the prompt in the model's chat template (ChatML or Llama-3, from its "
-                "tokenizer_config.json / GGUF metadata)");
+                "wrap the prompt in the model's chat template (ChatML, Qwen2.5, Qwen3, Llama-3, "
+                "Llama-3.1, Granite, detected from its tokenizer_config.json / GGUF metadata)");
   cmd->add_option("--chat-template", args->chat_template,
-                  "force a chat template (implies --chat): chatml or llama3")
-      ->check(CLI::IsMember({"chatml", "llama3"}));
-  cmd->add_option("--system", args->system, "system prompt for --chat (ChatML default: SmolLM2's)");
+                  "force a chat template (implies --chat): " +
+                      tokenizer::chat_template_names(", "))
+      ->check(CLI::IsMember({"chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite"}));
+  cmd->add_option("--system", args->system,
+                  "system prompt for --chat (default: the template's own, e.g. SmolLM2's or "
+                  "Qwen2.5's)");
   add_lookahead_option(*cmd, args->lookahead);
   cmd->footer(
       "Text goes to stdout, the stats to stderr. Example:\n"

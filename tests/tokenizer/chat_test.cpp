@@ -136,3 +136,104 @@ TEST(EncodePrompt, UnknownTemplateIsAnErrorSuggestingTheFlag) {
 
 }  // namespace
 }  // namespace hs::tokenizer
+
+namespace hs::tokenizer {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+constexpr ChatTemplate kAll[] = {ChatTemplate::kChatMl, ChatTemplate::kLlama3,
+                                 ChatTemplate::kQwen25, ChatTemplate::kQwen3,
+                                 ChatTemplate::kLlama31, ChatTemplate::kGranite};
+
+TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
+  // Abridged from each family's tokenizer_config.json chat_template.
+  EXPECT_EQ(*detect_chat_template("{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba "
+                                  "Cloud. You are a helpful assistant.<|im_end|>\\n' }}"),
+            ChatTemplate::kQwen25);
+  EXPECT_EQ(*detect_chat_template("{{- '<|im_start|>' + message.role + '\\n<think>\\n' }}"),
+            ChatTemplate::kQwen3);
+  EXPECT_EQ(*detect_chat_template("{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}"
+                                  "{{- \"Cutting Knowledge Date: December 2023\\n\" }}"),
+            ChatTemplate::kLlama31);
+  EXPECT_EQ(*detect_chat_template("{{- '<|start_of_role|>system<|end_of_role|>' }}"),
+            ChatTemplate::kGranite);
+  auto smollm3 = detect_chat_template(
+      "{{- \"<|im_start|>system\\n\" -}}{{- \"## Metadata\\n\\n\" -}}<think>"
+      "{{- \"Reasoning Mode: \" + reasoning_mode + \"\\n\\n\" -}}");
+  ASSERT_FALSE(smollm3.ok());
+  EXPECT_EQ(smollm3.kind(), ErrorKind::kUnsupported);
+  EXPECT_THAT(smollm3.error().message(), HasSubstr("SmolLM3"));
+  EXPECT_THAT(smollm3.error().message(), HasSubstr("--chat-template"));
+}
+
+TEST(ChatTemplate, NamesRoundTrip) {
+  for (ChatTemplate t : kAll) {
+    HS_ASSERT_OK_AND_ASSIGN(ChatTemplate parsed, parse_chat_template_name(chat_template_name(t)));
+    EXPECT_EQ(parsed, t);
+  }
+  EXPECT_EQ(chat_template_names("|"), "chatml|llama3|qwen2.5|qwen3|llama3.1|granite");
+  auto bad = parse_chat_template_name("qwen2");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message(), HasSubstr("expected one of chatml, llama3, qwen2.5"));
+}
+
+TEST(ChatTemplate, QwenDefaults) {
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kQwen25, "Hi!"),
+            "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+            "assistant.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kQwen3, "Hi!"),
+            "<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kQwen3, " Hi! ", std::string_view(" S ")),
+            "<|im_start|>system\n S <|im_end|>\n<|im_start|>user\n Hi! <|im_end|>\n"
+            "<|im_start|>assistant\n");  // ChatML keeps spaces
+  EXPECT_FALSE(chat_template_adds_bos(ChatTemplate::kQwen3));
+}
+
+TEST(ChatTemplate, Llama31SystemBlockWithDate) {
+  const std::string header =
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+      "December 2023\nToday Date: ";
+  const std::string user =
+      "<|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
+      "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kLlama31, "Hi!"),
+            header + "26 Jul 2024\n\n<|eot_id|>" + user);
+  // System and message are trimmed (Jinja `| trim`), Unicode spaces too.
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kLlama31, "\t Hi!\n\u3000",
+                                std::string_view("  Be brief.\n"), "02 Dec 2026"),
+            header + "02 Dec 2026\n\nBe brief.<|eot_id|>" + user);
+  EXPECT_TRUE(chat_template_adds_bos(ChatTemplate::kLlama31));
+  EXPECT_EQ(chat_end_of_answer(ChatTemplate::kLlama31), "<|eot_id|>");
+}
+
+TEST(ChatTemplate, GraniteDefaultSystemWithDate) {
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kGranite, "Hi!", std::nullopt, "April 09, 2025"),
+            "<|start_of_role|>system<|end_of_role|>Knowledge Cutoff Date: April 2024. Today's "
+            "Date: April 09, 2025. You are Granite, developed by IBM. You are a helpful AI "
+            "assistant.<|end_of_text|>\n<|start_of_role|>user<|end_of_role|>Hi!<|end_of_text|>\n"
+            "<|start_of_role|>assistant<|end_of_role|>");
+  // Without a date: today's, as strftime_now("%B %d, %Y").
+  EXPECT_THAT(chat_prefix(ChatTemplate::kGranite),
+              MatchesRegex(".*Today's Date: [A-Z][a-z]+ [0-3][0-9], 2[0-9][0-9][0-9]\\. You "
+                           "are Granite.*"));
+  EXPECT_EQ(chat_prefix(ChatTemplate::kGranite, std::string_view("S")),
+            "<|start_of_role|>system<|end_of_role|>S<|end_of_text|>\n");
+  EXPECT_EQ(chat_end_of_answer(ChatTemplate::kGranite), "<|end_of_text|>\n");
+  EXPECT_FALSE(chat_template_adds_bos(ChatTemplate::kGranite));
+}
+
+TEST(ChatTemplate, PrefixAndFirstTurnAreTheSingleTurnTemplateForEveryForm) {
+  for (ChatTemplate t : kAll) {
+    for (std::optional<std::string_view> system :
+         {std::optional<std::string_view>(), std::optional<std::string_view>(" S ")}) {
+      EXPECT_EQ(chat_prefix(t, system, "D") + chat_user_turn(t, " q "),
+                apply_chat_template(t, " q ", system, "D"))
+          << chat_template_name(t);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hs::tokenizer
