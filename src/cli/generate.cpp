@@ -193,8 +193,7 @@ void register_generate(CLI::App& app) {
                 "wrap the prompt in the model's chat template (ChatML, Qwen2.5, Qwen3, Llama-3, "
                 "Llama-3.1, Granite, detected from its tokenizer_config.json / GGUF metadata)");
   cmd->add_option("--chat-template", args->chat_template,
-                  "force a chat template (implies --chat): " +
-                      tokenizer::chat_template_names(", "))
+                  "force a chat template (implies --chat): " + tokenizer::chat_template_names(", "))
       ->check(CLI::IsMember({"chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite"}));
   cmd->add_option("--system", args->system,
                   "system prompt for --chat (default: the template's own, e.g. SmolLM2's or "

@@ -5,8 +5,9 @@
 // maximal subpart, then NFC when the pre-tokenizer asks), split it into words with the
 // pre-tokenizer, map each word's bytes to GPT-2's printable characters, start from one symbol
 // per character and repeatedly merge the adjacent pair "a b" of lowest rank in `merges`
-// (leftmost on ties) until no pair has a rank; each final symbol is a piece (or, failing that, its single bytes are looked up).
-// A priority queue with lazy invalidation keeps a word of n characters O(n log n).
+// (leftmost on ties) until no pair has a rank; each final symbol is a piece (or, failing that, its
+// single bytes are looked up). A priority queue with lazy invalidation keeps a word of n characters
+// O(n log n).
 #include <algorithm>
 #include <queue>
 #include <unordered_map>

@@ -35,8 +35,8 @@ bool is_llama(ChatTemplate t) { return t == ChatTemplate::kLlama3 || t == ChatTe
 std::string_view trim(std::string_view text) {
   // U+2000..U+200A are checked as a range below.
   static constexpr std::array<std::string_view, 18> kSpaces = {
-      " ",      "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
-      "\x1f",   "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
+      " ",    "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
+      "\x1f", "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
   auto space_at_front = [&](std::string_view s) -> size_t {
     for (std::string_view sp : kSpaces) {
       if (s.starts_with(sp)) return sp.size();
@@ -52,7 +52,8 @@ std::string_view trim(std::string_view text) {
       if (s.ends_with(sp)) return sp.size();
     }
     if (s.size() >= 3 && s.substr(s.size() - 3, 2) == "\xe2\x80" &&
-        static_cast<unsigned char>(s.back()) >= 0x80 && static_cast<unsigned char>(s.back()) <= 0x8a) {
+        static_cast<unsigned char>(s.back()) >= 0x80 &&
+        static_cast<unsigned char>(s.back()) <= 0x8a) {
       return 3;
     }
     return 0;
@@ -124,8 +125,8 @@ Result<ChatTemplate> parse_chat_template_name(std::string_view name) {
   for (const auto& [t, known] : kNames) {
     if (name == known) return t;
   }
-  return errorf(ErrorKind::kInvalidArgument, "unknown chat template '{}', expected one of {}",
-                name, chat_template_names(", "));
+  return errorf(ErrorKind::kInvalidArgument, "unknown chat template '{}', expected one of {}", name,
+                chat_template_names(", "));
 }
 
 std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_view> system,
@@ -154,8 +155,9 @@ std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_vi
           today.empty() ? kLlama31DefaultDate : today, trim(system.value_or("")));
     case ChatTemplate::kGranite: {
       const std::string date = today.empty() ? granite_today() : std::string(today);
-      const std::string text =
-          system ? std::string(*system) : fmt::format(fmt::runtime(kGraniteDefaultSystemPrompt), date);
+      const std::string text = system
+                                   ? std::string(*system)
+                                   : fmt::format(fmt::runtime(kGraniteDefaultSystemPrompt), date);
       return fmt::format("<|start_of_role|>system<|end_of_role|>{}<|end_of_text|>\n", text);
     }
   }

@@ -29,8 +29,7 @@ std::string bpe_regex(std::string_view numbers) {
   const std::string w(kWhiteSpace);
   return std::string(R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|)") +
          R"([^\r\n\p{L}\p{N}]?\p{L}+|)" + std::string(numbers) + "| ?[^" + w +
-         R"(\p{L}\p{N}]+[\r\n]*|[)" + w + R"(]*[\r\n]+|[)" + w + "]+(?![^" + w + "])|[" + w +
-         "]+";
+         R"(\p{L}\p{N}]+[\r\n]*|[)" + w + R"(]*[\r\n]+|[)" + w + "]+(?![^" + w + "])|[" + w + "]+";
 }
 
 constexpr std::string_view kDigitRegex = R"(\p{N})";

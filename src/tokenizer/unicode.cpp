@@ -104,8 +104,7 @@ std::string nfc_normalize(std::string_view text) {
   std::string out(static_cast<size_t>(nn) * 3, '\0');
   int32_t n8 = 0;
   if (U_SUCCESS(status)) {
-    u_strToUTF8(out.data(), static_cast<int32_t>(out.size()), &n8, normalized.data(), nn,
-                &status);
+    u_strToUTF8(out.data(), static_cast<int32_t>(out.size()), &n8, normalized.data(), nn, &status);
   }
   if (U_FAILURE(status)) return valid;  // ICU out of memory only: leave the text as it was
   out.resize(static_cast<size_t>(n8));

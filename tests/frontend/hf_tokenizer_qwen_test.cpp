@@ -24,9 +24,11 @@ std::string qwen_folder(const std::string& normalizer) {
   // U+0301, "1" and "2" digits.
   const std::string tok = R"({
     "added_tokens": [{"id": 8, "content": "<|im_start|>", "special": true}],
-    "normalizer": )" + normalizer + R"(,
+    "normalizer": )" + normalizer +
+                          R"(,
     "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
-        {"type": "Split", "pattern": {"Regex": ")" + regex + R"("}, "behavior": "Isolated"},
+        {"type": "Split", "pattern": {"Regex": ")" +
+                          regex + R"("}, "behavior": "Isolated"},
         {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]},
     "decoder": {"type": "ByteLevel"},
     "model": {"type": "BPE", "vocab": {"e": 0, "\u00c3": 1, "\u00a9": 2, "\u00c3\u00a9": 3,
@@ -37,7 +39,8 @@ std::string qwen_folder(const std::string& normalizer) {
 }
 
 TEST(HfTokenizer, QwenSplitWithNfcIsQwen2) {
-  HS_ASSERT_OK_AND_ASSIGN(tokenizer::TokenizerData t, load_hf_tokenizer(qwen_folder(R"({"type": "NFC"})")));
+  HS_ASSERT_OK_AND_ASSIGN(tokenizer::TokenizerData t,
+                          load_hf_tokenizer(qwen_folder(R"({"type": "NFC"})")));
   EXPECT_EQ(t.pre_tokenizer, "qwen2");
   HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(t));
   // "e" + U+0301 is "é" after NFC: one token; digits stay single although "1 2" is a merge.
@@ -47,8 +50,7 @@ TEST(HfTokenizer, QwenSplitWithNfcIsQwen2) {
 }
 
 TEST(HfTokenizer, QwenSplitWithOtherNormalizerIsRefused) {
-  for (const std::string& normalizer :
-       {std::string("null"), std::string(R"({"type": "NFKC"})")}) {
+  for (const std::string& normalizer : {std::string("null"), std::string(R"({"type": "NFKC"})")}) {
     auto r = load_hf_tokenizer(qwen_folder(normalizer));
     ASSERT_FALSE(r.ok()) << normalizer;
     EXPECT_EQ(r.kind(), ErrorKind::kUnsupported);

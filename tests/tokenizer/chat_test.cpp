@@ -143,8 +143,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
-constexpr ChatTemplate kAll[] = {ChatTemplate::kChatMl, ChatTemplate::kLlama3,
-                                 ChatTemplate::kQwen25, ChatTemplate::kQwen3,
+constexpr ChatTemplate kAll[] = {ChatTemplate::kChatMl,  ChatTemplate::kLlama3,
+                                 ChatTemplate::kQwen25,  ChatTemplate::kQwen3,
                                  ChatTemplate::kLlama31, ChatTemplate::kGranite};
 
 TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {

@@ -38,14 +38,18 @@ TEST(ValidUtf8, ReplacesMaximalSubparts) {
     EXPECT_EQ(to_valid_utf8(ok), ok);
   }
   // Unicode 3.9 / WHATWG examples: one U+FFFD per maximal subpart.
-  EXPECT_EQ(to_valid_utf8("a\xff" "b"), "a" + fffd(1) + "b");
-  EXPECT_EQ(to_valid_utf8("\xe4\xb8" "a"), fffd(1) + "a");        // cut 3-byte sequence
-  EXPECT_EQ(to_valid_utf8("\xf0\x9f\x98"), fffd(1));              // cut 4-byte at the end
-  EXPECT_EQ(to_valid_utf8("\xc0\x80"), fffd(2));                  // overlong: C0 never leads
-  EXPECT_EQ(to_valid_utf8("\xe0\x80\x80"), fffd(3));              // overlong 3-byte
-  EXPECT_EQ(to_valid_utf8("\xed\xa0\x80"), fffd(3));              // a surrogate
-  EXPECT_EQ(to_valid_utf8("\xf4\x90\x80\x80"), fffd(4));          // above U+10FFFF
-  EXPECT_EQ(to_valid_utf8("\x80\xbf"), fffd(2));                  // stray continuations
+  EXPECT_EQ(to_valid_utf8("a\xff"
+                          "b"),
+            "a" + fffd(1) + "b");
+  EXPECT_EQ(to_valid_utf8("\xe4\xb8"
+                          "a"),
+            fffd(1) + "a");                               // cut 3-byte sequence
+  EXPECT_EQ(to_valid_utf8("\xf0\x9f\x98"), fffd(1));      // cut 4-byte at the end
+  EXPECT_EQ(to_valid_utf8("\xc0\x80"), fffd(2));          // overlong: C0 never leads
+  EXPECT_EQ(to_valid_utf8("\xe0\x80\x80"), fffd(3));      // overlong 3-byte
+  EXPECT_EQ(to_valid_utf8("\xed\xa0\x80"), fffd(3));      // a surrogate
+  EXPECT_EQ(to_valid_utf8("\xf4\x90\x80\x80"), fffd(4));  // above U+10FFFF
+  EXPECT_EQ(to_valid_utf8("\x80\xbf"), fffd(2));          // stray continuations
   EXPECT_EQ(to_valid_utf8("\xf0\x9f\x98\xe4\xb8\xad"), fffd(1) + "\xe4\xb8\xad");
   EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));
   EXPECT_FALSE(is_valid_utf8("\xc3"));
@@ -77,7 +81,9 @@ TEST(Nfc, ComposesAndReorders) {
   // Compatibility characters stay (NFC, not NFKC): "ﬁ" U+FB01, fullwidth "Ａ".
   EXPECT_EQ(nfc_normalize("\xef\xac\x81\xef\xbc\xa1"), "\xef\xac\x81\xef\xbc\xa1");
   EXPECT_EQ(nfc_normalize("plain ascii"), "plain ascii");
-  EXPECT_EQ(nfc_normalize("x\xff" "e\xcc\x81"), "x" + fffd(1) + "\xc3\xa9");
+  EXPECT_EQ(nfc_normalize("x\xff"
+                          "e\xcc\x81"),
+            "x" + fffd(1) + "\xc3\xa9");
 }
 
 TEST(PreTokenizer, Qwen2SplitsDigitsAloneAfterNfc) {
@@ -99,16 +105,32 @@ TEST(PreTokenizer, WhiteSpaceIsUnicodeWhiteSpace) {
   // U+3000 (ideographic space) and U+0085 (NEL) are White_Space: a run of spaces before a word
   // leaves its last character to the word only when it is a plain space.
   for (std::string_view name : {"llama3", "qwen2"}) {
-    EXPECT_THAT(split(name, "a\xe3\x80\x80\xe3\x80\x80" "b"),
-                ElementsAre("a", "\xe3\x80\x80", "\xe3\x80\x80" "b"))
+    EXPECT_THAT(split(name,
+                      "a\xe3\x80\x80\xe3\x80\x80"
+                      "b"),
+                ElementsAre("a", "\xe3\x80\x80",
+                            "\xe3\x80\x80"
+                            "b"))
         << name;
-    EXPECT_THAT(split(name, "a\xc2\x85" "b"), ElementsAre("a", "\xc2\x85" "b")) << name;
+    EXPECT_THAT(split(name,
+                      "a\xc2\x85"
+                      "b"),
+                ElementsAre("a",
+                            "\xc2\x85"
+                            "b"))
+        << name;
     // U+180E (Mongolian vowel separator, Cf) and U+FEFF (BOM, Cf) are not White_Space: they
     // join the space before them as punctuation (" ?[^\s\p{L}\p{N}]+"). Were they spaces
     // (PCRE2's \s has U+180E), the split would be "a", " ", "\u180eb".
-    EXPECT_THAT(split(name, "a \xe1\xa0\x8e" "b"), ElementsAre("a", " \xe1\xa0\x8e", "b"))
+    EXPECT_THAT(split(name,
+                      "a \xe1\xa0\x8e"
+                      "b"),
+                ElementsAre("a", " \xe1\xa0\x8e", "b"))
         << name;
-    EXPECT_THAT(split(name, "a \xef\xbb\xbf" "b"), ElementsAre("a", " \xef\xbb\xbf", "b"))
+    EXPECT_THAT(split(name,
+                      "a \xef\xbb\xbf"
+                      "b"),
+                ElementsAre("a", " \xef\xbb\xbf", "b"))
         << name;
   }
 }
@@ -120,8 +142,8 @@ TEST(ByteLevelBpe, Qwen2NormalizesAndReplacesBeforeBpe) {
   d.kind = TokenizerKind::kByteLevelBpe;
   d.pre_tokenizer = "qwen2";
   for (int b = 0; b < 256; ++b) d.pieces.push_back(bytes_to_unicode(std::string(1, char(b))));
-  d.pieces.push_back("\u00c3\u00a9");  // 256: "é"
-  d.pieces.push_back("\u00ef\u00bf");  // 257
+  d.pieces.push_back("\u00c3\u00a9");        // 256: "é"
+  d.pieces.push_back("\u00ef\u00bf");        // 257
   d.pieces.push_back("\u00ef\u00bf\u00bd");  // 258: U+FFFD
   d.merges = {"\u00c3 \u00a9", "\u00ef \u00bf", "\u00ef\u00bf \u00bd"};
   d.add_bos = false;
@@ -129,7 +151,10 @@ TEST(ByteLevelBpe, Qwen2NormalizesAndReplacesBeforeBpe) {
   ASSERT_TRUE(tok.ok()) << tok.error().message();
   EXPECT_THAT((*tok)->encode("e\xcc\x81", false), ElementsAre(256));
   EXPECT_THAT((*tok)->encode("\xe4\xb8", false), ElementsAre(258));
-  EXPECT_EQ((*tok)->decode((*tok)->encode("x\xff" "e\xcc\x81", false)), "x" + fffd(1) + "\xc3\xa9");
+  EXPECT_EQ((*tok)->decode((*tok)->encode("x\xff"
+                                          "e\xcc\x81",
+                                          false)),
+            "x" + fffd(1) + "\xc3\xa9");
   d.pre_tokenizer = "gpt2";  // no NFC, but still a Unicode string
   auto gpt2 = Tokenizer::create(d);
   ASSERT_TRUE(gpt2.ok());

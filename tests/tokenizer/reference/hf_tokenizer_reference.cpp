@@ -18,11 +18,11 @@
 //                                + chat_user_turn.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
@@ -70,37 +70,48 @@ std::string in_range(Rng& rng, uint32_t lo, uint32_t hi) {
 }
 
 const std::vector<std::string> kWords = {
-    "the",   "model", "splits", "heads",   "quantize", "token",  "Hello",  "WORLD", "I'm",
-    "don't", "WE'LL", "she'd",  "they've", "it's",     "you're", "O'Neil", "rock'n'roll",
-    "naïve", "café",  "über",   "façade",  "jalapeño", "Ærø",    "smörgåsbord"};
-const std::vector<std::string> kCode = {
-    "int main(void) {\n    return 0;\n}",
-    "for (size_t i = 0; i < n; ++i) { a[i] += b[i] * 2; }",
-    "def f(x):\n\treturn x ** 2  # square\n",
-    "if x != None and y >= 0x1F:\n    print(f\"{x!r:>10}\")",
-    "const auto& [k, v] = *it;  // C++17",
-    "{\"name\": \"qwen3\", \"layers\": 28, \"theta\": 1e6}",
-    "$ ls -la | grep '^d' >> out.txt 2>&1",
-    "<div class=\"x\">&nbsp;</div>",
-    "SELECT id, COUNT(*) FROM t WHERE a<>b GROUP BY id;",
-    "fn main() -> Result<(), Box<dyn Error>> { Ok(()) }",
-    "x=[1,2,3];y={'a':(4,5)}\r\nz = x[::-1]",
-    "#include <vector>\n#define MAX(a,b) ((a)>(b)?(a):(b))",
-    "    \t  indented();\n\n\n    more();"};
-const std::vector<std::string> kSpecials = {
-    "<|im_start|>", "<|im_end|>",   "<|endoftext|>",        "<think>",
-    "</think>",     "<tool_call>",  "<|begin_of_text|>",    "<|eot_id|>",
-    "<|start_header_id|>",          "<|end_header_id|>",    "<|im_start",
-    "|im_end|>",    "<|reserved_special_token_5|>",         "<|vision_pad|>"};
+    "the",         "model", "splits", "heads", "quantize", "token",    "Hello",  "WORLD",
+    "I'm",         "don't", "WE'LL",  "she'd", "they've",  "it's",     "you're", "O'Neil",
+    "rock'n'roll", "naïve", "café",   "über",  "façade",   "jalapeño", "Ærø",    "smörgåsbord"};
+const std::vector<std::string> kCode = {"int main(void) {\n    return 0;\n}",
+                                        "for (size_t i = 0; i < n; ++i) { a[i] += b[i] * 2; }",
+                                        "def f(x):\n\treturn x ** 2  # square\n",
+                                        "if x != None and y >= 0x1F:\n    print(f\"{x!r:>10}\")",
+                                        "const auto& [k, v] = *it;  // C++17",
+                                        "{\"name\": \"qwen3\", \"layers\": 28, \"theta\": 1e6}",
+                                        "$ ls -la | grep '^d' >> out.txt 2>&1",
+                                        "<div class=\"x\">&nbsp;</div>",
+                                        "SELECT id, COUNT(*) FROM t WHERE a<>b GROUP BY id;",
+                                        "fn main() -> Result<(), Box<dyn Error>> { Ok(()) }",
+                                        "x=[1,2,3];y={'a':(4,5)}\r\nz = x[::-1]",
+                                        "#include <vector>\n#define MAX(a,b) ((a)>(b)?(a):(b))",
+                                        "    \t  indented();\n\n\n    more();"};
+const std::vector<std::string> kSpecials = {"<|im_start|>",
+                                            "<|im_end|>",
+                                            "<|endoftext|>",
+                                            "<think>",
+                                            "</think>",
+                                            "<tool_call>",
+                                            "<|begin_of_text|>",
+                                            "<|eot_id|>",
+                                            "<|start_header_id|>",
+                                            "<|end_header_id|>",
+                                            "<|im_start",
+                                            "|im_end|>",
+                                            "<|reserved_special_token_5|>",
+                                            "<|vision_pad|>"};
 // Whitespace of Unicode White_Space that both references treat alike (U+0085 and U+FEFF are
 // left out: JavaScript's \s differs from Unicode White_Space there; see the test's notes).
 const std::vector<std::string> kSpaces = {
-    " ", " ", "  ", "\t", "\n", "\r\n", "\n\n", "\r", "\u00a0", "\u3000", "\u2003", "\u2009",
-    "\u202f", "\u205f", "\u2028", "\u2029", "\x0b", "\x0c"};
-const std::vector<std::string> kInvalid = {
-    "\xff", "\xfe", "\x80", "\xbf\xbf", "\xc0\x80", "\xc3", "\xe4\xb8", "\xf0\x9f\x98",
-    "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe0\x80\xaf", "\xf8\x88\x80\x80\x80", "\xc1\xbf",
-    "\xf5"};
+    " ",      " ",      "  ",     "\t",     "\n",     "\r\n",   "\n\n",   "\r",   "\u00a0",
+    "\u3000", "\u2003", "\u2009", "\u202f", "\u205f", "\u2028", "\u2029", "\x0b", "\x0c"};
+const std::vector<std::string> kInvalid = {"\xff",         "\xfe",
+                                           "\x80",         "\xbf\xbf",
+                                           "\xc0\x80",     "\xc3",
+                                           "\xe4\xb8",     "\xf0\x9f\x98",
+                                           "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                                           "\xe0\x80\xaf", "\xf8\x88\x80\x80\x80",
+                                           "\xc1\xbf",     "\xf5"};
 
 std::string digits(Rng& rng) {
   std::string s;
@@ -110,9 +121,9 @@ std::string digits(Rng& rng) {
     case 0: s += fmt::format(".{}", pick(rng, 1000)); break;
     case 1: s.insert(0, 1, '-'); break;
     case 2: s += fmt::format(",{}", 100 + pick(rng, 900)); break;
-    case 3: s = in_range(rng, 0x660, 0x669) + in_range(rng, 0x660, 0x669); break;  // ٠-٩
+    case 3: s = in_range(rng, 0x660, 0x669) + in_range(rng, 0x660, 0x669); break;      // ٠-٩
     case 4: s = in_range(rng, 0xFF10, 0xFF19) + in_range(rng, 0xFF10, 0xFF19); break;  // fullwidth
-    case 5: s += "\u00b2\u00bd\u2167"; break;  // ², ½, Ⅷ (\p{N})
+    case 5: s += "\u00b2\u00bd\u2167"; break;                 // ², ½, Ⅷ (\p{N})
     case 6: s.insert(0, in_range(rng, 0x966, 0x96F)); break;  // Devanagari digits
     default: break;
   }
@@ -127,8 +138,9 @@ std::string cjk(Rng& rng) {
       case 0: s += in_range(rng, 0x3041, 0x3096); break;  // Hiragana
       case 1: s += in_range(rng, 0x30A1, 0x30FA); break;  // Katakana
       case 2: s += in_range(rng, 0xAC00, 0xD7A3); break;  // Hangul syllables
-      case 3: s += one_of(rng, std::vector<std::string>{"\u3001", "\u3002", "\u300c", "\u300d",
-                                                        "\uff0c", "\uff01", "\u30fc"});
+      case 3:
+        s += one_of(rng, std::vector<std::string>{"\u3001", "\u3002", "\u300c", "\u300d", "\uff0c",
+                                                  "\uff01", "\u30fc"});
         break;
       default: s += in_range(rng, 0x4E00, 0x9FA5); break;  // CJK unified ideographs
     }
@@ -141,7 +153,7 @@ std::string emoji(Rng& rng) {
     case 0: return in_range(rng, 0x1F600, 0x1F64F);
     case 1: return in_range(rng, 0x1F300, 0x1F5FF);
     case 2: return in_range(rng, 0x1F466, 0x1F469) + in_range(rng, 0x1F3FB, 0x1F3FF);  // skin
-    case 3: return "\U0001F468\u200d\U0001F469\u200d\U0001F467";                      // ZWJ family
+    case 3: return "\U0001F468\u200d\U0001F469\u200d\U0001F467";                       // ZWJ family
     case 4: return in_range(rng, 0x1F1E6, 0x1F1FF) + in_range(rng, 0x1F1E6, 0x1F1FF);  // flag
     case 5: return std::string(1, static_cast<char>('0' + pick(rng, 10))) + "\ufe0f\u20e3";
     default: return in_range(rng, 0x2600, 0x26FF) + "\ufe0f";
@@ -154,14 +166,38 @@ std::string script(Rng& rng) {
   uint32_t lo = 0;
   uint32_t hi = 0;
   switch (pick(rng, 8)) {
-    case 0: lo = 0x3B1; hi = 0x3C9; break;   // Greek
-    case 1: lo = 0x430; hi = 0x44F; break;   // Cyrillic
-    case 2: lo = 0x627; hi = 0x64A; break;   // Arabic
-    case 3: lo = 0x5D0; hi = 0x5EA; break;   // Hebrew
-    case 4: lo = 0x915; hi = 0x939; break;   // Devanagari
-    case 5: lo = 0xE01; hi = 0xE2E; break;   // Thai
-    case 6: lo = 0xC0; hi = 0xFF; break;     // Latin-1 letters (and × ÷)
-    default: lo = 0x100; hi = 0x17E; break;  // Latin Extended-A (no U+017F)
+    case 0:
+      lo = 0x3B1;
+      hi = 0x3C9;
+      break;  // Greek
+    case 1:
+      lo = 0x430;
+      hi = 0x44F;
+      break;  // Cyrillic
+    case 2:
+      lo = 0x627;
+      hi = 0x64A;
+      break;  // Arabic
+    case 3:
+      lo = 0x5D0;
+      hi = 0x5EA;
+      break;  // Hebrew
+    case 4:
+      lo = 0x915;
+      hi = 0x939;
+      break;  // Devanagari
+    case 5:
+      lo = 0xE01;
+      hi = 0xE2E;
+      break;  // Thai
+    case 6:
+      lo = 0xC0;
+      hi = 0xFF;
+      break;  // Latin-1 letters (and × ÷)
+    default:
+      lo = 0x100;
+      hi = 0x17E;
+      break;  // Latin Extended-A (no U+017F)
   }
   for (size_t i = 0; i < n; ++i) s += in_range(rng, lo, hi);
   return s;
@@ -171,12 +207,12 @@ std::string script(Rng& rng) {
 std::string decomposed(Rng& rng) {
   const std::string base(1, static_cast<char>("aeiouAEIOUnc"[pick(rng, 12)]));
   switch (pick(rng, 6)) {
-    case 0: return base + in_range(rng, 0x300, 0x308);                          // combining mark
-    case 1: return base + "\u0323\u0302";                                      // two marks
+    case 0: return base + in_range(rng, 0x300, 0x308);                             // combining mark
+    case 1: return base + "\u0323\u0302";                                          // two marks
     case 2: return in_range(rng, 0x1100, 0x1112) + in_range(rng, 0x1161, 0x1175);  // jamo
-    case 3: return "\u212b\u2126";                                             // Å Ω singletons
-    case 4: return "\ufb01\uff21\u2460";                                       // ﬁ Ａ ① (kept)
-    default: return "\u1e9b\u0323";                                            // ẛ̣
+    case 3: return "\u212b\u2126";        // Å Ω singletons
+    case 4: return "\ufb01\uff21\u2460";  // ﬁ Ａ ① (kept)
+    default: return "\u1e9b\u0323";       // ẛ̣
   }
 }
 
@@ -310,9 +346,8 @@ int check(const std::string& name, const std::string& dir, const std::string& co
     ids_equal += ids_ok ? 1 : 0;
     decode_equal += decode_ok ? 1 : 0;
     if ((!ids_ok || !decode_ok || !round_trip_ok) && shown++ < 8) {
-      fmt::print("{} record {}: \"{}\"\n  headsplit: {}\n  reference: {}\n  decode: \"{}\"\n",
-                 name, i, escaped(x), fmt::join(got, " "), fmt::join(expected, " "),
-                 escaped(decoded));
+      fmt::print("{} record {}: \"{}\"\n  headsplit: {}\n  reference: {}\n  decode: \"{}\"\n", name,
+                 i, escaped(x), fmt::join(got, " "), fmt::join(expected, " "), escaped(decoded));
     }
     ++i;
   }
@@ -323,8 +358,7 @@ int check(const std::string& name, const std::string& dir, const std::string& co
   fmt::print(
       "{} (pre-tokenizer {}): {} records ({} with ill-formed UTF-8, {} tokens): ids equal {}/{}, "
       "decode equal {}/{}, round trip equal {}/{}\n",
-      name, pre, i, invalid, tokens, ids_equal, i, decode_equal, i, round_trips_equal,
-      round_trips);
+      name, pre, i, invalid, tokens, ids_equal, i, decode_equal, i, round_trips_equal, round_trips);
   return ids_equal == i && decode_equal == i && round_trips_equal == round_trips ? 0 : 1;
 }
 
@@ -375,9 +409,10 @@ int check_chat(const std::string& rendered_path) {
                  escaped(text), escaped(expected));
     }
   }
-  fmt::print("chat: {} conversations, text equal {}/{}, family detected from the real template "
-             "{}/{}\n",
-             cases.size(), equal, cases.size(), detected, cases.size());
+  fmt::print(
+      "chat: {} conversations, text equal {}/{}, family detected from the real template "
+      "{}/{}\n",
+      cases.size(), equal, cases.size(), detected, cases.size());
   return equal == cases.size() && detected == cases.size() ? 0 : 1;
 }
 
