@@ -28,7 +28,9 @@ std::vector<int32_t> ChatSession::encode_prefix() const {
 
 std::vector<int32_t> ChatSession::encode_user(std::string_view message) const {
   if (!options_.chat_template) return tokenizer_->encode(message, /*add_bos=*/false);
-  return tokenizer_->encode(tokenizer::chat_user_turn(*options_.chat_template, message),
+  std::optional<std::string_view> system;  // SmolLM3's /no_think flag lives in it
+  if (options_.system) system = *options_.system;
+  return tokenizer_->encode(tokenizer::chat_user_turn(*options_.chat_template, message, system),
                             /*add_bos=*/false, /*parse_special=*/true);
 }
 

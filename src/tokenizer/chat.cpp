@@ -13,13 +13,14 @@
 namespace hs::tokenizer {
 namespace {
 
-constexpr std::array<std::pair<ChatTemplate, std::string_view>, 6> kNames = {{
+constexpr std::array<std::pair<ChatTemplate, std::string_view>, 7> kNames = {{
     {ChatTemplate::kChatMl, "chatml"},
     {ChatTemplate::kLlama3, "llama3"},
     {ChatTemplate::kQwen25, "qwen2.5"},
     {ChatTemplate::kQwen3, "qwen3"},
     {ChatTemplate::kLlama31, "llama3.1"},
     {ChatTemplate::kGranite, "granite"},
+    {ChatTemplate::kSmolLm3, "smollm3"},
 }};
 
 bool contains(std::string_view text, std::string_view marker) {
@@ -27,48 +28,84 @@ bool contains(std::string_view text, std::string_view marker) {
 }
 
 bool is_chatml(ChatTemplate t) {
-  return t == ChatTemplate::kChatMl || t == ChatTemplate::kQwen25 || t == ChatTemplate::kQwen3;
+  return t == ChatTemplate::kChatMl || t == ChatTemplate::kQwen25 || t == ChatTemplate::kQwen3 ||
+         t == ChatTemplate::kSmolLm3;
 }
 bool is_llama(ChatTemplate t) { return t == ChatTemplate::kLlama3 || t == ChatTemplate::kLlama31; }
 
-// Jinja's `trim` (Python str.strip()): leading and trailing Unicode whitespace.
-std::string_view trim(std::string_view text) {
-  // U+2000..U+200A are checked as a range below.
-  static constexpr std::array<std::string_view, 18> kSpaces = {
-      " ",    "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
-      "\x1f", "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
-  auto space_at_front = [&](std::string_view s) -> size_t {
-    for (std::string_view sp : kSpaces) {
-      if (s.starts_with(sp)) return sp.size();
-    }
-    if (s.starts_with("\xe2\x80") && s.size() >= 3 && static_cast<unsigned char>(s[2]) >= 0x80 &&
-        static_cast<unsigned char>(s[2]) <= 0x8a) {
-      return 3;  // U+2000..U+200A
-    }
-    return 0;
-  };
-  auto space_at_back = [&](std::string_view s) -> size_t {
-    for (std::string_view sp : kSpaces) {
-      if (s.ends_with(sp)) return sp.size();
-    }
-    if (s.size() >= 3 && s.substr(s.size() - 3, 2) == "\xe2\x80" &&
-        static_cast<unsigned char>(s.back()) >= 0x80 &&
-        static_cast<unsigned char>(s.back()) <= 0x8a) {
-      return 3;
-    }
-    return 0;
-  };
-  for (size_t n = space_at_front(text); n > 0; n = space_at_front(text)) text.remove_prefix(n);
+// Python's str.isspace() characters as UTF-8 (U+2000..U+200A are checked as a range).
+constexpr std::array<std::string_view, 18> kSpaces = {
+    " ",      "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
+    "\x1f",   "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
+
+bool is_en_space(std::string_view three) {  // U+2000..U+200A: E2 80 80..8A
+  return three.size() == 3 && three.substr(0, 2) == "\xe2\x80" &&
+         static_cast<unsigned char>(three[2]) >= 0x80 && static_cast<unsigned char>(three[2]) <= 0x8a;
+}
+
+size_t space_at_front(std::string_view s) {
+  for (std::string_view sp : kSpaces) {
+    if (s.starts_with(sp)) return sp.size();
+  }
+  return s.size() >= 3 && is_en_space(s.substr(0, 3)) ? 3 : 0;
+}
+
+size_t space_at_back(std::string_view s) {
+  for (std::string_view sp : kSpaces) {
+    if (s.ends_with(sp)) return sp.size();
+  }
+  return s.size() >= 3 && is_en_space(s.substr(s.size() - 3)) ? 3 : 0;
+}
+
+// Python's str.rstrip() / Jinja's `trim` (str.strip()): trailing / both ends' whitespace.
+std::string_view rstrip(std::string_view text) {
   for (size_t n = space_at_back(text); n > 0; n = space_at_back(text)) text.remove_suffix(n);
   return text;
 }
+std::string_view trim(std::string_view text) {
+  for (size_t n = space_at_front(text); n > 0; n = space_at_front(text)) text.remove_prefix(n);
+  return rstrip(text);
+}
 
-// Today's UTC date as strftime("%B %d, %Y") (Granite's strftime_now format).
-std::string granite_today() {
+// Today's UTC date as strftime(`format`) (what a template's strftime_now gives).
+std::string utc_today(std::string_view format) {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
   gmtime_r(&now, &utc);
-  return fmt::format("{:%B %d, %Y}", utc);
+  return fmt::format(fmt::runtime(fmt::format("{{:{}}}", format)), utc);
+}
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// SmolLM3: whether the system text asks for /no_think (the template checks "/no_think" first).
+bool smollm3_no_think(std::optional<std::string_view> system) {
+  return system && contains(*system, "/no_think");
+}
+
+// SmolLM3's system block, as its template renders it without tools.
+std::string smollm3_prefix(std::optional<std::string_view> system, std::string_view today) {
+  const bool no_think = smollm3_no_think(system);
+  std::string custom;
+  if (system) {  // system_message.replace("/no_think", "").replace("/think", "").rstrip()
+    custom = rstrip(replace_all(replace_all(std::string(*system), "/no_think", ""), "/think", ""));
+    if (contains(*system, "/system_override")) {
+      return fmt::format("<|im_start|>system\n{}<|im_end|>\n",
+                         rstrip(replace_all(custom, "/system_override", "")));
+    }
+  }
+  if (custom.empty()) {
+    custom = no_think ? kSmolLm3DefaultNoThinkPrompt : kSmolLm3DefaultThinkPrompt;
+  }
+  return fmt::format(
+      "<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: {}\n"
+      "Reasoning Mode: {}\n\n## Custom Instructions\n\n{}\n\n",
+      today.empty() ? utc_today("%d %B %Y") : std::string(today),
+      no_think ? "/no_think" : "/think", custom);
 }
 
 }  // namespace
@@ -97,10 +134,7 @@ Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
   }
   if (contains(jinja_source, "<|im_start|>")) {
     if (contains(jinja_source, "## Metadata") && contains(jinja_source, "Reasoning Mode")) {
-      return errorf(ErrorKind::kUnsupported,
-                    "SmolLM3's chat template (its \"## Metadata\" system block and /think modes) "
-                    "has no fixed form; pass --chat-template {}",
-                    chat_template_names("|"));
+      return ChatTemplate::kSmolLm3;
     }
     if (contains(jinja_source, "You are Qwen, created by Alibaba Cloud")) {
       return ChatTemplate::kQwen25;
@@ -153,8 +187,9 @@ std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_vi
           "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
           "Cutting Knowledge Date: December 2023\nToday Date: {}\n\n{}<|eot_id|>",
           today.empty() ? kLlama31DefaultDate : today, trim(system.value_or("")));
+    case ChatTemplate::kSmolLm3: return smollm3_prefix(system, today);
     case ChatTemplate::kGranite: {
-      const std::string date = today.empty() ? granite_today() : std::string(today);
+      const std::string date = today.empty() ? utc_today("%B %d, %Y") : std::string(today);
       const std::string text = system
                                    ? std::string(*system)
                                    : fmt::format(fmt::runtime(kGraniteDefaultSystemPrompt), date);
@@ -164,9 +199,12 @@ std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_vi
   return "";
 }
 
-std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message) {
+std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message,
+                           std::optional<std::string_view> system) {
   if (is_chatml(chat_template)) {
-    return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n", user_message);
+    const bool no_think = chat_template == ChatTemplate::kSmolLm3 && smollm3_no_think(system);
+    return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n{}", user_message,
+                       no_think ? "<think>\n\n</think>\n" : "");
   }
   if (is_llama(chat_template)) {
     return fmt::format(
@@ -188,7 +226,8 @@ std::string_view chat_end_of_answer(ChatTemplate chat_template) {
 
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
                                 std::optional<std::string_view> system, std::string_view today) {
-  return chat_prefix(chat_template, system, today) + chat_user_turn(chat_template, user_message);
+  return chat_prefix(chat_template, system, today) +
+         chat_user_turn(chat_template, user_message, system);
 }
 
 bool chat_template_adds_bos(ChatTemplate chat_template) { return is_llama(chat_template); }

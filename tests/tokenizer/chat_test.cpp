@@ -159,13 +159,10 @@ TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
             ChatTemplate::kLlama31);
   EXPECT_EQ(*detect_chat_template("{{- '<|start_of_role|>system<|end_of_role|>' }}"),
             ChatTemplate::kGranite);
-  auto smollm3 = detect_chat_template(
-      "{{- \"<|im_start|>system\\n\" -}}{{- \"## Metadata\\n\\n\" -}}<think>"
-      "{{- \"Reasoning Mode: \" + reasoning_mode + \"\\n\\n\" -}}");
-  ASSERT_FALSE(smollm3.ok());
-  EXPECT_EQ(smollm3.kind(), ErrorKind::kUnsupported);
-  EXPECT_THAT(smollm3.error().message(), HasSubstr("SmolLM3"));
-  EXPECT_THAT(smollm3.error().message(), HasSubstr("--chat-template"));
+  EXPECT_EQ(*detect_chat_template(
+                "{{- \"<|im_start|>system\\n\" -}}{{- \"## Metadata\\n\\n\" -}}<think>"
+                "{{- \"Reasoning Mode: \" + reasoning_mode + \"\\n\\n\" -}}"),
+            ChatTemplate::kSmolLm3);
 }
 
 TEST(ChatTemplate, NamesRoundTrip) {
@@ -173,7 +170,7 @@ TEST(ChatTemplate, NamesRoundTrip) {
     HS_ASSERT_OK_AND_ASSIGN(ChatTemplate parsed, parse_chat_template_name(chat_template_name(t)));
     EXPECT_EQ(parsed, t);
   }
-  EXPECT_EQ(chat_template_names("|"), "chatml|llama3|qwen2.5|qwen3|llama3.1|granite");
+  EXPECT_EQ(chat_template_names("|"), "chatml|llama3|qwen2.5|qwen3|llama3.1|granite|smollm3");
   auto bad = parse_chat_template_name("qwen2");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.error().message(), HasSubstr("expected one of chatml, llama3, qwen2.5"));
@@ -224,11 +221,46 @@ TEST(ChatTemplate, GraniteDefaultSystemWithDate) {
   EXPECT_FALSE(chat_template_adds_bos(ChatTemplate::kGranite));
 }
 
+// SmolLM3's template (HuggingFaceTB/SmolLM3-3B tokenizer_config.json), traced by hand for
+// [system?, user] with add_generation_prompt and no tools: the system block is
+//   "<|im_start|>system\n" "## Metadata\n\n" "Knowledge Cutoff Date: June 2025\n"
+//   "Today Date: " ~ strftime_now("%d %B %Y") ~ "\n" "Reasoning Mode: " + mode + "\n\n"
+//   "## Custom Instructions\n\n" + (custom_instructions or the mode's default) + "\n\n"
+// with no <|im_end|> (that is emitted only inside the tools branch), the system message is not
+// rendered again in the loop, users are '<|im_start|>user\n' + content + '<|im_end|>\n', and
+// the generation prompt is "<|im_start|>assistant\n" (+ "<think>\n\n</think>\n" in /no_think).
+TEST(ChatTemplate, SmolLm3MetadataBlockAndReasoningModes) {
+  const std::string head =
+      "<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: 02 "
+      "December 2026\nReasoning Mode: ";
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "Hi!", std::nullopt, "02 December 2026"),
+            head + "/think\n\n## Custom Instructions\n\n" + std::string(kSmolLm3DefaultThinkPrompt) +
+                "\n\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "Hi!", std::string_view("/no_think"),
+                                "02 December 2026"),
+            head + "/no_think\n\n## Custom Instructions\n\nYou are a helpful AI assistant named "
+                   "SmolLM, trained by Hugging Face.\n\n<|im_start|>user\nHi!<|im_end|>\n"
+                   "<|im_start|>assistant\n<think>\n\n</think>\n");
+  // A system prompt loses its flags and trailing spaces; /think keeps the thinking mode.
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "q", std::string_view(" Be brief. /think \n"),
+                                "02 December 2026"),
+            head + "/think\n\n## Custom Instructions\n\n Be brief.\n\n<|im_start|>user\nq"
+                   "<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "q",
+                                std::string_view("Only this. /system_override /no_think")),
+            "<|im_start|>system\nOnly this.<|im_end|>\n<|im_start|>user\nq<|im_end|>\n"
+            "<|im_start|>assistant\n<think>\n\n</think>\n");
+  EXPECT_THAT(chat_prefix(ChatTemplate::kSmolLm3),
+              MatchesRegex(".*Today Date: [0-3][0-9] [A-Z][a-z]+ 2[0-9][0-9][0-9]\nReasoning.*"));
+  EXPECT_EQ(chat_end_of_answer(ChatTemplate::kSmolLm3), "<|im_end|>\n");
+}
+
 TEST(ChatTemplate, PrefixAndFirstTurnAreTheSingleTurnTemplateForEveryForm) {
   for (ChatTemplate t : kAll) {
     for (std::optional<std::string_view> system :
-         {std::optional<std::string_view>(), std::optional<std::string_view>(" S ")}) {
-      EXPECT_EQ(chat_prefix(t, system, "D") + chat_user_turn(t, " q "),
+         {std::optional<std::string_view>(), std::optional<std::string_view>(" S "),
+          std::optional<std::string_view>("S /no_think")}) {
+      EXPECT_EQ(chat_prefix(t, system, "D") + chat_user_turn(t, " q ", system),
                 apply_chat_template(t, " q ", system, "D"))
           << chat_template_name(t);
     }

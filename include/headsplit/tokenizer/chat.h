@@ -18,20 +18,20 @@ enum class ChatTemplate {
   kQwen3,    // ChatML without a default system prompt (Qwen3, thinking enabled)
   kLlama31,  // Llama 3 with the "Cutting Knowledge Date" system block (Llama 3.1 / 3.2)
   kGranite,  // <|start_of_role|>role<|end_of_role|>...<|end_of_text|>\n (Granite 3.x)
+  kSmolLm3,  // ChatML with SmolLM3's "## Metadata" system block, reasoning mode /think
 };
 
-// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite".
+// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite", "smollm3".
 std::string_view chat_template_name(ChatTemplate chat_template);
 
 // Recognises a Jinja chat template by its markers:
 //   <|start_of_role|>                                      granite
 //   <|start_header_id|> with "Cutting Knowledge Date"      llama3.1 (3.1 and 3.2), else llama3
+//   <|im_start|> with "## Metadata" and "Reasoning Mode"  smollm3
 //   <|im_start|> with "You are Qwen, created by Alibaba Cloud"  qwen2.5
-//   <|im_start|> with "<think>" (and no SmolLM3 metadata)  qwen3
+//   <|im_start|> with "<think>"                            qwen3
 //   <|im_start|> otherwise                                 chatml
-// SmolLM3's template (its "## Metadata" system block and /think modes) has no fixed form:
-// kUnsupported suggesting --chat-template. Anything else (or an empty template) is
-// kUnsupported, quoting its first 60 chars.
+// Anything else (or an empty template) is kUnsupported, quoting its first 60 chars.
 Result<ChatTemplate> detect_chat_template(std::string_view jinja_source);
 // Parses a --chat-template value: one of the names above.
 Result<ChatTemplate> parse_chat_template_name(std::string_view name);
@@ -53,8 +53,18 @@ std::string chat_template_names(std::string_view separator);
 //             "<|start_of_role|>user<|end_of_role|>{msg}<|end_of_text|>\n"
 //             "<|start_of_role|>assistant<|end_of_role|>", the default system being
 //             kGraniteDefaultSystemPrompt with {today}
+//   SmolLM3 (enable_thinking, the template's default): "<|im_start|>system\n## Metadata\n\n"
+//             "Knowledge Cutoff Date: June 2025\nToday Date: {today}\nReasoning Mode: /think\n\n"
+//             "## Custom Instructions\n\n{system}\n\n" (the template leaves this block without
+//             <|im_end|> when there are no tools), then the ChatML user turn; {system} defaults
+//             to kSmolLm3DefaultThinkPrompt, a given one loses "/think" and "/no_think" and its
+//             trailing spaces; "/no_think" in it switches to Reasoning Mode /no_think, the short
+//             default kSmolLm3DefaultNoThinkPrompt and a generation prompt followed by
+//             "<think>\n\n</think>\n"; "/system_override" replaces the whole block by the
+//             system text and <|im_end|>\n
 // `today` is the date the template would take from strftime_now; empty: Llama-3.1's template
-// fallback "26 Jul 2024", for Granite the current UTC date as "%B %d, %Y".
+// fallback "26 Jul 2024", for Granite and SmolLM3 the current UTC date as their strftime
+// formats ("%B %d, %Y", "%d %B %Y").
 // Encode the result with parse_special.
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
                                 std::optional<std::string_view> system = std::nullopt,
@@ -68,13 +78,17 @@ std::string apply_chat_template(ChatTemplate chat_template, std::string_view use
 //   Llama-3 / 3.1: prefix "<|begin_of_text|>" [system block]; turn "<|start_header_id|>user
 //            <|end_header_id|>\n\n{msg}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
 //            end of answer "<|eot_id|>"
+//   SmolLM3: prefix the system block; turn as ChatML (with "<think>\n\n</think>\n" after it in
+//            /no_think mode); end of answer "<|im_end|>\n"
 //   Granite: prefix the system block; turn "<|start_of_role|>user<|end_of_role|>{msg}"
 //            "<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>"; end of answer
 //            "<|end_of_text|>\n"
 std::string chat_prefix(ChatTemplate chat_template,
                         std::optional<std::string_view> system = std::nullopt,
                         std::string_view today = {});
-std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message);
+// `system` matters only to SmolLM3 (its /no_think flag changes the generation prompt).
+std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message,
+                           std::optional<std::string_view> system = std::nullopt);
 std::string_view chat_end_of_answer(ChatTemplate chat_template);
 
 // The system prompt ChatML uses when none is given (SmolLM2's template default).
@@ -87,6 +101,24 @@ inline constexpr std::string_view kQwen25DefaultSystemPrompt =
 inline constexpr std::string_view kGraniteDefaultSystemPrompt =
     "Knowledge Cutoff Date: April 2024. Today's Date: {}. You are Granite, developed by IBM. "
     "You are a helpful AI assistant.";
+// SmolLM3's template defaults for the custom instructions, by reasoning mode.
+inline constexpr std::string_view kSmolLm3DefaultNoThinkPrompt =
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face.";
+inline constexpr std::string_view kSmolLm3DefaultThinkPrompt =
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face. Your role as an "
+    "assistant involves thoroughly exploring questions through a systematic thinking process "
+    "before providing the final precise and accurate solutions. This requires engaging in a "
+    "comprehensive cycle of analysis, summarizing, exploration, reassessment, reflection, "
+    "backtracking, and iteration to develop well-considered thinking process. Please structure "
+    "your response into two main sections: Thought and Solution using the specified format: "
+    "<think> Thought section </think> Solution section. In the Thought section, detail your "
+    "reasoning process in steps. Each step should include detailed considerations such as "
+    "analysing questions, summarizing relevant findings, brainstorming new ideas, verifying the "
+    "accuracy of the current steps, refining any errors, and revisiting previous steps. In the "
+    "Solution section, based on various attempts, explorations, and reflections from the "
+    "Thought section, systematically present the final solution that you deem correct. The "
+    "Solution section should be logical, accurate, and concise and detail necessary steps "
+    "needed to reach the conclusion.";
 // Llama-3.1/3.2's date when the template has no strftime_now.
 inline constexpr std::string_view kLlama31DefaultDate = "26 Jul 2024";
 
