@@ -35,12 +35,13 @@ bool is_llama(ChatTemplate t) { return t == ChatTemplate::kLlama3 || t == ChatTe
 
 // Python's str.isspace() characters as UTF-8 (U+2000..U+200A are checked as a range).
 constexpr std::array<std::string_view, 18> kSpaces = {
-    " ",      "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
-    "\x1f",   "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
+    " ",    "\t",     "\n",     "\v",     "\f",     "\r",     "\x1c",   "\x1d",   "\x1e",
+    "\x1f", "\u0085", "\u00a0", "\u1680", "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"};
 
 bool is_en_space(std::string_view three) {  // U+2000..U+200A: E2 80 80..8A
   return three.size() == 3 && three.substr(0, 2) == "\xe2\x80" &&
-         static_cast<unsigned char>(three[2]) >= 0x80 && static_cast<unsigned char>(three[2]) <= 0x8a;
+         static_cast<unsigned char>(three[2]) >= 0x80 &&
+         static_cast<unsigned char>(three[2]) <= 0x8a;
 }
 
 size_t space_at_front(std::string_view s) {
@@ -104,8 +105,8 @@ std::string smollm3_prefix(std::optional<std::string_view> system, std::string_v
   return fmt::format(
       "<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: {}\n"
       "Reasoning Mode: {}\n\n## Custom Instructions\n\n{}\n\n",
-      today.empty() ? utc_today("%d %B %Y") : std::string(today),
-      no_think ? "/no_think" : "/think", custom);
+      today.empty() ? utc_today("%d %B %Y") : std::string(today), no_think ? "/no_think" : "/think",
+      custom);
 }
 
 }  // namespace

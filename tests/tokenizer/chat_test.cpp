@@ -159,10 +159,10 @@ TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
             ChatTemplate::kLlama31);
   EXPECT_EQ(*detect_chat_template("{{- '<|start_of_role|>system<|end_of_role|>' }}"),
             ChatTemplate::kGranite);
-  EXPECT_EQ(*detect_chat_template(
-                "{{- \"<|im_start|>system\\n\" -}}{{- \"## Metadata\\n\\n\" -}}<think>"
-                "{{- \"Reasoning Mode: \" + reasoning_mode + \"\\n\\n\" -}}"),
-            ChatTemplate::kSmolLm3);
+  EXPECT_EQ(
+      *detect_chat_template("{{- \"<|im_start|>system\\n\" -}}{{- \"## Metadata\\n\\n\" -}}<think>"
+                            "{{- \"Reasoning Mode: \" + reasoning_mode + \"\\n\\n\" -}}"),
+      ChatTemplate::kSmolLm3);
 }
 
 TEST(ChatTemplate, NamesRoundTrip) {
@@ -234,18 +234,21 @@ TEST(ChatTemplate, SmolLm3MetadataBlockAndReasoningModes) {
       "<|im_start|>system\n## Metadata\n\nKnowledge Cutoff Date: June 2025\nToday Date: 02 "
       "December 2026\nReasoning Mode: ";
   EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "Hi!", std::nullopt, "02 December 2026"),
-            head + "/think\n\n## Custom Instructions\n\n" + std::string(kSmolLm3DefaultThinkPrompt) +
+            head + "/think\n\n## Custom Instructions\n\n" +
+                std::string(kSmolLm3DefaultThinkPrompt) +
                 "\n\n<|im_start|>user\nHi!<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "Hi!", std::string_view("/no_think"),
                                 "02 December 2026"),
-            head + "/no_think\n\n## Custom Instructions\n\nYou are a helpful AI assistant named "
-                   "SmolLM, trained by Hugging Face.\n\n<|im_start|>user\nHi!<|im_end|>\n"
-                   "<|im_start|>assistant\n<think>\n\n</think>\n");
+            head +
+                "/no_think\n\n## Custom Instructions\n\nYou are a helpful AI assistant named "
+                "SmolLM, trained by Hugging Face.\n\n<|im_start|>user\nHi!<|im_end|>\n"
+                "<|im_start|>assistant\n<think>\n\n</think>\n");
   // A system prompt loses its flags and trailing spaces; /think keeps the thinking mode.
-  EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "q", std::string_view(" Be brief. /think \n"),
-                                "02 December 2026"),
-            head + "/think\n\n## Custom Instructions\n\n Be brief.\n\n<|im_start|>user\nq"
-                   "<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "q",
+                                std::string_view(" Be brief. /think \n"), "02 December 2026"),
+            head +
+                "/think\n\n## Custom Instructions\n\n Be brief.\n\n<|im_start|>user\nq"
+                "<|im_end|>\n<|im_start|>assistant\n");
   EXPECT_EQ(apply_chat_template(ChatTemplate::kSmolLm3, "q",
                                 std::string_view("Only this. /system_override /no_think")),
             "<|im_start|>system\nOnly this.<|im_end|>\n<|im_start|>user\nq<|im_end|>\n"
