@@ -8,6 +8,8 @@ packages=(
   libhwy-dev libflatbuffers-dev flatbuffers-compiler libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
+  libonnx-dev libprotobuf-dev protobuf-compiler
+  nodejs npm
 )
 
 missing=()
