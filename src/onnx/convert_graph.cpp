@@ -326,9 +326,15 @@ class Converter {
     HS_ASSIGN_OR_RETURN(QdqParams p, qdq_params(out.name, out.type, true));
     const std::string q = is_output ? out.name : fresh(out.name + "/q");
     qdq_node("QuantizeLinear", result, p, q);
+    std::string dq_in = q;
+    if (ctx_.isolate_ops && !is_output) {
+      set_shape(*out_.add_output(), q, onnx_type(out.type.dtype), out.type.shape);
+      dq_in = fresh(out.name + "/q_in");
+      set_shape(*out_.add_input(), dq_in, onnx_type(out.type.dtype), out.type.shape);
+    }
     if (used) {
       const std::string dq = fresh(is_output ? out.name + "/dq" : out.name);
-      qdq_node("DequantizeLinear", q, p, dq);
+      qdq_node("DequantizeLinear", dq_in, p, dq);
       real_[static_cast<size_t>(out_id)] = dq;
     }
     return ok_status();

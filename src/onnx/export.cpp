@@ -239,7 +239,8 @@ Result<OnnxSummary> write_onnx(const backend::PreparedExport& prepared, const st
     opset->set_domain("");
     opset->set_version(kOpsetVersion);
     add_metadata(model, lowered.program.metadata, graph);
-    detail::GraphContext context{&lowered, i, &placement, kWeightsFile};
+    detail::GraphContext context{&lowered, i, &placement, kWeightsFile,
+                                 options.isolate_ops};
     HS_TRY_CTX(detail::convert_graph(graph.graph, context, *model.mutable_graph()),
                fmt::format("ONNX export of graph '{}'", graph.name));
     OnnxGraphSummary s;

@@ -46,6 +46,7 @@ struct GraphContext {
   size_t graph_index = 0;                            // in lowered->program.graphs
   const std::vector<WeightPlacement>* placement = nullptr;  // per weight
   std::string external_file;                         // "weights.bin"
+  bool isolate_ops = false;                 // OnnxOptions::isolate_ops
 };
 
 // Converts one preprocessed graph into `out` (nodes, initializers, inputs, outputs).

@@ -33,6 +33,10 @@ struct OnnxOptions {
   int64_t external_threshold_bytes = int64_t{64} << 20;
   // Tensors smaller than this stay inline even when the weights are external.
   int64_t external_min_tensor_bytes = 1024;
+  // Testing and debugging: every quantized intermediate is cut in two, so that each op runs on
+  // given inputs: its QuantizeLinear result is a graph output "<name>/q" and its
+  // DequantizeLinear reads a graph input "<name>/q_in" (op-by-op comparisons).
+  bool isolate_ops = false;
 };
 
 struct OnnxGraphSummary {
