@@ -56,8 +56,8 @@ class Converter {
       const ir::Value& value = g_.value(v);
       if (value.producer == ir::kNoNode) {
         return errorf(ErrorKind::kUnsupported,
-                      "graph '{}': output '{}' is not computed by a node (no ONNX form)",
-                      g_.name(), value.name);
+                      "graph '{}': output '{}' is not computed by a node (no ONNX form)", g_.name(),
+                      value.name);
       }
       set_shape(*out_.add_output(), value.name, onnx_type(value.type.dtype), value.type.shape);
     }
@@ -189,8 +189,8 @@ class Converter {
         }
       }
       const std::vector<std::byte> raw = raw_bytes(type.dtype, ir);
-      p.zero_point = initializer(base + "/zero_point", onnx_type(type.dtype), dims, raw.data(),
-                                 raw.size());
+      p.zero_point =
+          initializer(base + "/zero_point", onnx_type(type.dtype), dims, raw.data(), raw.size());
     }
     return p;
   }
@@ -210,8 +210,9 @@ class Converter {
   Status check_activation(const ir::Value& v) {
     const QuantParams& q = v.type.quant;
     if (q.kind != QuantKind::kPerTensor && q.kind != QuantKind::kPerAxis) {
-      return errorf(ErrorKind::kUnsupported, "value '{}': {} activation quantization has no QDQ form here",
-                    v.name, ir::quant_kind_name(q.kind));
+      return errorf(ErrorKind::kUnsupported,
+                    "value '{}': {} activation quantization has no QDQ form here", v.name,
+                    ir::quant_kind_name(q.kind));
     }
     if (q.qmin != ir::dtype_min(v.type.dtype) || q.qmax != ir::dtype_max(v.type.dtype)) {
       return errorf(ErrorKind::kUnsupported,
@@ -244,10 +245,10 @@ class Converter {
     const ir::Value& v = g_.value(id);
     const auto& tensors = ctx_.lowered->tensor_of_value[ctx_.graph_index];
     const int32_t t = tensors[static_cast<size_t>(id)];
-    const int32_t w = t < 0 ? -1
-                            : ctx_.lowered->program.graphs[ctx_.graph_index]
-                                  .tensors[static_cast<size_t>(t)]
-                                  .weight;
+    const int32_t w =
+        t < 0
+            ? -1
+            : ctx_.lowered->program.graphs[ctx_.graph_index].tensors[static_cast<size_t>(t)].weight;
     if (w < 0) {
       return errorf(ErrorKind::kInternal, "constant '{}' has no weight in the program", v.name);
     }
@@ -271,7 +272,8 @@ class Converter {
   std::string weight_initializer(int32_t w, const artifact::WeightDesc& desc) {
     auto it = weight_names_.find(w);
     if (it != weight_names_.end()) return it->second;
-    const std::string name = fresh(desc.quant.is_quantized() ? desc.name + "/quantized" : desc.name);
+    const std::string name =
+        fresh(desc.quant.is_quantized() ? desc.name + "/quantized" : desc.name);
     weight_names_[w] = name;
     ::onnx::TensorProto& t = *out_.add_initializer();
     t.set_name(name);
@@ -289,8 +291,8 @@ class Converter {
       entry("offset", std::to_string(place.offset));
       entry("length", std::to_string(place.length));
     } else {
-      const std::vector<std::byte> raw = raw_bytes(
-          desc.dtype, ctx_.lowered->weight_data[static_cast<size_t>(w)].bytes());
+      const std::vector<std::byte> raw =
+          raw_bytes(desc.dtype, ctx_.lowered->weight_data[static_cast<size_t>(w)].bytes());
       t.set_raw_data(raw.data(), raw.size());
     }
     return name;
@@ -370,7 +372,9 @@ class Converter {
       case OpKind::kNeg: simple("Neg"); return ok_status();
       case OpKind::kWhere: simple("Where"); return ok_status();
       case OpKind::kEq: simple("Equal"); return ok_status();
-      case OpKind::kSoftmax: attr_int(node("Softmax", in, out), "axis", a.get_int("axis")); return ok_status();
+      case OpKind::kSoftmax:
+        attr_int(node("Softmax", in, out), "axis", a.get_int("axis"));
+        return ok_status();
       case OpKind::kReduceMin: {
         ::onnx::NodeProto& r =
             node("ReduceMin", {in[0], int64s(out + "/axes", {a.get_int("axis")})}, out);
@@ -401,14 +405,19 @@ class Converter {
       case OpKind::kReshape:
         node("Reshape", {in[0], int64s(out + "/shape", a.get_ints("shape"))}, out);
         return ok_status();
-      case OpKind::kTranspose: attr_ints(node("Transpose", in, out), "perm", a.get_ints("perm")); return ok_status();
-      case OpKind::kSlice:
-        node("Slice",
-             {in[0], int64s(out + "/starts", {a.get_int("start")}),
-              int64s(out + "/ends", {a.get_int("end")}), int64s(out + "/axes", {a.get_int("axis")})},
-             out);
+      case OpKind::kTranspose:
+        attr_ints(node("Transpose", in, out), "perm", a.get_ints("perm"));
         return ok_status();
-      case OpKind::kConcat: attr_int(node("Concat", in, out), "axis", a.get_int("axis")); return ok_status();
+      case OpKind::kSlice:
+        node(
+            "Slice",
+            {in[0], int64s(out + "/starts", {a.get_int("start")}),
+             int64s(out + "/ends", {a.get_int("end")}), int64s(out + "/axes", {a.get_int("axis")})},
+            out);
+        return ok_status();
+      case OpKind::kConcat:
+        attr_int(node("Concat", in, out), "axis", a.get_int("axis"));
+        return ok_status();
       case OpKind::kUnsqueeze:
         node("Unsqueeze", {in[0], int64s(out + "/axes", {a.get_int("axis")})}, out);
         return ok_status();
@@ -464,8 +473,7 @@ std::vector<std::byte> raw_bytes(ir::DType dtype, std::span<const std::byte> ir_
   return out;
 }
 
-Status convert_graph(const ir::Graph& graph, const GraphContext& context,
-                     ::onnx::GraphProto& out) {
+Status convert_graph(const ir::Graph& graph, const GraphContext& context, ::onnx::GraphProto& out) {
   Converter converter(graph, context, out);
   return converter.run();
 }

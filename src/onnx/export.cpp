@@ -94,7 +94,8 @@ std::string readme(const backend::PreparedExport& prepared, const OnnxSummary& s
   for (const OnnxGraphSummary& g : summary.graphs) {
     files += fmt::format("- `{}`: graph `{}`, AR length T = {}\n", g.file, g.name, g.ar_len);
   }
-  const std::string cache = m.kv_cache_bits == 0 ? "float32" : fmt::format("uint{}", m.kv_cache_bits);
+  const std::string cache =
+      m.kv_cache_bits == 0 ? "float32" : fmt::format("uint{}", m.kv_cache_bits);
   return fmt::format(
       R"(# {model}: ONNX export by headsplit
 
@@ -154,8 +155,10 @@ Cache slot j holds position j. The mask holds the stored values 65535 (attend) a
                               : std::string()),
       fmt::arg("tok", kTokenizerFile), fmt::arg("C", m.context_len), fmt::arg("L", m.n_layers),
       fmt::arg("Hkv", m.n_kv_heads), fmt::arg("Dh", m.head_dim), fmt::arg("V", m.vocab_size),
-      fmt::arg("mask", m.mask_bits == 0 ? std::string("float32") : fmt::format("uint{}", m.mask_bits)),
-      fmt::arg("logits", m.logits_bits == 0 ? std::string("float32") : fmt::format("uint{}", m.logits_bits)),
+      fmt::arg("mask",
+               m.mask_bits == 0 ? std::string("float32") : fmt::format("uint{}", m.mask_bits)),
+      fmt::arg("logits",
+               m.logits_bits == 0 ? std::string("float32") : fmt::format("uint{}", m.logits_bits)),
       fmt::arg("cache", cache));
 }
 
@@ -167,8 +170,8 @@ void count_nodes(const ::onnx::GraphProto& g, OnnxGraphSummary& s) {
     if (n.op_type() == "DequantizeLinear") ++s.dequantize_nodes;
     // Projections: Conv (or the MatMul of a linear) computing a value of layer 0's attention.
     const bool projection =
-        n.op_type() == "Conv" ||
-        (n.op_type() == "MatMul" && n.input_size() == 2 && n.input(1).find("/weight_t") != std::string::npos);
+        n.op_type() == "Conv" || (n.op_type() == "MatMul" && n.input_size() == 2 &&
+                                  n.input(1).find("/weight_t") != std::string::npos);
     if (projection && starts_with(n.output(0), "layers.0.attn.")) ++s.attention_projections;
   }
   for (const auto& in : g.input()) {
@@ -234,13 +237,13 @@ Result<OnnxSummary> write_onnx(const backend::PreparedExport& prepared, const st
     model.set_producer_version("0.1.0");
     model.set_domain("org.headsplit");
     model.set_doc_string(fmt::format("{} step graph '{}' (AR length {}), exported by headsplit",
-                                     lowered.program.metadata.model_name, graph.name, graph.ar_len));
+                                     lowered.program.metadata.model_name, graph.name,
+                                     graph.ar_len));
     auto* opset = model.add_opset_import();
     opset->set_domain("");
     opset->set_version(kOpsetVersion);
     add_metadata(model, lowered.program.metadata, graph);
-    detail::GraphContext context{&lowered, i, &placement, kWeightsFile,
-                                 options.isolate_ops};
+    detail::GraphContext context{&lowered, i, &placement, kWeightsFile, options.isolate_ops};
     HS_TRY_CTX(detail::convert_graph(graph.graph, context, *model.mutable_graph()),
                fmt::format("ONNX export of graph '{}'", graph.name));
     OnnxGraphSummary s;

@@ -43,15 +43,14 @@ struct WeightPlacement {
 
 struct GraphContext {
   const backend::LoweredProgram* lowered = nullptr;
-  size_t graph_index = 0;                            // in lowered->program.graphs
+  size_t graph_index = 0;                                   // in lowered->program.graphs
   const std::vector<WeightPlacement>* placement = nullptr;  // per weight
-  std::string external_file;                         // "weights.bin"
-  bool isolate_ops = false;                 // OnnxOptions::isolate_ops
+  std::string external_file;                                // "weights.bin"
+  bool isolate_ops = false;                                 // OnnxOptions::isolate_ops
 };
 
 // Converts one preprocessed graph into `out` (nodes, initializers, inputs, outputs).
 // kUnsupported naming the value for what ONNX cannot express (a restricted activation range).
-Status convert_graph(const ir::Graph& graph, const GraphContext& context,
-                     ::onnx::GraphProto& out);
+Status convert_graph(const ir::Graph& graph, const GraphContext& context, ::onnx::GraphProto& out);
 
 }  // namespace hs::onnx::detail

@@ -3,6 +3,8 @@
 // parameters of int8 per-channel and int4 blocked weights (values decoded from the file and
 // compared with headsplit's integers), external data written once for both models, float
 // exports, metadata, and bad output paths. Numbers against ONNX Runtime: ort_crosscheck.mjs.
+#include "headsplit/onnx/export.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -13,7 +15,6 @@
 #include <nlohmann/json.hpp>
 
 #include "headsplit/frontend/loader.h"
-#include "headsplit/onnx/export.h"
 #include "headsplit/support/file.h"
 #include "onnx.pb.h"
 #include "testing/testing.h"
@@ -102,7 +103,8 @@ std::vector<int64_t> projections_per_layer(const ::onnx::GraphProto& g, int64_t 
   for (const auto& n : g.node()) {
     if (n.op_type() != "Conv") continue;
     for (int64_t l = 0; l < layers; ++l) {
-      if (n.output(0).rfind(fmt::format("layers.{}.attn.", l), 0) == 0) ++count[static_cast<size_t>(l)];
+      if (n.output(0).rfind(fmt::format("layers.{}.attn.", l), 0) == 0)
+        ++count[static_cast<size_t>(l)];
     }
   }
   return count;
@@ -176,8 +178,10 @@ INSTANTIATE_TEST_SUITE_P(Configs, OnnxExport,
                          ::testing::Values(Config{"16a8w", true}, Config{"16a4w-block32", false},
                                            Config{"none", true}, Config{"none", false}),
                          [](const auto& info) {
-                           std::string s = info.param.scheme + (info.param.split ? "_split" : "_mha");
-                           for (char& ch : s) ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+                           std::string s =
+                               info.param.scheme + (info.param.split ? "_split" : "_mha");
+                           for (char& ch : s)
+                             ch = std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
                            return s;
                          });
 

@@ -54,8 +54,8 @@ struct OnnxGraphSummary {
 struct OnnxSummary {
   std::string dir;
   std::vector<OnnxGraphSummary> graphs;
-  bool external = false;       // weights in weights.bin
-  int64_t weight_bytes = 0;    // bytes of weights.bin (0 when inline)
+  bool external = false;     // weights in weights.bin
+  int64_t weight_bytes = 0;  // bytes of weights.bin (0 when inline)
 };
 
 // Writes the prepared graphs as ONNX models into `dir` (created if missing; existing files of

@@ -72,7 +72,8 @@ Result<nlohmann::json> graph_case(const backend::PreparedGraph& pg, int64_t cont
       }
     } else {  // a cache
       if (!type.quant.is_quantized()) {
-        return errorf(ErrorKind::kUnsupported, "{}: float caches are not cross-checked", value.name);
+        return errorf(ErrorKind::kUnsupported, "{}: float caches are not cross-checked",
+                      value.name);
       }
       const int64_t zp = type.quant.zero_points[0];
       for (auto& x : stored) {
@@ -87,7 +88,8 @@ Result<nlohmann::json> graph_case(const backend::PreparedGraph& pg, int64_t cont
       tensor.dtype = ir::DType::kF32;
       for (int64_t q : stored) {
         tensor.f.push_back(type.quant.is_quantized()
-                               ? kernels::dequantize_one(static_cast<int32_t>(q), type.quant.scales[0],
+                               ? kernels::dequantize_one(static_cast<int32_t>(q),
+                                                         type.quant.scales[0],
                                                          type.quant.zero_points[0])
                                : static_cast<float>(q));
       }
@@ -100,18 +102,18 @@ Result<nlohmann::json> graph_case(const backend::PreparedGraph& pg, int64_t cont
   // Every quantized intermediate as stored integers, in node order (op-by-op comparison).
   nlohmann::json ops = nlohmann::json::array();
   HS_ASSIGN_OR_RETURN(ir::Interpreter interp, ir::Interpreter::create(g));
-  HS_ASSIGN_OR_RETURN(
-      std::vector<ir::Tensor> results,
-      interp.run(feed, [&](ir::ValueId id, const ir::Tensor& t) {
-        const ir::Value& value = g.value(id);
-        const ir::QuantParams& q = value.type.quant;
-        if (!with_ops || g.is_graph_output(id) || q.kind != ir::QuantKind::kPerTensor) return;
-        std::vector<int64_t> stored;
-        for (float x : t.f) {
-          stored.push_back(kernels::quantize_one(x, q.scales[0], q.zero_points[0], q.qmin, q.qmax));
-        }
-        ops.push_back({{"name", value.name + "/q"}, {"op", ir::op_name(g.producer(id)->op)}, {"data", stored}});
-      }));
+  HS_ASSIGN_OR_RETURN(std::vector<ir::Tensor> results, interp.run(feed, [&](ir::ValueId id,
+                                                                            const ir::Tensor& t) {
+    const ir::Value& value = g.value(id);
+    const ir::QuantParams& q = value.type.quant;
+    if (!with_ops || g.is_graph_output(id) || q.kind != ir::QuantKind::kPerTensor) return;
+    std::vector<int64_t> stored;
+    for (float x : t.f) {
+      stored.push_back(kernels::quantize_one(x, q.scales[0], q.zero_points[0], q.qmin, q.qmax));
+    }
+    ops.push_back(
+        {{"name", value.name + "/q"}, {"op", ir::op_name(g.producer(id)->op)}, {"data", stored}});
+  }));
   for (size_t k = 0; k < results.size(); ++k) {
     const ir::Value& value = g.value(g.outputs()[k]);
     const ir::QuantParams& q = value.type.quant;
@@ -128,8 +130,11 @@ Result<nlohmann::json> graph_case(const backend::PreparedGraph& pg, int64_t cont
                            {"scale", q.scales[0]},
                            {"data", stored}};
   }
-  nlohmann::json out{{"name", pg.name}, {"file", pg.name + ".onnx"}, {"ar_len", pg.ar_len},
-                     {"inputs", inputs}, {"outputs", outputs}};
+  nlohmann::json out{{"name", pg.name},
+                     {"file", pg.name + ".onnx"},
+                     {"ar_len", pg.ar_len},
+                     {"inputs", inputs},
+                     {"outputs", outputs}};
   if (with_ops) out["ops"] = std::move(ops);
   return out;
 }
@@ -151,17 +156,17 @@ Result<nlohmann::json> one_config(const frontend::LlamaModel& model, const std::
   HS_TRY(backend::write_export(prepared, hsa));
   nlohmann::json graphs = nlohmann::json::array();
   for (size_t i = 0; i < prepared.graphs.size(); ++i) {
-    HS_ASSIGN_OR_RETURN(nlohmann::json g, graph_case(prepared.graphs[i], kContext,
-                                                     model.config.vocab_size,
-                                                     static_cast<uint32_t>(1234 + i), false));
+    HS_ASSIGN_OR_RETURN(nlohmann::json g,
+                        graph_case(prepared.graphs[i], kContext, model.config.vocab_size,
+                                   static_cast<uint32_t>(1234 + i), false));
     graphs.push_back(std::move(g));
   }
   // Op by op: the prefill graph again with every quantized intermediate as an output.
   nlohmann::json ops_check;
   if (with_ops) {
     HS_TRY(onnx::write_onnx(prepared, out + "/" + name + "-ops", {.isolate_ops = true}));
-    HS_ASSIGN_OR_RETURN(ops_check, graph_case(prepared.graphs[0], kContext, model.config.vocab_size,
-                                              1234, true));
+    HS_ASSIGN_OR_RETURN(
+        ops_check, graph_case(prepared.graphs[0], kContext, model.config.vocab_size, 1234, true));
     ops_check["dir"] = name + "-ops";
   }
   // The generation of `headsplit run -m NAME.hsa -p PROMPT -n kNewTokens` (greedy).
@@ -173,15 +178,21 @@ Result<nlohmann::json> one_config(const frontend::LlamaModel& model, const std::
   const auto& tok = prepared.lowered.program.tokenizer;
   std::vector<int32_t> eos = tok.extra_eos_ids;
   if (tok.eos_id >= 0) eos.push_back(tok.eos_id);
-  nlohmann::json generation{{"prompt", kPrompt},     {"prompt_tokens", prompt},
+  nlohmann::json generation{{"prompt", kPrompt},
+                            {"prompt_tokens", prompt},
                             {"tokens", report.generation.tokens},
-                            {"max_new_tokens", kNewTokens}, {"pad_token", 0},
-                            {"eos_ids", eos},        {"text", report.text}};
+                            {"max_new_tokens", kNewTokens},
+                            {"pad_token", 0},
+                            {"eos_ids", eos},
+                            {"text", report.text}};
   std::fprintf(stderr, "%s: %zu tokens: %s\n", name.c_str(), report.generation.tokens.size(),
                report.text.c_str());
-  nlohmann::json result{{"name", name},          {"dir", name},
-                        {"context_len", kContext}, {"prefill_ar", kPrefillAr},
-                        {"graphs", graphs},      {"generation", generation}};
+  nlohmann::json result{{"name", name},
+                        {"dir", name},
+                        {"context_len", kContext},
+                        {"prefill_ar", kPrefillAr},
+                        {"graphs", graphs},
+                        {"generation", generation}};
   if (with_ops) result["ops_check"] = std::move(ops_check);
   return result;
 }
