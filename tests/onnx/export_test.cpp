@@ -29,6 +29,9 @@ struct Config {
   std::string scheme;  // "none" for float
   bool split = true;
 };
+void PrintTo(const Config& c, std::ostream* os) {
+  *os << c.scheme << (c.split ? " split" : " mha");
+}
 
 // stories260K prepared once per configuration (C = 64, N = 8, two calibration lines).
 const backend::PreparedExport* prepared(const Config& c) {
