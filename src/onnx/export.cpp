@@ -99,7 +99,7 @@ std::string readme(const backend::PreparedExport& prepared, const OnnxSummary& s
   return fmt::format(
       R"(# {model}: ONNX export by headsplit
 
-Opset {opset}, QDQ form ({scheme}), attention {split}. One model per step graph:
+Opset {opset}, {scheme}, attention {split}. One model per step graph:
 {files}{weights}- `{tok}`: the tokenizer (pieces as byte arrays, scores, merges, special ids)
 
 Metadata (`metadata_props` of every model): model dimensions, quantization scheme, recipe,
@@ -125,7 +125,7 @@ the DequantizeLinear after the input / the QuantizeLinear before the output
 ## The SmartMask update the caller does
 
 Cache slot j holds position j. The mask holds the stored values 65535 (attend) and 0
-(masked) (float exports: 0 and -inf-like; see the mask's DequantizeLinear).
+(masked); a float mask (float exports) holds 0 (attend) and -255 (masked).
 
 1. Prefill (AR-N graph), n prompt tokens, chunks of N: causal mask (row i sees cache slots
    [0, n_past) and this step's columns P..P+i), tokens padded with the pad token, positions
@@ -145,7 +145,8 @@ Cache slot j holds position j. The mask holds the stored values 65535 (attend) a
 - QNN (HTP): the QDQ pairs carry every tensor's encoding; see docs/onnx.md of headsplit.
 )",
       fmt::arg("model", m.model_name), fmt::arg("opset", kOpsetVersion),
-      fmt::arg("scheme", m.quant_scheme.empty() ? "float" : m.quant_scheme),
+      fmt::arg("scheme", m.quant_scheme.empty() ? std::string("float graphs (no QDQ)")
+                                                : "QDQ form (" + m.quant_scheme + ")"),
       fmt::arg("split", m.split_applied ? "split into single heads" : "multi-head"),
       fmt::arg("files", files),
       fmt::arg("weights", summary.external
