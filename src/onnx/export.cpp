@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "headsplit/frontend/llama_model.h"
 #include "headsplit/support/file.h"
 #include "onnx_internal.h"
 
@@ -34,6 +35,11 @@ void add_metadata(::onnx::ModelProto& model, const artifact::ModelMetadata& m,
     p->set_value(value);
   };
   put("model_name", m.model_name);
+  // The model family, as the export names it for its default recipe (llama when none fits).
+  frontend::LlamaModel probe;
+  probe.config.name = m.model_name;
+  const std::string family = backend::default_recipe(probe);
+  put("family", family.empty() ? "llama" : family);
   put("model_source", m.model_source);
   put("graph", graph.name);
   put("ar_len", std::to_string(graph.ar_len));

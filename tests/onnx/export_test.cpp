@@ -163,6 +163,7 @@ TEST_P(OnnxExport, StructureMatchesTheGraphs) {
     EXPECT_EQ(summary.graphs[i].quantize_nodes > 0, c.scheme != "none");
     // Metadata.
     EXPECT_EQ(meta(model, "graph"), p->graphs[i].name);
+    EXPECT_EQ(meta(model, "family"), "stories");
     EXPECT_EQ(meta(model, "ar_lengths"), "8,1");
     EXPECT_EQ(meta(model, "cache_layout"), "per-layer");
     EXPECT_EQ(meta(model, "quant_scheme"), c.scheme);
