@@ -8,6 +8,7 @@ packages=(
   libhwy-dev libflatbuffers-dev flatbuffers-compiler libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
+  libonnx-dev libprotobuf-dev protobuf-compiler
 )
 
 missing=()
@@ -16,6 +17,13 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm for the ONNX Runtime cross-check (ctest Onnx.OrtCrosscheck), from Debian
+# only when no npm is on the PATH (a NodeSource nodejs ships its own npm and conflicts with
+# Debian's npm package).
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -13,6 +13,7 @@
 
 #include "headsplit/cli/commands.h"
 #include "headsplit/frontend/loader.h"
+#include "headsplit/onnx/export.h"
 #include "headsplit/support/file.h"
 #include "headsplit/support/memory.h"
 #include "headsplit/support/shared_dir.h"
@@ -41,6 +42,7 @@ struct ExportArgs {
   std::vector<std::string> print_after;
   bool verify_each = false;
   bool log = false;
+  std::string format = "hsa";  // or "onnx": a folder of ONNX models (docs/onnx.md)
 };
 
 // "<stem>.hsa" in the current directory: stories260K.bin -> stories260K.hsa; a Hugging Face
@@ -87,8 +89,11 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
 
 backend::ExportObserver stderr_observer(bool log_rewrites);
 
+Status run_onnx_export(const ExportArgs& a, const backend::ExportOptions& options);
+
 Status run_export(const ExportArgs& a) {
   HS_ASSIGN_OR_RETURN(backend::ExportOptions options, export_options(a));
+  if (a.format == "onnx") return run_onnx_export(a, options);
   const std::string output = a.output.empty() ? default_output(a.model) : a.output;
   HS_TRY(backend::check_output_path(output));  // before loading: fail fast, write nothing
   reset_peak_rss();
@@ -109,6 +114,40 @@ Status run_export(const ExportArgs& a) {
                       backend::export_model(model, output, options, observer));
   summary.phases.insert(summary.phases.begin(), load);
   std::fputs(backend::format_export_summary(summary).c_str(), stdout);
+  return ok_status();
+}
+
+// --format onnx: the same pipeline up to the prepared graphs, then a folder of ONNX models.
+Status run_onnx_export(const ExportArgs& a, const backend::ExportOptions& options) {
+  std::string dir = a.output;
+  if (dir.empty()) {
+    dir = default_output(a.model);
+    dir = dir.substr(0, dir.size() - 4) + "-onnx";  // "<stem>.hsa" -> "<stem>-onnx"
+  }
+  if (file_exists(dir) && !is_directory(dir)) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "output '{}' is a file; --format onnx writes a folder of models", dir);
+  }
+  reset_peak_rss();
+  HS_ASSIGN_OR_RETURN(frontend::LlamaModel model, frontend::load_model(a.model, a.tokenizer));
+  if (options.quant.scheme != "none" && options.quant.calibration_files.empty() &&
+      options.quant.calibration_prompt.empty()) {
+    return Error(ErrorKind::kInvalidArgument,
+                 "quantization needs calibration text: pass --calib <file> or --calib-prompt "
+                 "(or --quant none for a float export)");
+  }
+  std::fprintf(stderr, "export: %s -> %s/ (onnx)\n", model.source.c_str(), dir.c_str());
+  HS_ASSIGN_OR_RETURN(backend::PreparedExport prepared,
+                      backend::prepare_export(model, options, stderr_observer(a.log)));
+  std::fprintf(stderr, "  onnx ...\n");
+  const auto start = std::chrono::steady_clock::now();
+  HS_ASSIGN_OR_RETURN(onnx::OnnxSummary written, onnx::write_onnx(prepared, dir));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fputs(backend::format_export_summary(prepared.summary).c_str(), stdout);
+  std::fputs(onnx::format_onnx_summary(written).c_str(), stdout);
+  std::printf("onnx write: %.3f s, peak RSS %.2f MiB\n", seconds,
+              static_cast<double>(peak_rss_bytes()) / (1 << 20));
   return ok_status();
 }
 
@@ -142,7 +181,13 @@ void register_export(CLI::App& app) {
   cmd->add_option("-t,--tokenizer", args->tokenizer,
                   "tokenizer.bin for llama2.c checkpoints (default: tokenizer.bin or tok<V>.bin "
                   "next to the checkpoint)");
-  cmd->add_option("-o,--output", args->output, "artifact path (default: <model stem>.hsa)");
+  cmd->add_option("-o,--output", args->output,
+                  "artifact path (default: <model stem>.hsa); with --format onnx a folder "
+                  "(default: <model stem>-onnx)");
+  cmd->add_option("--format", args->format,
+                  "hsa: one .hsa artifact; onnx: one ONNX QDQ model per step graph, opset 21, "
+                  "for ONNX Runtime and QNN (docs/onnx.md)")
+      ->check(CLI::IsMember({"hsa", "onnx"}));
   cmd->add_option("--quant", args->quant,
                   "weight/activation scheme: 16a8w, 16a4w, 16a4w-block16/32/64, 8a8w, or none "
                   "for a float artifact (default: the model family's recipe, e.g. stories for "
