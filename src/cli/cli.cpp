@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   register_run(app);
   register_inspect(app);
   register_chat(app);
+  register_tokenize(app);
 
   try {
     app.parse(argc, argv);

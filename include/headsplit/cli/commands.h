@@ -32,6 +32,7 @@ void register_demo(CLI::App& app);      // demo.cpp: export the default model an
 void register_run(CLI::App& app);       // run.cpp: artifact -> text, on the runtime
 void register_inspect(CLI::App& app);   // inspect.cpp: artifact summary
 void register_chat(CLI::App& app);      // chat.cpp: multi-turn chat on an artifact
+void register_tokenize(CLI::App& app);  // tokenize.cpp: text <-> token ids, any tokenizer source
 
 // --lookahead N,W,G (lookahead.cpp), shared by run, generate and chat: adds the option to
 // `command` storing its text, and parses that text (empty: lookahead off).
