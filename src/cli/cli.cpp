@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   register_inspect(app);
   register_chat(app);
   register_tokenize(app);
+  register_info(app);
 
   try {
     app.parse(argc, argv);

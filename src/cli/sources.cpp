@@ -1,6 +1,8 @@
 // detect_source and load_source_tokenizer: a path -> its kind and its tokenizer.
 #include "headsplit/cli/sources.h"
 
+#include <fmt/format.h>
+
 #include <cstring>
 #include <filesystem>
 
@@ -27,6 +29,41 @@ Error no_tokenizer(const std::string& path, std::string_view why) {
 }
 
 }  // namespace
+
+// Text for one line of output: printable ASCII and valid UTF-8 as is, \n \t \r \\ \' escaped,
+// other bytes as \xNN.
+std::string escape_text(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool valid = n > 0 && i + n <= s.size();
+    for (size_t k = 1; valid && k < n; ++k) {
+      valid = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+    }
+    if (!valid) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+      continue;
+    }
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\\' || c == '\'') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
+}
 
 std::string_view source_kind_name(SourceKind kind) {
   switch (kind) {

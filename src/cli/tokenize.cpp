@@ -35,41 +35,6 @@ struct TokenizeArgs {
   bool prompt_given = false;
 };
 
-// Text for one line of output: printable ASCII and valid UTF-8 as is, \n \t \r \\ \' escaped,
-// other bytes as \xNN.
-std::string escape(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    bool valid = n > 0 && i + n <= s.size();
-    for (size_t k = 1; valid && k < n; ++k) {
-      valid = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-    }
-    if (!valid) {
-      out += fmt::format("\\x{:02x}", c);
-      ++i;
-      continue;
-    }
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\\' || c == '\'') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out.append(s.substr(i, n));
-    }
-    i += n;
-  }
-  return out;
-}
-
 std::string hex_bytes(std::string_view s) {
   std::string out;
   for (unsigned char c : s) out += fmt::format("{}{:02x}", out.empty() ? "" : " ", c);
@@ -136,7 +101,7 @@ void print_tokens(const tokenizer::Tokenizer& tok, const std::vector<int32_t>& i
     const std::string shown =
         text.empty() && control ? tok.data().pieces[static_cast<size_t>(id)] : text;
     const std::string bytes = hex_bytes(text);
-    std::printf("%6d -> '%s'%s%s\n", id, escape(shown).c_str(), bytes.empty() ? "" : "  ",
+    std::printf("%6d -> '%s'%s%s\n", id, escape_text(shown).c_str(), bytes.empty() ? "" : "  ",
                 bytes.c_str());
     prev = id;
   }

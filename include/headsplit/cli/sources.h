@@ -38,4 +38,8 @@ std::optional<int64_t> llama2c_tokenizer_pieces(std::span<const std::byte> bytes
 Result<tokenizer::TokenizerData> load_source_tokenizer(const std::string& path,
                                                        const std::string& tokenizer_path = "");
 
+// Text for one line of output: valid UTF-8 as is, \n \t \r \\ \' escaped, other control
+// bytes and bytes that are not valid UTF-8 as \xNN.
+std::string escape_text(std::string_view s);
+
 }  // namespace hs::cli
