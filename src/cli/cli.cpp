@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   register_chat(app);
   register_tokenize(app);
   register_info(app);
+  register_perplexity(app);
 
   try {
     app.parse(argc, argv);
