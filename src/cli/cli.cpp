@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   register_tokenize(app);
   register_info(app);
   register_perplexity(app);
+  register_bench(app);
 
   try {
     app.parse(argc, argv);
