@@ -70,5 +70,18 @@ TEST(CliInfo, UnsupportedArchitectureSaysWhy) {
   EXPECT_TRUE(has(missing.err, "nope.gguf: no such file or directory")) << missing.err;
 }
 
+// Every command of issue 19 has a --help with examples.
+TEST(CliInfo, NewCommandsHaveHelpWithExamples) {
+  for (const char* command : {"tokenize", "info", "perplexity", "bench"}) {
+    CliRun r = run_cli({command, "--help"});
+    EXPECT_EQ(r.code, 0) << command;
+    EXPECT_TRUE(has(r.out, "Examples:\n  headsplit " + std::string(command))) << r.out;
+  }
+  CliRun top = run_cli({"--help"});
+  for (const char* command : {"tokenize", "info", "perplexity", "bench"}) {
+    EXPECT_TRUE(has(top.out, std::string("  ") + command)) << top.out;
+  }
+}
+
 }  // namespace
 }  // namespace hs::cli
