@@ -72,9 +72,11 @@ Result<std::vector<TensorRow>> gguf_tensors(const frontend::GgufFile& f) {
 
 Result<std::vector<TensorRow>> safetensors_tensors(const std::string& dir) {
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".safetensors") files.push_back(e.path().string());
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".safetensors") files.push_back(it->path().string());
   }
+  if (ec) return errorf(ErrorKind::kIo, "{}: cannot list the folder: {}", dir, ec.message());
   std::sort(files.begin(), files.end());
   std::vector<TensorRow> rows;
   for (const std::string& file : files) {

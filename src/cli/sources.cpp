@@ -97,7 +97,13 @@ Result<SourceKind> detect_source(const std::string& path) {
   if (!file_exists(path)) {
     return errorf(ErrorKind::kNotFound, "{}: no such file or directory", path);
   }
-  if (std::filesystem::path(path).extension() == ".json") return SourceKind::kTokenizerJson;
+  if (std::filesystem::path(path).filename() == "tokenizer.json") return SourceKind::kTokenizerJson;
+  if (std::filesystem::path(path).extension() == ".json") {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: a JSON file other than tokenizer.json (give the Hugging Face folder, or its "
+                  "tokenizer.json)",
+                  path);
+  }
   HS_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
   if (starts_with(*file, artifact::kMagic)) return SourceKind::kArtifact;
   static constexpr uint8_t kGgufMagic[] = {'G', 'G', 'U', 'F'};

@@ -161,6 +161,11 @@ TEST(CliTokenize, ClearErrors) {
   EXPECT_NE(folder.err.find("holds no tokenizer (the folder has no tokenizer.json)"),
             std::string::npos)
       << folder.err;
+  HS_ASSERT_OK(write_file_atomic(dir + "/config.json", "{}"));
+  CliRun json = run_cli({"tokenize", "-m", dir + "/config.json", "-p", "hi"});
+  EXPECT_EQ(json.code, 1);
+  EXPECT_NE(json.err.find("config.json: a JSON file other than tokenizer.json"), std::string::npos)
+      << json.err;
   CliRun both = run_cli({"tokenize", "-m", text, "-p", "a", "-f", text});
   EXPECT_EQ(both.code, 1);
   EXPECT_NE(both.err.find("-p TEXT or -f FILE"), std::string::npos) << both.err;

@@ -24,7 +24,8 @@ enum class SourceKind : uint8_t {
 };
 std::string_view source_kind_name(SourceKind kind);  // "artifact (.hsa)", "GGUF", ...
 
-// kNotFound naming `path` when it does not exist.
+// kNotFound naming `path` when it does not exist; kInvalidArgument for a .json file other than
+// tokenizer.json.
 Result<SourceKind> detect_source(const std::string& path);
 
 // The number of pieces of a llama2.c tokenizer.bin (int32 max_token_length, then per piece
