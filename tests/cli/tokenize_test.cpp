@@ -14,6 +14,7 @@
 #include "headsplit/cli/sources.h"
 #include "headsplit/support/file.h"
 #include "testing/cli_run.h"
+#include "testing/stories_export.h"
 #include "testing/testing.h"
 
 namespace hs::cli {
@@ -136,6 +137,12 @@ TEST(CliTokenize, EverySourceKindAgrees) {
     ASSERT_EQ(r.code, 0) << m << ": " << r.err;
     outs.push_back(r.out);
   }
+  // The artifact stores the tokenizer it was exported with (here from tok512.bin).
+  const testing::Exported& exported = testing::exported("16a8w", /*split=*/true);
+  ASSERT_FALSE(exported.path.empty());
+  CliRun hsa = run_cli({"tokenize", "-m", exported.path, "-p", text, "--ids"});
+  ASSERT_EQ(hsa.code, 0) << hsa.err;
+  EXPECT_EQ(hsa.out, outs[0]);
   EXPECT_EQ(outs[0].rfind("[1, ", 0), 0u) << outs[0];
   EXPECT_EQ(outs[1], outs[0]);
   EXPECT_EQ(outs[2], outs[0]);
