@@ -41,6 +41,10 @@ int main(int argc, char** argv) {
   register_run(app);
   register_inspect(app);
   register_chat(app);
+  register_tokenize(app);
+  register_info(app);
+  register_perplexity(app);
+  register_bench(app);
 
   try {
     app.parse(argc, argv);

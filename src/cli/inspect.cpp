@@ -1,11 +1,12 @@
 // `headsplit inspect`: what a .hsa artifact holds and what the runtime makes of it.
+#include "headsplit/runtime/inspect.h"
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
 #include <string>
 
 #include "headsplit/cli/commands.h"
-#include "headsplit/runtime/inspect.h"
 
 namespace hs::cli {
 
@@ -18,9 +19,9 @@ struct InspectArgs {
 };
 
 Status run_inspect(const InspectArgs& a) {
-  HS_ASSIGN_OR_RETURN(std::string text,
-                      runtime::inspect_artifact(
-                          a.path, {.verify_checksum = !a.no_verify, .plan = !a.no_plan}));
+  HS_ASSIGN_OR_RETURN(
+      std::string text,
+      runtime::inspect_artifact(a.path, {.verify_checksum = !a.no_verify, .plan = !a.no_plan}));
   std::fputs(text.c_str(), stdout);
   return ok_status();
 }

@@ -71,7 +71,8 @@ void print_io(const char* title, const ir::Graph& g, const std::vector<ir::Value
     std::printf("  %-24s %s\n", name.c_str(), ir::type_str(g.type(v)).c_str());
     ++shown;
   }
-  if (shown < ids.size()) std::printf("  ... and %zu more caches of the other layers\n", ids.size() - shown);
+  if (shown < ids.size())
+    std::printf("  ... and %zu more caches of the other layers\n", ids.size() - shown);
 }
 
 Result<frontend::LlamaModel> load(const ReportArgs& a) {
@@ -80,7 +81,8 @@ Result<frontend::LlamaModel> load(const ReportArgs& a) {
     return frontend::make_random_llama(config, 1);
   }
   if (a.model.empty()) {
-    return Error(ErrorKind::kInvalidArgument, "give a checkpoint with -m/--model or a shape with --shape");
+    return Error(ErrorKind::kInvalidArgument,
+                 "give a checkpoint with -m/--model or a shape with --shape");
   }
   return frontend::load_model(a.model, a.tokenizer);
 }
@@ -93,7 +95,8 @@ Status run_report(const ReportArgs& a) {
   o.r3 = a.r3;
   o.mask = a.masked_softmax ? frontend::MaskKind::kMaskedSoftmax : frontend::MaskKind::kAdditive;
   o.projection = a.linear ? frontend::ProjectionKind::kLinear : frontend::ProjectionKind::kConv;
-  o.form = a.attention == "sha" ? frontend::AttentionForm::kShaFromSource : frontend::AttentionForm::kMha;
+  o.form = a.attention == "sha" ? frontend::AttentionForm::kShaFromSource
+                                : frontend::AttentionForm::kMha;
   HS_ASSIGN_OR_RETURN(ir::Graph graph, frontend::build_llama(model, o));
   const ir::Graph before = graph;
 
@@ -102,7 +105,8 @@ Status run_report(const ReportArgs& a) {
   ctx.print_after = std::set<std::string>(a.print_after.begin(), a.print_after.end());
   for (const std::string& p : a.print_after) {
     if (p != "all" && passes::find_pass(p) == nullptr) {
-      return errorf(ErrorKind::kInvalidArgument, "--print-after: no pass named '{}' (see 'headsplit passes')", p);
+      return errorf(ErrorKind::kInvalidArgument,
+                    "--print-after: no pass named '{}' (see 'headsplit passes')", p);
     }
   }
   std::vector<std::string> log;
@@ -113,10 +117,10 @@ Status run_report(const ReportArgs& a) {
 
   const frontend::LlamaConfig& c = model.config;
   std::printf("model: %s (D=%lld L=%lld H=%lld Hkv=%lld Dh=%lld F=%lld V=%lld)\n",
-              model.source.c_str(), static_cast<long long>(c.dim), static_cast<long long>(c.n_layers),
-              static_cast<long long>(c.n_heads), static_cast<long long>(c.n_kv_heads),
-              static_cast<long long>(c.head_dim), static_cast<long long>(c.hidden_dim),
-              static_cast<long long>(c.vocab_size));
+              model.source.c_str(), static_cast<long long>(c.dim),
+              static_cast<long long>(c.n_layers), static_cast<long long>(c.n_heads),
+              static_cast<long long>(c.n_kv_heads), static_cast<long long>(c.head_dim),
+              static_cast<long long>(c.hidden_dim), static_cast<long long>(c.vocab_size));
   std::printf("graph: %s form, T=%lld C=%lld P=%lld, %s projections%s%s\n\n", a.attention.c_str(),
               static_cast<long long>(a.ar_len), static_cast<long long>(a.ctx_len),
               static_cast<long long>(a.ctx_len - a.ar_len), a.linear ? "linear" : "1x1 conv",
@@ -131,7 +135,8 @@ Status run_report(const ReportArgs& a) {
     std::printf("  %-14s %10lld %10lld\n", k.c_str(), static_cast<long long>(ops_before[k]),
                 static_cast<long long>(ops_after[k]));
   }
-  std::printf("  %-14s %10lld %10lld\n\n", "total", static_cast<long long>(before.live_node_count()),
+  std::printf("  %-14s %10lld %10lld\n\n", "total",
+              static_cast<long long>(before.live_node_count()),
               static_cast<long long>(graph.live_node_count()));
 
   print_io("graph inputs", graph, graph.inputs());
@@ -180,9 +185,11 @@ Status run_passes_list() {
 void register_report(CLI::App& app) {
   auto args = std::make_shared<ReportArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "report", "Build a model's static graph, run the preprocess passes (split included) and "
-                "print op counts, graph I/O and projections per layer before and after");
-  cmd->add_option("-m,--model", args->model, "checkpoint: llama2.c .bin, .gguf or Hugging Face folder");
+      "report",
+      "Build a model's static graph, run the preprocess passes (split included) and "
+      "print op counts, graph I/O and projections per layer before and after");
+  cmd->add_option("-m,--model", args->model,
+                  "checkpoint: llama2.c .bin, .gguf or Hugging Face folder");
   cmd->add_option("-t,--tokenizer", args->tokenizer, "tokenizer file (not needed for the report)");
   cmd->add_option("--shape", args->shape,
                   "random weights in a named shape instead of a checkpoint: stories260k, "
@@ -190,13 +197,16 @@ void register_report(CLI::App& app) {
   cmd->add_option("--ar-len", args->ar_len, "T: tokens per step")->capture_default_str();
   cmd->add_option("--ctx-len", args->ctx_len, "C: context length")->capture_default_str();
   cmd->add_flag("--r3", args->r3, "SpinQuant R3: Hadamard on q and k after RoPE");
-  cmd->add_flag("--masked-softmax", args->masked_softmax, "where(mask==0, s, rowmin(s)-20) instead of s + mask");
+  cmd->add_flag("--masked-softmax", args->masked_softmax,
+                "where(mask==0, s, rowmin(s)-20) instead of s + mask");
   cmd->add_flag("--linear", args->linear, "linear projections instead of 1x1 convs");
-  cmd->add_option("--attention", args->attention, "mha (split at preprocess) or sha (per-head from source)")
+  cmd->add_option("--attention", args->attention,
+                  "mha (split at preprocess) or sha (per-head from source)")
       ->check(CLI::IsMember({"mha", "sha"}))
       ->capture_default_str();
   cmd->add_flag("--no-split", args->no_split, "keep multi-head attention");
-  cmd->add_option("--print-after", args->print_after, "print the graph after this pass (repeatable; 'all')");
+  cmd->add_option("--print-after", args->print_after,
+                  "print the graph after this pass (repeatable; 'all')");
   cmd->add_flag("--verify-each", args->verify_each, "verify the graph after every pass");
   cmd->add_flag("--log", args->log, "print one line per applied rewrite");
   cmd->footer(
@@ -206,7 +216,8 @@ void register_report(CLI::App& app) {
       "  headsplit report --shape stories260k --ctx-len 8 --print-after split-heads");
   set_action(*cmd, [args] { return run_report(*args); });
 
-  CLI::App* list = app.add_subcommand("passes", "List the backend preprocess passes and their options");
+  CLI::App* list =
+      app.add_subcommand("passes", "List the backend preprocess passes and their options");
   set_action(*list, [] { return run_passes_list(); });
 }
 

@@ -2,6 +2,8 @@
 // path): load and verify, plan, tokenize (optionally through a chat template), prefill with the
 // AR-N graph, decode with AR-1 (or lookahead), stream the text to stdout and the stats to
 // stderr.
+#include "headsplit/runtime/run.h"
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
@@ -9,7 +11,6 @@
 
 #include "headsplit/cli/commands.h"
 #include "headsplit/engine/engine.h"
-#include "headsplit/runtime/run.h"
 
 namespace hs::cli {
 

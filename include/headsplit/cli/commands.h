@@ -32,6 +32,10 @@ void register_demo(CLI::App& app);      // demo.cpp: export the default model an
 void register_run(CLI::App& app);       // run.cpp: artifact -> text, on the runtime
 void register_inspect(CLI::App& app);   // inspect.cpp: artifact summary
 void register_chat(CLI::App& app);      // chat.cpp: multi-turn chat on an artifact
+void register_tokenize(CLI::App& app);  // tokenize.cpp: text <-> token ids, any tokenizer source
+void register_perplexity(CLI::App& app);  // perplexity.cpp: PPL (and KLD) of a text file
+void register_bench(CLI::App& app);       // bench.cpp: llama-bench style speed table
+void register_info(CLI::App& app);        // info.cpp: checkpoint summary (what inspect is for .hsa)
 
 // --lookahead N,W,G (lookahead.cpp), shared by run, generate and chat: adds the option to
 // `command` storing its text, and parses that text (empty: lookahead off).
