@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "headsplit/frontend/llama_model.h"
+#include "headsplit/tokenizer/tokenizer.h"
 
 namespace hs::testing {
 
@@ -16,12 +17,12 @@ inline std::vector<std::string> family_names() {
   return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite"};
 }
 
-// D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 160, trained context 256.
+// D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256.
 inline frontend::LlamaConfig family_config(const std::string& family) {
   frontend::LlamaConfig c;
   c.name = family + "-tiny";
   c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
-  c.hidden_dim = 96, c.vocab_size = 160, c.max_seq_len = 256;
+  c.hidden_dim = 96, c.vocab_size = 320, c.max_seq_len = 256;
   c.rms_eps = 1e-6;
   if (family == "llama3.2") {
     c.rope_theta = 500000.0;
@@ -49,6 +50,31 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
     c.logits_scaling = 8.0;
   }
   return c;
+}
+
+// A llama2c-style tokenizer of `vocab` pieces: <unk>, <s>, </s>, the 256 byte pieces, then
+// single characters and made-up pieces (no end-of-generation id: runs decode every token).
+inline tokenizer::TokenizerData tiny_tokenizer(int64_t vocab) {
+  tokenizer::TokenizerData t;
+  t.kind = tokenizer::TokenizerKind::kLlama2c;
+  t.pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
+  for (int b = 0; b < 256; ++b) t.pieces.push_back(fmt::format("<0x{:02X}>", b));
+  for (int i = 0; static_cast<int64_t>(t.pieces.size()) < vocab; ++i) {
+    t.pieces.push_back(i < 95 ? std::string(1, static_cast<char>(' ' + i)) : fmt::format("w{}", i));
+  }
+  for (size_t i = 0; i < t.pieces.size(); ++i) t.scores.push_back(-static_cast<float>(i));
+  t.bos_id = 1;
+  t.eos_id = -1;
+  t.unk_id = 0;
+  t.max_token_length = 6;
+  return t;
+}
+
+// make_random_llama(family_config(family), seed) with tiny_tokenizer(V).
+inline frontend::LlamaModel family_model(const std::string& family, uint64_t seed) {
+  frontend::LlamaModel m = frontend::make_random_llama(family_config(family), seed);
+  m.tokenizer = tiny_tokenizer(m.config.vocab_size);
+  return m;
 }
 
 }  // namespace hs::testing
