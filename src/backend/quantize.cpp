@@ -33,8 +33,8 @@ std::string default_recipe(const frontend::LlamaModel& model) {
   if (c.family == "granite") return "granite";
   if (starts_with(name, "stories")) return "stories";
   if (starts_with(name, "smollm2")) return "smollm2";
-  const bool llama3 = starts_with(name, "llama-3") || starts_with(name, "llama3") ||
-                      c.vocab_size == 128256;
+  const bool llama3 =
+      starts_with(name, "llama-3") || starts_with(name, "llama3") || c.vocab_size == 128256;
   if (llama3) return c.dim >= 3072 ? "llama3.2-3b" : "llama3";
   return "";
 }

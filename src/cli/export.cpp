@@ -112,10 +112,10 @@ Status run_export(const ExportArgs& a) {
     const std::string how =
         !options.quant.recipe.empty()   ? "--recipe"
         : !options.quant.scheme.empty() ? "--quant without --recipe"
-        : config.recipe.empty()         ? "no recipe fits the checkpoint"
-                                        : fmt::format("picked for family {}, D {}, L {}, name '{}'",
-                                                      model.config.family, model.config.dim,
-                                                      model.config.n_layers, model.config.name);
+        : config.recipe.empty()
+            ? "no recipe fits the checkpoint"
+            : fmt::format("picked for family {}, D {}, L {}, name '{}'", model.config.family,
+                          model.config.dim, model.config.n_layers, model.config.name);
     std::fprintf(stderr, "  recipe: %s, %s (%s)\n",
                  config.recipe.empty() ? "none" : config.recipe.c_str(),
                  quant::scheme_name(config.scheme).c_str(), how.c_str());

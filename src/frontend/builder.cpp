@@ -190,7 +190,8 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
                                                          : attention_sha(ctx, l, x_in);
   ValueId o = project(ctx, attn, w.wo, p + ".attn.o_proj");              // [1,D,1,T]
   const double r = ctx.model.config.residual_multiplier;
-  h = e.add(h, scaled(ctx, from_projection_layout(ctx, o, ctx.D, p + ".attn.o"), r, p + ".attn.res"),
+  h = e.add(h,
+            scaled(ctx, from_projection_layout(ctx, o, ctx.D, p + ".attn.o"), r, p + ".attn.res"),
             p + ".h_attn");
 
   ValueId fn = e.rms_norm(h, e.weight(p + ".ffn_norm.weight", w.ffn_norm), eps, p + ".ffn_norm");

@@ -124,10 +124,9 @@ ValueId attention_mha(BuildContext& ctx, int64_t layer, ValueId x_in) {
   const auto l = static_cast<size_t>(layer);
 
   ValueId q = rotate(ctx, layer, project_heads(ctx, x_in, w.wq, w.bq, ctx.H, p + ".q", p + ".q"),
-                     w.q_norm, p + ".q");                                 // [1,H,T,Dh]
-  ValueId k =
-      rotate(ctx, layer, project_heads(ctx, x_in, w.wk, w.bk, ctx.Hkv, p + ".k", p + ".k"),
-             w.k_norm, p + ".k");                                         // [1,Hkv,T,Dh]
+                     w.q_norm, p + ".q");  // [1,H,T,Dh]
+  ValueId k = rotate(ctx, layer, project_heads(ctx, x_in, w.wk, w.bk, ctx.Hkv, p + ".k", p + ".k"),
+                     w.k_norm, p + ".k");  // [1,Hkv,T,Dh]
   ValueId v_new = project_heads(ctx, x_in, w.wv, w.bv, ctx.Hkv, p + ".v",
                                 v_new_name(layer));                       // [1,Hkv,T,Dh]
   ValueId k_new = e.transpose(k, {0, 1, 3, 2}, k_new_name(layer));      // [1,Hkv,Dh,T]
@@ -164,9 +163,9 @@ ValueId attention_sha(BuildContext& ctx, int64_t layer, ValueId x_in) {
     const std::string kp = fmt::format("{}.k.{}", p, g), vp = fmt::format("{}.v.{}", p, g);
     const bool per_head = ctx.per_head_cache();
     const auto slot = static_cast<size_t>(per_head ? layer * ctx.Hkv + g : layer);
-    ValueId k = rotate(ctx, layer,
-                       project_heads(ctx, x_in, rows(w.wk, g), rows(w.bk, g), 1, kp, kp),
-                       w.k_norm, kp);
+    ValueId k =
+        rotate(ctx, layer, project_heads(ctx, x_in, rows(w.wk, g), rows(w.bk, g), 1, kp, kp),
+               w.k_norm, kp);
     const auto head_output = [&](opset::CacheTensor which) {
       return opset::cache_tensor_name(which, layer, opset::CacheLayout::kPerHead, g);
     };
@@ -196,9 +195,9 @@ ValueId attention_sha(BuildContext& ctx, int64_t layer, ValueId x_in) {
   for (int64_t h = 0; h < ctx.H; ++h) {
     const std::string qp = fmt::format("{}.q.{}", p, h), hp = fmt::format("{}.h{}", p, h);
     const auto g = static_cast<size_t>(h / ctx.G);
-    ValueId q = rotate(ctx, layer,
-                       project_heads(ctx, x_in, rows(w.wq, h), rows(w.bq, h), 1, qp, qp),
-                       w.q_norm, qp);
+    ValueId q =
+        rotate(ctx, layer, project_heads(ctx, x_in, rows(w.wq, h), rows(w.bq, h), 1, qp, qp),
+               w.q_norm, qp);
     ValueId s = e.matmul(q, kh[g], hp + ".scores");   // [1,1,T,C]
     s = scale_scores(ctx, s, hp + ".scaled");
     ValueId probs = masked_softmax(ctx, s, hp);

@@ -23,7 +23,8 @@ struct BuildContext {
   ir::ValueId cos = ir::kNoValue;         // rope cos rows of input_pos, [1,1,T,Dh/2]
   ir::ValueId sin = ir::kNoValue;         // rope sin rows of input_pos, [1,1,T,Dh/2]
   ir::ValueId hadamard = ir::kNoValue;    // R3: Hadamard(Dh)/sqrt(Dh), [Dh,Dh]
-  ir::ValueId attn_scale = ir::kNoValue;  // sqrt(Dh) (divides), or attention_multiplier (multiplies)
+  ir::ValueId attn_scale =
+      ir::kNoValue;  // sqrt(Dh) (divides), or attention_multiplier (multiplies)
   ir::ValueId zero = ir::kNoValue;        // 0, scalar (masked softmax: mask == 0)
   ir::ValueId twenty = ir::kNoValue;      // 20, scalar (masked softmax: rowmin - 20)
 

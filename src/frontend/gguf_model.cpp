@@ -114,7 +114,8 @@ Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, 
   HS_ASSIGN_OR_RETURN(c.n_heads, required_dim(f, key("attention.head_count")));
   HS_ASSIGN_OR_RETURN(c.n_kv_heads, optional_dim(f, key("attention.head_count_kv"), c.n_heads));
   HS_ASSIGN_OR_RETURN(c.head_dim, optional_dim(f, key("attention.key_length"), c.dim / c.n_heads));
-  HS_ASSIGN_OR_RETURN(int64_t value_dim, optional_dim(f, key("attention.value_length"), c.head_dim));
+  HS_ASSIGN_OR_RETURN(int64_t value_dim,
+                      optional_dim(f, key("attention.value_length"), c.head_dim));
   HS_ASSIGN_OR_RETURN(int64_t rope_dims, optional_dim(f, key("rope.dimension_count"), c.head_dim));
   if (value_dim != c.head_dim || rope_dims != c.head_dim) {
     return errorf(ErrorKind::kUnsupported,
@@ -190,7 +191,8 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   const int64_t ff = c.hidden_dim;
 
   LlamaWeights& w = model.weights;
-  HS_ASSIGN_OR_RETURN(w.tok_embeddings, load_checked(f, read, "token_embd.weight", {c.vocab_size, d}));
+  HS_ASSIGN_OR_RETURN(w.tok_embeddings,
+                      load_checked(f, read, "token_embd.weight", {c.vocab_size, d}));
   HS_ASSIGN_OR_RETURN(w.norm, load_checked(f, read, "output_norm.weight", {d}));
   if (f.find_tensor("output.weight") != nullptr) {
     HS_ASSIGN_OR_RETURN(w.output, load_checked(f, read, "output.weight", {c.vocab_size, d}));
@@ -241,12 +243,13 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   }
   if (!unread.empty()) {
     const size_t shown = std::min<size_t>(unread.size(), 8);
-    return errorf(ErrorKind::kUnsupported,
-                  "{}: {} tensor(s) that a {} model does not use: {}{} (the file has features "
-                  "headsplit does not read; refusing to drop them silently)",
-                  path, unread.size(), arch_name,
-                  fmt::join(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
-                  unread.size() > shown ? ", ..." : "");
+    return errorf(
+        ErrorKind::kUnsupported,
+        "{}: {} tensor(s) that a {} model does not use: {}{} (the file has features "
+        "headsplit does not read; refusing to drop them silently)",
+        path, unread.size(), arch_name,
+        fmt::join(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+        unread.size() > shown ? ", ..." : "");
   }
   HS_TRY(model.validate());
   return model;

@@ -68,8 +68,9 @@ Result<std::vector<int64_t>> read_no_rope_layers(const Json& j, int64_t n_layers
                     what, json::text(*list), n_layers);
     }
     for (int64_t l = 0; l < n_layers; ++l) {
-      HS_ASSIGN_OR_RETURN(int64_t use, json::as_int((*list)[static_cast<size_t>(l)],
-                                                    fmt::format("{}: no_rope_layers[{}]", what, l)));
+      HS_ASSIGN_OR_RETURN(int64_t use,
+                          json::as_int((*list)[static_cast<size_t>(l)],
+                                       fmt::format("{}: no_rope_layers[{}]", what, l)));
       if (use != 0 && use != 1) {
         return errorf(ErrorKind::kParse, "{}: no_rope_layers[{}] is {}, expected 0 or 1", what, l,
                       use);
@@ -105,7 +106,8 @@ Status read_family_features(const Json& j, LlamaConfig& c, const std::string& wh
   if (c.family == "granite") {
     HS_ASSIGN_OR_RETURN(c.embedding_multiplier,
                         json::get_number_or(j, "embedding_multiplier", 1.0, what));
-    HS_ASSIGN_OR_RETURN(double attention, json::get_number_or(j, "attention_multiplier", 1.0, what));
+    HS_ASSIGN_OR_RETURN(double attention,
+                        json::get_number_or(j, "attention_multiplier", 1.0, what));
     c.attention_multiplier = attention;
     HS_ASSIGN_OR_RETURN(c.residual_multiplier,
                         json::get_number_or(j, "residual_multiplier", 1.0, what));
@@ -323,12 +325,13 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
   }
   if (std::vector<std::string> unread = src.unread(); !unread.empty()) {
     const size_t shown = std::min<size_t>(unread.size(), 8);
-    return errorf(ErrorKind::kUnsupported,
-                  "{}: {} tensor(s) that a {} model does not use: {}{} (the checkpoint has "
-                  "features headsplit does not read; refusing to drop them silently)",
-                  dir, unread.size(), c.family,
-                  fmt::join(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
-                  unread.size() > shown ? ", ..." : "");
+    return errorf(
+        ErrorKind::kUnsupported,
+        "{}: {} tensor(s) that a {} model does not use: {}{} (the checkpoint has "
+        "features headsplit does not read; refusing to drop them silently)",
+        dir, unread.size(), c.family,
+        fmt::join(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+        unread.size() > shown ? ", ..." : "");
   }
   HS_TRY(model.validate());
   if (file_exists(dir + "/tokenizer.json")) {

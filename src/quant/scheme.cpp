@@ -190,7 +190,7 @@ Status validate_config(const QuantConfig& config) {
 namespace {
 
 constexpr std::array<std::string_view, 10> kRecipes = {
-    "stories",    "smollm2",    "llama3",      "llama3.2-3b", "qwen2.5-0.5b",
+    "stories",      "smollm2",    "llama3",     "llama3.2-3b", "qwen2.5-0.5b",
     "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",  "granite"};
 
 // Graph features a recipe turns on (the reference's model configs).
@@ -236,9 +236,10 @@ Result<QuantConfig> recipe_config(std::string_view name) {
     return make_recipe(name, "16a4w-block16", 8, {"output=16a8w"}, {true, true});
   }
   if (name == "smollm3-3b") {
-    return make_recipe(name, "16a4w-block32", 8,
-                       {"layers.*.attn.q=16a8w", "layers.*.attn.k=16a8w", "layers.*.attn.v=16a8w",
-                        "output=16a8w"}, {false, true});
+    return make_recipe(
+        name, "16a4w-block32", 8,
+        {"layers.*.attn.q=16a8w", "layers.*.attn.k=16a8w", "layers.*.attn.v=16a8w", "output=16a8w"},
+        {false, true});
   }
   if (name == "granite") {
     return make_recipe(name, "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, {false, true});

@@ -113,11 +113,13 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
   }
   tensors.insert(tensors.end(), o.extra.begin(), o.extra.end());
 
-  std::vector<std::pair<std::string, uint32_t>> uints = {
-      {"embedding_length", c.dim},          {"block_count", c.n_layers},
-      {"feed_forward_length", c.hidden_dim}, {"attention.head_count", c.n_heads},
-      {"attention.head_count_kv", c.n_kv_heads}, {"context_length", c.max_seq_len},
-      {"vocab_size", c.vocab_size}};
+  std::vector<std::pair<std::string, uint32_t>> uints = {{"embedding_length", c.dim},
+                                                         {"block_count", c.n_layers},
+                                                         {"feed_forward_length", c.hidden_dim},
+                                                         {"attention.head_count", c.n_heads},
+                                                         {"attention.head_count_kv", c.n_kv_heads},
+                                                         {"context_length", c.max_seq_len},
+                                                         {"vocab_size", c.vocab_size}};
   if (c.head_dim != c.dim / c.n_heads) {
     uints.push_back({"attention.key_length", c.head_dim});
     uints.push_back({"attention.value_length", c.head_dim});
@@ -215,8 +217,9 @@ TEST(GgufFamilies, HostileFiles) {
                "residual_multiplier is -0.22, expected a finite value > 0");
   expect_error(write_gguf(granite, "granite", {.floats = {{"attention.scale", 0.0f}}}),
                "attention_multiplier is 0, expected a finite value > 0");
-  expect_error(write_gguf(qwen3, "qwen3", {.extra = {{"blk.0.ffn_gate_inp.weight", {4}, {1, 2, 3, 4}}}}),
-               "1 tensor(s) that a qwen3 model does not use: blk.0.ffn_gate_inp.weight");
+  expect_error(
+      write_gguf(qwen3, "qwen3", {.extra = {{"blk.0.ffn_gate_inp.weight", {4}, {1, 2, 3, 4}}}}),
+      "1 tensor(s) that a qwen3 model does not use: blk.0.ffn_gate_inp.weight");
 }
 
 }  // namespace

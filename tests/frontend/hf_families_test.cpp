@@ -65,8 +65,10 @@ Vec inv_freq(const LlamaConfig& c) {
   for (double& x : f) {
     const double wavelen = 2 * std::numbers::pi / x;
     const double scaled = wavelen > old / s.low_freq_factor ? x / s.factor : x;
-    const bool medium = !(wavelen < old / s.high_freq_factor) && !(wavelen > old / s.low_freq_factor);
-    const double smooth = (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    const bool medium =
+        !(wavelen < old / s.high_freq_factor) && !(wavelen > old / s.low_freq_factor);
+    const double smooth =
+        (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
     x = medium ? (1 - smooth) * scaled / s.factor + smooth * scaled : scaled;
   }
   return f;
@@ -271,14 +273,16 @@ TEST(HfFamilies, FeaturesChangeTheLogits) {
     plain.config.embedding_multiplier = plain.config.residual_multiplier = 1.0;
     plain.config.logits_scaling = 1.0;
     plain.config.attention_multiplier.reset();
-    for (LayerWeights& w : plain.weights.layers) w.bq = w.bk = w.bv = w.q_norm = w.k_norm = Weight{};
+    for (LayerWeights& w : plain.weights.layers)
+      w.bq = w.bk = w.bv = w.q_norm = w.k_norm = Weight{};
     plain.config.attention_bias = false;
     HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
     const std::vector<Vec> without = reference_logits(plain, ids);
     double worst = 0.0;
     const auto V = static_cast<size_t>(m.config.vocab_size);
     for (size_t t = 0; t < ids.size(); ++t) {
-      for (size_t i = 0; i < V; ++i) worst = std::max(worst, std::abs(got[t * V + i] - without[t][i]));
+      for (size_t i = 0; i < V; ++i)
+        worst = std::max(worst, std::abs(got[t * V + i] - without[t][i]));
     }
     EXPECT_GT(worst, 1e-2) << family;
   }
@@ -348,8 +352,9 @@ TEST(HfFamiliesHostile, TensorsNothingReadsAreNamed) {
     c["architectures"] = {"LlamaForCausalLM"};
     c["model_type"] = "llama";
   });
-  expect_error(dir, "6 tensor(s) that a llama model does not use: "
-                    "model.layers.0.self_attn.k_proj.bias, model.layers.0.self_attn.q_proj.bias");
+  expect_error(dir,
+               "6 tensor(s) that a llama model does not use: "
+               "model.layers.0.self_attn.k_proj.bias, model.layers.0.self_attn.q_proj.bias");
   // Sliding windows are refused, not ignored.
   const std::string q = write_family("qwen3");
   edit_config(q, [](nlohmann::json& c) { c["use_sliding_window"] = true; });

@@ -249,8 +249,8 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     config["logits_scaling"] = c.logits_scaling;
   }
   if (o.rope_parameters) {  // newer transformers: theta and scaling under rope_parameters
-    json rp = config["rope_scaling"].is_null() ? json{{"rope_type", "default"}}
-                                                : config["rope_scaling"];
+    json rp =
+        config["rope_scaling"].is_null() ? json{{"rope_type", "default"}} : config["rope_scaling"];
     rp["rope_theta"] = c.rope_theta;
     config["rope_parameters"] = rp;
     config.erase("rope_theta");

@@ -24,7 +24,8 @@ struct HfWriteOptions {
 
 // Writes the model as it is: its q/k rows are already in rotate-half order, which is the HF
 // order. config.family picks the architecture (Qwen2/Qwen3/SmolLM3/Granite/LlamaForCausalLM)
-// and its keys (no_rope_layers, Granite's multipliers; Qwen2 writes no attention_bias key). A llama2c-kind tokenizer is not written (use an spm or byte-level one).
+// and its keys (no_rope_layers, Granite's multipliers; Qwen2 writes no attention_bias key). A
+// llama2c-kind tokenizer is not written (use an spm or byte-level one).
 Status write_hf_folder(const frontend::LlamaModel& model, const std::string& dir,
                        const HfWriteOptions& options = {});
 

@@ -79,8 +79,8 @@ TEST_P(SplitFamilies, FloatSplitIsBitExact) {
   const LlamaModel m = frontend::make_random_llama(c, 31);
   for (int64_t t : {1, 32}) {
     for (auto projection : {frontend::ProjectionKind::kConv, frontend::ProjectionKind::kLinear}) {
-      SCOPED_TRACE(fmt::format("T={} {}", t, projection == frontend::ProjectionKind::kConv
-                                                 ? "conv" : "linear"));
+      SCOPED_TRACE(fmt::format("T={} {}", t,
+                               projection == frontend::ProjectionKind::kConv ? "conv" : "linear"));
       frontend::BuildOptions o{.ar_len = t, .context_len = 48, .projection = projection};
       HS_ASSERT_OK_AND_ASSIGN(ir::Graph mha, frontend::build_llama(m, o));
       const ir::Graph sha = split(mha);
@@ -136,8 +136,7 @@ TEST_P(SplitFamilies, QuantizedSplitIsBitExact) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, SplitFamilies,
-                         ::testing::ValuesIn(hs::testing::family_names()),
+INSTANTIATE_TEST_SUITE_P(Families, SplitFamilies, ::testing::ValuesIn(hs::testing::family_names()),
                          [](const auto& info) {
                            std::string n = info.param;
                            std::erase(n, '.');

@@ -23,15 +23,22 @@ TEST(FamilyRecipes, MatchTheReferenceTable) {
     bool r3, masked_softmax;
   };
   const Row rows[] = {
-      {"llama3.2-3b", "16a4w-block32", 8, {"output=16a8w", "layers.{21-27}.ffn.w2=16a8w"}, false,
+      {"llama3.2-3b",
+       "16a4w-block32",
+       8,
+       {"output=16a8w", "layers.{21-27}.ffn.w2=16a8w"},
+       false,
        false},
       {"qwen2.5-0.5b", "16a4w-block16", 16, {}, true, true},
       {"qwen2.5-1.5b", "16a4w-block16", 16, {"output=16a8w"}, true, true},
       {"qwen3-0.6b", "16a4w-block32", 16, {"layers.*.ffn.w2=16a8w"}, false, true},
       {"qwen3-1.7b", "16a4w-block16", 8, {"output=16a8w"}, true, true},
-      {"smollm3-3b", "16a4w-block32", 8,
+      {"smollm3-3b",
+       "16a4w-block32",
+       8,
        {"layers.*.attn.q=16a8w", "layers.*.attn.k=16a8w", "layers.*.attn.v=16a8w", "output=16a8w"},
-       false, true},
+       false,
+       true},
       {"granite", "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, false, true},
   };
   for (const Row& row : rows) {

@@ -49,7 +49,8 @@ TEST_P(FamilyExport, RuntimeTokensEqualTheInterpreters) {
     EXPECT_EQ(config.recipe, backend::default_recipe(model));
     EXPECT_FALSE(config.recipe.empty()) << c.family;
   }
-  HS_ASSERT_OK_AND_ASSIGN(backend::PreparedExport prepared, backend::prepare_export(model, options));
+  HS_ASSERT_OK_AND_ASSIGN(backend::PreparedExport prepared,
+                          backend::prepare_export(model, options));
   const std::string path = fmt::format("{}/{}-{}.hsa", hs::testing::temp_dir(), c.family,
                                        c.scheme.empty() ? "recipe" : c.scheme);
   HS_ASSERT_OK(backend::write_export(prepared, path));
@@ -63,8 +64,8 @@ TEST_P(FamilyExport, RuntimeTokensEqualTheInterpreters) {
   HS_ASSERT_OK_AND_ASSIGN(auto reference, irexec::GraphStepModel::create(std::move(graphs)));
   HS_ASSERT_OK_AND_ASSIGN(auto runtime, ArtifactStepModel::create(artifact, {.threads = 1}));
   for (const char* prompt : {"Once upon a time", "x = 42;"}) {
-    HS_ASSERT_OK_AND_ASSIGN(Recorded want,
-                            record_greedy(*reference, *tok, prompt, {.max_new_tokens = kNewTokens}));
+    HS_ASSERT_OK_AND_ASSIGN(
+        Recorded want, record_greedy(*reference, *tok, prompt, {.max_new_tokens = kNewTokens}));
     HS_ASSERT_OK_AND_ASSIGN(Recorded got,
                             record_greedy(*runtime, *tok, prompt, {.max_new_tokens = kNewTokens}));
     ASSERT_EQ(want.tokens.size(), static_cast<size_t>(kNewTokens));

@@ -50,8 +50,8 @@ struct LlamaConfig {
   std::vector<int64_t> no_rope_layers;  // layers whose q, k skip RoPE (SmolLM3), ascending
   double embedding_multiplier = 1.0;    // h0 = embedding * m (Granite)
   std::optional<double> attention_multiplier;  // scores * m instead of / sqrt(Dh) (Granite)
-  double residual_multiplier = 1.0;     // h += m * block(norm(h)) (Granite)
-  double logits_scaling = 1.0;          // logits = lm_head(x) / s (Granite)
+  double residual_multiplier = 1.0;            // h += m * block(norm(h)) (Granite)
+  double logits_scaling = 1.0;                 // logits = lm_head(x) / s (Granite)
 
   // False for the layers of no_rope_layers.
   bool uses_rope(int64_t layer) const;
