@@ -285,7 +285,9 @@ hs::Result<json> per_head_form(const fe::LlamaModel& model, const Args& a) {
 
 hs::Result<json> run_shape(const std::string& shape, const Args& a, const std::string& dir) {
   HS_ASSIGN_OR_RETURN(fe::LlamaConfig config, fe::named_config(shape));
-  const bool big = shape == "llama3.2-1b";
+  // 0.6B parameters and up (qwen3-0.6b, llama3.2-1b, ...): the shorter calibration and reps of
+  // the --*-1b options.
+  const bool big = config.dim >= 1024;
   const int n_samples = big ? a.samples_1b : a.samples;
   const int seq_len = big ? a.seq_len_1b : a.seq_len;
   std::fprintf(stderr, "%s: random weights (D %lld, L %lld, H %lld, Hkv %lld, F %lld, V %lld)\n",
@@ -488,14 +490,17 @@ std::string plot_rows(const json& doc) {
 int main(int argc, char** argv) {
   Args a;
   CLI::App app{"lowering benchmark: MHA + split versus SHA from source"};
-  app.add_option("--shapes", a.shapes, "stories260k, smollm2-135m, llama3.2-1b")->delimiter(',');
+  app.add_option("--shapes", a.shapes,
+                 fmt::format("named shapes: {}", fmt::join(fe::named_config_names(), ", ")))
+      ->delimiter(',');
   app.add_option("--paths", a.paths, "mha, sha (both: agreement too)")->delimiter(',');
   app.add_option("--reps", a.reps, "exports per path (medians reported)");
-  app.add_option("--reps-1b", a.reps_1b, "exports per path of the 1B shape");
+  app.add_option("--reps-1b", a.reps_1b, "exports per path of shapes with D >= 1024");
   app.add_option("--samples", a.samples, "calibration sequences");
   app.add_option("--seq-len", a.seq_len, "tokens per calibration sequence (BOS included)");
-  app.add_option("--samples-1b", a.samples_1b, "calibration sequences of the 1B shape");
-  app.add_option("--seq-len-1b", a.seq_len_1b, "tokens per calibration sequence of the 1B shape");
+  app.add_option("--samples-1b", a.samples_1b, "calibration sequences of shapes with D >= 1024");
+  app.add_option("--seq-len-1b", a.seq_len_1b,
+                 "tokens per calibration sequence of shapes with D >= 1024");
   app.add_option("--ar-len", a.ar_len, "prefill AR length N");
   app.add_option("--context-len", a.context_len, "context length C");
   app.add_option("--decode-tokens", a.decode_tokens, "calibration tokens per window via AR-1");

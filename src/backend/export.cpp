@@ -87,6 +87,14 @@ Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
   HS_ASSIGN_OR_RETURN(const frontend::StepLengths lengths, export_step_lengths(model, options));
   const int64_t context_len = lengths.context_len;
   const std::vector<int64_t>& ar_lens = lengths.ar_lens;
+  // Graph features the quantization recipe turns on (R3, masked softmax) join the options'.
+  bool r3 = options.r3;
+  frontend::MaskKind mask = options.mask;
+  if (options.quant.scheme != "none") {
+    HS_ASSIGN_OR_RETURN(const quant::QuantConfig config, quant_config(model, options.quant));
+    r3 = r3 || config.r3;
+    if (config.masked_softmax) mask = frontend::MaskKind::kMaskedSoftmax;
+  }
   PreparedExport out;
   ExportSummary& summary = out.summary;
   summary.model_source = model.source;
@@ -98,8 +106,8 @@ Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
     for (size_t i = 0; i < ar_lens.size(); ++i) {
       frontend::BuildOptions build{.ar_len = ar_lens[i],
                                    .context_len = context_len,
-                                   .r3 = options.r3,
-                                   .mask = options.mask,
+                                   .r3 = r3,
+                                   .mask = mask,
                                    .form = options.form,
                                    .cache_layout = options.cache_layout,
                                    .projection = options.projection};

@@ -24,10 +24,18 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 std::string default_recipe(const frontend::LlamaModel& model) {
-  const std::string name = lower_case(model.config.name);
+  const frontend::LlamaConfig& c = model.config;
+  const std::string name = lower_case(c.name);
+  // By family, then size (hidden size D: the published sizes of each family).
+  if (c.family == "qwen2") return c.dim <= 1024 ? "qwen2.5-0.5b" : "qwen2.5-1.5b";
+  if (c.family == "qwen3") return c.dim <= 1024 ? "qwen3-0.6b" : "qwen3-1.7b";
+  if (c.family == "smollm3") return "smollm3-3b";
+  if (c.family == "granite") return "granite";
   if (starts_with(name, "stories")) return "stories";
   if (starts_with(name, "smollm2")) return "smollm2";
-  if (starts_with(name, "llama-3") || starts_with(name, "llama3")) return "llama3";
+  const bool llama3 =
+      starts_with(name, "llama-3") || starts_with(name, "llama3") || c.vocab_size == 128256;
+  if (llama3) return c.dim >= 3072 ? "llama3.2-3b" : "llama3";
   return "";
 }
 

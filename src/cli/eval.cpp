@@ -302,8 +302,10 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--quant", args->quant,
                   "default scheme: 16a8w, 16a4w, 16a4w-block16/32/64, 8a8w, 8a4w (default: the "
                   "recipe's, else 16a8w)");
-  cmd->add_option("--recipe", args->recipe, "named recipe: stories, smollm2, llama3")
-      ->check(CLI::IsMember({"stories", "smollm2", "llama3"}));
+  cmd->add_option("--recipe", args->recipe,
+                  fmt::format("named recipe: {}", fmt::join(quant::recipe_names(), ", ")))
+      ->check(CLI::IsMember(
+          std::vector<std::string>(quant::recipe_names().begin(), quant::recipe_names().end())));
   cmd->add_option("--rule", args->rules,
                   "mixed precision, repeatable: pattern=scheme, e.g. output=16a8w or "
                   "layers.{0-3}.ffn.w2=16a8w (later rules win)");

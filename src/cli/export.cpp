@@ -3,6 +3,8 @@
 // .hsa artifact atomically; print a summary of what was done and how long each phase took.
 #include "headsplit/backend/export.h"
 
+#include <fmt/ranges.h>
+
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -109,6 +111,20 @@ Status run_export(const ExportArgs& a) {
                  "(or --quant none for a float export)");
   }
   std::fprintf(stderr, "export: %s -> %s\n", model.source.c_str(), output.c_str());
+  if (options.quant.scheme != "none") {
+    HS_ASSIGN_OR_RETURN(const quant::QuantConfig config,
+                        backend::quant_config(model, options.quant));
+    const std::string how =
+        !options.quant.recipe.empty()   ? "--recipe"
+        : !options.quant.scheme.empty() ? "--quant without --recipe"
+        : config.recipe.empty()
+            ? "no recipe fits the checkpoint"
+            : fmt::format("picked for family {}, D {}, L {}, name '{}'", model.config.family,
+                          model.config.dim, model.config.n_layers, model.config.name);
+    std::fprintf(stderr, "  recipe: %s, %s (%s)\n",
+                 config.recipe.empty() ? "none" : config.recipe.c_str(),
+                 quant::scheme_name(config.scheme).c_str(), how.c_str());
+  }
   backend::ExportObserver observer = stderr_observer(a.log);
   HS_ASSIGN_OR_RETURN(backend::ExportSummary summary,
                       backend::export_model(model, output, options, observer));
@@ -193,8 +209,10 @@ void register_export(CLI::App& app) {
                   "for a float artifact (default: the model family's recipe, e.g. stories for "
                   "stories260K; 16a8w when no recipe fits)");
   cmd->add_option("--recipe", args->recipe,
-                  "named recipe (scheme + rules + KV width): stories, smollm2, llama3; --quant "
-                  "then replaces its default scheme");
+                  fmt::format("named recipe (scheme + rules + KV width, R3 and masked softmax "
+                              "where the family uses them): {}; --quant then replaces its default "
+                              "scheme (default: picked from the checkpoint's family and size)",
+                              fmt::join(quant::recipe_names(), ", ")));
   cmd->add_option("--rule", args->rules,
                   "mixed precision, repeatable: pattern=scheme, e.g. output=16a8w or "
                   "layers.{0-3}.ffn.w2=16a8w (later rules win)");

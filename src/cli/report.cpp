@@ -192,8 +192,8 @@ void register_report(CLI::App& app) {
                   "checkpoint: llama2.c .bin, .gguf or Hugging Face folder");
   cmd->add_option("-t,--tokenizer", args->tokenizer, "tokenizer file (not needed for the report)");
   cmd->add_option("--shape", args->shape,
-                  "random weights in a named shape instead of a checkpoint: stories260k, "
-                  "smollm2-135m, llama3.2-1b");
+                  fmt::format("random weights in a named shape instead of a checkpoint: {}",
+                              fmt::join(frontend::named_config_names(), ", ")));
   cmd->add_option("--ar-len", args->ar_len, "T: tokens per step")->capture_default_str();
   cmd->add_option("--ctx-len", args->ctx_len, "C: context length")->capture_default_str();
   cmd->add_flag("--r3", args->r3, "SpinQuant R3: Hadamard on q and k after RoPE");

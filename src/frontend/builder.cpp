@@ -1,8 +1,10 @@
 // The static llama graph: I/O, embedding, RoPE tables, decoder layers, LM head.
 //
-//   h0 = gather(tok_embeddings[V,D], tokens[1,T])                      [1,T,D]
-//   per layer: h += o_proj(attention(rms_norm(h)));  h += w2(silu(w1 x) * w3 x), x = rms_norm(h)
-//   logits = lm_head(rms_norm(h))                                      [1,T,V]
+//   h0 = gather(tok_embeddings[V,D], tokens[1,T]) [* embedding_multiplier]   [1,T,D]
+//   per layer: h += [r *] o_proj(attention(rms_norm(h)));
+//              h += [r *] w2(silu(w1 x) * w3 x), x = rms_norm(h)   (r: residual_multiplier)
+//   logits = lm_head(rms_norm(h)) [/ logits_scaling]                         [1,T,V]
+// A multiplier of exactly 1 emits no op.
 // Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
 // (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.
 #include "headsplit/frontend/builder.h"
@@ -138,7 +140,9 @@ void add_shared_values(BuildContext& ctx, ValueId pos) {
   ValueId sin_table = e.constant("rope.sin_table", {ctx.C, half}, sin);
   ctx.cos = e.reshape(e.gather(cos_table, pos, "rope.cos_rows"), {1, 1, ctx.T, half}, "rope.cos");
   ctx.sin = e.reshape(e.gather(sin_table, pos, "rope.sin_rows"), {1, 1, ctx.T, half}, "rope.sin");
-  ctx.attn_scale = e.scalar("attn.scale", std::sqrt(static_cast<float>(ctx.Dh)));
+  const std::optional<double>& m = ctx.model.config.attention_multiplier;
+  ctx.attn_scale = m ? e.scalar("attn.scale", static_cast<float>(*m))
+                     : e.scalar("attn.scale", std::sqrt(static_cast<float>(ctx.Dh)));
   if (ctx.options.mask == MaskKind::kMaskedSoftmax) {
     ctx.zero = e.scalar("attn.mask_zero", 0.0f);
     ctx.twenty = e.scalar("attn.mask_margin", 20.0f);
@@ -168,6 +172,12 @@ ValueId project(BuildContext& ctx, ValueId x, const Weight& w, const std::string
   return e.conv2d(x, wv, ir::kNoValue, name);
 }
 
+// x * m (a scalar constant named `name`.scale), or x when m == 1.
+ValueId scaled(BuildContext& ctx, ValueId x, double m, const std::string& name) {
+  if (m == 1.0) return x;
+  return ctx.e.mul(x, ctx.e.scalar(name + ".scale", static_cast<float>(m)), name);
+}
+
 ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
   GraphEmitter& e = ctx.e;
   const LayerWeights& w = ctx.model.weights.layers[static_cast<size_t>(l)];
@@ -179,7 +189,10 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
   ValueId attn = ctx.options.form == AttentionForm::kMha ? attention_mha(ctx, l, x_in)
                                                          : attention_sha(ctx, l, x_in);
   ValueId o = project(ctx, attn, w.wo, p + ".attn.o_proj");              // [1,D,1,T]
-  h = e.add(h, from_projection_layout(ctx, o, ctx.D, p + ".attn.o"), p + ".h_attn");
+  const double r = ctx.model.config.residual_multiplier;
+  h = e.add(h,
+            scaled(ctx, from_projection_layout(ctx, o, ctx.D, p + ".attn.o"), r, p + ".attn.res"),
+            p + ".h_attn");
 
   ValueId fn = e.rms_norm(h, e.weight(p + ".ffn_norm.weight", w.ffn_norm), eps, p + ".ffn_norm");
   ValueId f_in = to_projection_layout(ctx, fn, ctx.D, p + ".ffn.x_in");  // [1,D,1,T]
@@ -187,7 +200,9 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
   ValueId up = project(ctx, f_in, w.w3, p + ".ffn.w3");                  // [1,F,1,T]
   ValueId act = e.mul(e.silu(gate, p + ".ffn.act"), up, p + ".ffn.gated");
   ValueId down = project(ctx, act, w.w2, p + ".ffn.w2");                 // [1,D,1,T]
-  return e.add(h, from_projection_layout(ctx, down, ctx.D, p + ".ffn.out"), p + ".h");
+  return e.add(
+      h, scaled(ctx, from_projection_layout(ctx, down, ctx.D, p + ".ffn.out"), r, p + ".ffn.res"),
+      p + ".h");
 }
 
 }  // namespace
@@ -233,14 +248,21 @@ Result<ir::Graph> build_llama(const LlamaModel& model, const BuildOptions& optio
 
   ir::ValueId table = e.weight("tok_embeddings.weight", model.weights.tok_embeddings);
   ir::ValueId h = e.gather(table, tokens, "embed");  // [1,T,D]
+  h = detail::scaled(ctx, h, c.embedding_multiplier, "embed_scaled");
   for (int64_t l = 0; l < ctx.L; ++l) h = detail::decoder_layer(ctx, l, h);
 
   ir::ValueId xn = e.rms_norm(h, e.weight("norm.weight", model.weights.norm), c.rms_eps, "final_norm");
   ir::ValueId x_in = detail::to_projection_layout(ctx, xn, ctx.D, "lm_head.x_in");
   ir::ValueId logits_p = detail::project(ctx, x_in, model.lm_head(), "output");  // [1,V,1,T]
-  ir::ValueId logits = detail::from_projection_layout(ctx, logits_p, ctx.V, "logits");
+  const bool unscaled = c.logits_scaling != 1.0;
+  ir::ValueId logits =
+      detail::from_projection_layout(ctx, logits_p, ctx.V, unscaled ? "logits_unscaled" : "logits");
+  if (unscaled) {
+    logits = e.div(logits, e.scalar("logits.scaling", static_cast<float>(c.logits_scaling)),
+                   "logits_scaled");
+  }
   HS_TRY_CTX(e.status(), fmt::format("building {}", model.source));
-  if (!ctx.conv()) graph.rename_value(logits, "logits");
+  if (!ctx.conv() || unscaled) graph.rename_value(logits, "logits");
 
   std::vector<ir::ValueId> outputs{logits};
   outputs.insert(outputs.end(), ctx.k_new.begin(), ctx.k_new.end());

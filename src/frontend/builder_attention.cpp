@@ -3,11 +3,12 @@
 // MHA form (one layer; conv projections shown, as in the reference's forward_attention_conv):
 //   X[1,D,1,T] -conv(Wq[H*Dh,D,1,1])-> [1,E,1,T] -transpose(0,3,1,2)-> [1,T,E,1] -squeeze->
 //     [1,T,E] -reshape-> [1,T,H,Dh] -transpose(0,2,1,3)-> q[1,H,T,Dh]      (k, v: Hkv heads)
-//   q, k <- RoPE (rotate-half) [-> R3: x * Hadamard(Dh)/sqrt(Dh)]
+//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers)
+//           [-> R3: x * Hadamard(Dh)/sqrt(Dh)]
 //   k_new = transpose(k, 0,1,3,2) [1,Hkv,Dh,T]        v_new = v [1,Hkv,T,Dh]   (graph outputs)
 //   kh = concat(k_cache[1,Hkv,Dh,P], k_new; 3)  vh = concat(v_cache[1,Hkv,P,Dh], v_new; 2)
 //   GQA (G > 1): unsqueeze(2) -> expand [1,Hkv,G,...] -> reshape [1,H,...]
-//   A = softmax(mask(q kh / sqrt(Dh))) vh  [1,H,T,Dh]
+//   A = softmax(mask(q kh / sqrt(Dh))) vh  [1,H,T,Dh]   (Granite: q kh * attention_multiplier)
 //   -transpose(0,2,1,3)-> [1,T,H,Dh] -reshape-> [1,T,1,E] -transpose(0,3,2,1)-> [1,E,1,T]
 // SHA from source builds the same math per head: query head h reads kv head g = h / G.
 #include <cmath>
@@ -49,9 +50,17 @@ ValueId project_heads(BuildContext& ctx, ValueId x_in, const Weight& rows, const
   return e.transpose(r, {0, 2, 1, 3}, out_name);                       // [1,n,T,Dh]
 }
 
-ValueId rotate(BuildContext& ctx, ValueId x, const std::string& name) {
+ValueId rotate(BuildContext& ctx, int64_t layer, ValueId x, const Weight& norm,
+               const std::string& name) {
   GraphEmitter& e = ctx.e;
   const int64_t half = ctx.Dh / 2;
+  if (!norm.empty()) {  // rms_norm over the last axis (Dh), one weight for every head
+    x = e.rms_norm(x, e.weight(name + ".norm.weight", norm), ctx.model.config.rms_eps,
+                   name + ".norm");
+  }
+  if (!ctx.model.config.uses_rope(layer)) {
+    return ctx.options.r3 ? e.matmul(x, ctx.hadamard, name + ".r3") : x;
+  }
   // RoPE, rotate-half: [x1, x2] -> [x1*cos - x2*sin, x1*sin + x2*cos], x1 = x[..., :Dh/2].
   ValueId x1 = e.slice(x, 3, 0, half, name + ".x1");       // [1,n,T,Dh/2]
   ValueId x2 = e.slice(x, 3, half, ctx.Dh, name + ".x2");  // [1,n,T,Dh/2]
@@ -62,6 +71,11 @@ ValueId rotate(BuildContext& ctx, ValueId x, const std::string& name) {
   ValueId r = e.concat({a, b}, 3, name + ".rope");  // [1,n,T,Dh]
   if (!ctx.options.r3) return r;
   return e.matmul(r, ctx.hadamard, name + ".r3");  // [1,n,T,Dh] x [Dh,Dh]
+}
+
+ValueId scale_scores(BuildContext& ctx, ValueId scores, const std::string& name) {
+  if (ctx.model.config.attention_multiplier) return ctx.e.mul(scores, ctx.attn_scale, name);
+  return ctx.e.div(scores, ctx.attn_scale, name);
 }
 
 ValueId masked_softmax(BuildContext& ctx, ValueId scores, const std::string& name) {
@@ -109,10 +123,10 @@ ValueId attention_mha(BuildContext& ctx, int64_t layer, ValueId x_in) {
   const std::string p = layer_prefix(layer) + ".attn";
   const auto l = static_cast<size_t>(layer);
 
-  ValueId q = rotate(ctx, project_heads(ctx, x_in, w.wq, w.bq, ctx.H, p + ".q", p + ".q"),
-                     p + ".q");                                           // [1,H,T,Dh]
-  ValueId k = rotate(ctx, project_heads(ctx, x_in, w.wk, w.bk, ctx.Hkv, p + ".k", p + ".k"),
-                     p + ".k");                                           // [1,Hkv,T,Dh]
+  ValueId q = rotate(ctx, layer, project_heads(ctx, x_in, w.wq, w.bq, ctx.H, p + ".q", p + ".q"),
+                     w.q_norm, p + ".q");  // [1,H,T,Dh]
+  ValueId k = rotate(ctx, layer, project_heads(ctx, x_in, w.wk, w.bk, ctx.Hkv, p + ".k", p + ".k"),
+                     w.k_norm, p + ".k");  // [1,Hkv,T,Dh]
   ValueId v_new = project_heads(ctx, x_in, w.wv, w.bv, ctx.Hkv, p + ".v",
                                 v_new_name(layer));                       // [1,Hkv,T,Dh]
   ValueId k_new = e.transpose(k, {0, 1, 3, 2}, k_new_name(layer));      // [1,Hkv,Dh,T]
@@ -125,7 +139,7 @@ ValueId attention_mha(BuildContext& ctx, int64_t layer, ValueId x_in) {
   vh = repeat_kv(ctx, vh, p + ".v_all");                            // [1,H,C,Dh]
 
   ValueId s = e.matmul(q, kh, p + ".scores");           // [1,H,T,C]
-  s = e.div(s, ctx.attn_scale, p + ".scaled");          // / sqrt(Dh)
+  s = scale_scores(ctx, s, p + ".scaled");              // / sqrt(Dh) or * multiplier
   ValueId probs = masked_softmax(ctx, s, p);            // [1,H,T,C]
   ValueId y = e.matmul(probs, vh, p + ".heads_out");    // [1,H,T,Dh]
   ValueId yt = e.transpose(y, {0, 2, 1, 3}, p + ".heads_out_t");  // [1,T,H,Dh]
@@ -150,7 +164,8 @@ ValueId attention_sha(BuildContext& ctx, int64_t layer, ValueId x_in) {
     const bool per_head = ctx.per_head_cache();
     const auto slot = static_cast<size_t>(per_head ? layer * ctx.Hkv + g : layer);
     ValueId k =
-        rotate(ctx, project_heads(ctx, x_in, rows(w.wk, g), rows(w.bk, g), 1, kp, kp), kp);
+        rotate(ctx, layer, project_heads(ctx, x_in, rows(w.wk, g), rows(w.bk, g), 1, kp, kp),
+               w.k_norm, kp);
     const auto head_output = [&](opset::CacheTensor which) {
       return opset::cache_tensor_name(which, layer, opset::CacheLayout::kPerHead, g);
     };
@@ -181,9 +196,10 @@ ValueId attention_sha(BuildContext& ctx, int64_t layer, ValueId x_in) {
     const std::string qp = fmt::format("{}.q.{}", p, h), hp = fmt::format("{}.h{}", p, h);
     const auto g = static_cast<size_t>(h / ctx.G);
     ValueId q =
-        rotate(ctx, project_heads(ctx, x_in, rows(w.wq, h), rows(w.bq, h), 1, qp, qp), qp);
+        rotate(ctx, layer, project_heads(ctx, x_in, rows(w.wq, h), rows(w.bq, h), 1, qp, qp),
+               w.q_norm, qp);
     ValueId s = e.matmul(q, kh[g], hp + ".scores");   // [1,1,T,C]
-    s = e.div(s, ctx.attn_scale, hp + ".scaled");
+    s = scale_scores(ctx, s, hp + ".scaled");
     ValueId probs = masked_softmax(ctx, s, hp);
     ys.push_back(e.matmul(probs, vh[g], hp + ".out"));  // [1,1,T,Dh]
   }

@@ -23,7 +23,8 @@ struct BuildContext {
   ir::ValueId cos = ir::kNoValue;         // rope cos rows of input_pos, [1,1,T,Dh/2]
   ir::ValueId sin = ir::kNoValue;         // rope sin rows of input_pos, [1,1,T,Dh/2]
   ir::ValueId hadamard = ir::kNoValue;    // R3: Hadamard(Dh)/sqrt(Dh), [Dh,Dh]
-  ir::ValueId attn_scale = ir::kNoValue;  // sqrt(Dh), scalar
+  ir::ValueId attn_scale =
+      ir::kNoValue;  // sqrt(Dh) (divides), or attention_multiplier (multiplies)
   ir::ValueId zero = ir::kNoValue;        // 0, scalar (masked softmax: mask == 0)
   ir::ValueId twenty = ir::kNoValue;      // 20, scalar (masked softmax: rowmin - 20)
 
@@ -45,8 +46,14 @@ ir::ValueId project_heads(BuildContext& ctx, ir::ValueId x_in, const Weight& row
                           const Weight& bias, int64_t n, const std::string& prefix,
                           const std::string& out_name);
 
-// Applies RoPE (rotate-half) and, when enabled, R3 to q or k of shape [1,n,T,Dh].
-ir::ValueId rotate(BuildContext& ctx, ir::ValueId x, const std::string& name);
+// q or k of shape [1,n,T,Dh] made ready for the scores, in this order: per-head RMSNorm over Dh
+// with the [Dh] `norm` weight (when not empty; Qwen3), RoPE (rotate-half; skipped on no-RoPE
+// layers), R3 (when enabled).
+ir::ValueId rotate(BuildContext& ctx, int64_t layer, ir::ValueId x, const Weight& norm,
+                   const std::string& name);
+
+// scores [1,h,T,C] / sqrt(Dh), or * attention_multiplier when the model has one.
+ir::ValueId scale_scores(BuildContext& ctx, ir::ValueId scores, const std::string& name);
 
 // Masks scaled scores [1,h,T,C] with the attention mask (additive or masked softmax),
 // then softmax over the last axis.

@@ -1,8 +1,13 @@
-// GGUF llama-architecture model loader: llama.* metadata -> LlamaConfig, blk.N.* tensors ->
-// LlamaWeights (q/k rows permuted from GGUF's interleaved layout to rotate-half).
+// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3 and granite:
+// <arch>.* metadata -> LlamaConfig, blk.N.* tensors -> LlamaWeights. llama.cpp stores the q/k
+// rows of llama and granite with interleaved RoPE pairs (convert_hf_to_gguf permutes them; rope
+// type NORM): they are permuted back to rotate-half. qwen2/qwen3 use the NEOX rope type, rows
+// already rotate-half. Every tensor of the file must be read (one nothing reads is an error).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <numbers>
+#include <set>
 
 #include "headsplit/frontend/gguf.h"
 
@@ -38,9 +43,22 @@ Result<double> optional_float(const GgufFile& f, const std::string& key, double 
   return meant_value(f, key, v);
 }
 
-// Loads tensor `name` and checks its row-major shape.
-Result<Weight> load_checked(const GgufFile& f, const std::string& name,
+// The architectures read, their family and whether q/k rows are stored interleaved.
+struct GgufArch {
+  const char* arch;
+  const char* family;
+  bool interleaved_qk;
+};
+constexpr GgufArch kGgufArchs[] = {{"llama", "llama", true},
+                                   {"qwen2", "qwen2", false},
+                                   {"qwen3", "qwen3", false},
+                                   {"granite", "granite", true}};
+
+// Loads tensor `name`, checks its row-major shape and adds the name to `read` (the tensors
+// something reads).
+Result<Weight> load_checked(const GgufFile& f, std::set<std::string>& read, const std::string& name,
                             const std::vector<int64_t>& shape) {
+  read.insert(name);
   HS_ASSIGN_OR_RETURN(Weight w, f.load_tensor(name));
   if (w.shape != shape) {
     std::vector<int64_t> ne(shape.rbegin(), shape.rend());
@@ -54,8 +72,9 @@ Result<Weight> load_checked(const GgufFile& f, const std::string& name,
 // llama3 RoPE scaling is stored as a rope_freqs.weight tensor [Dh/2] of per-frequency
 // divisors. Recognise the Llama-3.x formula (low 1, high 4, original 8192) with the factor its
 // largest entry gives; anything else is unsupported.
-Result<RopeScaling> llama3_scaling_from_tensor(const GgufFile& f, const LlamaConfig& c) {
-  HS_ASSIGN_OR_RETURN(Weight w, load_checked(f, "rope_freqs.weight", {c.head_dim / 2}));
+Result<RopeScaling> llama3_scaling_from_tensor(const GgufFile& f, std::set<std::string>& read,
+                                               const LlamaConfig& c) {
+  HS_ASSIGN_OR_RETURN(Weight w, load_checked(f, read, "rope_freqs.weight", {c.head_dim / 2}));
   std::span<const float> got = w.f32();
   RopeScaling s;
   s.factor = 0.0;
@@ -83,33 +102,47 @@ Result<RopeScaling> llama3_scaling_from_tensor(const GgufFile& f, const LlamaCon
   return s;
 }
 
-Result<LlamaConfig> read_config(const GgufFile& f, int64_t vocab_size) {
+Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, int64_t vocab_size,
+                                const GgufArch& arch) {
   LlamaConfig c;
-  HS_ASSIGN_OR_RETURN(c.dim, required_dim(f, "llama.embedding_length"));
-  HS_ASSIGN_OR_RETURN(c.n_layers, required_dim(f, "llama.block_count"));
-  HS_ASSIGN_OR_RETURN(c.hidden_dim, required_dim(f, "llama.feed_forward_length"));
-  HS_ASSIGN_OR_RETURN(c.n_heads, required_dim(f, "llama.attention.head_count"));
-  HS_ASSIGN_OR_RETURN(c.n_kv_heads, optional_dim(f, "llama.attention.head_count_kv", c.n_heads));
-  HS_ASSIGN_OR_RETURN(c.head_dim, optional_dim(f, "llama.attention.key_length", c.dim / c.n_heads));
+  c.family = arch.family;
+  const std::string a = arch.arch;
+  auto key = [&](std::string_view k) { return fmt::format("{}.{}", a, k); };
+  HS_ASSIGN_OR_RETURN(c.dim, required_dim(f, key("embedding_length")));
+  HS_ASSIGN_OR_RETURN(c.n_layers, required_dim(f, key("block_count")));
+  HS_ASSIGN_OR_RETURN(c.hidden_dim, required_dim(f, key("feed_forward_length")));
+  HS_ASSIGN_OR_RETURN(c.n_heads, required_dim(f, key("attention.head_count")));
+  HS_ASSIGN_OR_RETURN(c.n_kv_heads, optional_dim(f, key("attention.head_count_kv"), c.n_heads));
+  HS_ASSIGN_OR_RETURN(c.head_dim, optional_dim(f, key("attention.key_length"), c.dim / c.n_heads));
   HS_ASSIGN_OR_RETURN(int64_t value_dim,
-                      optional_dim(f, "llama.attention.value_length", c.head_dim));
-  HS_ASSIGN_OR_RETURN(int64_t rope_dims, optional_dim(f, "llama.rope.dimension_count", c.head_dim));
+                      optional_dim(f, key("attention.value_length"), c.head_dim));
+  HS_ASSIGN_OR_RETURN(int64_t rope_dims, optional_dim(f, key("rope.dimension_count"), c.head_dim));
   if (value_dim != c.head_dim || rope_dims != c.head_dim) {
     return errorf(ErrorKind::kUnsupported,
                   "{}: key length {}, value length {} and rope dimension count {} differ "
                   "(partial rope or distinct v heads are not supported)",
                   f.path(), c.head_dim, value_dim, rope_dims);
   }
-  HS_ASSIGN_OR_RETURN(c.rms_eps, optional_float(f, "llama.attention.layer_norm_rms_epsilon", 1e-5));
-  HS_ASSIGN_OR_RETURN(c.rope_theta, optional_float(f, "llama.rope.freq_base", 10000.0));
-  HS_ASSIGN_OR_RETURN(c.max_seq_len, optional_dim(f, "llama.context_length", 2048));
-  if (f.find("llama.rope.scaling.type") != nullptr) {
-    HS_ASSIGN_OR_RETURN(std::string type, f.get_string("llama.rope.scaling.type"));
+  HS_ASSIGN_OR_RETURN(c.rms_eps, optional_float(f, key("attention.layer_norm_rms_epsilon"), 1e-5));
+  HS_ASSIGN_OR_RETURN(c.rope_theta, optional_float(f, key("rope.freq_base"), 10000.0));
+  HS_ASSIGN_OR_RETURN(c.max_seq_len, optional_dim(f, key("context_length"), 2048));
+  if (f.find(key("rope.scaling.type")) != nullptr) {
+    HS_ASSIGN_OR_RETURN(std::string type, f.get_string(key("rope.scaling.type")));
     if (type != "none") {
-      return errorf(ErrorKind::kUnsupported, "{}: llama.rope.scaling.type '{}' is not supported",
-                    f.path(), type);
+      return errorf(ErrorKind::kUnsupported, "{}: {} '{}' is not supported", f.path(),
+                    key("rope.scaling.type"), type);
     }
   }
+  if (c.family == "granite") {  // convert_hf_to_gguf's names for Granite's multipliers
+    HS_ASSIGN_OR_RETURN(c.embedding_multiplier, optional_float(f, key("embedding_scale"), 1.0));
+    HS_ASSIGN_OR_RETURN(c.residual_multiplier, optional_float(f, key("residual_scale"), 1.0));
+    HS_ASSIGN_OR_RETURN(c.logits_scaling, optional_float(f, key("logit_scale"), 1.0));
+    if (f.find(key("attention.scale")) != nullptr) {
+      HS_ASSIGN_OR_RETURN(double m, optional_float(f, key("attention.scale"), 1.0));
+      c.attention_multiplier = m;
+    }
+  }
+  c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
   c.vocab_size = vocab_size;
   if (f.find("general.name") != nullptr) {
     HS_ASSIGN_OR_RETURN(c.name, f.get_string("general.name"));
@@ -118,7 +151,7 @@ Result<LlamaConfig> read_config(const GgufFile& f, int64_t vocab_size) {
     return Error(ErrorKind::kCorrupt, st.error().message());
   }
   if (f.find_tensor("rope_freqs.weight") != nullptr) {
-    HS_ASSIGN_OR_RETURN(RopeScaling s, llama3_scaling_from_tensor(f, c));
+    HS_ASSIGN_OR_RETURN(RopeScaling s, llama3_scaling_from_tensor(f, read, c));
     c.rope_scaling = s;
   }
   return c;
@@ -128,11 +161,17 @@ Result<LlamaConfig> read_config(const GgufFile& f, int64_t vocab_size) {
 
 Result<LlamaModel> load_gguf_model(const std::string& path) {
   HS_ASSIGN_OR_RETURN(GgufFile f, GgufFile::open(path));
-  HS_ASSIGN_OR_RETURN(std::string arch, f.get_string("general.architecture"));
-  if (arch != "llama") {
-    return errorf(ErrorKind::kUnsupported, "{}: architecture '{}' is not supported, only llama",
-                  path, arch);
+  HS_ASSIGN_OR_RETURN(std::string arch_name, f.get_string("general.architecture"));
+  const GgufArch* arch = nullptr;
+  for (const GgufArch& a : kGgufArchs) {
+    if (arch_name == a.arch) arch = &a;
   }
+  if (arch == nullptr) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3 or granite",
+                  path, arch_name);
+  }
+  std::set<std::string> read;
   LlamaModel model;
   model.source = path;
   int64_t vocab_size = 0;
@@ -140,22 +179,23 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     HS_ASSIGN_OR_RETURN(tokenizer::TokenizerData tok, load_gguf_tokenizer(f));
     vocab_size = static_cast<int64_t>(tok.pieces.size());
     model.tokenizer = std::move(tok);
-  } else if (f.find("llama.vocab_size") != nullptr) {
-    HS_ASSIGN_OR_RETURN(vocab_size, required_dim(f, "llama.vocab_size"));
+  } else if (const std::string key = arch_name + ".vocab_size"; f.find(key) != nullptr) {
+    HS_ASSIGN_OR_RETURN(vocab_size, required_dim(f, key));
   } else if (const GgufTensorInfo* emb = f.find_tensor("token_embd.weight");
              emb != nullptr && emb->ne.size() == 2 && emb->ne[1] < (uint64_t{1} << 31)) {
     vocab_size = static_cast<int64_t>(emb->ne[1]);
   }
-  HS_ASSIGN_OR_RETURN(model.config, read_config(f, vocab_size));
+  HS_ASSIGN_OR_RETURN(model.config, read_config(f, read, vocab_size, *arch));
   const LlamaConfig& c = model.config;
   const int64_t d = c.dim, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
   const int64_t ff = c.hidden_dim;
 
   LlamaWeights& w = model.weights;
-  HS_ASSIGN_OR_RETURN(w.tok_embeddings, load_checked(f, "token_embd.weight", {c.vocab_size, d}));
-  HS_ASSIGN_OR_RETURN(w.norm, load_checked(f, "output_norm.weight", {d}));
+  HS_ASSIGN_OR_RETURN(w.tok_embeddings,
+                      load_checked(f, read, "token_embd.weight", {c.vocab_size, d}));
+  HS_ASSIGN_OR_RETURN(w.norm, load_checked(f, read, "output_norm.weight", {d}));
   if (f.find_tensor("output.weight") != nullptr) {
-    HS_ASSIGN_OR_RETURN(w.output, load_checked(f, "output.weight", {c.vocab_size, d}));
+    HS_ASSIGN_OR_RETURN(w.output, load_checked(f, read, "output.weight", {c.vocab_size, d}));
     if (weights_bit_equal(w.output, w.tok_embeddings)) w.output = Weight{};
   }
   model.config.tied_embeddings = w.output.empty();
@@ -163,31 +203,53 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   for (int64_t l = 0; l < c.n_layers; ++l) {
     LayerWeights& lw = w.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("blk.{}.", l);
-    HS_ASSIGN_OR_RETURN(lw.attn_norm, load_checked(f, p + "attn_norm.weight", {d}));
-    HS_ASSIGN_OR_RETURN(Weight wq, load_checked(f, p + "attn_q.weight", {q, d}));
-    HS_ASSIGN_OR_RETURN(Weight wk, load_checked(f, p + "attn_k.weight", {kv, d}));
-    HS_ASSIGN_OR_RETURN(lw.wv, load_checked(f, p + "attn_v.weight", {kv, d}));
-    HS_ASSIGN_OR_RETURN(lw.wo, load_checked(f, p + "attn_output.weight", {d, q}));
-    HS_ASSIGN_OR_RETURN(lw.ffn_norm, load_checked(f, p + "ffn_norm.weight", {d}));
-    HS_ASSIGN_OR_RETURN(lw.w1, load_checked(f, p + "ffn_gate.weight", {ff, d}));
-    HS_ASSIGN_OR_RETURN(lw.w2, load_checked(f, p + "ffn_down.weight", {d, ff}));
-    HS_ASSIGN_OR_RETURN(lw.w3, load_checked(f, p + "ffn_up.weight", {ff, d}));
-    // GGUF llama q/k rows use interleaved RoPE pairs (convert_hf_to_gguf permutes HF's
-    // rotate-half into it); undo that.
-    lw.wq = permute_interleaved_to_rotate_half(wq, c.n_heads, c.head_dim);
-    lw.wk = permute_interleaved_to_rotate_half(wk, c.n_kv_heads, c.head_dim);
+    HS_ASSIGN_OR_RETURN(lw.attn_norm, load_checked(f, read, p + "attn_norm.weight", {d}));
+    HS_ASSIGN_OR_RETURN(Weight wq, load_checked(f, read, p + "attn_q.weight", {q, d}));
+    HS_ASSIGN_OR_RETURN(Weight wk, load_checked(f, read, p + "attn_k.weight", {kv, d}));
+    HS_ASSIGN_OR_RETURN(lw.wv, load_checked(f, read, p + "attn_v.weight", {kv, d}));
+    HS_ASSIGN_OR_RETURN(lw.wo, load_checked(f, read, p + "attn_output.weight", {d, q}));
+    HS_ASSIGN_OR_RETURN(lw.ffn_norm, load_checked(f, read, p + "ffn_norm.weight", {d}));
+    HS_ASSIGN_OR_RETURN(lw.w1, load_checked(f, read, p + "ffn_gate.weight", {ff, d}));
+    HS_ASSIGN_OR_RETURN(lw.w2, load_checked(f, read, p + "ffn_down.weight", {d, ff}));
+    HS_ASSIGN_OR_RETURN(lw.w3, load_checked(f, read, p + "ffn_up.weight", {ff, d}));
+    // GGUF llama/granite q/k rows use interleaved RoPE pairs (convert_hf_to_gguf permutes
+    // HF's rotate-half into it); undo that. The per-head q/k norms are over Dh, elementwise
+    // weights that convert_hf_to_gguf does not permute (qwen3: NEOX, nothing permuted).
+    const auto to_rotate_half = [&](const Weight& x, int64_t heads) {
+      return arch->interleaved_qk ? permute_interleaved_to_rotate_half(x, heads, c.head_dim) : x;
+    };
+    lw.wq = to_rotate_half(wq, c.n_heads);
+    lw.wk = to_rotate_half(wk, c.n_kv_heads);
+    if (c.qk_norm) {
+      HS_ASSIGN_OR_RETURN(lw.q_norm, load_checked(f, read, p + "attn_q_norm.weight", {c.head_dim}));
+      HS_ASSIGN_OR_RETURN(lw.k_norm, load_checked(f, read, p + "attn_k_norm.weight", {c.head_dim}));
+    }
     const bool has_bias = f.find_tensor(p + "attn_q.bias") != nullptr;
     if (l == 0) model.config.attention_bias = has_bias;
     if (has_bias != c.attention_bias) {
       return errorf(ErrorKind::kCorrupt, "{}: attention biases present in some layers only", path);
     }
     if (has_bias) {
-      HS_ASSIGN_OR_RETURN(Weight bq, load_checked(f, p + "attn_q.bias", {q}));
-      HS_ASSIGN_OR_RETURN(Weight bk, load_checked(f, p + "attn_k.bias", {kv}));
-      HS_ASSIGN_OR_RETURN(lw.bv, load_checked(f, p + "attn_v.bias", {kv}));
-      lw.bq = permute_interleaved_to_rotate_half(bq, c.n_heads, c.head_dim);
-      lw.bk = permute_interleaved_to_rotate_half(bk, c.n_kv_heads, c.head_dim);
+      HS_ASSIGN_OR_RETURN(Weight bq, load_checked(f, read, p + "attn_q.bias", {q}));
+      HS_ASSIGN_OR_RETURN(Weight bk, load_checked(f, read, p + "attn_k.bias", {kv}));
+      HS_ASSIGN_OR_RETURN(lw.bv, load_checked(f, read, p + "attn_v.bias", {kv}));
+      lw.bq = to_rotate_half(bq, c.n_heads);
+      lw.bk = to_rotate_half(bk, c.n_kv_heads);
     }
+  }
+  std::vector<std::string> unread;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (read.count(t.name) == 0) unread.push_back(t.name);
+  }
+  if (!unread.empty()) {
+    const size_t shown = std::min<size_t>(unread.size(), 8);
+    return errorf(
+        ErrorKind::kUnsupported,
+        "{}: {} tensor(s) that a {} model does not use: {}{} (the file has features "
+        "headsplit does not read; refusing to drop them silently)",
+        path, unread.size(), arch_name,
+        fmt::join(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+        unread.size() > shown ? ", ..." : "");
   }
   HS_TRY(model.validate());
   return model;

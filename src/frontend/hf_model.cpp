@@ -1,6 +1,10 @@
-// Hugging Face llama folders: config.json -> LlamaConfig, (sharded) safetensors -> weights.
+// Hugging Face folders of the llama-like families (Llama, Qwen2/2.5, Qwen3, SmolLM3, Granite):
+// config.json -> LlamaConfig, (sharded) safetensors -> weights. Every tensor of the checkpoint
+// must be read: one nothing reads (a bias the config does not announce, ...) is an error.
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "headsplit/frontend/hf.h"
 #include "headsplit/frontend/safetensors.h"
@@ -13,7 +17,20 @@ namespace {
 
 using json::Json;
 
-Status check_architecture(const Json& j, const std::string& what) {
+// The families read from config.json: architecture class, model_type, headsplit family.
+struct HfFamily {
+  const char* architecture;
+  const char* model_type;
+  const char* family;
+};
+constexpr HfFamily kHfFamilies[] = {{"LlamaForCausalLM", "llama", "llama"},
+                                    {"Qwen2ForCausalLM", "qwen2", "qwen2"},
+                                    {"Qwen3ForCausalLM", "qwen3", "qwen3"},
+                                    {"SmolLM3ForCausalLM", "smollm3", "smollm3"},
+                                    {"GraniteForCausalLM", "granite", "granite"}};
+
+// The family of `architectures` (the first one known), else of `model_type`.
+Result<std::string> read_family(const Json& j, const std::string& what) {
   std::vector<std::string> archs;
   if (const Json* a = json::member(j, "architectures"); a != nullptr && a->is_array()) {
     for (const Json& x : *a) {
@@ -22,17 +39,88 @@ Status check_architecture(const Json& j, const std::string& what) {
   }
   HS_ASSIGN_OR_RETURN(std::string model_type, json::get_string_or(j, "model_type", "", what));
   for (const std::string& a : archs) {
-    if (a == "LlamaForCausalLM") return ok_status();
+    for (const HfFamily& f : kHfFamilies) {
+      if (a == f.architecture) return std::string(f.family);
+    }
   }
-  if (archs.empty() && model_type == "llama") return ok_status();
+  if (archs.empty()) {
+    for (const HfFamily& f : kHfFamilies) {
+      if (model_type == f.model_type) return std::string(f.family);
+    }
+  }
+  std::vector<std::string> known;
+  for (const HfFamily& f : kHfFamilies) known.emplace_back(f.architecture);
   return errorf(ErrorKind::kUnsupported,
-                "{}: architecture [{}] (model_type '{}') is not supported, expected "
-                "LlamaForCausalLM",
-                what, fmt::join(archs, ", "), model_type);
+                "{}: architecture [{}] (model_type '{}') is not supported, expected one of {}",
+                what, fmt::join(archs, ", "), model_type, fmt::join(known, ", "));
 }
 
+// SmolLM3: `no_rope_layers` lists per layer 1 (uses RoPE) or 0 (does not); without it, every
+// `no_rope_layer_interval`-th layer (default 4) skips RoPE. Returns the layers that skip it.
+Result<std::vector<int64_t>> read_no_rope_layers(const Json& j, int64_t n_layers,
+                                                 const std::string& what) {
+  std::vector<int64_t> out;
+  if (const Json* list = json::member(j, "no_rope_layers"); list != nullptr) {
+    if (!list->is_array() || static_cast<int64_t>(list->size()) != n_layers) {
+      return errorf(ErrorKind::kParse,
+                    "{}: no_rope_layers is {}, expected a list of {} entries (one per layer, 1 "
+                    "= uses RoPE, 0 = no RoPE)",
+                    what, json::text(*list), n_layers);
+    }
+    for (int64_t l = 0; l < n_layers; ++l) {
+      HS_ASSIGN_OR_RETURN(int64_t use,
+                          json::as_int((*list)[static_cast<size_t>(l)],
+                                       fmt::format("{}: no_rope_layers[{}]", what, l)));
+      if (use != 0 && use != 1) {
+        return errorf(ErrorKind::kParse, "{}: no_rope_layers[{}] is {}, expected 0 or 1", what, l,
+                      use);
+      }
+      if (use == 0) out.push_back(l);
+    }
+    return out;
+  }
+  HS_ASSIGN_OR_RETURN(int64_t interval, json::get_int_or(j, "no_rope_layer_interval", 4, what));
+  if (interval <= 0) {
+    return errorf(ErrorKind::kParse, "{}: no_rope_layer_interval is {}, expected > 0", what,
+                  interval);
+  }
+  for (int64_t l = interval - 1; l < n_layers; l += interval) out.push_back(l);
+  return out;
+}
+
+// Family keys on top of the Llama ones.
+Status read_family_features(const Json& j, LlamaConfig& c, const std::string& what) {
+  if (c.family != "llama") {
+    HS_ASSIGN_OR_RETURN(bool sliding, json::get_bool_or(j, "use_sliding_window", false, what));
+    if (sliding) {
+      return errorf(ErrorKind::kUnsupported,
+                    "{}: use_sliding_window is true; sliding-window attention is not supported",
+                    what);
+    }
+  }
+  if (c.family == "qwen2") c.attention_bias = true;  // Qwen2 always has q/k/v biases, no key
+  if (c.family == "qwen3") c.qk_norm = true;
+  if (c.family == "smollm3") {
+    HS_ASSIGN_OR_RETURN(c.no_rope_layers, read_no_rope_layers(j, c.n_layers, what));
+  }
+  if (c.family == "granite") {
+    HS_ASSIGN_OR_RETURN(c.embedding_multiplier,
+                        json::get_number_or(j, "embedding_multiplier", 1.0, what));
+    HS_ASSIGN_OR_RETURN(double attention,
+                        json::get_number_or(j, "attention_multiplier", 1.0, what));
+    c.attention_multiplier = attention;
+    HS_ASSIGN_OR_RETURN(c.residual_multiplier,
+                        json::get_number_or(j, "residual_multiplier", 1.0, what));
+    HS_ASSIGN_OR_RETURN(c.logits_scaling, json::get_number_or(j, "logits_scaling", 1.0, what));
+  }
+  return ok_status();
+}
+
+// `rope_scaling`, or (newer transformers) `rope_parameters`, which also holds rope_theta.
 Result<std::optional<RopeScaling>> read_rope_scaling(const Json& j, const std::string& what) {
   const Json* rs = json::member(j, "rope_scaling");
+  const bool parameters = rs == nullptr;
+  if (parameters) rs = json::member(j, "rope_parameters");
   if (rs == nullptr) return std::optional<RopeScaling>();
   if (!rs->is_object()) {
     return errorf(ErrorKind::kParse, "{}: rope_scaling is a {}, expected an object", what,
@@ -40,7 +128,7 @@ Result<std::optional<RopeScaling>> read_rope_scaling(const Json& j, const std::s
   }
   HS_ASSIGN_OR_RETURN(std::string type, json::get_string_or(*rs, "type", "", what));
   HS_ASSIGN_OR_RETURN(type, json::get_string_or(*rs, "rope_type", type, what));
-  if (type == "default") return std::optional<RopeScaling>();
+  if (type == "default" || (parameters && type.empty())) return std::optional<RopeScaling>();
   if (type != "llama3") {
     return errorf(ErrorKind::kUnsupported,
                   "{}: rope_scaling type '{}' is not supported, only "
@@ -112,6 +200,15 @@ class WeightSource {
 
   bool has(const std::string& name) const { return where_.count(name) != 0; }
 
+  // Tensors no load() asked for (HF's derived rotary_emb.inv_freq buffers aside), sorted.
+  std::vector<std::string> unread() const {
+    std::vector<std::string> out;
+    for (const auto& [name, file] : where_) {
+      if (read_.count(name) == 0 && !name.ends_with(".rotary_emb.inv_freq")) out.push_back(name);
+    }
+    return out;
+  }
+
   Result<Weight> load(const std::string& name, const std::vector<int64_t>& shape,
                       const std::string& dir) const {
     auto it = where_.find(name);
@@ -119,6 +216,7 @@ class WeightSource {
       return errorf(ErrorKind::kNotFound, "{}: tensor '{}' is missing", dir, name);
     }
     const SafetensorsFile& f = files_[it->second];
+    read_.insert(name);
     HS_ASSIGN_OR_RETURN(Weight w, f.load(name));
     if (w.shape != shape) {
       return errorf(ErrorKind::kShape, "{}: tensor '{}' has shape [{}], expected [{}]", f.path(),
@@ -130,6 +228,7 @@ class WeightSource {
  private:
   std::vector<SafetensorsFile> files_;
   std::map<std::string, size_t> where_;
+  mutable std::set<std::string> read_;
 };
 
 }  // namespace
@@ -137,7 +236,8 @@ class WeightSource {
 Result<LlamaConfig> load_hf_config(const std::string& path) {
   HS_ASSIGN_OR_RETURN(Json j, json::read_file(path));
   if (!j.is_object()) return errorf(ErrorKind::kParse, "{}: expected a JSON object", path);
-  HS_TRY(check_architecture(j, path));
+  LlamaConfig c;
+  HS_ASSIGN_OR_RETURN(c.family, read_family(j, path));
   HS_ASSIGN_OR_RETURN(std::string act, json::get_string_or(j, "hidden_act", "silu", path));
   if (act != "silu") {
     return errorf(ErrorKind::kUnsupported, "{}: hidden_act '{}' is not supported, only silu", path,
@@ -145,7 +245,6 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
   }
   HS_ASSIGN_OR_RETURN(bool mlp_bias, json::get_bool_or(j, "mlp_bias", false, path));
   if (mlp_bias) return errorf(ErrorKind::kUnsupported, "{}: mlp_bias is not supported", path);
-  LlamaConfig c;
   HS_ASSIGN_OR_RETURN(c.dim, json::get_int(j, "hidden_size", path));
   HS_ASSIGN_OR_RETURN(c.n_layers, json::get_int(j, "num_hidden_layers", path));
   HS_ASSIGN_OR_RETURN(c.n_heads, json::get_int(j, "num_attention_heads", path));
@@ -159,10 +258,15 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
   HS_ASSIGN_OR_RETURN(c.head_dim, json::get_int_or(j, "head_dim", c.dim / c.n_heads, path));
   HS_ASSIGN_OR_RETURN(c.max_seq_len, json::get_int_or(j, "max_position_embeddings", 2048, path));
   HS_ASSIGN_OR_RETURN(c.rms_eps, json::get_number_or(j, "rms_norm_eps", 1e-6, path));
-  HS_ASSIGN_OR_RETURN(c.rope_theta, json::get_number_or(j, "rope_theta", 10000.0, path));
+  double theta = 10000.0;
+  if (const Json* rp = json::member(j, "rope_parameters"); rp != nullptr && rp->is_object()) {
+    HS_ASSIGN_OR_RETURN(theta, json::get_number_or(*rp, "rope_theta", theta, path));
+  }
+  HS_ASSIGN_OR_RETURN(c.rope_theta, json::get_number_or(j, "rope_theta", theta, path));
   HS_ASSIGN_OR_RETURN(c.rope_scaling, read_rope_scaling(j, path));
   HS_ASSIGN_OR_RETURN(c.tied_embeddings, json::get_bool_or(j, "tie_word_embeddings", false, path));
   HS_ASSIGN_OR_RETURN(c.attention_bias, json::get_bool_or(j, "attention_bias", false, path));
+  HS_TRY(read_family_features(j, c, path));
   c.name = std::filesystem::path(path).parent_path().filename().string();
   if (c.name.empty()) c.name = "llama";
   HS_TRY(c.validate(path));
@@ -184,6 +288,15 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
   HS_ASSIGN_OR_RETURN(w.norm, src.load("model.norm.weight", {d}, dir));
   if (!c.tied_embeddings) {
     HS_ASSIGN_OR_RETURN(w.output, src.load("lm_head.weight", {c.vocab_size, d}, dir));
+  } else if (src.has("lm_head.weight")) {
+    // Tied, and the checkpoint carries the head anyway: it must be the embedding.
+    HS_ASSIGN_OR_RETURN(Weight head, src.load("lm_head.weight", {c.vocab_size, d}, dir));
+    if (!weights_bit_equal(head, w.tok_embeddings)) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: tie_word_embeddings is true but lm_head.weight differs from "
+                    "model.embed_tokens.weight",
+                    dir);
+    }
   }
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -205,6 +318,20 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
       HS_ASSIGN_OR_RETURN(lw.bk, src.load(p + "self_attn.k_proj.bias", {kv}, dir));
       HS_ASSIGN_OR_RETURN(lw.bv, src.load(p + "self_attn.v_proj.bias", {kv}, dir));
     }
+    if (c.qk_norm) {
+      HS_ASSIGN_OR_RETURN(lw.q_norm, src.load(p + "self_attn.q_norm.weight", {c.head_dim}, dir));
+      HS_ASSIGN_OR_RETURN(lw.k_norm, src.load(p + "self_attn.k_norm.weight", {c.head_dim}, dir));
+    }
+  }
+  if (std::vector<std::string> unread = src.unread(); !unread.empty()) {
+    const size_t shown = std::min<size_t>(unread.size(), 8);
+    return errorf(
+        ErrorKind::kUnsupported,
+        "{}: {} tensor(s) that a {} model does not use: {}{} (the checkpoint has "
+        "features headsplit does not read; refusing to drop them silently)",
+        dir, unread.size(), c.family,
+        fmt::join(unread.begin(), unread.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+        unread.size() > shown ? ", ..." : "");
   }
   HS_TRY(model.validate());
   if (file_exists(dir + "/tokenizer.json")) {

@@ -1,6 +1,6 @@
 // LlamaModel utilities: config and weight-shape validation, float32 weights from stored
-// F32/F16/BF16 data, the interleaved -> rotate-half q/k row permutation, deterministic random
-// models (counter-based hash RNG, threaded) and the named configurations.
+// F32/F16/BF16 data, the interleaved -> rotate-half q/k row permutation and deterministic random
+// models (counter-based hash RNG, threaded). The named configurations: named_configs.cpp.
 #include "headsplit/frontend/llama_model.h"
 
 #include <algorithm>
@@ -69,7 +69,30 @@ Status LlamaConfig::validate(std::string_view what) const {
                     s.original_max_position_embeddings);
     }
   }
+  for (size_t i = 0; i < no_rope_layers.size(); ++i) {
+    const int64_t l = no_rope_layers[i];
+    if (l < 0 || l >= n_layers || (i > 0 && l <= no_rope_layers[i - 1])) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: no_rope_layers [{}] must be ascending layer indices in [0, {})", what,
+                    fmt::join(no_rope_layers, ","), n_layers);
+    }
+  }
+  const std::pair<const char*, double> multipliers[] = {
+      {"embedding_multiplier", embedding_multiplier},
+      {"attention_multiplier", attention_multiplier.value_or(1.0)},
+      {"residual_multiplier", residual_multiplier},
+      {"logits_scaling", logits_scaling}};
+  for (const auto& [key, value] : multipliers) {
+    if (!(value > 0.0) || !std::isfinite(value)) {
+      return errorf(ErrorKind::kInvalidArgument, "{}: {} is {}, expected a finite value > 0", what,
+                    key, value);
+    }
+  }
   return ok_status();
+}
+
+bool LlamaConfig::uses_rope(int64_t layer) const {
+  return !std::binary_search(no_rope_layers.begin(), no_rope_layers.end(), layer);
 }
 
 std::vector<NamedWeight> named_weights(const LlamaModel& model) {
@@ -96,6 +119,11 @@ std::vector<NamedWeight> named_weights(const LlamaModel& model) {
   }
   out.push_back({"norm", &w.norm});
   out.push_back({"output", &w.output});
+  // Appended after the original slots so that random models keep their other values.
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    out.push_back({fmt::format("layers.{}.q_norm", l), &w.layers[l].q_norm});
+    out.push_back({fmt::format("layers.{}.k_norm", l), &w.layers[l].k_norm});
+  }
   return out;
 }
 
@@ -123,6 +151,11 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
   }
   out.push_back({d});
   out.push_back(c.tied_embeddings ? std::vector<int64_t>{} : std::vector<int64_t>{c.vocab_size, d});
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    for (int k = 0; k < 2; ++k) {
+      out.push_back(c.qk_norm ? std::vector<int64_t>{c.head_dim} : std::vector<int64_t>{});
+    }
+  }
   return out;
 }
 
@@ -144,7 +177,9 @@ Status LlamaModel::validate() const {
       if (!w.empty() || !w.shape.empty()) {
         return errorf(ErrorKind::kShape, "{}: {} is present with shape {} but the config says {}",
                       what, named[i].name, shape_text(w.shape),
-                      named[i].name == "output" ? "tied embeddings" : "no attention bias");
+                      named[i].name == "output"          ? "tied embeddings"
+                      : named[i].name.ends_with("_norm") ? "no q/k norm"
+                                                         : "no attention bias");
       }
       continue;
     }
@@ -352,34 +387,6 @@ LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed,
   worker();
   for (auto& t : pool) t.join();
   return model;
-}
-
-// ---- Named configurations ------------------------------------------------------------------
-
-Result<LlamaConfig> named_config(std::string_view name) {
-  LlamaConfig c;
-  c.name = std::string(name);
-  if (name == "stories260k") {
-    c.dim = 64, c.n_layers = 5, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 8;
-    c.hidden_dim = 172, c.vocab_size = 512, c.max_seq_len = 512;
-    return c;
-  }
-  if (name == "smollm2-135m") {
-    c.dim = 576, c.n_layers = 30, c.n_heads = 9, c.n_kv_heads = 3, c.head_dim = 64;
-    c.hidden_dim = 1536, c.vocab_size = 49152, c.max_seq_len = 8192;
-    c.rope_theta = 100000.0;
-    return c;
-  }
-  if (name == "llama3.2-1b") {
-    c.dim = 2048, c.n_layers = 16, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 64;
-    c.hidden_dim = 8192, c.vocab_size = 128256, c.max_seq_len = 131072;
-    c.rope_theta = 500000.0;
-    c.rope_scaling = RopeScaling{32.0, 1.0, 4.0, 8192};
-    return c;
-  }
-  return errorf(ErrorKind::kNotFound,
-                "unknown model config '{}', expected stories260k, smollm2-135m or llama3.2-1b",
-                name);
 }
 
 }  // namespace hs::frontend

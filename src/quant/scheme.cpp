@@ -189,15 +189,25 @@ Status validate_config(const QuantConfig& config) {
 
 namespace {
 
-constexpr std::array<std::string_view, 3> kRecipes = {"stories", "smollm2", "llama3"};
+constexpr std::array<std::string_view, 10> kRecipes = {
+    "stories",      "smollm2",    "llama3",     "llama3.2-3b", "qwen2.5-0.5b",
+    "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",  "granite"};
+
+// Graph features a recipe turns on (the reference's model configs).
+struct Features {
+  bool r3 = false;
+  bool masked_softmax = false;
+};
 
 QuantConfig make_recipe(std::string_view name, std::string_view scheme, int kv_bits,
-                        std::initializer_list<std::string_view> rules) {
+                        std::initializer_list<std::string_view> rules, Features f = {}) {
   QuantConfig c;
   c.recipe = std::string(name);
   c.scheme = parse_scheme(scheme).value();
   c.kv_bits = kv_bits;
   for (std::string_view r : rules) c.rules.push_back(parse_rule(r).value());
+  c.r3 = f.r3;
+  c.masked_softmax = f.masked_softmax;
   return c;
 }
 
@@ -211,8 +221,31 @@ Result<QuantConfig> recipe_config(std::string_view name) {
   if (name == "llama3") {
     return make_recipe(name, "16a4w-block32", 8, {"output=16a8w", "layers.{0-3}.ffn.w2=16a8w"});
   }
-  return errorf(ErrorKind::kInvalidArgument,
-                "unknown recipe '{}' (known: stories, smollm2, llama3)", name);
+  // The reference's table (§11.3) and model configs (R3, masked softmax; §12).
+  if (name == "llama3.2-3b") {
+    return make_recipe(name, "16a4w-block32", 8, {"output=16a8w", "layers.{21-27}.ffn.w2=16a8w"});
+  }
+  if (name == "qwen2.5-0.5b") return make_recipe(name, "16a4w-block16", 16, {}, {true, true});
+  if (name == "qwen2.5-1.5b") {
+    return make_recipe(name, "16a4w-block16", 16, {"output=16a8w"}, {true, true});
+  }
+  if (name == "qwen3-0.6b") {
+    return make_recipe(name, "16a4w-block32", 16, {"layers.*.ffn.w2=16a8w"}, {false, true});
+  }
+  if (name == "qwen3-1.7b") {
+    return make_recipe(name, "16a4w-block16", 8, {"output=16a8w"}, {true, true});
+  }
+  if (name == "smollm3-3b") {
+    return make_recipe(
+        name, "16a4w-block32", 8,
+        {"layers.*.attn.q=16a8w", "layers.*.attn.k=16a8w", "layers.*.attn.v=16a8w", "output=16a8w"},
+        {false, true});
+  }
+  if (name == "granite") {
+    return make_recipe(name, "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, {false, true});
+  }
+  return errorf(ErrorKind::kInvalidArgument, "unknown recipe '{}' (known: {})", name,
+                fmt::join(kRecipes, ", "));
 }
 
 }  // namespace hs::quant

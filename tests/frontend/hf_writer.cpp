@@ -204,8 +204,14 @@ Status write_hf_tokenizer(const TokenizerData& t, const std::string& dir) {
 Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
                        const HfWriteOptions& o) {
   const frontend::LlamaConfig& c = m.config;
-  json config = {{"architectures", {"LlamaForCausalLM"}},
-                 {"model_type", "llama"},
+  const std::pair<std::string, std::string> arch =
+      c.family == "qwen2"     ? std::pair{"Qwen2ForCausalLM", "qwen2"}
+      : c.family == "qwen3"   ? std::pair{"Qwen3ForCausalLM", "qwen3"}
+      : c.family == "smollm3" ? std::pair{"SmolLM3ForCausalLM", "smollm3"}
+      : c.family == "granite" ? std::pair{"GraniteForCausalLM", "granite"}
+                              : std::pair{"LlamaForCausalLM", "llama"};
+  json config = {{"architectures", {arch.first}},
+                 {"model_type", arch.second},
                  {"hidden_size", c.dim},
                  {"num_hidden_layers", c.n_layers},
                  {"num_attention_heads", c.n_heads},
@@ -230,6 +236,26 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
   } else {
     config["rope_scaling"] = nullptr;
   }
+  if (c.family == "qwen2") config.erase("attention_bias");  // Qwen2 has biases and no key
+  if (c.family == "smollm3") {
+    json layers = json::array();  // 1: the layer uses RoPE
+    for (int64_t l = 0; l < c.n_layers; ++l) layers.push_back(c.uses_rope(l) ? 1 : 0);
+    config["no_rope_layers"] = layers;
+  }
+  if (c.family == "granite") {
+    config["embedding_multiplier"] = c.embedding_multiplier;
+    config["attention_multiplier"] = c.attention_multiplier.value_or(1.0);
+    config["residual_multiplier"] = c.residual_multiplier;
+    config["logits_scaling"] = c.logits_scaling;
+  }
+  if (o.rope_parameters) {  // newer transformers: theta and scaling under rope_parameters
+    json rp =
+        config["rope_scaling"].is_null() ? json{{"rope_type", "default"}} : config["rope_scaling"];
+    rp["rope_theta"] = c.rope_theta;
+    config["rope_parameters"] = rp;
+    config.erase("rope_theta");
+    config.erase("rope_scaling");
+  }
   HS_TRY(write_file_atomic(dir + "/config.json", dump(config)));
 
   std::vector<SafetensorsEntry> entries;
@@ -249,6 +275,8 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     add(p + "self_attn.q_proj.bias", lw.bq);
     add(p + "self_attn.k_proj.bias", lw.bk);
     add(p + "self_attn.v_proj.bias", lw.bv);
+    add(p + "self_attn.q_norm.weight", lw.q_norm);
+    add(p + "self_attn.k_norm.weight", lw.k_norm);
     add(p + "post_attention_layernorm.weight", lw.ffn_norm);
     add(p + "mlp.gate_proj.weight", lw.w1);
     add(p + "mlp.down_proj.weight", lw.w2);

@@ -19,10 +19,13 @@ struct HfWriteOptions {
   int shards = 1;               // 1: model.safetensors; N > 1: model-0000K-of-0000N + index
   std::string skip_tensor;      // leave this HF tensor out (for missing-tensor tests)
   bool write_tokenizer = true;  // when the model has a tokenizer
+  bool rope_parameters = false;  // theta and scaling under "rope_parameters" (transformers 5)
 };
 
 // Writes the model as it is: its q/k rows are already in rotate-half order, which is the HF
-// order. A llama2c-kind tokenizer is not written (use an spm or byte-level one).
+// order. config.family picks the architecture (Qwen2/Qwen3/SmolLM3/Granite/LlamaForCausalLM)
+// and its keys (no_rope_layers, Granite's multipliers; Qwen2 writes no attention_bias key). A
+// llama2c-kind tokenizer is not written (use an spm or byte-level one).
 Status write_hf_folder(const frontend::LlamaModel& model, const std::string& dir,
                        const HfWriteOptions& options = {});
 

@@ -41,6 +41,20 @@ struct LlamaConfig {
   bool tied_embeddings = true;  // LM head reuses the token embedding
   bool attention_bias = false;  // q/k/v projections have biases
   std::string name = "llama";   // for messages and artifact metadata
+  // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3" or "granite" (picks the
+  // export recipe; the features below say what the graph computes).
+  std::string family = "llama";
+
+  // Family features (the defaults are plain Llama).
+  bool qk_norm = false;                 // q, k <- rms_norm over Dh per head before RoPE (Qwen3)
+  std::vector<int64_t> no_rope_layers;  // layers whose q, k skip RoPE (SmolLM3), ascending
+  double embedding_multiplier = 1.0;    // h0 = embedding * m (Granite)
+  std::optional<double> attention_multiplier;  // scores * m instead of / sqrt(Dh) (Granite)
+  double residual_multiplier = 1.0;            // h += m * block(norm(h)) (Granite)
+  double logits_scaling = 1.0;                 // logits = lm_head(x) / s (Granite)
+
+  // False for the layers of no_rope_layers.
+  bool uses_rope(int64_t layer) const;
 
   // Checks the numbers fit together (positive sizes, H % Hkv == 0, ...); `what` names the source.
   Status validate(std::string_view what) const;
@@ -66,6 +80,7 @@ struct LayerWeights {
   Weight wv;          // [Hkv*Dh, D]
   Weight wo;          // [D, H*Dh]
   Weight bq, bk, bv;  // [H*Dh], [Hkv*Dh], [Hkv*Dh] when attention_bias (q/k permuted like rows)
+  Weight q_norm, k_norm;  // [Dh] each when qk_norm: one weight shared by every head
   Weight ffn_norm;    // [D]
   Weight w1;          // [F, D]  gate
   Weight w2;          // [D, F]  down
@@ -110,7 +125,8 @@ Weight weight_from_stored(std::vector<int64_t> shape, StoredDType dtype, const B
 bool weights_bit_equal(const Weight& a, const Weight& b);
 
 // Every weight slot of a model with its name ("tok_embeddings", "layers.3.wq", "layers.3.bq",
-// "norm", "output"), in the fixed order of RandomOptions below; absent (empty) weights included.
+// "norm", "output", then per layer "layers.3.q_norm", "layers.3.k_norm"), in the fixed order of
+// RandomOptions below; absent (empty) weights included.
 struct NamedWeight {
   std::string name;
   const Weight* weight = nullptr;
@@ -125,7 +141,8 @@ Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int6
 // Deterministic random weights in the given shape (for tests and benchmarks; speed does
 // not depend on weight values). Norm weights are near 1; matrices scaled by 1/sqrt(in).
 // Value of element i of the n-th weight (in the order tok_embeddings, per layer attn_norm, wq,
-// wk, wv, wo, bq, bk, bv, ffn_norm, w1, w2, w3, then norm, output) is a hash of (seed, n, i),
+// wk, wv, wo, bq, bk, bv, ffn_norm, w1, w2, w3, then norm, output, then per layer q_norm,
+// k_norm: appended so the other weights keep their values) is a hash of (seed, n, i),
 // so the result does not depend on the thread count.
 struct RandomOptions {
   int threads = 0;  // 0: std::thread::hardware_concurrency()
@@ -134,7 +151,11 @@ LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed);
 LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed,
                              const RandomOptions& options);
 
-// Named configurations in real model shapes: "stories260k", "smollm2-135m", "llama3.2-1b".
+// Named configurations in real model shapes: "stories260k", "smollm2-135m", "llama3.2-1b",
+// "llama3.2-3b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",
+// "granite-3.3-2b" (the published config.json values).
 Result<LlamaConfig> named_config(std::string_view name);
+// The names named_config knows, in that order.
+std::vector<std::string> named_config_names();
 
 }  // namespace hs::frontend

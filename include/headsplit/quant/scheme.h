@@ -76,6 +76,9 @@ struct QuantConfig {
   std::vector<Rule> rules;  // mixed precision; later rules win
   int kv_bits = 16;         // KV cache I/O (and every tensor sharing its encoding): 8 or 16
   std::string recipe;       // name of the recipe it came from, or empty
+  // Graph features the recipe turns on (the export ORs them into its build options).
+  bool r3 = false;              // Hadamard rotation of q and k after RoPE
+  bool masked_softmax = false;  // where(mask == 0, s, rowmin(s) - 20) instead of s + mask
 
   // The scheme of a projection: the last matching rule's, else the default.
   const Scheme& scheme_for(std::string_view projection) const;
@@ -88,6 +91,14 @@ Status validate_config(const QuantConfig& config);
 //   stories  16a4w, output 16a8w, 8-bit KV            (stories260K / stories110M)
 //   smollm2  16a8w, 16-bit KV                          (SmolLM2-135M)
 //   llama3   16a4w-block32, output and layers.{0-3}.ffn.w2 16a8w, 8-bit KV  (Llama-3.2-1B)
+//   llama3.2-3b   16a4w-block32, output and layers.{21-27}.ffn.w2 16a8w, 8-bit KV
+//   qwen2.5-0.5b  16a4w-block16, 16-bit KV; R3, masked softmax
+//   qwen2.5-1.5b  16a4w-block16, output 16a8w, 16-bit KV; R3, masked softmax
+//   qwen3-0.6b    16a4w-block32, every ffn.w2 16a8w, 16-bit KV; masked softmax
+//   qwen3-1.7b    16a4w-block16, output 16a8w, 8-bit KV; R3, masked softmax
+//   smollm3-3b    16a4w-block32, attn q/k/v and output 16a8w, 8-bit KV; masked softmax
+//   granite       16a4w-block64, attn v 16a8w, 8-bit KV; masked softmax   (Granite-3.3-2B)
+// Not carried over: SeqMSE (qwen3-0.6b's seq_mse 1000): headsplit's calibration is MinMax only.
 // kInvalidArgument listing the known names otherwise.
 Result<QuantConfig> recipe_config(std::string_view name);
 std::span<const std::string_view> recipe_names();

@@ -1,0 +1,115 @@
+// The named configurations: published config.json values of real models (random weights in
+// these shapes drive `headsplit report`, the benchmarks and tests).
+#include <fmt/ranges.h>
+
+#include "headsplit/frontend/llama_model.h"
+
+namespace hs::frontend {
+
+namespace {
+
+// One named shape: the published config.json values of the model (L, D, F, H, Hkv, Dh, V,
+// trained context, theta, eps) and its family features.
+struct NamedShape {
+  const char* name;
+  void (*fill)(LlamaConfig& c);
+};
+
+void llama3_scaling(LlamaConfig& c, double factor) {
+  c.rope_scaling = RopeScaling{factor, 1.0, 4.0, 8192};
+}
+
+const NamedShape kNamedShapes[] = {
+    {"stories260k",
+     [](LlamaConfig& c) {
+       c.dim = 64, c.n_layers = 5, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 8;
+       c.hidden_dim = 172, c.vocab_size = 512, c.max_seq_len = 512;
+     }},
+    {"smollm2-135m",
+     [](LlamaConfig& c) {
+       c.dim = 576, c.n_layers = 30, c.n_heads = 9, c.n_kv_heads = 3, c.head_dim = 64;
+       c.hidden_dim = 1536, c.vocab_size = 49152, c.max_seq_len = 8192;
+       c.rope_theta = 100000.0;
+     }},
+    {"llama3.2-1b",
+     [](LlamaConfig& c) {
+       c.dim = 2048, c.n_layers = 16, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 64;
+       c.hidden_dim = 8192, c.vocab_size = 128256, c.max_seq_len = 131072;
+       c.rope_theta = 500000.0;
+       llama3_scaling(c, 32.0);
+     }},
+    {"llama3.2-3b",
+     [](LlamaConfig& c) {
+       c.dim = 3072, c.n_layers = 28, c.n_heads = 24, c.n_kv_heads = 8, c.head_dim = 128;
+       c.hidden_dim = 8192, c.vocab_size = 128256, c.max_seq_len = 131072;
+       c.rope_theta = 500000.0;
+       llama3_scaling(c, 32.0);
+     }},
+    {"qwen2.5-0.5b",
+     [](LlamaConfig& c) {
+       c.family = "qwen2";
+       c.dim = 896, c.n_layers = 24, c.n_heads = 14, c.n_kv_heads = 2, c.head_dim = 64;
+       c.hidden_dim = 4864, c.vocab_size = 151936, c.max_seq_len = 32768;
+       c.rope_theta = 1000000.0, c.rms_eps = 1e-6, c.attention_bias = true;
+     }},
+    {"qwen2.5-1.5b",
+     [](LlamaConfig& c) {
+       c.family = "qwen2";
+       c.dim = 1536, c.n_layers = 28, c.n_heads = 12, c.n_kv_heads = 2, c.head_dim = 128;
+       c.hidden_dim = 8960, c.vocab_size = 151936, c.max_seq_len = 131072;
+       c.rope_theta = 1000000.0, c.rms_eps = 1e-6, c.attention_bias = true;
+     }},
+    {"qwen3-0.6b",
+     [](LlamaConfig& c) {
+       c.family = "qwen3";
+       c.dim = 1024, c.n_layers = 28, c.n_heads = 16, c.n_kv_heads = 8, c.head_dim = 128;
+       c.hidden_dim = 3072, c.vocab_size = 151936, c.max_seq_len = 40960;
+       c.rope_theta = 1000000.0, c.rms_eps = 1e-6, c.qk_norm = true;
+     }},
+    {"qwen3-1.7b",
+     [](LlamaConfig& c) {
+       c.family = "qwen3";
+       c.dim = 2048, c.n_layers = 28, c.n_heads = 16, c.n_kv_heads = 8, c.head_dim = 128;
+       c.hidden_dim = 6144, c.vocab_size = 151936, c.max_seq_len = 40960;
+       c.rope_theta = 1000000.0, c.rms_eps = 1e-6, c.qk_norm = true;
+     }},
+    {"smollm3-3b",
+     [](LlamaConfig& c) {
+       c.family = "smollm3";
+       c.dim = 2048, c.n_layers = 36, c.n_heads = 16, c.n_kv_heads = 4, c.head_dim = 128;
+       c.hidden_dim = 11008, c.vocab_size = 128256, c.max_seq_len = 65536;
+       c.rope_theta = 5000000.0, c.rms_eps = 1e-6;
+       for (int64_t l = 3; l < c.n_layers; l += 4) c.no_rope_layers.push_back(l);  // interval 4
+     }},
+    {"granite-3.3-2b",
+     [](LlamaConfig& c) {
+       c.family = "granite";
+       c.dim = 2048, c.n_layers = 40, c.n_heads = 32, c.n_kv_heads = 8, c.head_dim = 64;
+       c.hidden_dim = 8192, c.vocab_size = 49159, c.max_seq_len = 131072;
+       c.rope_theta = 10000000.0, c.rms_eps = 1e-5;
+       c.embedding_multiplier = 12.0, c.attention_multiplier = 0.015625;
+       c.residual_multiplier = 0.22, c.logits_scaling = 8.0;
+     }},
+};
+
+}  // namespace
+
+std::vector<std::string> named_config_names() {
+  std::vector<std::string> out;
+  for (const NamedShape& s : kNamedShapes) out.emplace_back(s.name);
+  return out;
+}
+
+Result<LlamaConfig> named_config(std::string_view name) {
+  for (const NamedShape& s : kNamedShapes) {
+    if (name != s.name) continue;
+    LlamaConfig c;
+    c.name = std::string(name);
+    s.fill(c);
+    return c;
+  }
+  return errorf(ErrorKind::kNotFound, "unknown model config '{}', expected one of {}", name,
+                fmt::join(named_config_names(), ", "));
+}
+
+}  // namespace hs::frontend

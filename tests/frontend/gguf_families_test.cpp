@@ -1,0 +1,226 @@
+// GGUF files of llama.cpp's qwen2, qwen3 and granite architectures, written by the test the way
+// convert_hf_to_gguf writes them (<arch>.* keys; qwen2 attn_{q,k,v}.bias; qwen3
+// attention.key_length != D/H and attn_{q,k}_norm; granite embedding_scale, residual_scale,
+// attention.scale, logit_scale and interleaved q/k rows like llama; qwen rows rotate-half as
+// stored): each loads back to the model it was written from, weight for weight, with the
+// family's features; hostile files fail naming what is wrong.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "headsplit/frontend/gguf.h"
+#include "testing/family_configs.h"
+#include "testing/testing.h"
+
+namespace hs::frontend {
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Tensor {
+  std::string name;
+  std::vector<uint64_t> ne;  // fastest axis first
+  std::vector<float> values;
+};
+
+struct WriteOptions {
+  std::string skip;                     // leave this tensor out
+  std::string shorter;                  // write this 1-D tensor one element short
+  std::vector<Tensor> extra;            // tensors a model does not use
+  std::map<std::string, float> floats;  // metadata overrides (<arch>.key -> value)
+};
+
+class Bytes {
+ public:
+  template <typename T>
+  void put(T v) {
+    const auto* p = reinterpret_cast<const std::byte*>(&v);
+    bytes_.insert(bytes_.end(), p, p + sizeof(T));
+  }
+  void str(std::string_view s) {
+    put<uint64_t>(s.size());
+    const auto* p = reinterpret_cast<const std::byte*>(s.data());
+    bytes_.insert(bytes_.end(), p, p + s.size());
+  }
+  void pad() {
+    while (bytes_.size() % 32 != 0) bytes_.push_back(std::byte{0});
+  }
+  std::string write(const std::string& name) const {
+    const std::string path = testing::temp_dir() + "/" + name;
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes_.data()),
+              static_cast<std::streamsize>(bytes_.size()));
+    return path;
+  }
+
+ private:
+  std::vector<std::byte> bytes_;
+};
+
+// Rotate-half rows of `heads` heads back to llama.cpp's interleaved pairs.
+std::vector<float> interleave(const Weight& w, int64_t heads, int64_t dh) {
+  const int64_t cols = w.numel() / w.shape[0];
+  std::vector<float> out(w.f32().size());
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t j = 0; j < dh; ++j) {
+      const int64_t from = h * dh + (j < dh / 2 ? 2 * j : 2 * (j - dh / 2) + 1);
+      std::copy_n(&w.f32()[static_cast<size_t>((h * dh + j) * cols)], cols,
+                  &out[static_cast<size_t>(from * cols)]);
+    }
+  }
+  return out;
+}
+
+std::string write_gguf(const LlamaModel& m, const std::string& arch, const WriteOptions& o = {}) {
+  const LlamaConfig& c = m.config;
+  const bool interleaved = arch == "llama" || arch == "granite";
+  std::vector<Tensor> tensors;
+  auto add = [&](const std::string& name, const Weight& w, std::vector<float> values = {}) {
+    if (w.empty() || name == o.skip) return;
+    if (values.empty()) values.assign(w.f32().begin(), w.f32().end());
+    std::vector<uint64_t> ne(w.shape.rbegin(), w.shape.rend());
+    if (name == o.shorter) {
+      ne[0] -= 1;
+      values.pop_back();
+    }
+    tensors.push_back({name, ne, std::move(values)});
+  };
+  auto qk = [&](const Weight& w, int64_t heads) {
+    return interleaved ? interleave(w, heads, c.head_dim)
+                       : std::vector<float>(w.f32().begin(), w.f32().end());
+  };
+  add("token_embd.weight", m.weights.tok_embeddings);
+  add("output_norm.weight", m.weights.norm);
+  add("output.weight", m.weights.output);
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = m.weights.layers[static_cast<size_t>(l)];
+    const std::string p = fmt::format("blk.{}.", l);
+    add(p + "attn_norm.weight", w.attn_norm);
+    add(p + "attn_q.weight", w.wq, qk(w.wq, c.n_heads));
+    add(p + "attn_k.weight", w.wk, qk(w.wk, c.n_kv_heads));
+    add(p + "attn_v.weight", w.wv);
+    add(p + "attn_output.weight", w.wo);
+    if (!w.bq.empty()) add(p + "attn_q.bias", w.bq, qk(w.bq, c.n_heads));
+    if (!w.bk.empty()) add(p + "attn_k.bias", w.bk, qk(w.bk, c.n_kv_heads));
+    add(p + "attn_v.bias", w.bv);
+    add(p + "attn_q_norm.weight", w.q_norm);
+    add(p + "attn_k_norm.weight", w.k_norm);
+    add(p + "ffn_norm.weight", w.ffn_norm);
+    add(p + "ffn_gate.weight", w.w1);
+    add(p + "ffn_down.weight", w.w2);
+    add(p + "ffn_up.weight", w.w3);
+  }
+  tensors.insert(tensors.end(), o.extra.begin(), o.extra.end());
+
+  std::vector<std::pair<std::string, uint32_t>> uints = {{"embedding_length", c.dim},
+                                                         {"block_count", c.n_layers},
+                                                         {"feed_forward_length", c.hidden_dim},
+                                                         {"attention.head_count", c.n_heads},
+                                                         {"attention.head_count_kv", c.n_kv_heads},
+                                                         {"context_length", c.max_seq_len},
+                                                         {"vocab_size", c.vocab_size}};
+  if (c.head_dim != c.dim / c.n_heads) {
+    uints.push_back({"attention.key_length", c.head_dim});
+    uints.push_back({"attention.value_length", c.head_dim});
+  }
+  std::map<std::string, float> floats = {
+      {"attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_eps)},
+      {"rope.freq_base", static_cast<float>(c.rope_theta)}};
+  if (arch == "granite") {
+    floats["embedding_scale"] = static_cast<float>(c.embedding_multiplier);
+    floats["residual_scale"] = static_cast<float>(c.residual_multiplier);
+    floats["attention.scale"] = static_cast<float>(c.attention_multiplier.value_or(1.0));
+    floats["logit_scale"] = static_cast<float>(c.logits_scaling);
+  }
+  for (const auto& [k, v] : o.floats) floats[k] = v;
+
+  Bytes b;
+  b.put<uint32_t>(0x46554747);
+  b.put<uint32_t>(3);
+  b.put<uint64_t>(tensors.size());
+  b.put<uint64_t>(1 + uints.size() + floats.size());
+  b.str("general.architecture");
+  b.put<uint32_t>(static_cast<uint32_t>(GgufType::kString));
+  b.str(arch);
+  for (const auto& [k, v] : uints) {
+    b.str(arch + "." + k);
+    b.put<uint32_t>(static_cast<uint32_t>(GgufType::kU32));
+    b.put<uint32_t>(v);
+  }
+  for (const auto& [k, v] : floats) {
+    b.str(arch + "." + k);
+    b.put<uint32_t>(static_cast<uint32_t>(GgufType::kF32));
+    b.put<float>(v);
+  }
+  uint64_t offset = 0;
+  for (const Tensor& t : tensors) {
+    b.str(t.name);
+    b.put<uint32_t>(static_cast<uint32_t>(t.ne.size()));
+    for (uint64_t n : t.ne) b.put<uint64_t>(n);
+    b.put<uint32_t>(0);  // F32
+    b.put<uint64_t>(offset);
+    offset += (t.values.size() * 4 + 31) / 32 * 32;
+  }
+  b.pad();
+  for (const Tensor& t : tensors) {
+    for (float v : t.values) b.put<float>(v);
+    b.pad();
+  }
+  return b.write(arch + ".gguf");
+}
+
+const std::pair<const char*, const char*> kFamilies[] = {
+    {"qwen2.5", "qwen2"}, {"qwen3", "qwen3"}, {"granite", "granite"}, {"llama3.2", "llama"}};
+
+TEST(GgufFamilies, LoadBackTheModelTheyWereWrittenFrom) {
+  for (const auto& [family, arch] : kFamilies) {
+    SCOPED_TRACE(family);
+    LlamaModel src = make_random_llama(testing::family_config(family), 9);
+    src.config.rope_scaling.reset();  // GGUF carries it as rope_freqs (tested in gguf_test)
+    HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_gguf_model(write_gguf(src, arch)));
+    const LlamaConfig &a = m.config, &b = src.config;
+    EXPECT_EQ(a.family, b.family);
+    EXPECT_EQ(a.head_dim, b.head_dim);
+    EXPECT_EQ(a.attention_bias, b.attention_bias);
+    EXPECT_EQ(a.qk_norm, b.qk_norm);
+    EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
+    EXPECT_EQ(a.rope_theta, b.rope_theta);
+    EXPECT_EQ(a.embedding_multiplier, b.embedding_multiplier);
+    EXPECT_EQ(a.attention_multiplier.has_value(), b.attention_multiplier.has_value());
+    EXPECT_EQ(a.attention_multiplier.value_or(0), b.attention_multiplier.value_or(0));
+    EXPECT_EQ(a.residual_multiplier, b.residual_multiplier);
+    EXPECT_EQ(a.logits_scaling, b.logits_scaling);
+    const std::vector<NamedWeight> got = named_weights(m), want = named_weights(src);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(weights_bit_equal(*got[i].weight, *want[i].weight)) << want[i].name;
+    }
+  }
+}
+
+void expect_error(const std::string& path, const std::string& part) {
+  auto r = load_gguf_model(path);
+  ASSERT_FALSE(r.ok()) << "expected an error with '" << part << "'";
+  EXPECT_THAT(r.error().message(), HasSubstr(part));
+}
+
+TEST(GgufFamilies, HostileFiles) {
+  const LlamaModel qwen3 = make_random_llama(testing::family_config("qwen3"), 9);
+  expect_error(write_gguf(qwen3, "qwen3", {.skip = "blk.1.attn_k_norm.weight"}),
+               "tensor 'blk.1.attn_k_norm.weight' is missing");
+  const LlamaModel qwen2 = make_random_llama(testing::family_config("qwen2.5"), 9);
+  expect_error(write_gguf(qwen2, "qwen2", {.shorter = "blk.0.attn_k.bias"}),
+               "tensor 'blk.0.attn_k.bias' has ne [31], expected [32]");
+  const LlamaModel granite = make_random_llama(testing::family_config("granite"), 9);
+  expect_error(write_gguf(granite, "granite", {.floats = {{"residual_scale", -0.22f}}}),
+               "residual_multiplier is -0.22, expected a finite value > 0");
+  expect_error(write_gguf(granite, "granite", {.floats = {{"attention.scale", 0.0f}}}),
+               "attention_multiplier is 0, expected a finite value > 0");
+  expect_error(
+      write_gguf(qwen3, "qwen3", {.extra = {{"blk.0.ffn_gate_inp.weight", {4}, {1, 2, 3, 4}}}}),
+      "1 tensor(s) that a qwen3 model does not use: blk.0.ffn_gate_inp.weight");
+}
+
+}  // namespace
+}  // namespace hs::frontend

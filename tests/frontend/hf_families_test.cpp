@@ -1,0 +1,383 @@
+// The llama-like families from Hugging Face folders written by the test (Qwen2ForCausalLM,
+// Qwen3ForCausalLM, SmolLM3ForCausalLM, GraniteForCausalLM, LlamaForCausalLM with llama3 RoPE
+// scaling under `rope_parameters`): each loads with its features; its float logits for 16
+// positions equal a straightforward forward pass written here (double precision, no code shared
+// with the builder) within 1e-4; MHA, SHA from source and MHA + split give the same greedy
+// tokens; hostile files (missing norm weights, a bias of the wrong length, no_rope_layers of the
+// wrong length, negative multipliers, tensors nothing reads) fail naming what is wrong.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numbers>
+
+#include "frontend/hf_writer.h"
+#include "headsplit/frontend/builder.h"
+#include "headsplit/frontend/hf.h"
+#include "headsplit/ir/interpreter.h"
+#include "headsplit/irexec/graph_step_model.h"
+#include "headsplit/passes/passes.h"
+#include "headsplit/runner/generator.h"
+#include "headsplit/support/file.h"
+#include "testing/family_configs.h"
+#include "testing/testing.h"
+
+namespace hs::frontend {
+namespace {
+
+using ::testing::HasSubstr;
+using Vec = std::vector<double>;
+
+// ---- The independent reference: the HF modeling code's math, one position at a time ----------
+
+// y = W x (+ b), W row-major [rows, cols].
+Vec matvec(const Weight& w, const Vec& x, const Weight* b = nullptr) {
+  const auto rows = static_cast<size_t>(w.shape[0]), cols = static_cast<size_t>(w.shape[1]);
+  std::span<const float> wf = w.f32();
+  Vec y(rows, 0.0);
+  for (size_t r = 0; r < rows; ++r) {
+    double s = b != nullptr && !b->empty() ? b->f32()[r] : 0.0;
+    for (size_t c = 0; c < cols; ++c) s += wf[r * cols + c] * x[c];
+    y[r] = s;
+  }
+  return y;
+}
+
+// RMSNorm of x[begin, begin + n) in place: x * w / sqrt(mean(x^2) + eps).
+void rms_norm(Vec& x, size_t begin, size_t n, const Weight& w, double eps) {
+  double ss = 0.0;
+  for (size_t i = 0; i < n; ++i) ss += x[begin + i] * x[begin + i];
+  const double inv = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
+  for (size_t i = 0; i < n; ++i) x[begin + i] *= inv * w.f32()[i];
+}
+
+// transformers' default inverse frequencies, with _compute_llama3_parameters when scaled.
+Vec inv_freq(const LlamaConfig& c) {
+  Vec f;
+  for (int64_t i = 0; i < c.head_dim; i += 2) {
+    f.push_back(1.0 / std::pow(c.rope_theta, static_cast<double>(i) / c.head_dim));
+  }
+  if (!c.rope_scaling) return f;
+  const RopeScaling& s = *c.rope_scaling;
+  const double old = static_cast<double>(s.original_max_position_embeddings);
+  for (double& x : f) {
+    const double wavelen = 2 * std::numbers::pi / x;
+    const double scaled = wavelen > old / s.low_freq_factor ? x / s.factor : x;
+    const bool medium =
+        !(wavelen < old / s.high_freq_factor) && !(wavelen > old / s.low_freq_factor);
+    const double smooth =
+        (old / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+    x = medium ? (1 - smooth) * scaled / s.factor + smooth * scaled : scaled;
+  }
+  return f;
+}
+
+// rotate_half RoPE of head vector x[begin, begin + Dh) at position p.
+void rope(Vec& x, size_t begin, int64_t dh, int64_t p, const Vec& freq) {
+  const auto half = static_cast<size_t>(dh / 2);
+  for (size_t i = 0; i < half; ++i) {
+    const double a = static_cast<double>(p) * freq[i], c = std::cos(a), s = std::sin(a);
+    const double x1 = x[begin + i], x2 = x[begin + half + i];
+    x[begin + i] = x1 * c - x2 * s;
+    x[begin + half + i] = x2 * c + x1 * s;
+  }
+}
+
+// Logits [T][V] of the whole sequence from an empty cache (causal attention).
+std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
+  const LlamaConfig& c = m.config;
+  const auto T = ids.size(), D = static_cast<size_t>(c.dim), Dh = static_cast<size_t>(c.head_dim);
+  const auto H = static_cast<size_t>(c.n_heads), Hkv = static_cast<size_t>(c.n_kv_heads);
+  const Vec freq = inv_freq(c);
+  std::vector<Vec> h(T, Vec(D));
+  for (size_t t = 0; t < T; ++t) {
+    for (size_t i = 0; i < D; ++i) {
+      h[t][i] = m.weights.tok_embeddings.f32()[static_cast<size_t>(ids[t]) * D + i] *
+                c.embedding_multiplier;
+    }
+  }
+  const double scale = c.attention_multiplier.value_or(1.0 / std::sqrt(static_cast<double>(Dh)));
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& w = m.weights.layers[static_cast<size_t>(l)];
+    std::vector<Vec> q(T), k(T), v(T);
+    for (size_t t = 0; t < T; ++t) {
+      Vec x = h[t];
+      rms_norm(x, 0, D, w.attn_norm, c.rms_eps);
+      q[t] = matvec(w.wq, x, &w.bq);
+      k[t] = matvec(w.wk, x, &w.bk);
+      v[t] = matvec(w.wv, x, &w.bv);
+      for (size_t hh = 0; hh < H; ++hh) {
+        if (c.qk_norm) rms_norm(q[t], hh * Dh, Dh, w.q_norm, c.rms_eps);
+        if (c.uses_rope(l)) rope(q[t], hh * Dh, c.head_dim, static_cast<int64_t>(t), freq);
+      }
+      for (size_t g = 0; g < Hkv; ++g) {
+        if (c.qk_norm) rms_norm(k[t], g * Dh, Dh, w.k_norm, c.rms_eps);
+        if (c.uses_rope(l)) rope(k[t], g * Dh, c.head_dim, static_cast<int64_t>(t), freq);
+      }
+    }
+    for (size_t t = 0; t < T; ++t) {
+      Vec attn(H * Dh, 0.0);
+      for (size_t hh = 0; hh < H; ++hh) {
+        const size_t g = hh / (H / Hkv);
+        Vec s(t + 1);
+        double mx = -1e300, sum = 0.0;
+        for (size_t j = 0; j <= t; ++j) {
+          double d = 0.0;
+          for (size_t i = 0; i < Dh; ++i) d += q[t][hh * Dh + i] * k[j][g * Dh + i];
+          s[j] = d * scale;
+          mx = std::max(mx, s[j]);
+        }
+        for (double& x : s) sum += (x = std::exp(x - mx));
+        for (size_t j = 0; j <= t; ++j) {
+          for (size_t i = 0; i < Dh; ++i) attn[hh * Dh + i] += s[j] / sum * v[j][g * Dh + i];
+        }
+      }
+      const Vec o = matvec(w.wo, attn);
+      for (size_t i = 0; i < D; ++i) h[t][i] += c.residual_multiplier * o[i];
+      Vec x = h[t];
+      rms_norm(x, 0, D, w.ffn_norm, c.rms_eps);
+      Vec gate = matvec(w.w1, x), up = matvec(w.w3, x);
+      for (size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
+      const Vec down = matvec(w.w2, gate);
+      for (size_t i = 0; i < D; ++i) h[t][i] += c.residual_multiplier * down[i];
+    }
+  }
+  std::vector<Vec> logits;
+  for (size_t t = 0; t < T; ++t) {
+    Vec x = h[t];
+    rms_norm(x, 0, D, m.weights.norm, c.rms_eps);
+    Vec y = matvec(c.tied_embeddings ? m.weights.tok_embeddings : m.weights.output, x);
+    for (double& e : y) e /= c.logits_scaling;
+    logits.push_back(std::move(y));
+  }
+  return logits;
+}
+
+// ---- The graph side ------------------------------------------------------------------------
+
+// Logits [T*V] of one T-token step from an empty cache (context 2T).
+Result<std::vector<float>> graph_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
+  const auto T = static_cast<int64_t>(ids.size()), C = 2 * T;
+  HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, {.ar_len = T, .context_len = C}));
+  std::vector<ir::NamedTensor> in;
+  in.push_back({"tokens", ir::Tensor::from_i32({1, T}, ids)});
+  std::vector<float> mask(static_cast<size_t>(T * C), -255.0f);
+  std::vector<int32_t> pos(static_cast<size_t>(T));
+  for (int64_t t = 0; t < T; ++t) {
+    pos[static_cast<size_t>(t)] = static_cast<int32_t>(t);
+    for (int64_t j = 0; j <= t; ++j) mask[static_cast<size_t>(t * C + C - T + j)] = 0.0f;
+  }
+  in.push_back({"attention_mask", ir::Tensor::from_f32({1, T, C}, mask)});
+  in.push_back({"input_pos", ir::Tensor::from_i32({1, T}, pos)});
+  const LlamaConfig& c = m.config;
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    in.push_back({k_cache_name(l), ir::Tensor::zeros_f32({1, c.n_kv_heads, c.head_dim, C - T})});
+    in.push_back({v_cache_name(l), ir::Tensor::zeros_f32({1, c.n_kv_heads, C - T, c.head_dim})});
+  }
+  HS_ASSIGN_OR_RETURN(auto outs, ir::run_graph(g, in));
+  return outs[0].f;
+}
+
+enum class Form { kMha, kShaFromSource, kMhaSplit };
+
+// Greedy tokens from a hybrid AR-8 / AR-1 pair of graphs in `form`.
+Result<std::vector<int32_t>> greedy(const LlamaModel& m, Form form, int64_t n) {
+  std::vector<ir::Graph> graphs;
+  for (int64_t t : {8, 1}) {
+    BuildOptions o{.ar_len = t, .context_len = 64};
+    if (form == Form::kShaFromSource) o.form = AttentionForm::kShaFromSource;
+    HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, o));
+    if (form == Form::kMhaSplit) {
+      passes::PreprocessOptions po;
+      po.split_options.require_all = true;
+      HS_TRY(passes::run_preprocess(g, po, passes::PassContext{}));
+    }
+    graphs.push_back(std::move(g));
+  }
+  HS_ASSIGN_OR_RETURN(auto step, irexec::GraphStepModel::create(std::move(graphs)));
+  HS_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::create(*m.tokenizer));
+  HS_ASSIGN_OR_RETURN(auto sampler, runner::Sampler::create(runner::SamplerOptions{}));
+  runner::Generator gen(*step, *tok);
+  runner::GeneratorOptions go;
+  go.max_new_tokens = n;
+  HS_ASSIGN_OR_RETURN(runner::GenerationResult r,
+                      gen.generate(tok->encode("Once upon a time", true), sampler, go));
+  return r.tokens;
+}
+
+std::string write_family(const std::string& family, const testing::HfWriteOptions& options = {}) {
+  LlamaModel m = testing::family_model(family, 3);
+  const std::string dir = testing::temp_dir() + "/" + family;
+  std::filesystem::create_directories(dir);
+  testing::HfWriteOptions o = options;
+  o.write_tokenizer = false;
+  o.rope_parameters = family == "llama3.2";  // the newer transformers layout
+  EXPECT_TRUE(testing::write_hf_folder(m, dir, o).ok());
+  return dir;
+}
+
+class HfFamilies : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
+  const LlamaModel src = testing::family_model(GetParam(), 3);
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_hf_model(write_family(GetParam())));
+  const LlamaConfig &a = m.config, &b = src.config;
+  EXPECT_EQ(a.family, b.family);
+  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.rope_theta, b.rope_theta);
+  EXPECT_EQ(a.rope_scaling.has_value(), b.rope_scaling.has_value());
+  EXPECT_EQ(a.attention_bias, b.attention_bias);
+  EXPECT_EQ(a.qk_norm, b.qk_norm);
+  EXPECT_EQ(a.no_rope_layers, b.no_rope_layers);
+  EXPECT_EQ(a.embedding_multiplier, b.embedding_multiplier);
+  EXPECT_EQ(a.attention_multiplier.value_or(-1), b.attention_multiplier.value_or(-1));
+  EXPECT_EQ(a.residual_multiplier, b.residual_multiplier);
+  EXPECT_EQ(a.logits_scaling, b.logits_scaling);
+  EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
+
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 16; ++i) ids.push_back((i * 37 + 11) % static_cast<int32_t>(a.vocab_size));
+  const std::vector<Vec> want = reference_logits(src, ids);
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
+  const auto V = static_cast<size_t>(a.vocab_size);
+  ASSERT_EQ(got.size(), ids.size() * V);
+  double worst = 0.0, spread = 0.0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    for (size_t i = 0; i < V; ++i) {
+      worst = std::max(worst, std::abs(got[t * V + i] - want[t][i]));
+      spread = std::max(spread, std::abs(want[t][i]));
+    }
+  }
+  EXPECT_LT(worst, 1e-4) << "largest |logit| " << spread;
+  EXPECT_GT(spread, 0.05);  // the logits are not all near zero
+
+  m.tokenizer = src.tokenizer;
+  HS_ASSERT_OK_AND_ASSIGN(auto mha, greedy(m, Form::kMha, 12));
+  HS_ASSERT_OK_AND_ASSIGN(auto sha, greedy(m, Form::kShaFromSource, 12));
+  HS_ASSERT_OK_AND_ASSIGN(auto split, greedy(m, Form::kMhaSplit, 12));
+  EXPECT_EQ(mha.size(), 12u);
+  EXPECT_EQ(sha, mha);
+  EXPECT_EQ(split, mha);
+}
+
+// Each feature matters: the reference without it differs from the graph with it.
+TEST(HfFamilies, FeaturesChangeTheLogits) {
+  std::vector<int32_t> ids{1, 40, 7, 99, 5, 250, 3, 17};
+  for (const std::string family : {"qwen2.5", "qwen3", "smollm3", "granite"}) {
+    const LlamaModel m = testing::family_model(family, 3);
+    LlamaModel plain = m;
+    plain.config.no_rope_layers.clear();
+    plain.config.qk_norm = false;
+    plain.config.embedding_multiplier = plain.config.residual_multiplier = 1.0;
+    plain.config.logits_scaling = 1.0;
+    plain.config.attention_multiplier.reset();
+    for (LayerWeights& w : plain.weights.layers)
+      w.bq = w.bk = w.bv = w.q_norm = w.k_norm = Weight{};
+    plain.config.attention_bias = false;
+    HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
+    const std::vector<Vec> without = reference_logits(plain, ids);
+    double worst = 0.0;
+    const auto V = static_cast<size_t>(m.config.vocab_size);
+    for (size_t t = 0; t < ids.size(); ++t) {
+      for (size_t i = 0; i < V; ++i)
+        worst = std::max(worst, std::abs(got[t * V + i] - without[t][i]));
+    }
+    EXPECT_GT(worst, 1e-2) << family;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Families, HfFamilies, ::testing::ValuesIn(testing::family_names()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::erase(n, '.');
+                           return n;
+                         });
+
+// ---- Hostile files -------------------------------------------------------------------------
+
+void edit_config(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json c = nlohmann::json::parse(*read_text_file(dir + "/config.json"));
+  edit(c);
+  ASSERT_TRUE(write_file_atomic(dir + "/config.json", c.dump()).ok());
+}
+
+void expect_error(const std::string& dir, const std::string& part) {
+  auto r = load_hf_model(dir);
+  ASSERT_FALSE(r.ok()) << dir << ": expected an error with '" << part << "'";
+  EXPECT_THAT(r.error().message(), HasSubstr(part));
+}
+
+TEST(HfFamiliesHostile, MissingNormWeight) {
+  testing::HfWriteOptions o;
+  o.skip_tensor = "model.layers.1.self_attn.k_norm.weight";
+  expect_error(write_family("qwen3", o), "'model.layers.1.self_attn.k_norm.weight' is missing");
+}
+
+TEST(HfFamiliesHostile, BiasOfTheWrongLength) {
+  const std::string dir = write_family("qwen2.5");
+  // Rewrite the checkpoint with layer 0's k bias one element short.
+  LlamaModel m = testing::family_model("qwen2.5", 3);
+  const Weight& bk = m.weights.layers[0].bk;
+  std::vector<float> shorter(bk.f32().begin(), bk.f32().end() - 1);
+  m.weights.layers[0].bk = Weight::from_floats({static_cast<int64_t>(shorter.size())}, shorter);
+  testing::HfWriteOptions o;
+  o.write_tokenizer = false;
+  ASSERT_TRUE(testing::write_hf_folder(m, dir, o).ok());
+  expect_error(dir, "'model.layers.0.self_attn.k_proj.bias' has shape [31], expected [32]");
+}
+
+TEST(HfFamiliesHostile, NoRopeLayersOfTheWrongLength) {
+  const std::string dir = write_family("smollm3");
+  edit_config(dir, [](nlohmann::json& c) { c["no_rope_layers"] = {1, 1, 0}; });
+  expect_error(dir, "no_rope_layers is [1,1,0], expected a list of 2 entries");
+  edit_config(dir, [](nlohmann::json& c) { c["no_rope_layers"] = {1, 2}; });
+  expect_error(dir, "no_rope_layers[1] is 2, expected 0 or 1");
+}
+
+TEST(HfFamiliesHostile, NegativeMultipliers) {
+  for (const char* key :
+       {"embedding_multiplier", "attention_multiplier", "residual_multiplier", "logits_scaling"}) {
+    const std::string dir = write_family("granite");
+    edit_config(dir, [&](nlohmann::json& c) { c[key] = -0.5; });
+    expect_error(dir, fmt::format("{} is -0.5, expected a finite value > 0", key));
+  }
+}
+
+TEST(HfFamiliesHostile, TensorsNothingReadsAreNamed) {
+  // A Llama config without attention_bias over a checkpoint with biases: the biases are unread.
+  const std::string dir = write_family("qwen2.5");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["architectures"] = {"LlamaForCausalLM"};
+    c["model_type"] = "llama";
+  });
+  expect_error(dir,
+               "6 tensor(s) that a llama model does not use: "
+               "model.layers.0.self_attn.k_proj.bias, model.layers.0.self_attn.q_proj.bias");
+  // Sliding windows are refused, not ignored.
+  const std::string q = write_family("qwen3");
+  edit_config(q, [](nlohmann::json& c) { c["use_sliding_window"] = true; });
+  expect_error(q, "use_sliding_window is true");
+}
+
+TEST(HfFamiliesConfig, RopeParametersAndSmolLM3Interval) {
+  const std::string dir = write_family("llama3.2");
+  HS_ASSERT_OK_AND_ASSIGN(LlamaConfig c, load_hf_config(dir + "/config.json"));
+  EXPECT_EQ(c.rope_theta, 500000.0);  // read from rope_parameters, not the 10000 default
+  ASSERT_TRUE(c.rope_scaling.has_value());
+  EXPECT_EQ(c.rope_scaling->factor, 32.0);
+  EXPECT_EQ(c.rope_scaling->original_max_position_embeddings, 64);
+  // SmolLM3 without a list: every no_rope_layer_interval-th layer skips RoPE.
+  const std::string s = write_family("smollm3");
+  edit_config(s, [](nlohmann::json& j) {
+    j.erase("no_rope_layers");
+    j["num_hidden_layers"] = 8;
+    j["no_rope_layer_interval"] = 3;
+  });
+  HS_ASSERT_OK_AND_ASSIGN(LlamaConfig sc, load_hf_config(s + "/config.json"));
+  EXPECT_EQ(sc.no_rope_layers, (std::vector<int64_t>{2, 5}));
+}
+
+}  // namespace
+}  // namespace hs::frontend

@@ -1,0 +1,80 @@
+// Small configurations with each family's features (tests only): the shapes are tiny so the
+// tests stay fast, the features are the family's (Qwen2.5 q/k/v biases, Qwen3 per-head q/k norm
+// and Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 llama3 RoPE scaling
+// and an untied head).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "headsplit/frontend/llama_model.h"
+#include "headsplit/tokenizer/tokenizer.h"
+
+namespace hs::testing {
+
+// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite".
+inline std::vector<std::string> family_names() {
+  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite"};
+}
+
+// D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256.
+inline frontend::LlamaConfig family_config(const std::string& family) {
+  frontend::LlamaConfig c;
+  c.name = family + "-tiny";
+  c.dim = 64, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 16;
+  c.hidden_dim = 96, c.vocab_size = 320, c.max_seq_len = 256;
+  c.rms_eps = 1e-6;
+  if (family == "llama3.2") {
+    c.rope_theta = 500000.0;
+    c.rope_scaling = frontend::RopeScaling{32.0, 1.0, 4.0, 64};
+    c.tied_embeddings = false;
+  } else if (family == "qwen2.5") {
+    c.family = "qwen2";
+    c.rope_theta = 1000000.0;
+    c.attention_bias = true;
+  } else if (family == "qwen3") {
+    c.family = "qwen3";
+    c.rope_theta = 1000000.0;
+    c.head_dim = 32;  // != D / H
+    c.qk_norm = true;
+    c.tied_embeddings = false;
+  } else if (family == "smollm3") {
+    c.family = "smollm3";
+    c.rope_theta = 5000000.0;
+    c.no_rope_layers = {1};
+  } else if (family == "granite") {
+    c.family = "granite";
+    c.embedding_multiplier = 12.0;
+    c.attention_multiplier = 0.0625;
+    c.residual_multiplier = 0.22;
+    c.logits_scaling = 8.0;
+  }
+  return c;
+}
+
+// A llama2c-style tokenizer of `vocab` pieces: <unk>, <s>, </s>, the 256 byte pieces, then
+// single characters and made-up pieces (no end-of-generation id: runs decode every token).
+inline tokenizer::TokenizerData tiny_tokenizer(int64_t vocab) {
+  tokenizer::TokenizerData t;
+  t.kind = tokenizer::TokenizerKind::kLlama2c;
+  t.pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
+  for (int b = 0; b < 256; ++b) t.pieces.push_back(fmt::format("<0x{:02X}>", b));
+  for (int i = 0; static_cast<int64_t>(t.pieces.size()) < vocab; ++i) {
+    t.pieces.push_back(i < 95 ? std::string(1, static_cast<char>(' ' + i)) : fmt::format("w{}", i));
+  }
+  for (size_t i = 0; i < t.pieces.size(); ++i) t.scores.push_back(-static_cast<float>(i));
+  t.bos_id = 1;
+  t.eos_id = -1;
+  t.unk_id = 0;
+  t.max_token_length = 6;
+  return t;
+}
+
+// make_random_llama(family_config(family), seed) with tiny_tokenizer(V).
+inline frontend::LlamaModel family_model(const std::string& family, uint64_t seed) {
+  frontend::LlamaModel m = frontend::make_random_llama(family_config(family), seed);
+  m.tokenizer = tiny_tokenizer(m.config.vocab_size);
+  return m;
+}
+
+}  // namespace hs::testing
