@@ -87,10 +87,34 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
 
 backend::ExportObserver stderr_observer(bool log_rewrites);
 
+// Every file the export reads (a Hugging Face folder's files included): the output must be
+// none of them.
+std::vector<std::string> export_inputs(const ExportArgs& a) {
+  std::vector<std::string> inputs = {a.model, a.tokenizer};
+  if (is_directory(a.model)) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(a.model, ec)) {
+      inputs.push_back(entry.path().string());
+    }
+  } else {
+    // llama2.c tokenizers found beside the checkpoint (tokenizer.bin, tok<V>.bin).
+    const std::filesystem::path parent = std::filesystem::path(a.model).parent_path();
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(parent.empty() ? "." : parent, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("tok") && name.ends_with(".bin")) inputs.push_back(entry.path().string());
+    }
+  }
+  inputs.insert(inputs.end(), a.calib.begin(), a.calib.end());
+  return inputs;
+}
+
 Status run_export(const ExportArgs& a) {
   HS_ASSIGN_OR_RETURN(backend::ExportOptions options, export_options(a));
   const std::string output = a.output.empty() ? default_output(a.model) : a.output;
-  HS_TRY(backend::check_output_path(output));  // before loading: fail fast, write nothing
+  // Before loading: fail fast, write nothing, never replace an input.
+  HS_TRY(backend::check_output_path(output, export_inputs(a)));
   reset_peak_rss();
   const auto start = std::chrono::steady_clock::now();
   HS_ASSIGN_OR_RETURN(frontend::LlamaModel model, frontend::load_model(a.model, a.tokenizer));

@@ -14,12 +14,8 @@ namespace hs::frontend {
 namespace {
 
 bool starts_with_gguf_magic(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char magic[4] = {};
-  const size_t n = std::fread(magic, 1, 4, f);
-  std::fclose(f);
-  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+  auto file = MappedFile::open(path);  // regular files only, never blocks
+  return file.ok() && (*file)->size() >= 4 && std::memcmp((*file)->data(), "GGUF", 4) == 0;
 }
 
 // tokenizer.bin, then tok<V>.bin, in the checkpoint's folder; "" when neither exists.
@@ -43,8 +39,9 @@ Result<std::string> find_llama2c_tokenizer(const std::string& bin_path) {
 
 Result<ModelFormat> detect_model_format(const std::string& path) {
   if (is_directory(path)) return ModelFormat::kHuggingFace;
-  if (!file_exists(path))
+  if (!path_exists(path))
     return errorf(ErrorKind::kNotFound, "{}: no such file or directory", path);
+  HS_TRY(check_regular_file(path));  // a FIFO, device or socket: say which
   if (path.ends_with(".gguf") || starts_with_gguf_magic(path)) return ModelFormat::kGguf;
   return ModelFormat::kLlama2c;
 }
