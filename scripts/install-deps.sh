@@ -8,6 +8,7 @@ packages=(
   libhwy-dev libflatbuffers-dev flatbuffers-compiler libedit-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -5,6 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -80,8 +83,39 @@ CLI::Validator integer_bound(const IntegerBound& b) {
       "", "integer bound");
 }
 
+// CLI11's NonNegativeNumber/PositiveNumber/Range print their bounds with %f (DBL_MAX in 309
+// digits); the same checks with compact numbers.
+std::function<std::string(std::string&)> compact_range(double lo, double hi, bool lo_open) {
+  return [lo, hi, lo_open](std::string& text) -> std::string {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size()) {
+      return fmt::format("'{}' is not a number", clip_for_message(text, 40));
+    }
+    if (v < lo || (lo_open && v == lo) || v > hi || std::isnan(v)) {
+      return fmt::format("{} is outside {}{}, {}]", clip_for_message(text, 40), lo_open ? "(" : "[",
+                         number_for_message(lo), number_for_message(hi));
+    }
+    return {};
+  };
+}
+
+void replace_validator(CLI::Option* option, const std::string& name,
+                       std::function<std::string(std::string&)> op) {
+  try {
+    option->get_validator(name)->operation(std::move(op));
+  } catch (const CLI::OptionNotFound&) {
+  }
+}
+
 void add_integer_bounds(CLI::App& app) {
   for (CLI::App* command : app.get_subcommands({})) {
+    for (CLI::Option* option : command->get_options()) {
+      const double max = std::numeric_limits<double>::max();
+      replace_validator(option, "NONNEGATIVE", compact_range(0, max, false));
+      replace_validator(option, "POSITIVE", compact_range(0, max, true));
+      if (option->check_name("--top-p")) replace_validator(option, "", compact_range(0, 1, false));
+    }
     for (const IntegerBound& b : kIntegerBounds) {
       const std::string name(b.option);
       for (CLI::Option* option : command->get_options()) {

@@ -13,6 +13,7 @@
 
 #include "headsplit/cli/commands.h"
 #include "headsplit/frontend/loader.h"
+#include "headsplit/passes/pass.h"
 #include "headsplit/support/file.h"
 #include "headsplit/support/memory.h"
 #include "headsplit/support/shared_dir.h"
@@ -71,6 +72,13 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
   }
   o.preprocess.split = !a.no_split;
   o.verify_each = a.verify_each;
+  for (const std::string& p : a.print_after) {
+    if (p != "all" && passes::find_pass(p) == nullptr) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "--print-after: no pass named '{}' (see 'headsplit passes')",
+                    clip_for_message(p));
+    }
+  }
   o.print_after.insert(a.print_after.begin(), a.print_after.end());
   o.quant.scheme = a.quant;
   o.quant.recipe = a.recipe;

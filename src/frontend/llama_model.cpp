@@ -48,6 +48,12 @@ Status LlamaConfig::validate(std::string_view what) const {
     return errorf(ErrorKind::kInvalidArgument, "{}: n_heads {} is not a multiple of n_kv_heads {}",
                   what, n_heads, n_kv_heads);
   }
+  if (dim % n_heads != 0 && head_dim == dim / n_heads) {
+    // head_dim was derived as dim / n_heads: the real fault is the division, not parity.
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: dim {} is not divisible by n_heads {} (head_dim would be {} rounded down)",
+                  what, dim, n_heads, static_cast<double>(dim) / static_cast<double>(n_heads));
+  }
   if (head_dim % 2 != 0) {
     return errorf(ErrorKind::kInvalidArgument, "{}: head_dim {} is odd, rope needs pairs", what,
                   head_dim);
@@ -127,6 +133,23 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
 }
 
 }  // namespace
+
+Status check_finite_weights(const LlamaModel& model) {
+  const std::string what = model.source.empty() ? model.config.name : model.source;
+  for (const NamedWeight& nw : named_weights(model)) {
+    const Weight& w = *nw.weight;
+    if (w.empty()) continue;
+    std::span<const float> v = w.f32();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i])) {
+        return errorf(ErrorKind::kCorrupt,
+                      "{}: tensor '{}' has {} at element {} of {}; the checkpoint is damaged", what,
+                      nw.name, v[i], i, v.size());
+      }
+    }
+  }
+  return ok_status();
+}
 
 Status LlamaModel::validate() const {
   const std::string what = source.empty() ? config.name : source;

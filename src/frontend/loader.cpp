@@ -48,16 +48,27 @@ Result<ModelFormat> detect_model_format(const std::string& path) {
 
 Result<LlamaModel> load_model(const std::string& path, const std::string& tokenizer_path) {
   HS_ASSIGN_OR_RETURN(ModelFormat format, detect_model_format(path));
+  LlamaModel model;
   switch (format) {
-    case ModelFormat::kHuggingFace: return load_hf_model(path);
-    case ModelFormat::kGguf: return load_gguf_model(path);
-    case ModelFormat::kLlama2c: break;
+    case ModelFormat::kHuggingFace: {
+      HS_ASSIGN_OR_RETURN(model, load_hf_model(path));
+      break;
+    }
+    case ModelFormat::kGguf: {
+      HS_ASSIGN_OR_RETURN(model, load_gguf_model(path));
+      break;
+    }
+    case ModelFormat::kLlama2c: {
+      std::string tok = tokenizer_path;
+      if (tok.empty()) {
+        HS_ASSIGN_OR_RETURN(tok, find_llama2c_tokenizer(path));
+      }
+      HS_ASSIGN_OR_RETURN(model, load_llama2c_model(path, tok));
+      break;
+    }
   }
-  std::string tok = tokenizer_path;
-  if (tok.empty()) {
-    HS_ASSIGN_OR_RETURN(tok, find_llama2c_tokenizer(path));
-  }
-  return load_llama2c_model(path, tok);
+  HS_TRY(check_finite_weights(model));
+  return model;
 }
 
 }  // namespace hs::frontend
