@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "headsplit/cli/commands.h"
+#include "headsplit/support/message.h"
 
 namespace hs::cli {
 

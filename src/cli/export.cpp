@@ -15,6 +15,7 @@
 #include "headsplit/frontend/loader.h"
 #include "headsplit/passes/pass.h"
 #include "headsplit/support/file.h"
+#include "headsplit/support/message.h"
 #include "headsplit/support/memory.h"
 #include "headsplit/support/shared_dir.h"
 

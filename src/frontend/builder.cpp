@@ -194,6 +194,11 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
 }  // namespace
 }  // namespace detail
 
+namespace {
+
+// Refuses (kInvalidArgument, naming the sizes and both byte counts) step graphs whose KV
+// caches and one step's activations, as floats, would need more than the machine's memory:
+// 4 * (2*L*Hkv*Dh*C + T*C*(H+1) + T*(4D + 3F + V)) bytes.
 Status check_step_memory(const LlamaConfig& c, int64_t context_len, int64_t ar_len) {
   // Float bytes, in doubles (no overflow): KV caches 2*L*Hkv*C*Dh, and per step the mask T*C,
   // the attention scores H*T*C and the activations T*(4D + 3F + V).
@@ -214,6 +219,8 @@ Status check_step_memory(const LlamaConfig& c, int64_t context_len, int64_t ar_l
   }
   return {};
 }
+
+}  // namespace
 
 Result<StepLengths> step_lengths(const LlamaModel& model, int64_t context_len,
                                  int64_t prefill_ar_len) {

@@ -2,6 +2,7 @@
 #include "hf_json.h"
 
 #include "headsplit/support/file.h"
+#include "headsplit/support/message.h"
 
 namespace hs::frontend::json {
 

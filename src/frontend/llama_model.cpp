@@ -134,23 +134,6 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
 
 }  // namespace
 
-Status check_finite_weights(const LlamaModel& model) {
-  const std::string what = model.source.empty() ? model.config.name : model.source;
-  for (const NamedWeight& nw : named_weights(model)) {
-    const Weight& w = *nw.weight;
-    if (w.empty()) continue;
-    std::span<const float> v = w.f32();
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (!std::isfinite(v[i])) {
-        return errorf(ErrorKind::kCorrupt,
-                      "{}: tensor '{}' has {} at element {} of {}; the checkpoint is damaged", what,
-                      nw.name, v[i], i, v.size());
-      }
-    }
-  }
-  return ok_status();
-}
-
 Status LlamaModel::validate() const {
   const std::string what = source.empty() ? config.name : source;
   HS_TRY(config.validate(what));

@@ -1,6 +1,7 @@
 // load_model: format detection and dispatch to the llama2.c, GGUF and Hugging Face readers.
 #include "headsplit/frontend/loader.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -33,6 +34,25 @@ Result<std::string> find_llama2c_tokenizer(const std::string& bin_path) {
     if (file_exists(c)) return c;
   }
   return std::string();
+}
+
+// A NaN or infinite weight, named with the source file, the tensor and the element (kCorrupt):
+// found once at load rather than as "calibration saw NaN" in some cache value later.
+Status check_finite_weights(const LlamaModel& model) {
+  const std::string what = model.source.empty() ? model.config.name : model.source;
+  for (const NamedWeight& nw : named_weights(model)) {
+    const Weight& w = *nw.weight;
+    if (w.empty()) continue;
+    std::span<const float> v = w.f32();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i])) {
+        return errorf(ErrorKind::kCorrupt,
+                      "{}: tensor '{}' has {} at element {} of {}; the checkpoint is damaged", what,
+                      nw.name, v[i], i, v.size());
+      }
+    }
+  }
+  return ok_status();
 }
 
 }  // namespace

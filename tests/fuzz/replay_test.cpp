@@ -4,6 +4,7 @@
 // readers must turn every input into a value or a clean error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 

@@ -14,6 +14,7 @@
 
 #include "headsplit/support/buffer.h"
 #include "headsplit/support/file.h"
+#include "headsplit/support/message.h"
 #include "testing/testing.h"
 
 namespace hs {

@@ -61,12 +61,7 @@ struct StepLengths {
 };
 // C = `context_len`, or min(model's max_seq_len, kDefaultMaxContext) when 0 (the model's
 // length unknown: kDefaultMaxContext). kInvalidArgument unless 1 <= N < C
-// (opset::check_step_lengths' one error text), C <= the model's max_seq_len (when known) and
-// check_step_memory passes.
-// Refuses (kInvalidArgument, naming the sizes and both byte counts) step graphs whose KV
-// caches and one step's activations, as floats, would need more than the machine's memory:
-// 4 * (2*L*Hkv*Dh*C + T*C*(H+1) + T*(4D + 3F + V)) bytes.
-Status check_step_memory(const LlamaConfig& config, int64_t context_len, int64_t ar_len);
+// (opset::check_step_lengths' one error text).
 Result<StepLengths> step_lengths(const LlamaModel& model, int64_t context_len,
                                  int64_t prefill_ar_len);
 

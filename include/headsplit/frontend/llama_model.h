@@ -91,10 +91,6 @@ struct LlamaModel {
   const Weight& lm_head() const;
 };
 
-// Refuses (kCorrupt) a model with a NaN or infinite weight, naming the source file, the
-// tensor and the element. The readers run it once at load (load_model).
-Status check_finite_weights(const LlamaModel& model);
-
 // Element types weights are stored in by the checkpoint formats (little endian).
 enum class StoredDType : uint8_t { kF32, kF16, kBF16 };
 int64_t stored_dtype_size(StoredDType dtype);  // 4, 2, 2

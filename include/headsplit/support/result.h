@@ -41,13 +41,6 @@ enum class ErrorKind : int {
 
 std::string_view error_kind_name(ErrorKind kind);
 
-// Bounds for what a message quotes from untrusted input: at most `max_bytes` bytes of `text`
-// (cut on a UTF-8 boundary), followed by "..." and the full size when cut:
-//   clip_for_message(huge) == "{\"a\":[[[[... (1048576 bytes)"
-std::string clip_for_message(std::string_view text, size_t max_bytes = 96);
-// A number for messages, compact: "1.79769e+308", "0.5", "-3" (never 300 digits of DBL_MAX).
-std::string number_for_message(double value);
-
 class [[nodiscard]] Error {
  public:
   Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) {
