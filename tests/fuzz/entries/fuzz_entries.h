@@ -15,7 +15,18 @@
 #include <string_view>
 #include <vector>
 
+namespace hs::tokenizer {
+struct TokenizerData;
+}  // namespace hs::tokenizer
+
 namespace hs::fuzz {
+
+inline std::string_view as_text(const uint8_t* data, size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+// Builds a tokenizer from loaded data and encodes/decodes a fixed text (catches data that
+// passes a reader's checks but breaks the tokenizer).
+void exercise_tokenizer(const tokenizer::TokenizerData& data);
 
 using Entry = int (*)(const uint8_t* data, size_t size);
 
