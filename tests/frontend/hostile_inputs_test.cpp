@@ -49,7 +49,7 @@ TEST(HostileJson, DeepNestingIsRefusedWithTheLimit) {
   auto r2 = load_hf_config(ok);
   ASSERT_FALSE(r2.ok());
   EXPECT_THAT(r2.error().message(), Not(HasSubstr("nested deeper")));
-  EXPECT_THAT(r2.error().message(), HasSubstr("is missing"));
+  EXPECT_THAT(r2.error().message(), HasSubstr("architecture"));  // parsed: the next check
 }
 
 // Class 1: a huge offending value is quoted clipped, not dumped whole.
@@ -135,9 +135,7 @@ TEST(HostileWeights, NanWeightNamesFileAndTensor) {
   std::string damaged = *bytes;
   const float nan = std::nanf("");
   std::memcpy(damaged.data() + 28 + 4 * 5, &nan, 4);  // tok_embeddings element 5
-  const std::string dir = testing::temp_dir() + "/nan_model";
-  ::mkdir(dir.c_str(), 0755);
-  const std::string path = write_text("nan_model/stories260K.bin", damaged);
+  const std::string path = write_text("nan_stories260K.bin", damaged);
   auto r = load_model(path);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.kind(), ErrorKind::kCorrupt);

@@ -65,11 +65,18 @@ TEST(HostileWrites, OutputThatIsAnInputOrADeviceIsRefused) {
   ASSERT_EQ(::stat("/dev/null", &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));  // still the device
 
-  // A different file is fine and leaves no temporary behind.
-  HS_ASSERT_OK(write_file_atomic(testing::temp_dir() + "/out.bin", std::string_view("x")));
-  for (const auto& e : std::filesystem::directory_iterator(testing::temp_dir())) {
+  // A different file is fine and leaves no temporary behind; nor does a refused one.
+  const std::string dir = testing::temp_dir();
+  HS_ASSERT_OK(write_file_atomic(dir + "/out.bin", std::string_view("x")));
+  ASSERT_EQ(::mkfifo((dir + "/out.fifo").c_str(), 0600), 0);
+  EXPECT_THAT(write_file_atomic(dir + "/out.fifo", std::string_view("x")).error().message(),
+              HasSubstr("output is a FIFO (named pipe)"));
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    ++files;
     EXPECT_EQ(e.path().string().find(".tmp-"), std::string::npos) << e.path();
   }
+  EXPECT_EQ(files, 2u);
 }
 
 // Class 5: SIGTERM (or SIGINT) during a write removes <out>.tmp-<pid>; the process still dies
