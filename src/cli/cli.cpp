@@ -101,22 +101,28 @@ std::function<std::string(std::string&)> compact_range(double lo, double hi, boo
   };
 }
 
-void replace_validator(CLI::Option* option, const std::string& name,
-                       std::function<std::string(std::string&)> op) {
-  try {
-    option->get_validator(name)->operation(std::move(op));
-  } catch (const CLI::OptionNotFound&) {
+// CLI11's Range keeps "NONNEGATIVE"/"POSITIVE" as its description (its name stays empty).
+void replace_validators(CLI::Option* option) {
+  const double max = std::numeric_limits<double>::max();
+  for (int i = 0;; ++i) {
+    CLI::Validator* v = nullptr;
+    try {
+      v = option->get_validator(i);
+    } catch (const CLI::OptionNotFound&) {
+      return;
+    }
+    const std::string desc = v->get_description();
+    if (desc == "NONNEGATIVE") v->operation(compact_range(0, max, false));
+    if (desc == "POSITIVE") v->operation(compact_range(0, max, true));
+    if (option->check_name("--top-p") && desc.find(" in [") != std::string::npos) {
+      v->operation(compact_range(0, 1, false));
+    }
   }
 }
 
 void add_integer_bounds(CLI::App& app) {
   for (CLI::App* command : app.get_subcommands({})) {
-    for (CLI::Option* option : command->get_options()) {
-      const double max = std::numeric_limits<double>::max();
-      replace_validator(option, "NONNEGATIVE", compact_range(0, max, false));
-      replace_validator(option, "POSITIVE", compact_range(0, max, true));
-      if (option->check_name("--top-p")) replace_validator(option, "", compact_range(0, 1, false));
-    }
+    for (CLI::Option* option : command->get_options()) replace_validators(option);
     for (const IntegerBound& b : kIntegerBounds) {
       const std::string name(b.option);
       for (CLI::Option* option : command->get_options()) {
