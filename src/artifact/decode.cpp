@@ -2,6 +2,7 @@
 // and string inside the buffer), then a field-by-field copy. Absent fields take the schema
 // defaults; unknown fields (written by a newer minor version) are ignored. Enum values are
 // copied as they are and range-checked by check_program.
+#include <cstring>
 #include <flatbuffers/flatbuffers.h>
 
 #include "artifact_generated.h"
@@ -14,10 +15,16 @@ namespace fbs = ::flatbuffers;
 
 std::string str(const fbs::String* s) { return s == nullptr ? std::string() : s->str(); }
 
+// Scalar vectors are copied bytewise: the verifier checks a vector's 4-byte length prefix
+// alignment but not that 8-byte elements ([long], [double]) are 8-byte aligned, so a typed
+// read of a hostile file could be misaligned (found by the artifact fuzzer). Little-endian
+// hosts only, as the rest of the format.
 template <typename T>
 std::vector<T> vec(const fbs::Vector<T>* v) {
   if (v == nullptr) return {};
-  return std::vector<T>(v->begin(), v->end());
+  std::vector<T> out(v->size());
+  if (!out.empty()) std::memcpy(out.data(), v->Data(), out.size() * sizeof(T));
+  return out;
 }
 
 template <typename To, typename From>
