@@ -266,8 +266,12 @@ Status check_step_graphs(const Program& p, std::string_view what) {
   for (const GraphDesc& g : p.graphs) {
     ar_lens.push_back(g.ar_len);
     std::vector<opset::NamedType> inputs, outputs;
-    for (int32_t i : g.inputs) inputs.push_back({g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
-    for (int32_t i : g.outputs) outputs.push_back({g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
+    for (int32_t i : g.inputs)
+      inputs.push_back(
+          {g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
+    for (int32_t i : g.outputs)
+      outputs.push_back(
+          {g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
     auto io = opset::describe_step_io(inputs, outputs, what);
     if (!io.ok()) continue;  // not a step graph: the runtime's step model refuses it by name
     const opset::StepDims& d = io->dims;
@@ -277,8 +281,10 @@ Status check_step_graphs(const Program& p, std::string_view what) {
                     g.ar_len, d.ar_len);
     }
     const std::pair<const char*, std::pair<int64_t, int64_t>> fields[] = {
-        {"context_len", {m.context_len, d.context_len}}, {"vocab_size", {m.vocab_size, d.vocab_size}},
-        {"n_layers", {m.n_layers, d.n_layers}},          {"n_kv_heads", {m.n_kv_heads, d.n_kv_heads}},
+        {"context_len", {m.context_len, d.context_len}},
+        {"vocab_size", {m.vocab_size, d.vocab_size}},
+        {"n_layers", {m.n_layers, d.n_layers}},
+        {"n_kv_heads", {m.n_kv_heads, d.n_kv_heads}},
         {"head_dim", {m.head_dim, d.head_dim}}};
     for (const auto& [name, values] : fields) {
       if (values.first != values.second) {

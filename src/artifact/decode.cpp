@@ -2,8 +2,9 @@
 // and string inside the buffer), then a field-by-field copy. Absent fields take the schema
 // defaults; unknown fields (written by a newer minor version) are ignored. Enum values are
 // copied as they are and range-checked by check_program.
-#include <cstring>
 #include <flatbuffers/flatbuffers.h>
+
+#include <cstring>
 
 #include "artifact_generated.h"
 #include "headsplit/artifact/format.h"

@@ -6,10 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
-#include <functional>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <functional>
 #include <limits>
 #include <new>
 #include <stdexcept>
@@ -63,12 +63,12 @@ CLI::Validator integer_bound(const IntegerBound& b) {
           int64_t v = 0;
           auto [end, ec] = std::from_chars(first, last, v);
           if (ec == std::errc() && end == last && v >= b.lo) return {};
-          return fmt::format("{} {}: expected an integer in [{}, {}]", b.option, text, b.lo,
-                             b.hi);
+          return fmt::format("{} {}: expected an integer in [{}, {}]", b.option, text, b.lo, b.hi);
         }
         uint64_t v = 0;
         auto [end, ec] = std::from_chars(first, last, v);
-        if (ec == std::errc::result_out_of_range || (ec == std::errc() && end == last && v > b.hi)) {
+        if (ec == std::errc::result_out_of_range ||
+            (ec == std::errc() && end == last && v > b.hi)) {
           return fmt::format("{} {}: out of range, the largest accepted value is {}", b.option,
                              text, b.hi);
         }
@@ -172,8 +172,8 @@ int main(int argc, char** argv) {
         status = Error(ErrorKind::kInvalidArgument,
                        "out of memory: the requested sizes need more memory than is available");
       } catch (const std::length_error& e) {
-        status = errorf(ErrorKind::kInvalidArgument, "a requested size is too large ({})",
-                        e.what());
+        status =
+            errorf(ErrorKind::kInvalidArgument, "a requested size is too large ({})", e.what());
       }
       if (!status.ok()) {
         std::fprintf(stderr, "headsplit: error: %s\n", status.error().message().c_str());

@@ -15,8 +15,8 @@
 #include "headsplit/frontend/loader.h"
 #include "headsplit/passes/pass.h"
 #include "headsplit/support/file.h"
-#include "headsplit/support/message.h"
 #include "headsplit/support/memory.h"
+#include "headsplit/support/message.h"
 #include "headsplit/support/shared_dir.h"
 
 namespace hs::cli {
@@ -112,7 +112,8 @@ std::vector<std::string> export_inputs(const ExportArgs& a) {
     for (const auto& entry :
          std::filesystem::directory_iterator(parent.empty() ? "." : parent, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.starts_with("tok") && name.ends_with(".bin")) inputs.push_back(entry.path().string());
+      if (name.starts_with("tok") && name.ends_with(".bin"))
+        inputs.push_back(entry.path().string());
     }
   }
   inputs.insert(inputs.end(), a.calib.begin(), a.calib.end());

@@ -203,8 +203,8 @@ Status check_step_memory(const LlamaConfig& c, int64_t context_len, int64_t ar_l
   // Float bytes, in doubles (no overflow): KV caches 2*L*Hkv*C*Dh, and per step the mask T*C,
   // the attention scores H*T*C and the activations T*(4D + 3F + V).
   const double C = static_cast<double>(context_len), T = static_cast<double>(ar_len);
-  const double kv = 2.0 * static_cast<double>(c.n_layers * c.n_kv_heads) *
-                    static_cast<double>(c.head_dim) * C;
+  const double kv =
+      2.0 * static_cast<double>(c.n_layers * c.n_kv_heads) * static_cast<double>(c.head_dim) * C;
   const double step = T * C * (1.0 + static_cast<double>(c.n_heads)) +
                       T * static_cast<double>(4 * c.dim + 3 * c.hidden_dim + c.vocab_size);
   const double need = 4.0 * (kv + step);

@@ -50,7 +50,8 @@ TEST(HostileArtifact, ArLengthsThatDisagreeWithTheGraphsAreRefused) {
   p.metadata.ar_lengths = {4, 1};
   Status s = check(p);
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.error().message(), HasSubstr("metadata ar_lengths [4, 1] but the graphs have [2, 1]"));
+  EXPECT_THAT(s.error().message(),
+              HasSubstr("metadata ar_lengths [4, 1] but the graphs have [2, 1]"));
 }
 
 TEST(HostileArtifact, TokenizerKindMustMatchItsPieces) {

@@ -32,7 +32,8 @@ TEST(HostileCli, IntegersThatWouldWrapAreRefused) {
   EXPECT_THAT(seed.err, HasSubstr("--seed 18446744073709551616: out of range"));
   auto negative = run_cli({"generate", "-m", stories(), "--seed", "-1"});
   EXPECT_EQ(negative.code, 2);
-  EXPECT_THAT(negative.err, HasSubstr("--seed -1: expected an integer in [0, 18446744073709551615]"));
+  EXPECT_THAT(negative.err,
+              HasSubstr("--seed -1: expected an integer in [0, 18446744073709551615]"));
   auto ctx = run_cli({"generate", "-m", stories(), "--ctx-len", "2147483648"});
   EXPECT_EQ(ctx.code, 2);
   EXPECT_THAT(ctx.err, HasSubstr("--ctx-len 2147483648: out of range, the largest accepted value "
@@ -78,8 +79,8 @@ TEST(HostileCli, ExportNeverDestroysItsInput) {
   auto device = run_cli({"export", "-m", model, "-o", "/dev/null", "--quant", "none"});
   EXPECT_EQ(device.code, 1);
   EXPECT_THAT(device.err, HasSubstr("/dev/null"));  // a device (or, unprivileged, /dev unwritable)
-  auto pass = run_cli({"export", "-m", model, "-o", dir + "/x.hsa", "--quant", "none",
-                       "--print-after", "bogus"});
+  auto pass = run_cli(
+      {"export", "-m", model, "-o", dir + "/x.hsa", "--quant", "none", "--print-after", "bogus"});
   EXPECT_EQ(pass.code, 1);
   EXPECT_THAT(pass.err, HasSubstr("--print-after: no pass named 'bogus'"));
 

@@ -497,18 +497,21 @@ TEST(Gguf, Llama3RopeFreqsBecomeRopeScaling) {
 // Hostile inputs (issue 16, class 7): a u64 alignment of 64 is a valid alignment, not "must
 // be a u32"; a u64 that is not a power of two is reported with its value.
 TEST(Gguf, AlignmentOfAnyUnsignedTypeIsAccepted) {
-  auto path = GgufBytes().header(0, 1).kv("general.alignment", GgufType::kU64, uint64_t{64})
+  auto path = GgufBytes()
+                  .header(0, 1)
+                  .kv("general.alignment", GgufType::kU64, uint64_t{64})
                   .write("align_u64.gguf");
   HS_ASSERT_OK_AND_ASSIGN(GgufFile f, GgufFile::open(path));
   EXPECT_EQ(f.alignment(), 64u);
-  auto bad = GgufFile::open(GgufBytes().header(0, 1)
+  auto bad = GgufFile::open(GgufBytes()
+                                .header(0, 1)
                                 .kv("general.alignment", GgufType::kU64, uint64_t{1} << 40)
                                 .write("align_huge.gguf"));
   EXPECT_EQ(bad.kind(), ErrorKind::kCorrupt);
   EXPECT_THAT(bad.error().message(),
               HasSubstr("general.alignment is 1099511627776, expected a power of two up to 2^30"));
-  auto text = GgufFile::open(GgufBytes().header(0, 1).kv_string("general.alignment", "64")
-                                 .write("align_string.gguf"));
+  auto text = GgufFile::open(
+      GgufBytes().header(0, 1).kv_string("general.alignment", "64").write("align_string.gguf"));
   EXPECT_THAT(text.error().message(), HasSubstr("general.alignment is a string"));
 }
 

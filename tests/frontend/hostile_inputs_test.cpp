@@ -30,7 +30,8 @@ std::string write_text(const std::string& name, const std::string& text) {
 }
 
 std::string nested(int depth) {
-  return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']');
+  return std::string(static_cast<size_t>(depth), '[') +
+         std::string(static_cast<size_t>(depth), ']');
 }
 
 // Class 1: nesting is bounded before parsing (a million levels would overflow the stack when
@@ -44,8 +45,10 @@ TEST(HostileJson, DeepNestingIsRefusedWithTheLimit) {
   EXPECT_THAT(r.error().message(), HasSubstr(deep));
 
   // 63 levels under the top object: parsed, then refused for a missing key, not for depth.
-  const std::string ok = write_text("ok_config.json", R"({"x":)" + nested(63) +
-                                                          R"(,"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})");
+  const std::string ok = write_text(
+      "ok_config.json",
+      R"({"x":)" + nested(63) +
+          R"(,"s":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})");
   auto r2 = load_hf_config(ok);
   ASSERT_FALSE(r2.ok());
   EXPECT_THAT(r2.error().message(), Not(HasSubstr("nested deeper")));

@@ -78,7 +78,8 @@ TEST_P(Replay, SeedsAndTheirMutantsLoadCleanly) {
       switch (m % 3) {
         case 0: b.resize(rng() % b.size()); break;
         case 1:
-          for (int k = 0; k < 4; ++k) b[rng() % b.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          for (int k = 0; k < 4; ++k)
+            b[rng() % b.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
           break;
         default: {
           const size_t at = rng() % b.size();

@@ -1,9 +1,9 @@
 // Clear errors, never crashes: binding mistakes (unknown name, wrong size, misaligned buffer,
 // missing binding), programs whose nodes the runtime rejects at load (wrong declared shape,
 // unsupported weight storage, overlapping arena plan), and damaged files.
-#include <algorithm>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 

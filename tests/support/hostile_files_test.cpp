@@ -35,7 +35,8 @@ TEST(HostileFiles, FifoIsRefusedWithoutBlocking) {
   ::alarm(20);  // a regression hangs: turn it into a failure
   auto mapped = MappedFile::open(fifo);
   EXPECT_EQ(mapped.kind(), ErrorKind::kInvalidArgument);
-  EXPECT_THAT(mapped.error().message(), HasSubstr(fifo + ": is a FIFO (named pipe), expected a regular file"));
+  EXPECT_THAT(mapped.error().message(),
+              HasSubstr(fifo + ": is a FIFO (named pipe), expected a regular file"));
   auto text = read_text_file(fifo);
   EXPECT_THAT(text.error().message(), HasSubstr("is a FIFO"));
   ::alarm(0);

@@ -1,9 +1,8 @@
 // Fuzz entry point(s): artifact loader, checks and planner (see fuzz_entries.h).
-#include "fuzz_entries.h"
-
 #include <cstring>
 #include <memory>
 
+#include "fuzz_entries.h"
 #include "headsplit/artifact/format.h"
 #include "headsplit/artifact/reader.h"
 #include "headsplit/runtime/executor.h"

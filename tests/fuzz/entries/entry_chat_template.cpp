@@ -1,6 +1,5 @@
 // Fuzz entry point(s): chat template renderer (see fuzz_entries.h).
 #include "fuzz_entries.h"
-
 #include "headsplit/tokenizer/chat.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
@@ -21,8 +20,8 @@ int chat_template(const uint8_t* data, size_t size) {
     d.kind = tokenizer::TokenizerKind::kByteLevelBpe;
     d.pre_tokenizer = "gpt2";
     for (int b = 0; b < 256; ++b) d.pieces.push_back(std::string(1, static_cast<char>(b)));
-    for (const char* s : {"<|im_start|>", "<|im_end|>", "<|begin_of_text|>",
-                          "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"}) {
+    for (const char* s : {"<|im_start|>", "<|im_end|>", "<|begin_of_text|>", "<|start_header_id|>",
+                          "<|end_header_id|>", "<|eot_id|>"}) {
       d.pieces.push_back(s);
     }
     d.types.assign(d.pieces.size(), tokenizer::TokenType::kNormal);

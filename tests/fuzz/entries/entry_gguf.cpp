@@ -1,6 +1,5 @@
 // Fuzz entry point(s): GGUF (see fuzz_entries.h).
 #include "fuzz_entries.h"
-
 #include "headsplit/frontend/gguf.h"
 
 namespace hs::fuzz {

@@ -1,9 +1,8 @@
 // Fuzz entry point(s): safetensors and Hugging Face folders (see fuzz_entries.h).
-#include "fuzz_entries.h"
-
 #include <cstdio>
 #include <filesystem>
 
+#include "fuzz_entries.h"
 #include "headsplit/frontend/hf.h"
 #include "headsplit/frontend/safetensors.h"
 

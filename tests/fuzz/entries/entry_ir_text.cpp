@@ -1,8 +1,7 @@
 // Fuzz entry point(s): IR text parser (see fuzz_entries.h).
-#include "fuzz_entries.h"
-
 #include <cstdio>
 
+#include "fuzz_entries.h"
 #include "headsplit/ir/text.h"
 #include "headsplit/ir/verifier.h"
 

@@ -1,6 +1,5 @@
 // Fuzz entry point(s): llama2.c checkpoint and tokenizer (see fuzz_entries.h).
 #include "fuzz_entries.h"
-
 #include "headsplit/frontend/llama2c.h"
 #include "headsplit/tokenizer/llama2c.h"
 

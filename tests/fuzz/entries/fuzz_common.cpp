@@ -1,11 +1,10 @@
 // Shared by the fuzz entry points: the scratch folder and exercising a loaded tokenizer.
-#include "fuzz_entries.h"
-
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 
+#include "fuzz_entries.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
 namespace hs::fuzz {

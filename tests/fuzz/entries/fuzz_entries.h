@@ -35,16 +35,16 @@ struct Target {
   Entry entry;
 };
 
-int gguf(const uint8_t* data, size_t size);           // GgufFile + tokenizer + model
-int safetensors(const uint8_t* data, size_t size);    // header + every tensor
-int hf_config(const uint8_t* data, size_t size);      // config.json
-int hf_index(const uint8_t* data, size_t size);       // model.safetensors.index.json
-int hf_tokenizer(const uint8_t* data, size_t size);   // tokenizer.json [\0 tokenizer_config.json]
-int llama2c(const uint8_t* data, size_t size);        // checkpoint (+ the seed tokenizer)
+int gguf(const uint8_t* data, size_t size);          // GgufFile + tokenizer + model
+int safetensors(const uint8_t* data, size_t size);   // header + every tensor
+int hf_config(const uint8_t* data, size_t size);     // config.json
+int hf_index(const uint8_t* data, size_t size);      // model.safetensors.index.json
+int hf_tokenizer(const uint8_t* data, size_t size);  // tokenizer.json [\0 tokenizer_config.json]
+int llama2c(const uint8_t* data, size_t size);       // checkpoint (+ the seed tokenizer)
 int llama2c_tokenizer(const uint8_t* data, size_t size);  // 4-byte vocab size, tokenizer.bin
-int artifact(const uint8_t* data, size_t size);       // load + check + plan every graph
-int ir_text(const uint8_t* data, size_t size);        // parse + verify + print + reparse
-int chat_template(const uint8_t* data, size_t size);  // detect + render + encode
+int artifact(const uint8_t* data, size_t size);           // load + check + plan every graph
+int ir_text(const uint8_t* data, size_t size);            // parse + verify + print + reparse
+int chat_template(const uint8_t* data, size_t size);      // detect + render + encode
 
 // Every target, in a fixed order.
 std::span<const Target> targets();
