@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Configures and builds headsplit. Usage: scripts/build.sh [release|asan]
+# Configures and builds headsplit. Usage: scripts/build.sh [release|asan|fuzz]
 #   release -> build/       (optimized, warnings as errors)
 #   asan    -> build-asan/  (AddressSanitizer + UndefinedBehaviorSanitizer)
+#   fuzz    -> build-fuzz/  (clang, libFuzzer + ASan + UBSan; only the fuzz targets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-release}"
@@ -19,8 +20,14 @@ case "$kind" in
       -DHS_WERROR=ON -DHS_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
     cmake --build build-asan -j "$jobs"
     ;;
+  fuzz)
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DHS_FUZZ=ON -DHS_BUILD_BENCH=OFF \
+      "${launcher[@]}" >/dev/null
+    cmake --build build-fuzz -j "$jobs" --target hs_fuzz_targets
+    ;;
   *)
-    echo "usage: scripts/build.sh [release|asan]" >&2
+    echo "usage: scripts/build.sh [release|asan|fuzz]" >&2
     exit 2
     ;;
 esac

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   libonnx-dev libprotobuf-dev protobuf-compiler
+  clang libclang-rt-14-dev
 )
 
 missing=()

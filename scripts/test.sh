@@ -21,4 +21,10 @@ asan_skip='SplitHeads\.Llama1BAttentionShapeIsBitExact|ShapeIsBitExact$|ExactOnS
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 900 -LE no-sanitizer \
   -E "$asan_skip"
+
+echo "== build (fuzz: clang + libFuzzer + asan+ubsan)"
+scripts/build.sh fuzz
+echo "== fuzz (each target a fixed number of runs from its seeds, plus the saved crashers)"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-fuzz --output-on-failure -j "$jobs" -L fuzz
 echo "== all tests passed"

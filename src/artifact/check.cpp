@@ -2,12 +2,17 @@
 // know. Tensor and weight types go through the op set's check (opset::check_type). After they pass,
 // the runtime may index tensors, weights and the arena without checks. The writer runs the same
 // checks, so it never produces a file the reader rejects.
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
 #include <unordered_set>
 
 #include "headsplit/artifact/format.h"
+#include "headsplit/opset/step_io.h"
+#include "headsplit/support/memory.h"
 
 namespace hs::artifact {
 namespace {
@@ -212,10 +217,92 @@ Status check_graph(const GraphDesc& g, size_t index, const Program& p, std::stri
   }
   HS_TRY(check_io(g, g.inputs, TensorRole::kInput, where));
   HS_TRY(check_io(g, g.outputs, TensorRole::kOutput, where));
+  // The arena is allocated (and zeroed) at load: no larger than its tensors need, rounded up
+  // to the alignment as the memory planner does.
+  int64_t arena_end = 0;
+  for (const TensorDesc& t : g.tensors) {
+    if (t.arena_offset >= 0) {
+      arena_end = std::max(arena_end, t.arena_offset + t.numel() * kArenaElementBytes);
+    }
+  }
+  const int64_t needed = (arena_end + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+  if (g.arena_bytes > needed) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: arena_bytes {} but its tensors end at byte {} (at most {} with "
+                  "alignment); refusing to allocate the difference",
+                  where, g.arena_bytes, arena_end, needed);
+  }
   return check_nodes(g, where);
 }
 
-Status check_tokenizer(const tokenizer::TokenizerData& t, std::string_view what) {
+// The memory a program commits when every graph is planned: arenas and I/O buffers (floats),
+// in doubles so that no sum overflows. Refused when above the machine's memory.
+Status check_memory(const Program& p, std::string_view what) {
+  double bytes = 0;
+  for (const GraphDesc& g : p.graphs) {
+    bytes += static_cast<double>(g.arena_bytes);
+    for (const TensorDesc& t : g.tensors) {
+      if (t.role == TensorRole::kInput || t.role == TensorRole::kOutput) {
+        bytes += 4.0 * static_cast<double>(t.numel());
+      }
+    }
+  }
+  const auto have = static_cast<double>(physical_memory_bytes());
+  if (have > 0 && bytes > have) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: its graphs' arenas and I/O need about {:.3g} GiB, more than the {:.3g} "
+                  "GiB of memory of this machine",
+                  what, bytes / 1073741824.0, have / 1073741824.0);
+  }
+  return {};
+}
+
+// Step graphs (those following the step-I/O contract) against the metadata: T and C from the
+// tensor shapes must be the graph's ar_len and the model's context_len, the caches must agree
+// with L, Hkv and Dh, the logits with V, and ar_lengths must list the graphs' T in order.
+Status check_step_graphs(const Program& p, std::string_view what) {
+  const ModelMetadata& m = p.metadata;
+  std::vector<int64_t> ar_lens;
+  for (const GraphDesc& g : p.graphs) {
+    ar_lens.push_back(g.ar_len);
+    std::vector<opset::NamedType> inputs, outputs;
+    for (int32_t i : g.inputs)
+      inputs.push_back(
+          {g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
+    for (int32_t i : g.outputs)
+      outputs.push_back(
+          {g.tensors[static_cast<size_t>(i)].name, &g.tensors[static_cast<size_t>(i)]});
+    auto io = opset::describe_step_io(inputs, outputs, what);
+    if (!io.ok()) continue;  // not a step graph: the runtime's step model refuses it by name
+    const opset::StepDims& d = io->dims;
+    const std::string where = fmt::format("{}: graph '{}'", what, g.name);
+    if (d.ar_len != g.ar_len) {
+      return errorf(ErrorKind::kCorrupt, "{}: ar_len {} but its tokens input has T = {}", where,
+                    g.ar_len, d.ar_len);
+    }
+    const std::pair<const char*, std::pair<int64_t, int64_t>> fields[] = {
+        {"context_len", {m.context_len, d.context_len}},
+        {"vocab_size", {m.vocab_size, d.vocab_size}},
+        {"n_layers", {m.n_layers, d.n_layers}},
+        {"n_kv_heads", {m.n_kv_heads, d.n_kv_heads}},
+        {"head_dim", {m.head_dim, d.head_dim}}};
+    for (const auto& [name, values] : fields) {
+      if (values.first != values.second) {
+        return errorf(ErrorKind::kCorrupt,
+                      "{}: metadata {} is {} but the graph's I/O shapes say {}", where, name,
+                      values.first, values.second);
+      }
+    }
+  }
+  if (!m.ar_lengths.empty() && m.ar_lengths != ar_lens) {
+    return errorf(ErrorKind::kCorrupt, "{}: metadata ar_lengths [{}] but the graphs have [{}]",
+                  what, fmt::join(m.ar_lengths, ", "), fmt::join(ar_lens, ", "));
+  }
+  return {};
+}
+
+Status check_tokenizer(const tokenizer::TokenizerData& t, int64_t vocab_size,
+                       std::string_view what) {
   if (static_cast<int>(t.kind) > static_cast<int>(tokenizer::TokenizerKind::kByteLevelBpe)) {
     return errorf(ErrorKind::kUnsupported, "{}: unknown tokenizer kind {}", what,
                   static_cast<int>(t.kind));
@@ -231,6 +318,24 @@ Status check_tokenizer(const tokenizer::TokenizerData& t, std::string_view what)
     if (type < 0 || type > static_cast<int32_t>(tokenizer::TokenType::kByte)) {
       return errorf(ErrorKind::kCorrupt, "{}: tokenizer token {} has unknown type {}", what, i,
                     type);
+    }
+  }
+  if (vocab > 0) {
+    // The kind must match what it carries: llama2.c and SentencePiece vocabularies are scored
+    // (one score per piece; the tokenizer merges by score), byte-level BPE merges by rank.
+    if (t.kind != tokenizer::TokenizerKind::kByteLevelBpe && t.scores.size() != vocab) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: {} tokenizer with {} scores for {} pieces (expected one score per piece)",
+                    what, t.kind == tokenizer::TokenizerKind::kSpm ? "spm" : "llama2c",
+                    t.scores.size(), vocab);
+    }
+    if (t.kind == tokenizer::TokenizerKind::kByteLevelBpe && t.merges.empty() && vocab > 256) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: byte-level bpe tokenizer with {} pieces and no merges", what, vocab);
+    }
+    if (vocab_size > 0 && static_cast<int64_t>(vocab) != vocab_size) {
+      return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} pieces but vocab_size is {}", what,
+                    vocab, vocab_size);
     }
   }
   auto vocab_i = static_cast<int64_t>(vocab);
@@ -274,7 +379,9 @@ Status check_program(const Program& program, const CheckOptions& options, std::s
     }
     HS_TRY(check_graph(g, i, program, what));
   }
-  return check_tokenizer(program.tokenizer, what);
+  HS_TRY(check_tokenizer(program.tokenizer, program.metadata.vocab_size, what));
+  HS_TRY(check_step_graphs(program, what));
+  return check_memory(program, what);
 }
 
 }  // namespace hs::artifact

@@ -4,6 +4,8 @@
 // copied as they are and range-checked by check_program.
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstring>
+
 #include "artifact_generated.h"
 #include "headsplit/artifact/format.h"
 
@@ -14,10 +16,16 @@ namespace fbs = ::flatbuffers;
 
 std::string str(const fbs::String* s) { return s == nullptr ? std::string() : s->str(); }
 
+// Scalar vectors are copied bytewise: the verifier checks a vector's 4-byte length prefix
+// alignment but not that 8-byte elements ([long], [double]) are 8-byte aligned, so a typed
+// read of a hostile file could be misaligned (found by the artifact fuzzer). Little-endian
+// hosts only, as the rest of the format.
 template <typename T>
 std::vector<T> vec(const fbs::Vector<T>* v) {
   if (v == nullptr) return {};
-  return std::vector<T>(v->begin(), v->end());
+  std::vector<T> out(v->size());
+  if (!out.empty()) std::memcpy(out.data(), v->Data(), out.size() * sizeof(T));
+  return out;
 }
 
 template <typename To, typename From>

@@ -44,7 +44,7 @@ std::string graph_name(const std::vector<int64_t>& ar_lens, size_t index) {
 }  // namespace
 
 // Before any work: the write comes last and an export can take minutes.
-Status check_output_path(const std::string& path) {
+Status check_output_path(const std::string& path, std::span<const std::string> inputs) {
   if (path.empty()) return Error(ErrorKind::kInvalidArgument, "no output path given");
   if (is_directory(path)) {
     return errorf(ErrorKind::kInvalidArgument,
@@ -60,7 +60,7 @@ Status check_output_path(const std::string& path) {
   if (::access(dir.c_str(), W_OK) != 0) {
     return errorf(ErrorKind::kIo, "output directory '{}' of '{}' is not writable", dir, path);
   }
-  return ok_status();
+  return check_output_file(path, inputs);
 }
 
 Result<frontend::StepLengths> export_step_lengths(const frontend::LlamaModel& model,
@@ -189,7 +189,8 @@ Result<ExportSummary> write_export(const PreparedExport& prepared, const std::st
 
 Result<ExportSummary> export_model(const frontend::LlamaModel& model, const std::string& path,
                                    const ExportOptions& options, const ExportObserver& observer) {
-  HS_TRY(check_output_path(path));
+  std::vector<std::string> inputs = {model.source};
+  HS_TRY(check_output_path(path, inputs));
   HS_ASSIGN_OR_RETURN(PreparedExport prepared, prepare_export(model, options, observer));
   return write_export(prepared, path, observer);
 }

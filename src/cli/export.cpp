@@ -16,8 +16,10 @@
 #include "headsplit/cli/commands.h"
 #include "headsplit/frontend/loader.h"
 #include "headsplit/onnx/export.h"
+#include "headsplit/passes/pass.h"
 #include "headsplit/support/file.h"
 #include "headsplit/support/memory.h"
+#include "headsplit/support/message.h"
 #include "headsplit/support/shared_dir.h"
 
 namespace hs::cli {
@@ -75,6 +77,13 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
   }
   o.preprocess.split = !a.no_split;
   o.verify_each = a.verify_each;
+  for (const std::string& p : a.print_after) {
+    if (p != "all" && passes::find_pass(p) == nullptr) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "--print-after: no pass named '{}' (see 'headsplit passes')",
+                    clip_for_message(p));
+    }
+  }
   o.print_after.insert(a.print_after.begin(), a.print_after.end());
   o.quant.scheme = a.quant;
   o.quant.recipe = a.recipe;
@@ -92,12 +101,36 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
 backend::ExportObserver stderr_observer(bool log_rewrites);
 
 Status run_onnx_export(const ExportArgs& a, const backend::ExportOptions& options);
+// Every file the export reads (a Hugging Face folder's files included): the output must be
+// none of them.
+std::vector<std::string> export_inputs(const ExportArgs& a) {
+  std::vector<std::string> inputs = {a.model, a.tokenizer};
+  if (is_directory(a.model)) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(a.model, ec)) {
+      inputs.push_back(entry.path().string());
+    }
+  } else {
+    // llama2.c tokenizers found beside the checkpoint (tokenizer.bin, tok<V>.bin).
+    const std::filesystem::path parent = std::filesystem::path(a.model).parent_path();
+    std::error_code ec;
+    for (const auto& entry :
+         std::filesystem::directory_iterator(parent.empty() ? "." : parent, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.starts_with("tok") && name.ends_with(".bin"))
+        inputs.push_back(entry.path().string());
+    }
+  }
+  inputs.insert(inputs.end(), a.calib.begin(), a.calib.end());
+  return inputs;
+}
 
 Status run_export(const ExportArgs& a) {
   HS_ASSIGN_OR_RETURN(backend::ExportOptions options, export_options(a));
   if (a.format == "onnx") return run_onnx_export(a, options);
   const std::string output = a.output.empty() ? default_output(a.model) : a.output;
-  HS_TRY(backend::check_output_path(output));  // before loading: fail fast, write nothing
+  // Before loading: fail fast, write nothing, never replace an input.
+  HS_TRY(backend::check_output_path(output, export_inputs(a)));
   reset_peak_rss();
   const auto start = std::chrono::steady_clock::now();
   HS_ASSIGN_OR_RETURN(frontend::LlamaModel model, frontend::load_model(a.model, a.tokenizer));

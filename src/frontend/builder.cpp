@@ -14,6 +14,7 @@
 #include <numbers>
 
 #include "builder_internal.h"
+#include "headsplit/support/memory.h"
 
 namespace hs::frontend {
 
@@ -208,6 +209,34 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
 }  // namespace
 }  // namespace detail
 
+namespace {
+
+// Refuses (kInvalidArgument, naming the sizes and both byte counts) step graphs whose KV
+// caches and one step's activations, as floats, would need more than the machine's memory:
+// 4 * (2*L*Hkv*Dh*C + T*C*(H+1) + T*(4D + 3F + V)) bytes.
+Status check_step_memory(const LlamaConfig& c, int64_t context_len, int64_t ar_len) {
+  // Float bytes, in doubles (no overflow): KV caches 2*L*Hkv*C*Dh, and per step the mask T*C,
+  // the attention scores H*T*C and the activations T*(4D + 3F + V).
+  const double C = static_cast<double>(context_len), T = static_cast<double>(ar_len);
+  const double kv =
+      2.0 * static_cast<double>(c.n_layers * c.n_kv_heads) * static_cast<double>(c.head_dim) * C;
+  const double step = T * C * (1.0 + static_cast<double>(c.n_heads)) +
+                      T * static_cast<double>(4 * c.dim + 3 * c.hidden_dim + c.vocab_size);
+  const double need = 4.0 * (kv + step);
+  const auto have = static_cast<double>(physical_memory_bytes());
+  if (have > 0 && need > have) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "context length {} with ar length {} needs about {:.3g} GiB for the KV cache "
+                  "and one step's activations (L {}, Hkv {}, Dh {}, H {}), more than the {:.3g} "
+                  "GiB of memory of this machine",
+                  context_len, ar_len, need / 1073741824.0, c.n_layers, c.n_kv_heads, c.head_dim,
+                  c.n_heads, have / 1073741824.0);
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<StepLengths> step_lengths(const LlamaModel& model, int64_t context_len,
                                  int64_t prefill_ar_len) {
   StepLengths out;
@@ -216,6 +245,13 @@ Result<StepLengths> step_lengths(const LlamaModel& model, int64_t context_len,
                     : trained > 0   ? std::min(trained, kDefaultMaxContext)
                                     : kDefaultMaxContext;
   HS_TRY(opset::check_step_lengths(prefill_ar_len, out.context_len));
+  if (trained > 0 && out.context_len > trained) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "context length {} is above the model's trained context {} ({}); use at most "
+                  "{}",
+                  out.context_len, trained, model.source, trained);
+  }
+  HS_TRY(check_step_memory(model.config, out.context_len, prefill_ar_len));
   out.ar_lens = {prefill_ar_len};
   if (prefill_ar_len != 1) out.ar_lens.push_back(1);
   return out;

@@ -284,10 +284,18 @@ class GgufParser {
   Status read_alignment() {
     const GgufValue* v = out_.find("general.alignment");
     if (v == nullptr) return ok_status();
-    if (v->type != GgufType::kU32 || v->u == 0 || (v->u & (v->u - 1)) != 0) {
+    // Written as u32 by llama.cpp; any unsigned integer type holding a power of two is fine.
+    const bool unsigned_int = v->type == GgufType::kU8 || v->type == GgufType::kU16 ||
+                              v->type == GgufType::kU32 || v->type == GgufType::kU64;
+    if (!unsigned_int) {
       return errorf(ErrorKind::kCorrupt,
-                    "{}: general.alignment must be a u32 power of two, got {} {}", out_.path_,
-                    gguf_type_name(v->type), v->type == GgufType::kU32 ? v->u : 0);
+                    "{}: general.alignment is a {}, expected an unsigned integer", out_.path_,
+                    gguf_type_name(v->type));
+    }
+    if (v->u == 0 || (v->u & (v->u - 1)) != 0 || v->u > (uint64_t{1} << 30)) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: general.alignment is {}, expected a power of two up to 2^30", out_.path_,
+                    v->u);
     }
     out_.alignment_ = v->u;
     return ok_status();

@@ -92,6 +92,9 @@ Result<RopeScaling> llama3_scaling_from_tensor(const GgufFile& f, std::set<std::
                             (s.high_freq_factor - s.low_freq_factor);
       expected = 1.0 / ((1.0 - smooth) / s.factor + smooth);
     }
+    if (!std::isfinite(got[i])) {
+      return errorf(ErrorKind::kCorrupt, "{}: rope_freqs.weight[{}] is {}", f.path(), i, got[i]);
+    }
     if (std::abs(got[i] - expected) > 1e-3 * expected) {
       return errorf(ErrorKind::kUnsupported,
                     "{}: rope_freqs.weight[{}] is {}, not the llama3 scaling value {} (factor "

@@ -2,17 +2,53 @@
 #include "hf_json.h"
 
 #include "headsplit/support/file.h"
+#include "headsplit/support/message.h"
 
 namespace hs::frontend::json {
 
+namespace {
+
+// Rejects documents nested deeper than kMaxJsonDepth before nlohmann sees them: the parse is
+// iterative, but printing or walking a value recurses once per level.
+Status check_depth(std::string_view text, const std::string& what) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return errorf(ErrorKind::kParse,
+                      "{}: JSON nested deeper than {} levels (at byte {}); refusing to parse it",
+                      what, kMaxJsonDepth, i);
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<Json> parse(std::string_view text, const std::string& what) {
+  HS_TRY(check_depth(text, what));
   Json j = Json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return errorf(ErrorKind::kParse, "{}: not valid JSON", what);
   return j;
 }
 
 Result<Json> read_file(const std::string& path) {
-  if (!file_exists(path)) return errorf(ErrorKind::kNotFound, "{}: file not found", path);
+  HS_TRY(check_regular_file(path));
   HS_ASSIGN_OR_RETURN(std::string text, read_text_file(path));
   return parse(text, path);
 }
@@ -25,7 +61,7 @@ const Json* member(const Json& obj, std::string_view key) {
 }
 
 std::string text(const Json& value) {
-  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return clip_for_message(value.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 std::string_view type_name(const Json& value) {

@@ -14,6 +14,10 @@ namespace hs::frontend::json {
 
 using Json = nlohmann::json;
 
+// Documents nested deeper than this are refused (kParse) before parsing: config.json and
+// tokenizer.json need about 5 levels.
+inline constexpr int kMaxJsonDepth = 64;
+
 // Parses `text`; `what` names the document in errors (kParse).
 Result<Json> parse(std::string_view text, const std::string& what);
 // Reads and parses a file (kNotFound when it does not exist).
@@ -37,7 +41,8 @@ Result<std::string> get_string_or(const Json& obj, std::string_view key, std::st
 
 // An integer JSON value as int64 (kParse naming `what` when it is not one or does not fit).
 Result<int64_t> as_int(const Json& value, const std::string& what);
-// Compact JSON text of a value for messages (never throws: invalid UTF-8 is replaced).
+// Compact JSON text of a value for messages, clipped to ~96 bytes (clip_for_message; never
+// throws: invalid UTF-8 is replaced).
 std::string text(const Json& value);
 // "string", "integer", "array", ... for messages.
 std::string_view type_name(const Json& value);

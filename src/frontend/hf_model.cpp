@@ -153,14 +153,14 @@ class WeightSource {
   static Result<WeightSource> open(const std::string& dir) {
     WeightSource src;
     const std::string single = dir + "/model.safetensors";
-    if (file_exists(single)) {
+    if (path_exists(single)) {
       HS_ASSIGN_OR_RETURN(SafetensorsFile f, SafetensorsFile::open(single));
       src.files_.push_back(std::move(f));
       for (const SafetensorsTensor& t : src.files_[0].tensors()) src.where_[t.name] = 0;
       return src;
     }
     const std::string index_path = dir + "/model.safetensors.index.json";
-    if (!file_exists(index_path)) {
+    if (!path_exists(index_path)) {
       return errorf(ErrorKind::kNotFound,
                     "{}: neither model.safetensors nor model.safetensors.index.json exists", dir);
     }
@@ -274,7 +274,7 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
 }
 
 Result<LlamaModel> load_hf_model(const std::string& dir) {
-  if (!is_directory(dir)) return errorf(ErrorKind::kNotFound, "{}: not a directory", dir);
+  HS_TRY(check_directory(dir));
   LlamaModel model;
   model.source = dir;
   HS_ASSIGN_OR_RETURN(model.config, load_hf_config(dir + "/config.json"));
@@ -334,7 +334,7 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
         unread.size() > shown ? ", ..." : "");
   }
   HS_TRY(model.validate());
-  if (file_exists(dir + "/tokenizer.json")) {
+  if (path_exists(dir + "/tokenizer.json")) {
     HS_ASSIGN_OR_RETURN(tokenizer::TokenizerData tok, load_hf_tokenizer(dir));
     if (static_cast<int64_t>(tok.pieces.size()) > c.vocab_size) {
       return errorf(ErrorKind::kShape, "{}: tokenizer.json has {} tokens but vocab_size is {}", dir,

@@ -217,7 +217,7 @@ Result<bool> read_tokenizer_config(const std::string& dir,
                                    const std::unordered_map<std::string, int32_t>& ids,
                                    TokenizerData& t) {
   const std::string path = dir + "/tokenizer_config.json";
-  if (!file_exists(path)) return false;
+  if (!path_exists(path)) return false;  // present but not a file: refused below
   HS_ASSIGN_OR_RETURN(Json c, json::read_file(path));
   HS_ASSIGN_OR_RETURN(t.add_bos, json::get_bool_or(c, "add_bos_token", t.add_bos, path));
   HS_ASSIGN_OR_RETURN(int32_t bos, special_token_id(c, "bos_token", ids, path));
@@ -245,7 +245,7 @@ Result<bool> read_tokenizer_config(const std::string& dir,
 
 Status read_generation_config(const std::string& dir, TokenizerData& t) {
   const std::string path = dir + "/generation_config.json";
-  if (!file_exists(path)) return ok_status();
+  if (!path_exists(path)) return ok_status();
   HS_ASSIGN_OR_RETURN(Json g, json::read_file(path));
   const int64_t n = static_cast<int64_t>(t.pieces.size());
   auto check = [&](int64_t id, std::string_view key) -> Result<int32_t> {

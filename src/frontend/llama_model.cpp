@@ -48,6 +48,12 @@ Status LlamaConfig::validate(std::string_view what) const {
     return errorf(ErrorKind::kInvalidArgument, "{}: n_heads {} is not a multiple of n_kv_heads {}",
                   what, n_heads, n_kv_heads);
   }
+  if (dim % n_heads != 0 && head_dim == dim / n_heads) {
+    // head_dim was derived as dim / n_heads: the real fault is the division, not parity.
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: dim {} is not divisible by n_heads {} (head_dim would be {} rounded down)",
+                  what, dim, n_heads, static_cast<double>(dim) / static_cast<double>(n_heads));
+  }
   if (head_dim % 2 != 0) {
     return errorf(ErrorKind::kInvalidArgument, "{}: head_dim {} is odd, rope needs pairs", what,
                   head_dim);

@@ -1,6 +1,7 @@
 // load_model: format detection and dispatch to the llama2.c, GGUF and Hugging Face readers.
 #include "headsplit/frontend/loader.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -14,12 +15,8 @@ namespace hs::frontend {
 namespace {
 
 bool starts_with_gguf_magic(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return false;
-  char magic[4] = {};
-  const size_t n = std::fread(magic, 1, 4, f);
-  std::fclose(f);
-  return n == 4 && std::memcmp(magic, "GGUF", 4) == 0;
+  auto file = MappedFile::open(path);  // regular files only, never blocks
+  return file.ok() && (*file)->size() >= 4 && std::memcmp((*file)->data(), "GGUF", 4) == 0;
 }
 
 // tokenizer.bin, then tok<V>.bin, in the checkpoint's folder; "" when neither exists.
@@ -39,28 +36,59 @@ Result<std::string> find_llama2c_tokenizer(const std::string& bin_path) {
   return std::string();
 }
 
+// A NaN or infinite weight, named with the source file, the tensor and the element (kCorrupt):
+// found once at load rather than as "calibration saw NaN" in some cache value later.
+Status check_finite_weights(const LlamaModel& model) {
+  const std::string what = model.source.empty() ? model.config.name : model.source;
+  for (const NamedWeight& nw : named_weights(model)) {
+    const Weight& w = *nw.weight;
+    if (w.empty()) continue;
+    std::span<const float> v = w.f32();
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i])) {
+        return errorf(ErrorKind::kCorrupt,
+                      "{}: tensor '{}' has {} at element {} of {}; the checkpoint is damaged", what,
+                      nw.name, v[i], i, v.size());
+      }
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<ModelFormat> detect_model_format(const std::string& path) {
   if (is_directory(path)) return ModelFormat::kHuggingFace;
-  if (!file_exists(path))
+  if (!path_exists(path))
     return errorf(ErrorKind::kNotFound, "{}: no such file or directory", path);
+  HS_TRY(check_regular_file(path));  // a FIFO, device or socket: say which
   if (path.ends_with(".gguf") || starts_with_gguf_magic(path)) return ModelFormat::kGguf;
   return ModelFormat::kLlama2c;
 }
 
 Result<LlamaModel> load_model(const std::string& path, const std::string& tokenizer_path) {
   HS_ASSIGN_OR_RETURN(ModelFormat format, detect_model_format(path));
+  LlamaModel model;
   switch (format) {
-    case ModelFormat::kHuggingFace: return load_hf_model(path);
-    case ModelFormat::kGguf: return load_gguf_model(path);
-    case ModelFormat::kLlama2c: break;
+    case ModelFormat::kHuggingFace: {
+      HS_ASSIGN_OR_RETURN(model, load_hf_model(path));
+      break;
+    }
+    case ModelFormat::kGguf: {
+      HS_ASSIGN_OR_RETURN(model, load_gguf_model(path));
+      break;
+    }
+    case ModelFormat::kLlama2c: {
+      std::string tok = tokenizer_path;
+      if (tok.empty()) {
+        HS_ASSIGN_OR_RETURN(tok, find_llama2c_tokenizer(path));
+      }
+      HS_ASSIGN_OR_RETURN(model, load_llama2c_model(path, tok));
+      break;
+    }
   }
-  std::string tok = tokenizer_path;
-  if (tok.empty()) {
-    HS_ASSIGN_OR_RETURN(tok, find_llama2c_tokenizer(path));
-  }
-  return load_llama2c_model(path, tok);
+  HS_TRY(check_finite_weights(model));
+  return model;
 }
 
 }  // namespace hs::frontend

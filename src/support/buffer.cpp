@@ -10,6 +10,8 @@
 #include <cstring>
 #include <new>
 
+#include "headsplit/support/file.h"
+
 namespace hs {
 
 HeapBuffer::HeapBuffer(size_t size) : size_(size) {
@@ -33,19 +35,8 @@ MappedFile::~MappedFile() {
 }
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errorf(ErrorKind::kIo, "{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    return errorf(ErrorKind::kIo, "{}: cannot stat: {}", path, std::strerror(err));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    return errorf(ErrorKind::kIo, "{}: is a directory, expected a file", path);
-  }
-  size_t size = static_cast<size_t>(st.st_size);
+  size_t size = 0;
+  HS_ASSIGN_OR_RETURN(int fd, open_regular_file(path, &size));
   const std::byte* data = nullptr;
   if (size > 0) {
     void* p = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -1,5 +1,7 @@
 #include "headsplit/support/memory.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -33,6 +35,12 @@ bool reset_peak_rss() {
   bool ok = std::fputs("5", f) >= 0;
   ok = std::fclose(f) == 0 && ok;
   return ok;
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<int64_t>(pages) * static_cast<int64_t>(page);
 }
 
 }  // namespace hs

@@ -288,7 +288,7 @@ TEST(Gguf, RejectsHostileFiles) {
                    ErrorKind::kCorrupt, "'a' appears twice"});
   cases.push_back({"alignment not a power of two",
                    GgufBytes().header(0, 1).kv("general.alignment", GgufType::kU32, uint32_t{48}),
-                   ErrorKind::kCorrupt, "general.alignment must be a u32 power of two"});
+                   ErrorKind::kCorrupt, "general.alignment is 48, expected a power of two"});
   cases.push_back({"too many dims",
                    GgufBytes().header(1, 0).tensor_info("t", {1, 1, 1, 1, 1}, 0, 0),
                    ErrorKind::kCorrupt, "tensor 't' has 5 dims, at most 4"});
@@ -481,10 +481,38 @@ TEST(Gguf, Llama3RopeFreqsBecomeRopeScaling) {
   EXPECT_EQ(g.config.rope_scaling->high_freq_factor, 4.0);
   EXPECT_EQ(g.config.rope_scaling->original_max_position_embeddings, 8192);
 
+  // Hostile inputs (issue 16, class 6): a NaN divisor is damage, named, not "unsupported".
+  std::vector<float> nan_freqs = freqs;
+  nan_freqs[7] = std::nanf("");
+  auto nan = load_gguf_model(write_llama_gguf(m, {.rope_freqs = nan_freqs}));
+  EXPECT_EQ(nan.kind(), ErrorKind::kCorrupt);
+  EXPECT_THAT(nan.error().message(), HasSubstr("rope_freqs.weight[7] is nan"));
+
   freqs[10] = 1.5f;  // a high frequency must not be scaled: not the llama3 formula
   auto bad = load_gguf_model(write_llama_gguf(m, {.rope_freqs = freqs}));
   EXPECT_EQ(bad.kind(), ErrorKind::kUnsupported);
   EXPECT_THAT(bad.error().message(), HasSubstr("rope_freqs.weight[10] is 1.5"));
+}
+
+// Hostile inputs (issue 16, class 7): a u64 alignment of 64 is a valid alignment, not "must
+// be a u32"; a u64 that is not a power of two is reported with its value.
+TEST(Gguf, AlignmentOfAnyUnsignedTypeIsAccepted) {
+  auto path = GgufBytes()
+                  .header(0, 1)
+                  .kv("general.alignment", GgufType::kU64, uint64_t{64})
+                  .write("align_u64.gguf");
+  HS_ASSERT_OK_AND_ASSIGN(GgufFile f, GgufFile::open(path));
+  EXPECT_EQ(f.alignment(), 64u);
+  auto bad = GgufFile::open(GgufBytes()
+                                .header(0, 1)
+                                .kv("general.alignment", GgufType::kU64, uint64_t{1} << 40)
+                                .write("align_huge.gguf"));
+  EXPECT_EQ(bad.kind(), ErrorKind::kCorrupt);
+  EXPECT_THAT(bad.error().message(),
+              HasSubstr("general.alignment is 1099511627776, expected a power of two up to 2^30"));
+  auto text = GgufFile::open(
+      GgufBytes().header(0, 1).kv_string("general.alignment", "64").write("align_string.gguf"));
+  EXPECT_THAT(text.error().message(), HasSubstr("general.alignment is a string"));
 }
 
 // Every truncation and random byte corruption of a real file gives an error or a file whose

@@ -3,6 +3,7 @@
 // unsupported weight storage, overlapping arena plan), and damaged files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -123,6 +124,15 @@ TEST(RuntimePlan, OverlappingArenaPlanIsCorrupt) {
                             artifact::GraphDesc& gd = p.graphs[0];
                             gd.tensors[static_cast<size_t>(tensor_named(gd, "m"))].arena_offset =
                                 gd.tensors[static_cast<size_t>(tensor_named(gd, "h"))].arena_offset;
+                            // The arena shrinks to what the tensors now need (a larger one is
+                            // refused at load, before the planner sees the overlap).
+                            int64_t end = 0;
+                            for (const auto& t : gd.tensors) {
+                              if (t.arena_offset >= 0) {
+                                end = std::max(end, t.arena_offset + 4 * t.numel());
+                              }
+                            }
+                            gd.arena_bytes = (end + 63) / 64 * 64;
                           }));
   expect_error(GraphExecutor::create(artifact, "g").error(), ErrorKind::kCorrupt,
                {"node 'm' (matmul)", "overlaps"});

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -161,8 +162,10 @@ Result<ExportSummary> write_export(const PreparedExport& prepared, const std::st
 std::string format_export_summary(const ExportSummary& summary);
 
 // Checks, before any work, that an artifact can be written at `path`: not a directory, its
-// directory exists (kNotFound naming it) and is writable (kIo).
-Status check_output_path(const std::string& path);
+// directory exists (kNotFound naming it) and is writable (kIo); an existing `path` must be a
+// regular file (not a device or FIFO) and not the same file as any of `inputs` (the model's
+// files: exporting over its own checkpoint would destroy it). kInvalidArgument otherwise.
+Status check_output_path(const std::string& path, std::span<const std::string> inputs = {});
 
 // check_output_path + prepare_export + write_export.
 Result<ExportSummary> export_model(const frontend::LlamaModel& model, const std::string& path,
