@@ -48,8 +48,9 @@ Status LlamaConfig::validate(std::string_view what) const {
     return errorf(ErrorKind::kInvalidArgument, "{}: n_heads {} is not a multiple of n_kv_heads {}",
                   what, n_heads, n_kv_heads);
   }
-  if (dim % n_heads != 0 && head_dim == dim / n_heads) {
-    // head_dim was derived as dim / n_heads: the real fault is the division, not parity.
+  if (head_dim % 2 != 0 && dim % n_heads != 0 && head_dim == dim / n_heads) {
+    // An odd head_dim that looks derived as dim / n_heads: the real fault is the division, not
+    // the parity. (An explicit head_dim need not be dim / n_heads: Qwen3, or D 52, H 12, Dh 4.)
     return errorf(ErrorKind::kInvalidArgument,
                   "{}: dim {} is not divisible by n_heads {} (head_dim would be {} rounded down)",
                   what, dim, n_heads, static_cast<double>(dim) / static_cast<double>(n_heads));

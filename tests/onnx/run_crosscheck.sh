@@ -15,6 +15,11 @@ if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
        "(scripts/install-deps.sh installs them)"
   exit 77
 fi
+stories="${HEADSPLIT_SHARED_DIR:-$source/../shared}/models/stories260K/stories260K.bin"
+if [ ! -f "$stories" ]; then
+  echo "SKIP: $stories not found: the cross-check exports stories260K (set HEADSPLIT_SHARED_DIR)"
+  exit 77
+fi
 prefix="$build/ort"
 package="$prefix/node_modules/onnxruntime-node/package.json"
 if [ ! -f "$package" ] || ! grep -q "\"version\": \"$version\"" "$package"; then
