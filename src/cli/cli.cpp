@@ -49,8 +49,6 @@ constexpr IntegerBound kIntegerBounds[] = {
     {"--threads", 0, 4096},
     {"--kv-bits", 0, 64},
     {"--decode-tokens", 0, kMaxSteps},
-    {"--calib-lines", 0, std::numeric_limits<int32_t>::max()},
-    {"--eval-lines", 0, std::numeric_limits<int32_t>::max()},
 };
 
 CLI::Validator integer_bound(const IntegerBound& b) {

@@ -1,4 +1,4 @@
-// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3 and granite:
+// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3, granite and smollm3:
 // <arch>.* metadata -> LlamaConfig, blk.N.* tensors -> LlamaWeights. llama.cpp stores the q/k
 // rows of llama and granite with interleaved RoPE pairs (convert_hf_to_gguf permutes them; rope
 // type NORM): they are permuted back to rotate-half. qwen2/qwen3 use the NEOX rope type, rows
@@ -52,7 +52,8 @@ struct GgufArch {
 constexpr GgufArch kGgufArchs[] = {{"llama", "llama", true},
                                    {"qwen2", "qwen2", false},
                                    {"qwen3", "qwen3", false},
-                                   {"granite", "granite", true}};
+                                   {"granite", "granite", true},
+                                   {"smollm3", "smollm3", true}};
 
 // Loads tensor `name`, checks its row-major shape and adds the name to `read` (the tensors
 // something reads).
@@ -145,6 +146,11 @@ Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, 
       c.attention_multiplier = m;
     }
   }
+  if (c.family == "smollm3") {
+    // llama.cpp has no key for SmolLM3's no-RoPE layers: its graph skips RoPE in every 4th
+    // layer ((l + 1) % 4 == 0, n_no_rope_layer_step = 4), as SmolLM3's no_rope_layer_interval.
+    for (int64_t l = 3; l < c.n_layers; l += 4) c.no_rope_layers.push_back(l);
+  }
   c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
   c.vocab_size = vocab_size;
   if (f.find("general.name") != nullptr) {
@@ -171,7 +177,8 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   }
   if (arch == nullptr) {
     return errorf(ErrorKind::kUnsupported,
-                  "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3 or granite",
+                  "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3, granite or "
+                  "smollm3",
                   path, arch_name);
   }
   std::set<std::string> read;

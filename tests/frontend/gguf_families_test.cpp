@@ -74,7 +74,7 @@ std::vector<float> interleave(const Weight& w, int64_t heads, int64_t dh) {
 
 std::string write_gguf(const LlamaModel& m, const std::string& arch, const WriteOptions& o = {}) {
   const LlamaConfig& c = m.config;
-  const bool interleaved = arch == "llama" || arch == "granite";
+  const bool interleaved = arch == "llama" || arch == "granite" || arch == "smollm3";
   std::vector<Tensor> tensors;
   auto add = [&](const std::string& name, const Weight& w, std::vector<float> values = {}) {
     if (w.empty() || name == o.skip) return;
@@ -196,6 +196,23 @@ TEST(GgufFamilies, LoadBackTheModelTheyWereWrittenFrom) {
     for (size_t i = 0; i < got.size(); ++i) {
       EXPECT_TRUE(weights_bit_equal(*got[i].weight, *want[i].weight)) << want[i].name;
     }
+  }
+}
+
+// smollm3: llama.cpp stores no key for the no-RoPE layers; its graph skips RoPE in every 4th
+// layer, and so does the loaded config. q/k rows interleaved as for llama.
+TEST(GgufFamilies, SmolLM3SkipsRopeInEveryFourthLayer) {
+  frontend::LlamaConfig cfg = testing::family_config("smollm3");
+  cfg.n_layers = 8;
+  cfg.no_rope_layers = {3, 7};
+  const LlamaModel src = make_random_llama(cfg, 9);
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_gguf_model(write_gguf(src, "smollm3")));
+  EXPECT_EQ(m.config.family, "smollm3");
+  EXPECT_EQ(m.config.no_rope_layers, (std::vector<int64_t>{3, 7}));
+  const std::vector<NamedWeight> got = named_weights(m), want = named_weights(src);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(weights_bit_equal(*got[i].weight, *want[i].weight)) << want[i].name;
   }
 }
 
