@@ -1,5 +1,5 @@
-// Helpers shared by the benchmark programs: medians, the machine's load, exiting on errors, and a
-// synthetic tokenizer for random models (benchmarks feed token ids directly).
+// Helpers shared by the benchmark programs: medians, the machine's load, exiting on errors, and
+// for random models deterministic token ids and a synthetic tokenizer (benchmarks feed ids).
 #pragma once
 
 #include <fmt/format.h>
@@ -64,7 +64,21 @@ inline tokenizer::TokenizerData synthetic_tokenizer(int64_t v) {
   t.bos_id = 1;
   t.eos_id = 2;
   t.unk_id = 0;
-  t.max_token_length = 8;
+  t.max_token_length = 16;
+  return t;
+}
+
+// Deterministic token ids in [3, V) (splitmix64), BOS (1) first.
+inline std::vector<int32_t> token_sequence(uint64_t seed, int64_t n, int64_t vocab) {
+  std::vector<int32_t> t{1};
+  uint64_t x = seed;
+  while (static_cast<int64_t>(t.size()) < n) {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    t.push_back(static_cast<int32_t>(3 + z % static_cast<uint64_t>(vocab - 3)));
+  }
   return t;
 }
 

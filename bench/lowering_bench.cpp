@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_common.h"
 #include "headsplit/artifact/reader.h"
 #include "headsplit/backend/export.h"
 #include "headsplit/frontend/builder.h"
@@ -77,38 +78,6 @@ double cpu_seconds() {
 }
 
 double gib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
-
-// Deterministic token ids in [3, V) (splitmix64), BOS (1) first.
-std::vector<int32_t> token_sequence(uint64_t seed, int64_t n, int64_t vocab) {
-  std::vector<int32_t> t{1};
-  uint64_t x = seed;
-  while (static_cast<int64_t>(t.size()) < n) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    t.push_back(static_cast<int32_t>(3 + z % static_cast<uint64_t>(vocab - 3)));
-  }
-  return t;
-}
-
-// A llama2.c-style tokenizer with V pieces (specials, bytes, then filler words): the artifact
-// must carry one; the benchmark feeds token ids directly.
-hs::tokenizer::TokenizerData synthetic_tokenizer(int64_t vocab) {
-  hs::tokenizer::TokenizerData t;
-  t.kind = hs::tokenizer::TokenizerKind::kLlama2c;
-  t.pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
-  for (int b = 0; b < 256; ++b) t.pieces.push_back(fmt::format("<0x{:02X}>", b));
-  for (int64_t i = 0; static_cast<int64_t>(t.pieces.size()) < vocab; ++i) {
-    t.pieces.push_back(fmt::format("w{}", i));
-  }
-  for (size_t i = 0; i < t.pieces.size(); ++i) t.scores.push_back(-static_cast<float>(i));
-  t.bos_id = 1;
-  t.eos_id = 2;
-  t.unk_id = 0;
-  t.max_token_length = 16;
-  return t;
-}
 
 struct PathSpec {
   std::string name;
@@ -297,13 +266,14 @@ hs::Result<json> run_shape(const std::string& shape, const Args& a, const std::s
                static_cast<long long>(config.vocab_size));
   const auto gen_start = std::chrono::steady_clock::now();
   fe::LlamaModel model = fe::make_random_llama(config, 1, {.threads = a.threads});
-  model.tokenizer = synthetic_tokenizer(config.vocab_size);
+  model.tokenizer = hs::bench::synthetic_tokenizer(config.vocab_size);
   model.source = fmt::format("random {} (seed 1)", shape);
   const double gen_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - gen_start).count();
   std::vector<std::vector<int32_t>> samples;
   for (int i = 0; i < n_samples; ++i) {
-    samples.push_back(token_sequence(1000 + static_cast<uint64_t>(i), seq_len, config.vocab_size));
+    samples.push_back(
+        hs::bench::token_sequence(1000 + static_cast<uint64_t>(i), seq_len, config.vocab_size));
   }
   json r{{"shape", shape},
          {"config",
@@ -355,7 +325,7 @@ hs::Result<json> run_shape(const std::string& shape, const Args& a, const std::s
       results[0]["total_seconds"].get<double>() / results[1]["total_seconds"].get<double>();
 
   std::fprintf(stderr, "%s: agreement on a %d-token prompt\n", shape.c_str(), a.prompt_len);
-  const std::vector<int32_t> prompt = token_sequence(7, a.prompt_len, config.vocab_size);
+  const std::vector<int32_t> prompt = hs::bench::token_sequence(7, a.prompt_len, config.vocab_size);
   HS_ASSIGN_OR_RETURN(std::vector<float> mha, prompt_logits(files[0], prompt, a));
   HS_ASSIGN_OR_RETURN(std::vector<float> sha, prompt_logits(files[1], prompt, a));
   r["agreement"] = agreement(mha, sha, config.vocab_size);

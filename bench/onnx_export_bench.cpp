@@ -16,23 +16,6 @@
 #include "headsplit/frontend/llama_model.h"
 #include "headsplit/onnx/export.h"
 
-namespace {
-
-std::vector<int32_t> token_sequence(uint64_t seed, int64_t n, int64_t vocab) {
-  std::vector<int32_t> t{1};
-  uint64_t x = seed;
-  while (static_cast<int64_t>(t.size()) < n) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    t.push_back(static_cast<int32_t>(3 + z % static_cast<uint64_t>(vocab - 3)));
-  }
-  return t;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   std::string shape = "smollm2-135m", format = "onnx", output, scheme = "16a8w";
   int samples = 8, seq_len = 128;
@@ -62,7 +45,7 @@ int main(int argc, char** argv) {
   o.preprocess.split = !no_split;
   for (int i = 0; i < samples; ++i) {
     o.quant.calibration_samples.push_back(
-        token_sequence(1000 + static_cast<uint64_t>(i), seq_len, config.vocab_size));
+        hs::bench::token_sequence(1000 + static_cast<uint64_t>(i), seq_len, config.vocab_size));
   }
   auto prepared = hs::bench::must(hs::backend::prepare_export(model, o), "export");
   if (format == "hsa") {
