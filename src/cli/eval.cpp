@@ -47,33 +47,6 @@ struct EvalArgs {
   std::string kernels = "fast";
 };
 
-struct LineRange {
-  int64_t first = 0, last = -1;  // inclusive; empty when last < first
-  std::string text() const { return fmt::format("{}-{}", first, last); }
-};
-
-// "a-b" or "a" (inclusive, 0-based) within [0, n).
-Result<LineRange> parse_lines(const std::string& text, int64_t n, std::string_view option) {
-  auto number = [](std::string_view s) -> std::optional<int64_t> {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-    return v;
-  };
-  const size_t dash = text.find('-');
-  auto a = number(std::string_view(text).substr(0, dash));
-  auto b = dash == std::string::npos ? a : number(std::string_view(text).substr(dash + 1));
-  if (!a || !b || *b < *a) {
-    return errorf(ErrorKind::kInvalidArgument, "{} '{}': expected a line range a-b with a <= b",
-                  option, text);
-  }
-  if (*b >= n) {
-    return errorf(ErrorKind::kInvalidArgument, "{} '{}': the text has {} non-empty lines (0-{})",
-                  option, text, n, n - 1);
-  }
-  return LineRange{*a, *b};
-}
-
 std::vector<std::string> take(const std::vector<std::string>& lines, const LineRange& r) {
   std::vector<std::string> out;
   for (int64_t i = r.first; i <= r.last; ++i) out.push_back(lines[static_cast<size_t>(i)]);
@@ -359,6 +332,29 @@ void register_eval(CLI::App& app) {
       "      another checkpoint, calibrated on a file (one sample per line), JSON report\n"
       "See docs/quantization.md for the schemes, rules and the evaluation protocol.");
   set_action(*cmd, [args] { return run_eval_command(*args); });
+}
+
+std::string LineRange::text() const { return fmt::format("{}-{}", first, last); }
+
+Result<LineRange> parse_lines(const std::string& text, int64_t n, std::string_view option) {
+  auto number = [](std::string_view s) -> std::optional<int64_t> {
+    int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return v;
+  };
+  const size_t dash = text.find('-');
+  auto a = number(std::string_view(text).substr(0, dash));
+  auto b = dash == std::string::npos ? a : number(std::string_view(text).substr(dash + 1));
+  if (!a || !b || *b < *a) {
+    return errorf(ErrorKind::kInvalidArgument, "{} '{}': expected a line range a-b with a <= b",
+                  option, text);
+  }
+  if (*b >= n) {
+    return errorf(ErrorKind::kInvalidArgument, "{} '{}': the text has {} non-empty lines (0-{})",
+                  option, text, n, n - 1);
+  }
+  return LineRange{*a, *b};
 }
 
 }  // namespace hs::cli

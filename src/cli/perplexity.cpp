@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -50,28 +49,6 @@ struct PerplexityArgs {
   bool json = false;
 };
 
-// "a-b" or "a" (inclusive, 0-based) within [0, n).
-Result<std::pair<int64_t, int64_t>> parse_range(const std::string& text, int64_t n) {
-  auto number = [](std::string_view s) -> std::optional<int64_t> {
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-    return v;
-  };
-  const size_t dash = text.find('-');
-  auto a = number(std::string_view(text).substr(0, dash));
-  auto b = dash == std::string::npos ? a : number(std::string_view(text).substr(dash + 1));
-  if (!a || !b || *b < *a) {
-    return errorf(ErrorKind::kInvalidArgument, "--lines '{}': expected a range a-b with a <= b",
-                  text);
-  }
-  if (*b >= n) {
-    return errorf(ErrorKind::kInvalidArgument, "--lines '{}': the text has {} non-empty lines",
-                  text, n);
-  }
-  return std::pair{*a, *b};
-}
-
 // The text as token ids: the whole file with one BOS, or each non-empty line with its BOS.
 Result<std::vector<std::vector<int32_t>>> text_tokens(const PerplexityArgs& a,
                                                       const tokenizer::Tokenizer& tok,
@@ -83,13 +60,12 @@ Result<std::vector<std::vector<int32_t>>> text_tokens(const PerplexityArgs& a,
   }
   HS_ASSIGN_OR_RETURN(std::vector<std::string> lines, ptq::read_lines(a.file));
   if (lines.empty()) return errorf(ErrorKind::kInvalidArgument, "{}: no non-empty line", a.file);
-  std::pair<int64_t, int64_t> r{0, static_cast<int64_t>(lines.size()) - 1};
+  LineRange r{0, static_cast<int64_t>(lines.size()) - 1};
   if (!a.lines.empty()) {
-    HS_ASSIGN_OR_RETURN(r, parse_range(a.lines, static_cast<int64_t>(lines.size())));
+    HS_ASSIGN_OR_RETURN(r, parse_lines(a.lines, static_cast<int64_t>(lines.size()), "--lines"));
   }
-  std::vector<std::string> chosen(lines.begin() + r.first, lines.begin() + r.second + 1);
-  description =
-      fmt::format("lines {}-{} of {} (one sample per line, BOS each)", r.first, r.second, a.file);
+  std::vector<std::string> chosen(lines.begin() + r.first, lines.begin() + r.last + 1);
+  description = fmt::format("lines {} of {} (one sample per line, BOS each)", r.text(), a.file);
   return ptq::encode_texts(tok, chosen);
 }
 

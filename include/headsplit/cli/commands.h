@@ -3,9 +3,11 @@
 // as an Action whose Status cli.cpp turns into the exit code (the only place that happens).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "headsplit/runner/generator.h"
 #include "headsplit/runner/lookahead.h"
@@ -49,5 +51,15 @@ Result<runner::LookaheadOptions> parse_lookahead_option(const std::string& text)
 //   time to first token:     1.30 ms
 //   generated:       64 tokens (stop: max tokens)
 void print_generation_stats(const runner::GenerationResult& result, std::FILE* out);
+
+// Lines `first`..`last` (inclusive, 0-based) of a text; empty when last < first.
+struct LineRange {
+  int64_t first = 0, last = -1;
+  std::string text() const;
+};
+
+// Parses `option`'s value "a-b" or "a" as a LineRange within [0, n) (eval's --calib-lines and
+// --eval-lines, perplexity's --lines).
+Result<LineRange> parse_lines(const std::string& text, int64_t n, std::string_view option);
 
 }  // namespace hs::cli
