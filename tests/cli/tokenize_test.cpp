@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,42 +15,13 @@
 #include "testing/cli_run.h"
 #include "testing/stories_export.h"
 #include "testing/testing.h"
+#include "testing/vocab_vectors.h"
 
 namespace hs::cli {
 namespace {
 
 using hs::testing::CliRun;
 using hs::testing::run_cli;
-
-struct VocabCase {
-  std::string text;
-  std::string ids;  // the .out line: ids separated by spaces
-};
-
-// The .inp strings are separated by "\n__ggml_vocab_test__\n"; the .out file has one line of
-// space-separated ids per string (no BOS).
-std::vector<VocabCase> read_vectors(const std::string& base) {
-  auto inp = read_text_file(base + ".inp");
-  auto out = read_text_file(base + ".out");
-  HS_CHECK(inp.ok() && out.ok(), "cannot read " + base + ".inp/.out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  for (size_t pos = 0; pos < inp->size();) {
-    const size_t next = inp->find(sep, pos);
-    texts.push_back(inp->substr(pos, next == std::string::npos ? next : next - pos));
-    if (next == std::string::npos) break;
-    pos = next + sep.size();
-  }
-  std::vector<VocabCase> cases;
-  std::istringstream lines(*out);
-  for (std::string line; std::getline(lines, line);) {
-    HS_CHECK(cases.size() < texts.size(), base + ": more .out lines than .inp strings");
-    const size_t first = line.find_first_not_of(' ');
-    cases.push_back({texts[cases.size()], first == std::string::npos ? "" : line.substr(first)});
-  }
-  HS_CHECK(cases.size() == texts.size(), base + ": fewer .out lines than .inp strings");
-  return cases;
-}
 
 // "[1, 2, 3]\n" -> "1 2 3".
 std::string bare_ids(const std::string& list) {
@@ -65,7 +35,7 @@ std::string bare_ids(const std::string& list) {
 void check_vectors(const std::string& name) {
   const std::string gguf =
       testing::shared_file(fmt::format("tokenizers/{0}/ggml-vocab-{0}.gguf", name));
-  const std::vector<VocabCase> cases = read_vectors(gguf);
+  const std::vector<testing::VocabCase> cases = testing::read_vocab_vectors(gguf);
   ASSERT_EQ(cases.size(), 46u);
   // The BOS the vocabulary prepends by default (none for GPT-2): the round trip starts with it,
   // as SentencePiece drops the dummy-prefix space only after BOS.
@@ -73,13 +43,13 @@ void check_vectors(const std::string& name) {
   ASSERT_EQ(bos.code, 0) << bos.err;
   const std::string bos_ids = bare_ids(bos.out);
   int failures = 0;
-  for (const VocabCase& c : cases) {
+  for (const testing::VocabCase& c : cases) {
+    const std::string want = fmt::format("{}", fmt::join(c.ids, " "));
     CliRun r = run_cli({"tokenize", "-m", gguf, "-p", c.text, "--ids", "--no-bos"});
     ASSERT_EQ(r.code, 0) << r.err;
-    failures += bare_ids(r.out) != c.ids;
-    EXPECT_EQ(bare_ids(r.out), c.ids) << name << ": '" << c.text << "'";
-    const std::string ids =
-        bos_ids.empty() || c.ids.empty() ? bos_ids + c.ids : bos_ids + " " + c.ids;
+    failures += bare_ids(r.out) != want;
+    EXPECT_EQ(bare_ids(r.out), want) << name << ": '" << c.text << "'";
+    const std::string ids = bos_ids.empty() || want.empty() ? bos_ids + want : bos_ids + " " + want;
     CliRun back = run_cli({"tokenize", "-m", gguf, "--detokenize", "-p", ids});
     ASSERT_EQ(back.code, 0) << back.err;
     EXPECT_EQ(back.out, c.text + "\n") << name << ": ids " << ids;

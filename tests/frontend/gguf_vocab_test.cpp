@@ -10,48 +10,14 @@
 #include "headsplit/tokenizer/llama2c.h"
 #include "headsplit/tokenizer/tokenizer.h"
 #include "testing/testing.h"
+#include "testing/vocab_vectors.h"
 
 namespace hs::frontend {
 namespace {
 
 using tokenizer::Tokenizer;
 
-struct VocabCase {
-  std::string text;
-  std::vector<int32_t> ids;
-};
-
-// test-tokenizer-0's reader: the .inp strings are separated by "\n__ggml_vocab_test__\n"
-// (the newline ending each string belongs to the separator); the .out file has one line of
-// space-separated ids per string.
-std::vector<VocabCase> read_vectors(const std::string& base) {
-  auto inp = read_text_file(base + ".inp");
-  auto out = read_text_file(base + ".out");
-  HS_CHECK(inp.ok() && out.ok(), "cannot read " + base + ".inp/.out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::string> texts;
-  for (size_t pos = 0; pos < inp->size();) {
-    const size_t next = inp->find(sep, pos);
-    if (next == std::string::npos) {
-      texts.push_back(inp->substr(pos));
-      break;
-    }
-    texts.push_back(inp->substr(pos, next - pos));
-    pos = next + sep.size();
-  }
-  std::vector<VocabCase> cases;
-  std::istringstream lines(*out);
-  size_t i = 0;
-  for (std::string line; std::getline(lines, line); ++i) {
-    HS_CHECK(i < texts.size(), base + ": more .out lines than .inp strings");
-    VocabCase c{texts[i], {}};
-    std::istringstream ids(line);
-    for (int32_t id = 0; ids >> id;) c.ids.push_back(id);
-    cases.push_back(std::move(c));
-  }
-  HS_CHECK(cases.size() == texts.size(), base + ": fewer .out lines than .inp strings");
-  return cases;
-}
+using testing::VocabCase;
 
 std::string escaped(const std::string& text) {
   std::string s;
@@ -80,7 +46,7 @@ std::unique_ptr<Tokenizer> load(const std::string& gguf) {
 void check_vectors(const std::string& name, bool lossless_with_bos) {
   const std::string base =
       testing::shared_file(fmt::format("tokenizers/{0}/ggml-vocab-{0}.gguf", name));
-  const std::vector<VocabCase> cases = read_vectors(base);
+  const std::vector<VocabCase> cases = testing::read_vocab_vectors(base);
   ASSERT_EQ(cases.size(), 46u);
   auto tok = load(base);
   int failures = 0;
