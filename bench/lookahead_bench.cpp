@@ -257,6 +257,12 @@ int main(int argc, char** argv) {
   out["new_tokens"] = o.tokens;
   out["prompts"] = o.prompts;
   out["load_average_at_start"] = bench::load_average();
+  // 77: ctest's skip code (the bench test runs without the shared data folder too).
+  if (!std::filesystem::is_regular_file(shared_path("models/stories260K/stories260K.bin"))) {
+    std::fprintf(stderr, "lookahead_bench: SKIP: %s not found (set HEADSPLIT_SHARED_DIR)\n",
+                 shared_path("models/stories260K/stories260K.bin").c_str());
+    return 77;
+  }
   const std::string dir = std::filesystem::temp_directory_path().string() +
                           fmt::format("/hs-lookahead-bench-{}", static_cast<long>(::getpid()));
   std::filesystem::create_directories(dir);
