@@ -12,31 +12,7 @@
 namespace hs::ptq {
 namespace {
 
-// A StepModel whose logits row is fixed: [a, b] for every token.
-class FixedLogits : public runner::StepModel {
- public:
-  FixedLogits(float a, float b) : a_(a), b_(b) {
-    info_.n_layers = 1;
-    info_.n_kv_heads = 1;
-    info_.head_dim = 2;
-    info_.context_len = 8;
-    info_.vocab_size = 2;
-    info_.ar_lens = {4};
-  }
-  const runner::StepModelInfo& info() const override { return info_; }
-  Status step(int64_t, std::span<const int32_t> tokens, std::span<const int32_t>,
-              std::span<const uint16_t>, runner::KvManager&, std::span<float> logits) override {
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      logits[2 * t] = a_;
-      logits[2 * t + 1] = b_;
-    }
-    return ok_status();
-  }
-
- private:
-  float a_, b_;
-  runner::StepModelInfo info_;
-};
+using testing::FixedLogits;
 
 // Windows of W = C - N = 4: a text of 6 tokens is windows {1,0,1,0} and {1,0}; the scored
 // targets are 0,1,0 and 0 (the first token of each window is not scored).

@@ -8,36 +8,13 @@
 #include <cmath>
 
 #include "headsplit/ptq/evaluate.h"
+#include "ptq/ptq_testing.h"
 #include "testing/testing.h"
 
 namespace hs::ptq {
 namespace {
 
-// Every logits row is [a, b]; context 8, AR length 4: windows of at most W = 4 tokens.
-class FixedLogits : public runner::StepModel {
- public:
-  FixedLogits(float a, float b) : a_(a), b_(b) {
-    info_.n_layers = 1;
-    info_.n_kv_heads = 1;
-    info_.head_dim = 2;
-    info_.context_len = 8;
-    info_.vocab_size = 2;
-    info_.ar_lens = {4};
-  }
-  const runner::StepModelInfo& info() const override { return info_; }
-  Status step(int64_t, std::span<const int32_t> tokens, std::span<const int32_t>,
-              std::span<const uint16_t>, runner::KvManager&, std::span<float> logits) override {
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      logits[2 * t] = a_;
-      logits[2 * t + 1] = b_;
-    }
-    return ok_status();
-  }
-
- private:
-  float a_, b_;
-  runner::StepModelInfo info_;
-};
+using testing::FixedLogits;
 
 const std::vector<std::vector<int32_t>> kText = {{1, 0, 1, 0, 1, 0}};
 
