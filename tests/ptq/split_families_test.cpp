@@ -4,8 +4,11 @@
 // 16a4w-block32), T = 1 and T = 32, the split graph's outputs are bit-identical to the MHA
 // graph's; every layer has H + 2*Hkv + 1 attention projections after the split; the per-head q/k
 // norm reads the shared [Dh] weight; bias slices are the weight's rows; the SHA-from-source
-// graph computes the same logits.
+// graph computes the same logits. The same on each family's published attention shape
+// (SplitPublishedShapes: D, H, Hkv, Dh as published, two layers).
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "headsplit/frontend/builder.h"
 #include "headsplit/ir/interpreter.h"
@@ -140,6 +143,55 @@ INSTANTIATE_TEST_SUITE_P(Families, SplitFamilies, ::testing::ValuesIn(hs::testin
                          [](const auto& info) {
                            std::string n = info.param;
                            std::erase(n, '.');
+                           return n;
+                         });
+
+// Each family's published attention shape: the float split (and SHA from source) and the split
+// of the quantized graphs are bit-exact at T = 1 and T = 32.
+class SplitPublishedShapes : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SplitPublishedShapes, FloatSplitIsBitExact) {
+  const LlamaConfig c = hs::testing::published_attention(GetParam());
+  const LlamaModel m = frontend::make_random_llama(c, 41);
+  for (int64_t t : {1, 32}) {
+    SCOPED_TRACE(fmt::format("T={}", t));
+    frontend::BuildOptions o{.ar_len = t, .context_len = 48};
+    HS_ASSERT_OK_AND_ASSIGN(ir::Graph mha, frontend::build_llama(m, o));
+    const ir::Graph sha = split(mha);
+    expect_split_shape(c, sha);
+    expect_same_outputs(mha, sha, 13 + static_cast<uint64_t>(t));
+    o.form = frontend::AttentionForm::kShaFromSource;
+    HS_ASSERT_OK_AND_ASSIGN(ir::Graph source, frontend::build_llama(m, o));
+    expect_same_outputs(mha, source, 15 + static_cast<uint64_t>(t));
+  }
+}
+
+TEST_P(SplitPublishedShapes, QuantizedSplitIsBitExact) {
+  const LlamaConfig c = hs::testing::published_attention(GetParam());
+  const LlamaModel m = frontend::make_random_llama(c, 43);
+  for (const char* scheme : {"16a8w", "16a4w-block32"}) {
+    quant::QuantConfig config;
+    config.scheme = quant::parse_scheme(scheme).value();
+    config.kv_bits = 8;
+    PtqOptions o = testing::ptq_options(config, {32, 1}, 48);
+    const auto samples = testing::random_samples(c.vocab_size, 1, 16, 23);
+    HS_ASSERT_OK_AND_ASSIGN(QuantizedModel q, quantize_model(m, samples, o));
+    for (const ir::Graph& mha : q.graphs) {
+      const int64_t t = mha.type(*mha.find_value("tokens")).shape[1];
+      SCOPED_TRACE(fmt::format("{} T={}", scheme, t));
+      const ir::Graph sha = split(mha);
+      expect_split_shape(c, sha);
+      expect_same_outputs(mha, sha, 17 + static_cast<uint64_t>(t));
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(PublishedShapes, SplitPublishedShapes,
+                         ::testing::ValuesIn(hs::testing::published_shape_names()),
+                         [](const auto& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '.', '_');
+                           std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
 

@@ -52,6 +52,26 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
   return c;
 }
 
+// The named shapes of the families above ("llama3.2-3b", "qwen2.5-0.5b", ...: see
+// frontend::named_config), as published.
+inline std::vector<std::string> published_shape_names() {
+  return {"llama3.2-1b", "llama3.2-3b",  "qwen2.5-0.5b", "qwen2.5-1.5b",
+          "qwen3-0.6b",  "qwen3-1.7b",   "smollm3-3b",   "granite-3.3-2b"};
+}
+
+// A named shape's attention as published (D, H, Hkv, Dh, biases, q/k norms, RoPE base and
+// scaling, multipliers), with L 2 (layer 1 without RoPE when the family has such layers), F 128
+// and V 256: the FFN and the LM head do not take part in the split, and small ones keep the
+// reference interpreter fast.
+inline frontend::LlamaConfig published_attention(const std::string& name) {
+  frontend::LlamaConfig c = frontend::named_config(name).value();
+  c.n_layers = 2;
+  c.hidden_dim = 128;
+  c.vocab_size = 256;
+  if (!c.no_rope_layers.empty()) c.no_rope_layers = {1};
+  return c;
+}
+
 // A llama2c-style tokenizer of `vocab` pieces: <unk>, <s>, </s>, the 256 byte pieces, then
 // single characters and made-up pieces (no end-of-generation id: runs decode every token).
 inline tokenizer::TokenizerData tiny_tokenizer(int64_t vocab) {
