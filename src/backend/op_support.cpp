@@ -25,6 +25,7 @@ constexpr std::array<OpKind, ir::kNumOpKinds> kRuntimeOps = {
     OpKind::kRmsNorm,   OpKind::kSilu,   OpKind::kGather,    OpKind::kReshape,
     OpKind::kTranspose, OpKind::kSlice,  OpKind::kConcat,    OpKind::kUnsqueeze,
     OpKind::kSqueeze,   OpKind::kExpand, OpKind::kQuantize,  OpKind::kDequantize,
+    OpKind::kGelu,      OpKind::kLayerNorm, OpKind::kTanh,
 };
 
 // "i4[8,8] per_block": enough to name the combination without printing every scale.
