@@ -31,6 +31,8 @@ std::string default_recipe(const frontend::LlamaModel& model) {
   if (c.family == "qwen3") return c.dim <= 1024 ? "qwen3-0.6b" : "qwen3-1.7b";
   if (c.family == "smollm3") return "smollm3-3b";
   if (c.family == "granite") return "granite";
+  if (c.family == "gemma") return "gemma-2b";
+  if (c.family == "gemma3") return "gemma3-1b";
   if (starts_with(name, "stories")) return "stories";
   if (starts_with(name, "smollm2")) return "smollm2";
   const bool llama3 =
