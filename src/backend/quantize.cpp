@@ -100,7 +100,8 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
     samples.insert(samples.end(), options.calibration_samples.begin(),
                    options.calibration_samples.end());
     const ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
-                                              .progress = options.progress};
+                                              .progress = options.progress,
+                                              .sliding_window = model.config.sliding_window};
     // Only the first `calibrated` graphs (prefill, decode) run; a lookahead graph takes their
     // parameters by value name.
     HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(
