@@ -72,7 +72,7 @@ TEST(ChatTemplate, GemmaTurnFormat) {
   // Multi-turn: prefix + turn + answer + end + turn.
   EXPECT_EQ(chat_prefix(ChatTemplate::kGemma, std::nullopt) +
                 chat_user_turn(ChatTemplate::kGemma, "a", std::nullopt) + "b" +
-                chat_end_of_answer(ChatTemplate::kGemma) +
+                std::string(chat_end_of_answer(ChatTemplate::kGemma)) +
                 chat_user_turn(ChatTemplate::kGemma, "c", std::nullopt),
             "<bos><start_of_turn>user\na<end_of_turn>\n<start_of_turn>model\nb<end_of_turn>\n"
             "<start_of_turn>user\nc<end_of_turn>\n<start_of_turn>model\n");
