@@ -25,6 +25,7 @@ constexpr std::array<OpKind, ir::kNumOpKinds> kRuntimeOps = {
     OpKind::kRmsNorm,   OpKind::kSilu,   OpKind::kGather,    OpKind::kReshape,
     OpKind::kTranspose, OpKind::kSlice,  OpKind::kConcat,    OpKind::kUnsqueeze,
     OpKind::kSqueeze,   OpKind::kExpand, OpKind::kQuantize,  OpKind::kDequantize,
+    OpKind::kGelu,      OpKind::kLayerNorm, OpKind::kTanh,
 };
 
 // "i4[8,8] per_block": enough to name the combination without printing every scale.
@@ -79,11 +80,12 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 std::string check_io(const std::string& name, const TensorType& t, bool input) {
   const bool known =
       input ? name == "tokens" || name == "input_pos" || name == "attention_mask" ||
-                  starts_with(name, "k_cache.") || starts_with(name, "v_cache.")
+                  name == "window_attention_mask" || starts_with(name, "k_cache.") ||
+                  starts_with(name, "v_cache.")
             : name == "logits" || starts_with(name, "k_new.") || starts_with(name, "v_new.");
   if (!known) {
-    return input ? "not an input the runner binds (tokens, attention_mask, input_pos, "
-                   "k_cache.{l}, v_cache.{l})"
+    return input ? "not an input the runner binds (tokens, attention_mask, "
+                   "window_attention_mask, input_pos, k_cache.{l}, v_cache.{l})"
                  : "not an output the runner binds (logits, k_new.{l}, v_new.{l})";
   }
   const QuantKind kind = t.quant.kind;

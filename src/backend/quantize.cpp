@@ -31,6 +31,8 @@ std::string default_recipe(const frontend::LlamaModel& model) {
   if (c.family == "qwen3") return c.dim <= 1024 ? "qwen3-0.6b" : "qwen3-1.7b";
   if (c.family == "smollm3") return "smollm3-3b";
   if (c.family == "granite") return "granite";
+  if (c.family == "gemma") return "gemma-2b";
+  if (c.family == "gemma3") return "gemma3-1b";
   if (starts_with(name, "stories")) return "stories";
   if (starts_with(name, "smollm2")) return "smollm2";
   const bool llama3 =
@@ -98,7 +100,8 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
     samples.insert(samples.end(), options.calibration_samples.begin(),
                    options.calibration_samples.end());
     const ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
-                                              .progress = options.progress};
+                                              .progress = options.progress,
+                                              .sliding_window = model.config.sliding_window};
     // Only the first `calibrated` graphs (prefill, decode) run; a lookahead graph takes their
     // parameters by value name.
     HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(

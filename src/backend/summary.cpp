@@ -106,6 +106,7 @@ artifact::ModelMetadata make_metadata(const frontend::LlamaModel& model,
   m.extra["cache_layout"] = per_head ? "per-head" : "per-layer";
   m.extra["projection"] =
       options.projection == frontend::ProjectionKind::kConv ? "conv2d" : "linear";
+  if (c.sliding_window > 0) m.extra["sliding_window"] = std::to_string(c.sliding_window);
   if (!quant.recipe.empty()) m.extra["quant_recipe"] = quant.recipe;
   if (!quant.calibration_source.empty()) m.extra["calibration"] = quant.calibration_source;
   return m;

@@ -96,7 +96,10 @@ Status run_generate(const GenerateArgs& a) {
     HS_ASSIGN_OR_RETURN(ir::Graph graph, frontend::build_llama(model, options));
     graphs.push_back(std::move(graph));
   }
-  HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(std::move(graphs)));
+  irexec::GraphStepModelOptions step_options;
+  step_options.sliding_window = model.config.sliding_window;
+  HS_ASSIGN_OR_RETURN(auto step_model,
+                      irexec::GraphStepModel::create(std::move(graphs), step_options));
   HS_ASSIGN_OR_RETURN(
       runner::Sampler sampler,
       runner::Sampler::create(
@@ -191,10 +194,12 @@ void register_generate(CLI::App& app) {
       ->check(CLI::IsMember({"per-layer", "per-head"}));
   cmd->add_flag("--chat", args->chat,
                 "wrap the prompt in the model's chat template (ChatML, Qwen2.5, Qwen3, Llama-3, "
-                "Llama-3.1, Granite, detected from its tokenizer_config.json / GGUF metadata)");
+                "Llama-3.1, Granite, Gemma, detected from its tokenizer_config.json / GGUF "
+                "metadata)");
   cmd->add_option("--chat-template", args->chat_template,
                   "force a chat template (implies --chat): " + tokenizer::chat_template_names(", "))
-      ->check(CLI::IsMember({"chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite"}));
+      ->check(CLI::IsMember(
+          {"chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite", "smollm3", "gemma"}));
   cmd->add_option("--system", args->system,
                   "system prompt for --chat (default: the template's own, e.g. SmolLM2's or "
                   "Qwen2.5's)");

@@ -79,9 +79,11 @@ struct Models {
   std::string description;
 };
 
-Result<std::unique_ptr<irexec::GraphStepModel>> interpreter_model(std::vector<ir::Graph> graphs) {
+Result<std::unique_ptr<irexec::GraphStepModel>> interpreter_model(std::vector<ir::Graph> graphs,
+                                                                  int64_t sliding_window) {
   irexec::GraphStepModelOptions o;
   o.interpreter.kernels = ir::KernelSet::kFast;
+  o.sliding_window = sliding_window;
   return irexec::GraphStepModel::create(std::move(graphs), o);
 }
 
@@ -99,7 +101,7 @@ Result<std::unique_ptr<irexec::GraphStepModel>> float_model(const frontend::Llam
                                                             std::span<const int64_t> ar_lens) {
   HS_ASSIGN_OR_RETURN(std::vector<ir::Graph> graphs,
                       ptq::build_graphs(model, mha_build(context_len), ar_lens));
-  return interpreter_model(std::move(graphs));
+  return interpreter_model(std::move(graphs), model.config.sliding_window);
 }
 
 Status load_checkpoint_models(const PerplexityArgs& a, Models& m) {
@@ -144,7 +146,7 @@ Status load_checkpoint_models(const PerplexityArgs& a, Models& m) {
   ptq.config = config;
   HS_ASSIGN_OR_RETURN(ptq::QuantizedModel quantized_model,
                       ptq::quantize_model(model, ptq::encode_texts(*m.tokenizer, texts), ptq));
-  HS_ASSIGN_OR_RETURN(m.graphs, interpreter_model(std::move(quantized_model.graphs)));
+  HS_ASSIGN_OR_RETURN(m.graphs, interpreter_model(std::move(quantized_model.graphs), model.config.sliding_window));
   m.model = m.graphs.get();
   m.description = fmt::format("{} quantized {} (MHA) on the interpreter", a.model,
                               quant::scheme_name(config.scheme));

@@ -1,9 +1,11 @@
 // The static llama graph: I/O, embedding, RoPE tables, decoder layers, LM head.
 //
 //   h0 = gather(tok_embeddings[V,D], tokens[1,T]) [* embedding_multiplier]   [1,T,D]
-//   per layer: h += [r *] o_proj(attention(rms_norm(h)));
-//              h += [r *] w2(silu(w1 x) * w3 x), x = rms_norm(h)   (r: residual_multiplier)
+//   per layer: h += [r *] [post_norm(] o_proj(attention(rms_norm(h))) [)];
+//              h += [r *] [post_norm(] w2(act(w1 x) * w3 x) [)], x = rms_norm(h)
+//              (r: residual_multiplier; act: silu or gelu; post norms: Gemma3)
 //   logits = lm_head(rms_norm(h)) [/ logits_scaling]                         [1,T,V]
+//            [-> cap * tanh(logits / cap)]  (final_logit_softcapping)
 // A multiplier of exactly 1 emits no op.
 // Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
 // (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.
@@ -12,6 +14,8 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <tuple>
+#include <utility>
 
 #include "builder_internal.h"
 #include "headsplit/support/memory.h"
@@ -27,14 +31,16 @@ namespace {
 using ir::ValueId;
 
 // Inverse RoPE frequencies theta^(-2i/Dh), i < Dh/2, with llama3 scaling when configured.
-std::vector<double> rope_inv_freq(const LlamaConfig& c) {
+// `local`: the sliding-window layers' base rope_local_theta, unscaled.
+std::vector<double> rope_inv_freq(const LlamaConfig& c, bool local = false) {
   const int64_t half = c.head_dim / 2;
+  const double theta = local ? c.rope_local_theta : c.rope_theta;
   std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     inv[static_cast<size_t>(i)] =
-        1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+        1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
   }
-  if (!c.rope_scaling) return inv;
+  if (!c.rope_scaling || local) return inv;
   const RopeScaling& s = *c.rope_scaling;
   const double old_ctx = static_cast<double>(s.original_max_position_embeddings);
   const double low_wavelen = old_ctx / s.low_freq_factor;
@@ -104,6 +110,10 @@ void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
   tokens = e.input(std::string(opset::kTokensName), ir::TensorType::i32({1, ctx.T}));
   ctx.mask =
       e.input(std::string(opset::kAttentionMaskName), ir::TensorType::f32({1, ctx.T, ctx.C}));
+  if (!ctx.model.config.sliding_window_layers.empty()) {  // after the mask, as the reference
+    ctx.window_mask =
+        e.input(std::string(opset::kWindowMaskName), ir::TensorType::f32({1, ctx.T, ctx.C}));
+  }
   pos = e.input(std::string(opset::kInputPosName), ir::TensorType::i32({1, ctx.T}));
   const int64_t per_layer = ctx.per_head_cache() ? ctx.Hkv : 1;
   const auto slots = static_cast<size_t>(dims.slot_count());
@@ -125,10 +135,11 @@ void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
 
 // Shared constants: RoPE rows of this step's positions, attention scale, masked-softmax
 // scalars, R3 matrix.
-void add_shared_values(BuildContext& ctx, ValueId pos) {
+// The cos and sin rows of this step's positions, [1,1,T,Dh/2] each, named `prefix`.cos/.sin.
+std::pair<ValueId, ValueId> rope_rows(BuildContext& ctx, ValueId pos, const std::vector<double>& inv,
+                                      const std::string& prefix) {
   GraphEmitter& e = ctx.e;
   const int64_t half = ctx.Dh / 2;
-  std::vector<double> inv = rope_inv_freq(ctx.model.config);
   std::vector<float> cos(static_cast<size_t>(ctx.C * half)), sin(cos.size());
   for (int64_t p = 0; p < ctx.C; ++p) {
     for (int64_t i = 0; i < half; ++i) {
@@ -137,10 +148,21 @@ void add_shared_values(BuildContext& ctx, ValueId pos) {
       sin[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(angle));
     }
   }
-  ValueId cos_table = e.constant("rope.cos_table", {ctx.C, half}, cos);  // [C,Dh/2]
-  ValueId sin_table = e.constant("rope.sin_table", {ctx.C, half}, sin);
-  ctx.cos = e.reshape(e.gather(cos_table, pos, "rope.cos_rows"), {1, 1, ctx.T, half}, "rope.cos");
-  ctx.sin = e.reshape(e.gather(sin_table, pos, "rope.sin_rows"), {1, 1, ctx.T, half}, "rope.sin");
+  ValueId cos_table = e.constant(prefix + ".cos_table", {ctx.C, half}, cos);  // [C,Dh/2]
+  ValueId sin_table = e.constant(prefix + ".sin_table", {ctx.C, half}, sin);
+  return {e.reshape(e.gather(cos_table, pos, prefix + ".cos_rows"), {1, 1, ctx.T, half},
+                    prefix + ".cos"),
+          e.reshape(e.gather(sin_table, pos, prefix + ".sin_rows"), {1, 1, ctx.T, half},
+                    prefix + ".sin")};
+}
+
+void add_shared_values(BuildContext& ctx, ValueId pos) {
+  GraphEmitter& e = ctx.e;
+  std::tie(ctx.cos, ctx.sin) = rope_rows(ctx, pos, rope_inv_freq(ctx.model.config), "rope");
+  if (!ctx.model.config.sliding_window_layers.empty()) {
+    std::tie(ctx.cos_local, ctx.sin_local) =
+        rope_rows(ctx, pos, rope_inv_freq(ctx.model.config, true), "rope_local");
+  }
   const std::optional<double>& m = ctx.model.config.attention_multiplier;
   ctx.attn_scale = m ? e.scalar("attn.scale", static_cast<float>(*m))
                      : e.scalar("attn.scale", std::sqrt(static_cast<float>(ctx.Dh)));
@@ -191,19 +213,31 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
                                                          : attention_sha(ctx, l, x_in);
   ValueId o = project(ctx, attn, w.wo, p + ".attn.o_proj");              // [1,D,1,T]
   const double r = ctx.model.config.residual_multiplier;
-  h = e.add(h,
-            scaled(ctx, from_projection_layout(ctx, o, ctx.D, p + ".attn.o"), r, p + ".attn.res"),
-            p + ".h_attn");
+  ValueId attn_out = from_projection_layout(ctx, o, ctx.D, p + ".attn.o");  // [1,T,D]
+  if (!w.post_attn_norm.empty()) {
+    attn_out = e.rms_norm(attn_out, e.weight(p + ".post_attn_norm.weight", w.post_attn_norm), eps,
+                          p + ".post_attn_norm");
+  }
+  h = e.add(h, scaled(ctx, attn_out, r, p + ".attn.res"), p + ".h_attn");
 
   ValueId fn = e.rms_norm(h, e.weight(p + ".ffn_norm.weight", w.ffn_norm), eps, p + ".ffn_norm");
   ValueId f_in = to_projection_layout(ctx, fn, ctx.D, p + ".ffn.x_in");  // [1,D,1,T]
   ValueId gate = project(ctx, f_in, w.w1, p + ".ffn.w1");                // [1,F,1,T]
   ValueId up = project(ctx, f_in, w.w3, p + ".ffn.w3");                  // [1,F,1,T]
-  ValueId act = e.mul(e.silu(gate, p + ".ffn.act"), up, p + ".ffn.gated");
+  ValueId a = ir::kNoValue;
+  switch (ctx.model.config.ffn_act) {
+    case FfnActivation::kSilu: a = e.silu(gate, p + ".ffn.act"); break;
+    case FfnActivation::kGeluTanh: a = e.gelu(gate, "tanh", p + ".ffn.act"); break;
+    case FfnActivation::kGelu: a = e.gelu(gate, "none", p + ".ffn.act"); break;
+  }
+  ValueId act = e.mul(a, up, p + ".ffn.gated");
   ValueId down = project(ctx, act, w.w2, p + ".ffn.w2");                 // [1,D,1,T]
-  return e.add(
-      h, scaled(ctx, from_projection_layout(ctx, down, ctx.D, p + ".ffn.out"), r, p + ".ffn.res"),
-      p + ".h");
+  ValueId ffn_out = from_projection_layout(ctx, down, ctx.D, p + ".ffn.out");  // [1,T,D]
+  if (!w.post_ffn_norm.empty()) {
+    ffn_out = e.rms_norm(ffn_out, e.weight(p + ".post_ffn_norm.weight", w.post_ffn_norm), eps,
+                         p + ".post_ffn_norm");
+  }
+  return e.add(h, scaled(ctx, ffn_out, r, p + ".ffn.res"), p + ".h");
 }
 
 }  // namespace
@@ -290,12 +324,19 @@ Result<ir::Graph> build_llama(const LlamaModel& model, const BuildOptions& optio
   ir::ValueId xn = e.rms_norm(h, e.weight("norm.weight", model.weights.norm), c.rms_eps, "final_norm");
   ir::ValueId x_in = detail::to_projection_layout(ctx, xn, ctx.D, "lm_head.x_in");
   ir::ValueId logits_p = detail::project(ctx, x_in, model.lm_head(), "output");  // [1,V,1,T]
-  const bool unscaled = c.logits_scaling != 1.0;
+  const bool capped = c.final_logit_softcapping > 0.0;
+  const bool unscaled = c.logits_scaling != 1.0 || capped;
   ir::ValueId logits =
       detail::from_projection_layout(ctx, logits_p, ctx.V, unscaled ? "logits_unscaled" : "logits");
-  if (unscaled) {
+  if (c.logits_scaling != 1.0) {
     logits = e.div(logits, e.scalar("logits.scaling", static_cast<float>(c.logits_scaling)),
                    "logits_scaled");
+  }
+  if (capped) {  // cap * tanh(logits / cap)
+    const ir::ValueId cap =
+        e.scalar("logits.softcap", static_cast<float>(c.final_logit_softcapping));
+    logits = e.mul(e.tanh(e.div(logits, cap, "logits_over_cap"), "logits_tanh"), cap,
+                   "logits_capped");
   }
   HS_TRY_CTX(e.status(), fmt::format("building {}", model.source));
   if (!ctx.conv() || unscaled) graph.rename_value(logits, "logits");

@@ -3,7 +3,8 @@
 // MHA form (one layer; conv projections shown, as in the reference's forward_attention_conv):
 //   X[1,D,1,T] -conv(Wq[H*Dh,D,1,1])-> [1,E,1,T] -transpose(0,3,1,2)-> [1,T,E,1] -squeeze->
 //     [1,T,E] -reshape-> [1,T,H,Dh] -transpose(0,2,1,3)-> q[1,H,T,Dh]      (k, v: Hkv heads)
-//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers)
+//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers; local
+//           base on sliding-window layers, which also read window_attention_mask)
 //           [-> R3: x * Hadamard(Dh)/sqrt(Dh)]
 //   k_new = transpose(k, 0,1,3,2) [1,Hkv,Dh,T]        v_new = v [1,Hkv,T,Dh]   (graph outputs)
 //   kh = concat(k_cache[1,Hkv,Dh,P], k_new; 3)  vh = concat(v_cache[1,Hkv,P,Dh], v_new; 2)
@@ -64,9 +65,11 @@ ValueId rotate(BuildContext& ctx, int64_t layer, ValueId x, const Weight& norm,
   // RoPE, rotate-half: [x1, x2] -> [x1*cos - x2*sin, x1*sin + x2*cos], x1 = x[..., :Dh/2].
   ValueId x1 = e.slice(x, 3, 0, half, name + ".x1");       // [1,n,T,Dh/2]
   ValueId x2 = e.slice(x, 3, half, ctx.Dh, name + ".x2");  // [1,n,T,Dh/2]
-  ValueId a = e.sub(e.mul(x1, ctx.cos, name + ".x1cos"), e.mul(x2, ctx.sin, name + ".x2sin"),
+  const bool local = ctx.sliding(layer);
+  const ValueId cos = local ? ctx.cos_local : ctx.cos, sin = local ? ctx.sin_local : ctx.sin;
+  ValueId a = e.sub(e.mul(x1, cos, name + ".x1cos"), e.mul(x2, sin, name + ".x2sin"),
                     name + ".rot_a");
-  ValueId b = e.add(e.mul(x1, ctx.sin, name + ".x1sin"), e.mul(x2, ctx.cos, name + ".x2cos"),
+  ValueId b = e.add(e.mul(x1, sin, name + ".x1sin"), e.mul(x2, cos, name + ".x2cos"),
                     name + ".rot_b");
   ValueId r = e.concat({a, b}, 3, name + ".rope");  // [1,n,T,Dh]
   if (!ctx.options.r3) return r;
@@ -78,14 +81,14 @@ ValueId scale_scores(BuildContext& ctx, ValueId scores, const std::string& name)
   return ctx.e.div(scores, ctx.attn_scale, name);
 }
 
-ValueId masked_softmax(BuildContext& ctx, ValueId scores, const std::string& name) {
+ValueId masked_softmax(BuildContext& ctx, ValueId scores, ValueId mask, const std::string& name) {
   GraphEmitter& e = ctx.e;
   ValueId masked;
   if (ctx.options.mask == MaskKind::kAdditive) {
-    masked = e.add(scores, ctx.mask, name + ".masked");  // [1,h,T,C] + [1,T,C]
+    masked = e.add(scores, mask, name + ".masked");  // [1,h,T,C] + [1,T,C]
   } else {
     // where(mask == 0, s, rowmin(s) - 20): masked slots sit 20 below the row minimum.
-    ValueId keep = e.eq(ctx.mask, ctx.zero, name + ".keep");        // [1,T,C] bool
+    ValueId keep = e.eq(mask, ctx.zero, name + ".keep");            // [1,T,C] bool
     ValueId rmin = e.reduce_min(scores, 3, name + ".rowmin");        // [1,h,T,1]
     ValueId low = e.sub(rmin, ctx.twenty, name + ".low");            // [1,h,T,1]
     masked = e.where(keep, scores, low, name + ".masked");          // [1,h,T,C]
@@ -140,7 +143,7 @@ ValueId attention_mha(BuildContext& ctx, int64_t layer, ValueId x_in) {
 
   ValueId s = e.matmul(q, kh, p + ".scores");           // [1,H,T,C]
   s = scale_scores(ctx, s, p + ".scaled");              // / sqrt(Dh) or * multiplier
-  ValueId probs = masked_softmax(ctx, s, p);            // [1,H,T,C]
+  ValueId probs = masked_softmax(ctx, s, ctx.layer_mask(layer), p);  // [1,H,T,C]
   ValueId y = e.matmul(probs, vh, p + ".heads_out");    // [1,H,T,Dh]
   ValueId yt = e.transpose(y, {0, 2, 1, 3}, p + ".heads_out_t");  // [1,T,H,Dh]
   return merge_heads_for_output(ctx, yt, p);
@@ -200,7 +203,7 @@ ValueId attention_sha(BuildContext& ctx, int64_t layer, ValueId x_in) {
                w.q_norm, qp);
     ValueId s = e.matmul(q, kh[g], hp + ".scores");   // [1,1,T,C]
     s = scale_scores(ctx, s, hp + ".scaled");
-    ValueId probs = masked_softmax(ctx, s, hp);
+    ValueId probs = masked_softmax(ctx, s, ctx.layer_mask(layer), hp);
     ys.push_back(e.matmul(probs, vh[g], hp + ".out"));  // [1,1,T,Dh]
   }
   ValueId y = e.concat(ys, 3, p + ".heads_out");  // [1,1,T,E], head-major along the last axis

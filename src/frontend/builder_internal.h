@@ -22,6 +22,10 @@ struct BuildContext {
   ir::ValueId mask = ir::kNoValue;        // attention_mask [1,T,C]
   ir::ValueId cos = ir::kNoValue;         // rope cos rows of input_pos, [1,1,T,Dh/2]
   ir::ValueId sin = ir::kNoValue;         // rope sin rows of input_pos, [1,1,T,Dh/2]
+  // Sliding-window layers (Gemma3): their mask (window_attention_mask [1,T,C]) and RoPE rows
+  // with the local base; kNoValue when the model has no such layer. Shared by all heads.
+  ir::ValueId window_mask = ir::kNoValue;
+  ir::ValueId cos_local = ir::kNoValue, sin_local = ir::kNoValue;
   ir::ValueId hadamard = ir::kNoValue;    // R3: Hadamard(Dh)/sqrt(Dh), [Dh,Dh]
   ir::ValueId attn_scale =
       ir::kNoValue;  // sqrt(Dh) (divides), or attention_multiplier (multiplies)
@@ -32,6 +36,8 @@ struct BuildContext {
   std::vector<ir::ValueId> k_cache, v_cache, k_new, v_new;
 
   bool per_head_cache() const { return options.cache_layout == CacheLayout::kPerHead; }
+  bool sliding(int64_t layer) const { return model.config.is_sliding(layer); }
+  ir::ValueId layer_mask(int64_t layer) const { return sliding(layer) ? window_mask : mask; }
   bool conv() const { return options.projection == ProjectionKind::kConv; }
 };
 
@@ -48,16 +54,17 @@ ir::ValueId project_heads(BuildContext& ctx, ir::ValueId x_in, const Weight& row
 
 // q or k of shape [1,n,T,Dh] made ready for the scores, in this order: per-head RMSNorm over Dh
 // with the [Dh] `norm` weight (when not empty; Qwen3), RoPE (rotate-half; skipped on no-RoPE
-// layers), R3 (when enabled).
+// layers; the local-base rows on sliding-window layers), R3 (when enabled).
 ir::ValueId rotate(BuildContext& ctx, int64_t layer, ir::ValueId x, const Weight& norm,
                    const std::string& name);
 
 // scores [1,h,T,C] / sqrt(Dh), or * attention_multiplier when the model has one.
 ir::ValueId scale_scores(BuildContext& ctx, ir::ValueId scores, const std::string& name);
 
-// Masks scaled scores [1,h,T,C] with the attention mask (additive or masked softmax),
-// then softmax over the last axis.
-ir::ValueId masked_softmax(BuildContext& ctx, ir::ValueId scores, const std::string& name);
+// Masks scaled scores [1,h,T,C] with `mask` (the layer's: ctx.layer_mask; additive or masked
+// softmax), then softmax over the last axis.
+ir::ValueId masked_softmax(BuildContext& ctx, ir::ValueId scores, ir::ValueId mask,
+                           const std::string& name);
 
 // Attention of one layer: input hidden state (post-norm) in projection layout; returns the
 // attention output before the o-projection as [1,E,1,T] (conv form) or [1,T,E] (linear).

@@ -1,8 +1,12 @@
-// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3, granite and smollm3:
+// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3, granite, smollm3, gemma
+// and gemma3:
 // <arch>.* metadata -> LlamaConfig, blk.N.* tensors -> LlamaWeights. llama.cpp stores the q/k
 // rows of llama and granite with interleaved RoPE pairs (convert_hf_to_gguf permutes them; rope
-// type NORM): they are permuted back to rotate-half. qwen2/qwen3 use the NEOX rope type, rows
-// already rotate-half. Every tensor of the file must be read (one nothing reads is an error).
+// type NORM): they are permuted back to rotate-half. qwen2/qwen3/gemma/gemma3 use the NEOX rope
+// type, rows already rotate-half. Gemma's norms are stored with the 1 of (1 + w) added by
+// convert_hf_to_gguf; llama.cpp's graph scales the embedding by sqrt(D) and uses GELU-tanh, and
+// for gemma3 (as its loader) every 6th layer is global, the others sliding-window layers with
+// RoPE base 10000. Every tensor of the file must be read (one nothing reads is an error).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -53,7 +57,9 @@ constexpr GgufArch kGgufArchs[] = {{"llama", "llama", true},
                                    {"qwen2", "qwen2", false},
                                    {"qwen3", "qwen3", false},
                                    {"granite", "granite", true},
-                                   {"smollm3", "smollm3", true}};
+                                   {"smollm3", "smollm3", true},
+                                   {"gemma", "gemma", false},
+                                   {"gemma3", "gemma3", false}};
 
 // Loads tensor `name`, checks its row-major shape and adds the name to `read` (the tensors
 // something reads).
@@ -151,6 +157,22 @@ Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, 
     // layer ((l + 1) % 4 == 0, n_no_rope_layer_step = 4), as SmolLM3's no_rope_layer_interval.
     for (int64_t l = 3; l < c.n_layers; l += 4) c.no_rope_layers.push_back(l);
   }
+  if (c.family == "gemma" || c.family == "gemma3") {
+    c.ffn_act = FfnActivation::kGeluTanh;
+    c.embedding_multiplier = std::sqrt(static_cast<double>(c.dim));
+    HS_ASSIGN_OR_RETURN(c.final_logit_softcapping,
+                        optional_float(f, key("final_logit_softcapping"), 0.0));
+  }
+  if (c.family == "gemma3") {
+    c.post_norms = true;
+    HS_ASSIGN_OR_RETURN(c.sliding_window, required_dim(f, key("attention.sliding_window")));
+    HS_ASSIGN_OR_RETURN(int64_t pattern,
+                        optional_dim(f, key("attention.sliding_window_pattern"), 6));
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      if ((l + 1) % pattern != 0) c.sliding_window_layers.push_back(l);
+    }
+    c.rope_local_theta = 10000.0;  // llama.cpp: rope_freq_base_train_swa
+  }
   c.qk_norm = f.find_tensor("blk.0.attn_q_norm.weight") != nullptr;
   c.vocab_size = vocab_size;
   if (f.find("general.name") != nullptr) {
@@ -177,8 +199,8 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   }
   if (arch == nullptr) {
     return errorf(ErrorKind::kUnsupported,
-                  "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3, granite or "
-                  "smollm3",
+                  "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3, granite, "
+                  "smollm3, gemma or gemma3",
                   path, arch_name);
   }
   std::set<std::string> read;
@@ -219,6 +241,11 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     HS_ASSIGN_OR_RETURN(lw.wv, load_checked(f, read, p + "attn_v.weight", {kv, d}));
     HS_ASSIGN_OR_RETURN(lw.wo, load_checked(f, read, p + "attn_output.weight", {d, q}));
     HS_ASSIGN_OR_RETURN(lw.ffn_norm, load_checked(f, read, p + "ffn_norm.weight", {d}));
+    if (c.post_norms) {  // gemma3
+      HS_ASSIGN_OR_RETURN(lw.post_attn_norm,
+                          load_checked(f, read, p + "post_attention_norm.weight", {d}));
+      HS_ASSIGN_OR_RETURN(lw.post_ffn_norm, load_checked(f, read, p + "post_ffw_norm.weight", {d}));
+    }
     HS_ASSIGN_OR_RETURN(lw.w1, load_checked(f, read, p + "ffn_gate.weight", {ff, d}));
     HS_ASSIGN_OR_RETURN(lw.w2, load_checked(f, read, p + "ffn_down.weight", {d, ff}));
     HS_ASSIGN_OR_RETURN(lw.w3, load_checked(f, read, p + "ffn_up.weight", {ff, d}));

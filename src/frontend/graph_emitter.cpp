@@ -103,6 +103,14 @@ ValueId GraphEmitter::softmax(ValueId x, int64_t axis, const std::string& name) 
 ValueId GraphEmitter::rms_norm(ValueId x, ValueId w, double eps, const std::string& name) {
   return op(OpKind::kRmsNorm, {x, w}, {{"eps", eps}}, name);
 }
+ValueId GraphEmitter::gelu(ValueId x, const std::string& approximate, const std::string& name) {
+  return op(OpKind::kGelu, {x}, {{"approximate", approximate}}, name);
+}
+
+ValueId GraphEmitter::tanh(ValueId x, const std::string& name) {
+  return op(OpKind::kTanh, {x}, {}, name);
+}
+
 ValueId GraphEmitter::silu(ValueId x, const std::string& name) {
   return op(OpKind::kSilu, {x}, {}, name);
 }

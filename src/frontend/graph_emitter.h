@@ -51,6 +51,9 @@ class GraphEmitter {
   ir::ValueId softmax(ir::ValueId x, int64_t axis, const std::string& name);
   ir::ValueId rms_norm(ir::ValueId x, ir::ValueId w, double eps, const std::string& name);
   ir::ValueId silu(ir::ValueId x, const std::string& name);
+  // approximate: "none" (erf) or "tanh".
+  ir::ValueId gelu(ir::ValueId x, const std::string& approximate, const std::string& name);
+  ir::ValueId tanh(ir::ValueId x, const std::string& name);
   ir::ValueId gather(ir::ValueId table, ir::ValueId indices, const std::string& name);
   ir::ValueId reshape(ir::ValueId x, ir::Shape shape, const std::string& name);
   ir::ValueId transpose(ir::ValueId x, std::vector<int64_t> perm, const std::string& name);

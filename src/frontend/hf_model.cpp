@@ -1,7 +1,9 @@
-// Hugging Face folders of the llama-like families (Llama, Qwen2/2.5, Qwen3, SmolLM3, Granite):
+// Hugging Face folders of the llama-like families (Llama, Qwen2/2.5, Qwen3, SmolLM3, Granite,
+// Gemma, Gemma3 text):
 // config.json -> LlamaConfig, (sharded) safetensors -> weights. Every tensor of the checkpoint
 // must be read: one nothing reads (a bias the config does not announce, ...) is an error.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -27,7 +29,9 @@ constexpr HfFamily kHfFamilies[] = {{"LlamaForCausalLM", "llama", "llama"},
                                     {"Qwen2ForCausalLM", "qwen2", "qwen2"},
                                     {"Qwen3ForCausalLM", "qwen3", "qwen3"},
                                     {"SmolLM3ForCausalLM", "smollm3", "smollm3"},
-                                    {"GraniteForCausalLM", "granite", "granite"}};
+                                    {"GraniteForCausalLM", "granite", "granite"},
+                                    {"GemmaForCausalLM", "gemma", "gemma"},
+                                    {"Gemma3ForCausalLM", "gemma3_text", "gemma3"}};
 
 // The family of `architectures` (the first one known), else of `model_type`.
 Result<std::string> read_family(const Json& j, const std::string& what) {
@@ -88,8 +92,101 @@ Result<std::vector<int64_t>> read_no_rope_layers(const Json& j, int64_t n_layers
   return out;
 }
 
+bool is_gemma(const LlamaConfig& c) { return c.family == "gemma" || c.family == "gemma3"; }
+
+// The FFN activation: `hidden_activation` (Gemma; transformers' default gelu_pytorch_tanh even
+// when the old `hidden_act` says "gelu"), else `hidden_act` (default silu).
+Result<FfnActivation> read_activation(const Json& j, const LlamaConfig& c,
+                                      const std::string& what) {
+  std::string act;
+  const Json* ha = json::member(j, "hidden_activation");
+  if (ha != nullptr && !ha->is_null()) {
+    HS_ASSIGN_OR_RETURN(act, json::get_string(j, "hidden_activation", what));
+  } else if (is_gemma(c)) {
+    act = "gelu_pytorch_tanh";
+  } else {
+    HS_ASSIGN_OR_RETURN(act, json::get_string_or(j, "hidden_act", "silu", what));
+  }
+  if (act == "silu") return FfnActivation::kSilu;
+  if (act == "gelu_pytorch_tanh" || act == "gelu_new" || act == "gelu_fast") {
+    return FfnActivation::kGeluTanh;
+  }
+  if (act == "gelu") return FfnActivation::kGelu;
+  return errorf(ErrorKind::kUnsupported,
+                "{}: activation '{}' is not supported (silu, gelu, gelu_pytorch_tanh)", what, act);
+}
+
+// Gemma3's sliding-window layers: `layer_types` ("sliding_attention" / "full_attention" per
+// layer), else every `sliding_window_pattern`-th layer (default 6) is global.
+Status read_sliding_window(const Json& j, LlamaConfig& c, const std::string& what) {
+  HS_ASSIGN_OR_RETURN(c.sliding_window, json::get_int_or(j, "sliding_window", 0, what));
+  if (c.sliding_window <= 0) {
+    return errorf(ErrorKind::kParse, "{}: sliding_window is {}, expected > 0", what,
+                  c.sliding_window);
+  }
+  HS_ASSIGN_OR_RETURN(c.rope_local_theta,
+                      json::get_number_or(j, "rope_local_base_freq", 10000.0, what));
+  c.sliding_window_layers.clear();
+  if (const Json* types = json::member(j, "layer_types"); types != nullptr && !types->is_null()) {
+    if (!types->is_array() || static_cast<int64_t>(types->size()) != c.n_layers) {
+      return errorf(ErrorKind::kParse,
+                    "{}: layer_types is {}, expected a list of {} entries (one per layer)", what,
+                    json::text(*types), c.n_layers);
+    }
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      const Json& t = (*types)[static_cast<size_t>(l)];
+      const std::string type = t.is_string() ? t.get<std::string>() : json::text(t);
+      if (type == "sliding_attention") {
+        c.sliding_window_layers.push_back(l);
+      } else if (type != "full_attention") {
+        return errorf(ErrorKind::kParse,
+                      "{}: layer_types[{}] is '{}', expected sliding_attention or full_attention",
+                      what, l, type);
+      }
+    }
+    return ok_status();
+  }
+  HS_ASSIGN_OR_RETURN(int64_t pattern, json::get_int_or(j, "sliding_window_pattern", 6, what));
+  if (pattern <= 0) {
+    return errorf(ErrorKind::kParse, "{}: sliding_window_pattern is {}, expected > 0", what,
+                  pattern);
+  }
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    if ((l + 1) % pattern != 0) c.sliding_window_layers.push_back(l);
+  }
+  return ok_status();
+}
+
+// Gemma and Gemma3: embedding * sqrt(D), GELU, (1 + w) norms (folded at load), scores scaled
+// by query_pre_attn_scalar^-0.5 (Gemma3), Gemma3's q/k norms, post norms and sliding window.
+Status read_gemma_features(const Json& j, LlamaConfig& c, const std::string& what) {
+  c.embedding_multiplier = std::sqrt(static_cast<double>(c.dim));
+  const Json* attn_cap = json::member(j, "attn_logit_softcapping");
+  if (attn_cap != nullptr && !attn_cap->is_null()) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: attn_logit_softcapping is {}; attention-score soft-capping is not "
+                  "supported",
+                  what, json::text(*attn_cap));
+  }
+  if (const Json* cap = json::member(j, "final_logit_softcapping"); cap != nullptr && !cap->is_null()) {
+    HS_ASSIGN_OR_RETURN(c.final_logit_softcapping,
+                        json::get_number_or(j, "final_logit_softcapping", 0.0, what));
+  }
+  if (c.family != "gemma3") return ok_status();
+  c.qk_norm = true;
+  c.post_norms = true;
+  HS_ASSIGN_OR_RETURN(double qpas, json::get_number_or(j, "query_pre_attn_scalar",
+                                                      static_cast<double>(c.head_dim), what));
+  if (!(qpas > 0.0)) {
+    return errorf(ErrorKind::kParse, "{}: query_pre_attn_scalar is {}, expected > 0", what, qpas);
+  }
+  if (qpas != static_cast<double>(c.head_dim)) c.attention_multiplier = 1.0 / std::sqrt(qpas);
+  return read_sliding_window(j, c, what);
+}
+
 // Family keys on top of the Llama ones.
 Status read_family_features(const Json& j, LlamaConfig& c, const std::string& what) {
+  if (is_gemma(c)) return read_gemma_features(j, c, what);
   if (c.family != "llama") {
     HS_ASSIGN_OR_RETURN(bool sliding, json::get_bool_or(j, "use_sliding_window", false, what));
     if (sliding) {
@@ -231,6 +328,13 @@ class WeightSource {
   mutable std::set<std::string> read_;
 };
 
+// A Gemma RMSNorm weight w as the plain one: 1 + w, in float32 as transformers computes it.
+Weight gemma_norm(const Weight& w) {
+  std::vector<float> v(w.f32().begin(), w.f32().end());
+  for (float& x : v) x = 1.0f + x;
+  return Weight::from_floats(w.shape, v);
+}
+
 }  // namespace
 
 Result<LlamaConfig> load_hf_config(const std::string& path) {
@@ -238,11 +342,7 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
   if (!j.is_object()) return errorf(ErrorKind::kParse, "{}: expected a JSON object", path);
   LlamaConfig c;
   HS_ASSIGN_OR_RETURN(c.family, read_family(j, path));
-  HS_ASSIGN_OR_RETURN(std::string act, json::get_string_or(j, "hidden_act", "silu", path));
-  if (act != "silu") {
-    return errorf(ErrorKind::kUnsupported, "{}: hidden_act '{}' is not supported, only silu", path,
-                  act);
-  }
+  HS_ASSIGN_OR_RETURN(c.ffn_act, read_activation(j, c, path));
   HS_ASSIGN_OR_RETURN(bool mlp_bias, json::get_bool_or(j, "mlp_bias", false, path));
   if (mlp_bias) return errorf(ErrorKind::kUnsupported, "{}: mlp_bias is not supported", path);
   HS_ASSIGN_OR_RETURN(c.dim, json::get_int(j, "hidden_size", path));
@@ -264,7 +364,9 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
   }
   HS_ASSIGN_OR_RETURN(c.rope_theta, json::get_number_or(j, "rope_theta", theta, path));
   HS_ASSIGN_OR_RETURN(c.rope_scaling, read_rope_scaling(j, path));
-  HS_ASSIGN_OR_RETURN(c.tied_embeddings, json::get_bool_or(j, "tie_word_embeddings", false, path));
+  // Gemma's configs rely on transformers' default (tied).
+  HS_ASSIGN_OR_RETURN(c.tied_embeddings,
+                      json::get_bool_or(j, "tie_word_embeddings", is_gemma(c), path));
   HS_ASSIGN_OR_RETURN(c.attention_bias, json::get_bool_or(j, "attention_bias", false, path));
   HS_TRY(read_family_features(j, c, path));
   c.name = std::filesystem::path(path).parent_path().filename().string();
@@ -322,7 +424,20 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
       HS_ASSIGN_OR_RETURN(lw.q_norm, src.load(p + "self_attn.q_norm.weight", {c.head_dim}, dir));
       HS_ASSIGN_OR_RETURN(lw.k_norm, src.load(p + "self_attn.k_norm.weight", {c.head_dim}, dir));
     }
+    if (c.post_norms) {  // Gemma3: post_attention_layernorm is after attention; then the FFN's
+      lw.post_attn_norm = lw.ffn_norm;
+      HS_ASSIGN_OR_RETURN(lw.ffn_norm, src.load(p + "pre_feedforward_layernorm.weight", {d}, dir));
+      HS_ASSIGN_OR_RETURN(lw.post_ffn_norm,
+                          src.load(p + "post_feedforward_layernorm.weight", {d}, dir));
+    }
+    if (is_gemma(c)) {  // Gemma's RMSNorm multiplies by (1 + w): fold the 1 in
+      for (Weight* n : {&lw.attn_norm, &lw.ffn_norm, &lw.q_norm, &lw.k_norm, &lw.post_attn_norm,
+                        &lw.post_ffn_norm}) {
+        if (!n->empty()) *n = gemma_norm(*n);
+      }
+    }
   }
+  if (is_gemma(c)) w.norm = gemma_norm(w.norm);
   if (std::vector<std::string> unread = src.unread(); !unread.empty()) {
     const size_t shown = std::min<size_t>(unread.size(), 8);
     return errorf(

@@ -84,6 +84,29 @@ Status LlamaConfig::validate(std::string_view what) const {
                     fmt::join(no_rope_layers, ","), n_layers);
     }
   }
+  for (size_t i = 0; i < sliding_window_layers.size(); ++i) {
+    const int64_t l = sliding_window_layers[i];
+    if (l < 0 || l >= n_layers || (i > 0 && l <= sliding_window_layers[i - 1])) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: sliding_window_layers [{}] must be ascending layer indices in [0, {})",
+                    what, fmt::join(sliding_window_layers, ","), n_layers);
+    }
+  }
+  if (sliding_window < 0 || (sliding_window == 0) != sliding_window_layers.empty()) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: sliding_window {} with {} sliding-window layers (a window > 0 needs at "
+                  "least one such layer, and layers need a window)",
+                  what, sliding_window, sliding_window_layers.size());
+  }
+  if (!sliding_window_layers.empty() && (!(rope_local_theta > 0.0) || !std::isfinite(rope_local_theta))) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: rope_local_theta is {}, expected > 0", what,
+                  rope_local_theta);
+  }
+  if (final_logit_softcapping < 0.0 || !std::isfinite(final_logit_softcapping)) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: final_logit_softcapping is {}, expected 0 (none) or > 0", what,
+                  final_logit_softcapping);
+  }
   const std::pair<const char*, double> multipliers[] = {
       {"embedding_multiplier", embedding_multiplier},
       {"attention_multiplier", attention_multiplier.value_or(1.0)},
@@ -100,6 +123,19 @@ Status LlamaConfig::validate(std::string_view what) const {
 
 bool LlamaConfig::uses_rope(int64_t layer) const {
   return !std::binary_search(no_rope_layers.begin(), no_rope_layers.end(), layer);
+}
+
+bool LlamaConfig::is_sliding(int64_t layer) const {
+  return std::binary_search(sliding_window_layers.begin(), sliding_window_layers.end(), layer);
+}
+
+std::string_view ffn_activation_name(FfnActivation act) {
+  switch (act) {
+    case FfnActivation::kSilu: return "silu";
+    case FfnActivation::kGeluTanh: return "gelu_tanh";
+    case FfnActivation::kGelu: return "gelu";
+  }
+  return "unknown";
 }
 
 std::vector<NamedWeight> named_weights(const LlamaModel& model) {
@@ -130,6 +166,10 @@ std::vector<NamedWeight> named_weights(const LlamaModel& model) {
   for (size_t l = 0; l < w.layers.size(); ++l) {
     out.push_back({fmt::format("layers.{}.q_norm", l), &w.layers[l].q_norm});
     out.push_back({fmt::format("layers.{}.k_norm", l), &w.layers[l].k_norm});
+  }
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    out.push_back({fmt::format("layers.{}.post_attn_norm", l), &w.layers[l].post_attn_norm});
+    out.push_back({fmt::format("layers.{}.post_ffn_norm", l), &w.layers[l].post_ffn_norm});
   }
   return out;
 }
@@ -163,6 +203,11 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
       out.push_back(c.qk_norm ? std::vector<int64_t>{c.head_dim} : std::vector<int64_t>{});
     }
   }
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    for (int k = 0; k < 2; ++k) {
+      out.push_back(c.post_norms ? std::vector<int64_t>{d} : std::vector<int64_t>{});
+    }
+  }
   return out;
 }
 
@@ -185,6 +230,7 @@ Status LlamaModel::validate() const {
         return errorf(ErrorKind::kShape, "{}: {} is present with shape {} but the config says {}",
                       what, named[i].name, shape_text(w.shape),
                       named[i].name == "output"          ? "tied embeddings"
+                      : named[i].name.find(".post_") != std::string::npos ? "no post norms"
                       : named[i].name.ends_with("_norm") ? "no q/k norm"
                                                          : "no attention bias");
       }

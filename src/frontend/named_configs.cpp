@@ -2,6 +2,8 @@
 // these shapes drive `headsplit report`, the benchmarks and tests).
 #include <fmt/ranges.h>
 
+#include <cmath>
+
 #include "headsplit/frontend/llama_model.h"
 
 namespace hs::frontend {
@@ -89,6 +91,31 @@ const NamedShape kNamedShapes[] = {
        c.rope_theta = 10000000.0, c.rms_eps = 1e-5;
        c.embedding_multiplier = 12.0, c.attention_multiplier = 0.015625;
        c.residual_multiplier = 0.22, c.logits_scaling = 8.0;
+     }},
+    {"gemma-2b",
+     [](LlamaConfig& c) {
+       c.family = "gemma";
+       c.dim = 2048, c.n_layers = 18, c.n_heads = 8, c.n_kv_heads = 1, c.head_dim = 256;
+       c.hidden_dim = 16384, c.vocab_size = 256000, c.max_seq_len = 8192;
+       c.rope_theta = 10000.0, c.rms_eps = 1e-6;
+       c.ffn_act = FfnActivation::kGeluTanh;
+       c.embedding_multiplier = std::sqrt(2048.0);  // 45.25
+     }},
+    {"gemma3-1b",
+     [](LlamaConfig& c) {
+       c.family = "gemma3";
+       c.dim = 1152, c.n_layers = 26, c.n_heads = 4, c.n_kv_heads = 1, c.head_dim = 256;
+       c.hidden_dim = 6912, c.vocab_size = 262144, c.max_seq_len = 32768;
+       c.rope_theta = 1000000.0, c.rms_eps = 1e-6;
+       c.ffn_act = FfnActivation::kGeluTanh;
+       c.embedding_multiplier = std::sqrt(1152.0);
+       c.qk_norm = true;
+       c.post_norms = true;
+       c.sliding_window = 512;
+       c.rope_local_theta = 10000.0;
+       for (int64_t l = 0; l < c.n_layers; ++l) {  // sliding_window_pattern 6: every 6th global
+         if ((l + 1) % 6 != 0) c.sliding_window_layers.push_back(l);
+       }
      }},
 };
 

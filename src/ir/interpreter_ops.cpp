@@ -314,6 +314,13 @@ Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels
       return {};
     case OpKind::kNeg: ref::neg(x.f, x.numel(), y.f.data()); return {};
     case OpKind::kSilu: ref::silu(x.f, x.numel(), y.f.data()); return {};
+    case OpKind::kTanh: ref::tanh(x.f, x.numel(), y.f.data()); return {};
+    case OpKind::kGelu:
+      ref::gelu(x.f, x.numel(),
+                node.attrs.get_string("approximate") == "tanh" ? ref::GeluApprox::kTanh
+                                                               : ref::GeluApprox::kNone,
+                y.f.data());
+      return {};
     case OpKind::kWhere:
       ref::where(iref(x), fref(in[1]), fref(in[2]), y.f.data(), y.shape);
       return {};
@@ -335,6 +342,13 @@ Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels
       const int64_t n = xs.back();
       const auto eps = static_cast<float>(node.attrs.get_float("eps"));
       ref::rms_norm(n > 0 ? x.numel() / n : 0, n, x.f, in[1].f, eps, y.f.data());
+      return {};
+    }
+    case OpKind::kLayerNorm: {
+      const int64_t n = xs.back();
+      const auto eps = static_cast<float>(node.attrs.get_float("eps"));
+      ref::layer_norm(n > 0 ? x.numel() / n : 0, n, x.f, in[1].f, in.size() > 2 ? in[2].f : nullptr,
+                      eps, y.f.data());
       return {};
     }
     case OpKind::kGather:

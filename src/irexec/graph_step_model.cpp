@@ -133,6 +133,10 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
   }
   model->layout_ = model->runs_.front()->io.dims.layout;
   model->info_ = runner::step_model_info(model->runs_.front()->io, std::move(ar_lens));
+  HS_ASSIGN_OR_RETURN(model->info_.sliding_window,
+                      runner::check_sliding_window(
+                          model->runs_.front()->io, options.sliding_window,
+                          fmt::format("graph '{}'", model->runs_.front()->graph->name())));
   return model;
 }
 
@@ -177,7 +181,11 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   std::copy(tokens.begin(), tokens.end(), in[io.tokens].tensor.i.begin());
   std::copy(positions.begin(), positions.end(), in[io.input_pos].tensor.i.begin());
   std::vector<float>& m = in[io.mask].tensor.f;
-  for (size_t i = 0; i < mask.size(); ++i) m[i] = mask_value(mask[i], io.mask_quant);
+  for (size_t i = 0; i < m.size(); ++i) m[i] = mask_value(mask[i], io.mask_quant);
+  if (io.has_window_mask) {  // mask [2, T, C]: the window mask follows
+    std::vector<float>& wm = in[io.window_mask].tensor.f;
+    for (size_t i = 0; i < wm.size(); ++i) wm[i] = mask_value(mask[m.size() + i], io.mask_quant);
+  }
   for (const opset::CacheSlot& s : io.slots) {
     // Head g of a per-head layout is the g-th block of numel(slot tensor) elements.
     std::vector<float>& kf = in[s.k_in].tensor.f;

@@ -1,4 +1,4 @@
-// Reference elementwise kernels: broadcast add/sub/mul/div, eq, where; neg and silu.
+// Reference elementwise kernels: broadcast add/sub/mul/div, eq, where; neg, silu, tanh, gelu.
 #include <cmath>
 
 #include "ref_shape.h"
@@ -56,6 +56,24 @@ void neg(const float* x, int64_t n, float* y) {
 
 void silu(const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] / (1.f + std::exp(-x[i]));
+}
+
+void tanh(const float* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
+void gelu(const float* x, int64_t n, GeluApprox approx, float* y) {
+  constexpr float kInvSqrt2 = 0.70710678118654752f;   // 1 / sqrt(2)
+  constexpr float kSqrt2OverPi = 0.79788456080286536f;  // sqrt(2 / pi)
+  constexpr float kCubic = 0.044715f;
+  if (approx == GeluApprox::kNone) {
+    for (int64_t i = 0; i < n; ++i) y[i] = (0.5f * x[i]) * (1.f + std::erf(x[i] * kInvSqrt2));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    y[i] = (0.5f * v) * (1.f + std::tanh(kSqrt2OverPi * (v + kCubic * (v * v * v))));
+  }
 }
 
 }  // namespace hs::kernels::ref

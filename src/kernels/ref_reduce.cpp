@@ -1,5 +1,5 @@
 // Reference reductions along one axis: softmax and reduce_min over x[outer, n, inner], and
-// RMSNorm over the last axis. Each row is reduced in increasing index order, exactly as the
+// RMSNorm and LayerNorm over the last axis. Each row is reduced in increasing index order, exactly as the
 // determinism contract in reference.h writes it.
 #include <cmath>
 
@@ -51,6 +51,25 @@ void rms_norm(int64_t rows, int64_t n, const float* x, const float* w, float eps
     for (int64_t j = 0; j < n; ++j) ss += xr[j] * xr[j];
     const float inv = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
     for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] * inv) * w[j];
+  }
+}
+
+void layer_norm(int64_t rows, int64_t n, const float* x, const float* w, const float* b, float eps,
+                float* y) {
+  HS_CHECK(n >= 1, "layer_norm: empty axis");
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;  // xr[n]
+    float* yr = y + r * n;
+    float s = 0.f;
+    for (int64_t j = 0; j < n; ++j) s += xr[j];
+    const float m = s / static_cast<float>(n);
+    float v = 0.f;
+    for (int64_t j = 0; j < n; ++j) v += (xr[j] - m) * (xr[j] - m);
+    const float inv = 1.f / std::sqrt(v / static_cast<float>(n) + eps);
+    for (int64_t j = 0; j < n; ++j) {
+      const float z = ((xr[j] - m) * inv) * w[j];
+      yr[j] = b != nullptr ? z + b[j] : z;
+    }
   }
 }
 

@@ -97,6 +97,19 @@ class Converter {
     for (int64_t v : values) a->add_ints(v);
   }
 
+  static void attr_float(::onnx::NodeProto& n, const std::string& name, float value) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::FLOAT);
+    a->set_f(value);
+  }
+  static void attr_string(::onnx::NodeProto& n, const std::string& name, const std::string& value) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(::onnx::AttributeProto::STRING);
+    a->set_s(value);
+  }
+
   // A small initializer from raw bytes.
   std::string initializer(const std::string& base, int32_t type, const ir::Shape& dims,
                           const void* data, size_t bytes) {
@@ -399,6 +412,16 @@ class Converter {
         const std::string sig = fresh(out + "/sigmoid");
         node("Sigmoid", {in[0]}, sig);
         node("Mul", {in[0], sig}, out);
+        return ok_status();
+      }
+      case OpKind::kTanh: simple("Tanh"); return ok_status();
+      case OpKind::kGelu:  // opset 20
+        attr_string(node("Gelu", in, out), "approximate", a.get_string("approximate"));
+        return ok_status();
+      case OpKind::kLayerNorm: {  // opset 17; axis -1, the mean and variance in f32
+        ::onnx::NodeProto& n = node("LayerNormalization", in, out);
+        attr_int(n, "axis", -1);
+        attr_float(n, "epsilon", static_cast<float>(a.get_float("eps")));
         return ok_status();
       }
       case OpKind::kGather: attr_int(node("Gather", in, out), "axis", 0); return ok_status();

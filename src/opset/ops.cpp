@@ -38,6 +38,9 @@ const std::vector<OpInfo>& registry() {
         {OpKind::kExpand, "expand", 1, 1, {{"shape", AttrKind::kInts}}, true},
         {OpKind::kQuantize, "quantize", 1, 1, {}},
         {OpKind::kDequantize, "dequantize", 1, 1, {}},
+        {OpKind::kGelu, "gelu", 1, 1, {{"approximate", AttrKind::kString}}},
+        {OpKind::kLayerNorm, "layer_norm", 2, 3, {{"eps", AttrKind::kFloat}}},
+        {OpKind::kTanh, "tanh", 1, 1, {}},
     };
     // clang-format on
     for (size_t i = 0; i < v.size(); ++i) {

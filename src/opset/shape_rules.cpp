@@ -128,7 +128,17 @@ Result<TensorType> infer_unary(OpKind op, const TensorType& x, const Attrs& attr
   const std::string_view name = op_name(op);
   switch (op) {
     case OpKind::kNeg:
+    case OpKind::kTanh:
     case OpKind::kSilu: HS_TRY(expect_real(op, x, 0)); return TensorType::f32(x.shape);
+    case OpKind::kGelu: {
+      HS_TRY(expect_real(op, x, 0));
+      const std::string& approx = attrs.get_string("approximate");
+      if (approx != "none" && approx != "tanh") {
+        return errorf(ErrorKind::kShape, "gelu: approximate is '{}', expected 'none' or 'tanh'",
+                      approx);
+      }
+      return TensorType::f32(x.shape);
+    }
     case OpKind::kSoftmax:
       HS_TRY(expect_real(op, x, 0));
       HS_TRY(normalize_axis(attrs.get_int("axis"), rank, name));
@@ -266,13 +276,17 @@ Result<TensorType> infer_type(OpKind op, std::span<const TensorType* const> in,
     case OpKind::kDiv:
     case OpKind::kEq:
     case OpKind::kWhere: return infer_broadcast(op, in);
-    case OpKind::kRmsNorm: {
+    case OpKind::kRmsNorm:
+    case OpKind::kLayerNorm: {
       const TensorType& x = *in[0];
       HS_TRY(expect_real(op, x, 0));
-      HS_TRY(expect_real(op, *in[1], 1));
-      if (x.rank() < 1 || in[1]->rank() != 1 || in[1]->shape[0] != x.shape.back()) {
-        return errorf(ErrorKind::kShape, "rms_norm: weight {} does not match last axis of {}",
-                      shape_str(in[1]->shape), shape_str(x.shape));
+      for (size_t k = 1; k < in.size(); ++k) {
+        HS_TRY(expect_real(op, *in[k], static_cast<int>(k)));
+        if (x.rank() < 1 || in[k]->rank() != 1 || in[k]->shape[0] != x.shape.back()) {
+          return errorf(ErrorKind::kShape, "{}: {} {} does not match last axis of {}",
+                        op_name(op), k == 1 ? "weight" : "bias", shape_str(in[k]->shape),
+                        shape_str(x.shape));
+        }
       }
       return TensorType::f32(x.shape);
     }

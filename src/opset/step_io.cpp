@@ -225,6 +225,19 @@ Result<StepIo> describe_step_io(std::span<const NamedType> inputs,
   HS_TRY(read_cache_dims(c, io));
   const int64_t heads = d.layout == CacheLayout::kPerLayer ? 1 : d.n_kv_heads;
   std::vector<size_t> known_in = {io.tokens, io.mask, io.input_pos}, known_out = {io.logits};
+  if (std::optional<size_t> w = c.find_input(kWindowMaskName)) {
+    const NamedType& wm = c.in(*w);
+    if (wm.type->dtype != mask.type->dtype || wm.type->quant != mask.type->quant ||
+        wm.type->shape != mask.type->shape) {
+      return errorf(ErrorKind::kShape,
+                    "{}: '{}' has type {} but '{}' has type {}: both masks need the same shape "
+                    "and encoding",
+                    what, wm.name, type_str(*wm.type), mask.name, type_str(*mask.type));
+    }
+    io.has_window_mask = true;
+    io.window_mask = *w;
+    known_in.push_back(*w);
+  }
   for (int64_t l = 0; l < d.n_layers; ++l) {
     for (int64_t g = 0; g < heads; ++g) {
       HS_ASSIGN_OR_RETURN(CacheSlot s, check_slot(c, io, l, g));
@@ -255,6 +268,10 @@ Status check_same_kv_caches(const StepIo& a, const StepIo& b, std::string_view w
   if (da.n_layers != db.n_layers) return differ("layer count", da.n_layers, db.n_layers);
   if (da.n_kv_heads != db.n_kv_heads) return differ("kv head count", da.n_kv_heads, db.n_kv_heads);
   if (da.head_dim != db.head_dim) return differ("head size", da.head_dim, db.head_dim);
+  if (a.has_window_mask != b.has_window_mask) {
+    return differ("the window_attention_mask input", a.has_window_mask ? "present" : "absent",
+                  b.has_window_mask ? "present" : "absent");
+  }
   if (da.layout != db.layout) {
     return differ("cache layout", cache_layout_name(da.layout), cache_layout_name(db.layout));
   }

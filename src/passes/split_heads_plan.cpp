@@ -287,6 +287,8 @@ Result<FamilyIndex> HeadPlanner::visit_producer(ValueId value, int64_t axis, int
       break;
     case OpKind::kNeg:
     case OpKind::kSilu:
+    case OpKind::kTanh:
+    case OpKind::kGelu:
     case OpKind::kQuantize:
     case OpKind::kDequantize: HS_TRY(follow(p.inputs[0], axis)); break;
     case OpKind::kSoftmax:
@@ -303,9 +305,10 @@ Result<FamilyIndex> HeadPlanner::visit_producer(ValueId value, int64_t axis, int
       break;
     }
     case OpKind::kRmsNorm:
+    case OpKind::kLayerNorm:
       if (axis == rank - 1) return unsupported(value, "normalization over the head axis");
       HS_TRY(follow(p.inputs[0], axis));
-      shared();
+      for (size_t k = 1; k < p.inputs.size(); ++k) shared();  // weight (and bias): every head's
       break;
     case OpKind::kTranspose:
       HS_TRY(follow(p.inputs[0], p.attrs.get_ints("perm")[static_cast<size_t>(axis)]));

@@ -196,6 +196,7 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   for (const ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(g));
   irexec::GraphStepModelOptions step_options;
   step_options.interpreter.kernels = kernels;
+  step_options.sliding_window = options.sliding_window;
   HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
   return calibrate(*step_model, samples, options, stats);
 }

@@ -14,9 +14,11 @@ namespace {
 
 using Graphs = std::vector<ir::Graph>;
 
-Result<std::unique_ptr<irexec::GraphStepModel>> step_model(Graphs graphs, ir::KernelSet kernels) {
+Result<std::unique_ptr<irexec::GraphStepModel>> step_model(Graphs graphs, ir::KernelSet kernels,
+                                                           int64_t sliding_window) {
   irexec::GraphStepModelOptions o;
   o.interpreter.kernels = kernels;
+  o.sliding_window = sliding_window;
   return irexec::GraphStepModel::create(std::move(graphs), o);
 }
 
@@ -62,7 +64,7 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
   mha_build.form = frontend::AttentionForm::kMha;
   mha_build.cache_layout = frontend::CacheLayout::kPerLayer;
   HS_ASSIGN_OR_RETURN(Graphs float_graphs, build_graphs(model, mha_build, ar_lens));
-  HS_ASSIGN_OR_RETURN(auto float_model, step_model(std::move(float_graphs), request.kernels));
+  HS_ASSIGN_OR_RETURN(auto float_model, step_model(std::move(float_graphs), request.kernels, model.config.sliding_window));
   models.push_back(std::move(float_model));
   names.emplace_back("float");
   calib_seconds.push_back(0.0);
@@ -80,8 +82,8 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     HS_ASSIGN_OR_RETURN(Graphs split, split_graphs(mha.graphs));
     report.split_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    HS_ASSIGN_OR_RETURN(auto split_model, step_model(std::move(split), request.kernels));
-    HS_ASSIGN_OR_RETURN(auto mha_model, step_model(std::move(mha.graphs), request.kernels));
+    HS_ASSIGN_OR_RETURN(auto split_model, step_model(std::move(split), request.kernels, model.config.sliding_window));
+    HS_ASSIGN_OR_RETURN(auto mha_model, step_model(std::move(mha.graphs), request.kernels, model.config.sliding_window));
     models.push_back(std::move(mha_model));
     models.push_back(std::move(split_model));
     names.emplace_back("quant MHA");
@@ -89,7 +91,7 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     calib_seconds.push_back(mha.calibration.seconds);
     calib_seconds.push_back(mha.calibration.seconds);
   } else {
-    HS_ASSIGN_OR_RETURN(auto mha_model, step_model(std::move(mha.graphs), request.kernels));
+    HS_ASSIGN_OR_RETURN(auto mha_model, step_model(std::move(mha.graphs), request.kernels, model.config.sliding_window));
     models.push_back(std::move(mha_model));
     names.emplace_back("quant MHA");
     calib_seconds.push_back(mha.calibration.seconds);
@@ -100,7 +102,7 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     ptq.build.cache_layout = frontend::CacheLayout::kPerHead;
     HS_ASSIGN_OR_RETURN(QuantizedModel sha, quantize_model(model, calib, ptq));
     report.sha_calibration = sha.calibration;
-    HS_ASSIGN_OR_RETURN(auto sha_model, step_model(std::move(sha.graphs), request.kernels));
+    HS_ASSIGN_OR_RETURN(auto sha_model, step_model(std::move(sha.graphs), request.kernels, model.config.sliding_window));
     models.push_back(std::move(sha_model));
     names.emplace_back("quant SHA-from-source");
     calib_seconds.push_back(sha.calibration.seconds);

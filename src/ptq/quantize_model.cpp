@@ -33,7 +33,9 @@ Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
   for (const ir::Graph& g : graphs) HS_TRY(quant::annotate(g, options.config));
 
   QuantizedModel out;
-  HS_ASSIGN_OR_RETURN(out.table, calibrate_graphs(graphs, samples, options.calibration,
+  CalibrationOptions calibration = options.calibration;
+  calibration.sliding_window = model.config.sliding_window;
+  HS_ASSIGN_OR_RETURN(out.table, calibrate_graphs(graphs, samples, calibration,
                                                   options.calibration_kernels, &out.calibration));
   HS_ASSIGN_OR_RETURN(out.graphs, quant::apply_quantization(graphs, out.table, options.config));
   return out;

@@ -112,7 +112,7 @@ Status run_window(runner::StepModel& model, std::span<const int32_t> window, int
   std::vector<float> logits(static_cast<size_t>(n_big * v));  // [T, V]
 
   // Runs one step of AR length t on window[pos, pos + n) (rows past n are padding, token 0).
-  auto step = [&](int64_t t, int64_t pos, int64_t n, runner::AttentionMask& mask) -> Status {
+  auto step = [&](int64_t t, int64_t pos, int64_t n, runner::StepMasks& mask) -> Status {
     tokens.assign(static_cast<size_t>(t), 0);
     positions.resize(static_cast<size_t>(t));
     for (int64_t i = 0; i < t; ++i) {
@@ -133,7 +133,7 @@ Status run_window(runner::StepModel& model, std::span<const int32_t> window, int
 
   const int64_t n_pre = w - d;
   HS_TRY(kv.rearrange(n_big, 0));
-  runner::AttentionMask prefill_mask(n_big, c);
+  runner::StepMasks prefill_mask(n_big, c, info.sliding_window);
   prefill_mask.init_causal(0);
   WindowStats s;
   for (int64_t pos = 0; pos < n_pre; pos += n_big) {
@@ -143,7 +143,7 @@ Status run_window(runner::StepModel& model, std::span<const int32_t> window, int
   s.prefill_tokens = n_pre;
   if (d > 0) {
     HS_TRY(kv.rearrange(t_dec, n_pre));
-    runner::AttentionMask decode_mask(t_dec, c);
+    runner::StepMasks decode_mask(t_dec, c, info.sliding_window);
     decode_mask.init_causal(n_pre);
     for (int64_t pos = n_pre; pos < w; ++pos) {
       HS_TRY(step(t_dec, pos, 1, decode_mask));

@@ -162,7 +162,8 @@ Result<Annotation> annotate(const Graph& g, const QuantConfig& config) {
     const std::string& name = g.value(id).name;
     if (is_cache_input(g, id)) {
       HS_TRY(set_kind(g, a.groups[gi], GroupKind::kKvCache, id, fixed_by, gi));
-    } else if (name == "attention_mask" && g.is_graph_input(id)) {
+    } else if ((name == "attention_mask" || name == "window_attention_mask") &&
+               g.is_graph_input(id)) {  // both masks: the one fixed mask encoding
       HS_TRY(set_kind(g, a.groups[gi], GroupKind::kMask, id, fixed_by, gi));
     } else if (name == "logits" && g.is_graph_output(id)) {
       HS_TRY(set_kind(g, a.groups[gi], GroupKind::kLogits, id, fixed_by, gi));

@@ -189,9 +189,9 @@ Status validate_config(const QuantConfig& config) {
 
 namespace {
 
-constexpr std::array<std::string_view, 10> kRecipes = {
-    "stories",      "smollm2",    "llama3",     "llama3.2-3b", "qwen2.5-0.5b",
-    "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",  "granite"};
+constexpr std::array<std::string_view, 12> kRecipes = {
+    "stories",      "smollm2",    "llama3",     "llama3.2-3b", "qwen2.5-0.5b", "qwen2.5-1.5b",
+    "qwen3-0.6b",   "qwen3-1.7b", "smollm3-3b", "granite",     "gemma-2b",     "gemma3-1b"};
 
 // Graph features a recipe turns on (the reference's model configs).
 struct Features {
@@ -242,6 +242,13 @@ Result<QuantConfig> recipe_config(std::string_view name) {
         {false, true});
   }
   if (name == "granite") {
+    return make_recipe(name, "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, {false, true});
+  }
+  if (name == "gemma-2b") {
+    return make_recipe(name, "16a4w-block64", 8, {"layers.*.attn.v=16a8w", "output=16a8w"},
+                       {false, true});
+  }
+  if (name == "gemma3-1b") {
     return make_recipe(name, "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, {false, true});
   }
   return errorf(ErrorKind::kInvalidArgument, "unknown recipe '{}' (known: {})", name,

@@ -49,6 +49,12 @@ Result<Decoder> Decoder::create(StepModel& model, const DecoderOptions& options)
                   "generate: prefill ar length {} is smaller than decode ar length {}", prefill,
                   decode);
   }
+  if (lookahead > 0 && info.sliding_window > 0) {
+    return errorf(ErrorKind::kUnsupported,
+                  "generate: lookahead decoding with a sliding-window model (window {}) is not "
+                  "supported",
+                  info.sliding_window);
+  }
   const int64_t t_min = lookahead > 0 ? std::min(decode, lookahead) : decode;
   const int64_t t_max = std::max(prefill, lookahead);
   HS_ASSIGN_OR_RETURN(KvManager kv, KvManager::create(info.kv_shape(t_min, t_max)));
@@ -64,6 +70,7 @@ Decoder::Decoder(StepModel& model, KvManager kv, int64_t prefill, int64_t decode
       lookahead_(lookahead),
       pad_token_(pad_token),
       mask_(kv_.ar_len(), model.info().context_len),
+      window_mask_(kv_.ar_len(), model.info().context_len, model.info().sliding_window),
       logits_(static_cast<size_t>(kv_.shape().max_ar_len * model.info().vocab_size)) {}
 
 void Decoder::reset() {
@@ -79,6 +86,10 @@ Status Decoder::use(int64_t t, std::span<const int32_t> parents) {
   HS_TRY(kv_.rearrange(t, n_past_));
   mask_ = AttentionMask(t, context_len());
   parents_.assign(parents.begin(), parents.end());
+  if (info().sliding_window > 0) {
+    window_mask_ = AttentionMask(t, context_len(), info().sliding_window);
+    window_mask_.init_causal(n_past_);  // Decoder::create refused trees (lookahead)
+  }
   if (parents_.empty()) {
     mask_.init_causal(n_past_);
   } else {
@@ -93,9 +104,20 @@ Status Decoder::use(int64_t t, std::span<const int32_t> parents) {
 Status Decoder::run(int64_t t, std::string_view phase) {
   const int64_t v = info().vocab_size;
   std::span<float> logits(logits_.data(), static_cast<size_t>(t * v));  // [T, V]
-  HS_TRY_CTX(model_->step(t, tokens_, positions_, mask_.data(), kv_, logits),
+  std::span<const uint16_t> mask = mask_.data();
+  if (info().sliding_window > 0) {  // [2, T, C]: the causal mask, then the window mask
+    masks_.assign(mask.begin(), mask.end());
+    masks_.insert(masks_.end(), window_mask_.data().begin(), window_mask_.data().end());
+    mask = masks_;
+  }
+  HS_TRY_CTX(model_->step(t, tokens_, positions_, mask, kv_, logits),
              fmt::format("{} step at position {}", phase, n_past_));
   return ok_status();
+}
+
+void Decoder::unmask(int64_t n_update) {
+  mask_.unmask(n_past_, n_update);
+  if (info().sliding_window > 0) window_mask_.unmask(n_past_, n_update);
 }
 
 Status Decoder::prefill(std::span<const int32_t> tokens) {
@@ -119,7 +141,7 @@ Status Decoder::prefill(std::span<const int32_t> tokens) {
     }
     HS_TRY(run(prefill_, "prefill"));
     HS_TRY(kv_.update(n_past_, n_update));
-    mask_.unmask(n_past_, n_update);
+    unmask(n_update);
     n_past_ += n_update;
     last_row_ = n_update - 1;
   }
@@ -141,7 +163,7 @@ Status Decoder::decode(int32_t token) {
   }
   HS_TRY(run(decode_, "decode"));
   HS_TRY(kv_.update(n_past_, 1));
-  mask_.unmask(n_past_, 1);
+  unmask(1);
   ++n_past_;
   last_row_ = 0;
   return ok_status();
@@ -178,7 +200,7 @@ Status Decoder::run_tree(std::span<const int32_t> parents, std::span<const int32
 Status Decoder::commit(std::span<const int64_t> rows) {
   const auto n_update = static_cast<int64_t>(rows.size());
   HS_TRY(kv_.update(n_past_, rows));
-  mask_.unmask(n_past_, n_update);
+  unmask(n_update);
   n_past_ += n_update;
   if (n_update > 0) last_row_ = rows.back();
   return ok_status();

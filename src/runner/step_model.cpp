@@ -90,13 +90,29 @@ Status check_step_arguments(const opset::StepIo& io, const KvManager& kv, size_t
   }
   const auto t = static_cast<size_t>(d.ar_len), c = static_cast<size_t>(d.context_len),
              v = static_cast<size_t>(d.vocab_size);
-  if (tokens != t || positions != t || mask != t * c || logits != t * v) {
+  const size_t masks = io.has_window_mask ? 2 : 1;  // the causal mask, then the window mask
+  if (tokens != t || positions != t || mask != masks * t * c || logits != t * v) {
     return errorf(ErrorKind::kInvalidArgument,
                   "step: got {} tokens, {} positions, {} mask and {} logits elements; {} needs "
                   "{}, {}, {} and {}",
-                  tokens, positions, mask, logits, graph, t, t, t * c, t * v);
+                  tokens, positions, mask, logits, graph, t, t, masks * t * c, t * v);
   }
   return ok_status();
+}
+
+Result<int64_t> check_sliding_window(const opset::StepIo& io, int64_t window,
+                                     std::string_view what) {
+  if (io.has_window_mask && window <= 0) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: the graph takes {} but the model gives no sliding window (got {})", what,
+                  opset::kWindowMaskName, window);
+  }
+  if (!io.has_window_mask && window > 0) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: sliding window {} given but the graph has no {} input", what, window,
+                  opset::kWindowMaskName);
+  }
+  return io.has_window_mask ? window : int64_t{0};
 }
 
 }  // namespace hs::runner

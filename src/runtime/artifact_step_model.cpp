@@ -5,7 +5,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <charconv>
 #include <chrono>
+#include <system_error>
 
 #include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/thread_pool.h"
@@ -17,6 +19,7 @@ struct ArtifactStepModel::Run {
   std::unique_ptr<GraphExecutor> exec;
   opset::StepIo io;
   std::vector<float> mask_f32;      // float graphs: the mask as 0 / -255
+  std::vector<float> window_f32;    // float graphs with a window mask: the same
   std::vector<std::byte> logits_q;  // integer logits before dequantization
 };
 
@@ -84,6 +87,11 @@ Result<std::unique_ptr<ArtifactStepModel>> ArtifactStepModel::create(
       run->mask_f32.resize(static_cast<size_t>(io.dims.ar_len * io.dims.context_len));
       HS_TRY(
           run->exec->bind_input(mask_index, std::as_bytes(std::span<const float>(run->mask_f32))));
+      if (io.has_window_mask) {
+        run->window_f32.resize(run->mask_f32.size());
+        HS_TRY(run->exec->bind_input(static_cast<int>(io.window_mask),
+                                     std::as_bytes(std::span<const float>(run->window_f32))));
+      }
     }
     if (io.logits_dtype != opset::DType::kF32) {
       run->logits_q.resize(static_cast<size_t>(run->exec->outputs()[io.logits].bytes));
@@ -94,6 +102,20 @@ Result<std::unique_ptr<ArtifactStepModel>> ArtifactStepModel::create(
   }
   model->layout_ = model->runs_.front()->io.dims.layout;
   model->info_ = runner::step_model_info(model->runs_.front()->io, std::move(ar_lens));
+  // The sliding window of Gemma3-like models: metadata extra "sliding_window".
+  int64_t window = 0;
+  if (auto it = program.metadata.extra.find("sliding_window");
+      it != program.metadata.extra.end()) {
+    const std::string& text = it->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), window);
+    if (ec != std::errc() || end != text.data() + text.size() || window <= 0) {
+      return errorf(ErrorKind::kCorrupt, "{}: metadata sliding_window is '{}', expected an integer > 0",
+                    artifact->path(), text);
+    }
+  }
+  HS_ASSIGN_OR_RETURN(model->info_.sliding_window,
+                      runner::check_sliding_window(model->runs_.front()->io, window,
+                                                   artifact->path()));
   return model;
 }
 
@@ -132,12 +154,19 @@ Status ArtifactStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   auto at = [](size_t position) { return static_cast<int>(position); };
   HS_TRY(exec.bind_input(at(io.tokens), bytes_of(tokens)));
   HS_TRY(exec.bind_input(at(io.input_pos), bytes_of(positions)));
+  const size_t tc = run->io.has_window_mask ? mask.size() / 2 : mask.size();  // [T*C]
   if (io.mask_dtype == opset::DType::kF32) {
-    for (size_t i = 0; i < mask.size(); ++i) {
+    for (size_t i = 0; i < tc; ++i) {
       run->mask_f32[i] = mask[i] == runner::AttentionMask::kAttend ? 0.0f : -255.0f;
     }
+    for (size_t i = 0; i < run->window_f32.size(); ++i) {
+      run->window_f32[i] = mask[tc + i] == runner::AttentionMask::kAttend ? 0.0f : -255.0f;
+    }
   } else {
-    HS_TRY(exec.bind_input(at(io.mask), bytes_of(mask)));
+    HS_TRY(exec.bind_input(at(io.mask), bytes_of(mask.subspan(0, tc))));
+    if (io.has_window_mask) {
+      HS_TRY(exec.bind_input(at(io.window_mask), bytes_of(mask.subspan(tc))));
+    }
   }
   if (io.logits_dtype == opset::DType::kF32) {
     HS_TRY(exec.bind_output(at(io.logits), std::as_writable_bytes(logits)));

@@ -86,7 +86,9 @@ Result<NodeAttrs> check_node(const artifact::GraphDesc& graph, const artifact::N
       a.end = attrs.get_int("end");
       break;
     case opset::OpKind::kReduceMin: a.keepdim = attrs.get_int("keepdim") != 0; break;
-    case opset::OpKind::kRmsNorm: a.eps = attrs.get_float("eps"); break;
+    case opset::OpKind::kRmsNorm:
+    case opset::OpKind::kLayerNorm: a.eps = attrs.get_float("eps"); break;
+    case opset::OpKind::kGelu: a.gelu_tanh = attrs.get_string("approximate") == "tanh"; break;
     case opset::OpKind::kTranspose: a.perm = attrs.get_ints("perm"); break;
     default: break;
   }

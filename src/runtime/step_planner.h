@@ -52,7 +52,8 @@ struct NodeAttrs {
   int64_t axis = 0;
   int64_t start = 0, end = 0;  // slice
   bool keepdim = false;        // reduce_min
-  double eps = 0.0;            // rms_norm
+  double eps = 0.0;            // rms_norm, layer_norm
+  bool gelu_tanh = false;      // gelu: approximate = "tanh"
   std::vector<int64_t> perm;   // transpose
 };
 

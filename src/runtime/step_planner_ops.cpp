@@ -196,7 +196,8 @@ Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const 
   HS_ASSIGN_OR_RETURN(const Source ys, output_dest(out));
   const bool binary = node.op == OpCode::kAdd || node.op == OpCode::kSub ||
                       node.op == OpCode::kMul || node.op == OpCode::kDiv;
-  const bool in_place_ok = binary || node.op == OpCode::kNeg || node.op == OpCode::kSilu;
+  const bool in_place_ok = binary || node.op == OpCode::kNeg || node.op == OpCode::kSilu ||
+                           node.op == OpCode::kTanh || node.op == OpCode::kGelu;
   HS_TRY(check_overlap(label, ys, out, ins, in_place_ok));
   if (binary) {
     BinarySpec spec{.label = label};
@@ -218,7 +219,10 @@ Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const 
   switch (node.op) {
     case OpCode::kNeg: spec.op = RefOp::kNeg; break;
     case OpCode::kSilu: spec.op = RefOp::kSilu; break;
+    case OpCode::kTanh: spec.op = RefOp::kTanh; break;
+    case OpCode::kGelu: spec.op = RefOp::kGelu; break;
     case OpCode::kRmsNorm: spec.op = RefOp::kRmsNorm; break;
+    case OpCode::kLayerNorm: spec.op = RefOp::kLayerNorm; break;
     case OpCode::kSoftmax: spec.op = RefOp::kSoftmax; break;
     case OpCode::kReduceMin: spec.op = RefOp::kReduceMin; break;
     case OpCode::kEq: spec.op = RefOp::kEq; break;
@@ -235,6 +239,7 @@ Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const 
   spec.y_shape = tensor(out).shape;
   spec.axis = attrs.axis;
   spec.eps = static_cast<float>(attrs.eps);
+  spec.gelu_tanh = attrs.gelu_tanh;
   spec.fake_quant = fake_quant_of(out);
   plan_.steps.push_back(make_ref_step(std::move(spec)));
   return ok_status();

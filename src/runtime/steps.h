@@ -63,9 +63,20 @@ struct BinarySpec {
 };
 std::unique_ptr<Step> make_binary_step(BinarySpec spec);
 
-// Ops run by their reference kernel (exact semantics, small tensors): neg, silu, rms_norm,
-// softmax, reduce_min, eq, where.
-enum class RefOp : uint8_t { kNeg, kSilu, kRmsNorm, kSoftmax, kReduceMin, kEq, kWhere };
+// Ops run by their reference kernel (exact semantics, small tensors): neg, silu, tanh, gelu,
+// rms_norm, layer_norm, softmax, reduce_min, eq, where.
+enum class RefOp : uint8_t {
+  kNeg,
+  kSilu,
+  kTanh,
+  kGelu,
+  kRmsNorm,
+  kLayerNorm,
+  kSoftmax,
+  kReduceMin,
+  kEq,
+  kWhere
+};
 struct RefSpec {
   std::string label;
   RefOp op = RefOp::kNeg;
@@ -74,7 +85,8 @@ struct RefSpec {
   int32_t y = -1;
   std::vector<int64_t> y_shape;
   int64_t axis = 0;  // softmax / reduce_min: normalized axis
-  float eps = 0.f;   // rms_norm
+  float eps = 0.f;   // rms_norm, layer_norm
+  bool gelu_tanh = false;  // gelu: the tanh approximation
   FakeQuant fake_quant;
 };
 std::unique_ptr<Step> make_ref_step(RefSpec spec);

@@ -167,6 +167,17 @@ class RefStep final : public Step {
     switch (s_.op) {
       case RefOp::kNeg: ref::neg(in(0), n, ctx.ptr<float>(s_.y)); break;
       case RefOp::kSilu: ref::silu(in(0), n, ctx.ptr<float>(s_.y)); break;
+      case RefOp::kTanh: ref::tanh(in(0), n, ctx.ptr<float>(s_.y)); break;
+      case RefOp::kGelu:
+        ref::gelu(in(0), n, s_.gelu_tanh ? ref::GeluApprox::kTanh : ref::GeluApprox::kNone,
+                  ctx.ptr<float>(s_.y));
+        break;
+      case RefOp::kLayerNorm: {
+        const int64_t d = s_.y_shape.empty() ? 1 : s_.y_shape.back();
+        ref::layer_norm(d > 0 ? n / d : 0, d, in(0), in(1), s_.inputs.size() > 2 ? in(2) : nullptr,
+                        s_.eps, ctx.ptr<float>(s_.y));
+        break;
+      }
       case RefOp::kRmsNorm: {
         const int64_t d = s_.y_shape.empty() ? 1 : s_.y_shape.back();
         ref::rms_norm(d > 0 ? n / d : 0, d, in(0), in(1), s_.eps, ctx.ptr<float>(s_.y));

@@ -13,7 +13,7 @@
 namespace hs::tokenizer {
 namespace {
 
-constexpr std::array<std::pair<ChatTemplate, std::string_view>, 7> kNames = {{
+constexpr std::array<std::pair<ChatTemplate, std::string_view>, 8> kNames = {{
     {ChatTemplate::kChatMl, "chatml"},
     {ChatTemplate::kLlama3, "llama3"},
     {ChatTemplate::kQwen25, "qwen2.5"},
@@ -21,6 +21,7 @@ constexpr std::array<std::pair<ChatTemplate, std::string_view>, 7> kNames = {{
     {ChatTemplate::kLlama31, "llama3.1"},
     {ChatTemplate::kGranite, "granite"},
     {ChatTemplate::kSmolLm3, "smollm3"},
+    {ChatTemplate::kGemma, "gemma"},
 }};
 
 bool contains(std::string_view text, std::string_view marker) {
@@ -129,6 +130,7 @@ std::string chat_template_names(std::string_view separator) {
 
 Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
   if (contains(jinja_source, "<|start_of_role|>")) return ChatTemplate::kGranite;
+  if (contains(jinja_source, "<start_of_turn>")) return ChatTemplate::kGemma;
   if (contains(jinja_source, "<|start_header_id|>")) {
     return contains(jinja_source, "Cutting Knowledge Date") ? ChatTemplate::kLlama31
                                                             : ChatTemplate::kLlama3;
@@ -152,7 +154,8 @@ Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
   const bool cut = jinja_source.size() > kQuoted;
   return errorf(ErrorKind::kUnsupported,
                 "unsupported chat template \"{}{}\" (recognised: ChatML with <|im_start|>, "
-                "Llama-3 with <|start_header_id|>, Granite with <|start_of_role|>)",
+                "Llama-3 with <|start_header_id|>, Granite with <|start_of_role|>, Gemma with "
+                "<start_of_turn>)",
                 jinja_source.substr(0, kQuoted), cut ? "..." : "");
 }
 
@@ -189,6 +192,7 @@ std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_vi
           "Cutting Knowledge Date: December 2023\nToday Date: {}\n\n{}<|eot_id|>",
           today.empty() ? kLlama31DefaultDate : today, trim(system.value_or("")));
     case ChatTemplate::kSmolLm3: return smollm3_prefix(system, today);
+    case ChatTemplate::kGemma: return "<bos>";  // the system text goes into the first user turn
     case ChatTemplate::kGranite: {
       const std::string date = today.empty() ? utc_today("%B %d, %Y") : std::string(today);
       const std::string text = system
@@ -207,6 +211,10 @@ std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_mes
     return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n{}", user_message,
                        no_think ? "<think>\n\n</think>\n" : "");
   }
+  if (chat_template == ChatTemplate::kGemma) {
+    return fmt::format("<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n",
+                       trim(user_message));
+  }
   if (is_llama(chat_template)) {
     return fmt::format(
         "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
@@ -222,16 +230,23 @@ std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_mes
 std::string_view chat_end_of_answer(ChatTemplate chat_template) {
   if (is_chatml(chat_template)) return "<|im_end|>\n";
   if (is_llama(chat_template)) return "<|eot_id|>";
+  if (chat_template == ChatTemplate::kGemma) return "<end_of_turn>\n";
   return "<|end_of_text|>\n";
 }
 
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
                                 std::optional<std::string_view> system, std::string_view today) {
+  if (chat_template == ChatTemplate::kGemma && system) {  // Gemma3: system text + "\n\n" first
+    return fmt::format("<bos><start_of_turn>user\n{}\n\n{}<end_of_turn>\n<start_of_turn>model\n",
+                       *system, trim(user_message));
+  }
   return chat_prefix(chat_template, system, today) +
          chat_user_turn(chat_template, user_message, system);
 }
 
-bool chat_template_adds_bos(ChatTemplate chat_template) { return is_llama(chat_template); }
+bool chat_template_adds_bos(ChatTemplate chat_template) {
+  return is_llama(chat_template) || chat_template == ChatTemplate::kGemma;
+}
 
 Result<std::vector<int32_t>> encode_prompt(const Tokenizer& tokenizer, std::string_view prompt,
                                            const PromptOptions& options) {

@@ -134,7 +134,7 @@ std::vector<Case> all_cases() {
       {"output_in_arena", [](Program& p) { p.graphs[0].tensors[8].arena_offset = 64; },
        ErrorKind::kCorrupt, "tensor #8 'logits': graph output with arena offset 64, expected -1"},
       {"unknown_op", [](Program& p) { p.graphs[0].nodes[3].op = static_cast<OpCode>(300); },
-       ErrorKind::kUnsupported, "node #3 (unknown): unknown op code 300 (this build knows 0..23)"},
+       ErrorKind::kUnsupported, "node #3 (unknown): unknown op code 300 (this build knows 0..26)"},
       {"read_before_write",
        [](Program& p) { std::swap(p.graphs[0].nodes[1], p.graphs[0].nodes[2]); },
        ErrorKind::kCorrupt, "node #1 (linear): reads tensor #5 'xn' before it is produced"},

@@ -102,7 +102,7 @@ TEST(OpSupport, GraphIoAndStorage) {
   EXPECT_EQ(status.error().message(),
             "graph 'decode': 2 op/dtype combinations the runtime cannot execute:\n"
             "  graph input 'scratch' f32[1]: not an input the runner binds (tokens, "
-            "attention_mask, input_pos, k_cache.{l}, v_cache.{l})\n"
+            "attention_mask, window_attention_mask, input_pos, k_cache.{l}, v_cache.{l})\n"
             "  graph output 'logits' u16[1,1,8] per_axis: quantized I/O must be per-tensor");
   // Integer storage without params means nothing.
   Graph h = linear_graph(TensorType::f32({8, 4}));

@@ -2,8 +2,9 @@
 // convert_hf_to_gguf writes them (<arch>.* keys; qwen2 attn_{q,k,v}.bias; qwen3
 // attention.key_length != D/H and attn_{q,k}_norm; granite embedding_scale, residual_scale,
 // attention.scale, logit_scale and interleaved q/k rows like llama; qwen rows rotate-half as
-// stored): each loads back to the model it was written from, weight for weight, with the
-// family's features; hostile files fail naming what is wrong.
+// stored; gemma / gemma3 with their norms (1 + w already added), gemma3's q/k norms, post norms
+// and attention.sliding_window): each loads back to the model it was written from, weight for
+// weight, with the family's features; hostile files fail naming what is wrong.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -107,6 +108,8 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
     add(p + "attn_q_norm.weight", w.q_norm);
     add(p + "attn_k_norm.weight", w.k_norm);
     add(p + "ffn_norm.weight", w.ffn_norm);
+    add(p + "post_attention_norm.weight", w.post_attn_norm);
+    add(p + "post_ffw_norm.weight", w.post_ffn_norm);
     add(p + "ffn_gate.weight", w.w1);
     add(p + "ffn_down.weight", w.w2);
     add(p + "ffn_up.weight", w.w3);
@@ -132,6 +135,18 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
     floats["residual_scale"] = static_cast<float>(c.residual_multiplier);
     floats["attention.scale"] = static_cast<float>(c.attention_multiplier.value_or(1.0));
     floats["logit_scale"] = static_cast<float>(c.logits_scaling);
+  }
+  if (arch == "gemma3") {
+    uints.push_back({"attention.sliding_window", static_cast<uint32_t>(c.sliding_window)});
+    // llama.cpp's gemma3 default is 6; another pattern (the first global layer + 1) is written.
+    int64_t first_global = 0;
+    while (c.is_sliding(first_global)) ++first_global;
+    if (first_global + 1 != 6) {
+      uints.push_back({"attention.sliding_window_pattern", static_cast<uint32_t>(first_global + 1)});
+    }
+    if (c.final_logit_softcapping > 0) {
+      floats["final_logit_softcapping"] = static_cast<float>(c.final_logit_softcapping);
+    }
   }
   for (const auto& [k, v] : o.floats) floats[k] = v;
 
@@ -171,7 +186,8 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
 }
 
 const std::pair<const char*, const char*> kFamilies[] = {
-    {"qwen2.5", "qwen2"}, {"qwen3", "qwen3"}, {"granite", "granite"}, {"llama3.2", "llama"}};
+    {"qwen2.5", "qwen2"}, {"qwen3", "qwen3"},   {"granite", "granite"},
+    {"llama3.2", "llama"}, {"gemma", "gemma"}, {"gemma3", "gemma3"}};
 
 TEST(GgufFamilies, LoadBackTheModelTheyWereWrittenFrom) {
   for (const auto& [family, arch] : kFamilies) {
@@ -191,6 +207,12 @@ TEST(GgufFamilies, LoadBackTheModelTheyWereWrittenFrom) {
     EXPECT_EQ(a.attention_multiplier.value_or(0), b.attention_multiplier.value_or(0));
     EXPECT_EQ(a.residual_multiplier, b.residual_multiplier);
     EXPECT_EQ(a.logits_scaling, b.logits_scaling);
+    EXPECT_EQ(a.ffn_act, b.ffn_act);
+    EXPECT_EQ(a.post_norms, b.post_norms);
+    EXPECT_EQ(a.sliding_window, b.sliding_window);
+    EXPECT_EQ(a.sliding_window_layers, b.sliding_window_layers);
+    EXPECT_EQ(a.rope_local_theta, b.rope_local_theta);
+    EXPECT_EQ(a.final_logit_softcapping, b.final_logit_softcapping);
     const std::vector<NamedWeight> got = named_weights(m), want = named_weights(src);
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {
@@ -237,6 +259,21 @@ TEST(GgufFamilies, HostileFiles) {
   expect_error(
       write_gguf(qwen3, "qwen3", {.extra = {{"blk.0.ffn_gate_inp.weight", {4}, {1, 2, 3, 4}}}}),
       "1 tensor(s) that a qwen3 model does not use: blk.0.ffn_gate_inp.weight");
+}
+
+// gemma3: llama.cpp makes every 6th layer global (sliding_window_pattern 6); q/k norms, post
+// norms and the window from attention.sliding_window.
+TEST(GgufFamilies, Gemma3SlidingWindowPattern) {
+  frontend::LlamaConfig cfg = testing::family_config("gemma3");
+  cfg.n_layers = 7;
+  cfg.sliding_window_layers = {0, 1, 2, 3, 4, 6};
+  const LlamaModel src = make_random_llama(cfg, 9);
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_gguf_model(write_gguf(src, "gemma3")));
+  EXPECT_EQ(m.config.sliding_window_layers, cfg.sliding_window_layers);
+  EXPECT_EQ(m.config.sliding_window, 8);
+  EXPECT_TRUE(m.config.qk_norm && m.config.post_norms);
+  expect_error(write_gguf(src, "gemma3", {.skip = "blk.2.post_ffw_norm.weight"}),
+               "tensor 'blk.2.post_ffw_norm.weight' is missing");
 }
 
 }  // namespace

@@ -446,9 +446,9 @@ TEST(Gguf, RandomModelRoundTripsAndBadModelsFail) {
   EXPECT_THAT(shape.error().message(),
               HasSubstr("tensor 'blk.0.attn_k.weight' has ne [8,5], expected [8,4]"));
 
-  auto arch = load_gguf_model(write_llama_gguf(m, {.architecture = "gemma"}));
+  auto arch = load_gguf_model(write_llama_gguf(m, {.architecture = "gemma2"}));
   EXPECT_EQ(arch.kind(), ErrorKind::kUnsupported);
-  EXPECT_THAT(arch.error().message(), HasSubstr("architecture 'gemma' is not supported"));
+  EXPECT_THAT(arch.error().message(), HasSubstr("architecture 'gemma2' is not supported"));
 }
 
 // llama3 RoPE scaling travels as rope_freqs.weight; it is recognised from its values.

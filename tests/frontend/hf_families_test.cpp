@@ -1,10 +1,13 @@
 // The llama-like families from Hugging Face folders written by the test (Qwen2ForCausalLM,
-// Qwen3ForCausalLM, SmolLM3ForCausalLM, GraniteForCausalLM, LlamaForCausalLM with llama3 RoPE
-// scaling under `rope_parameters`): each loads with its features; its float logits for 16
+// Qwen3ForCausalLM, SmolLM3ForCausalLM, GraniteForCausalLM, GemmaForCausalLM, Gemma3ForCausalLM,
+// LlamaForCausalLM with llama3 RoPE scaling under `rope_parameters`): each loads with its
+// features; its float logits for 16
 // positions equal a straightforward forward pass written here (double precision, no code shared
 // with the builder) within 1e-4; MHA, SHA from source and MHA + split give the same greedy
 // tokens; hostile files (missing norm weights, a bias of the wrong length, no_rope_layers of the
-// wrong length, negative multipliers, tensors nothing reads) fail naming what is wrong.
+// wrong length, negative multipliers, tensors nothing reads) fail naming what is wrong. Gemma3's
+// sliding window through the runner (hybrid AR-32 / AR-1, window 8, context 64): greedy tokens
+// and logits equal the reference that recomputes every position from scratch.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -19,6 +22,7 @@
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/passes/passes.h"
+#include "headsplit/runner/decoder.h"
 #include "headsplit/runner/generator.h"
 #include "headsplit/support/file.h"
 #include "testing/family_configs.h"
@@ -53,13 +57,15 @@ void rms_norm(Vec& x, size_t begin, size_t n, const Weight& w, double eps) {
   for (size_t i = 0; i < n; ++i) x[begin + i] *= inv * w.f32()[i];
 }
 
-// transformers' default inverse frequencies, with _compute_llama3_parameters when scaled.
-Vec inv_freq(const LlamaConfig& c) {
+// transformers' default inverse frequencies, with _compute_llama3_parameters when scaled;
+// `local`: Gemma3's sliding-window layers (rope_local_base_freq, unscaled).
+Vec inv_freq(const LlamaConfig& c, bool local = false) {
   Vec f;
+  const double theta = local ? c.rope_local_theta : c.rope_theta;
   for (int64_t i = 0; i < c.head_dim; i += 2) {
-    f.push_back(1.0 / std::pow(c.rope_theta, static_cast<double>(i) / c.head_dim));
+    f.push_back(1.0 / std::pow(theta, static_cast<double>(i) / c.head_dim));
   }
-  if (!c.rope_scaling) return f;
+  if (!c.rope_scaling || local) return f;
   const RopeScaling& s = *c.rope_scaling;
   const double old = static_cast<double>(s.original_max_position_embeddings);
   for (double& x : f) {
@@ -85,12 +91,24 @@ void rope(Vec& x, size_t begin, int64_t dh, int64_t p, const Vec& freq) {
   }
 }
 
-// Logits [T][V] of the whole sequence from an empty cache (causal attention).
+// The FFN gate activation: silu, or GELU (erf, or transformers' gelu_pytorch_tanh).
+double activation(const LlamaConfig& c, double x) {
+  switch (c.ffn_act) {
+    case FfnActivation::kSilu: return x / (1 + std::exp(-x));
+    case FfnActivation::kGelu: return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    case FfnActivation::kGeluTanh:
+      return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+  }
+  return 0;
+}
+
+// Logits [T][V] of the whole sequence from an empty cache (causal attention; on Gemma3's
+// sliding-window layers position t sees positions (t - W, t] only).
 std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
   const LlamaConfig& c = m.config;
   const auto T = ids.size(), D = static_cast<size_t>(c.dim), Dh = static_cast<size_t>(c.head_dim);
   const auto H = static_cast<size_t>(c.n_heads), Hkv = static_cast<size_t>(c.n_kv_heads);
-  const Vec freq = inv_freq(c);
+  const Vec global_freq = inv_freq(c), local_freq = inv_freq(c, true);
   std::vector<Vec> h(T, Vec(D));
   for (size_t t = 0; t < T; ++t) {
     for (size_t i = 0; i < D; ++i) {
@@ -101,6 +119,8 @@ std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t
   const double scale = c.attention_multiplier.value_or(1.0 / std::sqrt(static_cast<double>(Dh)));
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const LayerWeights& w = m.weights.layers[static_cast<size_t>(l)];
+    const Vec& freq = c.is_sliding(l) ? local_freq : global_freq;
+    const size_t window = c.is_sliding(l) ? static_cast<size_t>(c.sliding_window) : T + 1;
     std::vector<Vec> q(T), k(T), v(T);
     for (size_t t = 0; t < T; ++t) {
       Vec x = h[t];
@@ -121,26 +141,29 @@ std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t
       Vec attn(H * Dh, 0.0);
       for (size_t hh = 0; hh < H; ++hh) {
         const size_t g = hh / (H / Hkv);
-        Vec s(t + 1);
+        const size_t first = t + 1 > window ? t + 1 - window : 0;  // positions [first, t]
+        Vec s(t + 1, 0.0);
         double mx = -1e300, sum = 0.0;
-        for (size_t j = 0; j <= t; ++j) {
+        for (size_t j = first; j <= t; ++j) {
           double d = 0.0;
           for (size_t i = 0; i < Dh; ++i) d += q[t][hh * Dh + i] * k[j][g * Dh + i];
           s[j] = d * scale;
           mx = std::max(mx, s[j]);
         }
-        for (double& x : s) sum += (x = std::exp(x - mx));
-        for (size_t j = 0; j <= t; ++j) {
+        for (size_t j = first; j <= t; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (size_t j = first; j <= t; ++j) {
           for (size_t i = 0; i < Dh; ++i) attn[hh * Dh + i] += s[j] / sum * v[j][g * Dh + i];
         }
       }
-      const Vec o = matvec(w.wo, attn);
+      Vec o = matvec(w.wo, attn);
+      if (c.post_norms) rms_norm(o, 0, D, w.post_attn_norm, c.rms_eps);
       for (size_t i = 0; i < D; ++i) h[t][i] += c.residual_multiplier * o[i];
       Vec x = h[t];
       rms_norm(x, 0, D, w.ffn_norm, c.rms_eps);
       Vec gate = matvec(w.w1, x), up = matvec(w.w3, x);
-      for (size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
-      const Vec down = matvec(w.w2, gate);
+      for (size_t i = 0; i < gate.size(); ++i) gate[i] = activation(c, gate[i]) * up[i];
+      Vec down = matvec(w.w2, gate);
+      if (c.post_norms) rms_norm(down, 0, D, w.post_ffn_norm, c.rms_eps);
       for (size_t i = 0; i < D; ++i) h[t][i] += c.residual_multiplier * down[i];
     }
   }
@@ -150,6 +173,11 @@ std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t
     rms_norm(x, 0, D, m.weights.norm, c.rms_eps);
     Vec y = matvec(c.tied_embeddings ? m.weights.tok_embeddings : m.weights.output, x);
     for (double& e : y) e /= c.logits_scaling;
+    if (c.final_logit_softcapping > 0) {
+      for (double& e : y) {
+        e = c.final_logit_softcapping * std::tanh(e / c.final_logit_softcapping);
+      }
+    }
     logits.push_back(std::move(y));
   }
   return logits;
@@ -163,13 +191,19 @@ Result<std::vector<float>> graph_logits(const LlamaModel& m, const std::vector<i
   HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, {.ar_len = T, .context_len = C}));
   std::vector<ir::NamedTensor> in;
   in.push_back({"tokens", ir::Tensor::from_i32({1, T}, ids)});
-  std::vector<float> mask(static_cast<size_t>(T * C), -255.0f);
+  std::vector<float> mask(static_cast<size_t>(T * C), -255.0f), window(mask);
   std::vector<int32_t> pos(static_cast<size_t>(T));
   for (int64_t t = 0; t < T; ++t) {
     pos[static_cast<size_t>(t)] = static_cast<int32_t>(t);
-    for (int64_t j = 0; j <= t; ++j) mask[static_cast<size_t>(t * C + C - T + j)] = 0.0f;
+    for (int64_t j = 0; j <= t; ++j) {
+      mask[static_cast<size_t>(t * C + C - T + j)] = 0.0f;
+      if (t - j < m.config.sliding_window) window[static_cast<size_t>(t * C + C - T + j)] = 0.0f;
+    }
   }
   in.push_back({"attention_mask", ir::Tensor::from_f32({1, T, C}, mask)});
+  if (m.config.sliding_window > 0) {
+    in.push_back({"window_attention_mask", ir::Tensor::from_f32({1, T, C}, window)});
+  }
   in.push_back({"input_pos", ir::Tensor::from_i32({1, T}, pos)});
   const LlamaConfig& c = m.config;
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -196,7 +230,9 @@ Result<std::vector<int32_t>> greedy(const LlamaModel& m, Form form, int64_t n) {
     }
     graphs.push_back(std::move(g));
   }
-  HS_ASSIGN_OR_RETURN(auto step, irexec::GraphStepModel::create(std::move(graphs)));
+  irexec::GraphStepModelOptions so;
+  so.sliding_window = m.config.sliding_window;
+  HS_ASSIGN_OR_RETURN(auto step, irexec::GraphStepModel::create(std::move(graphs), so));
   HS_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::create(*m.tokenizer));
   HS_ASSIGN_OR_RETURN(auto sampler, runner::Sampler::create(runner::SamplerOptions{}));
   runner::Generator gen(*step, *tok);
@@ -236,6 +272,22 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
   EXPECT_EQ(a.residual_multiplier, b.residual_multiplier);
   EXPECT_EQ(a.logits_scaling, b.logits_scaling);
   EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
+  EXPECT_EQ(a.ffn_act, b.ffn_act);
+  EXPECT_EQ(a.post_norms, b.post_norms);
+  EXPECT_EQ(a.sliding_window, b.sliding_window);
+  EXPECT_EQ(a.sliding_window_layers, b.sliding_window_layers);
+  EXPECT_EQ(a.rope_local_theta, b.rope_local_theta);
+  EXPECT_EQ(a.final_logit_softcapping, b.final_logit_softcapping);
+  // Gemma's norms are stored as w - 1 and folded back at load: bit for bit.
+  for (size_t l = 0; l < m.weights.layers.size(); ++l) {
+    const LayerWeights &x = m.weights.layers[l], &y = src.weights.layers[l];
+    EXPECT_TRUE(weights_bit_equal(x.attn_norm, y.attn_norm)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.ffn_norm, y.ffn_norm)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.post_attn_norm, y.post_attn_norm)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.post_ffn_norm, y.post_ffn_norm)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.q_norm, y.q_norm)) << l;
+  }
+  EXPECT_TRUE(weights_bit_equal(m.weights.norm, src.weights.norm));
 
   std::vector<int32_t> ids;
   for (int i = 0; i < 16; ++i) ids.push_back((i * 37 + 11) % static_cast<int32_t>(a.vocab_size));
@@ -265,16 +317,21 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
 // Each feature matters: the reference without it differs from the graph with it.
 TEST(HfFamilies, FeaturesChangeTheLogits) {
   std::vector<int32_t> ids{1, 40, 7, 99, 5, 250, 3, 17};
-  for (const std::string family : {"qwen2.5", "qwen3", "smollm3", "granite"}) {
+  for (const std::string family : {"qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3"}) {
     const LlamaModel m = testing::family_model(family, 3);
     LlamaModel plain = m;
     plain.config.no_rope_layers.clear();
+    plain.config.ffn_act = FfnActivation::kSilu;
+    plain.config.post_norms = false;
+    plain.config.sliding_window = 0;
+    plain.config.sliding_window_layers.clear();
+    plain.config.final_logit_softcapping = 0;
     plain.config.qk_norm = false;
     plain.config.embedding_multiplier = plain.config.residual_multiplier = 1.0;
     plain.config.logits_scaling = 1.0;
     plain.config.attention_multiplier.reset();
     for (LayerWeights& w : plain.weights.layers)
-      w.bq = w.bk = w.bv = w.q_norm = w.k_norm = Weight{};
+      w.bq = w.bk = w.bv = w.q_norm = w.k_norm = w.post_attn_norm = w.post_ffn_norm = Weight{};
     plain.config.attention_bias = false;
     HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
     const std::vector<Vec> without = reference_logits(plain, ids);
@@ -294,6 +351,123 @@ INSTANTIATE_TEST_SUITE_P(Families, HfFamilies, ::testing::ValuesIn(testing::fami
                            std::erase(n, '.');
                            return n;
                          });
+
+// ---- Gemma3's sliding window through the runner ---------------------------------------------
+
+size_t argmax(const Vec& v) { return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
+
+// A step model of AR-32 prefill + AR-1 decode graphs (context 64) in `form`.
+Result<std::unique_ptr<irexec::GraphStepModel>> hybrid_model(const LlamaModel& m, Form form) {
+  std::vector<ir::Graph> graphs;
+  for (int64_t t : {32, 1}) {
+    BuildOptions o{.ar_len = t, .context_len = 64};
+    if (form == Form::kShaFromSource) o.form = AttentionForm::kShaFromSource;
+    HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, o));
+    if (form == Form::kMhaSplit) {
+      passes::PreprocessOptions po;
+      po.split_options.require_all = true;
+      HS_TRY(passes::run_preprocess(g, po, passes::PassContext{}));
+    }
+    graphs.push_back(std::move(g));
+  }
+  irexec::GraphStepModelOptions so;
+  so.sliding_window = m.config.sliding_window;
+  return irexec::GraphStepModel::create(std::move(graphs), so);
+}
+
+// Greedy continuation by the reference: every step recomputes every position from scratch
+// (each sliding-window layer attends over the last W positions only).
+std::vector<int32_t> reference_greedy(const LlamaModel& m, std::vector<int32_t> ids, int n) {
+  std::vector<int32_t> out;
+  for (int i = 0; i < n; ++i) {
+    const int32_t next = static_cast<int32_t>(argmax(reference_logits(m, ids).back()));
+    out.push_back(next);
+    ids.push_back(next);
+  }
+  return out;
+}
+
+TEST(Gemma3Window, GreedyTokensEqualTheFromScratchReference) {
+  // Window 8, context 64, prompts of 20 and 30 tokens (longer than the window), AR-32 prefill
+  // then AR-1 decode; MHA, SHA from source and MHA + split.
+  const LlamaModel m = testing::family_model("gemma3", 5);
+  ASSERT_EQ(m.config.sliding_window, 8);
+  for (const int prompt_len : {20, 30}) {
+    std::vector<int32_t> prompt;
+    for (int i = 0; i < prompt_len; ++i) prompt.push_back((i * 53 + 7) % 320);
+    const std::vector<int32_t> want = reference_greedy(m, prompt, 12);
+    if (prompt_len == 30) {  // the window matters: without it the reference continues otherwise
+      LlamaModel global = m;
+      global.config.sliding_window = 0;
+      global.config.sliding_window_layers.clear();
+      EXPECT_NE(reference_greedy(global, prompt, 12), want);
+    }
+    for (Form form : {Form::kMha, Form::kShaFromSource, Form::kMhaSplit}) {
+      SCOPED_TRACE(fmt::format("prompt {} form {}", prompt_len, static_cast<int>(form)));
+      HS_ASSERT_OK_AND_ASSIGN(auto step, hybrid_model(m, form));
+      EXPECT_EQ(step->info().sliding_window, 8);
+      HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(*m.tokenizer));
+      HS_ASSERT_OK_AND_ASSIGN(auto sampler, runner::Sampler::create(runner::SamplerOptions{}));
+      runner::Generator gen(*step, *tok);
+      runner::GeneratorOptions go;
+      go.max_new_tokens = 12;
+      HS_ASSERT_OK_AND_ASSIGN(runner::GenerationResult r, gen.generate(prompt, sampler, go));
+      EXPECT_EQ(r.prefill_ar_len, 32);
+      EXPECT_EQ(r.decode_ar_len, 1);
+      EXPECT_EQ(r.tokens, want);
+    }
+  }
+}
+
+TEST(Gemma3Window, LogitsAcrossArLengthSwitchesEqualTheReference) {
+  // prefill 12 (AR-32) -> decode 6 (AR-1) -> prefill 9 more (AR-32 again, rows moved back) ->
+  // decode 4: after each step the last logits row equals the reference over the whole sequence.
+  const LlamaModel m = testing::family_model("gemma3", 6);
+  HS_ASSERT_OK_AND_ASSIGN(auto step, hybrid_model(m, Form::kMha));
+  HS_ASSERT_OK_AND_ASSIGN(runner::Decoder dec, runner::Decoder::create(*step, {}));
+  std::vector<int32_t> seq;
+  double worst = 0.0;
+  auto check = [&] {
+    const Vec want = reference_logits(m, seq).back();
+    const std::span<const float> got = dec.last_logits();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
+    EXPECT_EQ(static_cast<size_t>(std::max_element(got.begin(), got.end()) - got.begin()),
+              argmax(want))
+        << "at length " << seq.size();
+  };
+  auto prefill = [&](int n, int salt) {
+    std::vector<int32_t> chunk;
+    for (int i = 0; i < n; ++i) chunk.push_back((i * 31 + salt) % 320);
+    HS_ASSERT_OK(dec.prefill(chunk));
+    seq.insert(seq.end(), chunk.begin(), chunk.end());
+    check();
+  };
+  auto decode = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      const auto next = static_cast<int32_t>(argmax(reference_logits(m, seq).back()));
+      HS_ASSERT_OK(dec.decode(next));
+      seq.push_back(next);
+      check();
+    }
+  };
+  prefill(12, 3);
+  decode(6);
+  prefill(9, 11);
+  decode(4);
+  EXPECT_EQ(dec.n_past(), 31);
+  EXPECT_LT(worst, 1e-4);
+}
+
+TEST(Gemma3Window, StepModelNeedsTheWindow) {
+  const LlamaModel m = testing::family_model("gemma3", 5);
+  std::vector<ir::Graph> graphs;
+  HS_ASSERT_OK_AND_ASSIGN(ir::Graph g, build_llama(m, {.ar_len = 1, .context_len = 16}));
+  graphs.push_back(std::move(g));
+  auto r = irexec::GraphStepModel::create(std::move(graphs));  // no sliding_window given
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.error().message(), HasSubstr("window_attention_mask"));
+}
 
 // ---- Hostile files -------------------------------------------------------------------------
 
@@ -334,6 +508,35 @@ TEST(HfFamiliesHostile, NoRopeLayersOfTheWrongLength) {
   expect_error(dir, "no_rope_layers is [1,1,0], expected a list of 2 entries");
   edit_config(dir, [](nlohmann::json& c) { c["no_rope_layers"] = {1, 2}; });
   expect_error(dir, "no_rope_layers[1] is 2, expected 0 or 1");
+}
+
+TEST(HfFamiliesHostile, Gemma3Keys) {
+  const std::string dir = write_family("gemma3");
+  edit_config(dir, [](nlohmann::json& c) { c["layer_types"] = {"full_attention"}; });
+  expect_error(dir, "layer_types is [\"full_attention\"], expected a list of 3 entries");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["layer_types"] = {"sliding_attention", "chunked_attention", "full_attention"};
+  });
+  expect_error(dir, "layer_types[1] is 'chunked_attention', expected sliding_attention or "
+                    "full_attention");
+  edit_config(dir, [](nlohmann::json& c) {
+    c.erase("layer_types");
+    c["sliding_window_pattern"] = 3;  // the older key: layers 0, 1 sliding, 2 global
+  });
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_hf_model(dir));
+  EXPECT_EQ(m.config.sliding_window_layers, (std::vector<int64_t>{0, 1}));
+  edit_config(dir, [](nlohmann::json& c) { c["sliding_window"] = 0; });
+  expect_error(dir, "sliding_window is 0, expected > 0");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["sliding_window"] = 8;
+    c["attn_logit_softcapping"] = 50.0;
+  });
+  expect_error(dir, "attention-score soft-capping is not supported");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["attn_logit_softcapping"] = nullptr;
+    c["hidden_activation"] = "relu";
+  });
+  expect_error(dir, "activation 'relu' is not supported");
 }
 
 TEST(HfFamiliesHostile, NegativeMultipliers) {

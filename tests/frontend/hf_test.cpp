@@ -308,7 +308,7 @@ TEST(HfConfig, RejectsWhatItCannotRun) {
   const Case cases[] = {
       {"architectures", R"(["MistralForCausalLM"])", ErrorKind::kUnsupported,
        "architecture [MistralForCausalLM] (model_type 'llama') is not supported"},
-      {"hidden_act", R"("gelu")", ErrorKind::kUnsupported, "hidden_act 'gelu' is not supported"},
+      {"hidden_act", R"("relu")", ErrorKind::kUnsupported, "activation 'relu' is not supported"},
       {"rope_scaling", R"({"rope_type": "yarn", "factor": 4})", ErrorKind::kUnsupported,
        "rope_scaling type 'yarn' is not supported"},
       {"hidden_size", "", ErrorKind::kNotFound, "'hidden_size' is missing"},

@@ -209,7 +209,10 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
       : c.family == "qwen3"   ? std::pair{"Qwen3ForCausalLM", "qwen3"}
       : c.family == "smollm3" ? std::pair{"SmolLM3ForCausalLM", "smollm3"}
       : c.family == "granite" ? std::pair{"GraniteForCausalLM", "granite"}
+      : c.family == "gemma"   ? std::pair{"GemmaForCausalLM", "gemma"}
+      : c.family == "gemma3"  ? std::pair{"Gemma3ForCausalLM", "gemma3_text"}
                               : std::pair{"LlamaForCausalLM", "llama"};
+  const bool gemma = c.family == "gemma" || c.family == "gemma3";
   json config = {{"architectures", {arch.first}},
                  {"model_type", arch.second},
                  {"hidden_size", c.dim},
@@ -248,6 +251,30 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     config["residual_multiplier"] = c.residual_multiplier;
     config["logits_scaling"] = c.logits_scaling;
   }
+  if (gemma) {  // hidden_activation, and Gemma's (1 + w) norms (written as w - 1 below)
+    config.erase("hidden_act");
+    config["hidden_activation"] = c.ffn_act == frontend::FfnActivation::kGelu ? "gelu"
+                                                                              : "gelu_pytorch_tanh";
+    config["final_logit_softcapping"] =
+        c.final_logit_softcapping > 0 ? json(c.final_logit_softcapping) : json(nullptr);
+    config["attn_logit_softcapping"] = nullptr;
+  }
+  if (c.family == "gemma3") {
+    config["query_pre_attn_scalar"] =
+        c.attention_multiplier ? 1.0 / (*c.attention_multiplier * *c.attention_multiplier)
+                               : static_cast<double>(c.head_dim);
+    config["sliding_window"] = c.sliding_window;
+    config["rope_local_base_freq"] = c.rope_local_theta;
+    json types = json::array();
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      types.push_back(c.is_sliding(l) ? "sliding_attention" : "full_attention");
+    }
+    if (o.sliding_window_pattern > 0) {
+      config["sliding_window_pattern"] = o.sliding_window_pattern;
+    } else {
+      config["layer_types"] = types;
+    }
+  }
   if (o.rope_parameters) {  // newer transformers: theta and scaling under rope_parameters
     json rp =
         config["rope_scaling"].is_null() ? json{{"rope_type", "default"}} : config["rope_scaling"];
@@ -261,7 +288,11 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
   std::vector<SafetensorsEntry> entries;
   auto add = [&](const std::string& name, const frontend::Weight& w) {
     if (name == o.skip_tensor || w.empty()) return;
-    entries.push_back({name, dtype_name(o.dtype), w.shape, encode_floats(w.f32(), o.dtype)});
+    std::vector<float> v(w.f32().begin(), w.f32().end());
+    if (gemma && name.ends_with("norm.weight")) {
+      for (float& x : v) x -= 1.0f;  // exact for weights in [0.5, 2] (Sterbenz)
+    }
+    entries.push_back({name, dtype_name(o.dtype), w.shape, encode_floats(v, o.dtype)});
   };
   add("model.embed_tokens.weight", m.weights.tok_embeddings);
   for (size_t l = 0; l < m.weights.layers.size(); ++l) {
@@ -277,7 +308,13 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     add(p + "self_attn.v_proj.bias", lw.bv);
     add(p + "self_attn.q_norm.weight", lw.q_norm);
     add(p + "self_attn.k_norm.weight", lw.k_norm);
-    add(p + "post_attention_layernorm.weight", lw.ffn_norm);
+    if (c.post_norms) {  // Gemma3's four norms
+      add(p + "post_attention_layernorm.weight", lw.post_attn_norm);
+      add(p + "pre_feedforward_layernorm.weight", lw.ffn_norm);
+      add(p + "post_feedforward_layernorm.weight", lw.post_ffn_norm);
+    } else {
+      add(p + "post_attention_layernorm.weight", lw.ffn_norm);
+    }
     add(p + "mlp.gate_proj.weight", lw.w1);
     add(p + "mlp.down_proj.weight", lw.w2);
     add(p + "mlp.up_proj.weight", lw.w3);

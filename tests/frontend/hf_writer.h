@@ -20,11 +20,15 @@ struct HfWriteOptions {
   std::string skip_tensor;      // leave this HF tensor out (for missing-tensor tests)
   bool write_tokenizer = true;  // when the model has a tokenizer
   bool rope_parameters = false;  // theta and scaling under "rope_parameters" (transformers 5)
+  // Gemma3: write sliding_window_pattern N instead of layer_types (the model's sliding layers
+  // must be the pattern's: every N-th layer global).
+  int64_t sliding_window_pattern = 0;
 };
 
 // Writes the model as it is: its q/k rows are already in rotate-half order, which is the HF
-// order. config.family picks the architecture (Qwen2/Qwen3/SmolLM3/Granite/LlamaForCausalLM)
-// and its keys (no_rope_layers, Granite's multipliers; Qwen2 writes no attention_bias key). A
+// order. config.family picks the architecture (Qwen2/Qwen3/SmolLM3/Granite/Gemma/Gemma3/
+// LlamaForCausalLM) and its keys (no_rope_layers, Granite's multipliers, Gemma's activation
+// and (1 + w) norms stored as w - 1, Gemma3's sliding window; Qwen2 writes no attention_bias key). A
 // llama2c-kind tokenizer is not written (use an spm or byte-level one).
 Status write_hf_folder(const frontend::LlamaModel& model, const std::string& dir,
                        const HfWriteOptions& options = {});

@@ -250,13 +250,14 @@ TEST(RandomLlama, DeterministicAndThreadIndependent) {
   c.tied_embeddings = false;
   c.attention_bias = true;
   c.qk_norm = true;
+  c.post_norms = true;
   LlamaModel a = make_random_llama(c, 7, RandomOptions{1});
   LlamaModel b = make_random_llama(c, 7, RandomOptions{3});
   LlamaModel other = make_random_llama(c, 8, RandomOptions{1});
   HS_ASSERT_OK(a.validate());
   EXPECT_EQ(a.source, "random(seed 7)");
   std::vector<NamedWeight> wa = named_weights(a), wb = named_weights(b), wo = named_weights(other);
-  ASSERT_EQ(wa.size(), 2 + 14 * 5 + 1u);
+  ASSERT_EQ(wa.size(), 2 + 16 * 5 + 1u);
   for (size_t i = 0; i < wa.size(); ++i) {
     EXPECT_TRUE(weights_bit_equal(*wa[i].weight, *wb[i].weight)) << wa[i].name;
     EXPECT_FALSE(weights_bit_equal(*wa[i].weight, *wo[i].weight)) << wa[i].name;

@@ -203,7 +203,10 @@ Graph every_op_graph() {
   ValueId o = e(OpKind::kMatMul, {p, xd}, {}, "o");
   ValueId ng = e(OpKind::kNeg, {o}, {}, "ng");
   ValueId d = e(OpKind::kDiv, {ng, scale}, {}, "d");
-  ValueId a = e(OpKind::kSilu, {d}, {}, "a");
+  ValueId a0 = e(OpKind::kSilu, {d}, {}, "a0");
+  ValueId a1 = e(OpKind::kGelu, {a0}, {{"approximate", std::string("tanh")}}, "a1");
+  ValueId a2 = e(OpKind::kTanh, {a1}, {}, "a2");
+  ValueId a = e(OpKind::kLayerNorm, {a2, bq, bq}, {{"eps", 1e-6}}, "a");
   ValueId m = e(OpKind::kMul, {a, s16}, {}, "m");
   ValueId sb = e(OpKind::kSub, {m, rows}, {}, "sb");
   ValueId sl = e(OpKind::kSlice, {sb},

@@ -1,5 +1,5 @@
 // Reference elementwise kernels: hand-computed broadcast cases for add/sub/mul/div, eq and
-// where; neg and silu.
+// where; neg, silu, tanh and gelu (exact and tanh forms).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -110,6 +110,51 @@ TEST(RefUnary, Silu) {
   EXPECT_EQ(y[4], -1.f / (1.f + std::exp(1.f)));
   // Sanity against the real value silu(1) = 0.7310585786...
   EXPECT_NEAR(y[3], 0.7310585786, 1e-7);  // float rounding of a transcendental
+}
+
+TEST(RefUnary, Tanh) {
+  // tanh(+-0) keeps the sign; tanh(+-20) rounds to +-1 in float; tanh(0.5) = 0.46211715726...
+  const Floats x = {0, -0.f, 20, -20, 0.5f};
+  Floats y(5);
+  tanh(x.data(), 5, y.data());
+  EXPECT_EQ(y[0], 0.f);
+  EXPECT_TRUE(std::signbit(y[1]));
+  EXPECT_EQ(y[2], 1.f);
+  EXPECT_EQ(y[3], -1.f);
+  EXPECT_NEAR(y[4], 0.46211715726000974, 1e-7);
+}
+
+TEST(RefUnary, GeluExactAndTanhForms) {
+  // Real values (double precision, erf and tanh forms):
+  //   x     exact                  tanh
+  //   1     0.8413447460685429     0.8411919906082768
+  //  -1    -0.15865525393145707   -0.15880800939172324
+  //   2     1.9544997361036416     1.954597694087775
+  //  -3    -0.00404969409489031   -0.0036373920817729943
+  // gelu(0) = 0; gelu(10) = 10 (erf and tanh round to 1); gelu(-10) = -5 * 0 = -0.
+  const Floats x = {1, -1, 2, -3, 0, 10, -10};
+  const double exact[] = {0.8413447460685429, -0.15865525393145707, 1.9544997361036416,
+                          -0.00404969409489031};
+  const double approx[] = {0.8411919906082768, -0.15880800939172324, 1.954597694087775,
+                           -0.0036373920817729943};
+  Floats ye(7), yt(7);
+  gelu(x.data(), 7, GeluApprox::kNone, ye.data());
+  gelu(x.data(), 7, GeluApprox::kTanh, yt.data());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(ye[i], exact[i], 2e-7) << i;  // float rounding of a transcendental
+    EXPECT_NEAR(yt[i], approx[i], 2e-7) << i;
+  }
+  // The two forms differ by more than float rounding at x = -3 (0.4e-3): the attribute matters.
+  EXPECT_GT(std::fabs(ye[3] - yt[3]), 1e-4f);
+  for (const Floats* y : {&ye, &yt}) {
+    EXPECT_EQ((*y)[4], 0.f);
+    EXPECT_EQ((*y)[5], 10.f);
+    EXPECT_EQ((*y)[6], 0.f);
+    EXPECT_TRUE(std::signbit((*y)[6]));
+  }
+  // The documented float expressions, bit for bit.
+  EXPECT_EQ(ye[0], 0.5f * (1.f + std::erf(1.f * 0.70710678f)));
+  EXPECT_EQ(yt[2], (0.5f * 2.f) * (1.f + std::tanh(0.79788456f * (2.f + 0.044715f * 8.f))));
 }
 
 }  // namespace

@@ -85,6 +85,24 @@ TEST(RefRmsNorm, HandComputed) {
       y, (Floats{(2 * r) * 1, (2 * r) * 2, (2 * r) * 3, (2 * r) * 0.5f, 0.5f, -1, 1.5f, -0.25f}));
 }
 
+TEST(RefLayerNorm, HandComputedWithAndWithoutBias) {
+  // Row {1,3,1,3}, eps 3: mean 2, deviations {-1,1,-1,1}, var 1, 1 + 3 = 4, r = 1/2:
+  //   y = {-0.5,0.5,-0.5,0.5} * w (+ b).
+  // Row {5,5,5,5}: deviations 0, var 0, r = 1/sqrt(3): y = 0 * w (+ b) = b.
+  const Floats x = {1, 3, 1, 3, 5, 5, 5, 5}, w = {1, 2, 4, -2}, b = {0.25f, -1, 0, 3};
+  Floats y(8);
+  layer_norm(2, 4, x.data(), w.data(), b.data(), 3.f, y.data());
+  EXPECT_EQ(y, (Floats{-0.25f, 0, -2, 2, 0.25f, -1, 0, 3}));
+  layer_norm(2, 4, x.data(), w.data(), nullptr, 3.f, y.data());
+  EXPECT_EQ(y, (Floats{-0.5f, 1, -2, -1, 0, 0, 0, 0}));
+  // Row {1,2,3,4}, eps 0.75: mean 2.5, var (2.25+0.25+0.25+2.25)/4 = 1.25, r = 1/sqrt(2).
+  const Floats x2 = {1, 2, 3, 4}, ones = {1, 1, 1, 1};
+  Floats y2(4);
+  layer_norm(1, 4, x2.data(), ones.data(), nullptr, 0.75f, y2.data());
+  const float r = 1.f / std::sqrt(2.f);
+  EXPECT_EQ(y2, (Floats{-1.5f * r, -0.5f * r, 0.5f * r, 1.5f * r}));
+}
+
 TEST(RefAxisDims, SplitsAroundTheAxis) {
   const Dims64 s = {2, 3, 4, 5};
   const AxisDims d = axis_dims(s, 2);

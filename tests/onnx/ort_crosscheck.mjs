@@ -35,7 +35,8 @@ const ort = require('onnxruntime-node');
 
 const MAX_LSB = 64;  // whole graphs: largest output difference allowed, in stored integers
 // Op by op: ops whose float results may differ in the last bit (sum order, exp): 1 LSB.
-const ROUNDING_OPS = new Set(['conv2d', 'linear', 'matmul', 'rms_norm', 'softmax', 'silu']);
+const ROUNDING_OPS = new Set(['conv2d', 'linear', 'matmul', 'rms_norm', 'layer_norm', 'softmax', 'silu',
+                              'gelu', 'tanh']);
 
 const typed = { uint16: Uint16Array, uint8: Uint8Array, int32: Int32Array, float32: Float32Array };
 const options = {

@@ -142,7 +142,7 @@ TEST(InferType, Eq) {
 }
 
 TEST(InferType, UnaryElementwise) {
-  for (OpKind op : {OpKind::kNeg, OpKind::kSilu}) {
+  for (OpKind op : {OpKind::kNeg, OpKind::kSilu, OpKind::kTanh}) {
     EXPECT_EQ(*infer(op, {u16q({2, 5})}), f32({2, 5})) << op_name(op);
     expect_shape_error(infer(op, {TensorType::boolean({2})}), "expected a real");
   }
@@ -180,6 +180,30 @@ TEST(InferType, RmsNorm) {
   EXPECT_EQ(*infer(OpKind::kRmsNorm, {f32({1, 3, 64}), f32({64})}, eps), f32({1, 3, 64}));
   expect_shape_error(infer(OpKind::kRmsNorm, {f32({1, 3, 64}), f32({32})}, eps),
                      "rms_norm: weight [32] does not match last axis of [1,3,64]");
+}
+
+TEST(InferType, Gelu) {
+  for (const char* approx : {"none", "tanh"}) {
+    EXPECT_EQ(*infer(OpKind::kGelu, {u16q({2, 5})}, {{"approximate", std::string(approx)}}),
+              f32({2, 5}));
+  }
+  expect_shape_error(infer(OpKind::kGelu, {f32({2})}, {{"approximate", std::string("erf")}}),
+                     "gelu: approximate is 'erf', expected 'none' or 'tanh'");
+  expect_shape_error(infer(OpKind::kGelu, {f32({2})}), "missing string attribute 'approximate'");
+  expect_shape_error(infer(OpKind::kGelu, {TensorType::boolean({2})},
+                           {{"approximate", std::string("none")}}),
+                     "expected a real");
+}
+
+TEST(InferType, LayerNorm) {
+  Attrs eps{{"eps", 1e-5}};
+  EXPECT_EQ(*infer(OpKind::kLayerNorm, {f32({1, 3, 64}), f32({64})}, eps), f32({1, 3, 64}));
+  EXPECT_EQ(*infer(OpKind::kLayerNorm, {f32({1, 3, 64}), f32({64}), f32({64})}, eps),
+            f32({1, 3, 64}));
+  expect_shape_error(infer(OpKind::kLayerNorm, {f32({1, 3, 64}), f32({64}), f32({63})}, eps),
+                     "layer_norm: bias [63] does not match last axis of [1,3,64]");
+  expect_shape_error(infer(OpKind::kLayerNorm, {f32({1, 3, 64}), f32({32})}, eps),
+                     "layer_norm: weight [32] does not match last axis of [1,3,64]");
 }
 
 TEST(InferType, Gather) {

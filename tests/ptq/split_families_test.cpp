@@ -1,6 +1,7 @@
 // The MHA -> SHA split on every family's features (Qwen2.5 biases, Qwen3 per-head q/k norm and
 // Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 scaled RoPE, untied
-// heads): on random weights in small family-like shapes, float and quantized (16a8w,
+// heads, Gemma's GELU and Hkv = 1, Gemma3's post norms, sliding-window layers with their own
+// mask and RoPE rows, and logit soft-capping): on random weights in small family-like shapes, float and quantized (16a8w,
 // 16a4w-block32), T = 1 and T = 32, the split graph's outputs are bit-identical to the MHA
 // graph's; every layer has H + 2*Hkv + 1 attention projections after the split; the per-head q/k
 // norm reads the shared [Dh] weight; bias slices are the weight's rows; the SHA-from-source

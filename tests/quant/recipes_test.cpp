@@ -40,6 +40,8 @@ TEST(FamilyRecipes, MatchTheReferenceTable) {
        false,
        true},
       {"granite", "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, false, true},
+      {"gemma-2b", "16a4w-block64", 8, {"layers.*.attn.v=16a8w", "output=16a8w"}, false, true},
+      {"gemma3-1b", "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, false, true},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);
@@ -68,6 +70,25 @@ TEST(FamilyRecipes, NamedShapesHavePowerOfTwoHeadsForR3) {
     EXPECT_EQ(c.head_dim & (c.head_dim - 1), 0) << shape;
     HS_EXPECT_OK(c.validate(shape));
   }
+}
+
+TEST(FamilyRecipes, GemmaNamedShapes) {
+  // §12.1: gemma-2b 18 layers, D 2048, H 8, Hkv 1, Dh 256, F 16384, V 256000, emb scale 45.25;
+  // gemma3-1b 26 layers, D 1152, H 4, Hkv 1, Dh 256, F 6912, V 262144, sliding window
+  // (512, every 6th layer global).
+  HS_ASSERT_OK_AND_ASSIGN(frontend::LlamaConfig g, frontend::named_config("gemma-2b"));
+  HS_EXPECT_OK(g.validate("gemma-2b"));
+  EXPECT_EQ(g.n_kv_heads, 1);
+  EXPECT_EQ(g.head_dim, 256);
+  EXPECT_NEAR(g.embedding_multiplier, 45.25, 0.01);
+  EXPECT_EQ(g.ffn_act, frontend::FfnActivation::kGeluTanh);
+  HS_ASSERT_OK_AND_ASSIGN(frontend::LlamaConfig g3, frontend::named_config("gemma3-1b"));
+  HS_EXPECT_OK(g3.validate("gemma3-1b"));
+  EXPECT_EQ(g3.sliding_window, 512);
+  EXPECT_EQ(g3.sliding_window_layers.size(), 22u);  // 26 layers, globals 5, 11, 17, 23
+  EXPECT_FALSE(g3.is_sliding(5));
+  EXPECT_TRUE(g3.is_sliding(4));
+  EXPECT_TRUE(g3.qk_norm && g3.post_norms);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// End to end per family (Qwen2.5, Qwen3, SmolLM3, Granite, Llama-3.2 features on small random
-// models with a byte tokenizer): `export` picks the family's recipe (scheme, rules, KV width, R3
+// End to end per family (Qwen2.5, Qwen3, SmolLM3, Granite, Llama-3.2, Gemma, Gemma3 features on
+// small random models with a byte tokenizer): `export` picks the family's recipe (scheme, rules, KV width, R3
 // and masked softmax where the family uses them), and greedy decoding on the artifact (fast
 // kernels) gives the same tokens as the reference interpreter running the same preprocessed
 // (quantized, split) graphs; the float export likewise.
@@ -57,11 +57,18 @@ TEST_P(FamilyExport, RuntimeTokensEqualTheInterpreters) {
   HS_ASSERT_OK_AND_ASSIGN(artifact::LoadedArtifact loaded, artifact::load_artifact(path));
   auto artifact = std::make_shared<const artifact::LoadedArtifact>(std::move(loaded));
   EXPECT_TRUE(artifact->program().metadata.split_applied);
+  if (model.config.sliding_window > 0) {  // the runtime reads the window from the metadata
+    EXPECT_EQ(artifact->program().metadata.extra.at("sliding_window"),
+              std::to_string(model.config.sliding_window));
+  }
 
   HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(*model.tokenizer));
   std::vector<ir::Graph> graphs;
   for (const backend::PreparedGraph& g : prepared.graphs) graphs.push_back(g.graph);
-  HS_ASSERT_OK_AND_ASSIGN(auto reference, irexec::GraphStepModel::create(std::move(graphs)));
+  irexec::GraphStepModelOptions step_options;
+  step_options.sliding_window = model.config.sliding_window;  // Gemma3's window mask
+  HS_ASSERT_OK_AND_ASSIGN(auto reference,
+                          irexec::GraphStepModel::create(std::move(graphs), step_options));
   HS_ASSERT_OK_AND_ASSIGN(auto runtime, ArtifactStepModel::create(artifact, {.threads = 1}));
   for (const char* prompt : {"Once upon a time", "x = 42;"}) {
     HS_ASSERT_OK_AND_ASSIGN(

@@ -37,6 +37,7 @@ ir::Graph elementwise_graph(bool quantized) {
   const auto col = must(g.add_input("col", ir::TensorType::f32({2, 1, 20})));
   const auto scalar = f32_constant(g, "s", {}, 0, {1.75f});
   const auto w = f32_constant(g, "w", {20}, 1);
+  const auto w2 = f32_constant(g, "w2", {20}, 2);
   std::vector<ir::ValueId> outs = {
       emit(g, OpKind::kAdd, {a, b}, {}, "same"),
       emit(g, OpKind::kSub, {a, tile}, {}, "tile_b"),
@@ -47,6 +48,11 @@ ir::Graph elementwise_graph(bool quantized) {
       emit(g, OpKind::kNeg, {a}, {}, "neg"),
       emit(g, OpKind::kSilu, {b}, {}, "silu"),
       emit(g, OpKind::kRmsNorm, {a, w}, {{"eps", 1e-5}}, "rms"),
+      emit(g, OpKind::kLayerNorm, {a, w, w2}, {{"eps", 1e-5}}, "layer_norm"),
+      emit(g, OpKind::kLayerNorm, {b, w}, {{"eps", 0.25}}, "layer_norm_no_bias"),
+      emit(g, OpKind::kTanh, {a}, {}, "tanh"),
+      emit(g, OpKind::kGelu, {a}, {{"approximate", std::string("none")}}, "gelu"),
+      emit(g, OpKind::kGelu, {b}, {{"approximate", std::string("tanh")}}, "gelu_tanh"),
       emit(g, OpKind::kSoftmax, {a}, {{"axis", int64_t{-1}}}, "softmax_last"),
       emit(g, OpKind::kSoftmax, {b}, {{"axis", int64_t{1}}}, "softmax_mid"),
       emit(g, OpKind::kReduceMin, {a}, {{"axis", int64_t{1}}, {"keepdim", int64_t{0}}}, "min0"),

@@ -1,7 +1,8 @@
 // Small configurations with each family's features (tests only): the shapes are tiny so the
 // tests stay fast, the features are the family's (Qwen2.5 q/k/v biases, Qwen3 per-head q/k norm
 // and Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 llama3 RoPE scaling
-// and an untied head).
+// and an untied head; Gemma's GELU FFN, sqrt(D) embedding scale and one kv head; Gemma3's
+// q/k norms, post norms, sliding-window layers with a local RoPE base, and logit soft-capping).
 #pragma once
 
 #include <string>
@@ -12,12 +13,13 @@
 
 namespace hs::testing {
 
-// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite".
+// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3".
 inline std::vector<std::string> family_names() {
-  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite"};
+  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3"};
 }
 
-// D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256.
+// D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256. Gemma: Hkv 1;
+// Gemma3: L 3 (layers 0 and 1 sliding, window 8; layer 2 global), Hkv 1, Dh 32.
 inline frontend::LlamaConfig family_config(const std::string& family) {
   frontend::LlamaConfig c;
   c.name = family + "-tiny";
@@ -48,6 +50,23 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
     c.attention_multiplier = 0.0625;
     c.residual_multiplier = 0.22;
     c.logits_scaling = 8.0;
+  } else if (family == "gemma") {
+    c.family = "gemma";
+    c.n_kv_heads = 1;
+    c.ffn_act = frontend::FfnActivation::kGeluTanh;
+    c.embedding_multiplier = 8.0;  // sqrt(D)
+  } else if (family == "gemma3") {
+    c.family = "gemma3";
+    c.n_layers = 3, c.n_kv_heads = 1, c.head_dim = 32;
+    c.rope_theta = 1000000.0;
+    c.ffn_act = frontend::FfnActivation::kGeluTanh;
+    c.embedding_multiplier = 8.0;
+    c.qk_norm = true;
+    c.post_norms = true;
+    c.sliding_window = 8;
+    c.sliding_window_layers = {0, 1};  // sliding_window_pattern 3
+    c.rope_local_theta = 10000.0;
+    c.final_logit_softcapping = 5.0;
   }
   return c;
 }

@@ -33,11 +33,18 @@ std::vector<ir::NamedTensor> random_step_inputs(const Graph& g, uint64_t seed) {
       std::vector<int32_t> p(static_cast<size_t>(T));
       for (int64_t t = 0; t < T; ++t) p[static_cast<size_t>(t)] = static_cast<int32_t>(n_past + t);
       inputs.push_back({v.name, ir::Tensor::from_i32(s, p)});
-    } else if (v.name == "attention_mask") {
+    } else if (v.name == "attention_mask" || v.name == "window_attention_mask") {
+      // Causal; the window mask (sliding-window layers) sees the last 4 positions only.
+      const int64_t w = v.name == "attention_mask" ? C + 1 : 4;
       std::vector<float> m(static_cast<size_t>(T * C), -255.0f);
       for (int64_t t = 0; t < T; ++t) {
-        for (int64_t j = 0; j < n_past; ++j) m[static_cast<size_t>(t * C + j)] = 0.0f;
-        for (int64_t j = 0; j <= t; ++j) m[static_cast<size_t>(t * C + P + j)] = 0.0f;
+        const int64_t pos = n_past + t;
+        for (int64_t j = 0; j < n_past; ++j) {
+          if (pos - j < w) m[static_cast<size_t>(t * C + j)] = 0.0f;
+        }
+        for (int64_t j = 0; j <= t; ++j) {
+          if (t - j < w) m[static_cast<size_t>(t * C + P + j)] = 0.0f;
+        }
       }
       inputs.push_back({v.name, ir::Tensor::from_f32(s, m)});
     } else {

@@ -52,6 +52,32 @@ TEST(ChatTemplate, ParsesNames) {
   EXPECT_EQ(chat_template_name(ChatTemplate::kLlama3), "llama3");
 }
 
+TEST(ChatTemplate, GemmaTurnFormat) {
+  // Abridged from gemma-3-1b-it's chat_template (Gemma's is the same turn format).
+  HS_ASSERT_OK_AND_ASSIGN(
+      ChatTemplate gemma,
+      detect_chat_template("{{ bos_token }}{%- for message in loop_messages -%}{{ "
+                           "'<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first "
+                           "else \"\") }}{% endfor %}"));
+  EXPECT_EQ(gemma, ChatTemplate::kGemma);
+  EXPECT_EQ(*parse_chat_template_name("gemma"), ChatTemplate::kGemma);
+  // The template's rendering of [user] and [system, user] with add_generation_prompt: the
+  // message trimmed; Gemma3 puts the system text and "\n\n" at the start of the first turn.
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kGemma, " Hi! "),
+            "<bos><start_of_turn>user\nHi!<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kGemma, "Hi!", std::string_view("Be brief.")),
+            "<bos><start_of_turn>user\nBe brief.\n\nHi!<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(chat_end_of_answer(ChatTemplate::kGemma), "<end_of_turn>\n");
+  EXPECT_TRUE(chat_template_adds_bos(ChatTemplate::kGemma));  // "<bos>" is in the text
+  // Multi-turn: prefix + turn + answer + end + turn.
+  EXPECT_EQ(chat_prefix(ChatTemplate::kGemma, std::nullopt) +
+                chat_user_turn(ChatTemplate::kGemma, "a", std::nullopt) + "b" +
+                std::string(chat_end_of_answer(ChatTemplate::kGemma)) +
+                chat_user_turn(ChatTemplate::kGemma, "c", std::nullopt),
+            "<bos><start_of_turn>user\na<end_of_turn>\n<start_of_turn>model\nb<end_of_turn>\n"
+            "<start_of_turn>user\nc<end_of_turn>\n<start_of_turn>model\n");
+}
+
 TEST(ChatTemplate, ChatMlText) {
   EXPECT_EQ(apply_chat_template(ChatTemplate::kChatMl, "Hi!", std::string_view("Be brief.")),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi!<|im_end|>\n"
@@ -145,7 +171,8 @@ using ::testing::MatchesRegex;
 
 constexpr ChatTemplate kAll[] = {ChatTemplate::kChatMl,  ChatTemplate::kLlama3,
                                  ChatTemplate::kQwen25,  ChatTemplate::kQwen3,
-                                 ChatTemplate::kLlama31, ChatTemplate::kGranite};
+                                 ChatTemplate::kLlama31, ChatTemplate::kGranite,
+                                 ChatTemplate::kSmolLm3, ChatTemplate::kGemma};
 
 TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
   // Abridged from each family's tokenizer_config.json chat_template.
@@ -170,7 +197,8 @@ TEST(ChatTemplate, NamesRoundTrip) {
     HS_ASSERT_OK_AND_ASSIGN(ChatTemplate parsed, parse_chat_template_name(chat_template_name(t)));
     EXPECT_EQ(parsed, t);
   }
-  EXPECT_EQ(chat_template_names("|"), "chatml|llama3|qwen2.5|qwen3|llama3.1|granite|smollm3");
+  EXPECT_EQ(chat_template_names("|"),
+            "chatml|llama3|qwen2.5|qwen3|llama3.1|granite|smollm3|gemma");
   auto bad = parse_chat_template_name("qwen2");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.error().message(), HasSubstr("expected one of chatml, llama3, qwen2.5"));
@@ -263,6 +291,8 @@ TEST(ChatTemplate, PrefixAndFirstTurnAreTheSingleTurnTemplateForEveryForm) {
     for (std::optional<std::string_view> system :
          {std::optional<std::string_view>(), std::optional<std::string_view>(" S "),
           std::optional<std::string_view>("S /no_think")}) {
+      // Gemma3 writes a system text inside the first user turn: the single-turn form only.
+      if (t == ChatTemplate::kGemma && system) continue;
       EXPECT_EQ(chat_prefix(t, system, "D") + chat_user_turn(t, " q ", system),
                 apply_chat_template(t, " q ", system, "D"))
           << chat_template_name(t);

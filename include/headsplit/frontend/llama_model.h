@@ -26,6 +26,14 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;
 };
 
+// The FFN gate activation: w2(act(w1 x) * w3 x).
+enum class FfnActivation : uint8_t {
+  kSilu,      // Llama, Qwen, ...
+  kGeluTanh,  // Gemma, Gemma3 (gelu_pytorch_tanh)
+  kGelu,      // exact (erf) GELU
+};
+std::string_view ffn_activation_name(FfnActivation act);  // "silu", "gelu_tanh", "gelu"
+
 struct LlamaConfig {
   int64_t dim = 0;          // D
   int64_t hidden_dim = 0;   // F (FFN)
@@ -41,8 +49,8 @@ struct LlamaConfig {
   bool tied_embeddings = true;  // LM head reuses the token embedding
   bool attention_bias = false;  // q/k/v projections have biases
   std::string name = "llama";   // for messages and artifact metadata
-  // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3" or "granite" (picks the
-  // export recipe; the features below say what the graph computes).
+  // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3", "granite", "gemma" or
+  // "gemma3" (picks the export recipe; the features below say what the graph computes).
   std::string family = "llama";
 
   // Family features (the defaults are plain Llama).
@@ -52,9 +60,21 @@ struct LlamaConfig {
   std::optional<double> attention_multiplier;  // scores * m instead of / sqrt(Dh) (Granite)
   double residual_multiplier = 1.0;            // h += m * block(norm(h)) (Granite)
   double logits_scaling = 1.0;                 // logits = lm_head(x) / s (Granite)
+  FfnActivation ffn_act = FfnActivation::kSilu;  // Gemma: gelu_tanh
+  // Gemma3: rms_norm of the attention and the FFN outputs before their residual adds
+  // (post_attn_norm, post_ffn_norm weights; four norms per layer).
+  bool post_norms = false;
+  // Gemma3 sliding-window layers: a query at position p attends to positions
+  // (p - sliding_window, p] only, and its q/k use RoPE base rope_local_theta.
+  int64_t sliding_window = 0;                   // 0: no sliding-window layers
+  std::vector<int64_t> sliding_window_layers;   // ascending; empty when sliding_window == 0
+  double rope_local_theta = 10000.0;            // RoPE base of the sliding-window layers
+  double final_logit_softcapping = 0.0;         // > 0: logits = cap * tanh(logits / cap)
 
   // False for the layers of no_rope_layers.
   bool uses_rope(int64_t layer) const;
+  // True for the layers of sliding_window_layers.
+  bool is_sliding(int64_t layer) const;
 
   // Checks the numbers fit together (positive sizes, H % Hkv == 0, ...); `what` names the source.
   Status validate(std::string_view what) const;
@@ -85,6 +105,7 @@ struct LayerWeights {
   Weight w1;          // [F, D]  gate
   Weight w2;          // [D, F]  down
   Weight w3;          // [F, D]  up
+  Weight post_attn_norm, post_ffn_norm;  // [D] each when post_norms (Gemma3)
 };
 
 struct LlamaWeights {
@@ -125,8 +146,9 @@ Weight weight_from_stored(std::vector<int64_t> shape, StoredDType dtype, const B
 bool weights_bit_equal(const Weight& a, const Weight& b);
 
 // Every weight slot of a model with its name ("tok_embeddings", "layers.3.wq", "layers.3.bq",
-// "norm", "output", then per layer "layers.3.q_norm", "layers.3.k_norm"), in the fixed order of
-// RandomOptions below; absent (empty) weights included.
+// "norm", "output", then per layer "layers.3.q_norm", "layers.3.k_norm", then per layer
+// "layers.3.post_attn_norm", "layers.3.post_ffn_norm"), in the fixed order of RandomOptions
+// below; absent (empty) weights included.
 struct NamedWeight {
   std::string name;
   const Weight* weight = nullptr;
@@ -142,7 +164,8 @@ Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int6
 // not depend on weight values). Norm weights are near 1; matrices scaled by 1/sqrt(in).
 // Value of element i of the n-th weight (in the order tok_embeddings, per layer attn_norm, wq,
 // wk, wv, wo, bq, bk, bv, ffn_norm, w1, w2, w3, then norm, output, then per layer q_norm,
-// k_norm: appended so the other weights keep their values) is a hash of (seed, n, i),
+// k_norm, then per layer post_attn_norm, post_ffn_norm: appended so the other weights keep
+// their values) is a hash of (seed, n, i),
 // so the result does not depend on the thread count.
 struct RandomOptions {
   int threads = 0;  // 0: std::thread::hardware_concurrency()
@@ -153,7 +176,7 @@ LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed,
 
 // Named configurations in real model shapes: "stories260k", "smollm2-135m", "llama3.2-1b",
 // "llama3.2-3b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",
-// "granite-3.3-2b" (the published config.json values).
+// "granite-3.3-2b", "gemma-2b", "gemma3-1b" (the published config.json values).
 Result<LlamaConfig> named_config(std::string_view name);
 // The names named_config knows, in that order.
 std::vector<std::string> named_config_names();

@@ -4,6 +4,7 @@
 //
 // Graph I/O: the step-I/O contract (opset/step_io.h), checked by opset::describe_step_io:
 //   tokens i32[1,T], input_pos i32[1,T], attention_mask [1,T,C], logits [1,T,V]
+//   (window_attention_mask [1,T,C] too with sliding-window layers: options.sliding_window)
 //   per-layer caches: k_cache.{l} [1,Hkv,Dh,P], v_cache.{l} [1,Hkv,P,Dh],
 //                     k_new.{l} [1,Hkv,Dh,T], v_new.{l} [1,Hkv,T,Dh]
 //   per-head caches:  k_cache.{l}.{g} [1,1,Dh,P], v_cache.{l}.{g} [1,1,P,Dh], k_new.{l}.{g}, ...
@@ -29,6 +30,9 @@ using CacheLayout = opset::CacheLayout;
 
 struct GraphStepModelOptions {
   ir::InterpreterOptions interpreter;
+  // The model's sliding window (LlamaConfig::sliding_window): required (> 0) exactly when the
+  // graphs take a window_attention_mask (Gemma3); the runner builds that mask with it.
+  int64_t sliding_window = 0;
 };
 
 class GraphStepModel final : public runner::StepModel {

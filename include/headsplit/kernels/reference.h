@@ -16,7 +16,13 @@
 //   * rms_norm over the last axis (n elements):
 //       ss = 0.f; ss += x[j] * x[j] (j increasing); r = 1.f / std::sqrt(ss / float(n) + eps);
 //       y[j] = (x[j] * r) * w[j].
-//   * silu: y = x / (1.f + std::exp(-x)).   neg: y = -x.
+//   * layer_norm over the last axis (n elements):
+//       s = 0.f; s += x[j] (j increasing); m = s / float(n);
+//       v = 0.f; v += (x[j] - m) * (x[j] - m) (j increasing); r = 1.f / std::sqrt(v / float(n) + eps);
+//       y[j] = ((x[j] - m) * r) * w[j]  (+ b[j]).
+//   * silu: y = x / (1.f + std::exp(-x)).   neg: y = -x.   tanh: y = std::tanh(x).
+//   * gelu (exact): y = (0.5f * x) * (1.f + std::erf(x * 0.70710678f)).
+//     gelu (tanh):  y = (0.5f * x) * (1.f + std::tanh(0.79788456f * (x + 0.044715f * (x * x * x)))).
 //   * add/sub/mul/div: one float operation per element (a + b, a - b, a * b, a / b).
 // Hence the value of an output element never depends on how many other rows, heads or
 // channels the same call computes: slicing a weight per head and running each head alone
@@ -91,6 +97,9 @@ void equal(TensorRef<float> a, TensorRef<float> b, int32_t* y, Dims y_shape);
 void where(TensorRef<int32_t> cond, TensorRef<float> a, TensorRef<float> b, float* y, Dims y_shape);
 void neg(const float* x, int64_t n, float* y);
 void silu(const float* x, int64_t n, float* y);
+void tanh(const float* x, int64_t n, float* y);
+enum class GeluApprox : uint8_t { kNone, kTanh };
+void gelu(const float* x, int64_t n, GeluApprox approx, float* y);
 
 // --- reductions and normalization (ref_reduce.cpp) ------------------------------------------
 
@@ -100,6 +109,9 @@ void softmax(const AxisDims& d, const float* x, float* y);
 void reduce_min(const AxisDims& d, const float* x, float* y);
 // RMSNorm over the last axis: x[rows, n]  w[n]  ->  y[rows, n].
 void rms_norm(int64_t rows, int64_t n, const float* x, const float* w, float eps, float* y);
+// LayerNorm over the last axis: x[rows, n]  w[n]  b[n] or nullptr  ->  y[rows, n].
+void layer_norm(int64_t rows, int64_t n, const float* x, const float* w, const float* b, float eps,
+                float* y);
 
 // --- layout (ref_layout.cpp); float and int32 (i32/bool tensors) overloads ------------------
 

@@ -43,9 +43,15 @@ enum class OpKind : uint16_t {
   kExpand,      // (x) {shape}: broadcast x to `shape` (rank-equal; size-1 axes stretch)
   kQuantize,    // (x f32) -> quantized type (output type carries the params)
   kDequantize,  // (x quantized) -> f32
+  // Appended after the first set (the artifact's op codes stay stable):
+  kGelu,        // (x) {approximate "none" | "tanh"}: 0.5 x (1 + erf(x / sqrt 2)), or with
+                //   tanh(sqrt(2/pi) (x + 0.044715 x^3)) in place of the erf
+  kLayerNorm,   // (x[...,D], w[D], b?[D]) {eps}: (x - mean) / sqrt(var + eps) * w (+ b), over
+                //   the last axis; var = mean((x - mean)^2)
+  kTanh,        // (x): tanh(x) (logit soft-capping)
 };
 
-inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kDequantize) + 1;
+inline constexpr int kNumOpKinds = static_cast<int>(OpKind::kTanh) + 1;
 
 // False for a value outside the enum (an op code from a newer or corrupt file).
 bool is_known_op(OpKind op);

@@ -5,6 +5,9 @@
 //   inputs   tokens          i32 [1,T]
 //            attention_mask  f32, or u16 with per-tensor params, [1,T,C]; columns [0,P) are
 //                            cache slots (slot j holds position j), columns [P,C) this step
+//            window_attention_mask  (optional; models with sliding-window layers, Gemma3) the
+//                            same type as attention_mask: what it sees, restricted to the last
+//                            W positions (the runner's window W, from the model's metadata)
 //            input_pos       i32 [1,T]
 //            per cache slot  k_cache [1,Hs,Dh,P], v_cache [1,Hs,P,Dh]
 //   outputs  logits          f32, or u8/u16 with per-tensor params, [1,T,V]
@@ -35,6 +38,7 @@ std::string_view cache_layout_name(CacheLayout layout);  // "per-layer", "per-he
 
 inline constexpr std::string_view kTokensName = "tokens";
 inline constexpr std::string_view kAttentionMaskName = "attention_mask";
+inline constexpr std::string_view kWindowMaskName = "window_attention_mask";
 inline constexpr std::string_view kInputPosName = "input_pos";
 inline constexpr std::string_view kLogitsName = "logits";
 
@@ -98,6 +102,8 @@ struct StepIo {
   size_t logits = 0;                           // output position
   DType mask_dtype = DType::kF32;              // f32 or u16
   QuantParams mask_quant;
+  bool has_window_mask = false;                // window_attention_mask present (same type)
+  size_t window_mask = 0;                      // its input position when present
   DType logits_dtype = DType::kF32;  // f32, u8 or u16
   QuantParams logits_quant;
   std::vector<CacheSlot> slots;  // [L] or [L*Hkv], index l*Hkv + g

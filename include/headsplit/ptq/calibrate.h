@@ -66,6 +66,8 @@ int64_t window_length(const runner::StepModelInfo& info);
 struct CalibrationOptions {
   int64_t decode_tokens = 4;  // per window, through the decode graph (when there is one)
   bool progress = true;       // a progress line with rate and ETA on stderr
+  // calibrate_graphs: the model's sliding window (graphs with a window_attention_mask, Gemma3).
+  int64_t sliding_window = 0;
 };
 
 struct CalibrationStats {

@@ -12,7 +12,9 @@
 // Switching between AR lengths moves the cache rows to the new stride (KvManager::rearrange)
 // and re-initializes the mask for n_past; between steps of the same kind only the new slots are
 // unmasked (SmartMask). Context bounds: a step of AR length T has P = C - T slots, so every
-// stored position must be < C - T of the graph that stores it.
+// stored position must be < C - T of the graph that stores it. Models with sliding-window
+// layers (StepModelInfo::sliding_window > 0) get a second, windowed mask kept the same way
+// (AttentionMask with a window); lookahead has no window form (refused at create).
 #pragma once
 
 #include <cstdint>
@@ -75,6 +77,7 @@ class Decoder {
   // Makes AR length t current with mask rows from `parents` (empty: causal).
   Status use(int64_t t, std::span<const int32_t> parents);
   Status run(int64_t t, std::string_view phase);  // tokens_/positions_ filled, mask current
+  void unmask(int64_t n_update);  // slots [n_past_, n_past_ + n_update) in every mask
 
   StepModel* model_;
   KvManager kv_;
@@ -83,6 +86,8 @@ class Decoder {
   int64_t n_past_ = 0;
   int64_t last_row_ = 0;
   AttentionMask mask_;
+  AttentionMask window_mask_;                // sliding-window models; unused otherwise
+  std::vector<uint16_t> masks_;              // [2, T, C]: mask_ then window_mask_ (window models)
   bool mask_valid_ = false;                  // mask_ matches (kv_.ar_len(), parents_, n_past_)
   std::vector<int32_t> parents_;             // [T] of the current mask; empty: causal
   std::vector<float> logits_;                // [T_max, V]

@@ -93,22 +93,30 @@ class KvManager {
 // The SmartMask attention mask, uint16 [T, C]: 65535 = attend, 0 = masked.
 // Columns [0, P) are cache slots (slot j = position j), [P, C) are this step's T tokens.
 // Arguments out of range are programmer errors (HS_CHECK): the generator validates first.
+//
+// Sliding window W > 0 (Gemma3's local layers, reference §9.3): row i, at position
+// pos_i = n_past + i, also needs pos_i - pos < W for every column it attends to: cache slots
+// j <= pos_i - W and current tokens i' <= i - W stay masked. unmask() re-masks, for every row,
+// the slots that fall out of the window at the next step's positions (n_past + n_update + i).
+// Tree init (lookahead) has no window form.
 class AttentionMask {
  public:
-  // Requires 0 < ar_len <= context_len. Starts fully masked.
-  AttentionMask(int64_t ar_len, int64_t context_len);
-  // Causal init: row i sees cache slots [0, n_past) and current tokens 0..i.
+  // Requires 0 < ar_len <= context_len and window >= 0 (0: no window). Starts fully masked.
+  AttentionMask(int64_t ar_len, int64_t context_len, int64_t window = 0);
+  // Causal init: row i sees cache slots [0, n_past) and current tokens 0..i (within the window).
   void init_causal(int64_t n_past);
   // Tree init (reference §9.3, attention_map): row i with parents[i] < 0 sees cache slots
   // [0, n_past); otherwise it sees what row parents[i] sees (parents[i] < i). Every row also sees
   // itself. parents has T entries. Causal init is parents = {-1, 0, 1, ..., T-2}.
   void init_tree(int64_t n_past, std::span<const int32_t> parents);
-  // Unmasks cache slots [n_past, n_past + n_update) for every row (after KvManager::update).
+  // Unmasks cache slots [n_past, n_past + n_update) for every row (after KvManager::update);
+  // with a window, then masks slots [0, n_past + n_update + i + 1 - W) of row i again.
   void unmask(int64_t n_past, int64_t n_update);
   std::span<const uint16_t> data() const { return data_; }
   int64_t ar_len() const { return ar_len_; }
   int64_t context_len() const { return context_len_; }
   int64_t cache_len() const { return context_len_ - ar_len_; }  // P
+  int64_t window() const { return window_; }
   uint16_t at(int64_t row, int64_t col) const {
     return data_[static_cast<size_t>(row * context_len_ + col)];
   }
@@ -117,9 +125,28 @@ class AttentionMask {
   static constexpr uint16_t kMasked = 0;
 
  private:
+  // With a window: masks, in row i, the cache slots before position base + i + 1 - W.
+  void mask_outside_window(int64_t base);
   int64_t ar_len_;
   int64_t context_len_;
+  int64_t window_;
   std::vector<uint16_t> data_;  // [T, C]
+};
+
+// The masks a causal step of a step model reads: the causal mask and, when window > 0 (models
+// with sliding-window layers), the windowed one; data() is StepModel::step's mask argument
+// ([T, C], or [2, T, C]: causal, then window).
+class StepMasks {
+ public:
+  StepMasks(int64_t ar_len, int64_t context_len, int64_t window);
+  void init_causal(int64_t n_past);
+  void unmask(int64_t n_past, int64_t n_update);
+  std::span<const uint16_t> data();
+
+ private:
+  AttentionMask causal_, window_;
+  bool windowed_;
+  std::vector<uint16_t> both_;
 };
 
 }  // namespace hs::runner

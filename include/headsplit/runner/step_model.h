@@ -29,6 +29,9 @@ struct StepModelInfo {
   int64_t context_len = 0;
   int64_t vocab_size = 0;
   std::vector<int64_t> ar_lens;  // AR lengths with a graph, e.g. {32, 1}
+  // > 0: the graphs take a window_attention_mask for their sliding-window layers (Gemma3):
+  // positions p attend to (p - sliding_window, p]. Step masks then hold both masks.
+  int64_t sliding_window = 0;
   KvElement kv_element = KvElement::kF32;
   // Real value of stored cache element q (quantized caches): scale * (q - zero_point).
   // One per-tensor encoding shared by every layer's K (resp. V) is not required: per layer
@@ -52,9 +55,14 @@ StepModelInfo step_model_info(const opset::StepIo& io, std::vector<int64_t> ar_l
 // "step: no graph for ar length 3 (have 32, 1)".
 Error no_graph_for(int64_t ar_len, std::span<const int64_t> ar_lens);
 
+// The window of step graphs with I/O `io`: `window` (> 0) when they take a
+// window_attention_mask, 0 when they do not. kInvalidArgument naming `what` when the graphs and
+// the window disagree (a window mask input without a window, or a window without the input).
+Result<int64_t> check_sliding_window(const opset::StepIo& io, int64_t window, std::string_view what);
+
 // A step's arguments against the graph it runs (`graph` names it in errors): the KV manager's
-// shape and element size, and the sizes of tokens [T], positions [T], mask [T*C] and
-// logits [T*V]. kInvalidArgument with both sides' values.
+// shape and element size, and the sizes of tokens [T], positions [T], mask [T*C] (2*T*C with a
+// window mask) and logits [T*V]. kInvalidArgument with both sides' values.
 Status check_step_arguments(const opset::StepIo& io, const KvManager& kv, size_t tokens,
                             size_t positions, size_t mask, size_t logits, std::string_view graph);
 
@@ -63,8 +71,9 @@ class StepModel {
   virtual ~StepModel() = default;
   virtual const StepModelInfo& info() const = 0;
   // Runs one step of AR length `ar_len` (one of info().ar_lens; kv.ar_len() == ar_len):
-  // reads tokens [T], positions [T], mask [T, C] (65535 attend, 0 masked) and the caches in
-  // `kv`; writes logits [T, V] and the new entries into kv's out buffers.
+  // reads tokens [T], positions [T], mask [T, C] (65535 attend, 0 masked; with
+  // info().sliding_window > 0, [2, T, C]: the causal mask, then the sliding-window mask) and
+  // the caches in `kv`; writes logits [T, V] and the new entries into kv's out buffers.
   virtual Status step(int64_t ar_len, std::span<const int32_t> tokens,
                       std::span<const int32_t> positions, std::span<const uint16_t> mask,
                       KvManager& kv, std::span<float> logits) = 0;

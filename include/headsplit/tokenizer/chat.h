@@ -19,13 +19,15 @@ enum class ChatTemplate {
   kLlama31,  // Llama 3 with the "Cutting Knowledge Date" system block (Llama 3.1 / 3.2)
   kGranite,  // <|start_of_role|>role<|end_of_role|>...<|end_of_text|>\n (Granite 3.x)
   kSmolLm3,  // ChatML with SmolLM3's "## Metadata" system block, reasoning mode /think
+  kGemma,    // <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n (Gemma, Gemma3)
 };
 
-// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite", "smollm3".
+// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite", "smollm3", "gemma".
 std::string_view chat_template_name(ChatTemplate chat_template);
 
 // Recognises a Jinja chat template by its markers:
 //   <|start_of_role|>                                      granite
+//   <start_of_turn>                                        gemma
 //   <|start_header_id|> with "Cutting Knowledge Date"      llama3.1 (3.1 and 3.2), else llama3
 //   <|im_start|> with "## Metadata" and "Reasoning Mode"  smollm3
 //   <|im_start|> with "You are Qwen, created by Alibaba Cloud"  qwen2.5
@@ -62,6 +64,9 @@ std::string chat_template_names(std::string_view separator);
 //             default kSmolLm3DefaultNoThinkPrompt and a generation prompt followed by
 //             "<think>\n\n</think>\n"; "/system_override" replaces the whole block by the
 //             system text and <|im_end|>\n
+//   Gemma:    "<bos><start_of_turn>user\n" [system "\n\n" (Gemma3 puts the system text at the
+//             start of the first user turn)] "{msg}<end_of_turn>\n<start_of_turn>model\n"
+//             (msg trimmed)
 // `today` is the date the template would take from strftime_now; empty: Llama-3.1's template
 // fallback "26 Jul 2024", for Granite and SmolLM3 the current UTC date as their strftime
 // formats ("%B %d, %Y", "%d %B %Y").
