@@ -31,6 +31,8 @@ std::string default_recipe(const frontend::LlamaModel& model) {
   if (c.family == "qwen3") return c.dim <= 1024 ? "qwen3-0.6b" : "qwen3-1.7b";
   if (c.family == "smollm3") return "smollm3-3b";
   if (c.family == "granite") return "granite";
+  if (c.family == "phi3") return "phi-4-mini";
+  if (c.family == "glm") return "glm-edge-1.5b";
   if (starts_with(name, "stories")) return "stories";
   if (starts_with(name, "smollm2")) return "smollm2";
   const bool llama3 =

@@ -26,13 +26,22 @@ namespace {
 
 using ir::ValueId;
 
-// Inverse RoPE frequencies theta^(-2i/Dh), i < Dh/2, with llama3 scaling when configured.
-std::vector<double> rope_inv_freq(const LlamaConfig& c) {
-  const int64_t half = c.head_dim / 2;
+// Inverse RoPE frequencies theta^(-2i/R), i < R/2 (R = rotary dims, Dh unless partial), with
+// llama3 scaling, or divided by the longrope short/long factors (long when the context C is
+// beyond the original trained context), when configured.
+std::vector<double> rope_inv_freq(const LlamaConfig& c, int64_t context_len) {
+  const int64_t R = c.rope_dims();
+  const int64_t half = R / 2;
   std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     inv[static_cast<size_t>(i)] =
-        1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+        1.0 / std::pow(c.rope_theta, static_cast<double>(2 * i) / static_cast<double>(R));
+  }
+  if (c.longrope) {
+    const bool use_long = context_len > c.longrope->original_max_position_embeddings;
+    const std::vector<double>& ext = use_long ? c.longrope->long_factor : c.longrope->short_factor;
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] /= ext[i];
+    return inv;
   }
   if (!c.rope_scaling) return inv;
   const RopeScaling& s = *c.rope_scaling;
@@ -127,17 +136,19 @@ void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
 // scalars, R3 matrix.
 void add_shared_values(BuildContext& ctx, ValueId pos) {
   GraphEmitter& e = ctx.e;
-  const int64_t half = ctx.Dh / 2;
-  std::vector<double> inv = rope_inv_freq(ctx.model.config);
+  const int64_t half = ctx.model.config.rope_dims() / 2;  // R/2
+  std::vector<double> inv = rope_inv_freq(ctx.model.config, ctx.C);
+  // longrope: cos and sin scaled by the attention factor (transformers' attention_scaling).
+  const double amp = ctx.model.config.longrope ? ctx.model.config.longrope->attention_factor : 1.0;
   std::vector<float> cos(static_cast<size_t>(ctx.C * half)), sin(cos.size());
   for (int64_t p = 0; p < ctx.C; ++p) {
     for (int64_t i = 0; i < half; ++i) {
       const double angle = static_cast<double>(p) * inv[static_cast<size_t>(i)];
-      cos[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(angle));
-      sin[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(angle));
+      cos[static_cast<size_t>(p * half + i)] = static_cast<float>(amp * std::cos(angle));
+      sin[static_cast<size_t>(p * half + i)] = static_cast<float>(amp * std::sin(angle));
     }
   }
-  ValueId cos_table = e.constant("rope.cos_table", {ctx.C, half}, cos);  // [C,Dh/2]
+  ValueId cos_table = e.constant("rope.cos_table", {ctx.C, half}, cos);  // [C,R/2]
   ValueId sin_table = e.constant("rope.sin_table", {ctx.C, half}, sin);
   ctx.cos = e.reshape(e.gather(cos_table, pos, "rope.cos_rows"), {1, 1, ctx.T, half}, "rope.cos");
   ctx.sin = e.reshape(e.gather(sin_table, pos, "rope.sin_rows"), {1, 1, ctx.T, half}, "rope.sin");

@@ -3,7 +3,8 @@
 // MHA form (one layer; conv projections shown, as in the reference's forward_attention_conv):
 //   X[1,D,1,T] -conv(Wq[H*Dh,D,1,1])-> [1,E,1,T] -transpose(0,3,1,2)-> [1,T,E,1] -squeeze->
 //     [1,T,E] -reshape-> [1,T,H,Dh] -transpose(0,2,1,3)-> q[1,H,T,Dh]      (k, v: Hkv heads)
-//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers)
+//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers; on the
+//           first rotary_dim dims only with partial rotary)
 //           [-> R3: x * Hadamard(Dh)/sqrt(Dh)]
 //   k_new = transpose(k, 0,1,3,2) [1,Hkv,Dh,T]        v_new = v [1,Hkv,T,Dh]   (graph outputs)
 //   kh = concat(k_cache[1,Hkv,Dh,P], k_new; 3)  vh = concat(v_cache[1,Hkv,P,Dh], v_new; 2)
@@ -53,7 +54,6 @@ ValueId project_heads(BuildContext& ctx, ValueId x_in, const Weight& rows, const
 ValueId rotate(BuildContext& ctx, int64_t layer, ValueId x, const Weight& norm,
                const std::string& name) {
   GraphEmitter& e = ctx.e;
-  const int64_t half = ctx.Dh / 2;
   if (!norm.empty()) {  // rms_norm over the last axis (Dh), one weight for every head
     x = e.rms_norm(x, e.weight(name + ".norm.weight", norm), ctx.model.config.rms_eps,
                    name + ".norm");
@@ -61,14 +61,20 @@ ValueId rotate(BuildContext& ctx, int64_t layer, ValueId x, const Weight& norm,
   if (!ctx.model.config.uses_rope(layer)) {
     return ctx.options.r3 ? e.matmul(x, ctx.hadamard, name + ".r3") : x;
   }
-  // RoPE, rotate-half: [x1, x2] -> [x1*cos - x2*sin, x1*sin + x2*cos], x1 = x[..., :Dh/2].
-  ValueId x1 = e.slice(x, 3, 0, half, name + ".x1");       // [1,n,T,Dh/2]
-  ValueId x2 = e.slice(x, 3, half, ctx.Dh, name + ".x2");  // [1,n,T,Dh/2]
+  // RoPE, rotate-half over the first R dims: [x1, x2, xp] -> [x1*cos - x2*sin, x1*sin + x2*cos,
+  // xp], x1 = x[..., :R/2], x2 = x[..., R/2:R], xp = x[..., R:] (partial rotary; absent when
+  // R = Dh).
+  const int64_t R = ctx.model.config.rope_dims();
+  const int64_t half = R / 2;
+  ValueId x1 = e.slice(x, 3, 0, half, name + ".x1");  // [1,n,T,R/2]
+  ValueId x2 = e.slice(x, 3, half, R, name + ".x2");  // [1,n,T,R/2]
   ValueId a = e.sub(e.mul(x1, ctx.cos, name + ".x1cos"), e.mul(x2, ctx.sin, name + ".x2sin"),
                     name + ".rot_a");
   ValueId b = e.add(e.mul(x1, ctx.sin, name + ".x1sin"), e.mul(x2, ctx.cos, name + ".x2cos"),
                     name + ".rot_b");
-  ValueId r = e.concat({a, b}, 3, name + ".rope");  // [1,n,T,Dh]
+  std::vector<ValueId> parts{a, b};
+  if (R < ctx.Dh) parts.push_back(e.slice(x, 3, R, ctx.Dh, name + ".pass"));  // [1,n,T,Dh-R]
+  ValueId r = e.concat(parts, 3, name + ".rope");  // [1,n,T,Dh]
   if (!ctx.options.r3) return r;
   return e.matmul(r, ctx.hadamard, name + ".r3");  // [1,n,T,Dh] x [Dh,Dh]
 }

@@ -14,7 +14,8 @@ TEST(DefaultRecipe, ByFamilyAndSize) {
       {"llama3.2-1b", "llama3"},        {"llama3.2-3b", "llama3.2-3b"},
       {"qwen2.5-0.5b", "qwen2.5-0.5b"}, {"qwen2.5-1.5b", "qwen2.5-1.5b"},
       {"qwen3-0.6b", "qwen3-0.6b"},     {"qwen3-1.7b", "qwen3-1.7b"},
-      {"smollm3-3b", "smollm3-3b"},     {"granite-3.3-2b", "granite"}};
+      {"smollm3-3b", "smollm3-3b"},     {"granite-3.3-2b", "granite"},
+      {"phi-4-mini", "phi-4-mini"},     {"glm-edge-1.5b", "glm-edge-1.5b"}};
   ASSERT_EQ(std::size(expected), frontend::named_config_names().size());
   for (const auto& [shape, recipe] : expected) {
     frontend::LlamaModel m;

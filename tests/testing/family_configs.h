@@ -1,9 +1,11 @@
 // Small configurations with each family's features (tests only): the shapes are tiny so the
 // tests stay fast, the features are the family's (Qwen2.5 q/k/v biases, Qwen3 per-head q/k norm
 // and Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 llama3 RoPE scaling
-// and an untied head).
+// and an untied head; Phi-4-mini partial rotary 0.75 with longrope scaling, GLM-edge partial
+// rotary 0.5 with q/k/v biases).
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -12,9 +14,9 @@
 
 namespace hs::testing {
 
-// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite".
+// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "phi4", "glm".
 inline std::vector<std::string> family_names() {
-  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite"};
+  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "phi4", "glm"};
 }
 
 // D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256.
@@ -48,6 +50,24 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
     c.attention_multiplier = 0.0625;
     c.residual_multiplier = 0.22;
     c.logits_scaling = 8.0;
+  } else if (family == "phi4") {
+    c.family = "phi3";
+    c.rotary_dim = 12;  // 0.75 * Dh
+    // longrope: original context 16 < the tests' contexts (32, 48, 64): the long factors.
+    frontend::LongRope lr;
+    for (int i = 0; i < 6; ++i) {
+      lr.short_factor.push_back(1.0 + 0.25 * i);
+      lr.long_factor.push_back(1.5 + 2.0 * i);
+    }
+    lr.original_max_position_embeddings = 16;
+    // transformers' default: sqrt(1 + ln(256 / 16) / ln(16)) (what the HF reader computes).
+    lr.attention_factor = std::sqrt(2.0);
+    c.longrope = lr;
+  } else if (family == "glm") {
+    c.family = "glm";
+    c.rotary_dim = 8;  // 0.5 * Dh, interleaved pairs in the checkpoint
+    c.attention_bias = true;
+    c.tied_embeddings = false;
   }
   return c;
 }
