@@ -19,6 +19,10 @@ using tokenizer::TokenType;
 
 constexpr std::string_view kLlama3Regex =
     R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+// o200k (GPT-4o, Phi-4-mini): cased words with attached contractions, numbers of 1-3 digits,
+// punctuation runs keeping a trailing "/" with the newlines.
+constexpr std::string_view kO200kRegex =
+    R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
 // Qwen2 / Qwen2.5 / Qwen3: Llama-3's with \p{N} for numbers (single digits).
 constexpr std::string_view kQwen2Regex =
     R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
@@ -145,6 +149,12 @@ Result<std::string> byte_level_pre_tokenizer(const Json* pt, const Json* normali
         re->get<std::string>() == kLlama3Regex) {
       return std::string("llama3");
     }
+    // o200k's Split keeps the matches (invert: true, behavior: Removed); every character
+    // matches one alternative, so nothing is removed: the same split as Isolated.
+    if (type_of(first) == "Split" && !regex && re != nullptr && re->is_string() &&
+        re->get<std::string>() == kO200kRegex) {
+      return std::string("o200k");
+    }
     if (type_of(first) == "Split" && !regex && re != nullptr && re->is_string() &&
         re->get<std::string>() == kQwen2Regex) {
       if (normalizer == nullptr || type_of(*normalizer) != "NFC") {
@@ -160,7 +170,7 @@ Result<std::string> byte_level_pre_tokenizer(const Json* pt, const Json* normali
   }
   return errorf(ErrorKind::kUnsupported,
                 "{}: pre_tokenizer {} is not one of the known byte-level ones (gpt2, llama3, "
-                "qwen2, smollm)",
+                "qwen2, smollm, o200k)",
                 what, pt != nullptr ? json::text(*pt) : "null");
 }
 
