@@ -314,15 +314,11 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
   for (int64_t l = 0; l < c.n_layers; ++l) {
     LayerWeights& lw = w.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("model.layers.{}.", l);
-    const std::pair<std::string, std::vector<int64_t>> specs[] = {
-        {"input_layernorm.weight", {d}}, {"self_attn.o_proj.weight", {d, q}},
-        {"post_attention_layernorm.weight", {d}}, {"mlp.down_proj.weight", {d, f}}};
-    Weight* slots[] = {&lw.attn_norm, &lw.wo, &lw.ffn_norm, &lw.w2};
-    for (size_t i = 0; i < std::size(specs); ++i) {
-      HS_ASSIGN_OR_RETURN(*slots[i], src.load(p + specs[i].first, specs[i].second, dir));
-    }
+    // In the checkpoint's order (the first missing or misshapen tensor is the one reported).
+    HS_ASSIGN_OR_RETURN(lw.attn_norm, src.load(p + "input_layernorm.weight", {d}, dir));
     if (c.family == "phi3") {  // qkv_proj [q + 2 kv, D]: q rows, then k, then v
-      HS_ASSIGN_OR_RETURN(Weight qkv, src.load(p + "self_attn.qkv_proj.weight", {q + 2 * kv, d}, dir));
+      HS_ASSIGN_OR_RETURN(Weight qkv,
+                          src.load(p + "self_attn.qkv_proj.weight", {q + 2 * kv, d}, dir));
       lw.wq = hf::weight_row_range(qkv, 0, q);
       lw.wk = hf::weight_row_range(qkv, q, q + kv);
       lw.wv = hf::weight_row_range(qkv, q + kv, q + 2 * kv);
@@ -331,12 +327,17 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
       HS_ASSIGN_OR_RETURN(lw.wk, src.load(p + "self_attn.k_proj.weight", {kv, d}, dir));
       HS_ASSIGN_OR_RETURN(lw.wv, src.load(p + "self_attn.v_proj.weight", {kv, d}, dir));
     }
+    HS_ASSIGN_OR_RETURN(lw.wo, src.load(p + "self_attn.o_proj.weight", {d, q}, dir));
+    HS_ASSIGN_OR_RETURN(lw.ffn_norm, src.load(p + "post_attention_layernorm.weight", {d}, dir));
     if (c.family == "phi3" || c.family == "glm") {  // gate_up_proj [2F, D]: gate rows, then up
-      HS_ASSIGN_OR_RETURN(Weight gate_up, src.load(p + "mlp.gate_up_proj.weight", {2 * f, d}, dir));
+      HS_ASSIGN_OR_RETURN(Weight gate_up,
+                          src.load(p + "mlp.gate_up_proj.weight", {2 * f, d}, dir));
       lw.w1 = hf::weight_row_range(gate_up, 0, f);
       lw.w3 = hf::weight_row_range(gate_up, f, 2 * f);
+      HS_ASSIGN_OR_RETURN(lw.w2, src.load(p + "mlp.down_proj.weight", {d, f}, dir));
     } else {
       HS_ASSIGN_OR_RETURN(lw.w1, src.load(p + "mlp.gate_proj.weight", {f, d}, dir));
+      HS_ASSIGN_OR_RETURN(lw.w2, src.load(p + "mlp.down_proj.weight", {d, f}, dir));
       HS_ASSIGN_OR_RETURN(lw.w3, src.load(p + "mlp.up_proj.weight", {f, d}, dir));
     }
     if (c.attention_bias) {

@@ -52,37 +52,45 @@ const Json* find_component(const Json* node, std::string_view type) {
   return nullptr;
 }
 
-// Reads the vocabulary and added tokens into dense id -> piece tables.
+// Added tokens may leave ids unused above the vocabulary (o200k: <|endofprompt|> is 200018
+// after a vocabulary of 200000), at most this many.
+constexpr size_t kMaxAddedGap = 1024;
+
+// Reads the vocabulary and added tokens into id -> piece tables. model.vocab must be dense
+// (0..n-1); ids between it and the added tokens that nothing names get an empty piece of type
+// kUnused (never produced by encode, decoded as nothing).
 Status read_vocab(const Json& root, const Json& model, const std::string& what, TokenizerData& t) {
   const Json* vocab = json::member(model, "vocab");
   if (vocab == nullptr || !vocab->is_object()) {
     return errorf(ErrorKind::kParse, "{}: model.vocab object is missing", what);
   }
   const Json* added = json::member(root, "added_tokens");
-  const size_t limit = vocab->size() + (added != nullptr && added->is_array() ? added->size() : 0);
+  const size_t dense = vocab->size() + (added != nullptr && added->is_array() ? added->size() : 0);
+  const size_t limit = dense + kMaxAddedGap;
   std::vector<bool> seen(limit, false);
   t.pieces.assign(limit, std::string());
   t.types.assign(limit, TokenType::kNormal);
-  size_t count = 0;
-  auto put = [&](const std::string& piece, const Json& id_json, TokenType type) -> Status {
+  size_t end = 0;  // 1 + the largest id
+  auto put = [&](const std::string& piece, const Json& id_json, TokenType type,
+                 size_t bound) -> Status {
     auto id = json::as_int(id_json, fmt::format("{}: id of token '{}'", what, piece));
     if (!id.ok()) return id.error();
-    if (*id < 0 || static_cast<size_t>(*id) >= limit) {
+    if (*id < 0 || static_cast<size_t>(*id) >= bound) {
       return errorf(ErrorKind::kCorrupt, "{}: token '{}' has id {}, outside 0..{}", what, piece,
-                    *id, limit - 1);
+                    *id, bound - 1);
     }
     const size_t i = static_cast<size_t>(*id);
     if (seen[i] && t.pieces[i] != piece) {
       return errorf(ErrorKind::kCorrupt, "{}: id {} is given to both '{}' and '{}'", what, i,
                     t.pieces[i], piece);
     }
-    count += seen[i] ? 0 : 1;
+    end = std::max(end, i + 1);
     seen[i] = true;
     t.pieces[i] = piece;
     if (type != TokenType::kNormal) t.types[i] = type;
     return ok_status();
   };
-  for (const auto& [piece, id] : vocab->items()) HS_TRY(put(piece, id, TokenType::kNormal));
+  for (const auto& [piece, id] : vocab->items()) HS_TRY(put(piece, id, TokenType::kNormal, dense));
   if (added != nullptr && added->is_array()) {
     for (const Json& a : *added) {
       HS_ASSIGN_OR_RETURN(std::string content,
@@ -91,15 +99,18 @@ Status read_vocab(const Json& root, const Json& model, const std::string& what, 
       const Json* id = json::member(a, "id");
       if (id == nullptr)
         return errorf(ErrorKind::kParse, "{}: added token '{}' has no id", what, content);
-      HS_TRY(put(content, *id, special ? TokenType::kControl : TokenType::kUserDefined));
+      HS_TRY(put(content, *id, special ? TokenType::kControl : TokenType::kUserDefined, limit));
     }
   }
-  t.pieces.resize(count);
-  t.types.resize(count);
-  for (size_t i = 0; i < count; ++i) {
-    if (!seen[i])
+  t.pieces.resize(end);
+  t.types.resize(end);
+  for (size_t i = 0; i < end; ++i) {
+    if (seen[i]) continue;
+    if (i < vocab->size()) {
       return errorf(ErrorKind::kCorrupt, "{}: token id {} has no piece (ids must be dense)", what,
                     i);
+    }
+    t.types[i] = TokenType::kUnused;  // a hole between the vocabulary and the added tokens
   }
   return ok_status();
 }

@@ -254,6 +254,36 @@ TEST(HfTokenizer, RejectsBadVocabularies) {
   }
 }
 
+// Added tokens above the vocabulary may leave ids unused (o200k: <|endofprompt|> 200018 after
+// 200000 entries): the holes get empty kUnused pieces; beyond 1024 unused ids is an error.
+TEST(HfTokenizer, AddedTokensMayLeaveHolesAboveTheVocabulary) {
+  const std::string dir = testing::temp_dir();
+  HS_ASSERT_OK(write_file_atomic(
+      dir + "/tokenizer.json",
+      std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
+          "added_tokens": [{"id": 4, "content": "<|x|>", "special": true}]})")));
+  HS_ASSERT_OK_AND_ASSIGN(tokenizer::TokenizerData t, load_hf_tokenizer(dir));
+  ASSERT_EQ(t.pieces.size(), 5u);
+  EXPECT_EQ(t.pieces[4], "<|x|>");
+  EXPECT_EQ(t.types[4], tokenizer::TokenType::kControl);
+  for (size_t i : {2u, 3u}) {
+    EXPECT_EQ(t.pieces[i], "");
+    EXPECT_EQ(t.types[i], tokenizer::TokenType::kUnused);
+  }
+  HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(t));
+  EXPECT_EQ(tok->encode("<|x|>ab", false, /*parse_special=*/true),
+            (std::vector<int32_t>{4, 0, 1}));
+  HS_ASSERT_OK(write_file_atomic(
+      dir + "/tokenizer.json",
+      std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
+          "added_tokens": [{"id": 1027, "content": "<|x|>", "special": true}]})")));
+  auto far = load_hf_tokenizer(dir);
+  ASSERT_FALSE(far.ok());
+  EXPECT_THAT(far.error().message(), HasSubstr("token '<|x|>' has id 1027, outside 0..1026"));
+}
+
 // Writes a config.json that differs from a valid stories-like one by `patch`.
 std::string config_dir(const std::string& patch_key, const std::string& patch_value) {
   const std::string dir = testing::temp_dir();
