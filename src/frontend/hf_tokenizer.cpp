@@ -52,13 +52,13 @@ const Json* find_component(const Json* node, std::string_view type) {
   return nullptr;
 }
 
-// Added tokens may leave ids unused above the vocabulary (o200k: <|endofprompt|> is 200018
-// after a vocabulary of 200000), at most this many.
-constexpr size_t kMaxAddedGap = 1024;
+// Ids may be left unused, at most this many (o200k's model.vocab has 200000 entries with ids
+// up to 200018: 199998 and 200000..200017 are unused).
+constexpr size_t kMaxUnusedIds = 1024;
 
-// Reads the vocabulary and added tokens into id -> piece tables. model.vocab must be dense
-// (0..n-1); ids between it and the added tokens that nothing names get an empty piece of type
-// kUnused (never produced by encode, decoded as nothing).
+// Reads the vocabulary and added tokens into id -> piece tables. Ids nothing names (up to
+// kMaxUnusedIds of them) get an empty piece of type kUnused (never produced by encode, decoded
+// as nothing).
 Status read_vocab(const Json& root, const Json& model, const std::string& what, TokenizerData& t) {
   const Json* vocab = json::member(model, "vocab");
   if (vocab == nullptr || !vocab->is_object()) {
@@ -66,18 +66,18 @@ Status read_vocab(const Json& root, const Json& model, const std::string& what, 
   }
   const Json* added = json::member(root, "added_tokens");
   const size_t dense = vocab->size() + (added != nullptr && added->is_array() ? added->size() : 0);
-  const size_t limit = dense + kMaxAddedGap;
+  const size_t limit = dense + kMaxUnusedIds;
   std::vector<bool> seen(limit, false);
   t.pieces.assign(limit, std::string());
   t.types.assign(limit, TokenType::kNormal);
   size_t end = 0;  // 1 + the largest id
-  auto put = [&](const std::string& piece, const Json& id_json, TokenType type,
-                 size_t bound) -> Status {
+  auto put = [&](const std::string& piece, const Json& id_json, TokenType type) -> Status {
     auto id = json::as_int(id_json, fmt::format("{}: id of token '{}'", what, piece));
     if (!id.ok()) return id.error();
-    if (*id < 0 || static_cast<size_t>(*id) >= bound) {
-      return errorf(ErrorKind::kCorrupt, "{}: token '{}' has id {}, outside 0..{}", what, piece,
-                    *id, bound - 1);
+    if (*id < 0 || static_cast<size_t>(*id) >= limit) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: token '{}' has id {}, outside 0..{} (at most {} unused ids)", what, piece,
+                    *id, limit - 1, kMaxUnusedIds);
     }
     const size_t i = static_cast<size_t>(*id);
     if (seen[i] && t.pieces[i] != piece) {
@@ -90,7 +90,7 @@ Status read_vocab(const Json& root, const Json& model, const std::string& what, 
     if (type != TokenType::kNormal) t.types[i] = type;
     return ok_status();
   };
-  for (const auto& [piece, id] : vocab->items()) HS_TRY(put(piece, id, TokenType::kNormal, dense));
+  for (const auto& [piece, id] : vocab->items()) HS_TRY(put(piece, id, TokenType::kNormal));
   if (added != nullptr && added->is_array()) {
     for (const Json& a : *added) {
       HS_ASSIGN_OR_RETURN(std::string content,
@@ -99,18 +99,13 @@ Status read_vocab(const Json& root, const Json& model, const std::string& what, 
       const Json* id = json::member(a, "id");
       if (id == nullptr)
         return errorf(ErrorKind::kParse, "{}: added token '{}' has no id", what, content);
-      HS_TRY(put(content, *id, special ? TokenType::kControl : TokenType::kUserDefined, limit));
+      HS_TRY(put(content, *id, special ? TokenType::kControl : TokenType::kUserDefined));
     }
   }
   t.pieces.resize(end);
   t.types.resize(end);
   for (size_t i = 0; i < end; ++i) {
-    if (seen[i]) continue;
-    if (i < vocab->size()) {
-      return errorf(ErrorKind::kCorrupt, "{}: token id {} has no piece (ids must be dense)", what,
-                    i);
-    }
-    t.types[i] = TokenType::kUnused;  // a hole between the vocabulary and the added tokens
+    if (!seen[i]) t.types[i] = TokenType::kUnused;  // an id nothing names
   }
   return ok_status();
 }
