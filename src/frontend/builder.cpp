@@ -30,15 +30,24 @@ namespace {
 
 using ir::ValueId;
 
-// Inverse RoPE frequencies theta^(-2i/Dh), i < Dh/2, with llama3 scaling when configured.
-// `local`: the sliding-window layers' base rope_local_theta, unscaled.
-std::vector<double> rope_inv_freq(const LlamaConfig& c, bool local = false) {
-  const int64_t half = c.head_dim / 2;
+// Inverse RoPE frequencies theta^(-2i/R), i < R/2 (R = rotary dims, Dh unless partial), with
+// llama3 scaling, or divided by the longrope short/long factors (long when the context C is
+// beyond the original trained context), when configured. `local`: the sliding-window layers'
+// base rope_local_theta, unscaled.
+std::vector<double> rope_inv_freq(const LlamaConfig& c, int64_t context_len, bool local = false) {
+  const int64_t R = c.rope_dims();
+  const int64_t half = R / 2;
   const double theta = local ? c.rope_local_theta : c.rope_theta;
   std::vector<double> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     inv[static_cast<size_t>(i)] =
-        1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(c.head_dim));
+        1.0 / std::pow(theta, static_cast<double>(2 * i) / static_cast<double>(R));
+  }
+  if (c.longrope && !local) {
+    const bool use_long = context_len > c.longrope->original_max_position_embeddings;
+    const std::vector<double>& ext = use_long ? c.longrope->long_factor : c.longrope->short_factor;
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] /= ext[i];
+    return inv;
   }
   if (!c.rope_scaling || local) return inv;
   const RopeScaling& s = *c.rope_scaling;
@@ -135,20 +144,22 @@ void add_inputs(BuildContext& ctx, ValueId& tokens, ValueId& pos) {
 
 // Shared constants: RoPE rows of this step's positions, attention scale, masked-softmax
 // scalars, R3 matrix.
-// The cos and sin rows of this step's positions, [1,1,T,Dh/2] each, named `prefix`.cos/.sin.
+// The cos and sin rows of this step's positions, [1,1,T,R/2] each, named `prefix`.cos/.sin.
 std::pair<ValueId, ValueId> rope_rows(BuildContext& ctx, ValueId pos, const std::vector<double>& inv,
                                       const std::string& prefix) {
   GraphEmitter& e = ctx.e;
-  const int64_t half = ctx.Dh / 2;
+  const int64_t half = ctx.model.config.rope_dims() / 2;  // R/2
+  // longrope: cos and sin scaled by the attention factor (transformers' attention_scaling).
+  const double amp = ctx.model.config.longrope ? ctx.model.config.longrope->attention_factor : 1.0;
   std::vector<float> cos(static_cast<size_t>(ctx.C * half)), sin(cos.size());
   for (int64_t p = 0; p < ctx.C; ++p) {
     for (int64_t i = 0; i < half; ++i) {
       const double angle = static_cast<double>(p) * inv[static_cast<size_t>(i)];
-      cos[static_cast<size_t>(p * half + i)] = static_cast<float>(std::cos(angle));
-      sin[static_cast<size_t>(p * half + i)] = static_cast<float>(std::sin(angle));
+      cos[static_cast<size_t>(p * half + i)] = static_cast<float>(amp * std::cos(angle));
+      sin[static_cast<size_t>(p * half + i)] = static_cast<float>(amp * std::sin(angle));
     }
   }
-  ValueId cos_table = e.constant(prefix + ".cos_table", {ctx.C, half}, cos);  // [C,Dh/2]
+  ValueId cos_table = e.constant(prefix + ".cos_table", {ctx.C, half}, cos);  // [C,R/2]
   ValueId sin_table = e.constant(prefix + ".sin_table", {ctx.C, half}, sin);
   return {e.reshape(e.gather(cos_table, pos, prefix + ".cos_rows"), {1, 1, ctx.T, half},
                     prefix + ".cos"),
@@ -158,10 +169,10 @@ std::pair<ValueId, ValueId> rope_rows(BuildContext& ctx, ValueId pos, const std:
 
 void add_shared_values(BuildContext& ctx, ValueId pos) {
   GraphEmitter& e = ctx.e;
-  std::tie(ctx.cos, ctx.sin) = rope_rows(ctx, pos, rope_inv_freq(ctx.model.config), "rope");
+  std::tie(ctx.cos, ctx.sin) = rope_rows(ctx, pos, rope_inv_freq(ctx.model.config, ctx.C), "rope");
   if (!ctx.model.config.sliding_window_layers.empty()) {
     std::tie(ctx.cos_local, ctx.sin_local) =
-        rope_rows(ctx, pos, rope_inv_freq(ctx.model.config, true), "rope_local");
+        rope_rows(ctx, pos, rope_inv_freq(ctx.model.config, ctx.C, true), "rope_local");
   }
   const std::optional<double>& m = ctx.model.config.attention_multiplier;
   ctx.attn_scale = m ? e.scalar("attn.scale", static_cast<float>(*m))

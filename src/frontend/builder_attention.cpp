@@ -3,8 +3,9 @@
 // MHA form (one layer; conv projections shown, as in the reference's forward_attention_conv):
 //   X[1,D,1,T] -conv(Wq[H*Dh,D,1,1])-> [1,E,1,T] -transpose(0,3,1,2)-> [1,T,E,1] -squeeze->
 //     [1,T,E] -reshape-> [1,T,H,Dh] -transpose(0,2,1,3)-> q[1,H,T,Dh]      (k, v: Hkv heads)
-//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers; local
-//           base on sliding-window layers, which also read window_attention_mask)
+//   q, k <- [rms_norm over Dh (qk_norm) ->] RoPE (rotate-half; not on no-RoPE layers; on the
+//           first rotary_dim dims only with partial rotary; local base on sliding-window
+//           layers, which also read window_attention_mask)
 //           [-> R3: x * Hadamard(Dh)/sqrt(Dh)]
 //   k_new = transpose(k, 0,1,3,2) [1,Hkv,Dh,T]        v_new = v [1,Hkv,T,Dh]   (graph outputs)
 //   kh = concat(k_cache[1,Hkv,Dh,P], k_new; 3)  vh = concat(v_cache[1,Hkv,P,Dh], v_new; 2)
@@ -54,7 +55,6 @@ ValueId project_heads(BuildContext& ctx, ValueId x_in, const Weight& rows, const
 ValueId rotate(BuildContext& ctx, int64_t layer, ValueId x, const Weight& norm,
                const std::string& name) {
   GraphEmitter& e = ctx.e;
-  const int64_t half = ctx.Dh / 2;
   if (!norm.empty()) {  // rms_norm over the last axis (Dh), one weight for every head
     x = e.rms_norm(x, e.weight(name + ".norm.weight", norm), ctx.model.config.rms_eps,
                    name + ".norm");
@@ -62,16 +62,22 @@ ValueId rotate(BuildContext& ctx, int64_t layer, ValueId x, const Weight& norm,
   if (!ctx.model.config.uses_rope(layer)) {
     return ctx.options.r3 ? e.matmul(x, ctx.hadamard, name + ".r3") : x;
   }
-  // RoPE, rotate-half: [x1, x2] -> [x1*cos - x2*sin, x1*sin + x2*cos], x1 = x[..., :Dh/2].
-  ValueId x1 = e.slice(x, 3, 0, half, name + ".x1");       // [1,n,T,Dh/2]
-  ValueId x2 = e.slice(x, 3, half, ctx.Dh, name + ".x2");  // [1,n,T,Dh/2]
+  // RoPE, rotate-half over the first R dims: [x1, x2, xp] -> [x1*cos - x2*sin, x1*sin + x2*cos,
+  // xp], x1 = x[..., :R/2], x2 = x[..., R/2:R], xp = x[..., R:] (partial rotary; absent when
+  // R = Dh). Sliding-window layers read the rows of the local RoPE base.
+  const int64_t R = ctx.model.config.rope_dims();
+  const int64_t half = R / 2;
+  ValueId x1 = e.slice(x, 3, 0, half, name + ".x1");  // [1,n,T,R/2]
+  ValueId x2 = e.slice(x, 3, half, R, name + ".x2");  // [1,n,T,R/2]
   const bool local = ctx.sliding(layer);
   const ValueId cos = local ? ctx.cos_local : ctx.cos, sin = local ? ctx.sin_local : ctx.sin;
   ValueId a = e.sub(e.mul(x1, cos, name + ".x1cos"), e.mul(x2, sin, name + ".x2sin"),
                     name + ".rot_a");
   ValueId b = e.add(e.mul(x1, sin, name + ".x1sin"), e.mul(x2, cos, name + ".x2cos"),
                     name + ".rot_b");
-  ValueId r = e.concat({a, b}, 3, name + ".rope");  // [1,n,T,Dh]
+  std::vector<ValueId> parts{a, b};
+  if (R < ctx.Dh) parts.push_back(e.slice(x, 3, R, ctx.Dh, name + ".pass"));  // [1,n,T,Dh-R]
+  ValueId r = e.concat(parts, 3, name + ".rope");  // [1,n,T,Dh]
   if (!ctx.options.r3) return r;
   return e.matmul(r, ctx.hadamard, name + ".r3");  // [1,n,T,Dh] x [Dh,Dh]
 }

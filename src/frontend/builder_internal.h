@@ -20,8 +20,8 @@ struct BuildContext {
   int64_t D = 0, H = 0, Hkv = 0, G = 0, Dh = 0, F = 0, V = 0, L = 0;
 
   ir::ValueId mask = ir::kNoValue;        // attention_mask [1,T,C]
-  ir::ValueId cos = ir::kNoValue;         // rope cos rows of input_pos, [1,1,T,Dh/2]
-  ir::ValueId sin = ir::kNoValue;         // rope sin rows of input_pos, [1,1,T,Dh/2]
+  ir::ValueId cos = ir::kNoValue;         // rope cos rows of input_pos, [1,1,T,R/2]
+  ir::ValueId sin = ir::kNoValue;         // rope sin rows of input_pos, [1,1,T,R/2]
   // Sliding-window layers (Gemma3): their mask (window_attention_mask [1,T,C]) and RoPE rows
   // with the local base; kNoValue when the model has no such layer. Shared by all heads.
   ir::ValueId window_mask = ir::kNoValue;

@@ -1,5 +1,6 @@
-// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3, granite, smollm3, gemma
-// and gemma3:
+// GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3, granite, smollm3, gemma,
+// gemma3 and phi3 (Phi-3 / Phi-4: fused attn_qkv and ffn_up = gate | up split at load, partial
+// rope from rope.dimension_count, longrope from rope_factors_{short,long}.weight):
 // <arch>.* metadata -> LlamaConfig, blk.N.* tensors -> LlamaWeights. llama.cpp stores the q/k
 // rows of llama and granite with interleaved RoPE pairs (convert_hf_to_gguf permutes them; rope
 // type NORM): they are permuted back to rotate-half. qwen2/qwen3/gemma/gemma3 use the NEOX rope
@@ -59,7 +60,16 @@ constexpr GgufArch kGgufArchs[] = {{"llama", "llama", true},
                                    {"granite", "granite", true},
                                    {"smollm3", "smollm3", true},
                                    {"gemma", "gemma", false},
-                                   {"gemma3", "gemma3", false}};
+                                   {"gemma3", "gemma3", false},
+                                   {"phi3", "phi3", false}};
+
+// Rows [begin, end) of a [rows, cols] weight as a view (fused tensors split at load).
+Weight rows_of(const Weight& w, int64_t begin, int64_t end) {
+  const int64_t cols = w.shape[1];
+  return Weight{{end - begin, cols},
+                w.data.sub(static_cast<size_t>(begin * cols * 4),
+                           static_cast<size_t>((end - begin) * cols * 4))};
+}
 
 // Loads tensor `name`, checks its row-major shape and adds the name to `read` (the tensors
 // something reads).
@@ -112,6 +122,51 @@ Result<RopeScaling> llama3_scaling_from_tensor(const GgufFile& f, std::set<std::
   return s;
 }
 
+// phi3: longrope as convert_hf_to_gguf writes it (rope_factors_short/long.weight [R/2],
+// phi3.rope.scaling.attn_factor, phi3.rope.scaling.original_context_length), and the sliding
+// window (phi3.attention.sliding_window; 0 or a window covering the context changes nothing).
+Status read_phi3_rope(const GgufFile& f, std::set<std::string>& read, LlamaConfig& c) {
+  uint64_t window = 0;  // convert_hf_to_gguf writes 0 for Phi-4 (no window)
+  if (f.find("phi3.attention.sliding_window") != nullptr) {
+    HS_ASSIGN_OR_RETURN(window, f.get_uint("phi3.attention.sliding_window"));
+  }
+  if (window > 0 && window < static_cast<uint64_t>(c.max_seq_len)) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: phi3.attention.sliding_window {} is below the context length {}; "
+                  "sliding-window attention is not supported",
+                  f.path(), window, c.max_seq_len);
+  }
+  const bool has_short = f.find_tensor("rope_factors_short.weight") != nullptr;
+  const bool has_long = f.find_tensor("rope_factors_long.weight") != nullptr;
+  if (!has_short && !has_long) return ok_status();
+  if (!has_short || !has_long) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: rope_factors_short.weight and rope_factors_long.weight come in pairs",
+                  f.path());
+  }
+  const int64_t half = c.rope_dims() / 2;
+  LongRope lr;
+  HS_ASSIGN_OR_RETURN(Weight s, load_checked(f, read, "rope_factors_short.weight", {half}));
+  HS_ASSIGN_OR_RETURN(Weight l, load_checked(f, read, "rope_factors_long.weight", {half}));
+  lr.short_factor.assign(s.f32().begin(), s.f32().end());
+  lr.long_factor.assign(l.f32().begin(), l.f32().end());
+  HS_ASSIGN_OR_RETURN(lr.original_max_position_embeddings,
+                      optional_dim(f, "phi3.rope.scaling.original_context_length", c.max_seq_len));
+  const double ratio = static_cast<double>(c.max_seq_len) /
+                       static_cast<double>(lr.original_max_position_embeddings);
+  const double fallback =
+      ratio <= 1.0 ? 1.0
+                   : std::sqrt(1.0 + std::log(ratio) / std::log(static_cast<double>(
+                                                          lr.original_max_position_embeddings)));
+  HS_ASSIGN_OR_RETURN(lr.attention_factor,
+                      optional_float(f, "phi3.rope.scaling.attn_factor", fallback));
+  c.longrope = std::move(lr);
+  if (Status st = c.validate(f.path()); !st.ok()) {
+    return Error(ErrorKind::kCorrupt, st.error().message());
+  }
+  return ok_status();
+}
+
 Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, int64_t vocab_size,
                                 const GgufArch& arch) {
   LlamaConfig c;
@@ -127,7 +182,9 @@ Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, 
   HS_ASSIGN_OR_RETURN(int64_t value_dim,
                       optional_dim(f, key("attention.value_length"), c.head_dim));
   HS_ASSIGN_OR_RETURN(int64_t rope_dims, optional_dim(f, key("rope.dimension_count"), c.head_dim));
-  if (value_dim != c.head_dim || rope_dims != c.head_dim) {
+  if (c.family == "phi3" && value_dim == c.head_dim && rope_dims < c.head_dim) {
+    c.rotary_dim = rope_dims;  // partial rotary (Phi-4-mini: 96 of 128)
+  } else if (value_dim != c.head_dim || rope_dims != c.head_dim) {
     return errorf(ErrorKind::kUnsupported,
                   "{}: key length {}, value length {} and rope dimension count {} differ "
                   "(partial rope or distinct v heads are not supported)",
@@ -185,6 +242,7 @@ Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, 
     HS_ASSIGN_OR_RETURN(RopeScaling s, llama3_scaling_from_tensor(f, read, c));
     c.rope_scaling = s;
   }
+  if (c.family == "phi3") HS_TRY(read_phi3_rope(f, read, c));
   return c;
 }
 
@@ -200,7 +258,7 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   if (arch == nullptr) {
     return errorf(ErrorKind::kUnsupported,
                   "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3, granite, "
-                  "smollm3, gemma or gemma3",
+                  "smollm3, gemma, gemma3 or phi3",
                   path, arch_name);
   }
   std::set<std::string> read;
@@ -236,9 +294,16 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     LayerWeights& lw = w.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("blk.{}.", l);
     HS_ASSIGN_OR_RETURN(lw.attn_norm, load_checked(f, read, p + "attn_norm.weight", {d}));
-    HS_ASSIGN_OR_RETURN(Weight wq, load_checked(f, read, p + "attn_q.weight", {q, d}));
-    HS_ASSIGN_OR_RETURN(Weight wk, load_checked(f, read, p + "attn_k.weight", {kv, d}));
-    HS_ASSIGN_OR_RETURN(lw.wv, load_checked(f, read, p + "attn_v.weight", {kv, d}));
+    Weight wq, wk;
+    if (f.find_tensor(p + "attn_qkv.weight") != nullptr) {  // phi3: fused q | k | v rows
+      HS_ASSIGN_OR_RETURN(Weight qkv,
+                          load_checked(f, read, p + "attn_qkv.weight", {q + 2 * kv, d}));
+      wq = rows_of(qkv, 0, q), wk = rows_of(qkv, q, q + kv), lw.wv = rows_of(qkv, q + kv, q + 2 * kv);
+    } else {
+      HS_ASSIGN_OR_RETURN(wq, load_checked(f, read, p + "attn_q.weight", {q, d}));
+      HS_ASSIGN_OR_RETURN(wk, load_checked(f, read, p + "attn_k.weight", {kv, d}));
+      HS_ASSIGN_OR_RETURN(lw.wv, load_checked(f, read, p + "attn_v.weight", {kv, d}));
+    }
     HS_ASSIGN_OR_RETURN(lw.wo, load_checked(f, read, p + "attn_output.weight", {d, q}));
     HS_ASSIGN_OR_RETURN(lw.ffn_norm, load_checked(f, read, p + "ffn_norm.weight", {d}));
     if (c.post_norms) {  // gemma3
@@ -246,9 +311,14 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
                           load_checked(f, read, p + "post_attention_norm.weight", {d}));
       HS_ASSIGN_OR_RETURN(lw.post_ffn_norm, load_checked(f, read, p + "post_ffw_norm.weight", {d}));
     }
-    HS_ASSIGN_OR_RETURN(lw.w1, load_checked(f, read, p + "ffn_gate.weight", {ff, d}));
     HS_ASSIGN_OR_RETURN(lw.w2, load_checked(f, read, p + "ffn_down.weight", {d, ff}));
-    HS_ASSIGN_OR_RETURN(lw.w3, load_checked(f, read, p + "ffn_up.weight", {ff, d}));
+    if (c.family == "phi3") {  // ffn_up [2F, D]: gate rows, then up rows (llama.cpp's swiglu)
+      HS_ASSIGN_OR_RETURN(Weight gate_up, load_checked(f, read, p + "ffn_up.weight", {2 * ff, d}));
+      lw.w1 = rows_of(gate_up, 0, ff), lw.w3 = rows_of(gate_up, ff, 2 * ff);
+    } else {
+      HS_ASSIGN_OR_RETURN(lw.w1, load_checked(f, read, p + "ffn_gate.weight", {ff, d}));
+      HS_ASSIGN_OR_RETURN(lw.w3, load_checked(f, read, p + "ffn_up.weight", {ff, d}));
+    }
     // GGUF llama/granite q/k rows use interleaved RoPE pairs (convert_hf_to_gguf permutes
     // HF's rotate-half into it); undo that. The per-head q/k norms are over Dh, elementwise
     // weights that convert_hf_to_gguf does not permute (qwen3: NEOX, nothing permuted).

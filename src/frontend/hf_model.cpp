@@ -1,5 +1,6 @@
 // Hugging Face folders of the llama-like families (Llama, Qwen2/2.5, Qwen3, SmolLM3, Granite,
-// Gemma, Gemma3 text):
+// Gemma, Gemma3 text, Phi-3/Phi-4 and GLM; the last two with fused projections split at load,
+// hf_phi_glm.h):
 // config.json -> LlamaConfig, (sharded) safetensors -> weights. Every tensor of the checkpoint
 // must be read: one nothing reads (a bias the config does not announce, ...) is an error.
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "headsplit/frontend/safetensors.h"
 #include "headsplit/support/file.h"
 #include "hf_json.h"
+#include "hf_phi_glm.h"
 
 namespace hs::frontend {
 
@@ -31,7 +33,9 @@ constexpr HfFamily kHfFamilies[] = {{"LlamaForCausalLM", "llama", "llama"},
                                     {"SmolLM3ForCausalLM", "smollm3", "smollm3"},
                                     {"GraniteForCausalLM", "granite", "granite"},
                                     {"GemmaForCausalLM", "gemma", "gemma"},
-                                    {"Gemma3ForCausalLM", "gemma3_text", "gemma3"}};
+                                    {"Gemma3ForCausalLM", "gemma3_text", "gemma3"},
+                                    {"Phi3ForCausalLM", "phi3", "phi3"},
+                                    {"GlmForCausalLM", "glm", "glm"}};
 
 // The family of `architectures` (the first one known), else of `model_type`.
 Result<std::string> read_family(const Json& j, const std::string& what) {
@@ -187,6 +191,7 @@ Status read_gemma_features(const Json& j, LlamaConfig& c, const std::string& wha
 // Family keys on top of the Llama ones.
 Status read_family_features(const Json& j, LlamaConfig& c, const std::string& what) {
   if (is_gemma(c)) return read_gemma_features(j, c, what);
+  HS_TRY(hf::read_phi_glm_features(j, c, what));
   if (c.family != "llama") {
     HS_ASSIGN_OR_RETURN(bool sliding, json::get_bool_or(j, "use_sliding_window", false, what));
     if (sliding) {
@@ -214,7 +219,8 @@ Status read_family_features(const Json& j, LlamaConfig& c, const std::string& wh
 }
 
 // `rope_scaling`, or (newer transformers) `rope_parameters`, which also holds rope_theta.
-Result<std::optional<RopeScaling>> read_rope_scaling(const Json& j, const std::string& what) {
+Result<std::optional<RopeScaling>> read_rope_scaling(const Json& j, const std::string& family,
+                                                     const std::string& what) {
   const Json* rs = json::member(j, "rope_scaling");
   const bool parameters = rs == nullptr;
   if (parameters) rs = json::member(j, "rope_parameters");
@@ -226,10 +232,13 @@ Result<std::optional<RopeScaling>> read_rope_scaling(const Json& j, const std::s
   HS_ASSIGN_OR_RETURN(std::string type, json::get_string_or(*rs, "type", "", what));
   HS_ASSIGN_OR_RETURN(type, json::get_string_or(*rs, "rope_type", type, what));
   if (type == "default" || (parameters && type.empty())) return std::optional<RopeScaling>();
+  if (hf::is_longrope_type(type) && family == "phi3") {
+    return std::optional<RopeScaling>();  // read by read_phi_glm_features
+  }
   if (type != "llama3") {
     return errorf(ErrorKind::kUnsupported,
-                  "{}: rope_scaling type '{}' is not supported, only "
-                  "llama3",
+                  "{}: rope_scaling type '{}' is not supported, only llama3 (and longrope for "
+                  "phi3)",
                   what, type);
   }
   RopeScaling s;
@@ -355,7 +364,10 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
     return errorf(ErrorKind::kInvalidArgument, "{}: num_attention_heads is {}, expected > 0", path,
                   c.n_heads);
   }
-  HS_ASSIGN_OR_RETURN(c.head_dim, json::get_int_or(j, "head_dim", c.dim / c.n_heads, path));
+  // GlmConfig's head_dim defaults to 128; the others' to D / H.
+  HS_ASSIGN_OR_RETURN(c.head_dim, json::get_int_or(j, "head_dim",
+                                                   c.family == "glm" ? 128 : c.dim / c.n_heads,
+                                                   path));
   HS_ASSIGN_OR_RETURN(c.max_seq_len, json::get_int_or(j, "max_position_embeddings", 2048, path));
   HS_ASSIGN_OR_RETURN(c.rms_eps, json::get_number_or(j, "rms_norm_eps", 1e-6, path));
   double theta = 10000.0;
@@ -363,7 +375,7 @@ Result<LlamaConfig> load_hf_config(const std::string& path) {
     HS_ASSIGN_OR_RETURN(theta, json::get_number_or(*rp, "rope_theta", theta, path));
   }
   HS_ASSIGN_OR_RETURN(c.rope_theta, json::get_number_or(j, "rope_theta", theta, path));
-  HS_ASSIGN_OR_RETURN(c.rope_scaling, read_rope_scaling(j, path));
+  HS_ASSIGN_OR_RETURN(c.rope_scaling, read_rope_scaling(j, c.family, path));
   // Gemma's configs rely on transformers' default (tied).
   HS_ASSIGN_OR_RETURN(c.tied_embeddings,
                       json::get_bool_or(j, "tie_word_embeddings", is_gemma(c), path));
@@ -404,16 +416,31 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
   for (int64_t l = 0; l < c.n_layers; ++l) {
     LayerWeights& lw = w.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("model.layers.{}.", l);
-    const std::pair<std::string, std::vector<int64_t>> specs[] = {
-        {"input_layernorm.weight", {d}},      {"self_attn.q_proj.weight", {q, d}},
-        {"self_attn.k_proj.weight", {kv, d}}, {"self_attn.v_proj.weight", {kv, d}},
-        {"self_attn.o_proj.weight", {d, q}},  {"post_attention_layernorm.weight", {d}},
-        {"mlp.gate_proj.weight", {f, d}},     {"mlp.down_proj.weight", {d, f}},
-        {"mlp.up_proj.weight", {f, d}}};
-    Weight* slots[] = {&lw.attn_norm, &lw.wq, &lw.wk, &lw.wv, &lw.wo,
-                       &lw.ffn_norm,  &lw.w1, &lw.w2, &lw.w3};
-    for (size_t i = 0; i < std::size(specs); ++i) {
-      HS_ASSIGN_OR_RETURN(*slots[i], src.load(p + specs[i].first, specs[i].second, dir));
+    // In the checkpoint's order (the first missing or misshapen tensor is the one reported).
+    HS_ASSIGN_OR_RETURN(lw.attn_norm, src.load(p + "input_layernorm.weight", {d}, dir));
+    if (c.family == "phi3") {  // qkv_proj [q + 2 kv, D]: q rows, then k, then v
+      HS_ASSIGN_OR_RETURN(Weight qkv,
+                          src.load(p + "self_attn.qkv_proj.weight", {q + 2 * kv, d}, dir));
+      lw.wq = hf::weight_row_range(qkv, 0, q);
+      lw.wk = hf::weight_row_range(qkv, q, q + kv);
+      lw.wv = hf::weight_row_range(qkv, q + kv, q + 2 * kv);
+    } else {
+      HS_ASSIGN_OR_RETURN(lw.wq, src.load(p + "self_attn.q_proj.weight", {q, d}, dir));
+      HS_ASSIGN_OR_RETURN(lw.wk, src.load(p + "self_attn.k_proj.weight", {kv, d}, dir));
+      HS_ASSIGN_OR_RETURN(lw.wv, src.load(p + "self_attn.v_proj.weight", {kv, d}, dir));
+    }
+    HS_ASSIGN_OR_RETURN(lw.wo, src.load(p + "self_attn.o_proj.weight", {d, q}, dir));
+    HS_ASSIGN_OR_RETURN(lw.ffn_norm, src.load(p + "post_attention_layernorm.weight", {d}, dir));
+    if (c.family == "phi3" || c.family == "glm") {  // gate_up_proj [2F, D]: gate rows, then up
+      HS_ASSIGN_OR_RETURN(Weight gate_up,
+                          src.load(p + "mlp.gate_up_proj.weight", {2 * f, d}, dir));
+      lw.w1 = hf::weight_row_range(gate_up, 0, f);
+      lw.w3 = hf::weight_row_range(gate_up, f, 2 * f);
+      HS_ASSIGN_OR_RETURN(lw.w2, src.load(p + "mlp.down_proj.weight", {d, f}, dir));
+    } else {
+      HS_ASSIGN_OR_RETURN(lw.w1, src.load(p + "mlp.gate_proj.weight", {f, d}, dir));
+      HS_ASSIGN_OR_RETURN(lw.w2, src.load(p + "mlp.down_proj.weight", {d, f}, dir));
+      HS_ASSIGN_OR_RETURN(lw.w3, src.load(p + "mlp.up_proj.weight", {f, d}, dir));
     }
     if (c.attention_bias) {
       HS_ASSIGN_OR_RETURN(lw.bq, src.load(p + "self_attn.q_proj.bias", {q}, dir));
@@ -435,6 +462,14 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
                         &lw.post_ffn_norm}) {
         if (!n->empty()) *n = gemma_norm(*n);
       }
+    }
+    if (c.family == "glm") {  // interleaved RoPE pairs in the rotary part -> rotate-half
+      auto perm = [&](const Weight& x, int64_t heads) {
+        return x.empty() ? x
+                         : permute_interleaved_to_rotate_half(x, heads, c.head_dim, c.rope_dims());
+      };
+      lw.wq = perm(lw.wq, c.n_heads), lw.bq = perm(lw.bq, c.n_heads);
+      lw.wk = perm(lw.wk, c.n_kv_heads), lw.bk = perm(lw.bk, c.n_kv_heads);
     }
   }
   if (is_gemma(c)) w.norm = gemma_norm(w.norm);

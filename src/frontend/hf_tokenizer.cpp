@@ -19,6 +19,10 @@ using tokenizer::TokenType;
 
 constexpr std::string_view kLlama3Regex =
     R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
+// o200k (GPT-4o, Phi-4-mini): cased words with attached contractions, numbers of 1-3 digits,
+// punctuation runs keeping a trailing "/" with the newlines.
+constexpr std::string_view kO200kRegex =
+    R"re([^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
 // Qwen2 / Qwen2.5 / Qwen3: Llama-3's with \p{N} for numbers (single digits).
 constexpr std::string_view kQwen2Regex =
     R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re";
@@ -48,31 +52,39 @@ const Json* find_component(const Json* node, std::string_view type) {
   return nullptr;
 }
 
-// Reads the vocabulary and added tokens into dense id -> piece tables.
+// Ids may be left unused, at most this many (o200k's model.vocab has 200000 entries with ids
+// up to 200018: 199998 and 200000..200017 are unused).
+constexpr size_t kMaxUnusedIds = 1024;
+
+// Reads the vocabulary and added tokens into id -> piece tables. Ids nothing names (up to
+// kMaxUnusedIds of them) get an empty piece of type kUnused (never produced by encode, decoded
+// as nothing).
 Status read_vocab(const Json& root, const Json& model, const std::string& what, TokenizerData& t) {
   const Json* vocab = json::member(model, "vocab");
   if (vocab == nullptr || !vocab->is_object()) {
     return errorf(ErrorKind::kParse, "{}: model.vocab object is missing", what);
   }
   const Json* added = json::member(root, "added_tokens");
-  const size_t limit = vocab->size() + (added != nullptr && added->is_array() ? added->size() : 0);
+  const size_t dense = vocab->size() + (added != nullptr && added->is_array() ? added->size() : 0);
+  const size_t limit = dense + kMaxUnusedIds;
   std::vector<bool> seen(limit, false);
   t.pieces.assign(limit, std::string());
   t.types.assign(limit, TokenType::kNormal);
-  size_t count = 0;
+  size_t end = 0;  // 1 + the largest id
   auto put = [&](const std::string& piece, const Json& id_json, TokenType type) -> Status {
     auto id = json::as_int(id_json, fmt::format("{}: id of token '{}'", what, piece));
     if (!id.ok()) return id.error();
     if (*id < 0 || static_cast<size_t>(*id) >= limit) {
-      return errorf(ErrorKind::kCorrupt, "{}: token '{}' has id {}, outside 0..{}", what, piece,
-                    *id, limit - 1);
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: token '{}' has id {}, outside 0..{} (at most {} unused ids)", what, piece,
+                    *id, limit - 1, kMaxUnusedIds);
     }
     const size_t i = static_cast<size_t>(*id);
     if (seen[i] && t.pieces[i] != piece) {
       return errorf(ErrorKind::kCorrupt, "{}: id {} is given to both '{}' and '{}'", what, i,
                     t.pieces[i], piece);
     }
-    count += seen[i] ? 0 : 1;
+    end = std::max(end, i + 1);
     seen[i] = true;
     t.pieces[i] = piece;
     if (type != TokenType::kNormal) t.types[i] = type;
@@ -90,12 +102,10 @@ Status read_vocab(const Json& root, const Json& model, const std::string& what, 
       HS_TRY(put(content, *id, special ? TokenType::kControl : TokenType::kUserDefined));
     }
   }
-  t.pieces.resize(count);
-  t.types.resize(count);
-  for (size_t i = 0; i < count; ++i) {
-    if (!seen[i])
-      return errorf(ErrorKind::kCorrupt, "{}: token id {} has no piece (ids must be dense)", what,
-                    i);
+  t.pieces.resize(end);
+  t.types.resize(end);
+  for (size_t i = 0; i < end; ++i) {
+    if (!seen[i]) t.types[i] = TokenType::kUnused;  // an id nothing names
   }
   return ok_status();
 }
@@ -145,6 +155,12 @@ Result<std::string> byte_level_pre_tokenizer(const Json* pt, const Json* normali
         re->get<std::string>() == kLlama3Regex) {
       return std::string("llama3");
     }
+    // o200k's Split keeps the matches (invert: true, behavior: Removed); every character
+    // matches one alternative, so nothing is removed: the same split as Isolated.
+    if (type_of(first) == "Split" && !regex && re != nullptr && re->is_string() &&
+        re->get<std::string>() == kO200kRegex) {
+      return std::string("o200k");
+    }
     if (type_of(first) == "Split" && !regex && re != nullptr && re->is_string() &&
         re->get<std::string>() == kQwen2Regex) {
       if (normalizer == nullptr || type_of(*normalizer) != "NFC") {
@@ -160,7 +176,7 @@ Result<std::string> byte_level_pre_tokenizer(const Json* pt, const Json* normali
   }
   return errorf(ErrorKind::kUnsupported,
                 "{}: pre_tokenizer {} is not one of the known byte-level ones (gpt2, llama3, "
-                "qwen2, smollm)",
+                "qwen2, smollm, o200k)",
                 what, pt != nullptr ? json::text(*pt) : "null");
 }
 

@@ -8,6 +8,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 namespace hs::frontend {
@@ -74,6 +75,39 @@ Status LlamaConfig::validate(std::string_view what) const {
                     "{}: rope scaling factor {} low {} high {} original {} is not valid", what,
                     s.factor, s.low_freq_factor, s.high_freq_factor,
                     s.original_max_position_embeddings);
+    }
+  }
+  if (rotary_dim < 0 || rotary_dim > head_dim || rotary_dim % 2 != 0) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: rotary_dim is {}, expected an even number in 2..head_dim {} (0: all)", what,
+                  rotary_dim, head_dim);
+  }
+  if (longrope) {
+    const LongRope& s = *longrope;
+    const auto half = static_cast<size_t>(rope_dims() / 2);
+    if (rope_scaling) {
+      return errorf(ErrorKind::kInvalidArgument, "{}: both llama3 and longrope RoPE scaling", what);
+    }
+    for (const auto& [key, list] : {std::pair{"short_factor", &s.short_factor},
+                                    std::pair{"long_factor", &s.long_factor}}) {
+      if (list->size() != half) {
+        return errorf(ErrorKind::kInvalidArgument,
+                      "{}: longrope {} has {} entries, expected rotary dims / 2 = {}", what, key,
+                      list->size(), half);
+      }
+      for (double f : *list) {
+        if (!(f > 0.0) || !std::isfinite(f)) {
+          return errorf(ErrorKind::kInvalidArgument,
+                        "{}: longrope {} holds {}, expected finite values > 0", what, key, f);
+        }
+      }
+    }
+    if (s.original_max_position_embeddings <= 0 || !(s.attention_factor > 0.0) ||
+        !std::isfinite(s.attention_factor)) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "{}: longrope original_max_position_embeddings {} and attention_factor {} "
+                    "must be > 0",
+                    what, s.original_max_position_embeddings, s.attention_factor);
     }
   }
   for (size_t i = 0; i < no_rope_layers.size(); ++i) {
@@ -342,22 +376,49 @@ bool weights_bit_equal(const Weight& a, const Weight& b) {
          std::memcmp(a.data.bytes().data(), b.data.bytes().data(), a.data.size) == 0;
 }
 
-Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim) {
-  HS_CHECK(!w.shape.empty() && w.shape[0] == n_heads * head_dim && head_dim % 2 == 0,
-           "permute_interleaved_to_rotate_half: rows must be n_heads * head_dim, head_dim even");
+namespace {
+
+// Row h*Dh + j of the result takes row h*Dh + from(j) of `w` (per head).
+Weight permute_head_rows(const Weight& w, int64_t n_heads, int64_t head_dim,
+                         const std::function<int64_t(int64_t)>& from) {
   const int64_t rows = w.shape[0];
   const size_t row_bytes = static_cast<size_t>(w.numel() / rows) * 4;
   auto buffer = std::make_shared<HeapBuffer>(static_cast<size_t>(rows) * row_bytes);
   const std::byte* src = w.data.bytes().data();
   std::byte* dst = buffer->mutable_bytes().data();
-  const int64_t half = head_dim / 2;
   for (int64_t h = 0; h < n_heads; ++h) {
     for (int64_t j = 0; j < head_dim; ++j) {
-      const int64_t from = h * head_dim + (j < half ? 2 * j : 2 * (j - half) + 1);
-      std::memcpy(dst + (h * head_dim + j) * row_bytes, src + from * row_bytes, row_bytes);
+      std::memcpy(dst + (h * head_dim + j) * row_bytes, src + (h * head_dim + from(j)) * row_bytes,
+                  row_bytes);
     }
   }
   return Weight{w.shape, BufferView{std::move(buffer), 0, static_cast<size_t>(rows) * row_bytes}};
+}
+
+}  // namespace
+
+Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim,
+                                          int64_t rotary_dim) {
+  const int64_t r = rotary_dim > 0 ? rotary_dim : head_dim;
+  HS_CHECK(!w.shape.empty() && w.shape[0] == n_heads * head_dim && r % 2 == 0 && r <= head_dim,
+           "permute_interleaved_to_rotate_half: rows must be n_heads * head_dim, rotary dims "
+           "even and at most head_dim");
+  const int64_t half = r / 2;
+  return permute_head_rows(w, n_heads, head_dim, [&](int64_t j) {
+    return j >= r ? j : j < half ? 2 * j : 2 * (j - half) + 1;
+  });
+}
+
+Weight permute_rotate_half_to_interleaved(const Weight& w, int64_t n_heads, int64_t head_dim,
+                                          int64_t rotary_dim) {
+  const int64_t r = rotary_dim > 0 ? rotary_dim : head_dim;
+  HS_CHECK(!w.shape.empty() && w.shape[0] == n_heads * head_dim && r % 2 == 0 && r <= head_dim,
+           "permute_rotate_half_to_interleaved: rows must be n_heads * head_dim, rotary dims "
+           "even and at most head_dim");
+  const int64_t half = r / 2;
+  return permute_head_rows(w, n_heads, head_dim, [&](int64_t j) {
+    return j >= r ? j : j % 2 == 0 ? j / 2 : half + j / 2;
+  });
 }
 
 // ---- Random models -------------------------------------------------------------------------

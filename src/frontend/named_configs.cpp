@@ -117,6 +117,32 @@ const NamedShape kNamedShapes[] = {
          if ((l + 1) % 6 != 0) c.sliding_window_layers.push_back(l);
        }
      }},
+    {"phi-4-mini",
+     [](LlamaConfig& c) {
+       c.family = "phi3";
+       c.dim = 3072, c.n_layers = 32, c.n_heads = 24, c.n_kv_heads = 8, c.head_dim = 128;
+       c.hidden_dim = 8192, c.vocab_size = 200064, c.max_seq_len = 131072;
+       c.rope_theta = 10000.0, c.rms_eps = 1e-5;
+       c.rotary_dim = 96;  // partial_rotary_factor 0.75
+       // longrope, original context 4096: the published shape; the 48 short/long factors are
+       // placeholders (1.0: random-weight shapes only, where they change no cost), the
+       // attention factor is transformers' default sqrt(1 + ln(131072/4096) / ln(4096)).
+       LongRope lr;
+       lr.short_factor.assign(48, 1.0);
+       lr.long_factor.assign(48, 1.0);
+       lr.original_max_position_embeddings = 4096;
+       lr.attention_factor = std::sqrt(1.0 + std::log(32.0) / std::log(4096.0));
+       c.longrope = lr;
+     }},
+    {"glm-edge-1.5b",
+     [](LlamaConfig& c) {
+       c.family = "glm";
+       c.dim = 2048, c.n_layers = 28, c.n_heads = 16, c.n_kv_heads = 4, c.head_dim = 128;
+       c.hidden_dim = 6144, c.vocab_size = 59264, c.max_seq_len = 8192;
+       c.rope_theta = 10000.0, c.rms_eps = 1e-5;
+       c.rotary_dim = 64;  // partial_rotary_factor 0.5 (interleaved pairs in the checkpoint)
+       c.attention_bias = true, c.tied_embeddings = false;
+     }},
 };
 
 }  // namespace

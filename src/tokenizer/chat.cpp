@@ -1,5 +1,6 @@
 // Chat templates: detection from a model's Jinja source, names for --chat-template, and the
-// exact prompt text of the fixed forms (ChatML with its defaults, Llama-3, Llama-3.1, Granite).
+// exact prompt text of the fixed forms (ChatML with its defaults, Llama-3, Llama-3.1, Granite,
+// Phi).
 #include "headsplit/tokenizer/chat.h"
 
 #include <fmt/chrono.h>
@@ -13,7 +14,7 @@
 namespace hs::tokenizer {
 namespace {
 
-constexpr std::array<std::pair<ChatTemplate, std::string_view>, 8> kNames = {{
+constexpr std::array<std::pair<ChatTemplate, std::string_view>, 9> kNames = {{
     {ChatTemplate::kChatMl, "chatml"},
     {ChatTemplate::kLlama3, "llama3"},
     {ChatTemplate::kQwen25, "qwen2.5"},
@@ -22,6 +23,7 @@ constexpr std::array<std::pair<ChatTemplate, std::string_view>, 8> kNames = {{
     {ChatTemplate::kGranite, "granite"},
     {ChatTemplate::kSmolLm3, "smollm3"},
     {ChatTemplate::kGemma, "gemma"},
+    {ChatTemplate::kPhi, "phi"},
 }};
 
 bool contains(std::string_view text, std::string_view marker) {
@@ -131,6 +133,10 @@ std::string chat_template_names(std::string_view separator) {
 Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
   if (contains(jinja_source, "<|start_of_role|>")) return ChatTemplate::kGranite;
   if (contains(jinja_source, "<start_of_turn>")) return ChatTemplate::kGemma;
+  if (contains(jinja_source, "<|assistant|>") && contains(jinja_source, "<|end|>") &&
+      !contains(jinja_source, "<|im_start|>")) {
+    return ChatTemplate::kPhi;
+  }
   if (contains(jinja_source, "<|start_header_id|>")) {
     return contains(jinja_source, "Cutting Knowledge Date") ? ChatTemplate::kLlama31
                                                             : ChatTemplate::kLlama3;
@@ -155,7 +161,7 @@ Result<ChatTemplate> detect_chat_template(std::string_view jinja_source) {
   return errorf(ErrorKind::kUnsupported,
                 "unsupported chat template \"{}{}\" (recognised: ChatML with <|im_start|>, "
                 "Llama-3 with <|start_header_id|>, Granite with <|start_of_role|>, Gemma with "
-                "<start_of_turn>)",
+                "<start_of_turn>, Phi with <|assistant|> and <|end|>)",
                 jinja_source.substr(0, kQuoted), cut ? "..." : "");
 }
 
@@ -193,6 +199,8 @@ std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_vi
           today.empty() ? kLlama31DefaultDate : today, trim(system.value_or("")));
     case ChatTemplate::kSmolLm3: return smollm3_prefix(system, today);
     case ChatTemplate::kGemma: return "<bos>";  // the system text goes into the first user turn
+    case ChatTemplate::kPhi:
+      return system ? fmt::format("<|system|>{}<|end|>", *system) : std::string();
     case ChatTemplate::kGranite: {
       const std::string date = today.empty() ? utc_today("%B %d, %Y") : std::string(today);
       const std::string text = system
@@ -215,6 +223,9 @@ std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_mes
     return fmt::format("<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n",
                        trim(user_message));
   }
+  if (chat_template == ChatTemplate::kPhi) {
+    return fmt::format("<|user|>{}<|end|><|assistant|>", user_message);
+  }
   if (is_llama(chat_template)) {
     return fmt::format(
         "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|>"
@@ -231,6 +242,7 @@ std::string_view chat_end_of_answer(ChatTemplate chat_template) {
   if (is_chatml(chat_template)) return "<|im_end|>\n";
   if (is_llama(chat_template)) return "<|eot_id|>";
   if (chat_template == ChatTemplate::kGemma) return "<end_of_turn>\n";
+  if (chat_template == ChatTemplate::kPhi) return "<|end|>";
   return "<|end_of_text|>\n";
 }
 

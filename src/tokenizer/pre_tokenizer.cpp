@@ -32,6 +32,22 @@ std::string bpe_regex(std::string_view numbers) {
          R"(\p{L}\p{N}]+[\r\n]*|[)" + w + R"(]*[\r\n]+|[)" + w + "]+(?![^" + w + "])|[" + w + "]+";
 }
 
+// o200k (GPT-4o / Phi-4-mini tokenizer.json, llama.cpp's gpt-4o), contractions spelled out per
+// letter and \s / \S as Unicode White_Space (W) as above:
+//   [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+c?|
+//   [^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*c?|
+//   \p{N}{1,3}| ?[^W\p{L}\p{N}]+[\r\n/]*|[W]*[\r\n]+|[W]+(?![^W])|[W]+
+std::string o200k_regex() {
+  const std::string w(kWhiteSpace);
+  const std::string c = R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?)";
+  const std::string upper = R"([\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])";
+  const std::string lower = R"([\p{Ll}\p{Lm}\p{Lo}\p{M}])";
+  const std::string lead = R"([^\r\n\p{L}\p{N}]?)";
+  return lead + upper + "*" + lower + "+" + c + "|" + lead + upper + "+" + lower + "*" + c +
+         R"(|\p{N}{1,3}| ?[^)" + w + R"(\p{L}\p{N}]+[\r\n/]*|[)" + w + R"(]*[\r\n]+|[)" + w +
+         "]+(?![^" + w + "])|[" + w + "]+";
+}
+
 constexpr std::string_view kDigitRegex = R"(\p{N})";
 // llama.cpp's list for a BPE vocabulary without tokenizer.ggml.pre ("default").
 constexpr std::string_view kDefaultPunctRegex = R"([\p{P}\$\+<=>\^~\|]+)";
@@ -63,6 +79,8 @@ Result<PreTokenizer> PreTokenizer::create(std::string_view name) {
   } else if (name == "qwen2") {
     patterns = {bpe_regex(R"(\p{N})")};
     nfc = true;
+  } else if (name == "o200k" || name == "gpt-4o") {
+    patterns = {o200k_regex()};
   } else if (name == "smollm") {
     patterns = {std::string(kDigitRegex), std::string(kGpt2Regex)};
   } else if (name == "default") {
@@ -71,7 +89,7 @@ Result<PreTokenizer> PreTokenizer::create(std::string_view name) {
   } else {
     return errorf(ErrorKind::kUnsupported,
                   "unknown byte-level bpe pre-tokenizer '{}' (known: gpt2, gpt-2, llama3, "
-                  "llama-bpe, qwen2, smollm, default)",
+                  "llama-bpe, qwen2, smollm, o200k, gpt-4o, default)",
                   name);
   }
   std::vector<std::shared_ptr<const Regex>> regexes;

@@ -98,9 +98,19 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
     const LayerWeights& w = m.weights.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("blk.{}.", l);
     add(p + "attn_norm.weight", w.attn_norm);
-    add(p + "attn_q.weight", w.wq, qk(w.wq, c.n_heads));
-    add(p + "attn_k.weight", w.wk, qk(w.wk, c.n_kv_heads));
-    add(p + "attn_v.weight", w.wv);
+    if (arch == "phi3") {  // fused q | k | v rows (NEOX rope: rotate-half as stored)
+      std::vector<float> qkv(w.wq.f32().begin(), w.wq.f32().end());
+      qkv.insert(qkv.end(), w.wk.f32().begin(), w.wk.f32().end());
+      qkv.insert(qkv.end(), w.wv.f32().begin(), w.wv.f32().end());
+      const auto rows = static_cast<uint64_t>(w.wq.shape[0] + 2 * w.wk.shape[0]);
+      if (p + "attn_qkv.weight" != o.skip) {
+        tensors.push_back({p + "attn_qkv.weight", {static_cast<uint64_t>(c.dim), rows}, qkv});
+      }
+    } else {
+      add(p + "attn_q.weight", w.wq, qk(w.wq, c.n_heads));
+      add(p + "attn_k.weight", w.wk, qk(w.wk, c.n_kv_heads));
+      add(p + "attn_v.weight", w.wv);
+    }
     add(p + "attn_output.weight", w.wo);
     if (!w.bq.empty()) add(p + "attn_q.bias", w.bq, qk(w.bq, c.n_heads));
     if (!w.bk.empty()) add(p + "attn_k.bias", w.bk, qk(w.bk, c.n_kv_heads));
@@ -110,9 +120,26 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
     add(p + "ffn_norm.weight", w.ffn_norm);
     add(p + "post_attention_norm.weight", w.post_attn_norm);
     add(p + "post_ffw_norm.weight", w.post_ffn_norm);
-    add(p + "ffn_gate.weight", w.w1);
     add(p + "ffn_down.weight", w.w2);
-    add(p + "ffn_up.weight", w.w3);
+    if (arch == "phi3") {  // ffn_up = gate rows | up rows
+      std::vector<float> gate_up(w.w1.f32().begin(), w.w1.f32().end());
+      gate_up.insert(gate_up.end(), w.w3.f32().begin(), w.w3.f32().end());
+      tensors.push_back({p + "ffn_up.weight",
+                         {static_cast<uint64_t>(c.dim), static_cast<uint64_t>(2 * c.hidden_dim)},
+                         gate_up});
+    } else {
+      add(p + "ffn_gate.weight", w.w1);
+      add(p + "ffn_up.weight", w.w3);
+    }
+  }
+  if (c.longrope) {
+    const auto half = static_cast<uint64_t>(c.rope_dims() / 2);
+    for (const auto& [name, list] :
+         {std::pair{"rope_factors_short.weight", &c.longrope->short_factor},
+          std::pair{"rope_factors_long.weight", &c.longrope->long_factor}}) {
+      if (name == o.skip) continue;
+      tensors.push_back({name, {half}, std::vector<float>(list->begin(), list->end())});
+    }
   }
   tensors.insert(tensors.end(), o.extra.begin(), o.extra.end());
 
@@ -126,6 +153,12 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
   if (c.head_dim != c.dim / c.n_heads) {
     uints.push_back({"attention.key_length", c.head_dim});
     uints.push_back({"attention.value_length", c.head_dim});
+  }
+  if (c.rotary_dim > 0) uints.push_back({"rope.dimension_count", c.rotary_dim});
+  if (c.longrope) {
+    uints.push_back({"rope.scaling.original_context_length",
+                     c.longrope->original_max_position_embeddings});
+    uints.push_back({"attention.sliding_window", 0});  // Phi-4: none
   }
   std::map<std::string, float> floats = {
       {"attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_eps)},
@@ -148,6 +181,7 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
       floats["final_logit_softcapping"] = static_cast<float>(c.final_logit_softcapping);
     }
   }
+  if (c.longrope) floats["rope.scaling.attn_factor"] = static_cast<float>(c.longrope->attention_factor);
   for (const auto& [k, v] : o.floats) floats[k] = v;
 
   Bytes b;
@@ -242,6 +276,32 @@ void expect_error(const std::string& path, const std::string& part) {
   auto r = load_gguf_model(path);
   ASSERT_FALSE(r.ok()) << "expected an error with '" << part << "'";
   EXPECT_THAT(r.error().message(), HasSubstr(part));
+}
+
+// phi3 (Phi-4-mini): fused attn_qkv and ffn_up (gate | up) split at load, partial rope from
+// rope.dimension_count, longrope from the factor tensors and its keys.
+TEST(GgufFamilies, Phi3SplitsFusedTensorsAndReadsLongrope) {
+  LlamaConfig cfg = testing::family_config("phi4");
+  // float32 metadata: an attention factor that survives the round trip exactly.
+  cfg.longrope->attention_factor = 1.25;
+  const LlamaModel src = make_random_llama(cfg, 9);
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_gguf_model(write_gguf(src, "phi3")));
+  const LlamaConfig& a = m.config;
+  EXPECT_EQ(a.family, "phi3");
+  EXPECT_EQ(a.rotary_dim, 12);
+  ASSERT_TRUE(a.longrope.has_value());
+  EXPECT_EQ(a.longrope->short_factor, cfg.longrope->short_factor);
+  EXPECT_EQ(a.longrope->long_factor, cfg.longrope->long_factor);
+  EXPECT_EQ(a.longrope->original_max_position_embeddings, 16);
+  EXPECT_EQ(a.longrope->attention_factor, 1.25);
+  EXPECT_TRUE(a.tied_embeddings);
+  const std::vector<NamedWeight> got = named_weights(m), want = named_weights(src);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(weights_bit_equal(*got[i].weight, *want[i].weight)) << want[i].name;
+  }
+  expect_error(write_gguf(src, "phi3", {.skip = "rope_factors_long.weight"}),
+                    "rope_factors_short.weight and rope_factors_long.weight come in pairs");
 }
 
 TEST(GgufFamilies, HostileFiles) {

@@ -57,13 +57,22 @@ void rms_norm(Vec& x, size_t begin, size_t n, const Weight& w, double eps) {
   for (size_t i = 0; i < n; ++i) x[begin + i] *= inv * w.f32()[i];
 }
 
-// transformers' default inverse frequencies, with _compute_llama3_parameters when scaled;
-// `local`: Gemma3's sliding-window layers (rope_local_base_freq, unscaled).
-Vec inv_freq(const LlamaConfig& c, bool local = false) {
+// transformers' default inverse frequencies over the rotary dims R (Dh, or int(Dh * partial
+// factor)), with _compute_llama3_parameters or _compute_longrope_parameters (long factors when
+// the context is beyond the original one) when scaled; `local`: Gemma3's sliding-window layers
+// (rope_local_base_freq, unscaled).
+Vec inv_freq(const LlamaConfig& c, int64_t context, bool local = false) {
   Vec f;
+  const int64_t R = c.rotary_dim > 0 ? c.rotary_dim : c.head_dim;
   const double theta = local ? c.rope_local_theta : c.rope_theta;
-  for (int64_t i = 0; i < c.head_dim; i += 2) {
-    f.push_back(1.0 / std::pow(theta, static_cast<double>(i) / c.head_dim));
+  for (int64_t i = 0; i < R; i += 2) {
+    f.push_back(1.0 / std::pow(theta, static_cast<double>(i) / static_cast<double>(R)));
+  }
+  if (c.longrope && !local) {
+    const bool use_long = context > c.longrope->original_max_position_embeddings;
+    for (size_t i = 0; i < f.size(); ++i) {
+      f[i] /= use_long ? c.longrope->long_factor[i] : c.longrope->short_factor[i];
+    }
   }
   if (!c.rope_scaling || local) return f;
   const RopeScaling& s = *c.rope_scaling;
@@ -80,14 +89,18 @@ Vec inv_freq(const LlamaConfig& c, bool local = false) {
   return f;
 }
 
-// rotate_half RoPE of head vector x[begin, begin + Dh) at position p.
-void rope(Vec& x, size_t begin, int64_t dh, int64_t p, const Vec& freq) {
-  const auto half = static_cast<size_t>(dh / 2);
+// RoPE of head vector x[begin, begin + Dh) at position p on its first R = 2 * freq.size() dims
+// (the rest pass through), cos and sin times `amp` (longrope's attention factor). Rotate-half
+// pairs (i, i + R/2), or (GLM's rotate_half) interleaved pairs (2i, 2i + 1).
+void rope(Vec& x, size_t begin, int64_t p, const Vec& freq, double amp, bool interleaved) {
+  const size_t half = freq.size();
   for (size_t i = 0; i < half; ++i) {
-    const double a = static_cast<double>(p) * freq[i], c = std::cos(a), s = std::sin(a);
-    const double x1 = x[begin + i], x2 = x[begin + half + i];
-    x[begin + i] = x1 * c - x2 * s;
-    x[begin + half + i] = x2 * c + x1 * s;
+    const double a = static_cast<double>(p) * freq[i], c = amp * std::cos(a), s = amp * std::sin(a);
+    const size_t i1 = begin + (interleaved ? 2 * i : i);
+    const size_t i2 = begin + (interleaved ? 2 * i + 1 : half + i);
+    const double x1 = x[i1], x2 = x[i2];
+    x[i1] = x1 * c - x2 * s;
+    x[i2] = x2 * c + x1 * s;
   }
 }
 
@@ -102,13 +115,48 @@ double activation(const LlamaConfig& c, double x) {
   return 0;
 }
 
+// GLM checkpoints hold q/k rows (and biases) with interleaved pairs in the rotary part: row 2i
+// of a head is rotate-half row i, row 2i + 1 is row R/2 + i (rows >= R unchanged). Written here
+// independently of the library's permutation.
+Weight interleave_rows(const Weight& w, int64_t heads, int64_t dh, int64_t r) {
+  if (w.empty()) return w;
+  const int64_t cols = w.numel() / w.shape[0];
+  std::vector<float> out(w.f32().begin(), w.f32().end());
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int64_t i = 0; i < r / 2; ++i) {
+      for (int64_t c = 0; c < cols; ++c) {
+        out[static_cast<size_t>((h * dh + 2 * i) * cols + c)] =
+            w.f32()[static_cast<size_t>((h * dh + i) * cols + c)];
+        out[static_cast<size_t>((h * dh + 2 * i + 1) * cols + c)] =
+            w.f32()[static_cast<size_t>((h * dh + r / 2 + i) * cols + c)];
+      }
+    }
+  }
+  return Weight::from_floats(w.shape, out);
+}
+
 // Logits [T][V] of the whole sequence from an empty cache (causal attention; on Gemma3's
 // sliding-window layers position t sees positions (t - W, t] only).
-std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t>& ids) {
+// `context` picks longrope's factors (the graph's C). GLM models get their q/k rows interleaved
+// as in the checkpoint, and interleaved RoPE.
+std::vector<Vec> reference_logits(const LlamaModel& model, const std::vector<int32_t>& ids,
+                                  int64_t context) {
+  LlamaModel m = model;
   const LlamaConfig& c = m.config;
+  const bool interleaved = c.family == "glm";
+  const int64_t R = c.rotary_dim > 0 ? c.rotary_dim : c.head_dim;
+  if (interleaved) {
+    for (LayerWeights& w : m.weights.layers) {
+      w.wq = interleave_rows(w.wq, c.n_heads, c.head_dim, R);
+      w.bq = interleave_rows(w.bq, c.n_heads, c.head_dim, R);
+      w.wk = interleave_rows(w.wk, c.n_kv_heads, c.head_dim, R);
+      w.bk = interleave_rows(w.bk, c.n_kv_heads, c.head_dim, R);
+    }
+  }
+  const double amp = c.longrope ? c.longrope->attention_factor : 1.0;
   const auto T = ids.size(), D = static_cast<size_t>(c.dim), Dh = static_cast<size_t>(c.head_dim);
   const auto H = static_cast<size_t>(c.n_heads), Hkv = static_cast<size_t>(c.n_kv_heads);
-  const Vec global_freq = inv_freq(c), local_freq = inv_freq(c, true);
+  const Vec global_freq = inv_freq(c, context), local_freq = inv_freq(c, context, true);
   std::vector<Vec> h(T, Vec(D));
   for (size_t t = 0; t < T; ++t) {
     for (size_t i = 0; i < D; ++i) {
@@ -130,11 +178,11 @@ std::vector<Vec> reference_logits(const LlamaModel& m, const std::vector<int32_t
       v[t] = matvec(w.wv, x, &w.bv);
       for (size_t hh = 0; hh < H; ++hh) {
         if (c.qk_norm) rms_norm(q[t], hh * Dh, Dh, w.q_norm, c.rms_eps);
-        if (c.uses_rope(l)) rope(q[t], hh * Dh, c.head_dim, static_cast<int64_t>(t), freq);
+        if (c.uses_rope(l)) rope(q[t], hh * Dh, static_cast<int64_t>(t), freq, amp, interleaved);
       }
       for (size_t g = 0; g < Hkv; ++g) {
         if (c.qk_norm) rms_norm(k[t], g * Dh, Dh, w.k_norm, c.rms_eps);
-        if (c.uses_rope(l)) rope(k[t], g * Dh, c.head_dim, static_cast<int64_t>(t), freq);
+        if (c.uses_rope(l)) rope(k[t], g * Dh, static_cast<int64_t>(t), freq, amp, interleaved);
       }
     }
     for (size_t t = 0; t < T; ++t) {
@@ -288,10 +336,19 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
     EXPECT_TRUE(weights_bit_equal(x.q_norm, y.q_norm)) << l;
   }
   EXPECT_TRUE(weights_bit_equal(m.weights.norm, src.weights.norm));
+  EXPECT_EQ(a.rotary_dim, b.rotary_dim);
+  ASSERT_EQ(a.longrope.has_value(), b.longrope.has_value());
+  if (a.longrope) {
+    EXPECT_EQ(a.longrope->short_factor, b.longrope->short_factor);
+    EXPECT_EQ(a.longrope->long_factor, b.longrope->long_factor);
+    EXPECT_EQ(a.longrope->original_max_position_embeddings,
+              b.longrope->original_max_position_embeddings);
+    EXPECT_NEAR(a.longrope->attention_factor, b.longrope->attention_factor, 1e-12);
+  }
 
   std::vector<int32_t> ids;
   for (int i = 0; i < 16; ++i) ids.push_back((i * 37 + 11) % static_cast<int32_t>(a.vocab_size));
-  const std::vector<Vec> want = reference_logits(src, ids);
+  const std::vector<Vec> want = reference_logits(src, ids, 2 * static_cast<int64_t>(ids.size()));
   HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
   const auto V = static_cast<size_t>(a.vocab_size);
   ASSERT_EQ(got.size(), ids.size() * V);
@@ -317,7 +374,8 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
 // Each feature matters: the reference without it differs from the graph with it.
 TEST(HfFamilies, FeaturesChangeTheLogits) {
   std::vector<int32_t> ids{1, 40, 7, 99, 5, 250, 3, 17};
-  for (const std::string family : {"qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3"}) {
+  for (const std::string family :
+       {"qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3", "phi4", "glm"}) {
     const LlamaModel m = testing::family_model(family, 3);
     LlamaModel plain = m;
     plain.config.no_rope_layers.clear();
@@ -330,11 +388,14 @@ TEST(HfFamilies, FeaturesChangeTheLogits) {
     plain.config.embedding_multiplier = plain.config.residual_multiplier = 1.0;
     plain.config.logits_scaling = 1.0;
     plain.config.attention_multiplier.reset();
+    plain.config.family = "llama";  // no interleaved pairs
+    plain.config.rotary_dim = 0;
+    plain.config.longrope.reset();
     for (LayerWeights& w : plain.weights.layers)
       w.bq = w.bk = w.bv = w.q_norm = w.k_norm = w.post_attn_norm = w.post_ffn_norm = Weight{};
     plain.config.attention_bias = false;
     HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
-    const std::vector<Vec> without = reference_logits(plain, ids);
+    const std::vector<Vec> without = reference_logits(plain, ids, 2 * std::ssize(ids));
     double worst = 0.0;
     const auto V = static_cast<size_t>(m.config.vocab_size);
     for (size_t t = 0; t < ids.size(); ++t) {
@@ -343,6 +404,29 @@ TEST(HfFamilies, FeaturesChangeTheLogits) {
     }
     EXPECT_GT(worst, 1e-2) << family;
   }
+}
+
+// Phi longrope below its original context: the short factors (the family config's context 32 is
+// beyond its original 16: the long ones); the two give different logits.
+TEST(HfFamilies, LongropeShortFactorsWithinTheOriginalContext) {
+  LlamaModel m = testing::family_model("phi4", 3);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 16; ++i) ids.push_back((i * 53 + 5) % 320);
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<float> long_logits, graph_logits(m, ids));
+  m.config.longrope->original_max_position_embeddings = 32;  // C = 32: not beyond
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<float> short_logits, graph_logits(m, ids));
+  const std::vector<Vec> want = reference_logits(m, ids, 32);
+  const auto V = static_cast<size_t>(m.config.vocab_size);
+  double worst = 0.0, apart = 0.0;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    for (size_t i = 0; i < V; ++i) {
+      worst = std::max(worst, std::abs(short_logits[t * V + i] - want[t][i]));
+      apart = std::max(apart, static_cast<double>(std::abs(short_logits[t * V + i] -
+                                                           long_logits[t * V + i])));
+    }
+  }
+  EXPECT_LT(worst, 1e-4);
+  EXPECT_GT(apart, 1e-2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, HfFamilies, ::testing::ValuesIn(testing::family_names()),
@@ -356,11 +440,13 @@ INSTANTIATE_TEST_SUITE_P(Families, HfFamilies, ::testing::ValuesIn(testing::fami
 
 size_t argmax(const Vec& v) { return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
 
+constexpr int64_t kWindowContext = 64;
+
 // A step model of AR-32 prefill + AR-1 decode graphs (context 64) in `form`.
 Result<std::unique_ptr<irexec::GraphStepModel>> hybrid_model(const LlamaModel& m, Form form) {
   std::vector<ir::Graph> graphs;
   for (int64_t t : {32, 1}) {
-    BuildOptions o{.ar_len = t, .context_len = 64};
+    BuildOptions o{.ar_len = t, .context_len = kWindowContext};
     if (form == Form::kShaFromSource) o.form = AttentionForm::kShaFromSource;
     HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, o));
     if (form == Form::kMhaSplit) {
@@ -380,7 +466,7 @@ Result<std::unique_ptr<irexec::GraphStepModel>> hybrid_model(const LlamaModel& m
 std::vector<int32_t> reference_greedy(const LlamaModel& m, std::vector<int32_t> ids, int n) {
   std::vector<int32_t> out;
   for (int i = 0; i < n; ++i) {
-    const int32_t next = static_cast<int32_t>(argmax(reference_logits(m, ids).back()));
+    const int32_t next = static_cast<int32_t>(argmax(reference_logits(m, ids, kWindowContext).back()));
     out.push_back(next);
     ids.push_back(next);
   }
@@ -428,7 +514,7 @@ TEST(Gemma3Window, LogitsAcrossArLengthSwitchesEqualTheReference) {
   std::vector<int32_t> seq;
   double worst = 0.0;
   auto check = [&] {
-    const Vec want = reference_logits(m, seq).back();
+    const Vec want = reference_logits(m, seq, kWindowContext).back();
     const std::span<const float> got = dec.last_logits();
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[i]));
@@ -445,7 +531,7 @@ TEST(Gemma3Window, LogitsAcrossArLengthSwitchesEqualTheReference) {
   };
   auto decode = [&](int n) {
     for (int i = 0; i < n; ++i) {
-      const auto next = static_cast<int32_t>(argmax(reference_logits(m, seq).back()));
+      const auto next = static_cast<int32_t>(argmax(reference_logits(m, seq, kWindowContext).back()));
       HS_ASSERT_OK(dec.decode(next));
       seq.push_back(next);
       check();
@@ -562,6 +648,37 @@ TEST(HfFamiliesHostile, TensorsNothingReadsAreNamed) {
   const std::string q = write_family("qwen3");
   edit_config(q, [](nlohmann::json& c) { c["use_sliding_window"] = true; });
   expect_error(q, "use_sliding_window is true");
+}
+
+TEST(HfFamiliesHostile, PhiAndGlm) {
+  const std::string dir = write_family("phi4");
+  edit_config(dir, [](nlohmann::json& c) { c["sliding_window"] = 128; });
+  expect_error(dir, "sliding_window 128 is below max_position_embeddings 256; sliding-window "
+                    "attention is not supported");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["sliding_window"] = 262144;  // Phi-4-mini's: covers the context, changes nothing
+    c["rope_scaling"]["short_factor"] = {1.0, 2.0};
+  });
+  expect_error(dir, "longrope short_factor has 2 entries, expected rotary dims / 2 = 6");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["rope_scaling"]["short_factor"] = {1.0, 2.0, 3.0, 4.0, 5.0, 6.0};
+    c["partial_rotary_factor"] = 1.5;
+  });
+  expect_error(dir, "partial_rotary_factor is 1.5, expected (0, 1]");
+  // A Phi config over separate q/k/v tensors: the fused qkv_proj is missing.
+  const std::string q = write_family("qwen3");
+  edit_config(q, [](nlohmann::json& c) {
+    c["architectures"] = {"Phi3ForCausalLM"};
+    c["model_type"] = "phi3";
+  });
+  expect_error(q, "tensor 'model.layers.0.self_attn.qkv_proj.weight' is missing");
+  // yarn is refused for every family; longrope outside phi3 too.
+  const std::string g = write_family("glm");
+  edit_config(g, [](nlohmann::json& c) {
+    c["rope_scaling"] = {{"type", "longrope"}, {"short_factor", {1}}, {"long_factor", {1}}};
+  });
+  expect_error(g, "rope_scaling type 'longrope' is not supported, only llama3 (and longrope for "
+                  "phi3)");
 }
 
 TEST(HfFamiliesConfig, RopeParametersAndSmolLM3Interval) {

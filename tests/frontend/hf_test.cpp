@@ -229,8 +229,8 @@ TEST(HfTokenizer, RejectsBadVocabularies) {
   const Case cases[] = {
       {R"({"model": {"type": "Unigram", "vocab": []}})", ErrorKind::kUnsupported,
        "model type 'Unigram' is not supported"},
-      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 2}}, "decoder": {"type": "ByteLevel"}})",
-       ErrorKind::kCorrupt, "token 'b' has id 2, outside 0..1"},
+      {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1026}}, "decoder": {"type": "ByteLevel"}})",
+       ErrorKind::kCorrupt, "token 'b' has id 1026, outside 0..1025 (at most 1024 unused ids)"},
       {R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}}})", ErrorKind::kCorrupt,
        "id 0 is given to both"},
       {R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a"]}})", ErrorKind::kParse,
@@ -252,6 +252,36 @@ TEST(HfTokenizer, RejectsBadVocabularies) {
     EXPECT_THAT(r.error().message(), HasSubstr(c.part));
     EXPECT_THAT(r.error().message(), HasSubstr("tokenizer.json"));
   }
+}
+
+// Ids may be left unused (o200k: 200000 vocabulary entries with ids up to 200018): the holes get
+// empty kUnused pieces; more than 1024 unused ids is an error.
+TEST(HfTokenizer, UnusedIdsBecomeEmptyUnusedPieces) {
+  const std::string dir = testing::temp_dir();
+  HS_ASSERT_OK(write_file_atomic(
+      dir + "/tokenizer.json",
+      std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 3}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
+          "added_tokens": [{"id": 4, "content": "<|x|>", "special": true}]})")));
+  HS_ASSERT_OK_AND_ASSIGN(tokenizer::TokenizerData t, load_hf_tokenizer(dir));
+  ASSERT_EQ(t.pieces.size(), 5u);
+  EXPECT_EQ(t.pieces[4], "<|x|>");
+  EXPECT_EQ(t.types[4], tokenizer::TokenType::kControl);
+  for (size_t i : {1u, 2u}) {
+    EXPECT_EQ(t.pieces[i], "");
+    EXPECT_EQ(t.types[i], tokenizer::TokenType::kUnused);
+  }
+  HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(t));
+  EXPECT_EQ(tok->encode("<|x|>ab", false, /*parse_special=*/true),
+            (std::vector<int32_t>{4, 0, 3}));
+  HS_ASSERT_OK(write_file_atomic(
+      dir + "/tokenizer.json",
+      std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+          "pre_tokenizer": {"type": "ByteLevel"}, "decoder": {"type": "ByteLevel"},
+          "added_tokens": [{"id": 1027, "content": "<|x|>", "special": true}]})")));
+  auto far = load_hf_tokenizer(dir);
+  ASSERT_FALSE(far.ok());
+  EXPECT_THAT(far.error().message(), HasSubstr("token '<|x|>' has id 1027, outside 0..1026"));
 }
 
 // Writes a config.json that differs from a valid stories-like one by `patch`.

@@ -93,6 +93,18 @@ json pre_tokenizer_json(const std::string& name) {
   return byte_level_regex;  // gpt2
 }
 
+// The rows of the weights one after another (a fused projection).
+frontend::Weight concat_rows(std::initializer_list<const frontend::Weight*> parts) {
+  std::vector<float> values;
+  std::vector<int64_t> shape = (*parts.begin())->shape;
+  shape[0] = 0;
+  for (const frontend::Weight* w : parts) {
+    values.insert(values.end(), w->f32().begin(), w->f32().end());
+    shape[0] += w->shape[0];
+  }
+  return frontend::Weight::from_floats(shape, values);
+}
+
 }  // namespace
 
 std::vector<std::byte> encode_floats(std::span<const float> values, StoredDType dtype) {
@@ -211,6 +223,8 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
       : c.family == "granite" ? std::pair{"GraniteForCausalLM", "granite"}
       : c.family == "gemma"   ? std::pair{"GemmaForCausalLM", "gemma"}
       : c.family == "gemma3"  ? std::pair{"Gemma3ForCausalLM", "gemma3_text"}
+      : c.family == "phi3"    ? std::pair{"Phi3ForCausalLM", "phi3"}
+      : c.family == "glm"     ? std::pair{"GlmForCausalLM", "glm"}
                               : std::pair{"LlamaForCausalLM", "llama"};
   const bool gemma = c.family == "gemma" || c.family == "gemma3";
   json config = {{"architectures", {arch.first}},
@@ -240,6 +254,16 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     config["rope_scaling"] = nullptr;
   }
   if (c.family == "qwen2") config.erase("attention_bias");  // Qwen2 has biases and no key
+  if (c.family == "phi3" || c.family == "glm") {
+    config["partial_rotary_factor"] =
+        static_cast<double>(c.rope_dims()) / static_cast<double>(c.head_dim);
+  }
+  if (c.longrope) {  // Phi-3 layout: original_max_position_embeddings at the top level
+    config["rope_scaling"] = {{"type", "longrope"},
+                              {"short_factor", c.longrope->short_factor},
+                              {"long_factor", c.longrope->long_factor}};
+    config["original_max_position_embeddings"] = c.longrope->original_max_position_embeddings;
+  }
   if (c.family == "smollm3") {
     json layers = json::array();  // 1: the layer uses RoPE
     for (int64_t l = 0; l < c.n_layers; ++l) layers.push_back(c.uses_rope(l) ? 1 : 0);
@@ -299,13 +323,29 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     const frontend::LayerWeights& lw = m.weights.layers[l];
     const std::string p = fmt::format("model.layers.{}.", l);
     add(p + "input_layernorm.weight", lw.attn_norm);
-    add(p + "self_attn.q_proj.weight", lw.wq);
-    add(p + "self_attn.k_proj.weight", lw.wk);
-    add(p + "self_attn.v_proj.weight", lw.wv);
+    if (c.family == "phi3") {  // fused qkv_proj: q rows, k rows, v rows
+      add(p + "self_attn.qkv_proj.weight", concat_rows({&lw.wq, &lw.wk, &lw.wv}));
+    } else if (c.family == "glm") {  // interleaved RoPE pairs in the rotary part (HF GLM layout)
+      auto inter = [&](const frontend::Weight& w, int64_t heads) {
+        return w.empty() ? w
+                         : frontend::permute_rotate_half_to_interleaved(w, heads, c.head_dim,
+                                                                        c.rope_dims());
+      };
+      add(p + "self_attn.q_proj.weight", inter(lw.wq, c.n_heads));
+      add(p + "self_attn.k_proj.weight", inter(lw.wk, c.n_kv_heads));
+      add(p + "self_attn.v_proj.weight", lw.wv);
+      add(p + "self_attn.q_proj.bias", inter(lw.bq, c.n_heads));
+      add(p + "self_attn.k_proj.bias", inter(lw.bk, c.n_kv_heads));
+      add(p + "self_attn.v_proj.bias", lw.bv);
+    } else {
+      add(p + "self_attn.q_proj.weight", lw.wq);
+      add(p + "self_attn.k_proj.weight", lw.wk);
+      add(p + "self_attn.v_proj.weight", lw.wv);
+      add(p + "self_attn.q_proj.bias", lw.bq);
+      add(p + "self_attn.k_proj.bias", lw.bk);
+      add(p + "self_attn.v_proj.bias", lw.bv);
+    }
     add(p + "self_attn.o_proj.weight", lw.wo);
-    add(p + "self_attn.q_proj.bias", lw.bq);
-    add(p + "self_attn.k_proj.bias", lw.bk);
-    add(p + "self_attn.v_proj.bias", lw.bv);
     add(p + "self_attn.q_norm.weight", lw.q_norm);
     add(p + "self_attn.k_norm.weight", lw.k_norm);
     if (c.post_norms) {  // Gemma3's four norms
@@ -315,9 +355,13 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
     } else {
       add(p + "post_attention_layernorm.weight", lw.ffn_norm);
     }
-    add(p + "mlp.gate_proj.weight", lw.w1);
+    if (c.family == "phi3" || c.family == "glm") {  // fused gate_up_proj: gate rows, up rows
+      add(p + "mlp.gate_up_proj.weight", concat_rows({&lw.w1, &lw.w3}));
+    } else {
+      add(p + "mlp.gate_proj.weight", lw.w1);
+      add(p + "mlp.up_proj.weight", lw.w3);
+    }
     add(p + "mlp.down_proj.weight", lw.w2);
-    add(p + "mlp.up_proj.weight", lw.w3);
   }
   add("model.norm.weight", m.weights.norm);
   if (!c.tied_embeddings) add("lm_head.weight", m.weights.output);

@@ -26,9 +26,11 @@ struct HfWriteOptions {
 };
 
 // Writes the model as it is: its q/k rows are already in rotate-half order, which is the HF
-// order. config.family picks the architecture (Qwen2/Qwen3/SmolLM3/Granite/Gemma/Gemma3/
-// LlamaForCausalLM) and its keys (no_rope_layers, Granite's multipliers, Gemma's activation
-// and (1 + w) norms stored as w - 1, Gemma3's sliding window; Qwen2 writes no attention_bias key). A
+// order. config.family picks the architecture (Qwen2/Qwen3/SmolLM3/Granite/Gemma/Gemma3/Phi3/
+// Glm/LlamaForCausalLM) and its keys (no_rope_layers, Granite's multipliers, Gemma's activation
+// and (1 + w) norms stored as w - 1, Gemma3's sliding window, partial_rotary_factor, longrope;
+// Qwen2 writes no attention_bias key). Phi3 writes fused qkv_proj and gate_up_proj, Glm fused
+// gate_up_proj and q/k rows with interleaved pairs in the rotary part. A
 // llama2c-kind tokenizer is not written (use an spm or byte-level one).
 Status write_hf_folder(const frontend::LlamaModel& model, const std::string& dir,
                        const HfWriteOptions& options = {});

@@ -1,12 +1,14 @@
 // The MHA -> SHA split on every family's features (Qwen2.5 biases, Qwen3 per-head q/k norm and
 // Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 scaled RoPE, untied
 // heads, Gemma's GELU and Hkv = 1, Gemma3's post norms, sliding-window layers with their own
-// mask and RoPE rows, and logit soft-capping): on random weights in small family-like shapes, float and quantized (16a8w,
-// 16a4w-block32), T = 1 and T = 32, the split graph's outputs are bit-identical to the MHA
-// graph's; every layer has H + 2*Hkv + 1 attention projections after the split; the per-head q/k
-// norm reads the shared [Dh] weight; bias slices are the weight's rows; the SHA-from-source
-// graph computes the same logits. The same on each family's published attention shape
-// (SplitPublishedShapes: D, H, Hkv, Dh as published, two layers).
+// mask and RoPE rows, and logit soft-capping, Phi-4 partial rotary with longrope, GLM partial
+// rotary with biases): on random weights in small family-like shapes, float and quantized
+// (16a8w, 16a4w-block32), T = 1 and T = 32, the split graph's outputs are bit-identical to the
+// MHA graph's; every layer has H + 2*Hkv + 1 attention projections after the split; the per-head
+// q/k norm reads the shared [Dh] weight; bias slices are the weight's rows; the SHA-from-source
+// graph computes the same logits. Phi-4 and GLM partial rotary: each head's chain slices only
+// the rotary part. The same on each family's published attention shape (SplitPublishedShapes:
+// D, H, Hkv, Dh as published, two layers).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -137,6 +139,52 @@ TEST_P(SplitFamilies, QuantizedSplitIsBitExact) {
         EXPECT_EQ(heads * c.head_dim, mha.type(*orig).shape[0]) << name;
       }
     }
+  }
+}
+
+// Partial rotary (Phi-4 0.75, GLM 0.5): after the split, each head's q and k chain slices
+// [0, R/2) and [R/2, R) for the rotation and passes [R, Dh) through, concatenating the three
+// back to Dh; the cos/sin rows the rotation multiplies are [1,1,T,R/2]. The split is bit-exact
+// (FloatSplitIsBitExact / QuantizedSplitIsBitExact above run these families too).
+TEST(SplitPartialRotary, PerHeadChainSlicesOnlyTheRotaryPart) {
+  for (const char* family : {"phi4", "glm"}) {
+    SCOPED_TRACE(family);
+    const LlamaConfig c = hs::testing::family_config(family);
+    const int64_t R = c.rope_dims(), Dh = c.head_dim, T = 32;
+    ASSERT_LT(R, Dh);
+    const LlamaModel m = frontend::make_random_llama(c, 43);
+    HS_ASSERT_OK_AND_ASSIGN(ir::Graph mha,
+                            frontend::build_llama(m, {.ar_len = T, .context_len = 48}));
+    const ir::Graph sha = split(mha);
+    expect_same_outputs(mha, sha, 3);
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      for (auto [which, heads] : {std::pair{"q", c.n_heads}, std::pair{"k", c.n_kv_heads}}) {
+        for (int64_t h = 0; h < heads; ++h) {
+          const std::string p = fmt::format("layers.{}.attn.{}", l, which);
+          const std::tuple<const char*, int64_t, int64_t> parts[] = {
+              {"x1", 0, R / 2}, {"x2", R / 2, R}, {"pass", R, Dh}};
+          for (const auto& [part, start, end] : parts) {
+            const std::string name = fmt::format("{}.{}.h{}", p, part, h);
+            auto id = sha.find_value(name);
+            ASSERT_TRUE(id.has_value()) << name;
+            const ir::Node* slice = sha.producer(*id);
+            ASSERT_NE(slice, nullptr);
+            ASSERT_EQ(slice->op, ir::OpKind::kSlice) << name;
+            EXPECT_EQ(slice->attrs.get_int("axis"), 3) << name;
+            EXPECT_EQ(slice->attrs.get_int("start"), start) << name;
+            EXPECT_EQ(slice->attrs.get_int("end"), end) << name;
+            EXPECT_EQ(sha.type(slice->inputs[0]).shape, (ir::Shape{1, 1, T, Dh})) << name;
+          }
+          auto rope = sha.find_value(fmt::format("{}.rope.h{}", p, h));
+          ASSERT_TRUE(rope.has_value());
+          EXPECT_EQ(sha.producer(*rope)->inputs.size(), 3u);
+          EXPECT_EQ(sha.type(*rope).shape, (ir::Shape{1, 1, T, Dh}));
+        }
+      }
+    }
+    auto cos = sha.find_value("rope.cos");
+    ASSERT_TRUE(cos.has_value());
+    EXPECT_EQ(sha.type(*cos).shape, (ir::Shape{1, 1, T, R / 2}));
   }
 }
 

@@ -2,9 +2,12 @@
 // tests stay fast, the features are the family's (Qwen2.5 q/k/v biases, Qwen3 per-head q/k norm
 // and Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 llama3 RoPE scaling
 // and an untied head; Gemma's GELU FFN, sqrt(D) embedding scale and one kv head; Gemma3's
-// q/k norms, post norms, sliding-window layers with a local RoPE base, and logit soft-capping).
+// q/k norms, post norms, sliding-window layers with a local RoPE base, and logit soft-capping;
+// Phi-4-mini partial rotary 0.75 with longrope scaling, GLM-edge partial rotary 0.5 with q/k/v
+// biases).
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -13,9 +16,9 @@
 
 namespace hs::testing {
 
-// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3".
+// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3", "phi4", "glm".
 inline std::vector<std::string> family_names() {
-  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3"};
+  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3", "phi4", "glm"};
 }
 
 // D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256. Gemma: Hkv 1;
@@ -67,6 +70,24 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
     c.sliding_window_layers = {0, 1};  // sliding_window_pattern 3
     c.rope_local_theta = 10000.0;
     c.final_logit_softcapping = 5.0;
+  } else if (family == "phi4") {
+    c.family = "phi3";
+    c.rotary_dim = 12;  // 0.75 * Dh
+    // longrope: original context 16 < the tests' contexts (32, 48, 64): the long factors.
+    frontend::LongRope lr;
+    for (int i = 0; i < 6; ++i) {
+      lr.short_factor.push_back(1.0 + 0.25 * i);
+      lr.long_factor.push_back(1.5 + 2.0 * i);
+    }
+    lr.original_max_position_embeddings = 16;
+    // transformers' default: sqrt(1 + ln(256 / 16) / ln(16)) (what the HF reader computes).
+    lr.attention_factor = std::sqrt(2.0);
+    c.longrope = lr;
+  } else if (family == "glm") {
+    c.family = "glm";
+    c.rotary_dim = 8;  // 0.5 * Dh, interleaved pairs in the checkpoint
+    c.attention_bias = true;
+    c.tied_embeddings = false;
   }
   return c;
 }
@@ -74,12 +95,14 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
 // The named shapes of the families above ("llama3.2-3b", "qwen2.5-0.5b", ...: see
 // frontend::named_config), as published.
 inline std::vector<std::string> published_shape_names() {
-  return {"llama3.2-1b", "llama3.2-3b",  "qwen2.5-0.5b", "qwen2.5-1.5b",
-          "qwen3-0.6b",  "qwen3-1.7b",   "smollm3-3b",   "granite-3.3-2b"};
+  return {"llama3.2-1b", "llama3.2-3b", "qwen2.5-0.5b",   "qwen2.5-1.5b",
+          "qwen3-0.6b",  "qwen3-1.7b",  "smollm3-3b",     "granite-3.3-2b",
+          "gemma-2b",    "gemma3-1b",   "phi-4-mini",     "glm-edge-1.5b"};
 }
 
 // A named shape's attention as published (D, H, Hkv, Dh, biases, q/k norms, RoPE base and
-// scaling, multipliers), with L 2 (layer 1 without RoPE when the family has such layers), F 128
+// scaling, multipliers, partial rotary, sliding window), with L 2 (layer 1 without RoPE when the
+// family has such layers; Gemma3: layer 0 sliding-window, layer 1 global), F 128
 // and V 256: the FFN and the LM head do not take part in the split, and small ones keep the
 // reference interpreter fast.
 inline frontend::LlamaConfig published_attention(const std::string& name) {
@@ -88,6 +111,7 @@ inline frontend::LlamaConfig published_attention(const std::string& name) {
   c.hidden_dim = 128;
   c.vocab_size = 256;
   if (!c.no_rope_layers.empty()) c.no_rope_layers = {1};
+  if (!c.sliding_window_layers.empty()) c.sliding_window_layers = {0};
   return c;
 }
 

@@ -172,7 +172,8 @@ using ::testing::MatchesRegex;
 constexpr ChatTemplate kAll[] = {ChatTemplate::kChatMl,  ChatTemplate::kLlama3,
                                  ChatTemplate::kQwen25,  ChatTemplate::kQwen3,
                                  ChatTemplate::kLlama31, ChatTemplate::kGranite,
-                                 ChatTemplate::kSmolLm3, ChatTemplate::kGemma};
+                                 ChatTemplate::kSmolLm3, ChatTemplate::kGemma,
+                                 ChatTemplate::kPhi};
 
 TEST(ChatTemplate, DetectsEachFamilyByItsMarkers) {
   // Abridged from each family's tokenizer_config.json chat_template.
@@ -198,7 +199,7 @@ TEST(ChatTemplate, NamesRoundTrip) {
     EXPECT_EQ(parsed, t);
   }
   EXPECT_EQ(chat_template_names("|"),
-            "chatml|llama3|qwen2.5|qwen3|llama3.1|granite|smollm3|gemma");
+            "chatml|llama3|qwen2.5|qwen3|llama3.1|granite|smollm3|gemma|phi");
   auto bad = parse_chat_template_name("qwen2");
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.error().message(), HasSubstr("expected one of chatml, llama3, qwen2.5"));
@@ -284,6 +285,23 @@ TEST(ChatTemplate, SmolLm3MetadataBlockAndReasoningModes) {
   EXPECT_THAT(chat_prefix(ChatTemplate::kSmolLm3),
               MatchesRegex(".*Today Date: [0-3][0-9] [A-Z][a-z]+ 2[0-9][0-9][0-9]\nReasoning.*"));
   EXPECT_EQ(chat_end_of_answer(ChatTemplate::kSmolLm3), "<|im_end|>\n");
+}
+
+// Phi-4-mini's template (without tools): "<|" + role + "|>" + content + "<|end|>" per message,
+// then "<|assistant|>"; no default system prompt, no trimming.
+TEST(ChatTemplate, PhiText) {
+  const std::string jinja =
+      "{% for message in messages %}{% if message['role'] == 'system' and 'tools' in message and "
+      "message['tools'] is not none %}{{ '<|' + message['role'] + '|>' + message['content'] + "
+      "'<|tool|>' + message['tools'] + '<|/tool|>' + '<|end|>' }}{% else %}{{ '<|' + "
+      "message['role'] + '|>' + message['content'] + '<|end|>' }}{% endif %}{% endfor %}{% if "
+      "add_generation_prompt %}{{ '<|assistant|>' }}{% else %}{{ eos_token }}{% endif %}";
+  EXPECT_EQ(*detect_chat_template(jinja), ChatTemplate::kPhi);
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kPhi, " Hi! "), "<|user|> Hi! <|end|><|assistant|>");
+  EXPECT_EQ(apply_chat_template(ChatTemplate::kPhi, "Hi", "Be brief."),
+            "<|system|>Be brief.<|end|><|user|>Hi<|end|><|assistant|>");
+  EXPECT_EQ(chat_end_of_answer(ChatTemplate::kPhi), "<|end|>");
+  EXPECT_FALSE(chat_template_adds_bos(ChatTemplate::kPhi));
 }
 
 TEST(ChatTemplate, PrefixAndFirstTurnAreTheSingleTurnTemplateForEveryForm) {

@@ -130,9 +130,9 @@ struct PreparedExport {
 
 // The recipe of the model's family and size: qwen2 -> "qwen2.5-0.5b" (D <= 1024) or
 // "qwen2.5-1.5b"; qwen3 -> "qwen3-0.6b" (D <= 1024) or "qwen3-1.7b"; smollm3 -> "smollm3-3b";
-// granite -> "granite"; llama by config name: "stories" (stories*), "smollm2" (smollm2*), and
-// Llama-3 (llama-3* / llama3* or V = 128256) -> "llama3.2-3b" (D >= 3072) or "llama3"; ""
-// when none fits (the scheme 16a8w is used).
+// granite -> "granite"; phi3 -> "phi-4-mini"; glm -> "glm-edge-1.5b"; llama by config name:
+// "stories" (stories*), "smollm2" (smollm2*), and Llama-3 (llama-3* / llama3* or V = 128256)
+// -> "llama3.2-3b" (D >= 3072) or "llama3"; "" when none fits (the scheme 16a8w is used).
 std::string default_recipe(const frontend::LlamaModel& model);
 // The quantizer's config for `options` (see QuantOptions); kInvalidArgument naming a bad
 // scheme, recipe, rule or KV width. Not for scheme "none".

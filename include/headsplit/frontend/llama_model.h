@@ -34,6 +34,18 @@ enum class FfnActivation : uint8_t {
 };
 std::string_view ffn_activation_name(FfnActivation act);  // "silu", "gelu_tanh", "gelu"
 
+// Phi-3 / Phi-4 "longrope" RoPE scaling (transformers' _compute_longrope_parameters): inverse
+// frequency i is 1 / (ext[i] * theta^(2i/R)), R the rotary dims, ext the short factors, or the
+// long ones when the context exceeds original_max_position_embeddings; cos and sin are
+// multiplied by attention_factor (default sqrt(1 + ln(s) / ln(original)), s = max_seq_len /
+// original, 1 when s <= 1).
+struct LongRope {
+  std::vector<double> short_factor;  // [R/2]
+  std::vector<double> long_factor;   // [R/2]
+  int64_t original_max_position_embeddings = 4096;
+  double attention_factor = 1.0;
+};
+
 struct LlamaConfig {
   int64_t dim = 0;          // D
   int64_t hidden_dim = 0;   // F (FFN)
@@ -49,8 +61,9 @@ struct LlamaConfig {
   bool tied_embeddings = true;  // LM head reuses the token embedding
   bool attention_bias = false;  // q/k/v projections have biases
   std::string name = "llama";   // for messages and artifact metadata
-  // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3", "granite", "gemma" or
-  // "gemma3" (picks the export recipe; the features below say what the graph computes).
+  // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3", "granite", "gemma",
+  // "gemma3", "phi3" or "glm" (picks the export recipe; the features below say what the graph
+  // computes).
   std::string family = "llama";
 
   // Family features (the defaults are plain Llama).
@@ -70,6 +83,15 @@ struct LlamaConfig {
   std::vector<int64_t> sliding_window_layers;   // ascending; empty when sliding_window == 0
   double rope_local_theta = 10000.0;            // RoPE base of the sliding-window layers
   double final_logit_softcapping = 0.0;         // > 0: logits = cap * tanh(logits / cap)
+  // Partial rotary (Phi-4 0.75, GLM 0.5, CodeGen2 0.5): RoPE on the first rotary_dim dims of
+  // each head only (rotate-half within them; inverse frequencies theta^(-2i/rotary_dim)), the
+  // other Dh - rotary_dim pass through. 0: all of Dh. Interleaved checkpoints (GLM) are
+  // permuted to rotate-half within the rotary part at load.
+  int64_t rotary_dim = 0;
+  std::optional<LongRope> longrope;  // Phi-3 / Phi-4 longrope scaling (not with rope_scaling)
+
+  // R: rotary_dim, or head_dim when 0.
+  int64_t rope_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
 
   // False for the layers of no_rope_layers.
   bool uses_rope(int64_t layer) const;
@@ -158,7 +180,13 @@ std::vector<NamedWeight> named_weights(const LlamaModel& model);
 // Reorders the rows of a q or k projection (and its bias) from interleaved RoPE pairs
 // (2i, 2i+1) to rotate-half (i, i + Dh/2), per head: new row h*Dh + j takes old row
 // h*Dh + (j < Dh/2 ? 2j : 2(j - Dh/2) + 1).
-Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim);
+// With rotary_dim R < head_dim (partial rotary, GLM), only rows j < R of each head are
+// reordered (pairs (2i, 2i+1) of the first R -> (i, i + R/2)); rows R..Dh-1 stay.
+Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim,
+                                          int64_t rotary_dim = 0);
+// The inverse of permute_interleaved_to_rotate_half (writers of interleaved checkpoints).
+Weight permute_rotate_half_to_interleaved(const Weight& w, int64_t n_heads, int64_t head_dim,
+                                          int64_t rotary_dim = 0);
 
 // Deterministic random weights in the given shape (for tests and benchmarks; speed does
 // not depend on weight values). Norm weights are near 1; matrices scaled by 1/sqrt(in).
@@ -176,7 +204,8 @@ LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed,
 
 // Named configurations in real model shapes: "stories260k", "smollm2-135m", "llama3.2-1b",
 // "llama3.2-3b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",
-// "granite-3.3-2b", "gemma-2b", "gemma3-1b" (the published config.json values).
+// "granite-3.3-2b", "gemma-2b", "gemma3-1b", "phi-4-mini", "glm-edge-1.5b" (the published
+// config.json values).
 Result<LlamaConfig> named_config(std::string_view name);
 // The names named_config knows, in that order.
 std::vector<std::string> named_config_names();

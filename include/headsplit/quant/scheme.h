@@ -98,6 +98,8 @@ Status validate_config(const QuantConfig& config);
 //   qwen3-1.7b    16a4w-block16, output 16a8w, 8-bit KV; R3, masked softmax
 //   smollm3-3b    16a4w-block32, attn q/k/v and output 16a8w, 8-bit KV; masked softmax
 //   granite       16a4w-block64, attn v 16a8w, 8-bit KV; masked softmax   (Granite-3.3-2B)
+//   phi-4-mini    16a4w-block16, attn v 8a4w, output 16a8w, 8-bit KV
+//   glm-edge-1.5b 16a4w-block32, output 16a8w, 8-bit KV
 // Not carried over: SeqMSE (qwen3-0.6b's seq_mse 1000): headsplit's calibration is MinMax only.
 // kInvalidArgument listing the known names otherwise.
 Result<QuantConfig> recipe_config(std::string_view name);

@@ -20,14 +20,16 @@ enum class ChatTemplate {
   kGranite,  // <|start_of_role|>role<|end_of_role|>...<|end_of_text|>\n (Granite 3.x)
   kSmolLm3,  // ChatML with SmolLM3's "## Metadata" system block, reasoning mode /think
   kGemma,    // <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n (Gemma, Gemma3)
+  kPhi,      // <|role|>...<|end|> (Phi-3 / Phi-4-mini), no default system prompt
 };
 
-// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite", "smollm3", "gemma".
+// "chatml", "llama3", "qwen2.5", "qwen3", "llama3.1", "granite", "smollm3", "gemma", "phi".
 std::string_view chat_template_name(ChatTemplate chat_template);
 
 // Recognises a Jinja chat template by its markers:
 //   <|start_of_role|>                                      granite
 //   <start_of_turn>                                        gemma
+//   <|assistant|> and <|end|> (no <|im_start|>)            phi
 //   <|start_header_id|> with "Cutting Knowledge Date"      llama3.1 (3.1 and 3.2), else llama3
 //   <|im_start|> with "## Metadata" and "Reasoning Mode"  smollm3
 //   <|im_start|> with "You are Qwen, created by Alibaba Cloud"  qwen2.5
@@ -51,6 +53,8 @@ std::string chat_template_names(std::string_view separator);
 //   Llama-3.1: as Llama-3 with the system block always there:
 //             "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December"
 //             " 2023\nToday Date: {today}\n\n{system}<|eot_id|>"
+//   Phi:      ["<|system|>{system}<|end|>"] "<|user|>{msg}<|end|><|assistant|>" (Phi-4-mini's
+//             template without tools; no default system prompt)
 //   Granite:  "<|start_of_role|>system<|end_of_role|>{system}<|end_of_text|>\n"
 //             "<|start_of_role|>user<|end_of_role|>{msg}<|end_of_text|>\n"
 //             "<|start_of_role|>assistant<|end_of_role|>", the default system being
@@ -85,6 +89,8 @@ std::string apply_chat_template(ChatTemplate chat_template, std::string_view use
 //            end of answer "<|eot_id|>"
 //   SmolLM3: prefix the system block; turn as ChatML (with "<think>\n\n</think>\n" after it in
 //            /no_think mode); end of answer "<|im_end|>\n"
+//   Phi:     prefix the system block (if any); turn "<|user|>{msg}<|end|><|assistant|>"; end of
+//            answer "<|end|>"
 //   Granite: prefix the system block; turn "<|start_of_role|>user<|end_of_role|>{msg}"
 //            "<|end_of_text|>\n<|start_of_role|>assistant<|end_of_role|>"; end of answer
 //            "<|end_of_text|>\n"

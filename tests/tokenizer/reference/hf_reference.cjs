@@ -8,7 +8,7 @@
 // UTF-8 -> U+FFFD per maximal subpart; a JavaScript string cannot hold such bytes), then the
 // tokenizer's normalizer (NFC for Qwen).
 //
-// Usage: node hf_reference.cjs <npm prefix> <model: qwen3|llama3> <corpus.bin> <out.jsonl>
+// Usage: node hf_reference.cjs <npm prefix> <model: qwen3|llama3|gpt4o> <corpus.bin> <out.jsonl>
 // corpus.bin: records of a little-endian uint32 byte length and the bytes.
 "use strict";
 const fs = require("fs");
