@@ -12,6 +12,7 @@
 #   --ctx N         headsplit context length C (default 1024)
 #   --quiet         say in the results that nothing else ran on the machine (the default
 #                   records "quiet": false: figures from a shared machine are indicative only)
+#   --note TEXT     a remark recorded in the results (e.g. why a thread count was left out)
 #   --build DIR     optimized build holding bin/headsplit (default: build; built if missing)
 #   --work DIR      keep GGUFs and artifacts here and reuse them (default: a temp dir, removed)
 #   --out PREFIX    results prefix (default: bench/results/vs-llamacpp)
@@ -37,6 +38,7 @@ reps=3
 threads="1,2"
 ctx=1024
 quiet=false
+note=""
 build=build
 work=""
 out=bench/results/vs-llamacpp
@@ -48,10 +50,11 @@ while [[ $# -gt 0 ]]; do
     -t) threads="$2"; shift ;;
     --ctx) ctx="$2"; shift ;;
     --quiet) quiet=true ;;
+    --note) note="$2"; shift ;;
     --build) build="$2"; shift ;;
     --work) work="$2"; shift ;;
     --out) out="$2"; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "bench-vs-llamacpp: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -65,9 +68,10 @@ done
 /usr/bin/python3 -c 'import numpy' 2>/dev/null ||
   { echo "bench-vs-llamacpp: mkgguf.py needs numpy (apt-get install python3-numpy)" >&2; exit 1; }
 hs="$build/bin/headsplit"
-if [[ ! -x "$hs" ]]; then
+if [[ ! -x "$hs" && "$build" == build ]]; then
   scripts/build.sh release >&2
 fi
+[[ -x "$hs" ]] || { echo "bench-vs-llamacpp: no $hs (give --build DIR)" >&2; exit 1; }
 
 if [[ -z "$work" ]]; then
   work=$(mktemp -d)
@@ -138,9 +142,9 @@ EOF
   done
 done
 
-/usr/bin/python3 - "$runs" "$exports" "$out" "$quiet" "$ctx" "$reps" "$load_start" <<'EOF'
+/usr/bin/python3 - "$runs" "$exports" "$out" "$quiet" "$ctx" "$reps" "$load_start" "$note" <<'EOF'
 import json, statistics, subprocess, sys, datetime
-runs_path, exports_path, out, quiet, ctx, reps, load_start = sys.argv[1:]
+runs_path, exports_path, out, quiet, ctx, reps, load_start, remark = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_path)]
 exports = [json.loads(l) for l in open(exports_path)]
 cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(
@@ -158,7 +162,7 @@ for r in runs:
             key = (r["shape"], r["quant"], r["llama_type"], test(row), row["n_threads"])
             c = cells.setdefault(key, {"headsplit": [], "llama.cpp": [], "ctx": {}})
             c[side].append(row["avg_ts"])
-            c["ctx"][side] = row.get("n_ctx", 0)
+            c["ctx"][side] = row.get("n_ctx")  # llama-bench rows have none
 results = []
 for (shape, quant, ltype, t, th), c in sorted(cells.items()):
     h = statistics.median(c["headsplit"]) if c["headsplit"] else None
@@ -179,6 +183,7 @@ doc = {
     "note": ("measured with nothing else running" if quiet == "true" else
              "NOT a quiet run: the machine was shared with other jobs; figures are indicative "
              "only, re-run with --quiet on an idle machine"),
+    "remark": remark,
     "cpu_model": cpu, "cpu_isa": isa, "nproc": len(open("/proc/cpuinfo").read().split("processor")) - 1,
     "llama_cpp": {"commit": "c392e50", "cpu_variant": variants,
                   "context": "llama-bench's per test: n_prompt + n_gen tokens"},
@@ -192,7 +197,8 @@ md = [f"# headsplit vs llama.cpp ({doc['date_utc']})", "",
       f"{', '.join(variants) or '?'}. {doc['note']} (load average {load_start} at start, "
       f"{load_end} at end).", "",
       f"headsplit: C = {ctx}, prefill in AR-32 chunks, decode on AR-1. llama.cpp: llama-bench, "
-      f"context n_prompt + n_gen. Medians of {reps} interleaved repetitions.", "",
+      f"context n_prompt + n_gen. Medians of {reps} interleaved repetitions."
+      + (f" {remark}" if remark else ""), "",
       "| shape | headsplit | llama.cpp | test | threads | headsplit t/s | llama.cpp t/s | ratio |",
       "| --- | --- | --- | --- | ---: | ---: | ---: | ---: |"]
 fmt = lambda x: f"{x:.2f}" if x is not None else "-"
