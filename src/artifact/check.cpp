@@ -67,6 +67,23 @@ Status check_weight(const WeightDesc& w, size_t index, uint64_t data_size, std::
                   "{}: {} bytes at data offset {} go past the data section of {} bytes", where,
                   w.size_bytes, w.offset, data_size);
   }
+  if (w.params_size > 0) {  // quant params in the data section (decode_program read them)
+    const uint64_t n = w.quant.scales.size();
+    if (w.params_size != 4 * n && w.params_size != 8 * n) {
+      return errorf(ErrorKind::kCorrupt, "{}: quant params of {} bytes for {} scales", where,
+                    w.params_size, n);
+    }
+    if (w.params_offset % kDataAlignment != 0) {
+      return errorf(ErrorKind::kAlignment, "{}: quant params offset {} is not a multiple of {}",
+                    where, w.params_offset, kDataAlignment);
+    }
+    if (w.params_offset > data_size || w.params_size > data_size - w.params_offset) {
+      return errorf(ErrorKind::kOutOfRange,
+                    "{}: quant params of {} bytes at data offset {} go past the data section of "
+                    "{} bytes",
+                    where, w.params_size, w.params_offset, data_size);
+    }
+  }
   return {};
 }
 

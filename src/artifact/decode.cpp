@@ -1,5 +1,6 @@
 // FlatBuffers bytes -> Program: the FlatBuffers verifier first (every offset, vector length
-// and string inside the buffer), then a field-by-field copy. Absent fields take the schema
+// and string inside the buffer), then a field-by-field copy; weights' per-axis / per-block quant
+// params come from the data section, constants take their weight's quant params. Absent fields take the schema
 // defaults; unknown fields (written by a newer minor version) are ignored. Enum values are
 // copied as they are and range-checked by check_program.
 #include <flatbuffers/flatbuffers.h>
@@ -67,7 +68,8 @@ Status decode_attr(const fb::Attr& a, std::string_view where, Attrs& attrs) {
   return {};
 }
 
-Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t index) {
+Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t index,
+                               const std::vector<WeightDesc>& weights) {
   GraphDesc out;
   out.name = str(g.name());
   out.ar_len = g.ar_len();
@@ -85,6 +87,17 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
       td.weight = t->weight();
       td.arena_offset = t->arena_offset();
       td.role = from_fb<TensorRole>(t->role());
+      if (td.role == TensorRole::kConstant) {
+        // Stored once, with the weight; an index out of range is check_program's error.
+        if (t->quant() != nullptr) {
+          return errorf(ErrorKind::kCorrupt,
+                        "{}: graph #{} '{}' tensor #{} '{}': a constant with its own quant "
+                        "params (format {}.x stores them once, with the weight)",
+                        what, index, out.name, out.tensors.size() - 1, td.name, kFormatMajor);
+        }
+        if (td.weight >= 0 && static_cast<size_t>(td.weight) < weights.size())
+          td.quant = weights[static_cast<size_t>(td.weight)].quant;
+      }
     }
   }
   if (g.nodes() != nullptr) {
@@ -103,7 +116,15 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
   return out;
 }
 
-WeightDesc decode_weight(const fb::Weight& w) {
+// [offset, offset + size) inside [0, limit), without overflow.
+bool range_fits(uint64_t offset, uint64_t size, uint64_t limit) {
+  return offset <= limit && size <= limit - offset;
+}
+
+// A weight; per-axis / per-block quant params stored in the data section are read from `data`
+// (params_count f32 scales, then as many i32 zero points unless they are all zero).
+Result<WeightDesc> decode_weight(const fb::Weight& w, size_t index,
+                                 std::span<const std::byte> data, std::string_view what) {
   WeightDesc out;
   out.name = str(w.name());
   out.dtype = from_fb<ElementType>(w.type());
@@ -112,6 +133,38 @@ WeightDesc decode_weight(const fb::Weight& w) {
   out.offset = w.offset();
   out.size_bytes = w.size();
   out.layout = from_fb<WeightLayout>(w.layout());
+  out.params_offset = w.params_offset();
+  out.params_size = w.params_size();
+  const uint64_t count = w.params_count();
+  if (out.params_size == 0 && count == 0) return out;  // params inline (or none)
+  std::string where = fmt::format("{}: weight #{} '{}'", what, index, out.name);
+  if (!out.quant.scales.empty() || !out.quant.zero_points.empty()) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: quant params both inline ({} scales) and in the data section", where,
+                  out.quant.scales.size());
+  }
+  const bool zero_points = count <= out.params_size / 8 && out.params_size == count * 8;
+  if (!zero_points && !(count <= out.params_size / 4 && out.params_size == count * 4)) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: quant params of {} bytes for {} scales, expected {} or {} (with zero "
+                  "points)",
+                  where, out.params_size, count, count * 4, count * 8);
+  }
+  if (out.params_offset % kDataAlignment != 0) {
+    return errorf(ErrorKind::kAlignment, "{}: quant params offset {} is not a multiple of {}",
+                  where, out.params_offset, kDataAlignment);
+  }
+  if (!range_fits(out.params_offset, out.params_size, data.size())) {
+    return errorf(ErrorKind::kOutOfRange,
+                  "{}: quant params of {} bytes at data offset {} go past the data section of {} "
+                  "bytes",
+                  where, out.params_size, out.params_offset, data.size());
+  }
+  const std::byte* p = data.data() + out.params_offset;
+  out.quant.scales.resize(count);
+  std::memcpy(out.quant.scales.data(), p, count * sizeof(float));
+  out.quant.zero_points.assign(count, 0);
+  if (zero_points) std::memcpy(out.quant.zero_points.data(), p + count * 4, count * 4);
   return out;
 }
 
@@ -204,7 +257,8 @@ Result<tokenizer::TokenizerData> decode_tokenizer(const fb::Tokenizer* t, std::s
 
 }  // namespace
 
-Result<Program> decode_program(std::span<const std::byte> bytes, std::string_view what) {
+Result<Program> decode_program(std::span<const std::byte> bytes, std::string_view what,
+                               std::span<const std::byte> data_section) {
   if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
     return errorf(ErrorKind::kOutOfRange, "{}: program is {} bytes, the limit is {}", what,
                   bytes.size(), static_cast<uint64_t>(FLATBUFFERS_MAX_BUFFER_SIZE) - 1);
@@ -227,11 +281,16 @@ Result<Program> decode_program(std::span<const std::byte> bytes, std::string_vie
   HS_ASSIGN_OR_RETURN(program.tokenizer, decode_tokenizer(root->tokenizer(), what));
   if (root->weights() != nullptr) {
     program.weights.reserve(root->weights()->size());
-    for (const fb::Weight* w : *root->weights()) program.weights.push_back(decode_weight(*w));
+    for (const fb::Weight* w : *root->weights()) {
+      HS_ASSIGN_OR_RETURN(WeightDesc weight,
+                          decode_weight(*w, program.weights.size(), data_section, what));
+      program.weights.push_back(std::move(weight));
+    }
   }
   if (root->graphs() != nullptr) {
     for (const fb::Graph* g : *root->graphs()) {
-      HS_ASSIGN_OR_RETURN(GraphDesc graph, decode_graph(*g, what, program.graphs.size()));
+      HS_ASSIGN_OR_RETURN(GraphDesc graph,
+                          decode_graph(*g, what, program.graphs.size(), program.weights));
       program.graphs.push_back(std::move(graph));
     }
   }

@@ -16,9 +16,14 @@ Enum to_fb(From value) {
   return static_cast<Enum>(static_cast<std::underlying_type_t<From>>(value));
 }
 
-fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q) {
-  auto scales = b.CreateVector(q.scales);
-  auto zero_points = b.CreateVector(q.zero_points);
+// `with_values`: false when the scales and zero points are stored in the data section.
+fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q, bool with_values = true) {
+  fbs::Offset<fbs::Vector<float>> scales;
+  fbs::Offset<fbs::Vector<int32_t>> zero_points;
+  if (with_values) {
+    scales = b.CreateVector(q.scales);
+    zero_points = b.CreateVector(q.zero_points);
+  }
   fb::QuantBuilder qb(b);
   qb.add_kind(to_fb<fb::QuantKind>(q.kind));
   qb.add_bits(q.bits);
@@ -27,8 +32,10 @@ fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q) {
   qb.add_axis(q.axis);
   qb.add_block_axis(q.block_axis);
   qb.add_block(q.block);
-  qb.add_scales(scales);
-  qb.add_zero_points(zero_points);
+  if (with_values) {
+    qb.add_scales(scales);
+    qb.add_zero_points(zero_points);
+  }
   return qb.Finish();
 }
 
@@ -52,12 +59,15 @@ fbs::Offset<fb::Attr> encode_attr(Builder& b, const std::string& attr_name,
 fbs::Offset<fb::Tensor> encode_tensor(Builder& b, const TensorDesc& t) {
   auto name = b.CreateString(t.name);
   auto shape = b.CreateVector(t.shape);
-  auto quant = encode_quant(b, t.quant);
+  // A constant's quant is its weight's (check_program): stored once, with the weight.
+  const bool constant = t.role == TensorRole::kConstant;
+  fbs::Offset<fb::Quant> quant;
+  if (!constant) quant = encode_quant(b, t.quant);
   fb::TensorBuilder tb(b);
   tb.add_name(name);
   tb.add_type(to_fb<fb::ElementType>(t.dtype));
   tb.add_shape(shape);
-  tb.add_quant(quant);
+  if (!constant) tb.add_quant(quant);
   tb.add_weight(t.weight);
   tb.add_arena_offset(t.arena_offset);
   tb.add_role(to_fb<fb::TensorRole>(t.role));
@@ -102,7 +112,8 @@ fbs::Offset<fb::Graph> encode_graph(Builder& b, const GraphDesc& g) {
 fbs::Offset<fb::Weight> encode_weight(Builder& b, const WeightDesc& w) {
   auto name = b.CreateString(w.name);
   auto shape = b.CreateVector(w.shape);
-  auto quant = encode_quant(b, w.quant);
+  const bool in_data = w.params_size > 0;  // scales (and zero points) in the data section
+  auto quant = encode_quant(b, w.quant, !in_data);
   fb::WeightBuilder wb(b);
   wb.add_name(name);
   wb.add_type(to_fb<fb::ElementType>(w.dtype));
@@ -111,6 +122,11 @@ fbs::Offset<fb::Weight> encode_weight(Builder& b, const WeightDesc& w) {
   wb.add_offset(w.offset);
   wb.add_size(w.size_bytes);
   wb.add_layout(to_fb<fb::WeightLayout>(w.layout));
+  if (in_data) {
+    wb.add_params_offset(w.params_offset);
+    wb.add_params_size(w.params_size);
+    wb.add_params_count(w.quant.scales.size());
+  }
   return wb.Finish();
 }
 

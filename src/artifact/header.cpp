@@ -66,17 +66,23 @@ uint64_t compute_checksum(std::span<const std::byte> file) {
 
 Result<uint64_t> assign_weight_offsets(std::vector<WeightDesc>& weights) {
   uint64_t end = 0;
+  // The next kDataAlignment multiple at or after `end` for `bytes` bytes; false on overflow
+  // (sizes are capped at 2^53 elements * 4 bytes, so a few thousand weights cannot overflow;
+  // still, check rather than assume).
+  auto place = [&end](uint64_t bytes, uint64_t& offset) {
+    offset = (end + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+    return offset >= end && !__builtin_add_overflow(offset, bytes, &end);
+  };
   for (WeightDesc& weight : weights) {
     HS_ASSIGN_OR_RETURN(uint64_t size, weight_storage_bytes(weight));
-    uint64_t offset = (end + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
-    // Sizes are capped at 2^53 elements * 4 bytes, so a few thousand weights cannot overflow;
-    // still, check rather than assume.
-    if (offset < end || __builtin_add_overflow(offset, size, &end)) {
+    weight.size_bytes = size;
+    weight.params_offset = 0;
+    weight.params_size = weight_params_bytes(weight.quant);
+    if (!place(size, weight.offset) ||
+        (weight.params_size > 0 && !place(weight.params_size, weight.params_offset))) {
       return errorf(ErrorKind::kOutOfRange, "weight '{}': data section size overflows",
                     weight.name);
     }
-    weight.offset = offset;
-    weight.size_bytes = size;
   }
   return end;
 }

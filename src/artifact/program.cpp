@@ -1,6 +1,7 @@
 // Names of the artifact's own enums and the size arithmetic shared by writer and reader.
 #include "headsplit/artifact/program.h"
 
+#include <algorithm>
 #include <array>
 
 #include "headsplit/artifact/int4.h"
@@ -28,6 +29,18 @@ Result<uint64_t> weight_storage_bytes(const WeightDesc& weight) {
     return int4_packed_size(int4_rows(weight.shape));  // at most 2^53 elements: no overflow
   }
   return static_cast<uint64_t>(numel) * static_cast<uint64_t>(opset::dtype_size(weight.dtype));
+}
+
+bool params_in_data_section(const Quant& quant) {
+  return (quant.kind == QuantKind::kPerAxis || quant.kind == QuantKind::kPerBlock) &&
+         !quant.scales.empty();
+}
+
+uint64_t weight_params_bytes(const Quant& quant) {
+  if (!params_in_data_section(quant)) return 0;
+  const bool zero = std::all_of(quant.zero_points.begin(), quant.zero_points.end(),
+                                [](int32_t z) { return z == 0; });
+  return quant.scales.size() * (zero ? 4u : 8u);
 }
 
 }  // namespace hs::artifact

@@ -33,8 +33,18 @@ Result<FileHeader> read_header(std::span<const std::byte> file, const std::strin
                   hex_bytes(std::as_bytes(std::span(kMagic))));
   }
   FileHeader h = decode_header(file);
+  if (h.major < kFormatMajor) {
+    return errorf(ErrorKind::kVersion,
+                  "{}: format version {}.{} is older than this build's {}.{} (it reads {}.0 to "
+                  "{}.{}: since 2.0 quantization parameters are stored once, in the data "
+                  "section); export the model again with this build",
+                  path, h.major, h.minor, kFormatMajor, kFormatMinor, kFormatMajor, kFormatMajor,
+                  kFormatMinor);
+  }
   if (h.major != kFormatMajor) {
-    return errorf(ErrorKind::kVersion, "{}: format version {}.{}, this build reads {}.0 to {}.{}",
+    return errorf(ErrorKind::kVersion,
+                  "{}: format version {}.{}, this build reads {}.0 to {}.{} (a newer headsplit "
+                  "wrote it)",
                   path, h.major, h.minor, kFormatMajor, kFormatMajor, kFormatMinor);
   }
   uint64_t size = file.size();
@@ -98,7 +108,8 @@ Result<LoadedArtifact> load_artifact(const std::string& path, LoadOptions option
   }
   HS_ASSIGN_OR_RETURN(
       Program program,
-      decode_program(bytes.subspan(header.program_offset, header.program_size), path));
+      decode_program(bytes.subspan(header.program_offset, header.program_size), path,
+                     bytes.subspan(header.data_offset, header.data_size)));
   HS_TRY(check_program(program, CheckOptions{header.data_size}, path));
   LoadedArtifact artifact;
   artifact.file_ = std::move(file);

@@ -1,5 +1,6 @@
 // write_artifact: header, program, then each weight streamed from the source at its 64-byte
-// aligned offset, hashing as it goes; the checksum is patched into the header at the end and
+// aligned offset, followed by its per-axis / per-block quant params (64-byte aligned), hashing
+// as it goes; the checksum is patched into the header at the end and
 // the temporary file renamed over the destination only when everything succeeded.
 #include "headsplit/artifact/writer.h"
 
@@ -92,6 +93,13 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
                     w.layout == WeightLayout::kInt4Packed ? " packed in rows" : "");
     }
     HS_TRY(out.write(*bytes));
+    if (w.params_size > 0) {  // the scales, then the zero points unless all zero
+      HS_TRY(out.pad_to(header.data_offset + w.params_offset));
+      HS_TRY(out.write(std::as_bytes(std::span(w.quant.scales))));
+      if (w.params_size > w.quant.scales.size() * sizeof(float)) {
+        HS_TRY(out.write(std::as_bytes(std::span(w.quant.zero_points))));
+      }
+    }
   }
   HS_CHECK(file.offset() == header.file_size, "artifact size differs from its layout");
 

@@ -78,6 +78,15 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
   std::string out;
   out += fmt::format("artifact: {} ({}, format {}.{})\n", path, bytes_text(static_cast<int64_t>(h.file_size)),
                      h.major, h.minor);
+  int64_t weight_bytes = 0, param_bytes = 0;
+  for (const artifact::WeightDesc& w : p.weights) {
+    weight_bytes += static_cast<int64_t>(w.size_bytes);
+    param_bytes += static_cast<int64_t>(w.params_size);
+  }
+  out += fmt::format("sections: program {}, data {} ({} weights: {}, their quant params {})\n",
+                     bytes_text(static_cast<int64_t>(h.program_size)),
+                     bytes_text(static_cast<int64_t>(h.data_size)), p.weights.size(),
+                     bytes_text(weight_bytes), bytes_text(param_bytes));
   out += fmt::format("checksum: xxh3 {:016x} {}\n", h.checksum,
                      options.verify_checksum ? "(verified)" : "(not verified)");
   out += fmt::format("model:    {} from {} (producer {})\n", m.model_name, m.model_source, m.producer);

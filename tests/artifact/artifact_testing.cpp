@@ -263,6 +263,14 @@ std::vector<std::byte> data_section(const Program& program_with_offsets,
     const WeightDesc& w = program_with_offsets.weights[i];
     section.resize(std::max<size_t>(section.size(), w.offset + data[i].size()));
     std::memcpy(section.data() + w.offset, data[i].data(), data[i].size());
+    if (w.params_size > 0) {  // the scales, then the zero points unless all zero
+      const size_t n = w.quant.scales.size();
+      section.resize(std::max<size_t>(section.size(), w.params_offset + w.params_size));
+      std::memcpy(section.data() + w.params_offset, w.quant.scales.data(), 4 * n);
+      if (w.params_size == 8 * n) {
+        std::memcpy(section.data() + w.params_offset + 4 * n, w.quant.zero_points.data(), 4 * n);
+      }
+    }
   }
   return section;
 }

@@ -67,10 +67,42 @@ TEST_F(ArtifactCorruption, OtherMajorVersionIsRejected) {
   std::vector<std::byte> bytes = good_;
   put_u16(bytes, kMajorOffset, kFormatMajor + 1);
   fix_checksum(bytes);
-  expect_error(bytes, ErrorKind::kVersion, "format version 2.0, this build reads 1.0 to 1.0");
+  expect_error(bytes, ErrorKind::kVersion, "format version 3.0, this build reads 2.0 to 2.0");
   put_u16(bytes, kMajorOffset, 0);
   fix_checksum(bytes);
   expect_error(bytes, ErrorKind::kVersion, "format version 0.0");
+}
+
+// Format 1 files (quant params repeated in the program) are named as older, with both versions.
+TEST_F(ArtifactCorruption, OlderMajorVersionSaysReExport) {
+  std::vector<std::byte> bytes = good_;
+  put_u16(bytes, kMajorOffset, 1);
+  fix_checksum(bytes);
+  expect_error(bytes, ErrorKind::kVersion,
+               "format version 1.0 is older than this build's 2.0 (it reads 2.0 to 2.0");
+  expect_error(bytes, ErrorKind::kVersion, "export the model again");
+}
+
+// Quant params in the data section: the count, size, alignment and range are checked before a
+// byte is read.
+TEST_F(ArtifactCorruption, QuantParamsOutsideTheDataSection) {
+  Program p = testing::sample_program();
+  HS_ASSERT_OK(assign_weight_offsets(p.weights));
+  const auto data = testing::data_section(p, testing::sample_weight_data(p, 1));
+  auto with = [&](uint64_t offset, uint64_t size) {
+    Program q = p;
+    q.weights[2].params_offset = offset;
+    q.weights[2].params_size = size;
+    return testing::assemble_file(encode_program(q), data);
+  };
+  HS_ASSERT_OK(load(with(p.weights[2].params_offset, 36)));  // the writer's values
+  expect_error(with((data.size() + 63) / 64 * 64, 36), ErrorKind::kOutOfRange,
+               "weight #2 'layers.0.feed_forward.w1': quant params of 36 bytes at data offset");
+  expect_error(with(~uint64_t{0} - 63, 36), ErrorKind::kOutOfRange, "go past the data section");
+  expect_error(with(p.weights[2].params_offset + 4, 36), ErrorKind::kAlignment,
+               "quant params offset");
+  expect_error(with(p.weights[2].params_offset, 40), ErrorKind::kCorrupt,
+               "quant params of 40 bytes for 9 scales, expected 36 or 72");
 }
 
 TEST_F(ArtifactCorruption, NewerMinorVersionIsAccepted) {
@@ -155,7 +187,9 @@ TEST_F(ArtifactCorruption, FlippedProgramBytesWithoutChecksumNeverCrash) {
   auto check_in_memory = [&](const std::vector<std::byte>& file) {
     // A vector's storage is aligned for any scalar, as the program in a mapping is.
     std::vector<std::byte> program(file.begin() + begin, file.begin() + end);
-    auto decoded = decode_program(program, "bad.hsa");
+    std::span<const std::byte> data(file.begin() + static_cast<ptrdiff_t>(data_offset()),
+                                    file.end());
+    auto decoded = decode_program(program, "bad.hsa", data);
     Status status = decoded.ok() ? check_program(*decoded, {data_size}, "bad.hsa")
                                  : Status(std::move(decoded).error());
     if (status.ok()) {

@@ -1,5 +1,6 @@
 // Write -> load round trips: every field of the program comes back equal, weight bytes come
 // back equal and 64-byte aligned inside the mapping, and the header describes the layout.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -58,17 +59,30 @@ void expect_program_eq(const Program& a, const Program& b) {
 TEST(ArtifactLayout, AssignsAlignedOffsetsByHand) {
   Program p = sample_program();
   HS_ASSERT_OK_AND_ASSIGN(uint64_t data_size, assign_weight_offsets(p.weights));
-  // f32[5,4] = 80 B at 0; i8[4,4] = 16 B at 128; i4[3,9] = 3 rows of ceil(9/2) = 15 B at 192;
-  // u16[4] = 8 B at 256; the data section ends at 264.
+  // f32[5,4] = 80 B at 0; i8[4,4] = 16 B at 128, its 4 per-axis scales (zero points all 0, not
+  // stored) 16 B at 192; i4[3,9] = 3 rows of ceil(9/2) = 15 B at 256, its 9 per-block scales
+  // 36 B at 320; u16[4] = 8 B at 384 (per-tensor params stay inline); the data section ends at
+  // 392.
   EXPECT_EQ(p.weights[0].offset, 0u);
   EXPECT_EQ(p.weights[0].size_bytes, 80u);
+  EXPECT_EQ(p.weights[0].params_size, 0u);
   EXPECT_EQ(p.weights[1].offset, 128u);
   EXPECT_EQ(p.weights[1].size_bytes, 16u);
-  EXPECT_EQ(p.weights[2].offset, 192u);
+  EXPECT_EQ(p.weights[1].params_offset, 192u);
+  EXPECT_EQ(p.weights[1].params_size, 16u);
+  EXPECT_EQ(p.weights[2].offset, 256u);
   EXPECT_EQ(p.weights[2].size_bytes, 15u);
-  EXPECT_EQ(p.weights[3].offset, 256u);
+  EXPECT_EQ(p.weights[2].params_offset, 320u);
+  EXPECT_EQ(p.weights[2].params_size, 36u);
+  EXPECT_EQ(p.weights[3].offset, 384u);
   EXPECT_EQ(p.weights[3].size_bytes, 8u);
-  EXPECT_EQ(data_size, 264u);
+  EXPECT_EQ(p.weights[3].params_size, 0u);
+  EXPECT_EQ(data_size, 392u);
+  // Non-zero zero points are stored after the scales: 8 bytes per channel.
+  p.weights[1].quant.zero_points = {0, 1, 0, -1};
+  HS_ASSERT_OK_AND_ASSIGN(data_size, assign_weight_offsets(p.weights));
+  EXPECT_EQ(p.weights[1].params_size, 32u);
+  EXPECT_EQ(data_size, 392u);
 }
 
 TEST(ArtifactRoundTrip, EveryFieldAndWeightByteComesBack) {
@@ -78,7 +92,7 @@ TEST(ArtifactRoundTrip, EveryFieldAndWeightByteComesBack) {
   HS_ASSERT_OK_AND_ASSIGN(WriteSummary summary, write_artifact(path, program, memory_source(data)));
   EXPECT_EQ(summary.file_size, std::filesystem::file_size(path));
   EXPECT_EQ(summary.data_offset % 64, 0u);
-  EXPECT_EQ(summary.data_size, 264u);
+  EXPECT_EQ(summary.data_size, 392u);
   EXPECT_EQ(summary.data_offset + summary.data_size, summary.file_size);
   EXPECT_GE(summary.data_offset, kHeaderSize + summary.program_size);
   EXPECT_LT(summary.data_offset, kHeaderSize + summary.program_size + 64);
@@ -108,6 +122,56 @@ TEST(ArtifactRoundTrip, EveryFieldAndWeightByteComesBack) {
   EXPECT_NE(loaded.program().find_graph("decode"), nullptr);
   EXPECT_EQ(loaded.program().find_graph("decode")->ar_len, 1);
   EXPECT_EQ(loaded.program().find_graph("verify"), nullptr);
+}
+
+// Per-axis and per-block params are stored once, in the data section after their weight,
+// however many graphs use the weight: each weight's scale bytes occur exactly once in the file,
+// zero points only when one is not zero, and every constant comes back with its weight's params.
+TEST(ArtifactRoundTrip, QuantParamsAreStoredOnceInTheDataSection) {
+  Program program = sample_program();
+  program.weights[1].quant.zero_points = {0, 1, 0, -1};
+  for (GraphDesc& g : program.graphs) {
+    for (TensorDesc& t : g.tensors) {
+      if (t.weight == 1) t.quant = program.weights[1].quant;
+    }
+  }
+  auto data = sample_weight_data(program, 3);
+  std::string path = hs::testing::temp_dir() + "/params.hsa";
+  HS_ASSERT_OK(write_artifact(path, program, memory_source(data)));
+  const std::vector<std::byte> file = testing::read_bytes(path);
+  HS_ASSERT_OK_AND_ASSIGN(LoadedArtifact loaded, load_artifact(path));
+  auto count = [&](std::span<const std::byte> needle) {
+    int n = 0;
+    for (auto it = file.begin();
+         (it = std::search(it, file.end(), needle.begin(), needle.end())) != file.end(); ++it)
+      ++n;
+    return n;
+  };
+  const uint64_t data_offset = loaded.header().data_offset;
+  for (int i : {1, 2}) {
+    const WeightDesc& w = loaded.program().weights[static_cast<size_t>(i)];
+    const Quant& q = program.weights[static_cast<size_t>(i)].quant;
+    EXPECT_EQ(w.quant, q) << i;
+    auto scales = std::as_bytes(std::span(q.scales));
+    EXPECT_EQ(count(scales), 1) << i;
+    ASSERT_GT(w.params_size, 0u) << i;
+    EXPECT_EQ(std::memcmp(file.data() + data_offset + w.params_offset, scales.data(),
+                          scales.size()),
+              0)
+        << i;
+  }
+  EXPECT_EQ(loaded.program().weights[1].params_size, 32u);  // 4 scales + 4 zero points
+  EXPECT_EQ(loaded.program().weights[2].params_size, 36u);  // 9 scales, zero points all 0
+  EXPECT_EQ(count(std::as_bytes(std::span(program.weights[1].quant.zero_points))), 1);
+  int constants = 0;
+  for (const GraphDesc& g : loaded.program().graphs) {
+    for (const TensorDesc& t : g.tensors) {
+      if (t.role != TensorRole::kConstant) continue;
+      ++constants;
+      EXPECT_EQ(t.quant, loaded.program().weights[static_cast<size_t>(t.weight)].quant) << t.name;
+    }
+  }
+  EXPECT_GE(constants, 6);
 }
 
 TEST(ArtifactRoundTrip, WeightViewOutlivesTheArtifact) {

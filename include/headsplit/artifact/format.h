@@ -25,7 +25,8 @@ namespace hs::artifact {
 // "\x89HSA\r\n\x1a\n": a high-bit byte catches 7-bit transfers, CR LF and LF catch line-ending
 // conversion, ^Z stops a DOS `type` (the PNG signature trick).
 inline constexpr std::array<uint8_t, 8> kMagic = {0x89, 'H', 'S', 'A', '\r', '\n', 0x1a, '\n'};
-inline constexpr uint16_t kFormatMajor = 1;
+// 2.0: per-axis / per-block quant params stored once in the data section (docs/artifact.md).
+inline constexpr uint16_t kFormatMajor = 2;
 inline constexpr uint16_t kFormatMinor = 0;
 inline constexpr uint32_t kHeaderSize = 64;
 inline constexpr uint64_t kDataAlignment = 64;
@@ -66,16 +67,20 @@ FileHeader decode_header(std::span<const std::byte> bytes);
 // The caller guarantees bytes.size() >= kHeaderSize.
 uint64_t compute_checksum(std::span<const std::byte> file);
 
-// Assigns each weight's `offset` (64-byte aligned, in order) and `size_bytes`, and returns
-// the data section size (the end of the last weight). Errors name the weight.
+// Assigns each weight's `offset` (64-byte aligned, in order), `size_bytes` and, for per-axis /
+// per-block params, `params_offset` (64-byte aligned, after the weight) and `params_size`;
+// returns the data section size (the end of the last weight or params). Errors name the weight.
 Result<uint64_t> assign_weight_offsets(std::vector<WeightDesc>& weights);
 
 // Encodes a program as a FlatBuffers buffer (no checks: check_program first).
 std::vector<std::byte> encode_program(const Program& program);
-// Runs the FlatBuffers verifier over `bytes` and unpacks the program (no semantic checks).
-// `what` (the file path) starts every error message. The caller guarantees `bytes` starts
-// at an 8-byte aligned address.
-Result<Program> decode_program(std::span<const std::byte> bytes, std::string_view what);
+// Runs the FlatBuffers verifier over `bytes` and unpacks the program (no semantic checks):
+// weights' params stored in the data section are read from `data` (the file's data section;
+// their count, size, alignment and range are checked first), constants get their weight's
+// params. `what` (the file path) starts every error message. The caller guarantees `bytes`
+// starts at an 8-byte aligned address.
+Result<Program> decode_program(std::span<const std::byte> bytes, std::string_view what,
+                               std::span<const std::byte> data = {});
 
 struct CheckOptions {
   // Size of the data section every weight must fit in.

@@ -109,6 +109,12 @@ struct WeightDesc : opset::TensorType {
   uint64_t offset = 0;      // from the start of the data section (assigned by the writer)
   uint64_t size_bytes = 0;  // stored size (assigned by the writer)
   WeightLayout layout = WeightLayout::kPlain;
+  // Per-axis / per-block quant params are stored once, in the data section after the weight
+  // (assigned by the writer, see weight_params_bytes): `quant.scales` as f32 at params_offset
+  // (from the start of the data section, a multiple of 64), then `quant.zero_points` as i32
+  // unless all are zero. params_size = 0: the params are stored inline in the program.
+  uint64_t params_offset = 0;
+  uint64_t params_size = 0;
 
   bool operator==(const WeightDesc&) const = default;
 };
@@ -155,6 +161,13 @@ struct Program {
   // The graph called `name`, or nullptr.
   const GraphDesc* find_graph(std::string_view name) const;
 };
+
+// Whether a weight's quant params go to the data section (per-axis and per-block, the ones whose
+// count grows with the weight) rather than inline in the program (per-tensor).
+bool params_in_data_section(const Quant& quant);
+// Bytes of a weight's params in the data section: 4 per scale, plus 4 per zero point unless
+// every zero point is 0; 0 when the params stay inline.
+uint64_t weight_params_bytes(const Quant& quant);
 
 // Bytes a weight occupies in the data section: dtype_size * numel, or
 // rows * ceil(K / 2) for kInt4Packed (artifact/int4.h). Errors name the weight.
