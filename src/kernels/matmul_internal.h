@@ -67,7 +67,7 @@ inline int32_t int4_at(const uint8_t* row, size_t k) {
 }
 
 // Per-thread grow-only 64-byte aligned float buffers, one per slot. Null if allocation fails.
-enum class ScratchSlot : uint8_t { kPackedX, kTile, kStage, kCount };
+enum class ScratchSlot : uint8_t { kPackedX, kTile, kStage, kExactAct, kExactComb, kCount };
 float* thread_scratch(ScratchSlot slot, size_t floats);
 Error out_of_memory(std::string_view op, size_t floats);
 

@@ -11,6 +11,7 @@
 // ref::matmul, so results are bit-identical to it.
 // Threads: tasks are (batch, column block) pairs; a call below kMinParallelMacs runs inline.
 #include <cstring>
+#include <type_traits>
 
 #include "simd_config.h"  // first: selects the Highway targets
 
@@ -44,6 +45,10 @@ constexpr size_t kBlockVectors = 4;  // columns per block: 4 vectors
 // exactly as dequantize_one (scale * float(q - zero_point)).
 template <DType kElem>
 struct PartReader {
+  // Integer storage dequantizes to finite values, so a zero a[m,k] adds a signed zero product,
+  // which leaves acc unchanged (acc starts at +0 and a round-to-nearest sum is never -0 unless
+  // both terms are): such k may be skipped bit-exactly (P·V over masked cache slots).
+  static constexpr bool kFinite = kElem != DType::kF32;
   const std::byte* base;
   float scale;
   int32_t zero_point;
@@ -174,6 +179,9 @@ void KBlock(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
       const MatmulPart& part = parts[p];
       WithReader(part, bases[p], [&](const auto& rd) {
         for (int64_t kk = 0; kk < part.extent; ++kk) {
+          if constexpr (std::decay_t<decltype(rd)>::kFinite) {
+            if (a0[part.begin + kk] == 0.f && a1[part.begin + kk] == 0.f) continue;
+          }
           const VF x0 = hn::Set(d, a0[part.begin + kk]), x1 = hn::Set(d, a1[part.begin + kk]);
           for (size_t j = 0; j < NV; ++j) {
             const VF b = rd.Load(d, kk * s.n + c0 + static_cast<int64_t>(j) * lanes);
@@ -196,6 +204,9 @@ void KBlock(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
       const MatmulPart& part = parts[p];
       WithReader(part, bases[p], [&](const auto& rd) {
         for (int64_t kk = 0; kk < part.extent; ++kk) {
+          if constexpr (std::decay_t<decltype(rd)>::kFinite) {
+            if (ar[part.begin + kk] == 0.f) continue;
+          }
           const VF x = hn::Set(d, ar[part.begin + kk]);
           for (size_t j = 0; j < NV; ++j) {
             const VF b = rd.Load(d, kk * s.n + c0 + static_cast<int64_t>(j) * lanes);
