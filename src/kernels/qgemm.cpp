@@ -56,4 +56,13 @@ Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
   return bits == 8 ? detail::matmul_int8(c, q) : detail::matmul_int4(c, q);
 }
 
+bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
+  if (k < 0 || block < 0) return false;
+  detail::MatmulCall c;
+  c.k = static_cast<size_t>(k);
+  detail::QWeightsCall q;
+  q.block = static_cast<size_t>(block);
+  return detail::vnni_supported() && detail::vnni_handles(c, q, static_cast<int>(bits));
+}
+
 }  // namespace hs::kernels

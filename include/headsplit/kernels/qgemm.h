@@ -54,7 +54,9 @@ struct QuantizedWeights {
   //                y = float(tree(acc[0..7]) * act_scale + bias[n]),
   //                tree = ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7))
   // The result is the same for every M, every row range, thread count and SIMD path (AVX-512
-  // VNNI or portable); otherwise (some x off the grid) the float path runs.
+  // VNNI or portable); otherwise (some x off the grid) the float path runs. The portable
+  // implementation is a plain scalar loop (exact, slow): callers that want speed request the
+  // path only when quantized_exact_is_fast() says a SIMD implementation runs it.
   float act_scale = 0.f;
   int32_t act_offset = 0;
 };
@@ -64,6 +66,11 @@ struct QuantizedWeights {
 // a span's size does not match (x, y, data, scales, bias); y is not touched then.
 Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
                         const QuantizedWeights& weights, std::span<float> y, ThreadPool* pool);
+
+// True when the exact integer path (act_scale > 0) runs on a SIMD implementation here (x86-64
+// with AVX512-VNNI/BW/VL/DQ; not on AVX2-only CPUs) for int8 per channel and int4 per channel or
+// block 32 weights with K <= 32768.
+bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k);
 
 // Bytes per packed int4 row: ceil(K / 2).
 constexpr int64_t int4_row_bytes(int64_t k) { return (k + 1) / 2; }
