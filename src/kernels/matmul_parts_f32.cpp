@@ -25,8 +25,10 @@
 #ifndef HS_KERNELS_MATMUL_PARTS_ONCE_
 #define HS_KERNELS_MATMUL_PARTS_ONCE_
 namespace hs::kernels::detail {
-// Calls with fewer multiply-adds run on the calling thread.
-inline constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
+// Calls with fewer multiply-adds run on the calling thread: the split graph's per-head QK^T and
+// P·V (M = 1, K or N = C = 1024, Dh = 64: 65536) stay inline instead of paying a parallel region
+// each; P·V also skips the masked (zero) rows, so its real work is far below the nominal count.
+inline constexpr int64_t kMinParallelMacs = int64_t{1} << 17;
 }  // namespace hs::kernels::detail
 #endif
 
