@@ -42,8 +42,7 @@ float finish_blocks(const double* a, double s_a, float bias) {
   return static_cast<float>(total * s_a + static_cast<double>(bias));
 }
 
-Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid,
-                    bool* ran) {
+Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
   if (vnni_supported() && vnni_handles(c, q, bits)) return matmul_vnni(c, q, bits, grid, ran);
   auto* n = reinterpret_cast<int32_t*>(thread_scratch(ScratchSlot::kExactAct, c.m * c.k));
@@ -74,8 +73,8 @@ Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGri
             int64_t d = 0;
             const size_t k1 = std::min(c.k, (b + 1) * q.block);
             for (size_t k = b * q.block; k < k1; ++k) d += int64_t{x[k]} * w[k];
-            acc[b % 8] += static_cast<double>(q.scales[row * q.blocks + b]) *
-                          static_cast<double>(d);
+            acc[b % 8] +=
+                static_cast<double>(q.scales[row * q.blocks + b]) * static_cast<double>(d);
           }
           y = finish_blocks(acc, s_a, bias);
         }

@@ -17,8 +17,7 @@ struct ActGrid {
 };
 
 // Runs the exact path when every x is on the grid; *ran = false (y untouched) otherwise.
-Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid,
-                    bool* ran);
+Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
 // The shared epilogues (qgemm.h): per channel y = float(double(s_w) * d * s_a + bias); per block
 // y = float(tree(acc[0..7]) * s_a + bias). Out of line so every path runs the same code.
@@ -32,7 +31,6 @@ float finish_blocks(const double* acc8, double s_a, float bias);
 bool vnni_supported();
 bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
 // *ran = false when some x is off the grid.
-Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid,
-                   bool* ran);
+Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
 }  // namespace hs::kernels::detail

@@ -72,15 +72,14 @@ HS_VNNI_FN void layout_token(const Ctx& x, const uint16_t* u, uint8_t* hi, uint8
     uint8_t* h = hi + g * 128;
     uint8_t* l = lo + g * 128;
     for (int half = 0; half < 2; ++half) {
-      const __m512i e = _mm512_inserti64x4(_mm512_castsi256_si512(even[2 * half]),
-                                           even[2 * half + 1], 1);
-      const __m512i o = _mm512_inserti64x4(_mm512_castsi256_si512(odd[2 * half]),
-                                           odd[2 * half + 1], 1);
+      const __m512i e =
+          _mm512_inserti64x4(_mm512_castsi256_si512(even[2 * half]), even[2 * half + 1], 1);
+      const __m512i o =
+          _mm512_inserti64x4(_mm512_castsi256_si512(odd[2 * half]), odd[2 * half + 1], 1);
       auto* he = reinterpret_cast<__m256i*>(h + 32 * half);
       auto* ho = reinterpret_cast<__m256i*>(h + 64 + 32 * half);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(l + 32 * half), _mm512_cvtepi16_epi8(e));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(l + 64 + 32 * half),
-                          _mm512_cvtepi16_epi8(o));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(l + 64 + 32 * half), _mm512_cvtepi16_epi8(o));
       _mm256_storeu_si256(he, _mm512_cvtepi16_epi8(_mm512_srli_epi16(e, 8)));
       _mm256_storeu_si256(ho, _mm512_cvtepi16_epi8(_mm512_srli_epi16(o, 8)));
     }
@@ -108,8 +107,7 @@ HS_VNNI_FN bool prepare(const Ctx& x, ActGrid grid, uint8_t* act, uint16_t* u, f
       const __m512i nv = _mm512_cvtps_epi32(_mm512_div_ps(xv, sv));
       const __m512 back = _mm512_mul_ps(_mm512_cvtepi32_ps(nv), sv);
       const __m512i uv = _mm512_add_epi32(nv, off);
-      bad |= (_mm512_cmp_ps_mask(back, xv, _CMP_NEQ_UQ) | _mm512_cmpgt_epu32_mask(uv, umax)) &
-             mask;
+      bad |= (_mm512_cmp_ps_mask(back, xv, _CMP_NEQ_UQ) | _mm512_cmpgt_epu32_mask(uv, umax)) & mask;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + k),
                           _mm512_cvtepi32_epi16(_mm512_maskz_mov_epi32(mask, uv)));
     }
@@ -209,12 +207,12 @@ HS_VNNI_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
       const __m512i wl = _mm512_and_si512(_mm512_slli_epi16(wb, 4), f0);
       const __m512i wh = _mm512_and_si512(wb, f0);
       if constexpr (kBlocks) {
-        const __m512i v = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ve, wl),
-                                              vo, wh);
+        const __m512i v =
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ve, wl), vo, wh);
         const __m512i ov = _mm512_mullo_epi32(v, offv);
         for (size_t t = 0; t < T; ++t) {
-          __m512i h = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-                                          _mm512_loadu_si512(hi[t] + a), wl);
+          __m512i h =
+              _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(hi[t] + a), wl);
           h = _mm512_dpbusd_epi32(h, _mm512_loadu_si512(hi[t] + a + 64), wh);
           __m512i l = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
                                           _mm512_loadu_si512(hi[t] + lo_at + a), wl);
@@ -228,8 +226,7 @@ HS_VNNI_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
           hs[r][t] = _mm512_dpbusd_epi32(hs[r][t], _mm512_loadu_si512(hi[t] + a), wl);
           hs[r][t] = _mm512_dpbusd_epi32(hs[r][t], _mm512_loadu_si512(hi[t] + a + 64), wh);
           ls[r][t] = _mm512_dpbusd_epi32(ls[r][t], _mm512_loadu_si512(hi[t] + lo_at + a), wl);
-          ls[r][t] = _mm512_dpbusd_epi32(ls[r][t], _mm512_loadu_si512(hi[t] + lo_at + a + 64),
-                                         wh);
+          ls[r][t] = _mm512_dpbusd_epi32(ls[r][t], _mm512_loadu_si512(hi[t] + lo_at + a + 64), wh);
         }
       }
     }
@@ -303,8 +300,7 @@ bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
   return bits == 8 ? q.block == 0 : (q.block == 0 || q.block == 32);
 }
 
-Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid,
-                   bool* ran) {
+Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
   Ctx x{};
   x.c = &c;
@@ -319,7 +315,8 @@ Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   x.s_a = grid.scale;
   const size_t kp = x.groups * gk;
   // act [M * tok_stride] | vtail [128] | u [kp] u16 | row [K] f32, in floats (64-byte pieces).
-  const size_t act_f = (c.m * x.tok_stride + 63) / 64 * 16, vt_f = 32, u_f = (kp * 2 + 63) / 64 * 16;
+  const size_t act_f = (c.m * x.tok_stride + 63) / 64 * 16, vt_f = 32,
+               u_f = (kp * 2 + 63) / 64 * 16;
   float* base = thread_scratch(ScratchSlot::kExactAct, act_f + vt_f + u_f + c.k);
   if (base == nullptr) return out_of_memory("matmul_quantized", act_f + vt_f + u_f + c.k);
   auto* act = reinterpret_cast<uint8_t*>(base);

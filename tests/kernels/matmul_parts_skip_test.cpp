@@ -39,14 +39,20 @@ TEST(MatmulPartsSkip, ZeroProbabilitiesOverIntegerCachesAreBitExact) {
     const std::byte* bases[2] = {reinterpret_cast<const std::byte*>(cache.data()),
                                  reinterpret_cast<const std::byte*>(fresh.data())};
     const int64_t zero = 0;
-    const MatmulShapeInfo shape{.m = m, .k = k, .n = n, .concat_on_n = false, .batches = 1,
-                                .a_offsets = &zero, .b_batches = &zero};
+    const MatmulShapeInfo shape{.m = m,
+                                .k = k,
+                                .n = n,
+                                .concat_on_n = false,
+                                .batches = 1,
+                                .a_offsets = &zero,
+                                .b_batches = &zero};
     std::vector<float> want(m * n);
     for (int64_t r = 0; r < m; ++r) {
       for (int64_t c = 0; c < n; ++c) {
         float acc = 0.f;
         for (int64_t j = 0; j < k; ++j) {
-          const float b = j < p ? dequantize_one(cache[j * n + c], scale, zp) : fresh[(j - p) * n + c];
+          const float b =
+              j < p ? dequantize_one(cache[j * n + c], scale, zp) : fresh[(j - p) * n + c];
           acc = acc + a[r * k + j] * b;
         }
         want[r * n + c] = acc;

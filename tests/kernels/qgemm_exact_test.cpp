@@ -27,13 +27,13 @@ struct Case {
 
 struct Problem {
   Case cs;
-  std::vector<int8_t> wq;           // [N,K] values
-  std::vector<std::byte> data;      // storage
+  std::vector<int8_t> wq;       // [N,K] values
+  std::vector<std::byte> data;  // storage
   Floats scales, bias;
   float act_scale = 0.f;
-  int32_t zp = 0;                   // u16 zero point: n = u - zp
-  std::vector<int32_t> ints;        // [M,K] n
-  Floats x;                         // token-major [M,K] = act_scale * n
+  int32_t zp = 0;             // u16 zero point: n = u - zp
+  std::vector<int32_t> ints;  // [M,K] n
+  Floats x;                   // token-major [M,K] = act_scale * n
 };
 
 int64_t blocks_of(const Case& c) { return c.block == 0 ? 1 : (c.k + c.block - 1) / c.block; }
@@ -176,9 +176,9 @@ TEST(QgemmExact, EveryTargetEqualsTheFormulaBitExactly) {
 TEST(QgemmExact, RowsAreIndependentOfTheRowCount) {
   std::mt19937 rng(7);
   ThreadPool pool(2);
-  for (const auto& [bits, block] : {std::pair{WeightBits::kInt8, int64_t{0}},
-                                    std::pair{WeightBits::kInt4, int64_t{32}},
-                                    std::pair{WeightBits::kInt4, int64_t{0}}}) {
+  for (const auto& [bits, block] :
+       {std::pair{WeightBits::kInt8, int64_t{0}}, std::pair{WeightBits::kInt4, int64_t{32}},
+        std::pair{WeightBits::kInt4, int64_t{0}}}) {
     const Case c{bits, block, 40, 24, 576};
     const Problem p = make(rng, c, false);
     for (const SimdTarget& t : runnable_simd_targets()) {
@@ -197,22 +197,24 @@ TEST(QgemmExact, RowsAreIndependentOfTheRowCount) {
 // One x off the grid: the float path runs (same bits as without activation params).
 TEST(QgemmExact, OffGridFallsBackToTheFloatPath) {
   std::mt19937 rng(3);
-  for (const auto& [bits, block] : {std::pair{WeightBits::kInt8, int64_t{0}},
-                                    std::pair{WeightBits::kInt4, int64_t{32}}}) {
+  for (const auto& [bits, block] :
+       {std::pair{WeightBits::kInt8, int64_t{0}}, std::pair{WeightBits::kInt4, int64_t{32}}}) {
     const Case c{bits, block, 2, 9, 200};
     Problem p = make(rng, c, false);
     p.x[123] = std::nextafter(p.x[123], 1e9f);
     for (const SimdTarget& t : runnable_simd_targets()) {
       ScopedSimdTarget scope(t);
       const Floats fl = run(p, 0, c.m, ActLayout::kTokenMajor, true, 0.f, nullptr);
-      EXPECT_TRUE(same_bits(run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr), fl));
+      EXPECT_TRUE(
+          same_bits(run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr), fl));
     }
     Problem q = make(rng, c, false);  // u out of [0, 65535] for the offset
     q.zp = 131071;
     for (const SimdTarget& t : runnable_simd_targets()) {
       ScopedSimdTarget scope(t);
       const Floats fl = run(q, 0, c.m, ActLayout::kTokenMajor, false, 0.f, nullptr);
-      EXPECT_TRUE(same_bits(run(q, 0, c.m, ActLayout::kTokenMajor, false, q.act_scale, nullptr), fl));
+      EXPECT_TRUE(
+          same_bits(run(q, 0, c.m, ActLayout::kTokenMajor, false, q.act_scale, nullptr), fl));
     }
   }
 }
