@@ -41,8 +41,10 @@ inline constexpr size_t kKc = 256;       // k per block; a multiple of kNibbleGr
 inline constexpr size_t kNc = 8 * kMr;   // weight rows per n block (staged together)
 inline constexpr size_t kMc = 256;       // tokens per m block
 inline constexpr size_t kNibbleGroup = 16;
-// Calls with fewer multiply-adds than this run on the calling thread only.
-inline constexpr size_t kMinParallelMacs = size_t{1} << 15;
+// Calls with fewer multiply-adds than this run on the calling thread only (2^17: the split
+// graph's per-head projections, e.g. 64 x 576, stay inline; one parallel region costs about as
+// much as they do, and far more on an oversubscribed machine).
+inline constexpr size_t kMinParallelMacs = size_t{1} << 17;
 
 // The order in which packed x holds the inputs k. kNibbleGroups matches packed int4 rows:
 // within each full group of 16 inputs ([0, K16), K16 = K rounded down to 16) the even k come
@@ -67,7 +69,7 @@ inline int32_t int4_at(const uint8_t* row, size_t k) {
 }
 
 // Per-thread grow-only 64-byte aligned float buffers, one per slot. Null if allocation fails.
-enum class ScratchSlot : uint8_t { kPackedX, kTile, kStage, kCount };
+enum class ScratchSlot : uint8_t { kPackedX, kTile, kStage, kExactAct, kExactComb, kCount };
 float* thread_scratch(ScratchSlot slot, size_t floats);
 Error out_of_memory(std::string_view op, size_t floats);
 

@@ -11,6 +11,7 @@
 // ref::matmul, so results are bit-identical to it.
 // Threads: tasks are (batch, column block) pairs; a call below kMinParallelMacs runs inline.
 #include <cstring>
+#include <type_traits>
 
 #include "simd_config.h"  // first: selects the Highway targets
 
@@ -24,8 +25,10 @@
 #ifndef HS_KERNELS_MATMUL_PARTS_ONCE_
 #define HS_KERNELS_MATMUL_PARTS_ONCE_
 namespace hs::kernels::detail {
-// Calls with fewer multiply-adds run on the calling thread.
-inline constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
+// Calls with fewer multiply-adds run on the calling thread: the split graph's per-head QK^T and
+// P·V (M = 1, K or N = C = 1024, Dh = 64: 65536) stay inline instead of paying a parallel region
+// each; P·V also skips the masked (zero) rows, so its real work is far below the nominal count.
+inline constexpr int64_t kMinParallelMacs = int64_t{1} << 17;
 }  // namespace hs::kernels::detail
 #endif
 
@@ -44,6 +47,10 @@ constexpr size_t kBlockVectors = 4;  // columns per block: 4 vectors
 // exactly as dequantize_one (scale * float(q - zero_point)).
 template <DType kElem>
 struct PartReader {
+  // Integer storage dequantizes to finite values, so a zero a[m,k] adds a signed zero product,
+  // which leaves acc unchanged (acc starts at +0 and a round-to-nearest sum is never -0 unless
+  // both terms are): such k may be skipped bit-exactly (P·V over masked cache slots).
+  static constexpr bool kFinite = kElem != DType::kF32;
   const std::byte* base;
   float scale;
   int32_t zero_point;
@@ -174,6 +181,9 @@ void KBlock(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
       const MatmulPart& part = parts[p];
       WithReader(part, bases[p], [&](const auto& rd) {
         for (int64_t kk = 0; kk < part.extent; ++kk) {
+          if constexpr (std::decay_t<decltype(rd)>::kFinite) {
+            if (a0[part.begin + kk] == 0.f && a1[part.begin + kk] == 0.f) continue;
+          }
           const VF x0 = hn::Set(d, a0[part.begin + kk]), x1 = hn::Set(d, a1[part.begin + kk]);
           for (size_t j = 0; j < NV; ++j) {
             const VF b = rd.Load(d, kk * s.n + c0 + static_cast<int64_t>(j) * lanes);
@@ -196,6 +206,9 @@ void KBlock(const MatmulShapeInfo& s, const float* a, const MatmulPart* parts,
       const MatmulPart& part = parts[p];
       WithReader(part, bases[p], [&](const auto& rd) {
         for (int64_t kk = 0; kk < part.extent; ++kk) {
+          if constexpr (std::decay_t<decltype(rd)>::kFinite) {
+            if (ar[part.begin + kk] == 0.f) continue;
+          }
           const VF x = hn::Set(d, ar[part.begin + kk]);
           for (size_t j = 0; j < NV; ++j) {
             const VF b = rd.Load(d, kk * s.n + c0 + static_cast<int64_t>(j) * lanes);

@@ -1,7 +1,11 @@
 // matmul_quantized: checks the quantized weights and routes to the int8 / int4 kernels.
 #include "headsplit/kernels/qgemm.h"
 
+#include <cmath>
+#include <cstdlib>
+
 #include "matmul_internal.h"
+#include "qgemm_exact.h"
 
 namespace hs::kernels {
 
@@ -39,7 +43,26 @@ Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
                   op, weights.scales.size(), c.n, q.blocks, c.n * q.blocks, q.block);
   }
   if (detail::handle_empty(c)) return ok_status();
+  // HS_QGEMM_FLOAT=1 in the environment forces the float path (for comparisons and debugging).
+  static const bool force_float = [] {
+    const char* v = std::getenv("HS_QGEMM_FLOAT");
+    return v != nullptr && v[0] == '1';
+  }();
+  if (!force_float && weights.act_scale > 0.f && std::isfinite(weights.act_scale)) {
+    bool ran = false;
+    HS_TRY(detail::matmul_exact(c, q, bits, {weights.act_scale, weights.act_offset}, &ran));
+    if (ran) return ok_status();
+  }
   return bits == 8 ? detail::matmul_int8(c, q) : detail::matmul_int4(c, q);
+}
+
+bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
+  if (k < 0 || block < 0) return false;
+  detail::MatmulCall c;
+  c.k = static_cast<size_t>(k);
+  detail::QWeightsCall q;
+  q.block = static_cast<size_t>(block);
+  return detail::vnni_supported() && detail::vnni_handles(c, q, static_cast<int>(bits));
 }
 
 }  // namespace hs::kernels

@@ -103,6 +103,17 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
     if (spec.bias != nullptr) {
       spec.w_q.bias = std::span<const float>(spec.bias, static_cast<size_t>(spec.n));
     }
+    // A per-tensor quantized x of at most 16 bits: the kernel's exact integer path where it has
+    // a SIMD implementation (it checks that every x is on this grid and falls back to the
+    // float path if not). Its results do not depend on M, so an AR-N step and N AR-1 steps
+    // agree bit for bit.
+    const artifact::Quant& xq = x.quant;
+    if (xq.kind == QuantKind::kPerTensor && xq.scales.size() == 1 && xq.scales[0] > 0.f &&
+        int64_t{xq.qmax} - xq.qmin <= 65535 &&
+        kernels::quantized_exact_is_fast(spec.w_q.bits, spec.w_q.block, spec.k)) {
+      spec.w_q.act_scale = xq.scales[0];
+      spec.w_q.act_offset = (xq.zero_points.empty() ? 0 : xq.zero_points[0]) - xq.qmin;
+    }
   }
   HS_ASSIGN_OR_RETURN(const Source ys, output_dest(out));
   HS_TRY(check_overlap(label, ys, out, {{xs, node.inputs[0]}}, false));

@@ -44,6 +44,21 @@ struct QuantizedWeights {
   std::span<const float> scales;    // [N] (block == 0) or [N, ceil(K/block)]
   int64_t block = 0;                // 0: per output channel; > 0: block size along K
   std::span<const float> bias;      // [N] or empty
+  // Activation grid (optional; act_scale > 0 enables it). When every x equals
+  // act_scale * n exactly for an integer n with u = n + act_offset in [0, 65535] (x is the
+  // fake-quantized value of a per-tensor 16- or 8-bit activation: n = q - zero_point,
+  // act_offset = zero_point - qmin), the exact integer path runs instead of the float one:
+  //   D(n,b) = sum_{k in block b} n_k * Wq[n,k]                          (exact, integers)
+  //   per channel: y = float(double(s_n) * D * act_scale + bias[n])     (double, this order)
+  //   per block:   acc[j] = sum_{b = j mod 8, increasing} s(n,b) * D(n,b)  (double),
+  //                y = float(tree(acc[0..7]) * act_scale + bias[n]),
+  //                tree = ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7))
+  // The result is the same for every M, every row range, thread count and SIMD path (AVX-512
+  // VNNI or portable); otherwise (some x off the grid) the float path runs. The portable
+  // implementation is a plain scalar loop (exact, slow): callers that want speed request the
+  // path only when quantized_exact_is_fast() says a SIMD implementation runs it.
+  float act_scale = 0.f;
+  int32_t act_offset = 0;
 };
 
 // y = dequant(Wq) applied to x as above, on `pool` (null: the calling thread only). Errors:
@@ -51,6 +66,11 @@ struct QuantizedWeights {
 // a span's size does not match (x, y, data, scales, bias); y is not touched then.
 Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
                         const QuantizedWeights& weights, std::span<float> y, ThreadPool* pool);
+
+// True when the exact integer path (act_scale > 0) runs on a SIMD implementation here (x86-64
+// with AVX512-VNNI/BW/VL/DQ; not on AVX2-only CPUs) for int8 per channel and int4 per channel or
+// block 32 weights with K <= 32768.
+bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k);
 
 // Bytes per packed int4 row: ceil(K / 2).
 constexpr int64_t int4_row_bytes(int64_t k) { return (k + 1) / 2; }

@@ -1,0 +1,36 @@
+// Internal to the kernels: the exact integer path of matmul_quantized (qgemm.h, "Activation
+// grid"). x is first mapped to integers n = x / act_scale (every x must be on the grid, else
+// the float path runs); the dot products are exact integers; one shared epilogue turns them
+// into floats, so every path (portable C++, AVX-512 VNNI) and every M gives the same bits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "matmul_internal.h"
+
+namespace hs::kernels::detail {
+
+struct ActGrid {
+  float scale = 0.f;   // x = scale * n
+  int32_t offset = 0;  // u = n + offset in [0, 65535]
+};
+
+// Runs the exact path when every x is on the grid; *ran = false (y untouched) otherwise.
+Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
+
+// The shared epilogues (qgemm.h): per channel y = float(double(s_w) * d * s_a + bias); per block
+// y = float(tree(acc[0..7]) * s_a + bias). Out of line so every path runs the same code.
+float finish_channel(int64_t d, float s_w, double s_a, float bias);
+float finish_blocks(const double* acc8, double s_a, float bias);
+
+// The AVX-512 VNNI path (qgemm_vnni.cpp): nullptr-safe query and entry. vnni_supported() is
+// false off x86-64, on CPUs without AVX512-VNNI/BW/VL and when Highway's supported targets
+// (ScopedSimdTarget) exclude AVX3. vnni_handles() says which formats it covers (the rest take
+// the portable path).
+bool vnni_supported();
+bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
+// *ran = false when some x is off the grid.
+Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
+
+}  // namespace hs::kernels::detail
