@@ -108,6 +108,7 @@ artifact::ModelMetadata make_metadata(const frontend::LlamaModel& model,
       options.projection == frontend::ProjectionKind::kConv ? "conv2d" : "linear";
   if (!quant.recipe.empty()) m.extra["quant_recipe"] = quant.recipe;
   if (!quant.calibration_source.empty()) m.extra["calibration"] = quant.calibration_source;
+  if (!quant.weight_search.empty()) m.extra["weight_search"] = quant.weight_search;
   return m;
 }
 
