@@ -50,8 +50,8 @@ struct BlockSearch {
   int32_t qmax;
   int candidates;
   std::vector<Event> events, sorted;
-  std::vector<int32_t> starts;
-  std::vector<double> v;
+  std::vector<int32_t> starts, fill;
+  std::vector<double> v, errs;
 
   float cand_scale(float s0, int j) const {
     const float step = static_cast<float>(static_cast<double>(j + 1) / candidates);
@@ -93,28 +93,35 @@ struct BlockSearch {
     for (const Event& e : events) ++starts[static_cast<size_t>(e.j) + 1];
     for (int j = 0; j < n; ++j) starts[static_cast<size_t>(j) + 1] += starts[static_cast<size_t>(j)];
     sorted.resize(events.size());
-    {
-      std::vector<int32_t> fill(starts.begin(), starts.end() - 1);
-      for (const Event& e : events) sorted[static_cast<size_t>(fill[static_cast<size_t>(e.j)]++)] = e;
+    fill.assign(starts.begin(), starts.end() - 1);
+    for (const Event& e : events) sorted[static_cast<size_t>(fill[static_cast<size_t>(e.j)]++)] = e;
+    // error(s) = ||a - s v||² = aa - 2 s (a·v) + s² (v·v), with a·v and v·v kept up to date
+    // per event (O(m) each), so each candidate costs O(1) beyond its events.
+    double aa = 0.0, av = 0.0, vv = 0.0;
+    for (int64_t t = 0; t < m; ++t) {
+      aa += a[static_cast<size_t>(t)] * a[static_cast<size_t>(t)];
+      av += a[static_cast<size_t>(t)] * v[static_cast<size_t>(t)];
+      vv += v[static_cast<size_t>(t)] * v[static_cast<size_t>(t)];
     }
-    auto error = [&](float s) {
-      double e = 0.0;
-      for (int64_t t = 0; t < m; ++t) {
-        const double d = a[static_cast<size_t>(t)] - static_cast<double>(s) * v[static_cast<size_t>(t)];
-        e += d * d;
-      }
-      return e;
-    };
-    // MinMax (j = n - 1) first, then j = 0..n-1, a candidate must be strictly better.
-    std::vector<double> errs(static_cast<size_t>(n));
+    errs.resize(static_cast<size_t>(n));
     for (int j = 0; j < n; ++j) {
       for (int32_t p = starts[static_cast<size_t>(j)]; p < starts[static_cast<size_t>(j) + 1]; ++p) {
         const Event& e = sorted[static_cast<size_t>(p)];
         const float* col = f.cols.data() + static_cast<int64_t>(e.i) * m;
-        for (int64_t t = 0; t < m; ++t) v[static_cast<size_t>(t)] += e.dq * static_cast<double>(col[t]);
+        double ac = 0.0, vc = 0.0, cc = 0.0;
+        for (int64_t t = 0; t < m; ++t) {
+          ac += a[static_cast<size_t>(t)] * col[t];
+          vc += v[static_cast<size_t>(t)] * col[t];
+          cc += static_cast<double>(col[t]) * col[t];
+          v[static_cast<size_t>(t)] += e.dq * static_cast<double>(col[t]);
+        }
+        av += e.dq * ac;
+        vv += 2.0 * e.dq * vc + static_cast<double>(e.dq) * e.dq * cc;
       }
-      errs[static_cast<size_t>(j)] = error(cand_scale(s0, j));
+      const double sc = cand_scale(s0, j);
+      errs[static_cast<size_t>(j)] = aa - 2.0 * sc * av + sc * sc * vv;
     }
+    // MinMax (j = n - 1) first, then j = 0..n-1; a candidate must be strictly better.
     int best = n - 1;
     for (int j = 0; j < n; ++j) {
       if (errs[static_cast<size_t>(j)] < errs[static_cast<size_t>(best)]) best = j;
@@ -207,7 +214,7 @@ std::vector<float> seq_mse_scales(std::span<const float> w, int64_t rows, int64_
   const int32_t qmax = qmax_of(spec);
   const int64_t m = f.rows;
   kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
-    BlockSearch s{f, qmax, candidates, {}, {}, {}, {}};
+    BlockSearch s{f, qmax, candidates, {}, {}, {}, {}, {}, {}};
     std::vector<double> r(static_cast<size_t>(m)), a(static_cast<size_t>(m));
     std::vector<int> chosen(static_cast<size_t>(blocks));
     std::vector<float> s0(static_cast<size_t>(blocks));
