@@ -35,11 +35,12 @@ struct QuantizeResult {
   std::string scheme;  // "" for float
   std::string recipe;
   std::string calibration_source;
+  std::string weight_search;  // "seq-mse N", "gptq", "seq-mse N + gptq" or "" (MinMax)
 };
 
 // Calibrates the first `calibrated` MHA graphs (prefill first) and quantizes all of them in
 // place, sharing weights and KV encodings between them. Adds its phases ("calibrate",
-// "quantize").
+// "weight search" with SeqMSE / GPTQ, "quantize").
 Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
                                        std::vector<ir::Graph>& graphs, size_t calibrated,
                                        const QuantOptions& options, const ExportObserver& observer,

@@ -2,6 +2,7 @@
 // width), calibrate the float MHA graphs together on text with the SmartMask KV loop, and
 // quantize them with one weight cache (quant core, ptq calibration), so the prefill and decode
 // graphs get identical encodings and share their weights.
+#include <algorithm>
 #include <cctype>
 
 #include "export_internal.h"
@@ -89,6 +90,15 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
   }
 
   quant::CalibrationTable table;
+  quant::WeightOverrides overrides;
+  quant::ActivationSamples captured;
+  quant::WeightSearchOptions search{
+      .seq_mse = options.seq_mse >= 0 ? options.seq_mse : config.seq_mse,
+      .seq_mse_tokens =
+          options.seq_mse_all_tokens ? quant::SeqMseTokens::kAll : quant::SeqMseTokens::kLast,
+      .gptq = options.gptq,
+      .threads = options.search_threads,
+      .progress = options.progress};
   HS_TRY(run_phase("calibrate", observer, phases, [&]() -> Status {
     HS_ASSIGN_OR_RETURN(auto tokenizer, tokenizer::Tokenizer::create(*model.tokenizer));
     std::vector<std::vector<int32_t>> samples;
@@ -106,14 +116,35 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
                                               .sliding_window = model.config.sliding_window};
     // Only the first `calibrated` graphs (prefill, decode) run; a lookahead graph takes their
     // parameters by value name.
+    // With SeqMSE / GPTQ the projection inputs are captured too; the search runs on the float
+    // prefill graph (its weights are every graph's) in its own phase.
+    ptq::CalibrationOptions calib = calibration;
+    if (search.active()) {
+      HS_ASSIGN_OR_RETURN(const std::vector<quant::Projection> projections,
+                          quant::find_projections(graphs.front(), config));
+      for (const quant::Projection& p : projections) {
+        if (std::find(calib.capture.begin(), calib.capture.end(), p.input) == calib.capture.end())
+          calib.capture.push_back(p.input);
+      }
+      calib.capture_all_tokens = search.gptq || search.seq_mse_tokens == quant::SeqMseTokens::kAll;
+    }
     HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(
                                    std::span<const ir::Graph>(graphs.data(), calibrated), samples,
-                                   calibration, ir::KernelSet::kFast));
+                                   calib, ir::KernelSet::kFast, nullptr, &captured));
     return ok_status();
   }));
+  if (search.active()) {
+    result.weight_search = search.seq_mse > 0 ? fmt::format("seq-mse {}", search.seq_mse) : "";
+    if (search.gptq) result.weight_search += result.weight_search.empty() ? "gptq" : " + gptq";
+    HS_TRY(run_phase("weight search", observer, phases, [&]() -> Status {
+      HS_TRY(quant::search_weights(graphs.front(), config, captured, search, overrides));
+      captured.clear();
+      return ok_status();
+    }));
+  }
   HS_TRY(run_phase("quantize", observer, phases, [&]() -> Status {
     HS_ASSIGN_OR_RETURN(std::vector<ir::Graph> quantized,
-                        quant::apply_quantization(graphs, table, config));
+                        quant::apply_quantization(graphs, table, config, &overrides));
     graphs = std::move(quantized);
     return ok_status();
   }));

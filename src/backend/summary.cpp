@@ -109,6 +109,7 @@ artifact::ModelMetadata make_metadata(const frontend::LlamaModel& model,
   if (c.sliding_window > 0) m.extra["sliding_window"] = std::to_string(c.sliding_window);
   if (!quant.recipe.empty()) m.extra["quant_recipe"] = quant.recipe;
   if (!quant.calibration_source.empty()) m.extra["calibration"] = quant.calibration_source;
+  if (!quant.weight_search.empty()) m.extra["weight_search"] = quant.weight_search;
   return m;
 }
 

@@ -45,6 +45,11 @@ struct EvalArgs {
   bool no_split = false;
   bool no_sha = false;
   std::string kernels = "fast";
+  int seq_mse = -1;  // -1: the recipe's
+  std::string seq_mse_tokens = "last";
+  bool gptq = false;
+  bool compare = false;
+  int threads = 0;
 };
 
 std::vector<std::string> take(const std::vector<std::string>& lines, const LineRange& r) {
@@ -104,23 +109,29 @@ nlohmann::json to_json(const ptq::EvalReport& r, const quant::QuantConfig& confi
          {"scored_tokens", m.scored_tokens},
          {"top1_agreement", m.top1_agreement()},
          {"sqnr_db", std::isinf(sqnr) ? nlohmann::json(nullptr) : nlohmann::json(sqnr)},
-         {"calibration_seconds", m.calibration_seconds}});
+         {"calibration_seconds", m.calibration_seconds},
+         {"search_seconds", m.search_seconds},
+         {"apply_seconds", m.apply_seconds},
+         {"export_seconds", m.name == "float" ? 0.0 : m.export_seconds()}});
   }
   return j;
 }
 
 void print_table(const ptq::EvalReport& r, std::FILE* out) {
   const double base = r.models.front().perplexity();
-  std::fprintf(out, "%-24s %11s %9s %12s %9s %9s\n", "model", "perplexity", "vs float",
-               "top-1 agree", "SQNR dB", "calib s");
+  std::fprintf(out, "%-24s %11s %9s %12s %9s %9s %9s %9s\n", "model", "perplexity", "vs float",
+               "top-1 agree", "SQNR dB", "calib s", "search s", "export s");
   for (const ptq::ModelMetrics& m : r.models) {
     const double sqnr = m.sqnr_db();
     const std::string sqnr_text = std::isinf(sqnr) ? "inf" : fmt::format("{:.2f}", sqnr);
     const std::string calib =
         m.calibration_seconds > 0 ? fmt::format("{:.2f}", m.calibration_seconds) : "-";
-    std::fprintf(out, "%-24s %11.4f %+8.2f%% %11.2f%% %9s %9s\n", m.name.c_str(), m.perplexity(),
-                 100.0 * (m.perplexity() / base - 1.0), 100.0 * m.top1_agreement(),
-                 sqnr_text.c_str(), calib.c_str());
+    const bool quantized = m.calibration_seconds > 0;
+    const std::string search = quantized ? fmt::format("{:.2f}", m.search_seconds) : "-";
+    const std::string total = quantized ? fmt::format("{:.2f}", m.export_seconds()) : "-";
+    std::fprintf(out, "%-24s %11.4f %+8.2f%% %11.2f%% %9s %9s %9s %9s\n", m.name.c_str(),
+                 m.perplexity(), 100.0 * (m.perplexity() / base - 1.0), 100.0 * m.top1_agreement(),
+                 sqnr_text.c_str(), calib.c_str(), search.c_str(), total.c_str());
   }
 }
 
@@ -214,6 +225,27 @@ Status run_eval_command(const EvalArgs& a) {
   request.split = !a.no_split;
   request.sha_from_source = !a.no_sha;
   request.kernels = a.kernels == "reference" ? ir::KernelSet::kReference : ir::KernelSet::kFast;
+  request.search.seq_mse = a.seq_mse >= 0 ? a.seq_mse : config.seq_mse;
+  request.search.seq_mse_tokens =
+      a.seq_mse_tokens == "all" ? quant::SeqMseTokens::kAll : quant::SeqMseTokens::kLast;
+  request.search.gptq = a.gptq;
+  request.search.threads = a.threads;
+  if (a.compare) {
+    // float, MinMax, SeqMSE (N: --seq-mse, else the recipe's, else 1000), GPTQ, both.
+    quant::WeightSearchOptions base = request.search;
+    base.seq_mse = 0;
+    base.gptq = false;
+    const int n = request.search.seq_mse > 0 ? request.search.seq_mse : 1000;
+    quant::WeightSearchOptions seq = base, gptq = base, both = base;
+    seq.seq_mse = n;
+    gptq.gptq = true;
+    both.seq_mse = n;
+    both.gptq = true;
+    request.methods = {{"MinMax", base},
+                       {fmt::format("SeqMSE {}", n), seq},
+                       {"GPTQ", gptq},
+                       {fmt::format("SeqMSE {} + GPTQ", n), both}};
+  }
 
   const frontend::LlamaConfig& c = model.config;
   std::fprintf(stderr, "model: %s (L=%lld D=%lld H=%lld Hkv=%lld V=%lld), context %lld\n",
@@ -235,6 +267,14 @@ Status run_eval_command(const EvalArgs& a) {
   std::printf("model: %s, context %lld\n", choice.description.c_str(),
               static_cast<long long>(context_len));
   std::printf("quantization: %s\n", describe_config(config).c_str());
+  if (request.methods.empty()) {
+    std::string ws = request.search.seq_mse > 0
+                         ? fmt::format("SeqMSE {} candidates ({} tokens)", request.search.seq_mse,
+                                       a.seq_mse_tokens)
+                         : "MinMax";
+    if (request.search.gptq) ws += " + GPTQ";
+    std::printf("weights: %s\n", ws.c_str());
+  }
   std::printf("graphs: AR-%lld%s, %s%s\n", static_cast<long long>(a.ar_len),
               a.ar_len > 1 ? " (prefill) + AR-1 (decode)" : "",
               a.masked_softmax ? "masked softmax" : "additive mask", a.r3 ? ", r3" : "");
@@ -314,6 +354,21 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--kernels", args->kernels,
                   "interpreter kernels for calibration and evaluation: fast or reference")
       ->check(CLI::IsMember({"fast", "reference"}));
+  cmd->add_option("--seq-mse", args->seq_mse,
+                  "SeqMSE candidates per output channel / block (0: MinMax; default: the "
+                  "recipe's, 1000 for llama3 and qwen3-0.6b, else 0)")
+      ->check(CLI::Range(-1, 100000));
+  cmd->add_option("--seq-mse-tokens", args->seq_mse_tokens,
+                  "calibration tokens SeqMSE scores: last (each window's last, as the "
+                  "reference) or all")
+      ->check(CLI::IsMember({"last", "all"}));
+  cmd->add_flag("--gptq", args->gptq,
+                "GPTQ error-compensating rounding (on SeqMSE's scales with --seq-mse)");
+  cmd->add_flag("--compare", args->compare,
+                "side by side: float, MinMax, SeqMSE, GPTQ and SeqMSE + GPTQ (quantized MHA "
+                "each, one calibration) with perplexity, top-1, SQNR and export time");
+  cmd->add_option("--threads", args->threads, "threads of the weight search (0: all cores)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", args->json, "print the report as JSON on stdout");
   cmd->footer(
       "Without -m it evaluates stories260K from ../shared/models/stories260K and says so.\n"
@@ -328,6 +383,8 @@ void register_eval(CLI::App& app) {
       "  headsplit eval --quant 16a4w --rule output=16a8w --rule 'layers.{0-1}.ffn.w2=16a8w' "
       "--kv-bits 8\n"
       "      mixed precision by rule (later rules win)\n"
+      "  headsplit eval --recipe stories --quant 16a4w-block32 --compare --seq-mse 1000\n"
+      "      MinMax, SeqMSE, GPTQ and both side by side, with the export time each costs\n"
       "  headsplit eval -m model.gguf --recipe smollm2 --calib calib.txt --ctx-len 256 --json\n"
       "      another checkpoint, calibrated on a file (one sample per line), JSON report\n"
       "See docs/quantization.md for the schemes, rules and the evaluation protocol.");

@@ -35,6 +35,9 @@ struct ExportArgs {
   int kv_bits = 0;
   std::vector<std::string> calib;
   std::string calib_prompt;
+  int seq_mse = -1;  // -1: the recipe's
+  bool gptq = false;
+  std::string seq_mse_tokens = "last";
   int64_t ar_len = 32;
   int64_t lookahead_ar = 0;
   int64_t ctx_len = 0;
@@ -95,6 +98,9 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
     if (file_exists(sample)) o.quant.calibration_files.push_back(sample);
   }
   o.quant.calibration_prompt = a.calib_prompt;
+  o.quant.seq_mse = a.seq_mse;
+  o.quant.gptq = a.gptq;
+  o.quant.seq_mse_all_tokens = a.seq_mse_tokens == "all";
   return o;
 }
 
@@ -255,6 +261,20 @@ void register_export(CLI::App& app) {
                   "calibration text, one sample per line, repeatable (default: "
                   "../shared/data/tinystories/valid-sample.txt when present)");
   cmd->add_option("--calib-prompt", args->calib_prompt, "one more calibration sample");
+  cmd->add_option("--seq-mse", args->seq_mse,
+                  "SeqMSE: per output channel (per block for -block schemes) pick the weight "
+                  "scale among N candidates max|w|/qmax * (1..N)/N that minimises the "
+                  "projection's output error on the calibration activations (0: MinMax; "
+                  "default: the recipe's, 1000 for llama3 and qwen3-0.6b, else 0)")
+      ->check(CLI::Range(-1, 100000));
+  cmd->add_option("--seq-mse-tokens", args->seq_mse_tokens,
+                  "which calibration tokens SeqMSE scores: last (each window's last token, as "
+                  "the reference) or all")
+      ->check(CLI::IsMember({"last", "all"}));
+  cmd->add_flag("--gptq", args->gptq,
+                "GPTQ: round weights column by column, pushing each rounding error onto the "
+                "columns not yet rounded (Hessian X^T X of the calibration activations, 1% "
+                "damping); with --seq-mse it rounds on SeqMSE's scales");
   cmd->add_option("--ar-len", args->ar_len,
                   "prefill AR length N: the artifact holds an AR-N prefill graph and an AR-1 "
                   "decode graph (1: the decode graph only)")

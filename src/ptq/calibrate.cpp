@@ -5,6 +5,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <string>
+#include <unordered_map>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -73,10 +76,130 @@ bool range_preserving(ir::OpKind op) {
   }
 }
 
+// Captures the token rows of projection inputs (CalibrationOptions::capture) for SeqMSE and
+// GPTQ. A step's tensors are copied as rows [R, I] when observed; the logits callback then
+// says which rows were real (rows past the window's end are padding): each real row goes to
+// `all` (when asked for) and the last one seen in a window to `last` at the window's end.
+class Capture {
+ public:
+  static Result<std::unique_ptr<Capture>> create(irexec::GraphStepModel& model,
+                                                 const CalibrationOptions& options,
+                                                 quant::ActivationSamples& out) {
+    auto c = std::unique_ptr<Capture>(new Capture(out, options.capture_all_tokens));
+    std::unordered_map<std::string, int> slot_of;
+    for (const std::string& name : options.capture) {
+      slot_of.emplace(name, static_cast<int>(c->slots_.size()));
+      c->slots_.push_back(Slot{name});
+    }
+    std::vector<bool> found(c->slots_.size(), false);
+    for (int64_t ar_len : model.info().ar_lens) {
+      const ir::Graph* g = model.graph(ar_len);
+      std::vector<Layout>& layouts = c->by_graph_[ar_len];
+      layouts.assign(static_cast<size_t>(g->num_values()), Layout{});
+      for (ir::NodeId n = 0; n < g->num_nodes(); ++n) {
+        const ir::Node& node = g->node(n);
+        if (node.erased || node.inputs.size() < 2) continue;
+        if (node.op != ir::OpKind::kConv2d && node.op != ir::OpKind::kLinear) continue;
+        const ir::Value& x = g->value(node.inputs[0]);
+        auto it = slot_of.find(x.name);
+        if (it == slot_of.end() || x.is_constant() || x.type.dtype != ir::DType::kF32) continue;
+        const ir::Shape& sh = x.type.shape;
+        Layout l{it->second, node.op == ir::OpKind::kConv2d, 0};
+        if (l.conv && sh.size() != 4) continue;
+        l.dim = l.conv ? sh[1] : (sh.empty() ? 0 : sh.back());
+        if (l.dim <= 0) continue;
+        layouts[static_cast<size_t>(node.inputs[0])] = l;
+        c->slots_[static_cast<size_t>(it->second)].dim = l.dim;
+        found[static_cast<size_t>(it->second)] = true;
+      }
+    }
+    for (size_t i = 0; i < found.size(); ++i) {
+      if (!found[i]) {
+        return errorf(ErrorKind::kInvalidArgument,
+                      "calibrate: '{}' is not the float input of a conv2d or linear in any graph",
+                      c->slots_[i].name);
+      }
+    }
+    return c;
+  }
+
+  void observe(int64_t ar_len, ir::ValueId id, const ir::Tensor& t) {
+    const std::vector<Layout>& layouts = by_graph_[ar_len];
+    const Layout& l = layouts[static_cast<size_t>(id)];
+    if (l.slot < 0 || t.dtype != ir::DType::kF32) return;
+    Slot& s = slots_[static_cast<size_t>(l.slot)];
+    const int64_t numel = t.numel();
+    s.rows = numel / l.dim;
+    s.pending.resize(static_cast<size_t>(numel));
+    if (l.conv) {  // [N, I, H, W] -> rows (n, h, w) of I channels
+      const int64_t hw = t.shape[2] * t.shape[3];
+      for (int64_t b = 0; b < t.shape[0]; ++b)
+        for (int64_t c = 0; c < l.dim; ++c)
+          for (int64_t p = 0; p < hw; ++p)
+            s.pending[static_cast<size_t>((b * hw + p) * l.dim + c)] =
+                t.f[static_cast<size_t>((b * l.dim + c) * hw + p)];
+    } else {
+      std::copy(t.f.begin(), t.f.end(), s.pending.begin());
+    }
+    fresh_ = true;
+  }
+
+  // Row `position` of the window was real in the last step.
+  void on_row(int64_t position) {
+    if (fresh_) {
+      base_ = position;
+      fresh_ = false;
+    }
+    const int64_t row = position - base_;
+    for (Slot& s : slots_) {
+      if (row >= s.rows) continue;
+      const auto begin = s.pending.begin() + row * s.dim;
+      s.last.assign(begin, begin + s.dim);
+      if (all_) {
+        quant::ActivationRows& r = out_[s.name];
+        r.dim = s.dim;
+        r.all.insert(r.all.end(), begin, begin + s.dim);
+      }
+    }
+  }
+
+  void end_window() {
+    for (Slot& s : slots_) {
+      if (s.last.empty()) continue;
+      quant::ActivationRows& r = out_[s.name];
+      r.dim = s.dim;
+      r.last.insert(r.last.end(), s.last.begin(), s.last.end());
+      s.last.clear();
+    }
+  }
+
+ private:
+  struct Slot {
+    std::string name;
+    int64_t dim = 0;
+    std::vector<float> pending;  // the last step's rows [rows, dim]
+    int64_t rows = 0;
+    std::vector<float> last;  // the last real row of the window so far
+  };
+  struct Layout {
+    int slot = -1;
+    bool conv = false;
+    int64_t dim = 0;
+  };
+  Capture(quant::ActivationSamples& out, bool all) : out_(out), all_(all) {}
+  quant::ActivationSamples& out_;
+  bool all_;
+  std::vector<Slot> slots_;
+  std::unordered_map<int64_t, std::vector<Layout>> by_graph_;
+  bool fresh_ = false;
+  int64_t base_ = 0;
+};
+
 // Installs one observer per graph and removes them all when it goes out of scope.
 class Observers {
  public:
-  Observers(irexec::GraphStepModel& model, quant::CalibrationTable& table) : model_(model) {
+  Observers(irexec::GraphStepModel& model, quant::CalibrationTable& table, Capture* capture)
+      : model_(model) {
     for (int64_t ar_len : model.info().ar_lens) {
       const ir::Graph* g = model.graph(ar_len);
       // slots[id]: the range of value id (real non-constant values only).
@@ -102,7 +225,9 @@ class Observers {
         }
         produced[o] = true;
       }
-      auto observe = [slots = std::move(slots)](ir::ValueId id, const ir::Tensor& t) {
+      auto observe = [slots = std::move(slots), capture, ar_len](ir::ValueId id,
+                                                                 const ir::Tensor& t) {
+        if (capture != nullptr) capture->observe(ar_len, id, t);
         quant::Range* r = slots[static_cast<size_t>(id)];
         if (r != nullptr && t.dtype == ir::DType::kF32) observe_fast(*r, t.f);
       };
@@ -143,7 +268,8 @@ class Observers {
 Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
                                           std::span<const std::vector<int32_t>> samples,
                                           const CalibrationOptions& options,
-                                          CalibrationStats* stats) {
+                                          CalibrationStats* stats,
+                                          quant::ActivationSamples* captured) {
   const auto start = std::chrono::steady_clock::now();
   int64_t total = 0;
   for (const auto& s : samples) total += static_cast<int64_t>(s.size());
@@ -160,8 +286,14 @@ Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
 
   quant::CalibrationTable table;
   CalibrationStats st;
+  std::unique_ptr<Capture> capture;
+  if (captured != nullptr && !options.capture.empty()) {
+    HS_ASSIGN_OR_RETURN(capture, Capture::create(model, options, *captured));
+  }
+  LogitsCallback on_logits;
+  if (capture) on_logits = [&](int64_t position, std::span<const float>) { capture->on_row(position); };
   {
-    Observers observers(model, table);
+    Observers observers(model, table, capture.get());
     std::optional<Progress> progress;
     if (options.progress) progress.emplace("calibrate", total, "tokens");
     WindowStats ws;
@@ -169,8 +301,9 @@ Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
       if (sample.empty()) continue;
       ++st.samples;
       for (std::span<const int32_t> w : split_windows(sample, window)) {
-        HS_TRY_CTX(run_window(model, w, options.decode_tokens, nullptr, &ws),
+        HS_TRY_CTX(run_window(model, w, options.decode_tokens, on_logits, &ws),
                    fmt::format("calibration sample {} window {}", st.samples - 1, st.windows));
+        if (capture) capture->end_window();
         ++st.windows;
         if (progress) progress->advance(static_cast<int64_t>(w.size()));
       }
@@ -191,14 +324,15 @@ Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
 Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> graphs,
                                                  std::span<const std::vector<int32_t>> samples,
                                                  const CalibrationOptions& options,
-                                                 ir::KernelSet kernels, CalibrationStats* stats) {
+                                                 ir::KernelSet kernels, CalibrationStats* stats,
+                                                 quant::ActivationSamples* captured) {
   std::vector<std::shared_ptr<const ir::Graph>> shared;
   for (const ir::Graph& g : graphs) shared.push_back(std::make_shared<const ir::Graph>(g));
   irexec::GraphStepModelOptions step_options;
   step_options.interpreter.kernels = kernels;
   step_options.sliding_window = options.sliding_window;
   HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
-  return calibrate(*step_model, samples, options, stats);
+  return calibrate(*step_model, samples, options, stats, captured);
 }
 
 }  // namespace hs::ptq

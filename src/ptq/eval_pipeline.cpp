@@ -1,5 +1,6 @@
 // evaluate_quantization: the four models of `headsplit eval` (float, quantized MHA, quantized MHA +
 // split, quantized SHA from source) built, calibrated and evaluated on the same windows.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
@@ -69,12 +70,74 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
   names.emplace_back("float");
   calib_seconds.push_back(0.0);
 
+  if (!request.methods.empty()) {
+    // Side by side: one calibration (capturing what every method needs), then per method the
+    // weight search and apply on the same float graphs.
+    HS_ASSIGN_OR_RETURN(Graphs graphs, build_graphs(model, mha_build, ar_lens));
+    for (const ir::Graph& g : graphs) HS_TRY(quant::annotate(g, request.config));
+    quant::WeightSearchOptions capture_all;
+    for (const EvalRequest::Method& m : request.methods) {
+      capture_all.seq_mse = std::max(capture_all.seq_mse, m.search.seq_mse);
+      capture_all.gptq |= m.search.gptq;
+      if (m.search.seq_mse_tokens == quant::SeqMseTokens::kAll)
+        capture_all.seq_mse_tokens = quant::SeqMseTokens::kAll;
+    }
+    quant::ActivationSamples captured;
+    CalibrationOptions calib_options = request.calibration;
+    if (capture_all.active()) {
+      HS_ASSIGN_OR_RETURN(const std::vector<quant::Projection> projections,
+                          quant::find_projections(graphs.front(), request.config));
+      for (const quant::Projection& p : projections) {
+        if (std::find(calib_options.capture.begin(), calib_options.capture.end(), p.input) ==
+            calib_options.capture.end()) {
+          calib_options.capture.push_back(p.input);
+        }
+      }
+      calib_options.capture_all_tokens =
+          capture_all.gptq || capture_all.seq_mse_tokens == quant::SeqMseTokens::kAll;
+    }
+    HS_ASSIGN_OR_RETURN(const quant::CalibrationTable table,
+                        calibrate_graphs(graphs, calib, calib_options, request.kernels,
+                                         &report.mha_calibration, &captured));
+    std::vector<double> search_s, apply_s;
+    for (const EvalRequest::Method& m : request.methods) {
+      quant::WeightOverrides overrides;
+      quant::WeightSearchStats ss;
+      HS_TRY_CTX(quant::search_weights(graphs.front(), request.config, captured, m.search,
+                                       overrides, &ss),
+                 fmt::format("method {}", m.name));
+      const auto start = std::chrono::steady_clock::now();
+      HS_ASSIGN_OR_RETURN(Graphs q, quant::apply_quantization(graphs, table, request.config,
+                                                              &overrides));
+      apply_s.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      search_s.push_back(ss.seconds);
+      HS_ASSIGN_OR_RETURN(auto qm, step_model(std::move(q), request.kernels));
+      models.push_back(std::move(qm));
+      names.push_back(m.name);
+      calib_seconds.push_back(report.mha_calibration.seconds);
+    }
+    std::vector<runner::StepModel*> raw;
+    for (auto& m : models) raw.push_back(m.get());
+    report.window = window_length(raw.front()->info());
+    HS_ASSIGN_OR_RETURN(report.models, evaluate(raw, names, texts, request.eval));
+    for (size_t i = 0; i < report.models.size(); ++i) {
+      report.models[i].calibration_seconds = calib_seconds[i];
+      if (i > 0) {
+        report.models[i].search_seconds = search_s[i - 1];
+        report.models[i].apply_seconds = apply_s[i - 1];
+      }
+    }
+    return report;
+  }
+
   PtqOptions ptq;
   ptq.build = mha_build;
   ptq.ar_lens = ar_lens;
   ptq.config = request.config;
   ptq.calibration = request.calibration;
   ptq.calibration_kernels = request.kernels;
+  ptq.search = request.search;
   HS_ASSIGN_OR_RETURN(QuantizedModel mha, quantize_model(model, calib, ptq));
   report.mha_calibration = mha.calibration;
   if (request.split) {

@@ -2,6 +2,7 @@
 #include "headsplit/ptq/quantize_model.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace hs::ptq {
 
@@ -23,6 +24,36 @@ Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
   return graphs;
 }
 
+Result<CalibratedWeights> calibrate_and_search(std::span<const ir::Graph> graphs,
+                                               std::span<const std::vector<int32_t>> samples,
+                                               const quant::QuantConfig& config,
+                                               CalibrationOptions calibration,
+                                               const quant::WeightSearchOptions& search,
+                                               ir::KernelSet kernels) {
+  CalibratedWeights out;
+  quant::ActivationSamples captured;
+  std::vector<quant::Projection> projections;
+  if (search.active()) {
+    if (graphs.empty()) return Error(ErrorKind::kInvalidArgument, "no graph to calibrate");
+    HS_ASSIGN_OR_RETURN(projections, quant::find_projections(graphs.front(), config));
+    for (const quant::Projection& p : projections) {
+      if (std::find(calibration.capture.begin(), calibration.capture.end(), p.input) ==
+          calibration.capture.end()) {
+        calibration.capture.push_back(p.input);
+      }
+    }
+    calibration.capture_all_tokens =
+        search.gptq || search.seq_mse_tokens == quant::SeqMseTokens::kAll;
+  }
+  HS_ASSIGN_OR_RETURN(out.table, calibrate_graphs(graphs, samples, calibration, kernels,
+                                                  &out.calibration, &captured));
+  if (search.active()) {
+    HS_TRY(quant::search_weights(graphs.front(), config, captured, search, out.overrides,
+                                 &out.search));
+  }
+  return out;
+}
+
 Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
                                       std::span<const std::vector<int32_t>> samples,
                                       const PtqOptions& options) {
@@ -35,9 +66,17 @@ Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,
   QuantizedModel out;
   CalibrationOptions calibration = options.calibration;
   calibration.sliding_window = model.config.sliding_window;
-  HS_ASSIGN_OR_RETURN(out.table, calibrate_graphs(graphs, samples, calibration,
-                                                  options.calibration_kernels, &out.calibration));
-  HS_ASSIGN_OR_RETURN(out.graphs, quant::apply_quantization(graphs, out.table, options.config));
+  HS_ASSIGN_OR_RETURN(CalibratedWeights cw,
+                      calibrate_and_search(graphs, samples, options.config, calibration,
+                                           options.search, options.calibration_kernels));
+  out.table = std::move(cw.table);
+  out.calibration = cw.calibration;
+  out.search = cw.search;
+  const auto start = std::chrono::steady_clock::now();
+  HS_ASSIGN_OR_RETURN(out.graphs, quant::apply_quantization(graphs, out.table, options.config,
+                                                            &cw.overrides));
+  out.apply_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
 

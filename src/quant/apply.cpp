@@ -42,11 +42,12 @@ Result<ir::QuantParams> group_params(const ir::Graph& g, const ActivationGroup& 
 
 }  // namespace
 
-Result<QuantizedWeight> WeightCache::get(const ir::Value& value, const WeightSpec& spec) {
+Result<QuantizedWeight> WeightCache::get(const ir::Value& value, const WeightSpec& spec,
+                                         const WeightOverride* override) {
   HS_CHECK(value.is_constant() && value.type.dtype == ir::DType::kF32,
            "WeightCache::get: not a float32 constant");
   const BufferView& data = *value.data;
-  Key key{data.buffer.get(), data.offset, data.size, value.type.shape, spec.bits, spec.block};
+  Key key{data.buffer.get(), data.offset, data.size, value.type.shape, spec.bits, spec.block, override};
   if (auto it = entries_.find(key); it != entries_.end()) return it->second.weight;
   // Float-aligned bytes are read in place; others are copied first.
   const std::span<const std::byte> bytes = data.bytes();
@@ -60,13 +61,14 @@ Result<QuantizedWeight> WeightCache::get(const ir::Value& value, const WeightSpe
     floats = copy;
   }
   HS_ASSIGN_OR_RETURN(QuantizedWeight q, quantize_weight(floats, value.type.shape, spec,
-                                                         fmt::format("weight '{}'", value.name)));
+                                                         fmt::format("weight '{}'", value.name), override));
   entries_.emplace(std::move(key), Entry{data.buffer, q});
   return q;
 }
 
 Result<ir::Graph> apply_quantization(const ir::Graph& graph, const CalibrationTable& table,
-                                     const QuantConfig& config, WeightCache& cache) {
+                                     const QuantConfig& config, WeightCache& cache,
+                                     const WeightOverrides* overrides) {
   HS_ASSIGN_OR_RETURN(const Annotation a, annotate(graph, config));
   ir::Graph q = graph;
   for (const ActivationGroup& group : a.groups) {
@@ -86,7 +88,11 @@ Result<ir::Graph> apply_quantization(const ir::Graph& graph, const CalibrationTa
       const Scheme& s = a.weight_scheme[static_cast<size_t>(id)];
       spec = WeightSpec{s.weight_bits, s.block};
     }
-    HS_ASSIGN_OR_RETURN(QuantizedWeight w, cache.get(v, spec));
+    const WeightOverride* override = nullptr;
+    if (overrides != nullptr && role == ValueRole::kWeight) {
+      if (auto it = overrides->find(v.name); it != overrides->end()) override = &it->second;
+    }
+    HS_ASSIGN_OR_RETURN(QuantizedWeight w, cache.get(v, spec, override));
     v.type = w.type;
     v.data = w.data;
   }
@@ -99,11 +105,12 @@ Result<ir::Graph> apply_quantization(const ir::Graph& graph, const CalibrationTa
 
 Result<std::vector<ir::Graph>> apply_quantization(std::span<const ir::Graph> graphs,
                                                   const CalibrationTable& table,
-                                                  const QuantConfig& config) {
+                                                  const QuantConfig& config,
+                                                  const WeightOverrides* overrides) {
   WeightCache cache;
   std::vector<ir::Graph> out;
   for (const ir::Graph& g : graphs) {
-    HS_ASSIGN_OR_RETURN(ir::Graph q, apply_quantization(g, table, config, cache));
+    HS_ASSIGN_OR_RETURN(ir::Graph q, apply_quantization(g, table, config, cache, overrides));
     out.push_back(std::move(q));
   }
   return out;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "headsplit/kernels/quant.h"
@@ -87,7 +88,8 @@ ir::QuantParams mask_params() {
 }
 
 Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir::Shape& shape,
-                                        const WeightSpec& spec, std::string_view what) {
+                                        const WeightSpec& spec, std::string_view what,
+                                        const WeightOverride* override) {
   if (spec.bits != 4 && spec.bits != 8) {
     return errorf(ErrorKind::kInvalidArgument, "{}: weight bits must be 4 or 8, got {}", what,
                   spec.bits);
@@ -139,6 +141,29 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
     }
   });
 
+  if (override != nullptr) {
+    if (override->scales.size() != scales.size()) {
+      return errorf(ErrorKind::kInvalidArgument, "{}: {} override scales for {} rows x {} blocks",
+                    what, override->scales.size(), rows, blocks);
+    }
+    for (float s : override->scales) {
+      if (!std::isfinite(s) || s < kEpsWeight) {
+        return errorf(ErrorKind::kInvalidArgument, "{}: override scale {} is not a valid scale",
+                      what, s);
+      }
+    }
+    if (!override->q.empty() && override->q.size() != values.size()) {
+      return errorf(ErrorKind::kInvalidArgument, "{}: {} override integers for {} elements", what,
+                    override->q.size(), values.size());
+    }
+    for (int8_t v : override->q) {
+      if (v < -qmax || v > qmax) {
+        return errorf(ErrorKind::kInvalidArgument, "{}: override integer {} outside -{}..{}", what,
+                      v, qmax, qmax);
+      }
+    }
+    scales = override->scales;
+  }
   QuantizedWeight out;
   out.type.shape = shape;
   if (spec.block > 0) {
@@ -155,6 +180,12 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
   // Rows [r0, r1) as a weight of their own: its type is the rows' slice of the weight's
   // (the rows' scales); one element, one storage byte (i8, or i4 unpacked).
   std::byte* storage_bytes = buffer->mutable_bytes().data();
+  if (override != nullptr && !override->q.empty()) {
+    // Integers given (GPTQ): stored as they are, one byte each (i8, or i4 unpacked).
+    std::memcpy(storage_bytes, override->q.data(), override->q.size());
+    out.data = BufferView{std::move(buffer), 0, values.size()};
+    return out;
+  }
   kernels::parallel_for(pool, rows, [&](int64_t r0, int64_t r1) {
     // Rows of a valid type: slice_type cannot fail here.
     const ir::TensorType part = ir::slice_type(out.type, 0, r0, r1).value();

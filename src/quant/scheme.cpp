@@ -219,8 +219,12 @@ std::span<const std::string_view> recipe_names() { return kRecipes; }
 Result<QuantConfig> recipe_config(std::string_view name) {
   if (name == "stories") return make_recipe(name, "16a4w", 8, {"output=16a8w"});
   if (name == "smollm2") return make_recipe(name, "16a8w", 16, {});
+  // SeqMSE 1000 candidates where the reference's model config sets seq_mse_candidates.
   if (name == "llama3") {
-    return make_recipe(name, "16a4w-block32", 8, {"output=16a8w", "layers.{0-3}.ffn.w2=16a8w"});
+    QuantConfig c =
+        make_recipe(name, "16a4w-block32", 8, {"output=16a8w", "layers.{0-3}.ffn.w2=16a8w"});
+    c.seq_mse = 1000;
+    return c;
   }
   // The reference's table (§11.3) and model configs (R3, masked softmax; §12).
   if (name == "llama3.2-3b") {
@@ -231,7 +235,10 @@ Result<QuantConfig> recipe_config(std::string_view name) {
     return make_recipe(name, "16a4w-block16", 16, {"output=16a8w"}, {true, true});
   }
   if (name == "qwen3-0.6b") {
-    return make_recipe(name, "16a4w-block32", 16, {"layers.*.ffn.w2=16a8w"}, {false, true});
+    QuantConfig c =
+        make_recipe(name, "16a4w-block32", 16, {"layers.*.ffn.w2=16a8w"}, {false, true});
+    c.seq_mse = 1000;
+    return c;
   }
   if (name == "qwen3-1.7b") {
     return make_recipe(name, "16a4w-block16", 8, {"output=16a8w"}, {true, true});

@@ -46,12 +46,15 @@ void expect_head_params_are_rows(const ir::Graph& mha, const ir::Graph& sha, int
   }
 }
 
-void check_split(const frontend::LlamaModel& m, const char* scheme, int64_t context) {
+void check_split(const frontend::LlamaModel& m, const char* scheme, int64_t context,
+                 const quant::WeightSearchOptions& search = {}) {
   quant::QuantConfig config;
   config.scheme = quant::parse_scheme(scheme).value();
   config.kv_bits = 8;
   // Calibrate the export's pair (prefill AR-32, decode AR-1) together, as an export does.
   PtqOptions o = testing::ptq_options(config, {32, 1}, context);
+  o.search = search;
+  o.search.progress = false;
   const auto samples = testing::random_samples(m.config.vocab_size, 2, context - 32, 17);
   auto q = quantize_model(m, samples, o);
   ASSERT_TRUE(q.ok()) << q.error().message();
@@ -83,6 +86,37 @@ TEST(SplitQuantized, Stories260KIsBitExact) {
   const testing::Stories* s = testing::stories();
   ASSERT_NE(s, nullptr);
   for (const char* scheme : {"16a8w", "16a4w-block32"}) check_split(s->model, scheme, 64);
+}
+
+// SeqMSE scales and GPTQ integers are chosen on the MHA graph; the split slices them per head
+// like MinMax ones (bit-exact outputs, each head's params the original's rows), and a second
+// run with another thread count gives the same weights.
+TEST(SplitQuantized, SeqMseAndGptqWeightsSurviveTheSplit) {
+  HS_REQUIRE_SHARED();
+  const testing::Stories* s = testing::stories();
+  ASSERT_NE(s, nullptr);
+  quant::WeightSearchOptions search{.seq_mse = 100, .gptq = true};
+  check_split(s->model, "16a4w-block32", 64, search);
+
+  quant::QuantConfig config;
+  config.scheme = quant::parse_scheme("16a4w").value();
+  PtqOptions o = testing::ptq_options(config, {32, 1}, 64);
+  const auto samples = testing::random_samples(s->model.config.vocab_size, 1, 24, 17);
+  auto minmax = quantize_model(s->model, samples, o);
+  o.search = quant::WeightSearchOptions{.seq_mse = 100, .threads = 1, .progress = false};
+  auto one = quantize_model(s->model, samples, o);
+  o.search.threads = 2;
+  auto two = quantize_model(s->model, samples, o);
+  ASSERT_TRUE(minmax.ok() && one.ok() && two.ok());
+  const std::string w = "layers.0.attn.q.weight";
+  const auto& g = one->graphs[0];
+  const ir::TensorType& t1 = g.type(*g.find_value(w));
+  EXPECT_EQ(t1.quant.scales, two->graphs[0].type(*two->graphs[0].find_value(w)).quant.scales);
+  EXPECT_NE(t1.quant.scales,
+            minmax->graphs[0].type(*minmax->graphs[0].find_value(w)).quant.scales);
+  // Prefill and decode graphs view one quantized buffer.
+  EXPECT_EQ(g.value(*g.find_value(w)).data->buffer,
+            one->graphs[1].value(*one->graphs[1].find_value(w)).data->buffer);
 }
 
 TEST(SplitQuantized, SmolLM2ShapeIsBitExact) {

@@ -31,6 +31,7 @@
 #include "headsplit/ir/graph.h"
 #include "headsplit/passes/passes.h"
 #include "headsplit/quant/scheme.h"
+#include "headsplit/quant/weight_search.h"
 
 namespace hs::backend {
 
@@ -53,6 +54,12 @@ struct QuantOptions {
   std::vector<std::vector<int32_t>> calibration_samples;
   int64_t decode_tokens = 4;  // per calibration window, through the decode graph
   bool progress = true;       // calibration progress line with rate and ETA on stderr
+  // Weight search (quant/weight_search.h): SeqMSE candidates (-1: the recipe's, 0: off), GPTQ,
+  // SeqMSE scored on every token instead of each window's last, threads (0: all cores).
+  int seq_mse = -1;
+  bool gptq = false;
+  bool seq_mse_all_tokens = false;
+  int search_threads = 0;
 };
 
 struct ExportOptions {

@@ -22,6 +22,7 @@
 
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/quant/params.h"
+#include "headsplit/quant/weight_search.h"
 #include "headsplit/runner/step_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
@@ -68,6 +69,11 @@ struct CalibrationOptions {
   bool progress = true;       // a progress line with rate and ETA on stderr
   // calibrate_graphs: the model's sliding window (graphs with a window_attention_mask, Gemma3).
   int64_t sliding_window = 0;
+  // Projection inputs (value names, quant::find_projections) whose token rows are captured for
+  // SeqMSE / GPTQ: the last token of each window always, every token with capture_all_tokens.
+  // Padding rows of a prefill chunk are never captured.
+  std::vector<std::string> capture;
+  bool capture_all_tokens = false;
 };
 
 struct CalibrationStats {
@@ -86,11 +92,14 @@ struct CalibrationStats {
 
 // Calibrates the float graphs of `model` (observers installed on every graph, removed after)
 // over `samples` (token ids, BOS included). kInvalidArgument when `samples` is empty or has
-// no token. `stats` (optional) receives counts and the wall time.
+// no token. `stats` (optional) receives counts and the wall time; `captured` (optional) the
+// rows of options.capture (kInvalidArgument naming a value that no graph has, or that is not
+// a conv2d input [1, I, 1, T] or a linear input [..., I]).
 Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
                                           std::span<const std::vector<int32_t>> samples,
                                           const CalibrationOptions& options,
-                                          CalibrationStats* stats = nullptr);
+                                          CalibrationStats* stats = nullptr,
+                                          quant::ActivationSamples* captured = nullptr);
 
 // Calibrates float step graphs (one per AR length, naming their values alike) together: one
 // GraphStepModel over copies of them with `kernels`, then calibrate(). kFast changes the float
@@ -100,6 +109,7 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
                                                  std::span<const std::vector<int32_t>> samples,
                                                  const CalibrationOptions& options,
                                                  ir::KernelSet kernels,
-                                                 CalibrationStats* stats = nullptr);
+                                                 CalibrationStats* stats = nullptr,
+                                                 quant::ActivationSamples* captured = nullptr);
 
 }  // namespace hs::ptq

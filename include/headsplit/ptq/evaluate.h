@@ -20,6 +20,7 @@
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/ptq/calibrate.h"
 #include "headsplit/quant/scheme.h"
+#include "headsplit/quant/weight_search.h"
 #include "headsplit/runner/step_model.h"
 #include "headsplit/tokenizer/tokenizer.h"
 
@@ -39,6 +40,10 @@ struct ModelMetrics {
   double signal_energy = 0.0;        // sum float logits^2
   double noise_energy = 0.0;         // sum (float - this)^2
   double calibration_seconds = 0.0;  // filled by the caller (0: none)
+  double search_seconds = 0.0;       // SeqMSE / GPTQ (0: MinMax)
+  double apply_seconds = 0.0;        // apply_quantization
+  // What quantizing this model costs: calibration + weight search + apply.
+  double export_seconds() const { return calibration_seconds + search_seconds + apply_seconds; }
 
   double perplexity() const;
   double top1_agreement() const;
@@ -66,6 +71,15 @@ struct EvalRequest {
   ir::KernelSet kernels = ir::KernelSet::kFast;  // calibration and evaluation runs
   bool split = true;                             // include quantized MHA + split
   bool sha_from_source = true;                   // include quantized SHA from source
+  // The weight search of the quantized models (quant/weight_search.h).
+  quant::WeightSearchOptions search;
+  // Side by side: when not empty, one quantized MHA model per method (named by it) after the
+  // float one, all from one calibration, instead of MHA / MHA + split / SHA from source.
+  struct Method {
+    std::string name;
+    quant::WeightSearchOptions search;
+  };
+  std::vector<Method> methods;
 };
 
 struct EvalReport {

@@ -17,6 +17,7 @@
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/ptq/calibrate.h"
 #include "headsplit/quant/apply.h"
+#include "headsplit/quant/weight_search.h"
 
 namespace hs::ptq {
 
@@ -28,12 +29,17 @@ struct PtqOptions {
   // Kernels of the calibration runs. kFast changes float summation order (gemm.h), which
   // moves observed ranges by a few ulps: harmless for min/max observers.
   ir::KernelSet calibration_kernels = ir::KernelSet::kFast;
+  // SeqMSE / GPTQ on the first graph (quant/weight_search.h): the projection inputs are
+  // captured during calibration and the chosen weights used by every graph.
+  quant::WeightSearchOptions search;
 };
 
 struct QuantizedModel {
   std::vector<ir::Graph> graphs;  // quantized, in PtqOptions::ar_lens order
   quant::CalibrationTable table;
   CalibrationStats calibration;
+  quant::WeightSearchStats search;  // zero unless options.search.active()
+  double apply_seconds = 0.0;       // apply_quantization
 };
 
 // The float graphs of `model`, one per AR length (in order). Errors: no or repeated AR lengths,
@@ -41,6 +47,22 @@ struct QuantizedModel {
 Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
                                             const frontend::BuildOptions& build,
                                             std::span<const int64_t> ar_lens);
+
+// Calibrates `graphs` (MinMax table) and, when search.active(), captures the projection inputs
+// and runs SeqMSE / GPTQ on graphs[0]: the table and the weight overrides for
+// quant::apply_quantization.
+struct CalibratedWeights {
+  quant::CalibrationTable table;
+  quant::WeightOverrides overrides;
+  CalibrationStats calibration;
+  quant::WeightSearchStats search;
+};
+Result<CalibratedWeights> calibrate_and_search(std::span<const ir::Graph> graphs,
+                                               std::span<const std::vector<int32_t>> samples,
+                                               const quant::QuantConfig& config,
+                                               CalibrationOptions calibration,
+                                               const quant::WeightSearchOptions& search,
+                                               ir::KernelSet kernels);
 
 // Builds, calibrates on `samples` (token ids with BOS) and quantizes.
 Result<QuantizedModel> quantize_model(const frontend::LlamaModel& model,

@@ -25,11 +25,15 @@ namespace hs::quant {
 class WeightCache {
  public:
   // The quantized form of float32 constant `value` under `spec`, quantized on first use.
-  Result<QuantizedWeight> get(const ir::Value& value, const WeightSpec& spec);
+  // `override` (SeqMSE / GPTQ, weight_search.h) replaces MinMax + rounding; it is part of the
+  // key by address, so it must outlive the cache.
+  Result<QuantizedWeight> get(const ir::Value& value, const WeightSpec& spec,
+                              const WeightOverride* override = nullptr);
   size_t size() const { return entries_.size(); }
 
  private:
-  using Key = std::tuple<const Buffer*, size_t, size_t, ir::Shape, int, int64_t>;
+  using Key =
+      std::tuple<const Buffer*, size_t, size_t, ir::Shape, int, int64_t, const WeightOverride*>;
   struct Entry {
     std::shared_ptr<const Buffer> source;  // keeps the key's buffer address unique
     QuantizedWeight weight;
@@ -40,12 +44,16 @@ class WeightCache {
 // Quantizes a copy of `graph`. Errors: annotation errors (rules), a group none of whose values
 // was observed (kInvalidArgument naming a value: the graph was not calibrated with `table`),
 // non-finite ranges or weights, and a result that does not verify (kInternal).
+// `overrides` (by weight name; SeqMSE / GPTQ) replace MinMax + rounding for the weights they
+// name.
 Result<ir::Graph> apply_quantization(const ir::Graph& graph, const CalibrationTable& table,
-                                     const QuantConfig& config, WeightCache& cache);
+                                     const QuantConfig& config, WeightCache& cache,
+                                     const WeightOverrides* overrides = nullptr);
 
 // All graphs of one export with one WeightCache.
 Result<std::vector<ir::Graph>> apply_quantization(std::span<const ir::Graph> graphs,
                                                   const CalibrationTable& table,
-                                                  const QuantConfig& config);
+                                                  const QuantConfig& config,
+                                                  const WeightOverrides* overrides = nullptr);
 
 }  // namespace hs::quant

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "headsplit/ir/graph.h"
 #include "headsplit/quant/scheme.h"
@@ -79,10 +80,22 @@ struct QuantizedWeight {
   BufferView data;  // numel bytes (i8 or i4 one per byte)
 };
 
+// What replaces MinMax + round to nearest for one weight (weight_search.h): its scales (per
+// row, or row-major [O, blocks]) and, for GPTQ, its integers (one per element, in
+// -qmax..qmax; empty: round to nearest with `scales`).
+struct WeightOverride {
+  std::vector<float> scales;
+  std::vector<int8_t> q;
+};
+using WeightOverrides = std::unordered_map<std::string, WeightOverride>;  // by weight name
+
 // Quantizes float32 `values` of `shape` ([O, I] or [O, I, 1, 1]; any rank >= 1 for per-channel,
 // where a row is everything after axis 0) with `spec`. kInvalidArgument naming `what` for a
 // non-finite weight, kShape for a per-block spec on a rank-1 shape.
+// With `override`, its scales replace the MinMax ones (kInvalidArgument when their count or
+// values are wrong: not finite or below eps) and its integers, when given, replace rounding.
 Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir::Shape& shape,
-                                        const WeightSpec& spec, std::string_view what);
+                                        const WeightSpec& spec, std::string_view what,
+                                        const WeightOverride* override = nullptr);
 
 }  // namespace hs::quant

@@ -79,6 +79,7 @@ struct QuantConfig {
   // Graph features the recipe turns on (the export ORs them into its build options).
   bool r3 = false;              // Hadamard rotation of q and k after RoPE
   bool masked_softmax = false;  // where(mask == 0, s, rowmin(s) - 20) instead of s + mask
+  int seq_mse = 0;              // SeqMSE candidates the recipe uses (reference seq_mse_candidates)
 
   // The scheme of a projection: the last matching rule's, else the default.
   const Scheme& scheme_for(std::string_view projection) const;
@@ -100,7 +101,7 @@ Status validate_config(const QuantConfig& config);
 //   granite       16a4w-block64, attn v 16a8w, 8-bit KV; masked softmax   (Granite-3.3-2B)
 //   phi-4-mini    16a4w-block16, attn v 8a4w, output 16a8w, 8-bit KV
 //   glm-edge-1.5b 16a4w-block32, output 16a8w, 8-bit KV
-// Not carried over: SeqMSE (qwen3-0.6b's seq_mse 1000): headsplit's calibration is MinMax only.
+// SeqMSE as in the reference (seq_mse_candidates 1000): llama3 and qwen3-0.6b.
 // kInvalidArgument listing the known names otherwise.
 Result<QuantConfig> recipe_config(std::string_view name);
 std::span<const std::string_view> recipe_names();
