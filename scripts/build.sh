@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 kind="${1:-release}"
 jobs="$(nproc)"
 launcher=()
-# ccache, when present, makes rebuilds of unchanged files free (CI has none; nothing changes).
+# ccache (installed by install-deps.sh) makes rebuilds of unchanged files free, and lets the
+# sanitizer build reuse the release build's test objects (tests/CMakeLists.txt).
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 case "$kind" in
   release)

@@ -84,6 +84,7 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     }
     quant::ActivationSamples captured;
     CalibrationOptions calib_options = request.calibration;
+    calib_options.sliding_window = model.config.sliding_window;
     if (capture_all.active()) {
       HS_ASSIGN_OR_RETURN(const std::vector<quant::Projection> projections,
                           quant::find_projections(graphs.front(), request.config));
@@ -112,7 +113,8 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
       apply_s.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       search_s.push_back(ss.seconds);
-      HS_ASSIGN_OR_RETURN(auto qm, step_model(std::move(q), request.kernels));
+      HS_ASSIGN_OR_RETURN(auto qm, step_model(std::move(q), request.kernels,
+                                                  model.config.sliding_window));
       models.push_back(std::move(qm));
       names.push_back(m.name);
       calib_seconds.push_back(report.mha_calibration.seconds);
