@@ -27,8 +27,8 @@ function(hs_test name)
   target_link_libraries(test_${name} PRIVATE ${ARG_DEPS} hs_testing GTest::gtest GTest::gmock
                         GTest::gtest_main)
   # Under HS_SANITIZE the libraries are instrumented and the tests run against them; the test
-  # code itself is not, and is compiled at -O1 in both builds (tests/CMakeLists.txt). GCC 12
-  # reports false array-bounds/stringop warnings in std::string code at -O1 here.
+  # code itself is not, and is compiled at -Og in both builds (tests/CMakeLists.txt). GCC 12
+  # reports false array-bounds/stringop warnings in std::string code at -O1 and -Og here.
   target_compile_options(test_${name} PRIVATE -Wno-array-bounds -Wno-stringop-overflow
                          -Wno-stringop-overread)
   gtest_discover_tests(test_${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 120

@@ -20,7 +20,7 @@ done
 shift $((OPTIND - 1))
 
 if [ ! -x build-fuzz/bin/hs_fuzz_seeds ] || [ "${HS_FUZZ_REBUILD:-1}" = 1 ]; then
-  scripts/build.sh fuzz
+  HS_FUZZ_OPT="${HS_FUZZ_OPT:--O1}" scripts/build.sh fuzz
 fi
 corpus=build-fuzz/fuzz-corpus
 build-fuzz/bin/hs_fuzz_seeds "$corpus" >/dev/null

@@ -152,12 +152,8 @@ Status read_phi3_rope(const GgufFile& f, std::set<std::string>& read, LlamaConfi
   lr.long_factor.assign(l.f32().begin(), l.f32().end());
   HS_ASSIGN_OR_RETURN(lr.original_max_position_embeddings,
                       optional_dim(f, "phi3.rope.scaling.original_context_length", c.max_seq_len));
-  const double ratio = static_cast<double>(c.max_seq_len) /
-                       static_cast<double>(lr.original_max_position_embeddings);
   const double fallback =
-      ratio <= 1.0 ? 1.0
-                   : std::sqrt(1.0 + std::log(ratio) / std::log(static_cast<double>(
-                                                          lr.original_max_position_embeddings)));
+      longrope_default_attention_factor(c.max_seq_len, lr.original_max_position_embeddings);
   HS_ASSIGN_OR_RETURN(lr.attention_factor,
                       optional_float(f, "phi3.rope.scaling.attn_factor", fallback));
   c.longrope = std::move(lr);

@@ -52,12 +52,8 @@ Status read_longrope(const Json& j, LlamaConfig& c, const std::string& what) {
     return errorf(ErrorKind::kParse, "{}: original_max_position_embeddings is {}, expected > 0",
                   what, lr.original_max_position_embeddings);
   }
-  const double s = static_cast<double>(c.max_seq_len) /
-                   static_cast<double>(lr.original_max_position_embeddings);
   const double fallback =
-      s <= 1.0 ? 1.0
-               : std::sqrt(1.0 + std::log(s) / std::log(static_cast<double>(
-                                                   lr.original_max_position_embeddings)));
+      longrope_default_attention_factor(c.max_seq_len, lr.original_max_position_embeddings);
   HS_ASSIGN_OR_RETURN(lr.attention_factor,
                       json::get_number_or(*rs, "attention_factor", fallback, what));
   c.longrope = std::move(lr);

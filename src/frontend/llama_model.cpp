@@ -163,6 +163,12 @@ bool LlamaConfig::is_sliding(int64_t layer) const {
   return std::binary_search(sliding_window_layers.begin(), sliding_window_layers.end(), layer);
 }
 
+double longrope_default_attention_factor(int64_t max_seq_len, int64_t original) {
+  const double s = static_cast<double>(max_seq_len) / static_cast<double>(original);
+  return s <= 1.0 ? 1.0
+                  : std::sqrt(1.0 + std::log(s) / std::log(static_cast<double>(original)));
+}
+
 std::string_view ffn_activation_name(FfnActivation act) {
   switch (act) {
     case FfnActivation::kSilu: return "silu";

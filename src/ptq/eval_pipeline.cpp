@@ -60,12 +60,26 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
   std::vector<std::unique_ptr<irexec::GraphStepModel>> models;
   std::vector<std::string> names;
   std::vector<double> calib_seconds;
+  auto make_model = [&](Graphs graphs) {
+    return step_model(std::move(graphs), request.kernels, model.config.sliding_window);
+  };
+  // Evaluates every model on the same windows (report.models in the order of `models`).
+  auto evaluate_models = [&]() -> Status {
+    std::vector<runner::StepModel*> raw;
+    for (auto& m : models) raw.push_back(m.get());
+    report.window = window_length(raw.front()->info());
+    HS_ASSIGN_OR_RETURN(report.models, evaluate(raw, names, texts, request.eval));
+    for (size_t i = 0; i < report.models.size(); ++i) {
+      report.models[i].calibration_seconds = calib_seconds[i];
+    }
+    return ok_status();
+  };
 
   frontend::BuildOptions mha_build = request.build;
   mha_build.form = frontend::AttentionForm::kMha;
   mha_build.cache_layout = frontend::CacheLayout::kPerLayer;
   HS_ASSIGN_OR_RETURN(Graphs float_graphs, build_graphs(model, mha_build, ar_lens));
-  HS_ASSIGN_OR_RETURN(auto float_model, step_model(std::move(float_graphs), request.kernels, model.config.sliding_window));
+  HS_ASSIGN_OR_RETURN(auto float_model, make_model(std::move(float_graphs)));
   models.push_back(std::move(float_model));
   names.emplace_back("float");
   calib_seconds.push_back(0.0);
@@ -85,18 +99,7 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     quant::ActivationSamples captured;
     CalibrationOptions calib_options = request.calibration;
     calib_options.sliding_window = model.config.sliding_window;
-    if (capture_all.active()) {
-      HS_ASSIGN_OR_RETURN(const std::vector<quant::Projection> projections,
-                          quant::find_projections(graphs.front(), request.config));
-      for (const quant::Projection& p : projections) {
-        if (std::find(calib_options.capture.begin(), calib_options.capture.end(), p.input) ==
-            calib_options.capture.end()) {
-          calib_options.capture.push_back(p.input);
-        }
-      }
-      calib_options.capture_all_tokens =
-          capture_all.gptq || capture_all.seq_mse_tokens == quant::SeqMseTokens::kAll;
-    }
+    HS_TRY(capture_for_search(graphs.front(), request.config, capture_all, calib_options));
     HS_ASSIGN_OR_RETURN(const quant::CalibrationTable table,
                         calibrate_graphs(graphs, calib, calib_options, request.kernels,
                                          &report.mha_calibration, &captured));
@@ -113,22 +116,15 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
       apply_s.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       search_s.push_back(ss.seconds);
-      HS_ASSIGN_OR_RETURN(auto qm, step_model(std::move(q), request.kernels,
-                                                  model.config.sliding_window));
+      HS_ASSIGN_OR_RETURN(auto qm, make_model(std::move(q)));
       models.push_back(std::move(qm));
       names.push_back(m.name);
       calib_seconds.push_back(report.mha_calibration.seconds);
     }
-    std::vector<runner::StepModel*> raw;
-    for (auto& m : models) raw.push_back(m.get());
-    report.window = window_length(raw.front()->info());
-    HS_ASSIGN_OR_RETURN(report.models, evaluate(raw, names, texts, request.eval));
-    for (size_t i = 0; i < report.models.size(); ++i) {
-      report.models[i].calibration_seconds = calib_seconds[i];
-      if (i > 0) {
-        report.models[i].search_seconds = search_s[i - 1];
-        report.models[i].apply_seconds = apply_s[i - 1];
-      }
+    HS_TRY(evaluate_models());
+    for (size_t i = 1; i < report.models.size(); ++i) {
+      report.models[i].search_seconds = search_s[i - 1];
+      report.models[i].apply_seconds = apply_s[i - 1];
     }
     return report;
   }
@@ -147,8 +143,8 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     HS_ASSIGN_OR_RETURN(Graphs split, split_graphs(mha.graphs));
     report.split_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    HS_ASSIGN_OR_RETURN(auto split_model, step_model(std::move(split), request.kernels, model.config.sliding_window));
-    HS_ASSIGN_OR_RETURN(auto mha_model, step_model(std::move(mha.graphs), request.kernels, model.config.sliding_window));
+    HS_ASSIGN_OR_RETURN(auto split_model, make_model(std::move(split)));
+    HS_ASSIGN_OR_RETURN(auto mha_model, make_model(std::move(mha.graphs)));
     models.push_back(std::move(mha_model));
     models.push_back(std::move(split_model));
     names.emplace_back("quant MHA");
@@ -156,7 +152,7 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     calib_seconds.push_back(mha.calibration.seconds);
     calib_seconds.push_back(mha.calibration.seconds);
   } else {
-    HS_ASSIGN_OR_RETURN(auto mha_model, step_model(std::move(mha.graphs), request.kernels, model.config.sliding_window));
+    HS_ASSIGN_OR_RETURN(auto mha_model, make_model(std::move(mha.graphs)));
     models.push_back(std::move(mha_model));
     names.emplace_back("quant MHA");
     calib_seconds.push_back(mha.calibration.seconds);
@@ -167,19 +163,13 @@ Result<EvalReport> evaluate_quantization(const frontend::LlamaModel& model,
     ptq.build.cache_layout = frontend::CacheLayout::kPerHead;
     HS_ASSIGN_OR_RETURN(QuantizedModel sha, quantize_model(model, calib, ptq));
     report.sha_calibration = sha.calibration;
-    HS_ASSIGN_OR_RETURN(auto sha_model, step_model(std::move(sha.graphs), request.kernels, model.config.sliding_window));
+    HS_ASSIGN_OR_RETURN(auto sha_model, make_model(std::move(sha.graphs)));
     models.push_back(std::move(sha_model));
     names.emplace_back("quant SHA-from-source");
     calib_seconds.push_back(sha.calibration.seconds);
   }
 
-  std::vector<runner::StepModel*> raw;
-  for (auto& m : models) raw.push_back(m.get());
-  report.window = window_length(raw.front()->info());
-  HS_ASSIGN_OR_RETURN(report.models, evaluate(raw, names, texts, request.eval));
-  for (size_t i = 0; i < report.models.size(); ++i) {
-    report.models[i].calibration_seconds = calib_seconds[i];
-  }
+  HS_TRY(evaluate_models());
   return report;
 }
 

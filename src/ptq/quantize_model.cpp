@@ -24,6 +24,23 @@ Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
   return graphs;
 }
 
+Status capture_for_search(const ir::Graph& graph, const quant::QuantConfig& config,
+                          const quant::WeightSearchOptions& search,
+                          CalibrationOptions& calibration) {
+  if (!search.active()) return ok_status();
+  HS_ASSIGN_OR_RETURN(const std::vector<quant::Projection> projections,
+                      quant::find_projections(graph, config));
+  for (const quant::Projection& p : projections) {
+    if (std::find(calibration.capture.begin(), calibration.capture.end(), p.input) ==
+        calibration.capture.end()) {
+      calibration.capture.push_back(p.input);
+    }
+  }
+  calibration.capture_all_tokens =
+      search.gptq || search.seq_mse_tokens == quant::SeqMseTokens::kAll;
+  return ok_status();
+}
+
 Result<CalibratedWeights> calibrate_and_search(std::span<const ir::Graph> graphs,
                                                std::span<const std::vector<int32_t>> samples,
                                                const quant::QuantConfig& config,
@@ -32,18 +49,9 @@ Result<CalibratedWeights> calibrate_and_search(std::span<const ir::Graph> graphs
                                                ir::KernelSet kernels) {
   CalibratedWeights out;
   quant::ActivationSamples captured;
-  std::vector<quant::Projection> projections;
   if (search.active()) {
     if (graphs.empty()) return Error(ErrorKind::kInvalidArgument, "no graph to calibrate");
-    HS_ASSIGN_OR_RETURN(projections, quant::find_projections(graphs.front(), config));
-    for (const quant::Projection& p : projections) {
-      if (std::find(calibration.capture.begin(), calibration.capture.end(), p.input) ==
-          calibration.capture.end()) {
-        calibration.capture.push_back(p.input);
-      }
-    }
-    calibration.capture_all_tokens =
-        search.gptq || search.seq_mse_tokens == quant::SeqMseTokens::kAll;
+    HS_TRY(capture_for_search(graphs.front(), config, search, calibration));
   }
   HS_ASSIGN_OR_RETURN(out.table, calibrate_graphs(graphs, samples, calibration, kernels,
                                                   &out.calibration, &captured));

@@ -78,6 +78,17 @@ void expect_same_outputs(const ir::Graph& a, const ir::Graph& b, uint64_t seed) 
   EXPECT_TRUE(hs::testing::bit_identical(before, after, &why)) << why;
 }
 
+// `m` quantized with `scheme` (8-bit KV), AR-32 and AR-1 graphs at context 48, calibrated on
+// `windows` random windows of 16 tokens.
+Result<QuantizedModel> quantize_with(const LlamaModel& m, const char* scheme, int64_t windows,
+                                     uint64_t seed) {
+  quant::QuantConfig config;
+  HS_ASSIGN_OR_RETURN(config.scheme, quant::parse_scheme(scheme));
+  config.kv_bits = 8;
+  const PtqOptions o = testing::ptq_options(config, {32, 1}, 48);
+  return quantize_model(m, testing::random_samples(m.config.vocab_size, windows, 16, seed), o);
+}
+
 class SplitFamilies : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SplitFamilies, FloatSplitIsBitExact) {
@@ -105,14 +116,8 @@ TEST_P(SplitFamilies, QuantizedSplitIsBitExact) {
   const LlamaConfig c = hs::testing::family_config(GetParam());
   const LlamaModel m = frontend::make_random_llama(c, 37);
   for (const char* scheme : {"16a8w", "16a4w-block32"}) {
-    quant::QuantConfig config;
-    config.scheme = quant::parse_scheme(scheme).value();
-    config.kv_bits = 8;
-    PtqOptions o = testing::ptq_options(config, {32, 1}, 48);
-    const auto samples = testing::random_samples(c.vocab_size, 2, 16, 19);
-    auto q = quantize_model(m, samples, o);
-    ASSERT_TRUE(q.ok()) << q.error().message();
-    for (const ir::Graph& mha : q->graphs) {
+    HS_ASSERT_OK_AND_ASSIGN(QuantizedModel q, quantize_with(m, scheme, 2, 19));
+    for (const ir::Graph& mha : q.graphs) {
       const int64_t t = mha.type(*mha.find_value("tokens")).shape[1];
       SCOPED_TRACE(fmt::format("{} T={}", scheme, t));
       const ir::Graph sha = split(mha);
@@ -219,12 +224,7 @@ TEST_P(SplitPublishedShapes, QuantizedSplitIsBitExact) {
   const LlamaConfig c = hs::testing::published_attention(GetParam());
   const LlamaModel m = frontend::make_random_llama(c, 43);
   for (const char* scheme : {"16a8w", "16a4w-block32"}) {
-    quant::QuantConfig config;
-    config.scheme = quant::parse_scheme(scheme).value();
-    config.kv_bits = 8;
-    PtqOptions o = testing::ptq_options(config, {32, 1}, 48);
-    const auto samples = testing::random_samples(c.vocab_size, 1, 16, 23);
-    HS_ASSERT_OK_AND_ASSIGN(QuantizedModel q, quantize_model(m, samples, o));
+    HS_ASSERT_OK_AND_ASSIGN(QuantizedModel q, quantize_with(m, scheme, 1, 23));
     for (const ir::Graph& mha : q.graphs) {
       const int64_t t = mha.type(*mha.find_value("tokens")).shape[1];
       SCOPED_TRACE(fmt::format("{} T={}", scheme, t));

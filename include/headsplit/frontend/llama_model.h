@@ -45,6 +45,9 @@ struct LongRope {
   int64_t original_max_position_embeddings = 4096;
   double attention_factor = 1.0;
 };
+// transformers' default longrope attention factor: sqrt(1 + ln(s) / ln(original)),
+// s = max_seq_len / original; 1 when s <= 1.
+double longrope_default_attention_factor(int64_t max_seq_len, int64_t original);
 
 struct LlamaConfig {
   int64_t dim = 0;          // D

@@ -48,6 +48,13 @@ Result<std::vector<ir::Graph>> build_graphs(const frontend::LlamaModel& model,
                                             const frontend::BuildOptions& build,
                                             std::span<const int64_t> ar_lens);
 
+// What a weight search needs captured during calibration: adds the inputs of `graph`'s
+// projections to calibration.capture (once each) and captures every token's row when `search`
+// scores all tokens (GPTQ, --seq-mse-tokens all). Nothing when !search.active().
+Status capture_for_search(const ir::Graph& graph, const quant::QuantConfig& config,
+                          const quant::WeightSearchOptions& search,
+                          CalibrationOptions& calibration);
+
 // Calibrates `graphs` (MinMax table) and, when search.active(), captures the projection inputs
 // and runs SeqMSE / GPTQ on graphs[0]: the table and the weight overrides for
 // quant::apply_quantization.
