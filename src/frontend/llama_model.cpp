@@ -401,15 +401,23 @@ Weight permute_head_rows(const Weight& w, int64_t n_heads, int64_t head_dim,
   return Weight{w.shape, BufferView{std::move(buffer), 0, static_cast<size_t>(rows) * row_bytes}};
 }
 
-}  // namespace
-
-Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim,
-                                          int64_t rotary_dim) {
+// The rotary dims R of a per-head row permutation (rotary_dim, or head_dim when 0), checked.
+int64_t permuted_rotary_dims(const Weight& w, int64_t n_heads, int64_t head_dim,
+                             int64_t rotary_dim) {
   const int64_t r = rotary_dim > 0 ? rotary_dim : head_dim;
   HS_CHECK(!w.shape.empty() && w.shape[0] == n_heads * head_dim && r % 2 == 0 && r <= head_dim,
-           "permute_interleaved_to_rotate_half: rows must be n_heads * head_dim, rotary dims "
+           "rotate-half / interleaved permutation: rows must be n_heads * head_dim, rotary dims "
            "even and at most head_dim");
-  const int64_t half = r / 2;
+  return r;
+}
+
+}  // namespace
+
+// Within the first R rows of each head: rotate-half row j < R/2 is interleaved row 2j, row
+// R/2 + j is row 2j + 1; rows >= R stay.
+Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int64_t head_dim,
+                                          int64_t rotary_dim) {
+  const int64_t r = permuted_rotary_dims(w, n_heads, head_dim, rotary_dim), half = r / 2;
   return permute_head_rows(w, n_heads, head_dim, [&](int64_t j) {
     return j >= r ? j : j < half ? 2 * j : 2 * (j - half) + 1;
   });
@@ -417,11 +425,7 @@ Weight permute_interleaved_to_rotate_half(const Weight& w, int64_t n_heads, int6
 
 Weight permute_rotate_half_to_interleaved(const Weight& w, int64_t n_heads, int64_t head_dim,
                                           int64_t rotary_dim) {
-  const int64_t r = rotary_dim > 0 ? rotary_dim : head_dim;
-  HS_CHECK(!w.shape.empty() && w.shape[0] == n_heads * head_dim && r % 2 == 0 && r <= head_dim,
-           "permute_rotate_half_to_interleaved: rows must be n_heads * head_dim, rotary dims "
-           "even and at most head_dim");
-  const int64_t half = r / 2;
+  const int64_t r = permuted_rotary_dims(w, n_heads, head_dim, rotary_dim), half = r / 2;
   return permute_head_rows(w, n_heads, head_dim, [&](int64_t j) {
     return j >= r ? j : j % 2 == 0 ? j / 2 : half + j / 2;
   });

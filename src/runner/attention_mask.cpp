@@ -76,6 +76,11 @@ void StepMasks::init_causal(int64_t n_past) {
   if (windowed_) window_.init_causal(n_past);
 }
 
+void StepMasks::init_tree(int64_t n_past, std::span<const int32_t> parents) {
+  HS_CHECK(!windowed_, "step masks: tree init has no sliding-window form");
+  causal_.init_tree(n_past, parents);
+}
+
 void StepMasks::unmask(int64_t n_past, int64_t n_update) {
   causal_.unmask(n_past, n_update);
   if (windowed_) window_.unmask(n_past, n_update);

@@ -69,8 +69,7 @@ Decoder::Decoder(StepModel& model, KvManager kv, int64_t prefill, int64_t decode
       decode_(decode),
       lookahead_(lookahead),
       pad_token_(pad_token),
-      mask_(kv_.ar_len(), model.info().context_len),
-      window_mask_(kv_.ar_len(), model.info().context_len, model.info().sliding_window),
+      masks_(kv_.ar_len(), model.info().context_len, model.info().sliding_window),
       logits_(static_cast<size_t>(kv_.shape().max_ar_len * model.info().vocab_size)) {}
 
 void Decoder::reset() {
@@ -84,16 +83,12 @@ Status Decoder::use(int64_t t, std::span<const int32_t> parents) {
     return ok_status();
   }
   HS_TRY(kv_.rearrange(t, n_past_));
-  mask_ = AttentionMask(t, context_len());
+  masks_ = StepMasks(t, context_len(), info().sliding_window);
   parents_.assign(parents.begin(), parents.end());
-  if (info().sliding_window > 0) {
-    window_mask_ = AttentionMask(t, context_len(), info().sliding_window);
-    window_mask_.init_causal(n_past_);  // Decoder::create refused trees (lookahead)
-  }
   if (parents_.empty()) {
-    mask_.init_causal(n_past_);
+    masks_.init_causal(n_past_);
   } else {
-    mask_.init_tree(n_past_, parents_);
+    masks_.init_tree(n_past_, parents_);  // Decoder::create refused lookahead with a window
   }
   mask_valid_ = true;
   tokens_.assign(static_cast<size_t>(t), pad_token_);
@@ -104,20 +99,9 @@ Status Decoder::use(int64_t t, std::span<const int32_t> parents) {
 Status Decoder::run(int64_t t, std::string_view phase) {
   const int64_t v = info().vocab_size;
   std::span<float> logits(logits_.data(), static_cast<size_t>(t * v));  // [T, V]
-  std::span<const uint16_t> mask = mask_.data();
-  if (info().sliding_window > 0) {  // [2, T, C]: the causal mask, then the window mask
-    masks_.assign(mask.begin(), mask.end());
-    masks_.insert(masks_.end(), window_mask_.data().begin(), window_mask_.data().end());
-    mask = masks_;
-  }
-  HS_TRY_CTX(model_->step(t, tokens_, positions_, mask, kv_, logits),
+  HS_TRY_CTX(model_->step(t, tokens_, positions_, masks_.data(), kv_, logits),
              fmt::format("{} step at position {}", phase, n_past_));
   return ok_status();
-}
-
-void Decoder::unmask(int64_t n_update) {
-  mask_.unmask(n_past_, n_update);
-  if (info().sliding_window > 0) window_mask_.unmask(n_past_, n_update);
 }
 
 Status Decoder::prefill(std::span<const int32_t> tokens) {
@@ -141,7 +125,7 @@ Status Decoder::prefill(std::span<const int32_t> tokens) {
     }
     HS_TRY(run(prefill_, "prefill"));
     HS_TRY(kv_.update(n_past_, n_update));
-    unmask(n_update);
+    masks_.unmask(n_past_, n_update);
     n_past_ += n_update;
     last_row_ = n_update - 1;
   }
@@ -163,7 +147,7 @@ Status Decoder::decode(int32_t token) {
   }
   HS_TRY(run(decode_, "decode"));
   HS_TRY(kv_.update(n_past_, 1));
-  unmask(1);
+  masks_.unmask(n_past_, 1);
   ++n_past_;
   last_row_ = 0;
   return ok_status();
@@ -200,7 +184,7 @@ Status Decoder::run_tree(std::span<const int32_t> parents, std::span<const int32
 Status Decoder::commit(std::span<const int64_t> rows) {
   const auto n_update = static_cast<int64_t>(rows.size());
   HS_TRY(kv_.update(n_past_, rows));
-  unmask(n_update);
+  masks_.unmask(n_past_, n_update);
   n_past_ += n_update;
   if (n_update > 0) last_row_ = rows.back();
   return ok_status();

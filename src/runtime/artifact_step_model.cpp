@@ -156,12 +156,13 @@ Status ArtifactStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   HS_TRY(exec.bind_input(at(io.input_pos), bytes_of(positions)));
   const size_t tc = run->io.has_window_mask ? mask.size() / 2 : mask.size();  // [T*C]
   if (io.mask_dtype == opset::DType::kF32) {
-    for (size_t i = 0; i < tc; ++i) {
-      run->mask_f32[i] = mask[i] == runner::AttentionMask::kAttend ? 0.0f : -255.0f;
-    }
-    for (size_t i = 0; i < run->window_f32.size(); ++i) {
-      run->window_f32[i] = mask[tc + i] == runner::AttentionMask::kAttend ? 0.0f : -255.0f;
-    }
+    auto to_f32 = [](std::span<const uint16_t> from, std::vector<float>& to) {  // 0 / -255
+      for (size_t i = 0; i < to.size(); ++i) {
+        to[i] = from[i] == runner::AttentionMask::kAttend ? 0.0f : -255.0f;
+      }
+    };
+    to_f32(mask.subspan(0, tc), run->mask_f32);
+    if (io.has_window_mask) to_f32(mask.subspan(tc), run->window_f32);
   } else {
     HS_TRY(exec.bind_input(at(io.mask), bytes_of(mask.subspan(0, tc))));
     if (io.has_window_mask) {

@@ -10,6 +10,7 @@
 
 #include <fstream>
 
+#include "frontend/config_expect.h"
 #include "headsplit/frontend/gguf.h"
 #include "testing/family_configs.h"
 #include "testing/testing.h"
@@ -229,24 +230,7 @@ TEST(GgufFamilies, LoadBackTheModelTheyWereWrittenFrom) {
     LlamaModel src = make_random_llama(testing::family_config(family), 9);
     src.config.rope_scaling.reset();  // GGUF carries it as rope_freqs (tested in gguf_test)
     HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_gguf_model(write_gguf(src, arch)));
-    const LlamaConfig &a = m.config, &b = src.config;
-    EXPECT_EQ(a.family, b.family);
-    EXPECT_EQ(a.head_dim, b.head_dim);
-    EXPECT_EQ(a.attention_bias, b.attention_bias);
-    EXPECT_EQ(a.qk_norm, b.qk_norm);
-    EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
-    EXPECT_EQ(a.rope_theta, b.rope_theta);
-    EXPECT_EQ(a.embedding_multiplier, b.embedding_multiplier);
-    EXPECT_EQ(a.attention_multiplier.has_value(), b.attention_multiplier.has_value());
-    EXPECT_EQ(a.attention_multiplier.value_or(0), b.attention_multiplier.value_or(0));
-    EXPECT_EQ(a.residual_multiplier, b.residual_multiplier);
-    EXPECT_EQ(a.logits_scaling, b.logits_scaling);
-    EXPECT_EQ(a.ffn_act, b.ffn_act);
-    EXPECT_EQ(a.post_norms, b.post_norms);
-    EXPECT_EQ(a.sliding_window, b.sliding_window);
-    EXPECT_EQ(a.sliding_window_layers, b.sliding_window_layers);
-    EXPECT_EQ(a.rope_local_theta, b.rope_local_theta);
-    EXPECT_EQ(a.final_logit_softcapping, b.final_logit_softcapping);
+    testing::expect_same_family_features(m.config, src.config);
     const std::vector<NamedWeight> got = named_weights(m), want = named_weights(src);
     ASSERT_EQ(got.size(), want.size());
     for (size_t i = 0; i < got.size(); ++i) {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <numbers>
 
+#include "frontend/config_expect.h"
 #include "frontend/hf_writer.h"
 #include "headsplit/frontend/builder.h"
 #include "headsplit/frontend/hf.h"
@@ -264,11 +265,12 @@ Result<std::vector<float>> graph_logits(const LlamaModel& m, const std::vector<i
 
 enum class Form { kMha, kShaFromSource, kMhaSplit };
 
-// Greedy tokens from a hybrid AR-8 / AR-1 pair of graphs in `form`.
-Result<std::vector<int32_t>> greedy(const LlamaModel& m, Form form, int64_t n) {
+// A step model of AR-`prefill` + AR-1 graphs in `form` (context C).
+Result<std::unique_ptr<irexec::GraphStepModel>> hybrid_model(const LlamaModel& m, Form form,
+                                                             int64_t prefill, int64_t context) {
   std::vector<ir::Graph> graphs;
-  for (int64_t t : {8, 1}) {
-    BuildOptions o{.ar_len = t, .context_len = 64};
+  for (int64_t t : {prefill, int64_t{1}}) {
+    BuildOptions o{.ar_len = t, .context_len = context};
     if (form == Form::kShaFromSource) o.form = AttentionForm::kShaFromSource;
     HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, o));
     if (form == Form::kMhaSplit) {
@@ -280,7 +282,12 @@ Result<std::vector<int32_t>> greedy(const LlamaModel& m, Form form, int64_t n) {
   }
   irexec::GraphStepModelOptions so;
   so.sliding_window = m.config.sliding_window;
-  HS_ASSIGN_OR_RETURN(auto step, irexec::GraphStepModel::create(std::move(graphs), so));
+  return irexec::GraphStepModel::create(std::move(graphs), so);
+}
+
+// Greedy tokens from a hybrid AR-8 / AR-1 pair of graphs in `form`.
+Result<std::vector<int32_t>> greedy(const LlamaModel& m, Form form, int64_t n) {
+  HS_ASSIGN_OR_RETURN(auto step, hybrid_model(m, form, 8, 64));
   HS_ASSIGN_OR_RETURN(auto tok, tokenizer::Tokenizer::create(*m.tokenizer));
   HS_ASSIGN_OR_RETURN(auto sampler, runner::Sampler::create(runner::SamplerOptions{}));
   runner::Generator gen(*step, *tok);
@@ -308,24 +315,9 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
   const LlamaModel src = testing::family_model(GetParam(), 3);
   HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_hf_model(write_family(GetParam())));
   const LlamaConfig &a = m.config, &b = src.config;
-  EXPECT_EQ(a.family, b.family);
-  EXPECT_EQ(a.head_dim, b.head_dim);
-  EXPECT_EQ(a.rope_theta, b.rope_theta);
+  testing::expect_same_family_features(a, b);
   EXPECT_EQ(a.rope_scaling.has_value(), b.rope_scaling.has_value());
-  EXPECT_EQ(a.attention_bias, b.attention_bias);
-  EXPECT_EQ(a.qk_norm, b.qk_norm);
   EXPECT_EQ(a.no_rope_layers, b.no_rope_layers);
-  EXPECT_EQ(a.embedding_multiplier, b.embedding_multiplier);
-  EXPECT_EQ(a.attention_multiplier.value_or(-1), b.attention_multiplier.value_or(-1));
-  EXPECT_EQ(a.residual_multiplier, b.residual_multiplier);
-  EXPECT_EQ(a.logits_scaling, b.logits_scaling);
-  EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
-  EXPECT_EQ(a.ffn_act, b.ffn_act);
-  EXPECT_EQ(a.post_norms, b.post_norms);
-  EXPECT_EQ(a.sliding_window, b.sliding_window);
-  EXPECT_EQ(a.sliding_window_layers, b.sliding_window_layers);
-  EXPECT_EQ(a.rope_local_theta, b.rope_local_theta);
-  EXPECT_EQ(a.final_logit_softcapping, b.final_logit_softcapping);
   // Gemma's norms are stored as w - 1 and folded back at load: bit for bit.
   for (size_t l = 0; l < m.weights.layers.size(); ++l) {
     const LayerWeights &x = m.weights.layers[l], &y = src.weights.layers[l];
@@ -443,22 +435,8 @@ size_t argmax(const Vec& v) { return static_cast<size_t>(std::max_element(v.begi
 constexpr int64_t kWindowContext = 64;
 
 // A step model of AR-32 prefill + AR-1 decode graphs (context 64) in `form`.
-Result<std::unique_ptr<irexec::GraphStepModel>> hybrid_model(const LlamaModel& m, Form form) {
-  std::vector<ir::Graph> graphs;
-  for (int64_t t : {32, 1}) {
-    BuildOptions o{.ar_len = t, .context_len = kWindowContext};
-    if (form == Form::kShaFromSource) o.form = AttentionForm::kShaFromSource;
-    HS_ASSIGN_OR_RETURN(ir::Graph g, build_llama(m, o));
-    if (form == Form::kMhaSplit) {
-      passes::PreprocessOptions po;
-      po.split_options.require_all = true;
-      HS_TRY(passes::run_preprocess(g, po, passes::PassContext{}));
-    }
-    graphs.push_back(std::move(g));
-  }
-  irexec::GraphStepModelOptions so;
-  so.sliding_window = m.config.sliding_window;
-  return irexec::GraphStepModel::create(std::move(graphs), so);
+Result<std::unique_ptr<irexec::GraphStepModel>> window_model(const LlamaModel& m, Form form) {
+  return hybrid_model(m, form, 32, kWindowContext);
 }
 
 // Greedy continuation by the reference: every step recomputes every position from scratch
@@ -490,7 +468,7 @@ TEST(Gemma3Window, GreedyTokensEqualTheFromScratchReference) {
     }
     for (Form form : {Form::kMha, Form::kShaFromSource, Form::kMhaSplit}) {
       SCOPED_TRACE(fmt::format("prompt {} form {}", prompt_len, static_cast<int>(form)));
-      HS_ASSERT_OK_AND_ASSIGN(auto step, hybrid_model(m, form));
+      HS_ASSERT_OK_AND_ASSIGN(auto step, window_model(m, form));
       EXPECT_EQ(step->info().sliding_window, 8);
       HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(*m.tokenizer));
       HS_ASSERT_OK_AND_ASSIGN(auto sampler, runner::Sampler::create(runner::SamplerOptions{}));
@@ -509,7 +487,7 @@ TEST(Gemma3Window, LogitsAcrossArLengthSwitchesEqualTheReference) {
   // prefill 12 (AR-32) -> decode 6 (AR-1) -> prefill 9 more (AR-32 again, rows moved back) ->
   // decode 4: after each step the last logits row equals the reference over the whole sequence.
   const LlamaModel m = testing::family_model("gemma3", 6);
-  HS_ASSERT_OK_AND_ASSIGN(auto step, hybrid_model(m, Form::kMha));
+  HS_ASSERT_OK_AND_ASSIGN(auto step, window_model(m, Form::kMha));
   HS_ASSERT_OK_AND_ASSIGN(runner::Decoder dec, runner::Decoder::create(*step, {}));
   std::vector<int32_t> seq;
   double worst = 0.0;

@@ -77,7 +77,6 @@ class Decoder {
   // Makes AR length t current with mask rows from `parents` (empty: causal).
   Status use(int64_t t, std::span<const int32_t> parents);
   Status run(int64_t t, std::string_view phase);  // tokens_/positions_ filled, mask current
-  void unmask(int64_t n_update);  // slots [n_past_, n_past_ + n_update) in every mask
 
   StepModel* model_;
   KvManager kv_;
@@ -85,10 +84,8 @@ class Decoder {
   int32_t pad_token_;
   int64_t n_past_ = 0;
   int64_t last_row_ = 0;
-  AttentionMask mask_;
-  AttentionMask window_mask_;                // sliding-window models; unused otherwise
-  std::vector<uint16_t> masks_;              // [2, T, C]: mask_ then window_mask_ (window models)
-  bool mask_valid_ = false;                  // mask_ matches (kv_.ar_len(), parents_, n_past_)
+  StepMasks masks_;                          // causal (or tree), and the window's if any
+  bool mask_valid_ = false;                  // masks_ match (kv_.ar_len(), parents_, n_past_)
   std::vector<int32_t> parents_;             // [T] of the current mask; empty: causal
   std::vector<float> logits_;                // [T_max, V]
   std::vector<int32_t> tokens_, positions_;  // [T]

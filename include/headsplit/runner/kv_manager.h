@@ -133,13 +133,15 @@ class AttentionMask {
   std::vector<uint16_t> data_;  // [T, C]
 };
 
-// The masks a causal step of a step model reads: the causal mask and, when window > 0 (models
+// The masks a step of a step model reads: the causal (or tree) mask and, when window > 0 (models
 // with sliding-window layers), the windowed one; data() is StepModel::step's mask argument
-// ([T, C], or [2, T, C]: causal, then window).
+// ([T, C], or [2, T, C]: causal, then window; the window form copies both per call).
 class StepMasks {
  public:
   StepMasks(int64_t ar_len, int64_t context_len, int64_t window);
   void init_causal(int64_t n_past);
+  // Tree init of the causal mask (lookahead); no window form (HS_CHECK window == 0).
+  void init_tree(int64_t n_past, std::span<const int32_t> parents);
   void unmask(int64_t n_past, int64_t n_update);
   std::span<const uint16_t> data();
 
