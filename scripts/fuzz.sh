@@ -5,7 +5,9 @@
 # turn on one core for CPU_SECONDS (-max_total_time) on its corpus (build-fuzz/fuzz-corpus/<t>,
 # grown in place) and its saved crashers. A new crash, leak, timeout or OOM input is copied to
 # tests/fuzz/regressions/<target>/ (commit it: the replay test runs it from then on) and the
-# script exits 1. Prints per target: executions, coverage (cov), features (ft), corpus size.
+# script exits 1. Prints per target: executions, coverage (cov), features (ft), corpus size and
+# the CPU seconds the target actually used (user + system; -max_total_time is wall-clock time, so
+# on a busy machine the CPU figure is the one to quote).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=60
@@ -34,7 +36,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 found=0
-printf "%-18s %12s %8s %8s %8s %s\n" target executions cov ft corpus result
+printf "%-18s %12s %8s %8s %8s %8s %s\n" target executions cov ft corpus cpu_s result
 for t in "${targets[@]}"; do
   exe="build-fuzz/bin/fuzz_$t"
   regressions="tests/fuzz/regressions/$t"
@@ -44,8 +46,9 @@ for t in "${targets[@]}"; do
   if [ -f "tests/fuzz/dicts/$t.dict" ]; then dict=(-dict="tests/fuzz/dicts/$t.dict"); fi
   mkdir -p "$corpus/$t" "$regressions"
   set +e
+  cpu_file="$findings/.cpu"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    "$exe" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 -max_len=1200000 \
+    /usr/bin/time -o "$cpu_file" -f "%U %S" "$exe" -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 -max_len=1200000 \
     -print_final_stats=1 -artifact_prefix="$findings/" "${dict[@]}" "$corpus/$t" "$regressions" \
     >"$log" 2>&1
   rc=$?
@@ -55,6 +58,8 @@ for t in "${targets[@]}"; do
   cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$stats")"
   ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$stats")"
   corp="$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$stats")"
+  cpu="$(awk 'END { if (NF == 2) printf "%.0f", $1 + $2 }' "$cpu_file" 2>/dev/null || true)"
+  rm -f "$cpu_file"
   result=ok
   shopt -s nullglob
   new=("$findings"/*)
@@ -64,7 +69,8 @@ for t in "${targets[@]}"; do
     for f in "${new[@]}"; do cp "$f" "$regressions/"; echo "  saved $regressions/$(basename "$f")"; done
     found=1
   fi
-  printf "%-18s %12s %8s %8s %8s %s\n" "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
+  printf "%-18s %12s %8s %8s %8s %8s %s\n" "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" \
+    "${cpu:-?}" "$result"
   rm -rf "$findings"
 done
 exit $found

@@ -10,7 +10,7 @@ packages=(
   gnuplot-nox
   libonnx-dev libprotobuf-dev protobuf-compiler
   clang libclang-rt-14-dev
-  ccache
+  ccache time
 )
 
 missing=()
