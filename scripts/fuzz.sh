@@ -25,6 +25,9 @@ if [ ! -x build-fuzz/bin/hs_fuzz_seeds ] || [ "${HS_FUZZ_REBUILD:-1}" = 1 ]; the
   HS_FUZZ_OPT="${HS_FUZZ_OPT:--O1}" scripts/build.sh fuzz
 fi
 corpus=build-fuzz/fuzz-corpus
+# The file-reading targets write each input to a scratch file under $TMPDIR: keep that off the
+# disk (a busy disk blocks the fuzzer in I/O and it uses a fraction of its core).
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
 build-fuzz/bin/hs_fuzz_seeds "$corpus" >/dev/null
 
 targets=("$@")
