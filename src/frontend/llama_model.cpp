@@ -277,7 +277,9 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
 const char* absent_reason(const std::string& name) {
   if (name == "output") return "tied embeddings";
   if (name.find(".post_") != std::string::npos) return "no post norms";
-  if (name.ends_with("ffn_norm") || name.ends_with("ffn_norm_bias")) return "a parallel block (one norm per layer)";
+  if (name.ends_with("ffn_norm") || name.ends_with("ffn_norm_bias")) {
+    return "a parallel block (one norm per layer)";
+  }
   if (name.ends_with("norm_bias")) return "RMSNorm (no norm bias)";
   if (name.ends_with("_norm")) return "no q/k norm";
   if (name.ends_with(".w3")) return "a non-gated FFN";

@@ -71,8 +71,8 @@ struct LlamaConfig {
   bool attention_bias = false;  // q/k/v projections have biases
   std::string name = "llama";   // for messages and artifact metadata
   // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3", "granite", "gemma",
-  // "gemma3", "phi3", "glm" or "codegen" (picks the export recipe; the features below say what the graph
-  // computes).
+  // "gemma3", "phi3", "glm" or "codegen" (picks the export recipe; the features below say what the
+  // graph computes).
   std::string family = "llama";
 
   // Family features (the defaults are plain Llama).
