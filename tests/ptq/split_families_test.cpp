@@ -150,8 +150,8 @@ TEST_P(SplitFamilies, QuantizedSplitIsBitExact) {
 
 // Partial rotary (Phi-4 0.75, GLM 0.5, CodeGen 0.5): after the split, each head's q and k chain
 // slices [0, R/2) and [R/2, R) for the rotation and passes [R, Dh) through, concatenating the
-// three back to Dh; the cos/sin rows the rotation multiplies are [1,1,T,R/2]. The split is bit-exact
-// (FloatSplitIsBitExact / QuantizedSplitIsBitExact above run these families too).
+// three back to Dh; the cos/sin rows the rotation multiplies are [1,1,T,R/2]. The split is
+// bit-exact (FloatSplitIsBitExact / QuantizedSplitIsBitExact above run these families too).
 TEST(SplitPartialRotary, PerHeadChainSlicesOnlyTheRotaryPart) {
   for (const char* family : {"phi4", "glm", "codegen"}) {
     SCOPED_TRACE(family);
