@@ -7,8 +7,8 @@
 //   CodeGen's parallel block instead: x = norm(h); h += o_proj(attention(x)) + ffn(x), the FFN
 //              non-gated with biases: w2(act(w1 x + b1)) + b2
 //   logits = lm_head(norm(h)) [+ output_bias] [/ logits_scaling]             [1,T,V]
-//   (norm: RMSNorm, or LayerNorm with bias (CodeGen))
 //            [-> cap * tanh(logits / cap)]  (final_logit_softcapping)
+//   (norm: RMSNorm, or LayerNorm with bias (CodeGen))
 // A multiplier of exactly 1 emits no op.
 // Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
 // (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.

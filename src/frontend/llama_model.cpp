@@ -136,6 +136,10 @@ Status LlamaConfig::validate(std::string_view what) const {
     return errorf(ErrorKind::kInvalidArgument, "{}: rope_local_theta is {}, expected > 0", what,
                   rope_local_theta);
   }
+  if (parallel_block && post_norms) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: post norms and a parallel block together are not supported", what);
+  }
   if (ffn_bias && gated_ffn) {
     return errorf(ErrorKind::kUnsupported,
                   "{}: FFN biases are supported with the non-gated FFN only (CodeGen)", what);
