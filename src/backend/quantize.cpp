@@ -36,6 +36,7 @@ std::string default_recipe(const frontend::LlamaModel& model) {
   if (c.family == "gemma3") return "gemma3-1b";
   if (c.family == "phi3") return "phi-4-mini";
   if (c.family == "glm") return "glm-edge-1.5b";
+  if (c.family == "codegen") return "codegen2-1b";
   if (starts_with(name, "stories")) return "stories";
   if (starts_with(name, "smollm2")) return "smollm2";
   const bool llama3 =

@@ -1,11 +1,14 @@
 // The static llama graph: I/O, embedding, RoPE tables, decoder layers, LM head.
 //
 //   h0 = gather(tok_embeddings[V,D], tokens[1,T]) [* embedding_multiplier]   [1,T,D]
-//   per layer: h += [r *] [post_norm(] o_proj(attention(rms_norm(h))) [)];
-//              h += [r *] [post_norm(] w2(act(w1 x) * w3 x) [)], x = rms_norm(h)
+//   per layer: h += [r *] [post_norm(] o_proj(attention(norm(h))) [)];
+//              h += [r *] [post_norm(] w2(act(w1 x) * w3 x) [)], x = norm(h)
 //              (r: residual_multiplier; act: silu or gelu; post norms: Gemma3)
-//   logits = lm_head(rms_norm(h)) [/ logits_scaling]                         [1,T,V]
+//   CodeGen's parallel block instead: x = norm(h); h += o_proj(attention(x)) + ffn(x), the FFN
+//              non-gated with biases: w2(act(w1 x + b1)) + b2
+//   logits = lm_head(norm(h)) [+ output_bias] [/ logits_scaling]             [1,T,V]
 //            [-> cap * tanh(logits / cap)]  (final_logit_softcapping)
+//   (norm: RMSNorm, or LayerNorm with bias (CodeGen))
 // A multiplier of exactly 1 emits no op.
 // Conv form: every projection is a 1x1 conv over [1,D,1,T] (reshape [1,T,1,D] + transpose
 // (0,3,2,1) in, transpose (0,3,2,1) + reshape [1,T,D] out), as in the reference.
@@ -198,12 +201,43 @@ ValueId from_projection_layout(BuildContext& ctx, ValueId x, int64_t n, const st
   return ctx.e.reshape(t, {1, ctx.T, n}, name);               // [1,T,n]
 }
 
-// A projection in the configured form: conv over [1,in,1,T] or linear over [1,T,in].
-ValueId project(BuildContext& ctx, ValueId x, const Weight& w, const std::string& name) {
+// A projection in the configured form: conv over [1,in,1,T] or linear over [1,T,in]; `bias`
+// ([out]) added when not empty.
+ValueId project(BuildContext& ctx, ValueId x, const Weight& w, const std::string& name,
+                const Weight& bias = {}) {
   GraphEmitter& e = ctx.e;
-  if (!ctx.conv()) return e.linear(x, e.weight(name + ".weight", w), ir::kNoValue, name);
+  const ValueId b = bias.empty() ? ir::kNoValue : e.weight(name + ".bias", bias);
+  if (!ctx.conv()) return e.linear(x, e.weight(name + ".weight", w), b, name);
   ValueId wv = e.weight(name + ".weight", w, {w.shape[0], w.shape[1], 1, 1});
-  return e.conv2d(x, wv, ir::kNoValue, name);
+  return e.conv2d(x, wv, b, name);
+}
+
+// The model's norm of h [1,T,D] (op `name`): RMSNorm with weight `w`, or LayerNorm with `w` and
+// bias `b`; the constants are named `weights`.weight / .bias.
+ValueId norm(BuildContext& ctx, ValueId h, const Weight& w, const Weight& b,
+             const std::string& weights, const std::string& name) {
+  GraphEmitter& e = ctx.e;
+  const double eps = ctx.model.config.rms_eps;
+  const ValueId wv = e.weight(weights + ".weight", w);
+  if (ctx.model.config.norm == NormKind::kRms) return e.rms_norm(h, wv, eps, name);
+  return e.layer_norm(h, wv, e.weight(weights + ".bias", b), eps, name);
+}
+
+// The FFN on the normalized input f_in [1,D,1,T] (conv) or [1,T,D] (linear), same layout out:
+// gated w2(act(w1 x) * w3 x), or non-gated w2(act(w1 x + b1)) + b2 (CodeGen).
+ValueId ffn(BuildContext& ctx, const LayerWeights& w, ValueId f_in, const std::string& p) {
+  GraphEmitter& e = ctx.e;
+  const bool gated = ctx.model.config.gated_ffn;
+  ValueId gate = project(ctx, f_in, w.w1, p + ".ffn.w1", w.b1);                   // [1,F,1,T]
+  ValueId up = gated ? project(ctx, f_in, w.w3, p + ".ffn.w3") : ir::kNoValue;  // [1,F,1,T]
+  ValueId a = ir::kNoValue;
+  switch (ctx.model.config.ffn_act) {
+    case FfnActivation::kSilu: a = e.silu(gate, p + ".ffn.act"); break;
+    case FfnActivation::kGeluTanh: a = e.gelu(gate, "tanh", p + ".ffn.act"); break;
+    case FfnActivation::kGelu: a = e.gelu(gate, "none", p + ".ffn.act"); break;
+  }
+  if (gated) a = e.mul(a, up, p + ".ffn.gated");
+  return project(ctx, a, w.w2, p + ".ffn.w2", w.b2);  // [1,D,1,T]
 }
 
 // x * m (a scalar constant named `name`.scale), or x when m == 1.
@@ -217,33 +251,29 @@ ValueId decoder_layer(BuildContext& ctx, int64_t l, ValueId h) {
   const LayerWeights& w = ctx.model.weights.layers[static_cast<size_t>(l)];
   const std::string p = layer_prefix(l);
   const double eps = ctx.model.config.rms_eps;
-  ValueId xn = e.rms_norm(h, e.weight(p + ".attn_norm.weight", w.attn_norm), eps,
-                          p + ".attn_norm");                               // [1,T,D]
+  ValueId xn = norm(ctx, h, w.attn_norm, w.attn_norm_bias, p + ".attn_norm",
+                    p + ".attn_norm");                                   // [1,T,D]
   ValueId x_in = to_projection_layout(ctx, xn, ctx.D, p + ".attn.x_in");  // [1,D,1,T]
   ValueId attn = ctx.options.form == AttentionForm::kMha ? attention_mha(ctx, l, x_in)
                                                          : attention_sha(ctx, l, x_in);
   ValueId o = project(ctx, attn, w.wo, p + ".attn.o_proj");              // [1,D,1,T]
   const double r = ctx.model.config.residual_multiplier;
   ValueId attn_out = from_projection_layout(ctx, o, ctx.D, p + ".attn.o");  // [1,T,D]
+  if (ctx.model.config.parallel_block) {  // CodeGen: h + (attn(x) + ffn(x)), as transformers
+    ValueId f_in = to_projection_layout(ctx, xn, ctx.D, p + ".ffn.x_in");  // [1,D,1,T]
+    ValueId ffn_out = from_projection_layout(ctx, ffn(ctx, w, f_in, p), ctx.D, p + ".ffn.out");
+    ValueId both = e.add(attn_out, ffn_out, p + ".attn_ffn");
+    return e.add(h, scaled(ctx, both, r, p + ".res"), p + ".h");
+  }
   if (!w.post_attn_norm.empty()) {
     attn_out = e.rms_norm(attn_out, e.weight(p + ".post_attn_norm.weight", w.post_attn_norm), eps,
                           p + ".post_attn_norm");
   }
   h = e.add(h, scaled(ctx, attn_out, r, p + ".attn.res"), p + ".h_attn");
 
-  ValueId fn = e.rms_norm(h, e.weight(p + ".ffn_norm.weight", w.ffn_norm), eps, p + ".ffn_norm");
+  ValueId fn = norm(ctx, h, w.ffn_norm, w.ffn_norm_bias, p + ".ffn_norm", p + ".ffn_norm");
   ValueId f_in = to_projection_layout(ctx, fn, ctx.D, p + ".ffn.x_in");  // [1,D,1,T]
-  ValueId gate = project(ctx, f_in, w.w1, p + ".ffn.w1");                // [1,F,1,T]
-  ValueId up = project(ctx, f_in, w.w3, p + ".ffn.w3");                  // [1,F,1,T]
-  ValueId a = ir::kNoValue;
-  switch (ctx.model.config.ffn_act) {
-    case FfnActivation::kSilu: a = e.silu(gate, p + ".ffn.act"); break;
-    case FfnActivation::kGeluTanh: a = e.gelu(gate, "tanh", p + ".ffn.act"); break;
-    case FfnActivation::kGelu: a = e.gelu(gate, "none", p + ".ffn.act"); break;
-  }
-  ValueId act = e.mul(a, up, p + ".ffn.gated");
-  ValueId down = project(ctx, act, w.w2, p + ".ffn.w2");                 // [1,D,1,T]
-  ValueId ffn_out = from_projection_layout(ctx, down, ctx.D, p + ".ffn.out");  // [1,T,D]
+  ValueId ffn_out = from_projection_layout(ctx, ffn(ctx, w, f_in, p), ctx.D, p + ".ffn.out");
   if (!w.post_ffn_norm.empty()) {
     ffn_out = e.rms_norm(ffn_out, e.weight(p + ".post_ffn_norm.weight", w.post_ffn_norm), eps,
                          p + ".post_ffn_norm");
@@ -332,9 +362,11 @@ Result<ir::Graph> build_llama(const LlamaModel& model, const BuildOptions& optio
   h = detail::scaled(ctx, h, c.embedding_multiplier, "embed_scaled");
   for (int64_t l = 0; l < ctx.L; ++l) h = detail::decoder_layer(ctx, l, h);
 
-  ir::ValueId xn = e.rms_norm(h, e.weight("norm.weight", model.weights.norm), c.rms_eps, "final_norm");
+  ir::ValueId xn =
+      detail::norm(ctx, h, model.weights.norm, model.weights.norm_bias, "norm", "final_norm");
   ir::ValueId x_in = detail::to_projection_layout(ctx, xn, ctx.D, "lm_head.x_in");
-  ir::ValueId logits_p = detail::project(ctx, x_in, model.lm_head(), "output");  // [1,V,1,T]
+  ir::ValueId logits_p = detail::project(ctx, x_in, model.lm_head(), "output",
+                                         model.weights.output_bias);  // [1,V,1,T]
   const bool capped = c.final_logit_softcapping > 0.0;
   const bool unscaled = c.logits_scaling != 1.0 || capped;
   ir::ValueId logits =

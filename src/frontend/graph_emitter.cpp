@@ -103,6 +103,10 @@ ValueId GraphEmitter::softmax(ValueId x, int64_t axis, const std::string& name) 
 ValueId GraphEmitter::rms_norm(ValueId x, ValueId w, double eps, const std::string& name) {
   return op(OpKind::kRmsNorm, {x, w}, {{"eps", eps}}, name);
 }
+ValueId GraphEmitter::layer_norm(ValueId x, ValueId w, ValueId b, double eps,
+                                 const std::string& name) {
+  return op(OpKind::kLayerNorm, {x, w, b}, {{"eps", eps}}, name);
+}
 ValueId GraphEmitter::gelu(ValueId x, const std::string& approximate, const std::string& name) {
   return op(OpKind::kGelu, {x}, {{"approximate", approximate}}, name);
 }

@@ -50,6 +50,9 @@ class GraphEmitter {
   ir::ValueId reduce_min(ir::ValueId x, int64_t axis, const std::string& name);  // keepdim
   ir::ValueId softmax(ir::ValueId x, int64_t axis, const std::string& name);
   ir::ValueId rms_norm(ir::ValueId x, ir::ValueId w, double eps, const std::string& name);
+  // (x - mean) / sqrt(var + eps) * w + b over the last axis.
+  ir::ValueId layer_norm(ir::ValueId x, ir::ValueId w, ir::ValueId b, double eps,
+                         const std::string& name);
   ir::ValueId silu(ir::ValueId x, const std::string& name);
   // approximate: "none" (erf) or "tanh".
   ir::ValueId gelu(ir::ValueId x, const std::string& approximate, const std::string& name);

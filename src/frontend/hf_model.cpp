@@ -1,6 +1,6 @@
 // Hugging Face folders of the llama-like families (Llama, Qwen2/2.5, Qwen3, SmolLM3, Granite,
 // Gemma, Gemma3 text, Phi-3/Phi-4 and GLM; the last two with fused projections split at load,
-// hf_phi_glm.h):
+// hf_phi_glm.h; CodeGen / CodeGen2 with its own keys and tensor names, hf_codegen.h):
 // config.json -> LlamaConfig, (sharded) safetensors -> weights. Every tensor of the checkpoint
 // must be read: one nothing reads (a bias the config does not announce, ...) is an error.
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include "headsplit/frontend/hf.h"
 #include "headsplit/frontend/safetensors.h"
 #include "headsplit/support/file.h"
+#include "hf_codegen.h"
 #include "hf_json.h"
 #include "hf_phi_glm.h"
 
@@ -35,7 +36,8 @@ constexpr HfFamily kHfFamilies[] = {{"LlamaForCausalLM", "llama", "llama"},
                                     {"GemmaForCausalLM", "gemma", "gemma"},
                                     {"Gemma3ForCausalLM", "gemma3_text", "gemma3"},
                                     {"Phi3ForCausalLM", "phi3", "phi3"},
-                                    {"GlmForCausalLM", "glm", "glm"}};
+                                    {"GlmForCausalLM", "glm", "glm"},
+                                    {"CodeGenForCausalLM", "codegen", "codegen"}};
 
 // The family of `architectures` (the first one known), else of `model_type`.
 Result<std::string> read_family(const Json& j, const std::string& what) {
@@ -306,11 +308,15 @@ class WeightSource {
 
   bool has(const std::string& name) const { return where_.count(name) != 0; }
 
-  // Tensors no load() asked for (HF's derived rotary_emb.inv_freq buffers aside), sorted.
+  // Tensors no load() asked for (HF's derived buffers aside: rotary_emb.inv_freq, CodeGen's
+  // attn.causal_mask and attn.masked_bias), sorted.
   std::vector<std::string> unread() const {
     std::vector<std::string> out;
     for (const auto& [name, file] : where_) {
-      if (read_.count(name) == 0 && !name.ends_with(".rotary_emb.inv_freq")) out.push_back(name);
+      const bool derived = name.ends_with(".rotary_emb.inv_freq") ||
+                           name.ends_with(".attn.causal_mask") ||
+                           name.ends_with(".attn.masked_bias");
+      if (read_.count(name) == 0 && !derived) out.push_back(name);
     }
     return out;
   }
@@ -344,59 +350,12 @@ Weight gemma_norm(const Weight& w) {
   return Weight::from_floats(w.shape, v);
 }
 
-}  // namespace
-
-Result<LlamaConfig> load_hf_config(const std::string& path) {
-  HS_ASSIGN_OR_RETURN(Json j, json::read_file(path));
-  if (!j.is_object()) return errorf(ErrorKind::kParse, "{}: expected a JSON object", path);
-  LlamaConfig c;
-  HS_ASSIGN_OR_RETURN(c.family, read_family(j, path));
-  HS_ASSIGN_OR_RETURN(c.ffn_act, read_activation(j, c, path));
-  HS_ASSIGN_OR_RETURN(bool mlp_bias, json::get_bool_or(j, "mlp_bias", false, path));
-  if (mlp_bias) return errorf(ErrorKind::kUnsupported, "{}: mlp_bias is not supported", path);
-  HS_ASSIGN_OR_RETURN(c.dim, json::get_int(j, "hidden_size", path));
-  HS_ASSIGN_OR_RETURN(c.n_layers, json::get_int(j, "num_hidden_layers", path));
-  HS_ASSIGN_OR_RETURN(c.n_heads, json::get_int(j, "num_attention_heads", path));
-  HS_ASSIGN_OR_RETURN(c.n_kv_heads, json::get_int_or(j, "num_key_value_heads", c.n_heads, path));
-  HS_ASSIGN_OR_RETURN(c.hidden_dim, json::get_int(j, "intermediate_size", path));
-  HS_ASSIGN_OR_RETURN(c.vocab_size, json::get_int(j, "vocab_size", path));
-  if (c.n_heads <= 0) {
-    return errorf(ErrorKind::kInvalidArgument, "{}: num_attention_heads is {}, expected > 0", path,
-                  c.n_heads);
-  }
-  // GlmConfig's head_dim defaults to 128; the others' to D / H.
-  HS_ASSIGN_OR_RETURN(c.head_dim, json::get_int_or(j, "head_dim",
-                                                   c.family == "glm" ? 128 : c.dim / c.n_heads,
-                                                   path));
-  HS_ASSIGN_OR_RETURN(c.max_seq_len, json::get_int_or(j, "max_position_embeddings", 2048, path));
-  HS_ASSIGN_OR_RETURN(c.rms_eps, json::get_number_or(j, "rms_norm_eps", 1e-6, path));
-  double theta = 10000.0;
-  if (const Json* rp = json::member(j, "rope_parameters"); rp != nullptr && rp->is_object()) {
-    HS_ASSIGN_OR_RETURN(theta, json::get_number_or(*rp, "rope_theta", theta, path));
-  }
-  HS_ASSIGN_OR_RETURN(c.rope_theta, json::get_number_or(j, "rope_theta", theta, path));
-  HS_ASSIGN_OR_RETURN(c.rope_scaling, read_rope_scaling(j, c.family, path));
-  // Gemma's configs rely on transformers' default (tied).
-  HS_ASSIGN_OR_RETURN(c.tied_embeddings,
-                      json::get_bool_or(j, "tie_word_embeddings", is_gemma(c), path));
-  HS_ASSIGN_OR_RETURN(c.attention_bias, json::get_bool_or(j, "attention_bias", false, path));
-  HS_TRY(read_family_features(j, c, path));
-  c.name = std::filesystem::path(path).parent_path().filename().string();
-  if (c.name.empty()) c.name = "llama";
-  HS_TRY(c.validate(path));
-  return c;
-}
-
-Result<LlamaModel> load_hf_model(const std::string& dir) {
-  HS_TRY(check_directory(dir));
-  LlamaModel model;
-  model.source = dir;
-  HS_ASSIGN_OR_RETURN(model.config, load_hf_config(dir + "/config.json"));
-  const LlamaConfig& c = model.config;
-  HS_ASSIGN_OR_RETURN(WeightSource src, WeightSource::open(dir));
+// The weights of the llama-like families (model.layers.N...), q/k rows in rotate-half layout.
+Result<LlamaWeights> load_llama_weights(const LlamaConfig& c, const WeightSource& src,
+                                        const std::string& dir) {
   const int64_t d = c.dim, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
   const int64_t f = c.hidden_dim;
-  LlamaWeights& w = model.weights;
+  LlamaWeights w;
   HS_ASSIGN_OR_RETURN(w.tok_embeddings,
                       src.load("model.embed_tokens.weight", {c.vocab_size, d}, dir));
   HS_ASSIGN_OR_RETURN(w.norm, src.load("model.norm.weight", {d}, dir));
@@ -473,6 +432,75 @@ Result<LlamaModel> load_hf_model(const std::string& dir) {
     }
   }
   if (is_gemma(c)) w.norm = gemma_norm(w.norm);
+  return w;
+}
+
+}  // namespace
+
+Result<LlamaConfig> load_hf_config(const std::string& path) {
+  HS_ASSIGN_OR_RETURN(Json j, json::read_file(path));
+  if (!j.is_object()) return errorf(ErrorKind::kParse, "{}: expected a JSON object", path);
+  LlamaConfig c;
+  HS_ASSIGN_OR_RETURN(c.family, read_family(j, path));
+  if (c.family == "codegen") {
+    HS_ASSIGN_OR_RETURN(c, hf::read_codegen_config(j, path));
+    c.name = std::filesystem::path(path).parent_path().filename().string();
+    if (c.name.empty()) c.name = "codegen";
+    HS_TRY(c.validate(path));
+    return c;
+  }
+  HS_ASSIGN_OR_RETURN(c.ffn_act, read_activation(j, c, path));
+  HS_ASSIGN_OR_RETURN(bool mlp_bias, json::get_bool_or(j, "mlp_bias", false, path));
+  if (mlp_bias) return errorf(ErrorKind::kUnsupported, "{}: mlp_bias is not supported", path);
+  HS_ASSIGN_OR_RETURN(c.dim, json::get_int(j, "hidden_size", path));
+  HS_ASSIGN_OR_RETURN(c.n_layers, json::get_int(j, "num_hidden_layers", path));
+  HS_ASSIGN_OR_RETURN(c.n_heads, json::get_int(j, "num_attention_heads", path));
+  HS_ASSIGN_OR_RETURN(c.n_kv_heads, json::get_int_or(j, "num_key_value_heads", c.n_heads, path));
+  HS_ASSIGN_OR_RETURN(c.hidden_dim, json::get_int(j, "intermediate_size", path));
+  HS_ASSIGN_OR_RETURN(c.vocab_size, json::get_int(j, "vocab_size", path));
+  if (c.n_heads <= 0) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: num_attention_heads is {}, expected > 0", path,
+                  c.n_heads);
+  }
+  // GlmConfig's head_dim defaults to 128; the others' to D / H.
+  HS_ASSIGN_OR_RETURN(c.head_dim, json::get_int_or(j, "head_dim",
+                                                   c.family == "glm" ? 128 : c.dim / c.n_heads,
+                                                   path));
+  HS_ASSIGN_OR_RETURN(c.max_seq_len, json::get_int_or(j, "max_position_embeddings", 2048, path));
+  HS_ASSIGN_OR_RETURN(c.rms_eps, json::get_number_or(j, "rms_norm_eps", 1e-6, path));
+  double theta = 10000.0;
+  if (const Json* rp = json::member(j, "rope_parameters"); rp != nullptr && rp->is_object()) {
+    HS_ASSIGN_OR_RETURN(theta, json::get_number_or(*rp, "rope_theta", theta, path));
+  }
+  HS_ASSIGN_OR_RETURN(c.rope_theta, json::get_number_or(j, "rope_theta", theta, path));
+  HS_ASSIGN_OR_RETURN(c.rope_scaling, read_rope_scaling(j, c.family, path));
+  // Gemma's configs rely on transformers' default (tied).
+  HS_ASSIGN_OR_RETURN(c.tied_embeddings,
+                      json::get_bool_or(j, "tie_word_embeddings", is_gemma(c), path));
+  HS_ASSIGN_OR_RETURN(c.attention_bias, json::get_bool_or(j, "attention_bias", false, path));
+  HS_TRY(read_family_features(j, c, path));
+  c.name = std::filesystem::path(path).parent_path().filename().string();
+  if (c.name.empty()) c.name = "llama";
+  HS_TRY(c.validate(path));
+  return c;
+}
+
+Result<LlamaModel> load_hf_model(const std::string& dir) {
+  HS_TRY(check_directory(dir));
+  LlamaModel model;
+  model.source = dir;
+  HS_ASSIGN_OR_RETURN(model.config, load_hf_config(dir + "/config.json"));
+  const LlamaConfig& c = model.config;
+  HS_ASSIGN_OR_RETURN(WeightSource src, WeightSource::open(dir));
+  if (c.family == "codegen") {
+    HS_ASSIGN_OR_RETURN(model.weights,
+                        hf::load_codegen_weights(c, [&](const std::string& name,
+                                                        const std::vector<int64_t>& shape) {
+                          return src.load(name, shape, dir);
+                        }));
+  } else {
+    HS_ASSIGN_OR_RETURN(model.weights, load_llama_weights(c, src, dir));
+  }
   if (std::vector<std::string> unread = src.unread(); !unread.empty()) {
     const size_t shown = std::min<size_t>(unread.size(), 8);
     return errorf(

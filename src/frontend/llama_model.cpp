@@ -136,6 +136,14 @@ Status LlamaConfig::validate(std::string_view what) const {
     return errorf(ErrorKind::kInvalidArgument, "{}: rope_local_theta is {}, expected > 0", what,
                   rope_local_theta);
   }
+  if (parallel_block && post_norms) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: post norms and a parallel block together are not supported", what);
+  }
+  if (ffn_bias && gated_ffn) {
+    return errorf(ErrorKind::kUnsupported,
+                  "{}: FFN biases are supported with the non-gated FFN only (CodeGen)", what);
+  }
   if (final_logit_softcapping < 0.0 || !std::isfinite(final_logit_softcapping)) {
     return errorf(ErrorKind::kInvalidArgument,
                   "{}: final_logit_softcapping is {}, expected 0 (none) or > 0", what,
@@ -211,6 +219,15 @@ std::vector<NamedWeight> named_weights(const LlamaModel& model) {
     out.push_back({fmt::format("layers.{}.post_attn_norm", l), &w.layers[l].post_attn_norm});
     out.push_back({fmt::format("layers.{}.post_ffn_norm", l), &w.layers[l].post_ffn_norm});
   }
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const LayerWeights& lw = w.layers[l];
+    out.push_back({fmt::format("layers.{}.attn_norm_bias", l), &lw.attn_norm_bias});
+    out.push_back({fmt::format("layers.{}.ffn_norm_bias", l), &lw.ffn_norm_bias});
+    out.push_back({fmt::format("layers.{}.b1", l), &lw.b1});
+    out.push_back({fmt::format("layers.{}.b2", l), &lw.b2});
+  }
+  out.push_back({"norm_bias", &w.norm_bias});
+  out.push_back({"output_bias", &w.output_bias});
   return out;
 }
 
@@ -220,6 +237,9 @@ namespace {
 std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
   const int64_t d = c.dim, q = c.n_heads * c.head_dim, kv = c.n_kv_heads * c.head_dim;
   const int64_t f = c.hidden_dim;
+  using Shape = std::vector<int64_t>;
+  auto when = [](bool present, Shape shape) { return present ? shape : Shape{}; };
+  const bool layer_norm = c.norm == NormKind::kLayer;
   std::vector<std::vector<int64_t>> out;
   out.push_back({c.vocab_size, d});
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -228,13 +248,11 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
     out.push_back({kv, d});
     out.push_back({kv, d});
     out.push_back({d, q});
-    for (int64_t n : {q, kv, kv}) {
-      out.push_back(c.attention_bias ? std::vector<int64_t>{n} : std::vector<int64_t>{});
-    }
-    out.push_back({d});
+    for (int64_t n : {q, kv, kv}) out.push_back(when(c.attention_bias, {n}));
+    out.push_back(when(!c.parallel_block, {d}));
     out.push_back({f, d});
     out.push_back({d, f});
-    out.push_back({f, d});
+    out.push_back(when(c.gated_ffn, {f, d}));
   }
   out.push_back({d});
   out.push_back(c.tied_embeddings ? std::vector<int64_t>{} : std::vector<int64_t>{c.vocab_size, d});
@@ -248,7 +266,30 @@ std::vector<std::vector<int64_t>> expected_shapes(const LlamaConfig& c) {
       out.push_back(c.post_norms ? std::vector<int64_t>{d} : std::vector<int64_t>{});
     }
   }
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    out.push_back(when(layer_norm, {d}));
+    out.push_back(when(layer_norm && !c.parallel_block, {d}));
+    out.push_back(when(c.ffn_bias, {f}));
+    out.push_back(when(c.ffn_bias, {d}));
+  }
+  out.push_back(when(layer_norm, {d}));
+  out.push_back(when(c.lm_head_bias, {c.vocab_size}));
   return out;
+}
+
+// Why the config leaves the slot `name` empty (validation messages).
+const char* absent_reason(const std::string& name) {
+  if (name == "output") return "tied embeddings";
+  if (name.find(".post_") != std::string::npos) return "no post norms";
+  if (name.ends_with("ffn_norm") || name.ends_with("ffn_norm_bias")) {
+    return "a parallel block (one norm per layer)";
+  }
+  if (name.ends_with("norm_bias")) return "RMSNorm (no norm bias)";
+  if (name.ends_with("_norm")) return "no q/k norm";
+  if (name.ends_with(".w3")) return "a non-gated FFN";
+  if (name.ends_with(".b1") || name.ends_with(".b2")) return "no FFN bias";
+  if (name == "output_bias") return "no LM head bias";
+  return "no attention bias";
 }
 
 }  // namespace
@@ -269,10 +310,7 @@ Status LlamaModel::validate() const {
       if (!w.empty() || !w.shape.empty()) {
         return errorf(ErrorKind::kShape, "{}: {} is present with shape {} but the config says {}",
                       what, named[i].name, shape_text(w.shape),
-                      named[i].name == "output"          ? "tied embeddings"
-                      : named[i].name.find(".post_") != std::string::npos ? "no post norms"
-                      : named[i].name.ends_with("_norm") ? "no q/k norm"
-                                                         : "no attention bias");
+                      absent_reason(named[i].name));
       }
       continue;
     }

@@ -143,6 +143,18 @@ const NamedShape kNamedShapes[] = {
        c.rotary_dim = 64;  // partial_rotary_factor 0.5 (interleaved pairs in the checkpoint)
        c.attention_bias = true, c.tied_embeddings = false;
      }},
+    {"codegen2-1b",  // Salesforce/codegen2-1B (CodeGenForCausalLM)
+     [](LlamaConfig& c) {
+       c.family = "codegen";
+       c.dim = 2048, c.n_layers = 16, c.n_heads = 16, c.n_kv_heads = 16, c.head_dim = 128;
+       c.hidden_dim = 8192, c.vocab_size = 51200, c.max_seq_len = 2048;
+       c.rope_theta = 10000.0, c.rms_eps = 1e-5;
+       c.rotary_dim = 64;  // rotary_dim 64 of 128 (interleaved pairs in the checkpoint)
+       c.ffn_act = FfnActivation::kGeluTanh;  // gelu_new
+       c.norm = NormKind::kLayer, c.parallel_block = true;
+       c.gated_ffn = false, c.ffn_bias = true, c.lm_head_bias = true;
+       c.tied_embeddings = false;
+     }},
 };
 
 }  // namespace

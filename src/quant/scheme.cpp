@@ -189,10 +189,10 @@ Status validate_config(const QuantConfig& config) {
 
 namespace {
 
-constexpr std::array<std::string_view, 14> kRecipes = {
+constexpr std::array<std::string_view, 15> kRecipes = {
     "stories",      "smollm2",    "llama3",     "llama3.2-3b", "qwen2.5-0.5b", "qwen2.5-1.5b",
     "qwen3-0.6b",   "qwen3-1.7b", "smollm3-3b", "granite",     "gemma-2b",     "gemma3-1b",
-    "phi-4-mini",   "glm-edge-1.5b"};
+    "phi-4-mini",   "glm-edge-1.5b", "codegen2-1b"};
 
 // Graph features a recipe turns on (the reference's model configs).
 struct Features {
@@ -263,6 +263,7 @@ Result<QuantConfig> recipe_config(std::string_view name) {
     return make_recipe(name, "16a4w-block16", 8, {"layers.*.attn.v=8a4w", "output=16a8w"});
   }
   if (name == "glm-edge-1.5b") return make_recipe(name, "16a4w-block32", 8, {"output=16a8w"});
+  if (name == "codegen2-1b") return make_recipe(name, "16a8w", 16, {}, {false, true});
   return errorf(ErrorKind::kInvalidArgument, "unknown recipe '{}' (known: {})", name,
                 fmt::join(kRecipes, ", "));
 }

@@ -16,7 +16,8 @@ TEST(DefaultRecipe, ByFamilyAndSize) {
       {"qwen3-0.6b", "qwen3-0.6b"},     {"qwen3-1.7b", "qwen3-1.7b"},
       {"smollm3-3b", "smollm3-3b"},     {"granite-3.3-2b", "granite"},
         {"gemma-2b", "gemma-2b"},         {"gemma3-1b", "gemma3-1b"},
-        {"phi-4-mini", "phi-4-mini"},     {"glm-edge-1.5b", "glm-edge-1.5b"}};
+        {"phi-4-mini", "phi-4-mini"},     {"glm-edge-1.5b", "glm-edge-1.5b"},
+        {"codegen2-1b", "codegen2-1b"}};
   ASSERT_EQ(std::size(expected), frontend::named_config_names().size());
   for (const auto& [shape, recipe] : expected) {
     frontend::LlamaModel m;

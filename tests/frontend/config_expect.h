@@ -29,6 +29,11 @@ inline void expect_same_family_features(const frontend::LlamaConfig& a,
   EXPECT_EQ(a.sliding_window_layers, b.sliding_window_layers);
   EXPECT_EQ(a.rope_local_theta, b.rope_local_theta);
   EXPECT_EQ(a.final_logit_softcapping, b.final_logit_softcapping);
+  EXPECT_EQ(a.norm, b.norm);
+  EXPECT_EQ(a.parallel_block, b.parallel_block);
+  EXPECT_EQ(a.gated_ffn, b.gated_ffn);
+  EXPECT_EQ(a.ffn_bias, b.ffn_bias);
+  EXPECT_EQ(a.lm_head_bias, b.lm_head_bias);
 }
 
 }  // namespace hs::testing

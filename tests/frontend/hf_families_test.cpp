@@ -1,9 +1,10 @@
 // The llama-like families from Hugging Face folders written by the test (Qwen2ForCausalLM,
 // Qwen3ForCausalLM, SmolLM3ForCausalLM, GraniteForCausalLM, GemmaForCausalLM, Gemma3ForCausalLM,
-// LlamaForCausalLM with llama3 RoPE scaling under `rope_parameters`): each loads with its
-// features; its float logits for 16
+// Phi3ForCausalLM, GlmForCausalLM, CodeGenForCausalLM, LlamaForCausalLM with llama3 RoPE scaling
+// under `rope_parameters`): each loads with its features; its float logits for 16
 // positions equal a straightforward forward pass written here (double precision, no code shared
-// with the builder) within 1e-4; MHA, SHA from source and MHA + split give the same greedy
+// with the builder; CodeGen's reads the fused, interleaved checkpoint as transformers does)
+// within 1e-4; MHA, SHA from source and MHA + split give the same greedy
 // tokens; hostile files (missing norm weights, a bias of the wrong length, no_rope_layers of the
 // wrong length, negative multipliers, tensors nothing reads) fail naming what is wrong. Gemma3's
 // sliding window through the runner (hybrid AR-32 / AR-1, window 8, context 64): greedy tokens
@@ -20,12 +21,14 @@
 #include "frontend/hf_writer.h"
 #include "headsplit/frontend/builder.h"
 #include "headsplit/frontend/hf.h"
+#include "headsplit/frontend/safetensors.h"
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/passes/passes.h"
 #include "headsplit/runner/decoder.h"
 #include "headsplit/runner/generator.h"
 #include "headsplit/support/file.h"
+#include "headsplit/tokenizer/pre_tokenizer.h"
 #include "testing/family_configs.h"
 #include "testing/testing.h"
 
@@ -232,6 +235,110 @@ std::vector<Vec> reference_logits(const LlamaModel& model, const std::vector<int
   return logits;
 }
 
+// ---- CodeGen: transformers' CodeGenForCausalLM on the checkpoint as written -----------------
+
+// LayerNorm of x with weight w and bias b: (x - mean) / sqrt(var + eps) * w + b.
+Vec layer_norm(const Vec& x, const Weight& w, const Weight& b, double eps) {
+  double mean = 0.0, var = 0.0;
+  for (double v : x) mean += v;
+  mean /= static_cast<double>(x.size());
+  for (double v : x) var += (v - mean) * (v - mean);
+  var /= static_cast<double>(x.size());
+  Vec y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    y[i] = (x[i] - mean) / std::sqrt(var + eps) * w.f32()[i] + b.f32()[i];
+  }
+  return y;
+}
+
+// Logits [T][V] of `ids` from the CodeGen folder `dir`, reading config.json and the tensors by
+// their HF names and following modeling_codegen.py literally: qkv = qkv_proj(x) viewed as
+// [4, 3*D/4] (mp_num 4), each group split into query, value, key (D/4 each: H/4 heads of Dh);
+// rotate_every_two RoPE (pairs (2i, 2i+1), sin/cos of position * 10000^(-2i/rotary_dim)) on the
+// first rotary_dim dims of each q/k head; scores / sqrt(Dh), causal; out_proj; parallel block
+// h = attn + fc_out(gelu_new(fc_in(x))) + h with x = ln_1(h); logits = lm_head(ln_f(h)).
+std::vector<Vec> codegen_reference_logits(const std::string& dir, const std::vector<int32_t>& ids) {
+  const nlohmann::json cfg = nlohmann::json::parse(*read_text_file(dir + "/config.json"));
+  const auto D = cfg["n_embd"].get<size_t>(), H = cfg["n_head"].get<size_t>();
+  const auto L = cfg["n_layer"].get<size_t>(), R = cfg["rotary_dim"].get<size_t>();
+  const double eps = cfg["layer_norm_epsilon"].get<double>();
+  EXPECT_EQ(cfg["activation_function"], "gelu_new");
+  const size_t Dh = D / H, mp = 4, local = D / mp, T = ids.size();
+  auto file = SafetensorsFile::open(dir + "/model.safetensors");
+  EXPECT_TRUE(file.ok());
+  auto t = [&](const std::string& name) {
+    auto w = file->load(name);
+    EXPECT_TRUE(w.ok()) << name;
+    return w.ok() ? *w : Weight{};
+  };
+  Vec freq;
+  for (size_t i = 0; i < R; i += 2) {
+    freq.push_back(1.0 / std::pow(10000.0, static_cast<double>(i) / static_cast<double>(R)));
+  }
+  const Weight wte = t("transformer.wte.weight");
+  std::vector<Vec> h(T, Vec(D));
+  for (size_t p = 0; p < T; ++p) {
+    for (size_t i = 0; i < D; ++i) h[p][i] = wte.f32()[static_cast<size_t>(ids[p]) * D + i];
+  }
+  auto gelu_new = [](double x) {
+    return 0.5 * x * (1 + std::tanh(std::sqrt(2 / std::numbers::pi) * (x + 0.044715 * x * x * x)));
+  };
+  for (size_t l = 0; l < L; ++l) {
+    const std::string pre = fmt::format("transformer.h.{}.", l);
+    const Weight ln_w = t(pre + "ln_1.weight"), ln_b = t(pre + "ln_1.bias");
+    const Weight qkv_w = t(pre + "attn.qkv_proj.weight"), out_w = t(pre + "attn.out_proj.weight");
+    const Weight fc_in = t(pre + "mlp.fc_in.weight"), fc_in_b = t(pre + "mlp.fc_in.bias");
+    const Weight fc_out = t(pre + "mlp.fc_out.weight"), fc_out_b = t(pre + "mlp.fc_out.bias");
+    std::vector<Vec> x(T), q(T, Vec(D)), k(T, Vec(D)), v(T, Vec(D));
+    for (size_t p = 0; p < T; ++p) {
+      x[p] = layer_norm(h[p], ln_w, ln_b, eps);
+      const Vec qkv = matvec(qkv_w, x[p]);
+      // qkv.reshape(4, -1); query, value, key = split(local); _split_heads: head g*H/4 + u/Dh.
+      for (size_t g = 0; g < mp; ++g) {
+        for (size_t u = 0; u < local; ++u) {
+          const size_t head = g * (H / mp) + u / Dh, i = u % Dh;
+          q[p][head * Dh + i] = qkv[g * 3 * local + u];
+          v[p][head * Dh + i] = qkv[g * 3 * local + local + u];
+          k[p][head * Dh + i] = qkv[g * 3 * local + 2 * local + u];
+        }
+      }
+      for (size_t hh = 0; hh < H; ++hh) {
+        rope(q[p], hh * Dh, static_cast<int64_t>(p), freq, 1.0, true);
+        rope(k[p], hh * Dh, static_cast<int64_t>(p), freq, 1.0, true);
+      }
+    }
+    for (size_t p = 0; p < T; ++p) {
+      Vec attn(D, 0.0);
+      for (size_t hh = 0; hh < H; ++hh) {
+        Vec s(p + 1);
+        double mx = -1e300, sum = 0.0;
+        for (size_t j = 0; j <= p; ++j) {
+          double d = 0.0;
+          for (size_t i = 0; i < Dh; ++i) d += q[p][hh * Dh + i] * k[j][hh * Dh + i];
+          s[j] = d / std::sqrt(static_cast<double>(Dh));
+          mx = std::max(mx, s[j]);
+        }
+        for (size_t j = 0; j <= p; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (size_t j = 0; j <= p; ++j) {
+          for (size_t i = 0; i < Dh; ++i) attn[hh * Dh + i] += s[j] / sum * v[j][hh * Dh + i];
+        }
+      }
+      const Vec a = matvec(out_w, attn);
+      Vec f = matvec(fc_in, x[p], &fc_in_b);
+      for (double& e : f) e = gelu_new(e);
+      const Vec m = matvec(fc_out, f, &fc_out_b);
+      for (size_t i = 0; i < D; ++i) h[p][i] = a[i] + m[i] + h[p][i];
+    }
+  }
+  const Weight ln_f_w = t("transformer.ln_f.weight"), ln_f_b = t("transformer.ln_f.bias");
+  const Weight head = t("lm_head.weight"), head_b = t("lm_head.bias");
+  std::vector<Vec> logits;
+  for (size_t p = 0; p < T; ++p) {
+    logits.push_back(matvec(head, layer_norm(h[p], ln_f_w, ln_f_b, eps), &head_b));
+  }
+  return logits;
+}
+
 // ---- The graph side ------------------------------------------------------------------------
 
 // Logits [T*V] of one T-token step from an empty cache (context 2T).
@@ -313,7 +420,8 @@ class HfFamilies : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
   const LlamaModel src = testing::family_model(GetParam(), 3);
-  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_hf_model(write_family(GetParam())));
+  const std::string dir = write_family(GetParam());
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel m, load_hf_model(dir));
   const LlamaConfig &a = m.config, &b = src.config;
   testing::expect_same_family_features(a, b);
   EXPECT_EQ(a.rope_scaling.has_value(), b.rope_scaling.has_value());
@@ -326,7 +434,19 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
     EXPECT_TRUE(weights_bit_equal(x.post_attn_norm, y.post_attn_norm)) << l;
     EXPECT_TRUE(weights_bit_equal(x.post_ffn_norm, y.post_ffn_norm)) << l;
     EXPECT_TRUE(weights_bit_equal(x.q_norm, y.q_norm)) << l;
+    // Fused and interleaved checkpoints (Phi, GLM, CodeGen) split and permuted back.
+    EXPECT_TRUE(weights_bit_equal(x.wq, y.wq)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.wk, y.wk)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.wv, y.wv)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.bq, y.bq)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.w3, y.w3)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.attn_norm_bias, y.attn_norm_bias)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.b1, y.b1)) << l;
+    EXPECT_TRUE(weights_bit_equal(x.b2, y.b2)) << l;
   }
+  EXPECT_TRUE(weights_bit_equal(m.weights.norm_bias, src.weights.norm_bias));
+  EXPECT_TRUE(weights_bit_equal(m.weights.output_bias, src.weights.output_bias));
+  EXPECT_EQ(a.rms_eps, b.rms_eps);
   EXPECT_TRUE(weights_bit_equal(m.weights.norm, src.weights.norm));
   EXPECT_EQ(a.rotary_dim, b.rotary_dim);
   ASSERT_EQ(a.longrope.has_value(), b.longrope.has_value());
@@ -340,7 +460,10 @@ TEST_P(HfFamilies, LoadsAndMatchesTheReferenceForward) {
 
   std::vector<int32_t> ids;
   for (int i = 0; i < 16; ++i) ids.push_back((i * 37 + 11) % static_cast<int32_t>(a.vocab_size));
-  const std::vector<Vec> want = reference_logits(src, ids, 2 * static_cast<int64_t>(ids.size()));
+  // CodeGen: the reference reads the fused, interleaved checkpoint itself.
+  const std::vector<Vec> want =
+      a.family == "codegen" ? codegen_reference_logits(dir, ids)
+                            : reference_logits(src, ids, 2 * static_cast<int64_t>(ids.size()));
   HS_ASSERT_OK_AND_ASSIGN(std::vector<float> got, graph_logits(m, ids));
   const auto V = static_cast<size_t>(a.vocab_size);
   ASSERT_EQ(got.size(), ids.size() * V);
@@ -657,6 +780,87 @@ TEST(HfFamiliesHostile, PhiAndGlm) {
   });
   expect_error(g, "rope_scaling type 'longrope' is not supported, only llama3 (and longrope for "
                   "phi3)");
+}
+
+TEST(HfFamiliesHostile, CodegenKeys) {
+  const std::string dir = write_family("codegen");
+  for (int rotary : {7, 32}) {  // odd; above head_dim 16
+    edit_config(dir, [&](nlohmann::json& c) { c["rotary_dim"] = rotary; });
+    expect_error(dir, fmt::format("rotary_dim is {}, expected an even number in 2..16 (head_dim "
+                                  "= n_embd 64 / n_head 4)",
+                                  rotary));
+  }
+  edit_config(dir, [](nlohmann::json& c) {
+    c["rotary_dim"] = 8;
+    c["n_embd"] = 66;
+  });
+  expect_error(dir, "n_embd 66 is not divisible by n_head 4 (head_dim = n_embd / n_head)");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["n_embd"] = 64;
+    c["n_head"] = 2;
+  });
+  expect_error(dir, "n_head 2 is not a multiple of 4 (CodeGen's qkv_proj holds 4 groups");
+  edit_config(dir, [](nlohmann::json& c) {
+    c["n_head"] = 4;
+    c["activation_function"] = "relu";
+  });
+  expect_error(dir, "activation_function 'relu' is not supported (gelu_new, gelu_fast, "
+                    "gelu_pytorch_tanh, gelu)");
+  // rotary_dim absent: CodeGenConfig's default 64 (above this head_dim); null: refused.
+  edit_config(dir, [](nlohmann::json& c) {
+    c["activation_function"] = "gelu_new";
+    c.erase("rotary_dim");
+  });
+  expect_error(dir, "rotary_dim is 64, expected an even number in 2..16");
+  edit_config(dir, [](nlohmann::json& c) { c["rotary_dim"] = nullptr; });
+  expect_error(dir, "rotary_dim is null");
+  // n_inner null: 4 * n_embd (the checkpoint's fc_in is then the wrong shape).
+  edit_config(dir, [](nlohmann::json& c) {
+    c["rotary_dim"] = 8;
+    c["n_inner"] = nullptr;
+  });
+  HS_ASSERT_OK_AND_ASSIGN(LlamaConfig c, load_hf_config(dir + "/config.json"));
+  EXPECT_EQ(c.hidden_dim, 256);
+  EXPECT_EQ(c.rope_dims(), 8);
+  expect_error(dir, "'transformer.h.0.mlp.fc_in.weight' has shape [96,64], expected [256,64]");
+  edit_config(dir, [](nlohmann::json& j) { j["n_inner"] = 96; });
+  HS_ASSERT_OK(load_hf_model(dir));
+  testing::HfWriteOptions o;
+  o.skip_tensor = "transformer.h.1.attn.qkv_proj.weight";
+  expect_error(write_family("codegen", o), "'transformer.h.1.attn.qkv_proj.weight' is missing");
+}
+
+// CodeGen2 ships a GPT-2 style byte-level BPE tokenizer.json: a codegen folder with one loads
+// it (pieces in bytes_to_unicode form, merges, <|endoftext|> as BOS and EOS).
+TEST(HfFamiliesTokenizer, CodegenByteLevelBpe) {
+  LlamaModel m = testing::family_model("codegen", 3);
+  tokenizer::TokenizerData t;
+  t.kind = tokenizer::TokenizerKind::kByteLevelBpe;
+  for (int b = 0; b < 256; ++b) {
+    t.pieces.push_back(tokenizer::bytes_to_unicode(std::string(1, static_cast<char>(b))));
+  }
+  t.merges = {"d e", "de f", "\u0120 x", "r e"};
+  for (const char* p : {"de", "def", "\u0120x", "re", "<|endoftext|>"}) t.pieces.push_back(p);
+  t.types.assign(t.pieces.size(), tokenizer::TokenType::kNormal);
+  t.types.back() = tokenizer::TokenType::kControl;
+  t.pre_tokenizer = "gpt2";
+  t.bos_id = t.eos_id = static_cast<int32_t>(t.pieces.size()) - 1;
+  t.add_bos = false;
+  t.add_space_prefix = false;
+  m.tokenizer = t;
+  const std::string dir = testing::temp_dir() + "/codegen-tokenizer";
+  std::filesystem::create_directories(dir);
+  HS_ASSERT_OK(testing::write_hf_folder(m, dir));
+  HS_ASSERT_OK_AND_ASSIGN(LlamaModel loaded, load_hf_model(dir));
+  ASSERT_TRUE(loaded.tokenizer.has_value());
+  EXPECT_EQ(loaded.tokenizer->kind, tokenizer::TokenizerKind::kByteLevelBpe);
+  EXPECT_EQ(loaded.tokenizer->pieces, t.pieces);
+  EXPECT_EQ(loaded.tokenizer->merges, t.merges);
+  EXPECT_EQ(loaded.tokenizer->eos_id, 260);
+  HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(*loaded.tokenizer));
+  const std::vector<int32_t> ids = tok->encode("def x\n", false);
+  EXPECT_EQ(ids, (std::vector<int32_t>{257, 258, '\n'}));  // "def", "\u0120x", byte 0x0A
+  EXPECT_EQ(tok->decode(ids), "def x\n");
 }
 
 TEST(HfFamiliesConfig, RopeParametersAndSmolLM3Interval) {

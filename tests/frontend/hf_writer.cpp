@@ -213,8 +213,11 @@ Status write_hf_tokenizer(const TokenizerData& t, const std::string& dir) {
   return write_file_atomic(dir + "/generation_config.json", dump(gen));
 }
 
-Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
-                       const HfWriteOptions& o) {
+namespace {
+
+// config.json and the tensors of the llama-like families (model.layers.N...).
+Status llama_config_and_tensors(const frontend::LlamaModel& m, const std::string& dir,
+                                const HfWriteOptions& o, std::vector<SafetensorsEntry>& entries) {
   const frontend::LlamaConfig& c = m.config;
   const std::pair<std::string, std::string> arch =
       c.family == "qwen2"     ? std::pair{"Qwen2ForCausalLM", "qwen2"}
@@ -309,7 +312,6 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
   }
   HS_TRY(write_file_atomic(dir + "/config.json", dump(config)));
 
-  std::vector<SafetensorsEntry> entries;
   auto add = [&](const std::string& name, const frontend::Weight& w) {
     if (name == o.skip_tensor || w.empty()) return;
     std::vector<float> v(w.f32().begin(), w.f32().end());
@@ -365,6 +367,91 @@ Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
   }
   add("model.norm.weight", m.weights.norm);
   if (!c.tied_embeddings) add("lm_head.weight", m.weights.output);
+  return ok_status();
+}
+
+// CodeGen (transformers' CodeGenForCausalLM): GPT-J style config keys; qkv_proj fused in
+// CodeGenAttention's layout: 4 groups of rows, each the query, value and key rows of H/4 heads,
+// with q/k rows in interleaved RoPE pairs within the rotary part (written here independently of
+// the reader's split).
+Status codegen_config_and_tensors(const frontend::LlamaModel& m, const std::string& dir,
+                                  const HfWriteOptions& o,
+                                  std::vector<SafetensorsEntry>& entries) {
+  const frontend::LlamaConfig& c = m.config;
+  json config = {{"architectures", {"CodeGenForCausalLM"}},
+                 {"model_type", "codegen"},
+                 {"n_embd", c.dim},
+                 {"n_layer", c.n_layers},
+                 {"n_head", c.n_heads},
+                 {"n_inner", c.hidden_dim},
+                 {"rotary_dim", c.rope_dims()},
+                 {"n_positions", c.max_seq_len},
+                 {"n_ctx", c.max_seq_len},
+                 {"activation_function",
+                  c.ffn_act == frontend::FfnActivation::kGelu ? "gelu" : "gelu_new"},
+                 {"layer_norm_epsilon", c.rms_eps},
+                 {"vocab_size", c.vocab_size},
+                 {"tie_word_embeddings", c.tied_embeddings},
+                 {"use_cache", true},
+                 {"torch_dtype", o.dtype == StoredDType::kBF16 ? "bfloat16" : "float32"}};
+  HS_TRY(write_file_atomic(dir + "/config.json", dump(config)));
+  auto add = [&](const std::string& name, const frontend::Weight& w) {
+    if (name == o.skip_tensor || w.empty()) return;
+    entries.push_back({name, dtype_name(o.dtype), w.shape, encode_floats(w.f32(), o.dtype)});
+  };
+  const int64_t D = c.dim, H = c.n_heads, Dh = c.head_dim, R = c.rope_dims();
+  const int64_t groups = 4, local = D / groups;
+  // Rotate-half row j of a head -> interleaved row: j < R/2 -> 2j, R/2 <= j < R -> 2(j-R/2)+1.
+  auto interleaved_row = [&](int64_t j) {
+    return j >= R ? j : j < R / 2 ? 2 * j : 2 * (j - R / 2) + 1;
+  };
+  add("transformer.wte.weight", m.weights.tok_embeddings);
+  for (size_t l = 0; l < m.weights.layers.size(); ++l) {
+    const frontend::LayerWeights& lw = m.weights.layers[l];
+    const std::string p = fmt::format("transformer.h.{}.", l);
+    add(p + "ln_1.weight", lw.attn_norm);
+    add(p + "ln_1.bias", lw.attn_norm_bias);
+    std::vector<float> qkv(static_cast<size_t>(3 * D * D));
+    // Group g, part (0 query, 1 value, 2 key), row u of the part: head g*H/4 + u/Dh, dim u%Dh.
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t part = 0; part < 3; ++part) {
+        const frontend::Weight& src = part == 0 ? lw.wq : part == 1 ? lw.wv : lw.wk;
+        for (int64_t u = 0; u < local; ++u) {
+          const int64_t head = g * (H / groups) + u / Dh, i = u % Dh;
+          // The graph's row head*Dh + i holds what the checkpoint keeps at interleaved_row(i).
+          int64_t from = head * Dh + i;
+          if (part != 1) {
+            for (int64_t j = 0; j < Dh; ++j) {
+              if (interleaved_row(j) == i) from = head * Dh + j;
+            }
+          }
+          const int64_t to = g * 3 * local + part * local + u;
+          std::copy_n(src.f32().begin() + from * D, D, qkv.begin() + to * D);
+        }
+      }
+    }
+    add(p + "attn.qkv_proj.weight", frontend::Weight::from_floats({3 * D, D}, qkv));
+    add(p + "attn.out_proj.weight", lw.wo);
+    add(p + "mlp.fc_in.weight", lw.w1);
+    add(p + "mlp.fc_in.bias", lw.b1);
+    add(p + "mlp.fc_out.weight", lw.w2);
+    add(p + "mlp.fc_out.bias", lw.b2);
+  }
+  add("transformer.ln_f.weight", m.weights.norm);
+  add("transformer.ln_f.bias", m.weights.norm_bias);
+  if (!c.tied_embeddings) add("lm_head.weight", m.weights.output);
+  add("lm_head.bias", m.weights.output_bias);
+  return ok_status();
+}
+
+}  // namespace
+
+Status write_hf_folder(const frontend::LlamaModel& m, const std::string& dir,
+                       const HfWriteOptions& o) {
+  const frontend::LlamaConfig& c = m.config;
+  std::vector<SafetensorsEntry> entries;
+  HS_TRY(c.family == "codegen" ? codegen_config_and_tensors(m, dir, o, entries)
+                               : llama_config_and_tensors(m, dir, o, entries));
 
   if (o.shards <= 1) {
     HS_TRY(write_safetensors(dir + "/model.safetensors", entries));

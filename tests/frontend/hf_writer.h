@@ -30,7 +30,9 @@ struct HfWriteOptions {
 // Glm/LlamaForCausalLM) and its keys (no_rope_layers, Granite's multipliers, Gemma's activation
 // and (1 + w) norms stored as w - 1, Gemma3's sliding window, partial_rotary_factor, longrope;
 // Qwen2 writes no attention_bias key). Phi3 writes fused qkv_proj and gate_up_proj, Glm fused
-// gate_up_proj and q/k rows with interleaved pairs in the rotary part. A
+// gate_up_proj and q/k rows with interleaved pairs in the rotary part. CodeGen (family
+// "codegen") writes CodeGenForCausalLM's keys and tensors (transformer.h.N...), qkv_proj fused
+// in CodeGenAttention's 4-group query/value/key layout with interleaved q/k rows. A
 // llama2c-kind tokenizer is not written (use an spm or byte-level one).
 Status write_hf_folder(const frontend::LlamaModel& model, const std::string& dir,
                        const HfWriteOptions& options = {});

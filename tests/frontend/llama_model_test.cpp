@@ -251,14 +251,21 @@ TEST(RandomLlama, DeterministicAndThreadIndependent) {
   c.attention_bias = true;
   c.qk_norm = true;
   c.post_norms = true;
+  c.norm = NormKind::kLayer;  // norm biases
+  c.lm_head_bias = true;
   LlamaModel a = make_random_llama(c, 7, RandomOptions{1});
   LlamaModel b = make_random_llama(c, 7, RandomOptions{3});
   LlamaModel other = make_random_llama(c, 8, RandomOptions{1});
   HS_ASSERT_OK(a.validate());
   EXPECT_EQ(a.source, "random(seed 7)");
   std::vector<NamedWeight> wa = named_weights(a), wb = named_weights(b), wo = named_weights(other);
-  ASSERT_EQ(wa.size(), 2 + 16 * 5 + 1u);
+  // Per layer 12 + 2 q/k norms + 2 post norms + 4 CodeGen biases; 4 model-wide + 2 biases.
+  ASSERT_EQ(wa.size(), 2 + 16 * 5 + 1u + 4 * 5 + 2);
   for (size_t i = 0; i < wa.size(); ++i) {
+    if (wa[i].name.ends_with(".b1") || wa[i].name.ends_with(".b2")) {  // gated FFN: no biases
+      EXPECT_TRUE(wa[i].weight->empty()) << wa[i].name;
+      continue;
+    }
     EXPECT_TRUE(weights_bit_equal(*wa[i].weight, *wb[i].weight)) << wa[i].name;
     EXPECT_FALSE(weights_bit_equal(*wa[i].weight, *wo[i].weight)) << wa[i].name;
   }

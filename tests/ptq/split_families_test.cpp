@@ -2,13 +2,14 @@
 // Dh != D/H, SmolLM3 no-RoPE layers, Granite multipliers, Llama-3.2 scaled RoPE, untied
 // heads, Gemma's GELU and Hkv = 1, Gemma3's post norms, sliding-window layers with their own
 // mask and RoPE rows, and logit soft-capping, Phi-4 partial rotary with longrope, GLM partial
-// rotary with biases): on random weights in small family-like shapes, float and quantized
-// (16a8w, 16a4w-block32), T = 1 and T = 32, the split graph's outputs are bit-identical to the
-// MHA graph's; every layer has H + 2*Hkv + 1 attention projections after the split; the per-head
-// q/k norm reads the shared [Dh] weight; bias slices are the weight's rows; the SHA-from-source
-// graph computes the same logits. Phi-4 and GLM partial rotary: each head's chain slices only
-// the rotary part. The same on each family's published attention shape (SplitPublishedShapes:
-// D, H, Hkv, Dh as published, two layers).
+// rotary with biases, CodeGen's LayerNorm, parallel block, biased GELU FFN and LM head bias):
+// on random weights in small family-like shapes, float and quantized (16a8w, 16a4w-block32),
+// T = 1 and T = 32, the split graph's outputs are bit-identical to the MHA graph's; every layer
+// has H + 2*Hkv + 1 attention projections after the split; the per-head q/k norm reads the
+// shared [Dh] weight; bias slices are the weight's rows; the SHA-from-source graph computes the
+// same logits. Phi-4, GLM and CodeGen partial rotary: each head's chain slices only the rotary
+// part. The same on each family's published attention shape (SplitPublishedShapes: D, H, Hkv,
+// Dh as published, two layers).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -147,12 +148,12 @@ TEST_P(SplitFamilies, QuantizedSplitIsBitExact) {
   }
 }
 
-// Partial rotary (Phi-4 0.75, GLM 0.5): after the split, each head's q and k chain slices
-// [0, R/2) and [R/2, R) for the rotation and passes [R, Dh) through, concatenating the three
-// back to Dh; the cos/sin rows the rotation multiplies are [1,1,T,R/2]. The split is bit-exact
-// (FloatSplitIsBitExact / QuantizedSplitIsBitExact above run these families too).
+// Partial rotary (Phi-4 0.75, GLM 0.5, CodeGen 0.5): after the split, each head's q and k chain
+// slices [0, R/2) and [R/2, R) for the rotation and passes [R, Dh) through, concatenating the
+// three back to Dh; the cos/sin rows the rotation multiplies are [1,1,T,R/2]. The split is
+// bit-exact (FloatSplitIsBitExact / QuantizedSplitIsBitExact above run these families too).
 TEST(SplitPartialRotary, PerHeadChainSlicesOnlyTheRotaryPart) {
-  for (const char* family : {"phi4", "glm"}) {
+  for (const char* family : {"phi4", "glm", "codegen"}) {
     SCOPED_TRACE(family);
     const LlamaConfig c = hs::testing::family_config(family);
     const int64_t R = c.rope_dims(), Dh = c.head_dim, T = 32;

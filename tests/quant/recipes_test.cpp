@@ -44,6 +44,7 @@ TEST(FamilyRecipes, MatchTheReferenceTable) {
       {"gemma3-1b", "16a4w-block64", 8, {"layers.*.attn.v=16a8w"}, false, true},
       {"phi-4-mini", "16a4w-block16", 8, {"layers.*.attn.v=8a4w", "output=16a8w"}, false, false},
       {"glm-edge-1.5b", "16a4w-block32", 8, {"output=16a8w"}, false, false},
+      {"codegen2-1b", "16a8w", 16, {}, false, true},
   };
   for (const Row& row : rows) {
     SCOPED_TRACE(row.name);

@@ -4,7 +4,8 @@
 // and an untied head; Gemma's GELU FFN, sqrt(D) embedding scale and one kv head; Gemma3's
 // q/k norms, post norms, sliding-window layers with a local RoPE base, and logit soft-capping;
 // Phi-4-mini partial rotary 0.75 with longrope scaling, GLM-edge partial rotary 0.5 with q/k/v
-// biases).
+// biases; CodeGen2's LayerNorm with bias, parallel block, non-gated GELU FFN with biases, LM head
+// bias and partial rotary 0.5).
 #pragma once
 
 #include <cmath>
@@ -16,13 +17,16 @@
 
 namespace hs::testing {
 
-// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3", "phi4", "glm".
+// "llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3", "phi4", "glm",
+// "codegen".
 inline std::vector<std::string> family_names() {
-  return {"llama3.2", "qwen2.5", "qwen3", "smollm3", "granite", "gemma", "gemma3", "phi4", "glm"};
+  return {"llama3.2", "qwen2.5", "qwen3",  "smollm3", "granite",
+          "gemma",    "gemma3",  "phi4",   "glm",     "codegen"};
 }
 
 // D 64, L 2, H 4, Hkv 2, Dh 16 (qwen3: 32), F 96, V 320, trained context 256. Gemma: Hkv 1;
-// Gemma3: L 3 (layers 0 and 1 sliding, window 8; layer 2 global), Hkv 1, Dh 32.
+// Gemma3: L 3 (layers 0 and 1 sliding, window 8; layer 2 global), Hkv 1, Dh 32. CodeGen: Hkv 4
+// (= H, a multiple of CodeGen's 4 qkv groups).
 inline frontend::LlamaConfig family_config(const std::string& family) {
   frontend::LlamaConfig c;
   c.name = family + "-tiny";
@@ -88,6 +92,16 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
     c.rotary_dim = 8;  // 0.5 * Dh, interleaved pairs in the checkpoint
     c.attention_bias = true;
     c.tied_embeddings = false;
+  } else if (family == "codegen") {
+    c.family = "codegen";
+    c.n_kv_heads = 4;
+    c.rms_eps = 1e-5;  // layer_norm_epsilon
+    c.rotary_dim = 8;  // 0.5 * Dh, interleaved pairs in the checkpoint
+    c.ffn_act = frontend::FfnActivation::kGeluTanh;  // gelu_new
+    c.norm = frontend::NormKind::kLayer;
+    c.parallel_block = true;
+    c.gated_ffn = false, c.ffn_bias = true, c.lm_head_bias = true;
+    c.tied_embeddings = false;
   }
   return c;
 }
@@ -97,7 +111,8 @@ inline frontend::LlamaConfig family_config(const std::string& family) {
 inline std::vector<std::string> published_shape_names() {
   return {"llama3.2-1b", "llama3.2-3b", "qwen2.5-0.5b",   "qwen2.5-1.5b",
           "qwen3-0.6b",  "qwen3-1.7b",  "smollm3-3b",     "granite-3.3-2b",
-          "gemma-2b",    "gemma3-1b",   "phi-4-mini",     "glm-edge-1.5b"};
+          "gemma-2b",    "gemma3-1b",   "phi-4-mini",     "glm-edge-1.5b",
+          "codegen2-1b"};
 }
 
 // A named shape's attention as published (D, H, Hkv, Dh, biases, q/k norms, RoPE base and

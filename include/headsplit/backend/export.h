@@ -137,7 +137,8 @@ struct PreparedExport {
 
 // The recipe of the model's family and size: qwen2 -> "qwen2.5-0.5b" (D <= 1024) or
 // "qwen2.5-1.5b"; qwen3 -> "qwen3-0.6b" (D <= 1024) or "qwen3-1.7b"; smollm3 -> "smollm3-3b";
-// granite -> "granite"; phi3 -> "phi-4-mini"; glm -> "glm-edge-1.5b"; llama by config name:
+// granite -> "granite"; phi3 -> "phi-4-mini"; glm -> "glm-edge-1.5b";
+// codegen -> "codegen2-1b"; llama by config name:
 // "stories" (stories*), "smollm2" (smollm2*), and Llama-3 (llama-3* / llama3* or V = 128256)
 // -> "llama3.2-3b" (D >= 3072) or "llama3"; "" when none fits (the scheme 16a8w is used).
 std::string default_recipe(const frontend::LlamaModel& model);

@@ -34,6 +34,12 @@ enum class FfnActivation : uint8_t {
 };
 std::string_view ffn_activation_name(FfnActivation act);  // "silu", "gelu_tanh", "gelu"
 
+// The normalization of every norm slot (attention, FFN, final).
+enum class NormKind : uint8_t {
+  kRms,    // x * w / sqrt(mean(x^2) + eps)
+  kLayer,  // (x - mean(x)) / sqrt(var(x) + eps) * w + b  (CodeGen; a [D] bias per norm)
+};
+
 // Phi-3 / Phi-4 "longrope" RoPE scaling (transformers' _compute_longrope_parameters): inverse
 // frequency i is 1 / (ext[i] * theta^(2i/R)), R the rotary dims, ext the short factors, or the
 // long ones when the context exceeds original_max_position_embeddings; cos and sin are
@@ -65,8 +71,8 @@ struct LlamaConfig {
   bool attention_bias = false;  // q/k/v projections have biases
   std::string name = "llama";   // for messages and artifact metadata
   // The checkpoint's family: "llama", "qwen2", "qwen3", "smollm3", "granite", "gemma",
-  // "gemma3", "phi3" or "glm" (picks the export recipe; the features below say what the graph
-  // computes).
+  // "gemma3", "phi3", "glm" or "codegen" (picks the export recipe; the features below say what the
+  // graph computes).
   std::string family = "llama";
 
   // Family features (the defaults are plain Llama).
@@ -92,6 +98,14 @@ struct LlamaConfig {
   // permuted to rotate-half within the rotary part at load.
   int64_t rotary_dim = 0;
   std::optional<LongRope> longrope;  // Phi-3 / Phi-4 longrope scaling (not with rope_scaling)
+  // CodeGen: LayerNorm with bias (rms_eps is its eps), a parallel block (one norm per layer:
+  // h += attn(x) + ffn(x), x = attn_norm(h); no ffn_norm), a non-gated FFN with biases
+  // (w2 act(w1 x + b1) + b2; no w3) and an LM head bias.
+  NormKind norm = NormKind::kRms;
+  bool parallel_block = false;
+  bool gated_ffn = true;       // false: w2 act(w1 x), no w3
+  bool ffn_bias = false;       // b1 [F], b2 [D] (non-gated FFNs only)
+  bool lm_head_bias = false;   // output_bias [V]
 
   // R: rotary_dim, or head_dim when 0.
   int64_t rope_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }
@@ -131,6 +145,8 @@ struct LayerWeights {
   Weight w2;          // [D, F]  down
   Weight w3;          // [F, D]  up
   Weight post_attn_norm, post_ffn_norm;  // [D] each when post_norms (Gemma3)
+  Weight attn_norm_bias, ffn_norm_bias;  // [D] each when norm is kLayer (ffn's: not parallel)
+  Weight b1, b2;                         // [F], [D] when ffn_bias
 };
 
 struct LlamaWeights {
@@ -138,6 +154,8 @@ struct LlamaWeights {
   std::vector<LayerWeights> layers;
   Weight norm;    // [D]
   Weight output;  // [V, D]; empty when tied_embeddings
+  Weight norm_bias;    // [D] when norm is kLayer
+  Weight output_bias;  // [V] when lm_head_bias
 };
 
 struct LlamaModel {
@@ -172,8 +190,9 @@ bool weights_bit_equal(const Weight& a, const Weight& b);
 
 // Every weight slot of a model with its name ("tok_embeddings", "layers.3.wq", "layers.3.bq",
 // "norm", "output", then per layer "layers.3.q_norm", "layers.3.k_norm", then per layer
-// "layers.3.post_attn_norm", "layers.3.post_ffn_norm"), in the fixed order of RandomOptions
-// below; absent (empty) weights included.
+// "layers.3.post_attn_norm", "layers.3.post_ffn_norm", then per layer "layers.3.attn_norm_bias",
+// "layers.3.ffn_norm_bias", "layers.3.b1", "layers.3.b2", then "norm_bias", "output_bias"), in
+// the fixed order of RandomOptions below; absent (empty) weights included.
 struct NamedWeight {
   std::string name;
   const Weight* weight = nullptr;
@@ -195,8 +214,8 @@ Weight permute_rotate_half_to_interleaved(const Weight& w, int64_t n_heads, int6
 // not depend on weight values). Norm weights are near 1; matrices scaled by 1/sqrt(in).
 // Value of element i of the n-th weight (in the order tok_embeddings, per layer attn_norm, wq,
 // wk, wv, wo, bq, bk, bv, ffn_norm, w1, w2, w3, then norm, output, then per layer q_norm,
-// k_norm, then per layer post_attn_norm, post_ffn_norm: appended so the other weights keep
-// their values) is a hash of (seed, n, i),
+// k_norm, then per layer post_attn_norm, post_ffn_norm, then the CodeGen biases: appended so
+// the other weights keep their values) is a hash of (seed, n, i),
 // so the result does not depend on the thread count.
 struct RandomOptions {
   int threads = 0;  // 0: std::thread::hardware_concurrency()
@@ -207,8 +226,8 @@ LlamaModel make_random_llama(const LlamaConfig& config, uint64_t seed,
 
 // Named configurations in real model shapes: "stories260k", "smollm2-135m", "llama3.2-1b",
 // "llama3.2-3b", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b", "qwen3-1.7b", "smollm3-3b",
-// "granite-3.3-2b", "gemma-2b", "gemma3-1b", "phi-4-mini", "glm-edge-1.5b" (the published
-// config.json values).
+// "granite-3.3-2b", "gemma-2b", "gemma3-1b", "phi-4-mini", "glm-edge-1.5b", "codegen2-1b" (the
+// published config.json values).
 Result<LlamaConfig> named_config(std::string_view name);
 // The names named_config knows, in that order.
 std::vector<std::string> named_config_names();

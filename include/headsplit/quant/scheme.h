@@ -101,6 +101,7 @@ Status validate_config(const QuantConfig& config);
 //   granite       16a4w-block64, attn v 16a8w, 8-bit KV; masked softmax   (Granite-3.3-2B)
 //   phi-4-mini    16a4w-block16, attn v 8a4w, output 16a8w, 8-bit KV
 //   glm-edge-1.5b 16a4w-block32, output 16a8w, 8-bit KV
+//   codegen2-1b   16a8w, 16-bit KV, masked softmax
 // SeqMSE as in the reference (seq_mse_candidates 1000): llama3 and qwen3-0.6b.
 // kInvalidArgument listing the known names otherwise.
 Result<QuantConfig> recipe_config(std::string_view name);
