@@ -1,6 +1,9 @@
 // GGUF model loader for llama.cpp's architectures llama, qwen2, qwen3, granite, smollm3, gemma,
-// gemma3 and phi3 (Phi-3 / Phi-4: fused attn_qkv and ffn_up = gate | up split at load, partial
-// rope from rope.dimension_count, longrope from rope_factors_{short,long}.weight):
+// gemma3, phi3 (Phi-3 / Phi-4: fused attn_qkv and ffn_up = gate | up split at load, partial
+// rope from rope.dimension_count, longrope from rope_factors_{short,long}.weight) and chatglm
+// (GLM-edge, GLM-4: q/k/v with biases, separate or fused attn_qkv; ffn_up = gate | up; partial
+// rope, NORM type: interleaved pairs in the first rope.dimension_count dims of each head, as
+// transformers' Glm, permuted to rotate-half within that part):
 // <arch>.* metadata -> LlamaConfig, blk.N.* tensors -> LlamaWeights. llama.cpp stores the q/k
 // rows of llama and granite with interleaved RoPE pairs (convert_hf_to_gguf permutes them; rope
 // type NORM): they are permuted back to rotate-half. qwen2/qwen3/gemma/gemma3 use the NEOX rope
@@ -61,14 +64,17 @@ constexpr GgufArch kGgufArchs[] = {{"llama", "llama", true},
                                    {"smollm3", "smollm3", true},
                                    {"gemma", "gemma", false},
                                    {"gemma3", "gemma3", false},
-                                   {"phi3", "phi3", false}};
+                                   {"phi3", "phi3", false},
+                                   {"chatglm", "glm", true}};
 
-// Rows [begin, end) of a [rows, cols] weight as a view (fused tensors split at load).
+// Rows [begin, end) of a [rows, cols] weight, or elements of a [rows] bias, as a view (fused
+// tensors split at load).
 Weight rows_of(const Weight& w, int64_t begin, int64_t end) {
-  const int64_t cols = w.shape[1];
-  return Weight{{end - begin, cols},
-                w.data.sub(static_cast<size_t>(begin * cols * 4),
-                           static_cast<size_t>((end - begin) * cols * 4))};
+  const int64_t cols = w.shape.size() > 1 ? w.shape[1] : 1;
+  std::vector<int64_t> shape = w.shape;
+  shape[0] = end - begin;
+  return Weight{std::move(shape), w.data.sub(static_cast<size_t>(begin * cols * 4),
+                                             static_cast<size_t>((end - begin) * cols * 4))};
 }
 
 // Loads tensor `name`, checks its row-major shape and adds the name to `read` (the tensors
@@ -178,8 +184,9 @@ Result<LlamaConfig> read_config(const GgufFile& f, std::set<std::string>& read, 
   HS_ASSIGN_OR_RETURN(int64_t value_dim,
                       optional_dim(f, key("attention.value_length"), c.head_dim));
   HS_ASSIGN_OR_RETURN(int64_t rope_dims, optional_dim(f, key("rope.dimension_count"), c.head_dim));
-  if (c.family == "phi3" && value_dim == c.head_dim && rope_dims < c.head_dim) {
-    c.rotary_dim = rope_dims;  // partial rotary (Phi-4-mini: 96 of 128)
+  if ((c.family == "phi3" || c.family == "glm") && value_dim == c.head_dim &&
+      rope_dims < c.head_dim && rope_dims > 0 && rope_dims % 2 == 0) {
+    c.rotary_dim = rope_dims;  // partial rotary (Phi-4-mini: 96 of 128, GLM-edge: 64 of 128)
   } else if (value_dim != c.head_dim || rope_dims != c.head_dim) {
     return errorf(ErrorKind::kUnsupported,
                   "{}: key length {}, value length {} and rope dimension count {} differ "
@@ -254,7 +261,7 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
   if (arch == nullptr) {
     return errorf(ErrorKind::kUnsupported,
                   "{}: architecture '{}' is not supported, expected llama, qwen2, qwen3, granite, "
-                  "smollm3, gemma, gemma3 or phi3",
+                  "smollm3, gemma, gemma3, phi3 or chatglm",
                   path, arch_name);
   }
   std::set<std::string> read;
@@ -290,11 +297,16 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     LayerWeights& lw = w.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("blk.{}.", l);
     HS_ASSIGN_OR_RETURN(lw.attn_norm, load_checked(f, read, p + "attn_norm.weight", {d}));
-    Weight wq, wk;
-    if (f.find_tensor(p + "attn_qkv.weight") != nullptr) {  // phi3: fused q | k | v rows
+    Weight wq, wk, bq, bk;
+    const bool fused_qkv = f.find_tensor(p + "attn_qkv.weight") != nullptr;
+    if (fused_qkv) {  // phi3, chatglm: fused q | k | v rows (and bias)
       HS_ASSIGN_OR_RETURN(Weight qkv,
                           load_checked(f, read, p + "attn_qkv.weight", {q + 2 * kv, d}));
       wq = rows_of(qkv, 0, q), wk = rows_of(qkv, q, q + kv), lw.wv = rows_of(qkv, q + kv, q + 2 * kv);
+      if (f.find_tensor(p + "attn_qkv.bias") != nullptr) {
+        HS_ASSIGN_OR_RETURN(Weight b, load_checked(f, read, p + "attn_qkv.bias", {q + 2 * kv}));
+        bq = rows_of(b, 0, q), bk = rows_of(b, q, q + kv), lw.bv = rows_of(b, q + kv, q + 2 * kv);
+      }
     } else {
       HS_ASSIGN_OR_RETURN(wq, load_checked(f, read, p + "attn_q.weight", {q, d}));
       HS_ASSIGN_OR_RETURN(wk, load_checked(f, read, p + "attn_k.weight", {kv, d}));
@@ -308,7 +320,8 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
       HS_ASSIGN_OR_RETURN(lw.post_ffn_norm, load_checked(f, read, p + "post_ffw_norm.weight", {d}));
     }
     HS_ASSIGN_OR_RETURN(lw.w2, load_checked(f, read, p + "ffn_down.weight", {d, ff}));
-    if (c.family == "phi3") {  // ffn_up [2F, D]: gate rows, then up rows (llama.cpp's swiglu)
+    if (c.family == "phi3" || c.family == "glm") {
+      // ffn_up [2F, D]: gate rows, then up rows (llama.cpp's swiglu)
       HS_ASSIGN_OR_RETURN(Weight gate_up, load_checked(f, read, p + "ffn_up.weight", {2 * ff, d}));
       lw.w1 = rows_of(gate_up, 0, ff), lw.w3 = rows_of(gate_up, ff, 2 * ff);
     } else {
@@ -319,7 +332,9 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
     // HF's rotate-half into it); undo that. The per-head q/k norms are over Dh, elementwise
     // weights that convert_hf_to_gguf does not permute (qwen3: NEOX, nothing permuted).
     const auto to_rotate_half = [&](const Weight& x, int64_t heads) {
-      return arch->interleaved_qk ? permute_interleaved_to_rotate_half(x, heads, c.head_dim) : x;
+      return arch->interleaved_qk
+                 ? permute_interleaved_to_rotate_half(x, heads, c.head_dim, c.rope_dims())
+                 : x;
     };
     lw.wq = to_rotate_half(wq, c.n_heads);
     lw.wk = to_rotate_half(wk, c.n_kv_heads);
@@ -327,15 +342,17 @@ Result<LlamaModel> load_gguf_model(const std::string& path) {
       HS_ASSIGN_OR_RETURN(lw.q_norm, load_checked(f, read, p + "attn_q_norm.weight", {c.head_dim}));
       HS_ASSIGN_OR_RETURN(lw.k_norm, load_checked(f, read, p + "attn_k_norm.weight", {c.head_dim}));
     }
-    const bool has_bias = f.find_tensor(p + "attn_q.bias") != nullptr;
+    const bool has_bias = fused_qkv ? !bq.empty() : f.find_tensor(p + "attn_q.bias") != nullptr;
     if (l == 0) model.config.attention_bias = has_bias;
     if (has_bias != c.attention_bias) {
       return errorf(ErrorKind::kCorrupt, "{}: attention biases present in some layers only", path);
     }
     if (has_bias) {
-      HS_ASSIGN_OR_RETURN(Weight bq, load_checked(f, read, p + "attn_q.bias", {q}));
-      HS_ASSIGN_OR_RETURN(Weight bk, load_checked(f, read, p + "attn_k.bias", {kv}));
-      HS_ASSIGN_OR_RETURN(lw.bv, load_checked(f, read, p + "attn_v.bias", {kv}));
+      if (!fused_qkv) {
+        HS_ASSIGN_OR_RETURN(bq, load_checked(f, read, p + "attn_q.bias", {q}));
+        HS_ASSIGN_OR_RETURN(bk, load_checked(f, read, p + "attn_k.bias", {kv}));
+        HS_ASSIGN_OR_RETURN(lw.bv, load_checked(f, read, p + "attn_v.bias", {kv}));
+      }
       lw.bq = to_rotate_half(bq, c.n_heads);
       lw.bk = to_rotate_half(bk, c.n_kv_heads);
     }

@@ -94,6 +94,9 @@ Result<TokenizerData> load_gguf_tokenizer(const GgufFile& f) {
   HS_ASSIGN_OR_RETURN(t.eos_id, special_id(f, "tokenizer.ggml.eos_token_id", n));
   HS_ASSIGN_OR_RETURN(t.unk_id, special_id(f, "tokenizer.ggml.unknown_token_id", n));
   HS_ASSIGN_OR_RETURN(t.pad_id, special_id(f, "tokenizer.ggml.padding_token_id", n));
+  // llama.cpp: the GLM-4 / GLM-edge vocabularies have no BOS (special_bos_id = NULL whatever
+  // tokenizer.ggml.bos_token_id says).
+  if (t.pre_tokenizer == "glm4" || t.pre_tokenizer == "chatglm-bpe") t.bos_id = -1;
   for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
     HS_ASSIGN_OR_RETURN(int32_t id, special_id(f, key, n));
     if (id >= 0 && id != t.eos_id &&

@@ -11,14 +11,17 @@ AttentionMask::AttentionMask(int64_t ar_len, int64_t context_len, int64_t window
   HS_CHECK(ar_len > 0 && ar_len <= context_len, "attention mask needs 0 < T <= C");
   HS_CHECK(window >= 0, "attention mask: negative window");
   data_.assign(static_cast<size_t>(ar_len * context_len), kMasked);
+  offsets_.resize(static_cast<size_t>(ar_len));
+  for (int64_t i = 0; i < ar_len; ++i) offsets_[static_cast<size_t>(i)] = i;
 }
 
 void AttentionMask::mask_outside_window(int64_t base) {
   if (window_ == 0) return;
   const int64_t p = cache_len();
   for (int64_t i = 0; i < ar_len_; ++i) {
-    // Row i at position base + i sees positions (base + i - W, base + i].
-    const int64_t end = std::clamp<int64_t>(base + i + 1 - window_, 0, p);
+    // Row i at position pos = base + offset_i sees positions (pos - W, pos].
+    const int64_t end =
+        std::clamp<int64_t>(base + offsets_[static_cast<size_t>(i)] + 1 - window_, 0, p);
     auto row = data_.begin() + i * context_len_;
     std::fill(row, row + end, kMasked);
   }
@@ -29,6 +32,7 @@ void AttentionMask::init_causal(int64_t n_past) {
   HS_CHECK(n_past >= 0 && n_past <= p, "attention mask: n_past outside the cache slots");
   std::fill(data_.begin(), data_.end(), kMasked);
   for (int64_t i = 0; i < ar_len_; ++i) {
+    offsets_[static_cast<size_t>(i)] = i;
     auto row = data_.begin() + i * context_len_;
     std::fill(row, row + n_past, kAttend);  // the whole past
     // Current tokens 0..i; with a window only those within W - 1 rows before i.
@@ -42,7 +46,6 @@ void AttentionMask::init_tree(int64_t n_past, std::span<const int32_t> parents) 
   const int64_t p = cache_len();
   HS_CHECK(n_past >= 0 && n_past <= p, "attention mask: n_past outside the cache slots");
   HS_CHECK(static_cast<int64_t>(parents.size()) == ar_len_, "attention mask: one parent per row");
-  HS_CHECK(window_ == 0, "attention mask: tree init has no sliding-window form");
   std::fill(data_.begin(), data_.end(), kMasked);
   for (int64_t i = 0; i < ar_len_; ++i) {
     auto row = data_.begin() + i * context_len_;
@@ -50,12 +53,25 @@ void AttentionMask::init_tree(int64_t n_past, std::span<const int32_t> parents) 
     HS_CHECK(parent < i, "attention mask: a row's parent must come before it");
     if (parent < 0) {
       std::fill(row, row + n_past, kAttend);  // the whole past
+      offsets_[static_cast<size_t>(i)] = 0;
     } else {
       auto from = data_.begin() + parent * context_len_;
       std::copy(from, from + context_len_, row);  // what the parent sees
+      offsets_[static_cast<size_t>(i)] = offsets_[static_cast<size_t>(parent)] + 1;  // depth
     }
     row[p + i] = kAttend;  // itself
   }
+  if (window_ == 0) return;
+  // Row i (position n_past + depth_i) keeps the ancestors i' less than W positions before it.
+  for (int64_t i = 0; i < ar_len_; ++i) {
+    auto row = data_.begin() + i * context_len_;
+    for (int64_t a = 0; a < i; ++a) {
+      if (offsets_[static_cast<size_t>(i)] - offsets_[static_cast<size_t>(a)] >= window_) {
+        row[p + a] = kMasked;
+      }
+    }
+  }
+  mask_outside_window(n_past);
 }
 
 void AttentionMask::unmask(int64_t n_past, int64_t n_update) {
@@ -77,8 +93,8 @@ void StepMasks::init_causal(int64_t n_past) {
 }
 
 void StepMasks::init_tree(int64_t n_past, std::span<const int32_t> parents) {
-  HS_CHECK(!windowed_, "step masks: tree init has no sliding-window form");
   causal_.init_tree(n_past, parents);
+  if (windowed_) window_.init_tree(n_past, parents);
 }
 
 void StepMasks::unmask(int64_t n_past, int64_t n_update) {

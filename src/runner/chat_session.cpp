@@ -26,12 +26,13 @@ std::vector<int32_t> ChatSession::encode_prefix() const {
                             !tokenizer::chat_template_adds_bos(t), /*parse_special=*/true);
 }
 
-std::vector<int32_t> ChatSession::encode_user(std::string_view message) const {
+std::vector<int32_t> ChatSession::encode_user(std::string_view message, bool first) const {
   if (!options_.chat_template) return tokenizer_->encode(message, /*add_bos=*/false);
-  std::optional<std::string_view> system;  // SmolLM3's /no_think flag lives in it
+  std::optional<std::string_view> system;  // SmolLM3's /no_think flag; Gemma's first turn
   if (options_.system) system = *options_.system;
-  return tokenizer_->encode(tokenizer::chat_user_turn(*options_.chat_template, message, system),
-                            /*add_bos=*/false, /*parse_special=*/true);
+  return tokenizer_->encode(
+      tokenizer::chat_user_turn(*options_.chat_template, message, system, first),
+      /*add_bos=*/false, /*parse_special=*/true);
 }
 
 std::vector<int32_t> ChatSession::end_tokens() const {
@@ -66,18 +67,24 @@ void ChatSession::reset() {
   ++stats_.resets;
 }
 
-Result<size_t> ChatSession::turns_to_drop(const std::vector<int32_t>& user) const {
+Result<size_t> ChatSession::turns_to_drop(std::string_view message) const {
   const int64_t c = decoder_.context_len();
   const int64_t prefill_limit = c - decoder_.prefill_ar_len();
   const int64_t answer_limit = c - decoder_.decode_ar_len() + 1;
   const int64_t want = options_.generation.max_new_tokens;
   const auto end = static_cast<int64_t>(end_tokens().size());
-  // total[k]: the conversation without its first k turns, plus the new user tokens.
-  std::vector<int64_t> total(turns_.size() + 1);
-  total[turns_.size()] = static_cast<int64_t>(prefix_.size() + user.size());
-  for (size_t i = turns_.size(); i-- > 0;) {
-    total[i] =
-        total[i + 1] + static_cast<int64_t>(turns_[i].user.size() + turns_[i].answer.size()) + end;
+  // total[k]: the conversation without its first k turns, plus the new user tokens; turn k
+  // (or the new turn, k = turns) encoded as the first one.
+  const auto size = [](const std::vector<int32_t>& v) { return static_cast<int64_t>(v.size()); };
+  const size_t n = turns_.size();
+  std::vector<int64_t> total(n + 1);
+  const int64_t user = size(encode_user(message, /*first=*/false));
+  int64_t rest = size(prefix_) + user;  // turns (k, n) and the new one, after the prefix
+  total[n] = size(prefix_) + size(encode_user(message, /*first=*/true));
+  for (size_t i = n; i-- > 0;) {
+    const int64_t answer = size(turns_[i].answer) + end;
+    total[i] = rest + size(encode_user(turns_[i].message, /*first=*/true)) + answer;
+    rest += size(turns_[i].user) + answer;
   }
   for (size_t k = 1; k < total.size(); ++k) {
     if (total[k] <= prefill_limit && total[k] + want <= answer_limit) return k;
@@ -93,7 +100,7 @@ Result<size_t> ChatSession::turns_to_drop(const std::vector<int32_t>& user) cons
 
 Result<TurnResult> ChatSession::send(std::string_view message, Sampler& sampler,
                                      const TokenCallback& on_token) {
-  const std::vector<int32_t> user = encode_user(message);
+  std::vector<int32_t> user = encode_user(message, /*first=*/turns_.empty());
   if (turns_.empty()) prefix_ = encode_prefix();
   // The new tokens: the conversation's start, or the previous answer's last token and end.
   std::vector<int32_t> fresh;
@@ -119,7 +126,7 @@ Result<TurnResult> ChatSession::send(std::string_view message, Sampler& sampler,
   size_t dropped = 0;
   bool rebuild = false;
   if (options_.on_full == ContextPolicy::kDropOldest && !turns_.empty() && !(fits && answer_fits)) {
-    HS_ASSIGN_OR_RETURN(dropped, turns_to_drop(user));
+    HS_ASSIGN_OR_RETURN(dropped, turns_to_drop(message));
     rebuild = dropped > 0;
   } else if (!fits) {
     return errorf(ErrorKind::kOutOfRange,
@@ -131,6 +138,11 @@ Result<TurnResult> ChatSession::send(std::string_view message, Sampler& sampler,
   if (rebuild) {
     if (!turns_.empty()) turns_.back().closed = true;
     turns_.erase(turns_.begin(), turns_.begin() + static_cast<std::ptrdiff_t>(dropped));
+    if (turns_.empty()) {
+      user = encode_user(message, /*first=*/true);
+    } else {
+      turns_.front().user = encode_user(turns_.front().message, /*first=*/true);
+    }
     feed = prefix_;
     append_turns(0, feed);
     feed.insert(feed.end(), user.begin(), user.end());
@@ -153,7 +165,7 @@ Result<TurnResult> ChatSession::send(std::string_view message, Sampler& sampler,
   turn.generation = std::move(generated).value();
   const GenerationResult& r = turn.generation;
   if (!turns_.empty()) turns_.back().closed = true;
-  turns_.push_back(Turn{user, r.tokens, false});
+  turns_.push_back(Turn{std::string(message), user, r.tokens, false});
   pending_.reset();
   if (r.stop != StopReason::kEos && !r.tokens.empty()) pending_ = r.tokens.back();
 

@@ -49,12 +49,6 @@ Result<Decoder> Decoder::create(StepModel& model, const DecoderOptions& options)
                   "generate: prefill ar length {} is smaller than decode ar length {}", prefill,
                   decode);
   }
-  if (lookahead > 0 && info.sliding_window > 0) {
-    return errorf(ErrorKind::kUnsupported,
-                  "generate: lookahead decoding with a sliding-window model (window {}) is not "
-                  "supported",
-                  info.sliding_window);
-  }
   const int64_t t_min = lookahead > 0 ? std::min(decode, lookahead) : decode;
   const int64_t t_max = std::max(prefill, lookahead);
   HS_ASSIGN_OR_RETURN(KvManager kv, KvManager::create(info.kv_shape(t_min, t_max)));
@@ -88,7 +82,7 @@ Status Decoder::use(int64_t t, std::span<const int32_t> parents) {
   if (parents_.empty()) {
     masks_.init_causal(n_past_);
   } else {
-    masks_.init_tree(n_past_, parents_);  // Decoder::create refused lookahead with a window
+    masks_.init_tree(n_past_, parents_);
   }
   mask_valid_ = true;
   tokens_.assign(static_cast<size_t>(t), pad_token_);
@@ -173,6 +167,19 @@ Status Decoder::run_tree(std::span<const int32_t> parents, std::span<const int32
       return errorf(ErrorKind::kInvalidArgument,
                     "lookahead step: row {} has parent {} and position {} (n_past {}, context {})",
                     i, parent, pos, n_past_, context_len());
+    }
+  }
+  // A sliding-window mask places tree row i at position n_past + depth_i (what lookahead uses).
+  std::vector<int64_t> depth(static_cast<size_t>(t), 0);
+  for (int64_t i = 0; i < t; ++i) {
+    const int32_t parent = parents[static_cast<size_t>(i)];
+    if (parent >= 0) depth[static_cast<size_t>(i)] = depth[static_cast<size_t>(parent)] + 1;
+    const int64_t pos = positions[static_cast<size_t>(i)];
+    if (info().sliding_window > 0 && pos != n_past_ + depth[static_cast<size_t>(i)]) {
+      return errorf(ErrorKind::kInvalidArgument,
+                    "lookahead step: with a sliding window (window {}) row {} must be at position "
+                    "n_past + its depth = {}, got {}",
+                    info().sliding_window, i, n_past_ + depth[static_cast<size_t>(i)], pos);
     }
   }
   HS_TRY(use(t, parents));

@@ -213,15 +213,17 @@ std::string chat_prefix(ChatTemplate chat_template, std::optional<std::string_vi
 }
 
 std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message,
-                           std::optional<std::string_view> system) {
+                           std::optional<std::string_view> system, bool first_turn) {
   if (is_chatml(chat_template)) {
     const bool no_think = chat_template == ChatTemplate::kSmolLm3 && smollm3_no_think(system);
     return fmt::format("<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n{}", user_message,
                        no_think ? "<think>\n\n</think>\n" : "");
   }
   if (chat_template == ChatTemplate::kGemma) {
-    return fmt::format("<start_of_turn>user\n{}<end_of_turn>\n<start_of_turn>model\n",
-                       trim(user_message));
+    const std::string system_text =
+        first_turn && system ? fmt::format("{}\n\n", *system) : std::string();
+    return fmt::format("<start_of_turn>user\n{}{}<end_of_turn>\n<start_of_turn>model\n",
+                       system_text, trim(user_message));
   }
   if (chat_template == ChatTemplate::kPhi) {
     return fmt::format("<|user|>{}<|end|><|assistant|>", user_message);
@@ -248,12 +250,8 @@ std::string_view chat_end_of_answer(ChatTemplate chat_template) {
 
 std::string apply_chat_template(ChatTemplate chat_template, std::string_view user_message,
                                 std::optional<std::string_view> system, std::string_view today) {
-  if (chat_template == ChatTemplate::kGemma && system) {  // Gemma3: system text + "\n\n" first
-    return fmt::format("<bos><start_of_turn>user\n{}\n\n{}<end_of_turn>\n<start_of_turn>model\n",
-                       *system, trim(user_message));
-  }
   return chat_prefix(chat_template, system, today) +
-         chat_user_turn(chat_template, user_message, system);
+         chat_user_turn(chat_template, user_message, system, /*first_turn=*/true);
 }
 
 bool chat_template_adds_bos(ChatTemplate chat_template) {

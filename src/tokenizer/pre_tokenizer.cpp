@@ -76,6 +76,9 @@ Result<PreTokenizer> PreTokenizer::create(std::string_view name) {
   } else if (name == "llama3" || name == "llama-bpe") {
     patterns = {bpe_regex(R"(\p{N}{1,3})")};
     ignore_merges = true;
+  } else if (name == "glm4" || name == "chatglm-bpe") {
+    // llama.cpp's CHATGLM4 (GLM-4, GLM-edge): Llama-3's regex, merges always applied.
+    patterns = {bpe_regex(R"(\p{N}{1,3})")};
   } else if (name == "qwen2") {
     patterns = {bpe_regex(R"(\p{N})")};
     nfc = true;
@@ -89,7 +92,7 @@ Result<PreTokenizer> PreTokenizer::create(std::string_view name) {
   } else {
     return errorf(ErrorKind::kUnsupported,
                   "unknown byte-level bpe pre-tokenizer '{}' (known: gpt2, gpt-2, llama3, "
-                  "llama-bpe, qwen2, smollm, o200k, gpt-4o, default)",
+                  "llama-bpe, glm4, chatglm-bpe, qwen2, smollm, o200k, gpt-4o, default)",
                   name);
   }
   std::vector<std::shared_ptr<const Regex>> regexes;

@@ -3,7 +3,8 @@
 // Encode (llama2.c run.c `encode`, llama.cpp `llm_tokenizer_spm`):
 //   1. a dummy-prefix space in front of the first fragment (kLlama2c: the piece " ",
 //      kSpm: "▁", every space of the text also becoming "▁"),
-//   2. one symbol per UTF-8 code point, the code point's token when it is a piece, else
+//   2. one symbol per UTF-8 code point (an ill-formed sequence: its lead byte and the
+//      continuation bytes that follow), the code point's token when it is a piece, else
 //      byte fallback (kLlama2c: one symbol per byte, token byte + 3, whose piece "<0xHH>" is
 //      what later merges see, as in run.c; kSpm: the code point stays one symbol that may
 //      still merge, and is emitted as <0xHH> tokens if it never becomes a piece),
@@ -120,8 +121,14 @@ void SpmTokenizer::seed_spm(std::string_view text, bool space_prefix, std::strin
   }
   size_t i = 0;
   while (i < work.size()) {
-    const size_t n =
+    // One code point: the lead byte and the continuation bytes (10xxxxxx) that follow it, at most
+    // as many as the lead byte announces. An ill-formed sequence stops at the first byte that is
+    // not a continuation, so it never swallows the start of the next character (a "▁" after a
+    // truncated sequence stays a space); on well-formed text this is the sequence length.
+    const size_t len =
         std::min(utf8_sequence_length(static_cast<unsigned char>(work[i])), work.size() - i);
+    size_t n = 1;
+    while (n < len && (static_cast<unsigned char>(work[i + n]) & 0xC0) == 0x80) ++n;
     push_symbol(symbols, i, n, piece_map().find(std::string_view(work).substr(i, n)));
     i += n;
   }

@@ -7,6 +7,9 @@
 // so the runtime's projections take one kernel path for prefill and decode alike and the
 // comparisons with one run are exact; the small context fills within a few turns.
 #include "headsplit/engine/engine.h"
+#include "headsplit/runner/chat_session.h"
+#include "headsplit/runner/sampler.h"
+#include "headsplit/tokenizer/chat.h"
 
 #include <gtest/gtest.h>
 
@@ -182,6 +185,53 @@ TEST(EngineChat, DropOldestReprefillsTheRest) {
   HS_ASSERT_OK_AND_ASSIGN(runtime::RunReport once,
                           engine->generate_tokens(before, {.max_new_tokens = 20}));
   EXPECT_EQ(once.generation.tokens, last.generation.tokens);
+}
+
+// Gemma's template has no system role: the system text opens the conversation's first user
+// turn. When the oldest turns are dropped, the first kept turn is re-encoded with it, so the
+// re-prefilled conversation is the template's rendering of the kept turns.
+TEST(EngineChat, GemmaSystemTextStaysInTheFirstKeptTurn) {
+  HS_REQUIRE_SHARED();
+  auto engine = load();
+  ASSERT_NE(engine, nullptr);
+  const tokenizer::Tokenizer& tok = engine->tokenizer();
+  const tokenizer::ChatTemplate gemma = tokenizer::ChatTemplate::kGemma;
+  const std::string system = "Be brief.";
+  runner::ChatOptions options{.chat_template = gemma,
+                              .system = system,
+                              .generation = {.max_new_tokens = 12},
+                              .on_full = runner::ContextPolicy::kDropOldest};
+  HS_ASSERT_OK_AND_ASSIGN(runner::ChatSession s,
+                          runner::ChatSession::create(engine->step_model(), tok, options));
+  HS_ASSERT_OK_AND_ASSIGN(runner::Sampler sampler, runner::Sampler::create({}));
+  const auto encode = [&](const std::string& text) {
+    return tok.encode(text, /*add_bos=*/false, /*parse_special=*/true);
+  };
+  const std::vector<std::string> messages = {"Once upon a time", "The dog", "The cat",
+                                             "Lily smiled", "Then", "The end"};
+  std::vector<std::vector<int32_t>> answers;
+  int64_t dropped = 0;
+  for (const std::string& m : messages) {
+    HS_ASSERT_OK_AND_ASSIGN(runner::TurnResult t, s.send(m, sampler));
+    answers.push_back(t.generation.tokens);
+    dropped += t.dropped_turns;
+  }
+  ASSERT_GE(dropped, 1);  // the small context (96) forces it
+  ASSERT_EQ(s.turns(), static_cast<int64_t>(messages.size()) - dropped);
+  // The expected conversation: prefix, then the kept turns, the first with the system text.
+  std::vector<int32_t> expected = encode(tokenizer::chat_prefix(gemma, system));
+  const std::vector<int32_t> end = encode(std::string(tokenizer::chat_end_of_answer(gemma)));
+  for (size_t i = static_cast<size_t>(dropped); i < messages.size(); ++i) {
+    const std::vector<int32_t> user = encode(tokenizer::chat_user_turn(
+        gemma, messages[i], system, /*first_turn=*/i == static_cast<size_t>(dropped)));
+    expected.insert(expected.end(), user.begin(), user.end());
+    expected.insert(expected.end(), answers[i].begin(), answers[i].end());
+    if (i + 1 < messages.size()) expected.insert(expected.end(), end.begin(), end.end());
+  }
+  EXPECT_EQ(s.tokens(), expected);
+  const std::string first = tokenizer::chat_user_turn(gemma, messages[static_cast<size_t>(dropped)],
+                                                       system, /*first_turn=*/true);
+  EXPECT_NE(first.find("Be brief.\n\n"), std::string::npos) << first;
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // attention.key_length != D/H and attn_{q,k}_norm; granite embedding_scale, residual_scale,
 // attention.scale, logit_scale and interleaved q/k rows like llama; qwen rows rotate-half as
 // stored; gemma / gemma3 with their norms (1 + w already added), gemma3's q/k norms, post norms
-// and attention.sliding_window): each loads back to the model it was written from, weight for
+// and attention.sliding_window; chatglm's fused tensors and partial interleaved rope): each loads
+// back to the model it was written from, weight for
 // weight, with the family's features; hostile files fail naming what is wrong.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -31,6 +32,7 @@ struct WriteOptions {
   std::string shorter;                  // write this 1-D tensor one element short
   std::vector<Tensor> extra;            // tensors a model does not use
   std::map<std::string, float> floats;  // metadata overrides (<arch>.key -> value)
+  bool fused_qkv = false;               // chatglm: attn_qkv (+ bias) instead of attn_q/k/v
 };
 
 class Bytes {
@@ -60,13 +62,15 @@ class Bytes {
   std::vector<std::byte> bytes_;
 };
 
-// Rotate-half rows of `heads` heads back to llama.cpp's interleaved pairs.
-std::vector<float> interleave(const Weight& w, int64_t heads, int64_t dh) {
+// Rotate-half rows of `heads` heads back to llama.cpp's interleaved pairs, in the first `r` rows
+// of each head (partial rotary: rows r.. stay).
+std::vector<float> interleave(const Weight& w, int64_t heads, int64_t dh, int64_t r) {
   const int64_t cols = w.numel() / w.shape[0];
   std::vector<float> out(w.f32().size());
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t j = 0; j < dh; ++j) {
-      const int64_t from = h * dh + (j < dh / 2 ? 2 * j : 2 * (j - dh / 2) + 1);
+      const int64_t k = j >= r ? j : j < r / 2 ? 2 * j : 2 * (j - r / 2) + 1;
+      const int64_t from = h * dh + k;
       std::copy_n(&w.f32()[static_cast<size_t>((h * dh + j) * cols)], cols,
                   &out[static_cast<size_t>(from * cols)]);
     }
@@ -76,7 +80,10 @@ std::vector<float> interleave(const Weight& w, int64_t heads, int64_t dh) {
 
 std::string write_gguf(const LlamaModel& m, const std::string& arch, const WriteOptions& o = {}) {
   const LlamaConfig& c = m.config;
-  const bool interleaved = arch == "llama" || arch == "granite" || arch == "smollm3";
+  const bool interleaved =
+      arch == "llama" || arch == "granite" || arch == "smollm3" || arch == "chatglm";
+  const bool fused_qkv = arch == "phi3" || o.fused_qkv;
+  const bool fused_gate_up = arch == "phi3" || arch == "chatglm";
   std::vector<Tensor> tensors;
   auto add = [&](const std::string& name, const Weight& w, std::vector<float> values = {}) {
     if (w.empty() || name == o.skip) return;
@@ -89,7 +96,7 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
     tensors.push_back({name, ne, std::move(values)});
   };
   auto qk = [&](const Weight& w, int64_t heads) {
-    return interleaved ? interleave(w, heads, c.head_dim)
+    return interleaved ? interleave(w, heads, c.head_dim, c.rope_dims())
                        : std::vector<float>(w.f32().begin(), w.f32().end());
   };
   add("token_embd.weight", m.weights.tok_embeddings);
@@ -99,13 +106,19 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
     const LayerWeights& w = m.weights.layers[static_cast<size_t>(l)];
     const std::string p = fmt::format("blk.{}.", l);
     add(p + "attn_norm.weight", w.attn_norm);
-    if (arch == "phi3") {  // fused q | k | v rows (NEOX rope: rotate-half as stored)
-      std::vector<float> qkv(w.wq.f32().begin(), w.wq.f32().end());
-      qkv.insert(qkv.end(), w.wk.f32().begin(), w.wk.f32().end());
+    if (fused_qkv) {  // fused q | k | v rows (phi3: NEOX rope, rotate-half as stored)
+      std::vector<float> qkv = qk(w.wq, c.n_heads), k = qk(w.wk, c.n_kv_heads);
+      qkv.insert(qkv.end(), k.begin(), k.end());
       qkv.insert(qkv.end(), w.wv.f32().begin(), w.wv.f32().end());
       const auto rows = static_cast<uint64_t>(w.wq.shape[0] + 2 * w.wk.shape[0]);
       if (p + "attn_qkv.weight" != o.skip) {
         tensors.push_back({p + "attn_qkv.weight", {static_cast<uint64_t>(c.dim), rows}, qkv});
+      }
+      if (!w.bq.empty()) {
+        std::vector<float> b = qk(w.bq, c.n_heads), bk = qk(w.bk, c.n_kv_heads);
+        b.insert(b.end(), bk.begin(), bk.end());
+        b.insert(b.end(), w.bv.f32().begin(), w.bv.f32().end());
+        tensors.push_back({p + "attn_qkv.bias", {rows}, b});
       }
     } else {
       add(p + "attn_q.weight", w.wq, qk(w.wq, c.n_heads));
@@ -113,16 +126,18 @@ std::string write_gguf(const LlamaModel& m, const std::string& arch, const Write
       add(p + "attn_v.weight", w.wv);
     }
     add(p + "attn_output.weight", w.wo);
-    if (!w.bq.empty()) add(p + "attn_q.bias", w.bq, qk(w.bq, c.n_heads));
-    if (!w.bk.empty()) add(p + "attn_k.bias", w.bk, qk(w.bk, c.n_kv_heads));
-    add(p + "attn_v.bias", w.bv);
+    if (!fused_qkv) {
+      if (!w.bq.empty()) add(p + "attn_q.bias", w.bq, qk(w.bq, c.n_heads));
+      if (!w.bk.empty()) add(p + "attn_k.bias", w.bk, qk(w.bk, c.n_kv_heads));
+      add(p + "attn_v.bias", w.bv);
+    }
     add(p + "attn_q_norm.weight", w.q_norm);
     add(p + "attn_k_norm.weight", w.k_norm);
     add(p + "ffn_norm.weight", w.ffn_norm);
     add(p + "post_attention_norm.weight", w.post_attn_norm);
     add(p + "post_ffw_norm.weight", w.post_ffn_norm);
     add(p + "ffn_down.weight", w.w2);
-    if (arch == "phi3") {  // ffn_up = gate rows | up rows
+    if (fused_gate_up) {  // ffn_up = gate rows | up rows
       std::vector<float> gate_up(w.w1.f32().begin(), w.w1.f32().end());
       gate_up.insert(gate_up.end(), w.w3.f32().begin(), w.w3.f32().end());
       tensors.push_back({p + "ffn_up.weight",
@@ -303,6 +318,29 @@ TEST(GgufFamilies, HostileFiles) {
   expect_error(
       write_gguf(qwen3, "qwen3", {.extra = {{"blk.0.ffn_gate_inp.weight", {4}, {1, 2, 3, 4}}}}),
       "1 tensor(s) that a qwen3 model does not use: blk.0.ffn_gate_inp.weight");
+}
+
+// chatglm (GLM-edge): q/k/v with biases, separate or fused (attn_qkv + attn_qkv.bias), ffn_up =
+// gate | up, partial rope (rope.dimension_count 8 of Dh 16) with interleaved pairs in the rotary
+// part only: loads back to the HF-layout glm model it was written from.
+TEST(GgufFamilies, ChatGlmSplitsFusedTensorsAndPermutesTheRotaryPart) {
+  const LlamaModel src = make_random_llama(testing::family_config("glm"), 9);
+  for (bool fused : {false, true}) {
+    SCOPED_TRACE(fused ? "attn_qkv" : "attn_q/k/v");
+    HS_ASSERT_OK_AND_ASSIGN(LlamaModel m,
+                            load_gguf_model(write_gguf(src, "chatglm", {.fused_qkv = fused})));
+    testing::expect_same_family_features(m.config, src.config);
+    EXPECT_EQ(m.config.family, "glm");
+    EXPECT_EQ(m.config.rotary_dim, 8);
+    EXPECT_TRUE(m.config.attention_bias);
+    const std::vector<NamedWeight> got = named_weights(m), want = named_weights(src);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_TRUE(weights_bit_equal(*got[i].weight, *want[i].weight)) << want[i].name;
+    }
+  }
+  expect_error(write_gguf(src, "chatglm", {.shorter = "blk.1.attn_k.bias"}),
+               "tensor 'blk.1.attn_k.bias' has ne [31], expected [32]");
 }
 
 // gemma3: llama.cpp makes every 6th layer global (sliding_window_pattern 6); q/k norms, post

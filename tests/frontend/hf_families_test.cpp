@@ -606,6 +606,78 @@ TEST(Gemma3Window, GreedyTokensEqualTheFromScratchReference) {
   }
 }
 
+// Lookahead (tree) steps on the sliding-window model: a tree row sits at n_past + its depth and
+// its window mask keeps the cache columns and the ancestors less than W = 8 positions back. The
+// tree below has a chain 10 deep (deeper than the window: its last rows lose their first
+// ancestors as well as cache columns) and a branch; every row's logits equal the from-scratch
+// reference over the prompt and the row's path, before and after committing part of the chain
+// (the window then slides over the committed slots). Greedy lookahead generation is exact: its
+// tokens equal the reference's.
+TEST(Gemma3Window, LookaheadTreeRowsEqualTheFromScratchReference) {
+  const LlamaModel m = testing::family_model("gemma3", 5);
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 12; ++i) prompt.push_back((i * 53 + 7) % 320);
+  HS_ASSERT_OK_AND_ASSIGN(auto step, window_model(m, Form::kMha));
+  HS_ASSERT_OK_AND_ASSIGN(runner::Decoder dec,
+                          runner::Decoder::create(*step, {.lookahead_ar_len = 32}));
+  HS_ASSERT_OK(dec.prefill(prompt));
+  std::vector<int32_t> seq = prompt;
+  // Rows 0..9: a chain; rows 10..13: a branch off row 3; rows 14..31: padding (roots).
+  std::vector<int32_t> parents(32, -1);
+  for (int i = 1; i < 10; ++i) parents[static_cast<size_t>(i)] = i - 1;
+  parents[10] = 3;
+  for (int i = 11; i < 14; ++i) parents[static_cast<size_t>(i)] = i - 1;
+  double worst = 0.0;
+  auto tree_step = [&](int salt, std::vector<int32_t>& tokens) {
+    tokens.assign(32, 0);
+    std::vector<int32_t> positions(32);
+    std::vector<std::vector<int32_t>> paths(32);
+    for (size_t i = 0; i < 32; ++i) {
+      tokens[i] = static_cast<int32_t>((i * 37 + static_cast<size_t>(salt)) % 320);
+      const int32_t parent = parents[i];
+      paths[i] = parent < 0 ? std::vector<int32_t>{} : paths[static_cast<size_t>(parent)];
+      paths[i].push_back(tokens[i]);
+      positions[i] = static_cast<int32_t>(dec.n_past() + static_cast<int64_t>(paths[i].size()) - 1);
+    }
+    HS_ASSERT_OK(dec.run_tree(parents, tokens, positions));
+    for (size_t i = 0; i < 14; ++i) {
+      std::vector<int32_t> ids = seq;
+      ids.insert(ids.end(), paths[i].begin(), paths[i].end());
+      const Vec want = reference_logits(m, ids, kWindowContext).back();
+      const std::span<const float> got = dec.logits_row(static_cast<int64_t>(i));
+      for (size_t v = 0; v < want.size(); ++v) {
+        worst = std::max(worst, std::abs(static_cast<double>(got[v]) - want[v]));
+      }
+      EXPECT_EQ(static_cast<size_t>(std::max_element(got.begin(), got.end()) - got.begin()),
+                argmax(want))
+          << "row " << i << " salt " << salt;
+    }
+  };
+  std::vector<int32_t> first, second;
+  tree_step(5, first);
+  // Commit the first three chain rows (positions 12..14), then another tree step from 15.
+  HS_ASSERT_OK(dec.commit(std::vector<int64_t>{0, 1, 2}));
+  seq.insert(seq.end(), first.begin(), first.begin() + 3);
+  tree_step(11, second);
+  EXPECT_LT(worst, 1e-4);
+  // A row whose position is not n_past + depth is refused on a sliding-window model.
+  std::vector<int32_t> tokens(32, 1), positions(32, static_cast<int32_t>(dec.n_past()));
+  auto bad = dec.run_tree(parents, tokens, positions);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message(), HasSubstr("must be at position n_past + its depth"));
+
+  const std::vector<int32_t> want = reference_greedy(m, prompt, 16);
+  HS_ASSERT_OK_AND_ASSIGN(auto tok, tokenizer::Tokenizer::create(*m.tokenizer));
+  HS_ASSERT_OK_AND_ASSIGN(auto sampler, runner::Sampler::create(runner::SamplerOptions{}));
+  runner::Generator gen(*step, *tok);
+  runner::GeneratorOptions go;
+  go.max_new_tokens = 16;
+  go.lookahead = {.ngram = 5, .window = 6, .guesses = 2};
+  HS_ASSERT_OK_AND_ASSIGN(runner::GenerationResult r, gen.generate(prompt, sampler, go));
+  EXPECT_GT(r.stats.lookahead_steps, 0);
+  EXPECT_EQ(r.tokens, want);
+}
+
 TEST(Gemma3Window, LogitsAcrossArLengthSwitchesEqualTheReference) {
   // prefill 12 (AR-32) -> decode 6 (AR-1) -> prefill 9 more (AR-32 again, rows moved back) ->
   // decode 4: after each step the last logits row equals the reference over the whole sequence.

@@ -2,7 +2,7 @@
 // run_crosscheck.sh): node ort_crosscheck.mjs DATA_DIR ORT_PREFIX
 //
 // DATA_DIR holds what onnx_crosscheck_data wrote: per configuration (16a8w / 16a4w-block32,
-// split / MHA) a folder of ONNX models and crosscheck.json. ORT_PREFIX is the npm prefix
+// split / MHA, and the GELU / tanh variants) a folder of ONNX models and crosscheck.json. ORT_PREFIX is the npm prefix
 // holding node_modules/onnxruntime-node (CPU execution provider).
 //
 // (a) Op by op: the prefill model exported with isolate_ops (every quantized intermediate's

@@ -1,5 +1,6 @@
-// AttentionMask: causal init and unmask against hand-written grids ('#' attend, '.' masked),
-// with and without a sliding window (columns that fall out of the window are masked again).
+// AttentionMask: causal and tree init and unmask against hand-written grids ('#' attend, '.'
+// masked), with and without a sliding window (columns that fall out of the window are masked
+// again; tree rows sit at n_past + depth).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -111,6 +112,21 @@ TEST(AttentionMaskWindow, DecodeRowDropsTheOldestSlot) {
   EXPECT_EQ(grid(early), (std::vector<std::string>{"#......#"}));
   early.unmask(1, 1);
   EXPECT_EQ(grid(early), (std::vector<std::string>{"##.....#"}));
+}
+
+TEST(AttentionMaskWindow, TreeRowsSitAtTheirDepth) {
+  // W = 3, T = 5, C = 11: P = 6. parents {-1, 0, 1, 2, 0}: depths 0 1 2 3 1, so with n_past 4
+  // the rows are at positions 4 5 6 7 5. Row 3 (position 7) loses its root (position 4) as well
+  // as every cache slot; row 4 (a second child of the root) sees slot 3, the root and itself.
+  AttentionMask mask(5, 11, 3);
+  mask.init_tree(4, std::vector<int32_t>{-1, 0, 1, 2, 0});
+  EXPECT_EQ(grid(mask), (std::vector<std::string>{"..##..#....", "...#..##...", "......###..",
+                                                  ".......###.", "...#..#...#"}));
+  EXPECT_EQ(mask.row_offset(3), 3);
+  // The root's entry stored at slot 4: the next tree is at positions 5 6 7 8 6.
+  mask.unmask(4, 1);
+  EXPECT_EQ(grid(mask), (std::vector<std::string>{"...##.#....", "....#.##...", "......###..",
+                                                  ".......###.", "....#.#...#"}));
 }
 
 TEST(AttentionMaskWindow, ArLengthSwitchReinitializesTheWindow) {

@@ -61,6 +61,11 @@ TEST(PreTokenizer, Llama3AndSmolLmSplits) {
   EXPECT_THAT(split("llama-bpe", "HELLO'S world"), ElementsAre("HELLO", "'S", " world"));
   // A letter run takes one leading non-letter, non-digit character.
   EXPECT_THAT(split("llama3", "(hi)\n\n x"), ElementsAre("(hi", ")\n\n", " x"));
+  // GLM-4 / GLM-edge (llama.cpp CHATGLM4): Llama-3's regex, but merges are never skipped.
+  EXPECT_THAT(split("glm4", "I'm 1234"), ElementsAre("I", "'m", " ", "123", "4"));
+  EXPECT_THAT(split("chatglm-bpe", "(hi)\n\n x"), ElementsAre("(hi", ")\n\n", " x"));
+  EXPECT_TRUE(PreTokenizer::create("llama3")->ignore_merges());
+  EXPECT_FALSE(PreTokenizer::create("glm4")->ignore_merges());
   // SmolLM: every digit alone first, then GPT-2's regex inside each piece.
   EXPECT_THAT(split("smollm", "abc123 4567"),
               ElementsAre("abc", "1", "2", "3", " ", "4", "5", "6", "7"));

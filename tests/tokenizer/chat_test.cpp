@@ -76,6 +76,13 @@ TEST(ChatTemplate, GemmaTurnFormat) {
                 chat_user_turn(ChatTemplate::kGemma, "c", std::nullopt),
             "<bos><start_of_turn>user\na<end_of_turn>\n<start_of_turn>model\nb<end_of_turn>\n"
             "<start_of_turn>user\nc<end_of_turn>\n<start_of_turn>model\n");
+  // With a system text: only the first turn carries it.
+  EXPECT_EQ(chat_prefix(ChatTemplate::kGemma, "S") +
+                chat_user_turn(ChatTemplate::kGemma, "a", "S", /*first_turn=*/true) + "b" +
+                std::string(chat_end_of_answer(ChatTemplate::kGemma)) +
+                chat_user_turn(ChatTemplate::kGemma, "c", "S"),
+            "<bos><start_of_turn>user\nS\n\na<end_of_turn>\n<start_of_turn>model\nb<end_of_turn>\n"
+            "<start_of_turn>user\nc<end_of_turn>\n<start_of_turn>model\n");
 }
 
 TEST(ChatTemplate, ChatMlText) {
@@ -309,9 +316,7 @@ TEST(ChatTemplate, PrefixAndFirstTurnAreTheSingleTurnTemplateForEveryForm) {
     for (std::optional<std::string_view> system :
          {std::optional<std::string_view>(), std::optional<std::string_view>(" S "),
           std::optional<std::string_view>("S /no_think")}) {
-      // Gemma3 writes a system text inside the first user turn: the single-turn form only.
-      if (t == ChatTemplate::kGemma && system) continue;
-      EXPECT_EQ(chat_prefix(t, system, "D") + chat_user_turn(t, " q ", system),
+      EXPECT_EQ(chat_prefix(t, system, "D") + chat_user_turn(t, " q ", system, /*first_turn=*/true),
                 apply_chat_template(t, " q ", system, "D"))
           << chat_template_name(t);
     }

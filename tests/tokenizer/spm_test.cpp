@@ -151,6 +151,16 @@ TEST(SpmMerges, SpmEscapesSpacesAndFallsBackToBytePieces) {
   EXPECT_THAT(tok->encode("x", false), ElementsAre(5, 0));
 }
 
+// A truncated sequence ("\xc3" without its continuation byte) is one symbol of its own: it does
+// not swallow the first byte of the "▁" after it, so the space survives and encode -> decode
+// gives the raw bytes back.
+TEST(SpmMerges, IllFormedSequenceStopsBeforeTheNextCharacter) {
+  auto tok = make(spm_vocab());
+  EXPECT_THAT(tok->encode("a\xc3 ab", true), ElementsAre(1, 8, 3, 10));
+  EXPECT_EQ(tok->decode(tok->encode("a\xc3 ab", true)), "a\xc3 ab");
+  EXPECT_THAT(tok->encode("\xc3\xa9", false), ElementsAre(5, 3, 4));  // well formed: é as before
+}
+
 TEST(SpmMerges, SpmDecode) {
   auto tok = make(spm_vocab());
   EXPECT_EQ(tok->decode(std::vector<int32_t>{1, 10, 5, 3, 4}), "ab \u00e9");

@@ -5,7 +5,8 @@
 // The conversation as tokens (what a single prompt over the whole conversation would hold):
 //   prefix                chat_prefix(template, system) (BOS when the template has none in it);
 //                         plain text: BOS
-//   per turn              user   chat_user_turn(template, message); plain text: the message
+//   per turn              user   chat_user_turn(template, message, system, first turn?); plain
+//                                text: the message
 //                         answer the generated tokens (EOS excluded)
 //                         end    chat_end_of_answer(template), added when the next turn starts;
 //                                plain text: nothing
@@ -92,18 +93,21 @@ class ChatSession {
 
  private:
   struct Turn {
+    std::string message;  // the user's text: re-encoded when the turn becomes the first one
     std::vector<int32_t> user, answer;
     bool closed = false;  // the end-of-answer tokens follow the answer
   };
   ChatSession(StepModel& model, const tokenizer::Tokenizer& tokenizer, const ChatOptions& options,
               Decoder decoder);
   std::vector<int32_t> encode_prefix() const;
-  std::vector<int32_t> encode_user(std::string_view message) const;
+  // `first`: the conversation's first turn (Gemma puts the system text in it).
+  std::vector<int32_t> encode_user(std::string_view message, bool first) const;
   std::vector<int32_t> end_tokens() const;
   // The tokens of turns [first, end) as fed (closed turns with their end of answer).
   void append_turns(size_t first, std::vector<int32_t>& out) const;
-  // kDropOldest: how many old turns to drop so that `user` fits; kOutOfRange if none works.
-  Result<size_t> turns_to_drop(const std::vector<int32_t>& user) const;
+  // kDropOldest: how many old turns to drop so that the new turn `message` fits; kOutOfRange if
+  // none works. Counts each candidate first turn as re-encoded in the first position.
+  Result<size_t> turns_to_drop(std::string_view message) const;
 
   StepModel* model_;
   const tokenizer::Tokenizer* tokenizer_;

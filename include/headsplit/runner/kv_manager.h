@@ -97,8 +97,10 @@ class KvManager {
 // Sliding window W > 0 (Gemma3's local layers, reference §9.3): row i, at position
 // pos_i = n_past + i, also needs pos_i - pos < W for every column it attends to: cache slots
 // j <= pos_i - W and current tokens i' <= i - W stay masked. unmask() re-masks, for every row,
-// the slots that fall out of the window at the next step's positions (n_past + n_update + i).
-// Tree init (lookahead) has no window form.
+// the slots that fall out of the window at the next step's positions (n_past + n_update + i;
+// after a tree init, n_past + n_update + depth_i). A tree row i is at position n_past + depth_i
+// (depth: 0 for a root, the parent's + 1), and keeps only the ancestors less than W positions
+// before it.
 class AttentionMask {
  public:
   // Requires 0 < ar_len <= context_len and window >= 0 (0: no window). Starts fully masked.
@@ -113,6 +115,8 @@ class AttentionMask {
   // with a window, then masks slots [0, n_past + n_update + i + 1 - W) of row i again.
   void unmask(int64_t n_past, int64_t n_update);
   std::span<const uint16_t> data() const { return data_; }
+  // Row i's position minus n_past: i after causal init, its tree depth after tree init.
+  int64_t row_offset(int64_t row) const { return offsets_[static_cast<size_t>(row)]; }
   int64_t ar_len() const { return ar_len_; }
   int64_t context_len() const { return context_len_; }
   int64_t cache_len() const { return context_len_ - ar_len_; }  // P
@@ -130,7 +134,8 @@ class AttentionMask {
   int64_t ar_len_;
   int64_t context_len_;
   int64_t window_;
-  std::vector<uint16_t> data_;  // [T, C]
+  std::vector<uint16_t> data_;     // [T, C]
+  std::vector<int64_t> offsets_;  // [T] row position - n_past
 };
 
 // The masks a step of a step model reads: the causal (or tree) mask and, when window > 0 (models
@@ -140,7 +145,7 @@ class StepMasks {
  public:
   StepMasks(int64_t ar_len, int64_t context_len, int64_t window);
   void init_causal(int64_t n_past);
-  // Tree init of the causal mask (lookahead); no window form (HS_CHECK window == 0).
+  // Tree init of both masks (lookahead); rows at positions n_past + depth.
   void init_tree(int64_t n_past, std::span<const int32_t> parents);
   void unmask(int64_t n_past, int64_t n_update);
   std::span<const uint16_t> data();

@@ -80,7 +80,8 @@ std::string apply_chat_template(ChatTemplate chat_template, std::string_view use
                                 std::string_view today = {});
 
 // The pieces of a multi-turn conversation: chat_prefix, then per turn chat_user_turn(message),
-// the model's answer and chat_end_of_answer. prefix + first user turn is apply_chat_template.
+// the model's answer and chat_end_of_answer. prefix + first user turn (first_turn = true) is
+// apply_chat_template.
 //   ChatML (all three): prefix = the system block (if any); turn
 //            "<|im_start|>user\n{msg}<|im_end|>\n<|im_start|>assistant\n"; end of answer
 //            "<|im_end|>\n"
@@ -89,6 +90,8 @@ std::string apply_chat_template(ChatTemplate chat_template, std::string_view use
 //            end of answer "<|eot_id|>"
 //   SmolLM3: prefix the system block; turn as ChatML (with "<think>\n\n</think>\n" after it in
 //            /no_think mode); end of answer "<|im_end|>\n"
+//   Gemma:   prefix "<bos>"; turn "<start_of_turn>user\n" [system "\n\n" in the first turn]
+//            "{msg}<end_of_turn>\n<start_of_turn>model\n"; end of answer "<end_of_turn>\n"
 //   Phi:     prefix the system block (if any); turn "<|user|>{msg}<|end|><|assistant|>"; end of
 //            answer "<|end|>"
 //   Granite: prefix the system block; turn "<|start_of_role|>user<|end_of_role|>{msg}"
@@ -97,9 +100,12 @@ std::string apply_chat_template(ChatTemplate chat_template, std::string_view use
 std::string chat_prefix(ChatTemplate chat_template,
                         std::optional<std::string_view> system = std::nullopt,
                         std::string_view today = {});
-// `system` matters only to SmolLM3 (its /no_think flag changes the generation prompt).
+// `system` matters to SmolLM3 (its /no_think flag changes the generation prompt) and, in the
+// conversation's first turn (`first_turn`), to Gemma: Gemma3's template has no system role and
+// writes the system text and "\n\n" at the start of the first user turn.
 std::string chat_user_turn(ChatTemplate chat_template, std::string_view user_message,
-                           std::optional<std::string_view> system = std::nullopt);
+                           std::optional<std::string_view> system = std::nullopt,
+                           bool first_turn = false);
 std::string_view chat_end_of_answer(ChatTemplate chat_template);
 
 // The system prompt ChatML uses when none is given (SmolLM2's template default).

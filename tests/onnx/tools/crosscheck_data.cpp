@@ -1,6 +1,7 @@
 // onnx_crosscheck_data OUT_DIR: the data of the ONNX Runtime cross-check
 // (tests/onnx/ort_crosscheck.mjs). For stories260K with 16a8w and 16a4w-block32, split and
-// unsplit, it prepares the export once and writes
+// unsplit (and, split, two variants with the GELU / tanh ops: see run()), it prepares the
+// export once and writes
 //   OUT_DIR/<scheme>-<split|mha>/            the ONNX models (onnx::write_onnx)
 //   OUT_DIR/<scheme>-<split|mha>.hsa         the artifact of the same prepared graphs
 //   OUT_DIR/<scheme>-<split|mha>-ops/        the same with OnnxOptions::isolate_ops
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "headsplit/backend/export.h"
 #include "headsplit/engine/engine.h"
@@ -141,7 +143,7 @@ Result<nlohmann::json> graph_case(const backend::PreparedGraph& pg, int64_t cont
 
 Result<nlohmann::json> one_config(const frontend::LlamaModel& model, const std::string& calib,
                                   const std::string& scheme, bool split, const std::string& out,
-                                  bool with_ops) {
+                                  bool with_ops, const std::string& variant = "") {
   backend::ExportOptions options;
   options.prefill_ar_len = kPrefillAr;
   options.context_len = kContext;
@@ -150,7 +152,7 @@ Result<nlohmann::json> one_config(const frontend::LlamaModel& model, const std::
   options.quant.progress = false;
   options.preprocess.split = split;
   HS_ASSIGN_OR_RETURN(backend::PreparedExport prepared, backend::prepare_export(model, options));
-  const std::string name = scheme + (split ? "-split" : "-mha");
+  const std::string name = scheme + (split ? "-split" : "-mha") + variant;
   HS_TRY(onnx::write_onnx(prepared, out + "/" + name));
   const std::string hsa = out + "/" + name + ".hsa";
   HS_TRY(backend::write_export(prepared, hsa));
@@ -215,6 +217,20 @@ Status run(const std::string& out) {
       HS_ASSIGN_OR_RETURN(nlohmann::json c, one_config(model, calib, scheme, split, out, true));
       configs.push_back(std::move(c));
     }
+  }
+  // The ops the Llama core does not use: stories260K's weights with a GELU-gated FFN (tanh
+  // approximation, then exact erf) and logit soft-capping (cap * tanh(logits / cap), the cap
+  // small enough that tanh bends the logits).
+  frontend::LlamaModel gelu_tanh = model;
+  gelu_tanh.config.ffn_act = frontend::FfnActivation::kGeluTanh;
+  gelu_tanh.config.final_logit_softcapping = 8.0;
+  frontend::LlamaModel gelu_erf = model;
+  gelu_erf.config.ffn_act = frontend::FfnActivation::kGelu;
+  for (const auto& [variant, m, scheme] :
+       {std::tuple{"-gelu-tanh-softcap", &gelu_tanh, "16a8w"},
+        std::tuple{"-gelu", &gelu_erf, "16a4w-block32"}}) {
+    HS_ASSIGN_OR_RETURN(nlohmann::json c, one_config(*m, calib, scheme, true, out, true, variant));
+    configs.push_back(std::move(c));
   }
   std::ofstream o(out + "/crosscheck.json");
   o << nlohmann::json{{"configs", configs}}.dump();

