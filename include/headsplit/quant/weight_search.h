@@ -107,10 +107,19 @@ ErrorFactor error_factor(std::span<const float> x, int64_t n, int64_t in);
 double row_output_error(const ErrorFactor& f, std::span<const float> w,
                         std::span<const int8_t> q, std::span<const float> scales, int64_t block);
 
+// How seq_mse_scales searches. Both choose the same scales (tests/quant/weight_search_test.cpp
+// checks it on seeded random layers): kExhaustive evaluates every candidate of every block
+// search; kFast finds each row's events once (not once per sweep), visits candidates per
+// interval of constant integers, and skips an interval when a lower bound on its errors (the
+// minimum of its convex quadratic, minus a rounding margin) is not below the best so far
+// (branch and bound); every candidate it does evaluate is computed with the same operations.
+enum class SeqMseSearch : uint8_t { kFast, kExhaustive };
+
 // SeqMSE scales of W[rows, in] (see above). `pool` may be null.
 std::vector<float> seq_mse_scales(std::span<const float> w, int64_t rows, int64_t in,
                                   const WeightSpec& spec, const ErrorFactor& f, int candidates,
-                                  kernels::ThreadPool* pool);
+                                  kernels::ThreadPool* pool,
+                                  SeqMseSearch search = SeqMseSearch::kFast);
 
 // Gram matrix XᵀX [in, in] (double, row-major) of X[n, in].
 std::vector<double> gram(std::span<const float> x, int64_t n, int64_t in);
