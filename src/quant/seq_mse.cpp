@@ -295,6 +295,8 @@ struct FastRow {
   std::vector<Event> gen, tmp;
   std::vector<int32_t> starts;
   std::vector<double> v;
+  const std::vector<double>& col_norm;  // [in]: F_i·F_i
+  std::vector<double> acs;              // [block]: a·F_i
   std::vector<int32_t> qcur;  // [in]: the integers of the row at its blocks' current scales
   std::vector<int32_t> iv_j;  // interval starts
   std::vector<double> iv_av, iv_vv;
@@ -382,12 +384,12 @@ struct FastRow {
     for (size_t p = base; p < ev.size(); ++p) {
       const Event& e = ev[p];
       const float* col = f.cols.data() + static_cast<int64_t>(e.i) * m;
-      double vc = 0.0, cc = 0.0;
+      double vc = 0.0;
       for (int64_t t = 0; t < m; ++t) {
         vc += v[static_cast<size_t>(t)] * col[t];
-        cc += static_cast<double>(col[t]) * col[t];
         v[static_cast<size_t>(t)] += e.dq * static_cast<double>(col[t]);
       }
+      const double cc = col_norm[static_cast<size_t>(e.i)];
       vv += 2.0 * e.dq * vc + static_cast<double>(e.dq) * e.dq * cc;
       vv_after.push_back(vv);
     }
@@ -410,12 +412,17 @@ struct FastRow {
     iv_av.assign(1, av);
     iv_vv.assign(1, vv0[static_cast<size_t>(b)]);
     const auto e_end = static_cast<size_t>(ev_begin[static_cast<size_t>(b) + 1]);
-    for (auto p = static_cast<size_t>(ev_begin[static_cast<size_t>(b)]); p < e_end; ++p) {
-      const Event& e = ev[p];
-      const float* col = f.cols.data() + static_cast<int64_t>(e.i) * m;
+    // a·F_i once per element (each event of element i adds dq · a·F_i, the same value).
+    acs.resize(static_cast<size_t>(b1 - b0));
+    for (int64_t i = b0; i < b1; ++i) {
+      const float* col = f.cols.data() + i * m;
       double ac = 0.0;
       for (int64_t t = 0; t < m; ++t) ac += a[static_cast<size_t>(t)] * col[t];
-      av += e.dq * ac;
+      acs[static_cast<size_t>(i - b0)] = ac;
+    }
+    for (auto p = static_cast<size_t>(ev_begin[static_cast<size_t>(b)]); p < e_end; ++p) {
+      const Event& e = ev[p];
+      av += e.dq * acs[static_cast<size_t>(e.i - b0)];
       if (e.j != iv_j.back()) {
         iv_j.push_back(e.j);
         iv_av.push_back(av);
@@ -481,10 +488,17 @@ void fast_scales(std::span<const float> w, int64_t rows, int64_t in, const Weigh
   }
   std::vector<double> inv_half(static_cast<size_t>(qmax) + 1, 0.0);
   for (int32_t k = 1; k <= qmax; ++k) inv_half[static_cast<size_t>(k)] = 1.0 / (k - 0.5);
+  std::vector<double> col_norm(static_cast<size_t>(in), 0.0);
+  for (int64_t i = 0; i < in; ++i) {
+    const float* col = f.cols.data() + i * m;
+    double cc = 0.0;
+    for (int64_t t = 0; t < m; ++t) cc += static_cast<double>(col[t]) * col[t];
+    col_norm[static_cast<size_t>(i)] = cc;
+  }
   std::atomic<int64_t> next{0};
   const int64_t workers = pool != nullptr ? std::min<int64_t>(pool->num_threads(), rows) : 1;
   kernels::parallel_for(pool, workers, [&](int64_t, int64_t) {
-    FastRow s{f, qmax, candidates, steps, {}, {}, {}, {}, {}, inv_half, {}, {}, {}, {}, {}, {}, {}, {}};
+    FastRow s{f, qmax, candidates, steps, {}, {}, {}, {}, {}, inv_half, {}, {}, {}, {}, col_norm, {}, {}, {}, {}, {}};
     s.qcur.resize(static_cast<size_t>(in));
     std::vector<double> r(static_cast<size_t>(m)), a(static_cast<size_t>(m));
     std::vector<int> chosen(static_cast<size_t>(blocks));
