@@ -23,7 +23,8 @@
 //   L Lᵀ = XᵀX (Cholesky), which gives the same errors with I rows.
 //   Cost: per row, the integers of a candidate change at most qmax times per element, so the
 //   search walks those changes (events) and updates X q incrementally: O(I·qmax·n + N·n) per
-//   row instead of O(N·I·n).
+//   row instead of O(N·I·n); the fast search (SeqMseSearch) finds the events once per row and
+//   drops the O(N) candidate loop to O(events) with branch and bound over intervals.
 // GPTQ (Frantar et al. 2022), per weight with fixed scales (MinMax, or SeqMSE's):
 //   H = XᵀX over every calibration token, + λ·mean(diag H)·1 (damping λ = 1%), a zero
 //   diagonal entry (input never active) set to 1;  U = upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU)
