@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -163,6 +164,61 @@ TEST(SeqMse, SameResultForAnyThreadCountAndRun) {
     EXPECT_EQ(a, seq_mse_scales(w, rows, in, spec, f, 200, &four));
     EXPECT_EQ(a, seq_mse_scales(w, rows, in, spec, f, 200, nullptr));
   }
+}
+
+// The fast path (branch and bound over intervals, events found once per row) chooses exactly
+// what the plain exhaustive path chooses, on seeded random layers: per channel and per block
+// (including a row length that is not a multiple of 32, so the last block is short), 4 and 8
+// bit, fewer and more tokens than inputs, several candidate counts, and rows made to hit the
+// edge cases (all zero, below the smallest scale, values on rounding ties, one outlier).
+// HS_SEQMSE_PROPERTY_SEEDS sets the number of seeds (default 3).
+TEST(SeqMse, FastPathChoosesWhatTheExhaustivePathChooses) {
+  const char* env = std::getenv("HS_SEQMSE_PROPERTY_SEEDS");
+  const int seeds = env != nullptr ? std::max(1, std::atoi(env)) : 3;
+  struct Case {
+    int64_t rows, in, n;
+    WeightSpec spec;
+    int candidates;
+  };
+  const Case cases[] = {
+      {16, 50, 2, WeightSpec{4, 32}, 1000},  // 50 = 32 + 18: a short last block
+      {12, 96, 3, WeightSpec{4, 32}, 1000},  {12, 40, 64, WeightSpec{4, 16}, 300},
+      {10, 64, 2, WeightSpec{4, 0}, 1000},   {8, 70, 5, WeightSpec{8, 0}, 1000},
+      {8, 33, 80, WeightSpec{8, 32}, 257},   {6, 45, 4, WeightSpec{4, 0}, 7},
+      {6, 37, 4, WeightSpec{4, 32}, 1},
+  };
+  kernels::ThreadPool two(2);
+  int64_t compared = 0;
+  for (int seed = 0; seed < seeds; ++seed) {
+    for (const Case& c : cases) {
+      const auto u = static_cast<uint32_t>(1000 * seed + c.in + c.rows);
+      std::vector<float> w = random_values(c.rows * c.in, u, 0.02f);
+      const std::vector<float> x = correlated(c.n, c.in, u + 7);
+      // Row 0 zero, row 1 below kEpsWeight · qmax, row 2 on ties of its MinMax grid, row 3 with
+      // one outlier.
+      const float qmax = c.spec.bits == 8 ? 127.0f : 7.0f;
+      for (int64_t i = 0; i < c.in; ++i) {
+        w[static_cast<size_t>(i)] = 0.0f;
+        w[static_cast<size_t>(c.in + i)] *= 1e-9f;
+        w[static_cast<size_t>(2 * c.in + i)] = 0.01f * (static_cast<float>(i % 15) - 7.0f + 0.5f) / qmax;
+      }
+      w[static_cast<size_t>(3 * c.in + 1)] = 0.5f;
+      const ErrorFactor f = error_factor(x, c.n, c.in);
+      const std::vector<float> exhaustive =
+          seq_mse_scales(w, c.rows, c.in, c.spec, f, c.candidates, nullptr, SeqMseSearch::kExhaustive);
+      const std::vector<float> fast =
+          seq_mse_scales(w, c.rows, c.in, c.spec, f, c.candidates, nullptr, SeqMseSearch::kFast);
+      ASSERT_EQ(fast.size(), exhaustive.size());
+      for (size_t i = 0; i < fast.size(); ++i) {
+        EXPECT_EQ(fast[i], exhaustive[i]) << "seed " << seed << ", rows " << c.rows << ", in " << c.in
+                                          << ", bits " << c.spec.bits << ", block " << c.spec.block
+                                          << ", candidates " << c.candidates << ", scale " << i;
+      }
+      EXPECT_EQ(fast, seq_mse_scales(w, c.rows, c.in, c.spec, f, c.candidates, &two, SeqMseSearch::kFast));
+      compared += static_cast<int64_t>(fast.size());
+    }
+  }
+  EXPECT_GT(compared, 0);
 }
 
 // GPTQ written the textbook way (OBQ form): H⁻¹ by Gauss-Jordan, and after rounding column i

@@ -23,7 +23,8 @@
 //   L Lᵀ = XᵀX (Cholesky), which gives the same errors with I rows.
 //   Cost: per row, the integers of a candidate change at most qmax times per element, so the
 //   search walks those changes (events) and updates X q incrementally: O(I·qmax·n + N·n) per
-//   row instead of O(N·I·n).
+//   row instead of O(N·I·n); the fast search (SeqMseSearch) finds the events once per row and
+//   drops the O(N) candidate loop to O(events) with branch and bound over intervals.
 // GPTQ (Frantar et al. 2022), per weight with fixed scales (MinMax, or SeqMSE's):
 //   H = XᵀX over every calibration token, + λ·mean(diag H)·1 (damping λ = 1%), a zero
 //   diagonal entry (input never active) set to 1;  U = upper Cholesky factor of H⁻¹ (H⁻¹ = UᵀU)
@@ -107,10 +108,19 @@ ErrorFactor error_factor(std::span<const float> x, int64_t n, int64_t in);
 double row_output_error(const ErrorFactor& f, std::span<const float> w,
                         std::span<const int8_t> q, std::span<const float> scales, int64_t block);
 
+// How seq_mse_scales searches. Both choose the same scales (tests/quant/weight_search_test.cpp
+// checks it on seeded random layers): kExhaustive evaluates every candidate of every block
+// search; kFast finds each row's events once (not once per sweep), visits candidates per
+// interval of constant integers, and skips an interval when a lower bound on its errors (the
+// minimum of its convex quadratic, minus a rounding margin) is not below the best so far
+// (branch and bound); every candidate it does evaluate is computed with the same operations.
+enum class SeqMseSearch : uint8_t { kFast, kExhaustive };
+
 // SeqMSE scales of W[rows, in] (see above). `pool` may be null.
 std::vector<float> seq_mse_scales(std::span<const float> w, int64_t rows, int64_t in,
                                   const WeightSpec& spec, const ErrorFactor& f, int candidates,
-                                  kernels::ThreadPool* pool);
+                                  kernels::ThreadPool* pool,
+                                  SeqMseSearch search = SeqMseSearch::kFast);
 
 // Gram matrix XᵀX [in, in] (double, row-major) of X[n, in].
 std::vector<double> gram(std::span<const float> x, int64_t n, int64_t in);
