@@ -400,6 +400,17 @@ TEST(ParseGraph, ErrorsCarryLineAndColumn) {
        "bad.hsir:2:32: expected a hex digit or '\"' in constant data, found 'zz803f'"},
       {"graph @g {\n  const %w : f32[1] = elided<xxh3:12>\n}", ErrorKind::kParse,
        "bad.hsir:2:37: expected 16 hex digits of the hash, found '>'"},
+      // Elided data reads as zeros: a short text must not allocate gigabytes (a fuzzer found
+      // f32[1885990385,2]); 256 MiB of zeros in all.
+      {"graph @g {\n  const %w : f32[1885990385,2] = elided<xxh3:0123456789abcdef>\n}",
+       ErrorKind::kParse,
+       "bad.hsir:2:33: elided constant 'w' of type f32[1885990385,2] would be 15087923080 bytes "
+       "of zeros; elided constants are limited to 268435456 bytes in all"},
+      {"graph @g {\n  const %a : u8[200000000] = elided<xxh3:0123456789abcdef>\n"
+       "  const %b : u8[100000000] = elided<xxh3:0123456789abcdef>\n}",
+       ErrorKind::kParse,
+       "bad.hsir:3:28: elided constant 'b' of type u8[100000000] would be 100000000 bytes of "
+       "zeros; elided constants are limited to 268435456 bytes in all"},
       {"graph @g {\n  input %\"abc : f32[2]\n}", ErrorKind::kParse,
        "bad.hsir:2:10: unterminated string"},
       {"graph @g {\n  input %\"a\\qb\" : f32[2]\n}", ErrorKind::kParse,

@@ -36,7 +36,8 @@
 // the order: inputs, constants, live nodes in order, outputs. Values are defined before use.
 //
 // Only full constants round-trip their data: an elided constant parses to zero-filled data of
-// the right size (the hash is checked for syntax only and not remembered).
+// the right size (the hash is checked for syntax only and not remembered), at most 256 MiB of
+// them in one text (a larger elided constant is an error naming it and its size).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // onnx_crosscheck_data OUT_DIR: the data of the ONNX Runtime cross-check
 // (tests/onnx/ort_crosscheck.mjs). For stories260K with 16a8w and 16a4w-block32, split and
-// unsplit (and, split, two variants with the GELU / tanh ops: see run()), it prepares the
+// unsplit (and, split, variants with the GELU / tanh / LayerNorm ops: see run()), it prepares the
 // export once and writes
 //   OUT_DIR/<scheme>-<split|mha>/            the ONNX models (onnx::write_onnx)
 //   OUT_DIR/<scheme>-<split|mha>.hsa         the artifact of the same prepared graphs
@@ -26,6 +26,7 @@
 #include "headsplit/kernels/quant.h"
 #include "headsplit/onnx/export.h"
 #include "headsplit/support/shared_dir.h"
+#include "testing/family_configs.h"
 
 namespace hs {
 namespace {
@@ -232,6 +233,16 @@ Status run(const std::string& out) {
     HS_ASSIGN_OR_RETURN(nlohmann::json c, one_config(*m, calib, scheme, true, out, true, variant));
     configs.push_back(std::move(c));
   }
+  // CodeGen2's pieces: LayerNorm with bias, the parallel block, a non-gated biased GELU-tanh FFN
+  // and an LM-head bias; random weights in the tests' codegen shape (D 64, H = Hkv 4, Dh 16,
+  // partial rotary 8) with stories260K's vocabulary.
+  frontend::LlamaConfig cg = testing::family_config("codegen");
+  cg.vocab_size = model.config.vocab_size;
+  frontend::LlamaModel codegen = frontend::make_random_llama(cg, 7);
+  codegen.tokenizer = model.tokenizer;
+  HS_ASSIGN_OR_RETURN(nlohmann::json c, one_config(codegen, calib, "16a8w", true, out, true,
+                                                   "-codegen"));
+  configs.push_back(std::move(c));
   std::ofstream o(out + "/crosscheck.json");
   o << nlohmann::json{{"configs", configs}}.dump();
   if (!o) return errorf(ErrorKind::kIo, "cannot write {}/crosscheck.json", out);
