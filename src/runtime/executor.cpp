@@ -136,7 +136,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
                                .staging_bytes = p.staging_bytes,
                                .prepared_bytes = p.prepared_bytes,
                                .head_groups = p.head_groups,
-                               .head_chains = p.head_chains};
+                               .head_chains = p.head_chains,
+                               .head_tasks = p.head_tasks};
   exec->impl_ = std::move(impl);
   return exec;
 }

@@ -145,6 +145,7 @@ class StepPlanner {
   // Across passes.
   struct HeadGroup {
     std::vector<std::vector<int32_t>> chains;  // node indices, graph order; chains by first node
+    std::vector<std::vector<std::vector<int32_t>>> phases;  // [phase][task]: node indices
     int32_t first_node = -1;
   };
   std::vector<HeadGroup> head_groups_;

@@ -19,7 +19,8 @@
 //                same shape, dtype and role. Weights and quantization params may differ.
 //   placeable    every outside producer a group reads comes before the group's first node, so
 //                the group can run at that node's place
-// A group that is not identical or not placeable keeps per-node execution.
+// A group that is not identical or not placeable keeps per-node execution. The step runs in
+// two phases (see "Phases" below): the nodes several query heads share, then one task per head.
 //
 // Memory: the backend's arena plan assumed the nodes run one at a time in graph order, so a
 // chain's intermediates may share arena bytes with another chain's. Every output of a group node
@@ -234,7 +235,48 @@ void StepPlanner::find_head_groups() {
       if (!escaping_[static_cast<size_t>(out)]) scratch += bytes_of(tensor(out));
     }
     head_scratch_bytes_ = std::max(head_scratch_bytes_, scratch);
-    head_groups_.push_back({.chains = group, .first_node = first});
+    // Phases. A node whose value reaches two sinks of its chain (nodes read by no group node:
+    // the per-query-head ·V results, ...) is shared by them: with GQA the kv head's projections,
+    // RoPE and cache reads serve G query heads. Phase 0 runs the shared nodes of every chain,
+    // phase 1 the rest, one task per sink: H tasks instead of Hkv chains. A shared node's
+    // producers are shared too, and a node of sink s reads only shared nodes and nodes of s, so
+    // tasks of one phase are independent.
+    HeadGroup hg{.chains = group, .first_node = first};
+    std::vector<int32_t> sink(n_nodes, -1);  // the one sink a node reaches, or -2 (several)
+    hg.phases.resize(2);
+    for (const auto& chain : group) {
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        const int32_t out = graph_.nodes[static_cast<size_t>(*it)].outputs[0];
+        int32_t reached = -1;
+        for (const auto& [user, operand] : uses_[static_cast<size_t>(out)]) {
+          (void)operand;
+          if (node_group_[static_cast<size_t>(user)] != gi) continue;
+          const int32_t s = sink[static_cast<size_t>(user)];
+          reached = reached == -1 || reached == s ? s : -2;
+        }
+        sink[static_cast<size_t>(*it)] = reached == -1 ? *it : reached;
+      }
+      std::vector<int32_t> shared;
+      std::vector<std::vector<int32_t>> tasks;
+      std::vector<int32_t> task_sink;
+      for (int32_t i : chain) {
+        const int32_t s = sink[static_cast<size_t>(i)];
+        if (s == -2) {
+          shared.push_back(i);
+          continue;
+        }
+        const auto t = std::find(task_sink.begin(), task_sink.end(), s);
+        if (t == task_sink.end()) {
+          task_sink.push_back(s);
+          tasks.push_back({i});
+        } else {
+          tasks[static_cast<size_t>(t - task_sink.begin())].push_back(i);
+        }
+      }
+      if (!shared.empty()) hg.phases[0].push_back(std::move(shared));
+      for (auto& t : tasks) hg.phases[1].push_back(std::move(t));
+    }
+    head_groups_.push_back(std::move(hg));
   }
 }
 
@@ -279,10 +321,15 @@ void StepPlanner::batch_head_groups(const std::vector<std::pair<size_t, size_t>>
     if (group.first_node != static_cast<int32_t>(i)) continue;  // moved with its group
     ChainsSpec spec{.label = fmt::format("{} and the {} per-head chains it starts",
                                          node_label(group.first_node), group.chains.size())};
-    for (const auto& chain : group.chains) {
-      spec.chains.emplace_back();
-      for (int32_t n : chain) move_node(n, spec.chains.back());
-      plan_.chain_steps += static_cast<int64_t>(spec.chains.back().size());
+    for (const auto& phase : group.phases) {
+      if (phase.empty()) continue;
+      spec.phases.emplace_back();
+      for (const auto& task : phase) {
+        spec.phases.back().emplace_back();
+        for (int32_t n : task) move_node(n, spec.phases.back().back());
+        plan_.chain_steps += static_cast<int64_t>(spec.phases.back().back().size());
+        ++plan_.head_tasks;
+      }
     }
     steps.push_back(make_chains_step(std::move(spec)));
     ++plan_.head_groups;

@@ -143,13 +143,14 @@ struct GatherSpec {
 };
 std::unique_ptr<Step> make_gather_step(GatherSpec spec);
 
-// Independent step sequences (the per-head chains of one split attention), run as one parallel
-// region over the chains: the steps of one chain run in order on one thread, and their kernels
-// run inline there (nested parallel_for). The planner guarantees that no chain reads or writes
-// memory another chain writes, so the result equals running the chains one after another.
+// Phases of independent step sequences (the per-head chains of one split attention). Each
+// phase is one parallel region over its tasks: the steps of one task run in order on one
+// thread, and their kernels run inline there (nested parallel_for). The planner guarantees that
+// no task reads or writes memory another task of its phase writes, so the result equals
+// running the tasks one after another.
 struct ChainsSpec {
   std::string label;
-  std::vector<std::vector<std::unique_ptr<Step>>> chains;
+  std::vector<std::vector<std::vector<std::unique_ptr<Step>>>> phases;  // [phase][task][step]
 };
 std::unique_ptr<Step> make_chains_step(ChainsSpec spec);
 

@@ -236,13 +236,20 @@ class ChainsStep final : public Step {
   explicit ChainsStep(ChainsSpec spec) : Step(spec.label), s_(std::move(spec)) {}
 
   Status run(const ExecContext& ctx) const override {
+    for (const auto& phase : s_.phases) HS_TRY(run_phase(ctx, phase));
+    return ok_status();
+  }
+
+ private:
+  static Status run_phase(const ExecContext& ctx,
+                          const std::vector<std::vector<std::unique_ptr<Step>>>& tasks) {
     std::mutex mutex;
     Status first = ok_status();
     int64_t first_chain = -1;
     kernels::parallel_for(
-        ctx.pool, static_cast<int64_t>(s_.chains.size()), [&](int64_t begin, int64_t end) {
+        ctx.pool, static_cast<int64_t>(tasks.size()), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
-            for (const auto& step : s_.chains[static_cast<size_t>(c)]) {
+            for (const auto& step : tasks[static_cast<size_t>(c)]) {
               Status s = step->run(ctx);
               if (s.ok()) continue;
               std::lock_guard<std::mutex> lock(mutex);
@@ -257,7 +264,6 @@ class ChainsStep final : public Step {
     return first;
   }
 
- private:
   ChainsSpec s_;
 };
 

@@ -75,6 +75,7 @@ void expect_heads(Variant v, int64_t groups, int64_t chains) {
   HS_ASSERT_OK_AND_ASSIGN(Run per_node, run_graph(g, inputs, false, &pool));
   EXPECT_EQ(batched.summary.head_groups, groups);
   EXPECT_EQ(batched.summary.head_chains, chains);
+  EXPECT_EQ(batched.summary.head_tasks, chains);  // no shared nodes: one phase
   EXPECT_EQ(per_node.summary.head_groups, 0);
   EXPECT_EQ(batched.summary.steps, per_node.summary.steps);  // the same kernel calls
   std::string why;
@@ -143,7 +144,10 @@ TEST_P(HeadChainsStories, BatchedGraphsGiveTheSameBytesAsPerNode) {
         auto per_node, GraphExecutor::create(e.artifact, g.name, {.pool = &pool, .batch_heads = false}));
     const PlanSummary& s = batched->summary();
     EXPECT_EQ(s.head_groups, e.artifact->program().metadata.n_layers) << g.name;
-    EXPECT_GE(s.head_chains, 2 * s.head_groups) << g.name;
+    const artifact::ModelMetadata& m = e.artifact->program().metadata;
+    EXPECT_EQ(s.head_chains, m.n_layers * m.n_kv_heads) << g.name;  // kv head + its query heads
+    // Phases: the kv heads' shared nodes (Hkv tasks), then one task per query head (H).
+    EXPECT_EQ(s.head_tasks, m.n_layers * (m.n_kv_heads + m.n_heads)) << g.name;
     EXPECT_EQ(per_node->summary().head_groups, 0) << g.name;
     // Chain outputs live in staging, so views of them need no copy: at most as many steps.
     EXPECT_LE(s.steps, per_node->summary().steps) << g.name;

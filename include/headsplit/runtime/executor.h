@@ -77,7 +77,8 @@ struct PlanSummary {
   int64_t staging_bytes = 0;   // runtime-owned float buffers
   int64_t prepared_bytes = 0;  // constants converted at load (reference mode: all weights)
   int64_t head_groups = 0;     // split attentions whose per-head chains run as one step
-  int64_t head_chains = 0;     // chains in those groups
+  int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
+  int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
 };
 
 class GraphExecutor {
