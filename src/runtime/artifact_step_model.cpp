@@ -70,7 +70,9 @@ Result<std::unique_ptr<ArtifactStepModel>> ArtifactStepModel::create(
     auto run = std::make_unique<Run>();
     HS_ASSIGN_OR_RETURN(run->exec,
                         GraphExecutor::create(artifact, g.name,
-                                              {.kernels = options.kernels, .pool = model->pool_}));
+                                              {.kernels = options.kernels,
+                                               .pool = model->pool_,
+                                               .batch_heads = options.batch_heads}));
     HS_ASSIGN_OR_RETURN(run->io, describe_io(g, what));
     const opset::StepIo& io = run->io;
     for (const auto& other : model->runs_) {

@@ -95,7 +95,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
   }
   const detail::StepPlanOptions plan_options{
       .reference_kernels = options.kernels == KernelChoice::kReference,
-      .fuse_cache_reads = options.kernels == KernelChoice::kFast};
+      .fuse_cache_reads = options.kernels == KernelChoice::kFast,
+      .batch_heads = options.kernels == KernelChoice::kFast && options.batch_heads};
   HS_ASSIGN_OR_RETURN(detail::BuiltStepPlan built,
                       detail::build_step_plan(*artifact, index, plan_options));
 
@@ -127,13 +128,16 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
   }
   const detail::StepPlan& p = impl->plan;
   exec->summary_ = PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),
-                               .steps = static_cast<int64_t>(p.steps.size()),
+                               .steps = static_cast<int64_t>(p.steps.size()) - p.head_groups + p.chain_steps,
                                .views = p.views,
                                .fused_concats = p.fused_concats,
                                .staged_inputs = p.staged_inputs,
                                .arena_bytes = p.arena_bytes,
                                .staging_bytes = p.staging_bytes,
-                               .prepared_bytes = p.prepared_bytes};
+                               .prepared_bytes = p.prepared_bytes,
+                               .head_groups = p.head_groups,
+                               .head_chains = p.head_chains,
+                               .head_tasks = p.head_tasks};
   exec->impl_ = std::move(impl);
   return exec;
 }

@@ -121,6 +121,11 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                        "constants {}\n",
                        s.steps, s.views, s.fused_concats, s.staged_inputs,
                        bytes_text(s.staging_bytes), bytes_text(s.prepared_bytes));
+    if (s.head_groups > 0) {
+      out += fmt::format("    per-head chains: {} attentions run their {} chains as one step "
+                         "each ({} parallel tasks)\n",
+                         s.head_groups, s.head_chains, s.head_tasks);
+    }
   }
   std::map<std::string_view, std::pair<int64_t, int64_t>> by_type;
   int64_t total = 0;

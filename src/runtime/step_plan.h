@@ -119,6 +119,10 @@ struct StepPlan {
   int64_t views = 0;          // layout nodes with no step: backend aliases and views of I/O
   int64_t fused_concats = 0;  // cache concats read in place by attention matmuls
   int64_t staged_inputs = 0;  // integer inputs dequantized at the start of a step
+  int64_t head_groups = 0;    // per-head chain groups run as one step
+  int64_t head_chains = 0;    // chains in those groups
+  int64_t head_tasks = 0;     // parallel tasks in those groups (all phases)
+  int64_t chain_steps = 0;    // steps inside those groups (not in `steps`)
 };
 
 }  // namespace hs::runtime::detail

@@ -140,6 +140,7 @@ Result<BuiltStepPlan> StepPlanner::build() {
   }
   for (int32_t t : graph_.outputs) is_output_[static_cast<size_t>(t)] = true;
   staged_.assign(n, false);
+  find_head_groups();
   for (;;) {
     restart_input_ = -1;
     Status status = plan_pass();
@@ -162,7 +163,14 @@ Status StepPlanner::plan_pass() {
   skip_.assign(graph_.nodes.size(), false);
   result_ = BuiltStepPlan{};
   HS_TRY(plan_io());
-  for (size_t i = 0; i < graph_.nodes.size(); ++i) HS_TRY(plan_node(static_cast<int32_t>(i)));
+  place_head_group_tensors();
+  std::vector<std::pair<size_t, size_t>> node_steps(graph_.nodes.size());
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const size_t first = plan_.steps.size();
+    HS_TRY(plan_node(static_cast<int32_t>(i)));
+    node_steps[i] = {first, plan_.steps.size()};
+  }
+  batch_head_groups(node_steps);
   for (auto& step : final_steps_) plan_.steps.push_back(std::move(step));
   result_.plan = std::move(plan_);
   return ok_status();
@@ -316,6 +324,8 @@ Result<Source> StepPlanner::output_dest(int32_t t) {
                              .qmin = d.quant.qmin,
                              .qmax = d.quant.qmax}));
     }
+  } else if (relocated_[static_cast<size_t>(t)] >= 0) {  // a head group's output
+    src.ref = add_ref(kBaseStaging, static_cast<uint64_t>(relocated_[static_cast<size_t>(t)]));
   } else if (d.arena_offset >= 0) {
     src.ref = add_ref(kBaseArena, static_cast<uint64_t>(d.arena_offset));
   } else {  // an intermediate the backend did not place: give it staging memory

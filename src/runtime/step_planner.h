@@ -31,6 +31,7 @@ namespace hs::runtime::detail {
 struct StepPlanOptions {
   bool reference_kernels = false;  // reference kernels for projections, no fusion
   bool fuse_cache_reads = true;    // concat(cache, new) read in place by the attention matmuls
+  bool batch_heads = true;         // per-head chains of a split attention as one parallel step
 };
 
 // A graph input or output as the executor binds it.
@@ -95,6 +96,13 @@ class StepPlanner {
   Status plan_pass();
   Status plan_node(int32_t node_index);
 
+  // step_planner_heads.cpp: the per-head chains of split attentions (see there).
+  void find_head_groups();          // once per build, from the graph alone
+  void place_head_group_tensors();  // per pass, after plan_io: staging for the groups' outputs
+  // Per pass, after every node: moves the steps of each group's nodes into one chains step at
+  // the place of the group's first node. node_steps[i] = steps [first, second) of node i.
+  void batch_head_groups(const std::vector<std::pair<size_t, size_t>>& node_steps);
+
   // step_planner.cpp: memory and operands.
   int32_t add_ref(uint32_t base, uint64_t offset);
   int64_t alloc_staging(int64_t bytes);
@@ -133,7 +141,17 @@ class StepPlanner {
   std::vector<int32_t> binding_of_;      // per tensor: binding index (inputs then outputs) or -1
   std::map<int32_t, int32_t> prepared_;  // constant tensor -> ref of its f32/int32 form
   std::vector<bool> skip_;               // per node: folded into a fused cache read
+  std::vector<int64_t> relocated_;  // per tensor: staging offset of a group's output, or -1
   // Across passes.
+  struct HeadGroup {
+    std::vector<std::vector<int32_t>> chains;  // node indices, graph order; chains by first node
+    std::vector<std::vector<std::vector<int32_t>>> phases;  // [phase][task]: node indices
+    int32_t first_node = -1;
+  };
+  std::vector<HeadGroup> head_groups_;
+  std::vector<int32_t> node_group_;  // per node: index into head_groups_, or -1
+  std::vector<bool> escaping_;       // per tensor of a group: read outside it (own staging)
+  int64_t head_scratch_bytes_ = 0;   // largest sum of a group's non-escaping outputs
   std::vector<bool> staged_;  // per tensor: integer input dequantized at step start
   int32_t restart_input_ = -1;
   BuiltStepPlan result_;

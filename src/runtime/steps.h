@@ -143,4 +143,15 @@ struct GatherSpec {
 };
 std::unique_ptr<Step> make_gather_step(GatherSpec spec);
 
+// Phases of independent step sequences (the per-head chains of one split attention). Each
+// phase is one parallel region over its tasks: the steps of one task run in order on one
+// thread, and their kernels run inline there (nested parallel_for). The planner guarantees that
+// no task reads or writes memory another task of its phase writes, so the result equals
+// running the tasks one after another.
+struct ChainsSpec {
+  std::string label;
+  std::vector<std::vector<std::vector<std::unique_ptr<Step>>>> phases;  // [phase][task][step]
+};
+std::unique_ptr<Step> make_chains_step(ChainsSpec spec);
+
 }  // namespace hs::runtime::detail

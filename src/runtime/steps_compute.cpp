@@ -1,6 +1,7 @@
 // Compute steps: projections (fast int8/int4/f32 matmuls of kernels/qgemm.h and gemm.h, or the
 // reference kernels), attention matmuls, binary ops, reference-kernel ops and I/O conversion.
 // Each applies the output's fake quantization after its kernel (contract §2).
+#include <mutex>
 #include <span>
 
 #include "headsplit/kernels/gemm.h"
@@ -230,8 +231,47 @@ class ConvertStep final : public Step {
   ConvertSpec s_;
 };
 
+class ChainsStep final : public Step {
+ public:
+  explicit ChainsStep(ChainsSpec spec) : Step(spec.label), s_(std::move(spec)) {}
+
+  Status run(const ExecContext& ctx) const override {
+    for (const auto& phase : s_.phases) HS_TRY(run_phase(ctx, phase));
+    return ok_status();
+  }
+
+ private:
+  static Status run_phase(const ExecContext& ctx,
+                          const std::vector<std::vector<std::unique_ptr<Step>>>& tasks) {
+    std::mutex mutex;
+    Status first = ok_status();
+    int64_t first_chain = -1;
+    kernels::parallel_for(
+        ctx.pool, static_cast<int64_t>(tasks.size()), [&](int64_t begin, int64_t end) {
+          for (int64_t c = begin; c < end; ++c) {
+            for (const auto& step : tasks[static_cast<size_t>(c)]) {
+              Status s = step->run(ctx);
+              if (s.ok()) continue;
+              std::lock_guard<std::mutex> lock(mutex);
+              if (first_chain < 0 || c < first_chain) {  // the error the serial order meets first
+                first_chain = c;
+                first = std::move(s).error().with_context(step->label());
+              }
+              break;
+            }
+          }
+        });
+    return first;
+  }
+
+  ChainsSpec s_;
+};
+
 }  // namespace
 
+std::unique_ptr<Step> make_chains_step(ChainsSpec spec) {
+  return std::make_unique<ChainsStep>(std::move(spec));
+}
 std::unique_ptr<Step> make_projection_step(ProjectionSpec spec) {
   return std::make_unique<ProjectionStep>(std::move(spec));
 }

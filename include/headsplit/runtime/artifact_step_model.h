@@ -34,6 +34,7 @@ struct StepModelOptions {
   KernelChoice kernels = KernelChoice::kFast;
   int threads = 0;                      // the model's own pool; <= 0: hardware concurrency
   kernels::ThreadPool* pool = nullptr;  // use this pool instead (must outlive the model)
+  bool batch_heads = true;              // ExecOptions::batch_heads
 };
 
 // Graph I/O bound per step.

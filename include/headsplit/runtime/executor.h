@@ -53,6 +53,9 @@ enum class KernelChoice : uint8_t {
 struct ExecOptions {
   KernelChoice kernels = KernelChoice::kFast;
   kernels::ThreadPool* pool = nullptr;  // null: the calling thread only; must outlive the executor
+  // kFast: run the structurally identical per-head chains of a split attention as one parallel
+  // region over chains (bit-identical to running them one by one; see docs/runtime.md).
+  bool batch_heads = true;
 };
 
 // A graph input or output: its name, storage and byte size.
@@ -73,6 +76,9 @@ struct PlanSummary {
   int64_t arena_bytes = 0;     // the backend's arena
   int64_t staging_bytes = 0;   // runtime-owned float buffers
   int64_t prepared_bytes = 0;  // constants converted at load (reference mode: all weights)
+  int64_t head_groups = 0;     // split attentions whose per-head chains run as one step
+  int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
+  int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
 };
 
 class GraphExecutor {

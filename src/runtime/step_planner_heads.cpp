@@ -1,0 +1,345 @@
+// Batched per-head chains. The split-heads pass turns one attention into H single-head chains
+// (q_h projection -> rope -> Q_h K_gᵀ -> mask -> softmax -> · V_g, and the Hkv k/v chains they
+// read), each a few small ops, and joins them with concats (heads_out, k_new, v_new). Run one by
+// one, a decode step pays a kernel call and, with a pool, a fork/join per small op. The artifact
+// stays single-head; here the planner recognises the chains of each attention and runs them as
+// one step: one parallel region over the chains, each chain's steps in order on one thread.
+//
+// Recognition (graph only, once per build):
+//   head nodes   nodes whose output is named "<original>.h<i>" (the pass's naming), not graph
+//                outputs
+//   chains       connected components of the head nodes (edges: a head node reads another's
+//                output); a query head and the kv head it reads are one chain (GQA: Hkv chains
+//                of 1 + G heads)
+//   groups       chains that feed a common non-head node (the concats): one attention
+//   identical    every chain of a group has, node by node in graph order, the same op, the same
+//                attributes (slices may differ in start/end: which cache slice or column range
+//                they read), the same output shape, dtype and quantization kind, and inputs of
+//                the same kind: the same position in its own chain, or an outside tensor of the
+//                same shape, dtype and role. Weights and quantization params may differ.
+//   placeable    every outside producer a group reads comes before the group's first node, so
+//                the group can run at that node's place
+// A group that is not identical or not placeable keeps per-node execution. The step runs in
+// two phases (see "Phases" below): the nodes several query heads share, then one task per head.
+//
+// Memory: the backend's arena plan assumed the nodes run one at a time in graph order, so a
+// chain's intermediates may share arena bytes with another chain's. Every output of a group node
+// therefore moves to runtime staging: outputs read only inside the group to a scratch region all
+// groups share (each tensor its own bytes within the group), outputs read after the group
+// (through layout views too) to staging of their own. A group then writes nothing in the arena,
+// its chains write disjoint bytes, and each chain reads only outside tensors (ready before the
+// group, and live until their last reader in the group) and its own outputs. So each step
+// computes what it computed unbatched: the results are bit-identical (the kernels' results do
+// not depend on the thread count; see kernels/thread_pool.h).
+#include <algorithm>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "step_planner.h"
+
+namespace hs::runtime::detail {
+
+using artifact::OpCode;
+
+namespace {
+
+// "<name>.h<digits>"
+bool head_name(const std::string& name) {
+  const size_t p = name.rfind(".h");
+  if (p == std::string::npos || p + 2 == name.size()) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(p + 2), name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Ops whose output may be a view of (share memory with) their first input.
+bool may_view(OpCode op) {
+  switch (op) {
+    case OpCode::kReshape:
+    case OpCode::kTranspose:
+    case OpCode::kSlice:
+    case OpCode::kConcat:
+    case OpCode::kUnsqueeze:
+    case OpCode::kSqueeze:
+    case OpCode::kExpand:
+    case OpCode::kDequantize: return true;
+    default: return false;
+  }
+}
+
+struct UnionFind {
+  std::vector<int32_t> parent;
+  explicit UnionFind(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  int32_t find(int32_t x) {
+    while (parent[static_cast<size_t>(x)] != x) {
+      parent[static_cast<size_t>(x)] = parent[static_cast<size_t>(parent[static_cast<size_t>(x)])];
+      x = parent[static_cast<size_t>(x)];
+    }
+    return x;
+  }
+  void unite(int32_t a, int32_t b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent[static_cast<size_t>(std::max(a, b))] = std::min(a, b);
+  }
+};
+
+int64_t bytes_of(const artifact::TensorDesc& t) {
+  return (kernels::ref::count(t.shape) * 4 + 63) / 64 * 64;  // f32 / i32 compute elements
+}
+
+}  // namespace
+
+void StepPlanner::find_head_groups() {
+  const size_t n_nodes = graph_.nodes.size();
+  node_group_.assign(n_nodes, -1);
+  escaping_.assign(graph_.tensors.size(), false);
+  head_groups_.clear();
+  head_scratch_bytes_ = 0;
+  if (!options_.batch_heads || options_.reference_kernels) return;
+
+  std::vector<int32_t> producer(graph_.tensors.size(), -1);
+  std::vector<bool> head(n_nodes, false);
+  for (size_t i = 0; i < n_nodes; ++i) {
+    const int32_t out = graph_.nodes[i].outputs[0];
+    producer[static_cast<size_t>(out)] = static_cast<int32_t>(i);
+    head[i] = head_name(tensor(out).name) && !is_output_[static_cast<size_t>(out)];
+  }
+  auto head_producer = [&](int32_t t) {
+    const int32_t p = producer[static_cast<size_t>(t)];
+    return p >= 0 && head[static_cast<size_t>(p)] ? p : -1;
+  };
+  UnionFind chains(n_nodes), groups(n_nodes);
+  for (size_t i = 0; i < n_nodes; ++i) {
+    const auto ii = static_cast<int32_t>(i);
+    int32_t joined = -1;  // a non-head node joins the chains it reads into one group
+    for (int32_t in : graph_.nodes[i].inputs) {
+      const int32_t p = head_producer(in);
+      if (p < 0) continue;
+      if (head[i]) {
+        chains.unite(ii, p);
+        groups.unite(ii, p);
+      } else if (joined < 0) {
+        joined = p;
+      } else {
+        groups.unite(joined, p);
+      }
+    }
+  }
+  // Group root -> chain root -> nodes, in graph order.
+  std::vector<int32_t> group_index(n_nodes, -1);
+  std::vector<std::vector<std::vector<int32_t>>> members;
+  std::vector<std::vector<int32_t>> chain_roots;
+  for (size_t i = 0; i < n_nodes; ++i) {
+    if (!head[i]) continue;
+    const int32_t g = groups.find(static_cast<int32_t>(i));
+    int32_t& gi = group_index[static_cast<size_t>(g)];
+    if (gi < 0) {
+      gi = static_cast<int32_t>(members.size());
+      members.emplace_back();
+      chain_roots.emplace_back();
+    }
+    const int32_t c = chains.find(static_cast<int32_t>(i));
+    auto& roots = chain_roots[static_cast<size_t>(gi)];
+    const auto it = std::find(roots.begin(), roots.end(), c);
+    const size_t ci = static_cast<size_t>(it - roots.begin());
+    if (it == roots.end()) {
+      roots.push_back(c);
+      members[static_cast<size_t>(gi)].emplace_back();
+    }
+    members[static_cast<size_t>(gi)][ci].push_back(static_cast<int32_t>(i));
+  }
+
+  std::vector<int32_t> chain_pos(n_nodes, -1);  // a head node's position in its chain
+  std::vector<int32_t> chain_of(n_nodes, -1);   // its chain within the group
+  for (auto& group : members) {
+    if (group.size() < 2) continue;
+    for (size_t c = 0; c < group.size(); ++c) {
+      for (size_t k = 0; k < group[c].size(); ++k) {
+        chain_pos[static_cast<size_t>(group[c][k])] = static_cast<int32_t>(k);
+        chain_of[static_cast<size_t>(group[c][k])] = static_cast<int32_t>(c);
+      }
+    }
+    // Identical chains.
+    const std::vector<int32_t>& ref_chain = group[0];
+    bool same = true;
+    for (size_t c = 1; c < group.size() && same; ++c) {
+      const std::vector<int32_t>& chain = group[c];
+      if (chain.size() != ref_chain.size()) {
+        same = false;
+        break;
+      }
+      for (size_t k = 0; k < chain.size() && same; ++k) {
+        const artifact::NodeDesc& a = graph_.nodes[static_cast<size_t>(ref_chain[k])];
+        const artifact::NodeDesc& b = graph_.nodes[static_cast<size_t>(chain[k])];
+        const artifact::TensorDesc& ya = tensor(a.outputs[0]);
+        const artifact::TensorDesc& yb = tensor(b.outputs[0]);
+        same = a.op == b.op && (a.op == OpCode::kSlice || a.attrs == b.attrs) &&
+               ya.shape == yb.shape && ya.dtype == yb.dtype && ya.quant.kind == yb.quant.kind &&
+               a.inputs.size() == b.inputs.size();
+        for (size_t j = 0; j < a.inputs.size() && same; ++j) {
+          const int32_t pa = head_producer(a.inputs[j]), pb = head_producer(b.inputs[j]);
+          if (pa >= 0 || pb >= 0) {  // from its own chain, at the same position
+            same = pa >= 0 && pb >= 0 && chain_pos[static_cast<size_t>(pa)] ==
+                                             chain_pos[static_cast<size_t>(pb)];
+            continue;
+          }
+          const artifact::TensorDesc& ta = tensor(a.inputs[j]);
+          const artifact::TensorDesc& tb = tensor(b.inputs[j]);
+          same = ta.shape == tb.shape && ta.dtype == tb.dtype && ta.role == tb.role &&
+                 ta.quant.kind == tb.quant.kind;
+        }
+      }
+    }
+    if (!same) continue;
+    // Placeable at the first node.
+    int32_t first = static_cast<int32_t>(n_nodes);
+    for (const auto& chain : group) first = std::min(first, chain.front());
+    bool placeable = true;
+    for (const auto& chain : group) {
+      for (int32_t i : chain) {
+        for (int32_t in : graph_.nodes[static_cast<size_t>(i)].inputs) {
+          const int32_t p = producer[static_cast<size_t>(in)];
+          if (p >= 0 && !head[static_cast<size_t>(p)] && p > first) placeable = false;
+        }
+      }
+    }
+    if (!placeable) continue;
+    const auto gi = static_cast<int32_t>(head_groups_.size());
+    // Escaping outputs: read by a node outside the group, or viewed by a group node whose
+    // output escapes (reverse graph order reaches every view before what it views).
+    std::vector<int32_t> nodes;
+    for (const auto& chain : group) nodes.insert(nodes.end(), chain.begin(), chain.end());
+    std::sort(nodes.begin(), nodes.end());
+    for (int32_t i : nodes) node_group_[static_cast<size_t>(i)] = gi;
+    for (int32_t i : nodes) {
+      const int32_t out = graph_.nodes[static_cast<size_t>(i)].outputs[0];
+      for (const auto& [user, operand] : uses_[static_cast<size_t>(out)]) {
+        (void)operand;
+        if (node_group_[static_cast<size_t>(user)] != gi) escaping_[static_cast<size_t>(out)] = true;
+      }
+    }
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+      const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(*it)];
+      if (!escaping_[static_cast<size_t>(node.outputs[0])] || !may_view(node.op)) continue;
+      for (int32_t in : node.inputs) {
+        const int32_t p = producer[static_cast<size_t>(in)];
+        if (p >= 0 && node_group_[static_cast<size_t>(p)] == gi) {
+          escaping_[static_cast<size_t>(in)] = true;
+        }
+      }
+    }
+    int64_t scratch = 0;
+    for (int32_t i : nodes) {
+      const int32_t out = graph_.nodes[static_cast<size_t>(i)].outputs[0];
+      if (!escaping_[static_cast<size_t>(out)]) scratch += bytes_of(tensor(out));
+    }
+    head_scratch_bytes_ = std::max(head_scratch_bytes_, scratch);
+    // Phases. A node whose value reaches two sinks of its chain (nodes read by no group node:
+    // the per-query-head ·V results, ...) is shared by them: with GQA the kv head's projections,
+    // RoPE and cache reads serve G query heads. Phase 0 runs the shared nodes of every chain,
+    // phase 1 the rest, one task per sink: H tasks instead of Hkv chains. A shared node's
+    // producers are shared too, and a node of sink s reads only shared nodes and nodes of s, so
+    // tasks of one phase are independent.
+    HeadGroup hg{.chains = group, .first_node = first};
+    std::vector<int32_t> sink(n_nodes, -1);  // the one sink a node reaches, or -2 (several)
+    hg.phases.resize(2);
+    for (const auto& chain : group) {
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+        const int32_t out = graph_.nodes[static_cast<size_t>(*it)].outputs[0];
+        int32_t reached = -1;
+        for (const auto& [user, operand] : uses_[static_cast<size_t>(out)]) {
+          (void)operand;
+          if (node_group_[static_cast<size_t>(user)] != gi) continue;
+          const int32_t s = sink[static_cast<size_t>(user)];
+          reached = reached == -1 || reached == s ? s : -2;
+        }
+        sink[static_cast<size_t>(*it)] = reached == -1 ? *it : reached;
+      }
+      std::vector<int32_t> shared;
+      std::vector<std::vector<int32_t>> tasks;
+      std::vector<int32_t> task_sink;
+      for (int32_t i : chain) {
+        const int32_t s = sink[static_cast<size_t>(i)];
+        if (s == -2) {
+          shared.push_back(i);
+          continue;
+        }
+        const auto t = std::find(task_sink.begin(), task_sink.end(), s);
+        if (t == task_sink.end()) {
+          task_sink.push_back(s);
+          tasks.push_back({i});
+        } else {
+          tasks[static_cast<size_t>(t - task_sink.begin())].push_back(i);
+        }
+      }
+      if (!shared.empty()) hg.phases[0].push_back(std::move(shared));
+      for (auto& t : tasks) hg.phases[1].push_back(std::move(t));
+    }
+    head_groups_.push_back(std::move(hg));
+  }
+}
+
+void StepPlanner::place_head_group_tensors() {
+  relocated_.assign(graph_.tensors.size(), -1);
+  if (head_groups_.empty()) return;
+  const int64_t scratch = alloc_staging(head_scratch_bytes_);
+  for (const HeadGroup& group : head_groups_) {
+    int64_t at = scratch;
+    for (const auto& chain : group.chains) {
+      for (int32_t i : chain) {
+        const auto out = static_cast<size_t>(graph_.nodes[static_cast<size_t>(i)].outputs[0]);
+        const int64_t bytes = bytes_of(graph_.tensors[out]);
+        if (escaping_[out]) {
+          relocated_[out] = alloc_staging(bytes);
+        } else {
+          relocated_[out] = at;
+          at += bytes;
+        }
+      }
+    }
+  }
+}
+
+void StepPlanner::batch_head_groups(const std::vector<std::pair<size_t, size_t>>& node_steps) {
+  if (head_groups_.empty()) return;
+  std::vector<std::unique_ptr<Step>> steps;
+  steps.reserve(plan_.steps.size());
+  const size_t prefix = node_steps.empty() ? plan_.steps.size() : node_steps[0].first;
+  for (size_t s = 0; s < prefix; ++s) steps.push_back(std::move(plan_.steps[s]));
+  auto move_node = [&](int32_t i, std::vector<std::unique_ptr<Step>>& to) {
+    const auto [begin, end] = node_steps[static_cast<size_t>(i)];
+    for (size_t s = begin; s < end; ++s) to.push_back(std::move(plan_.steps[s]));
+  };
+  for (size_t i = 0; i < node_steps.size(); ++i) {
+    const int32_t g = node_group_[i];
+    if (g < 0) {
+      move_node(static_cast<int32_t>(i), steps);
+      continue;
+    }
+    const HeadGroup& group = head_groups_[static_cast<size_t>(g)];
+    if (group.first_node != static_cast<int32_t>(i)) continue;  // moved with its group
+    ChainsSpec spec{.label = fmt::format("{} and the {} per-head chains it starts",
+                                         node_label(group.first_node), group.chains.size())};
+    for (const auto& phase : group.phases) {
+      if (phase.empty()) continue;
+      spec.phases.emplace_back();
+      for (const auto& task : phase) {
+        spec.phases.back().emplace_back();
+        for (int32_t n : task) move_node(n, spec.phases.back().back());
+        plan_.chain_steps += static_cast<int64_t>(spec.phases.back().back().size());
+        ++plan_.head_tasks;
+      }
+    }
+    steps.push_back(make_chains_step(std::move(spec)));
+    ++plan_.head_groups;
+    plan_.head_chains += static_cast<int64_t>(group.chains.size());
+  }
+  for (size_t s = node_steps.empty() ? prefix : node_steps.back().second; s < plan_.steps.size();
+       ++s) {
+    steps.push_back(std::move(plan_.steps[s]));
+  }
+  plan_.steps = std::move(steps);
+}
+
+}  // namespace hs::runtime::detail

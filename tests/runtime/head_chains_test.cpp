@@ -1,0 +1,193 @@
+// Batched per-head chains (runtime/step_planner_heads.cpp): the identical per-head chains of a
+// split attention run as one parallel step, bit-identical to running every node in order.
+//   - small IR graphs: identical chains are batched and equal the interpreter; chains that
+//     differ (one op kind, one extra op) or that read a value computed after the first head
+//     node are not batched and still run correctly
+//   - the split stories260K artifacts (16a8w, 16a4w-block32): every graph (decode T = 1,
+//     prefill T = 32) gives the same output bytes batched (2 threads) and per node, on seeded
+//     inputs, and the same greedy tokens and logits
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "graph_builder.h"
+#include "headsplit/kernels/thread_pool.h"
+#include "headsplit/runtime/artifact_step_model.h"
+#include "runtime_testing.h"
+#include "step_recorder.h"
+#include "testing/stories_export.h"
+#include "testing/testing.h"
+
+namespace hs::runtime::testing {
+namespace {
+
+using ir::OpKind;
+
+enum class Variant { kIdentical, kOtherOp, kExtraOp, kLateInput };
+
+// x [2,8] -> per head h: a.h = x * w_h; b.h = silu(a.h); c.h = b.h + s -> y = concat_h c.h on
+// axis 0 ([2H, 8]), with s = neg(x) computed before the heads (kLateInput: after head 0's
+// first node). kOtherOp: head 1 uses tanh for silu; kExtraOp: head 1 negates b.h once more.
+ir::Graph heads_graph(Variant v, int heads = 3) {
+  ir::Graph g("g");
+  const auto x = must(g.add_input("x", ir::TensorType::f32({2, 8})));
+  ir::ValueId s{};
+  if (v != Variant::kLateInput) s = emit(g, OpKind::kNeg, {x}, {}, "s");
+  std::vector<ir::ValueId> a(static_cast<size_t>(heads));
+  for (int h = 0; h < heads; ++h) {
+    const auto w = f32_constant(g, fmt::format("w.h{}", h), {8}, 10 + static_cast<uint64_t>(h));
+    a[static_cast<size_t>(h)] = emit(g, OpKind::kMul, {x, w}, {}, fmt::format("a.h{}", h));
+    if (v == Variant::kLateInput && h == 0) s = emit(g, OpKind::kNeg, {x}, {}, "s");
+  }
+  std::vector<ir::ValueId> c;
+  for (int h = 0; h < heads; ++h) {
+    const OpKind act = v == Variant::kOtherOp && h == 1 ? OpKind::kTanh : OpKind::kSilu;
+    auto b = emit(g, act, {a[static_cast<size_t>(h)]}, {}, fmt::format("b.h{}", h));
+    if (v == Variant::kExtraOp && h == 1) b = emit(g, OpKind::kNeg, {b}, {}, "b2.h1");
+    c.push_back(emit(g, OpKind::kAdd, {b, s}, {}, fmt::format("c.h{}", h)));
+  }
+  g.add_output(emit(g, OpKind::kConcat, c, {{"axis", int64_t{0}}}, "y"));
+  return g;
+}
+
+struct Run {
+  std::vector<ir::Tensor> outputs;
+  PlanSummary summary;
+};
+
+Result<Run> run_graph(const ir::Graph& g, const std::vector<ir::NamedTensor>& inputs,
+                      bool batch, kernels::ThreadPool* pool) {
+  HS_ASSIGN_OR_RETURN(auto artifact, make_artifact(g));
+  HS_ASSIGN_OR_RETURN(auto exec,
+                      GraphExecutor::create(artifact, "g", {.pool = pool, .batch_heads = batch}));
+  HS_ASSIGN_OR_RETURN(auto outs, run_executor(*exec, g, inputs));
+  return Run{std::move(outs), exec->summary()};
+}
+
+void expect_heads(Variant v, int64_t groups, int64_t chains) {
+  const ir::Graph g = heads_graph(v);
+  const auto inputs = random_inputs(g, 7);
+  HS_ASSERT_OK_AND_ASSIGN(auto interp, ir::Interpreter::create(g));
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Tensor> ref, interp.run(inputs));
+  kernels::ThreadPool pool(2);
+  HS_ASSERT_OK_AND_ASSIGN(Run batched, run_graph(g, inputs, true, &pool));
+  HS_ASSERT_OK_AND_ASSIGN(Run per_node, run_graph(g, inputs, false, &pool));
+  EXPECT_EQ(batched.summary.head_groups, groups);
+  EXPECT_EQ(batched.summary.head_chains, chains);
+  EXPECT_EQ(batched.summary.head_tasks, chains);  // no shared nodes: one phase
+  EXPECT_EQ(per_node.summary.head_groups, 0);
+  EXPECT_EQ(batched.summary.steps, per_node.summary.steps);  // the same kernel calls
+  std::string why;
+  EXPECT_TRUE(bit_identical(ref, batched.outputs, &why)) << why;
+  EXPECT_TRUE(bit_identical(ref, per_node.outputs, &why)) << why;
+}
+
+TEST(HeadChains, IdenticalChainsRunAsOneStep) { expect_heads(Variant::kIdentical, 1, 3); }
+TEST(HeadChains, ChainsWithAnotherOpAreNotBatched) { expect_heads(Variant::kOtherOp, 0, 0); }
+TEST(HeadChains, ChainsWithAnExtraOpAreNotBatched) { expect_heads(Variant::kExtraOp, 0, 0); }
+TEST(HeadChains, AnInputComputedAfterTheFirstHeadNodeIsNotBatched) {
+  expect_heads(Variant::kLateInput, 0, 0);
+}
+
+// ---- the split stories260K artifacts
+
+// Seeded bytes for every input of `exec`: i32 in [0, 4), f32 in [-2, 2], integer storage any
+// value of its type.
+std::vector<std::vector<std::byte>> seeded_inputs(const GraphExecutor& exec, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<std::byte>> out;
+  for (const IoDesc& d : exec.inputs()) {
+    std::vector<std::byte> bytes(static_cast<size_t>(d.bytes));
+    if (d.type == artifact::ElementType::kI32 || d.type == artifact::ElementType::kF32) {
+      std::uniform_real_distribution<float> real(-2.f, 2.f);
+      for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+        const int32_t k = static_cast<int32_t>(rng() % 4);
+        const float f = real(rng);
+        if (d.type == artifact::ElementType::kI32) {
+          std::memcpy(bytes.data() + i, &k, 4);
+        } else {
+          std::memcpy(bytes.data() + i, &f, 4);
+        }
+      }
+    } else {
+      for (std::byte& b : bytes) b = static_cast<std::byte>(rng());
+    }
+    out.push_back(std::move(bytes));
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<std::byte>>> execute(GraphExecutor& exec,
+                                                    const std::vector<std::vector<std::byte>>& in) {
+  for (size_t i = 0; i < in.size(); ++i) HS_TRY(exec.bind_input(static_cast<int>(i), in[i]));
+  std::vector<std::vector<std::byte>> out;
+  for (const IoDesc& d : exec.outputs()) out.emplace_back(static_cast<size_t>(d.bytes));
+  for (size_t i = 0; i < out.size(); ++i) HS_TRY(exec.bind_output(static_cast<int>(i), out[i]));
+  HS_TRY(exec.execute());
+  return out;
+}
+
+class HeadChainsStories : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HeadChainsStories, BatchedGraphsGiveTheSameBytesAsPerNode) {
+  HS_REQUIRE_SHARED();
+  const auto& e = hs::testing::exported(GetParam(), /*split=*/true);
+  ASSERT_NE(e.artifact, nullptr);
+  kernels::ThreadPool pool(2);
+  std::vector<int32_t> ar_lens;
+  for (const artifact::GraphDesc& g : e.artifact->program().graphs) {
+    ar_lens.push_back(g.ar_len);
+    HS_ASSERT_OK_AND_ASSIGN(auto batched,
+                            GraphExecutor::create(e.artifact, g.name, {.pool = &pool}));
+    HS_ASSERT_OK_AND_ASSIGN(
+        auto per_node, GraphExecutor::create(e.artifact, g.name, {.pool = &pool, .batch_heads = false}));
+    const PlanSummary& s = batched->summary();
+    EXPECT_EQ(s.head_groups, e.artifact->program().metadata.n_layers) << g.name;
+    const artifact::ModelMetadata& m = e.artifact->program().metadata;
+    EXPECT_EQ(s.head_chains, m.n_layers * m.n_kv_heads) << g.name;  // kv head + its query heads
+    // Phases: the kv heads' shared nodes (Hkv tasks), then one task per query head (H).
+    EXPECT_EQ(s.head_tasks, m.n_layers * (m.n_kv_heads + m.n_heads)) << g.name;
+    EXPECT_EQ(per_node->summary().head_groups, 0) << g.name;
+    // Chain outputs live in staging, so views of them need no copy: at most as many steps.
+    EXPECT_LE(s.steps, per_node->summary().steps) << g.name;
+    for (uint64_t seed : {1u, 2u}) {
+      const auto in = seeded_inputs(*batched, seed);
+      HS_ASSERT_OK_AND_ASSIGN(auto a, execute(*batched, in));
+      HS_ASSERT_OK_AND_ASSIGN(auto b, execute(*per_node, in));
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_TRUE(a[i] == b[i]) << g.name << " output '" << batched->outputs()[i].name
+                                  << "' differs, seed " << seed;
+      }
+    }
+  }
+  EXPECT_NE(std::find(ar_lens.begin(), ar_lens.end(), 1), ar_lens.end());
+  EXPECT_NE(std::find(ar_lens.begin(), ar_lens.end(), 32), ar_lens.end());
+}
+
+TEST_P(HeadChainsStories, BatchedGreedyGenerationEqualsPerNode) {
+  HS_REQUIRE_SHARED();
+  const auto& e = hs::testing::exported(GetParam(), /*split=*/true);
+  ASSERT_NE(e.artifact, nullptr);
+  const auto tok = hs::testing::make_tokenizer(e);
+  HS_ASSERT_OK_AND_ASSIGN(auto a, ArtifactStepModel::create(e.artifact, {.threads = 2}));
+  HS_ASSERT_OK_AND_ASSIGN(auto b,
+                          ArtifactStepModel::create(e.artifact, {.threads = 2, .batch_heads = false}));
+  const std::string prompt = "Once upon a time, there was a little girl named Lily.";
+  HS_ASSERT_OK_AND_ASSIGN(Recorded x, record_greedy(*a, *tok, prompt, {.max_new_tokens = 24}));
+  HS_ASSERT_OK_AND_ASSIGN(Recorded y, record_greedy(*b, *tok, prompt, {.max_new_tokens = 24}));
+  EXPECT_EQ(x.tokens, y.tokens);
+  EXPECT_TRUE(x.logits == y.logits);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stories260K, HeadChainsStories,
+                         ::testing::Values(std::string("16a8w"), std::string("16a4w-block32")),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace hs::runtime::testing
