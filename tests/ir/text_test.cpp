@@ -404,12 +404,12 @@ TEST(ParseGraph, ErrorsCarryLineAndColumn) {
       // f32[1885990385,2]); 256 MiB of zeros in all.
       {"graph @g {\n  const %w : f32[1885990385,2] = elided<xxh3:0123456789abcdef>\n}",
        ErrorKind::kParse,
-       "bad.hsir:2:33: elided constant 'w' of type f32[1885990385,2] would be 15087923080 bytes "
+       "bad.hsir:2:34: elided constant 'w' of type f32[1885990385,2] would be 15087923080 bytes "
        "of zeros; elided constants are limited to 268435456 bytes in all"},
-      {"graph @g {\n  const %a : u8[200000000] = elided<xxh3:0123456789abcdef>\n"
-       "  const %b : u8[100000000] = elided<xxh3:0123456789abcdef>\n}",
+      {"graph @g {\n  const %a : i32[50000000] = elided<xxh3:0123456789abcdef>\n"
+       "  const %b : i32[25000000] = elided<xxh3:0123456789abcdef>\n}",
        ErrorKind::kParse,
-       "bad.hsir:3:28: elided constant 'b' of type u8[100000000] would be 100000000 bytes of "
+       "bad.hsir:3:30: elided constant 'b' of type i32[25000000] would be 100000000 bytes of "
        "zeros; elided constants are limited to 268435456 bytes in all"},
       {"graph @g {\n  input %\"abc : f32[2]\n}", ErrorKind::kParse,
        "bad.hsir:2:10: unterminated string"},

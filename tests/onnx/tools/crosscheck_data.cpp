@@ -244,7 +244,9 @@ Status run(const std::string& out) {
                                                    "-codegen"));
   configs.push_back(std::move(c));
   std::ofstream o(out + "/crosscheck.json");
-  o << nlohmann::json{{"configs", configs}}.dump();
+  // Generated text of random weights may hold ill-formed UTF-8 (byte tokens): U+FFFD there.
+  o << nlohmann::json{{"configs", configs}}.dump(-1, ' ', false,
+                                                 nlohmann::json::error_handler_t::replace);
   if (!o) return errorf(ErrorKind::kIo, "cannot write {}/crosscheck.json", out);
   return ok_status();
 }
