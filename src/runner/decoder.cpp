@@ -169,13 +169,14 @@ Status Decoder::run_tree(std::span<const int32_t> parents, std::span<const int32
                     i, parent, pos, n_past_, context_len());
     }
   }
-  // A sliding-window mask places tree row i at position n_past + depth_i (what lookahead uses).
-  std::vector<int64_t> depth(static_cast<size_t>(t), 0);
-  for (int64_t i = 0; i < t; ++i) {
+  // A sliding-window mask places tree row i at position n_past + depth_i (what lookahead uses);
+  // without a window the positions are the caller's.
+  std::vector<int64_t> depth(info().sliding_window > 0 ? static_cast<size_t>(t) : 0, 0);
+  for (int64_t i = 0; i < static_cast<int64_t>(depth.size()); ++i) {
     const int32_t parent = parents[static_cast<size_t>(i)];
     if (parent >= 0) depth[static_cast<size_t>(i)] = depth[static_cast<size_t>(parent)] + 1;
     const int64_t pos = positions[static_cast<size_t>(i)];
-    if (info().sliding_window > 0 && pos != n_past_ + depth[static_cast<size_t>(i)]) {
+    if (pos != n_past_ + depth[static_cast<size_t>(i)]) {
       return errorf(ErrorKind::kInvalidArgument,
                     "lookahead step: with a sliding window (window {}) row {} must be at position "
                     "n_past + its depth = {}, got {}",
