@@ -1,6 +1,7 @@
 // SIMD elementwise kernels (kernels/elementwise.h): fake quantization, quantization into and
 // dequantization from integer storage, row softmax and the binary ops. Bit-identical to the
 // scalar math of kernels/quant.h and to ref::softmax / ref::binary.
+#include <algorithm>
 #include <cmath>
 
 #include "simd_config.h"  // first: selects the Highway targets
@@ -204,7 +205,7 @@ namespace {
 
 // std::exp(x) is exactly +0 for every float x below this (e^-103.98 is under half the
 // smallest subnormal, 2^-150), so masked scores skip libm's underflow path.
-constexpr float kExpZeroBelow = -104.0f;
+constexpr float kExpZeroBelow = kSoftmaxExpZeroBelow;
 
 void softmax_row(const float* x, float* y, int64_t n) {
   float m = x[0];
@@ -221,7 +222,44 @@ void softmax_row(const float* x, float* y, int64_t n) {
   for (int64_t j = 0; j < n; ++j) y[j] = y[j] / s;
 }
 
+// softmax_row without the columns [d0, d1) (softmax_rows_live_f32).
+void softmax_row_live(const float* x, float* y, int64_t n, int64_t d0, int64_t d1) {
+  const int64_t first = d0 > 0 ? 0 : d1;  // a live column (the caller guarantees one)
+  float m = x[first];
+  for (int64_t j = first + 1; j < n; ++j) {
+    if (j == d0) j = d1;
+    if (j < n && x[j] > m) m = x[j];
+  }
+  float s = 0.f;
+  for (int64_t j = 0; j < n; ++j) {
+    if (j == d0) {
+      for (; j < d1; ++j) y[j] = 0.f;
+      if (j == n) break;
+    }
+    const float t = x[j] - m;
+    const float e = t < kExpZeroBelow ? 0.f : std::exp(t);
+    y[j] = e;
+    s += e;
+  }
+  for (int64_t j = 0; j < n; ++j) y[j] = y[j] / s;
+}
+
 }  // namespace
+
+void softmax_rows_live_f32(const float* x, float* y, int64_t rows, int64_t n, int64_t dead_begin,
+                           int64_t dead_end, ThreadPool* pool) {
+  const int64_t d0 = std::clamp<int64_t>(dead_begin, 0, n);
+  const int64_t d1 = std::clamp<int64_t>(dead_end, d0, n);
+  if (d1 == d0 || d1 - d0 == n) {  // nothing dead, or no live column to anchor the max
+    softmax_rows_f32(x, y, rows, n, pool);
+    return;
+  }
+  constexpr int64_t kMinParallelElements = 8192;
+  ThreadPool* use = rows > 1 && rows * (n - (d1 - d0)) >= kMinParallelElements ? pool : nullptr;
+  parallel_for(use, rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) softmax_row_live(x + r * n, y + r * n, n, d0, d1);
+  });
+}
 
 void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, ThreadPool* pool) {
   constexpr int64_t kMinParallelElements = 8192;

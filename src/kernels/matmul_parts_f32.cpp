@@ -288,7 +288,8 @@ void MatmulParts(const MatmulShapeInfo& s, const float* a, const MatmulPart* par
         }
         const int64_t c0 = block * tc, c1 = std::min(parts[p].extent, c0 + tc);
         WithReader(parts[p], bases[p], [&](const auto& rd) {
-          NColumns(rd, parts[p].extent, c0, c1, ab, s.m, s.k, yb + parts[p].begin, s.n);
+          const int64_t ld = parts[p].ld > 0 ? parts[p].ld : parts[p].extent;
+          NColumns(rd, ld, c0, c1, ab, s.m, s.k, yb + parts[p].begin, s.n);
         });
         break;
       }

@@ -27,6 +27,35 @@ Result<AlignedBytes> allocate(int64_t bytes, std::string_view what) {
   return p;
 }
 
+// The span of mask columns this execution may skip (detail::ColumnMask): the longest run of
+// columns holding dead_code in every row. `col_dead` is scratch of mask.cols entries.
+template <typename Code>
+detail::ColumnSpan dead_span(const detail::ColumnMask& mask, const Code* codes,
+                             std::vector<uint8_t>& col_dead) {
+  const auto cols = static_cast<size_t>(mask.cols);
+  col_dead.assign(cols, 1);
+  for (int64_t r = 0; r < mask.rows; ++r) {
+    const Code* row = codes + r * mask.cols;
+    for (size_t c = 0; c < cols; ++c) {
+      col_dead[c] &= static_cast<uint8_t>(static_cast<int32_t>(row[c]) == mask.dead_code);
+    }
+  }
+  detail::ColumnSpan best;
+  for (size_t c = 0; c < cols;) {
+    if (col_dead[c] == 0) {
+      ++c;
+      continue;
+    }
+    size_t e = c;
+    while (e < cols && col_dead[e] != 0) ++e;
+    if (static_cast<int64_t>(e - c) > best.end - best.begin) {
+      best = {static_cast<int64_t>(c), static_cast<int64_t>(e)};
+    }
+    c = e;
+  }
+  return best;
+}
+
 }  // namespace
 
 struct GraphExecutor::Impl {
@@ -39,6 +68,23 @@ struct GraphExecutor::Impl {
   std::vector<std::byte*> bases;  // indexed by BaseId; bindings after kBaseFirstBinding
   std::vector<std::byte*> ptrs;   // resolved plan refs
   bool dirty = true;
+  std::vector<detail::MaskView> masks;  // per plan.column_masks, this execution's
+  std::vector<uint8_t> col_dead;        // scratch of dead_span
+
+  // The dead column spans of this execution's mask inputs.
+  void find_dead_columns() {
+    for (size_t i = 0; i < plan.column_masks.size(); ++i) {
+      const detail::ColumnMask& mask = plan.column_masks[i];
+      const std::byte* codes = bases[detail::kBaseFirstBinding + static_cast<size_t>(mask.input)];
+      masks[i] = {.dead = mask.elem == opset::DType::kU16
+                              ? dead_span(mask, reinterpret_cast<const uint16_t*>(codes), col_dead)
+                              : dead_span(mask, reinterpret_cast<const uint8_t*>(codes), col_dead),
+                  .codes = codes,
+                  .elem = mask.elem,
+                  .rows = mask.rows,
+                  .cols = mask.cols};
+    }
+  }
 
   std::string what() const {
     return fmt::format("{}: graph '{}'", artifact->path(),
@@ -93,10 +139,16 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
     return errorf(ErrorKind::kNotFound, "{}: no graph '{}' (the artifact has: {})",
                   artifact->path(), name, fmt::join(names, ", "));
   }
+  // HS_SKIP_DEAD_COLUMNS=0 in the environment turns the column skipping off (for comparisons).
+  static const bool skip_env = [] {
+    const char* v = std::getenv("HS_SKIP_DEAD_COLUMNS");
+    return v == nullptr || v[0] != '0';
+  }();
   const detail::StepPlanOptions plan_options{
       .reference_kernels = options.kernels == KernelChoice::kReference,
       .fuse_cache_reads = options.kernels == KernelChoice::kFast,
-      .batch_heads = options.kernels == KernelChoice::kFast && options.batch_heads};
+      .batch_heads = options.kernels == KernelChoice::kFast && options.batch_heads,
+      .skip_dead_columns = options.kernels == KernelChoice::kFast && options.skip_dead_columns && skip_env};
   HS_ASSIGN_OR_RETURN(detail::BuiltStepPlan built,
                       detail::build_step_plan(*artifact, index, plan_options));
 
@@ -116,6 +168,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
   impl->bases[detail::kBaseArena] = impl->arena.get();
   impl->bases[detail::kBaseStaging] = impl->staging.get();
   impl->ptrs.assign(impl->plan.refs.size(), nullptr);
+  impl->masks.assign(impl->plan.column_masks.size(), detail::MaskView{});
 
   const artifact::GraphDesc& g = impl->artifact->program().graphs[static_cast<size_t>(index)];
   for (const detail::BindingDesc& d : impl->in_desc) {
@@ -137,9 +190,18 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
                                .prepared_bytes = p.prepared_bytes,
                                .head_groups = p.head_groups,
                                .head_chains = p.head_chains,
-                               .head_tasks = p.head_tasks};
+                               .head_tasks = p.head_tasks,
+                               .column_skips = static_cast<int64_t>(p.column_skips.size())};
   exec->impl_ = std::move(impl);
   return exec;
+}
+
+int64_t GraphExecutor::skipped_columns() const {
+  int64_t n = 0;
+  for (const auto& skip : impl_->plan.column_skips) {
+    n += skip->decided.empty() ? 0 : skip->decided.end - skip->decided.begin;
+  }
+  return n;
 }
 
 const artifact::GraphDesc& GraphExecutor::graph() const {
@@ -215,7 +277,8 @@ Status GraphExecutor::execute() {
     }
     m.resolve();
   }
-  const detail::ExecContext ctx{.ptrs = m.ptrs.data(), .pool = m.options.pool};
+  m.find_dead_columns();
+  const detail::ExecContext ctx{.ptrs = m.ptrs.data(), .pool = m.options.pool, .masks = m.masks.data()};
   for (const auto& step : m.plan.steps) {
     Status s = step->run(ctx);
     if (!s.ok()) return std::move(s).error().with_context(step->label());

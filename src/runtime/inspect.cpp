@@ -126,6 +126,11 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                          "each ({} parallel tasks)\n",
                          s.head_groups, s.head_chains, s.head_tasks);
     }
+    if (s.column_skips > 0) {
+      out += fmt::format("    masked columns: {} attentions skip the score columns the mask "
+                         "kills in every row (only n_past + T of C are computed)\n",
+                         s.column_skips);
+    }
   }
   std::map<std::string_view, std::pair<int64_t, int64_t>> by_type;
   int64_t total = 0;

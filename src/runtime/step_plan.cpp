@@ -2,6 +2,8 @@
 // per-tensor, reference kernel for other granularities).
 #include "step_plan.h"
 
+#include <algorithm>
+
 #include "headsplit/kernels/elementwise.h"
 
 namespace hs::runtime::detail {
@@ -25,6 +27,29 @@ void FakeQuant::apply(float* y) const {
     return;
   }
   kernels::ref::fake_quantize(y, shape_, quant_);
+}
+
+float FakeQuant::one(float x) const {
+  if (kind_ != artifact::QuantKind::kPerTensor) return x;
+  const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
+  kernels::fake_quantize_f32(&x, 1, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+  return x;
+}
+
+void FakeQuant::apply_live(float* y, int64_t row_len, ColumnSpan dead) const {
+  if (kind_ != artifact::QuantKind::kPerTensor || dead.empty() || row_len <= 0 ||
+      count_ % row_len != 0) {
+    apply(y);
+    return;
+  }
+  const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
+  const float scale = quant_.scales[0];
+  const int64_t d0 = std::clamp<int64_t>(dead.begin, 0, row_len);
+  const int64_t d1 = std::clamp<int64_t>(dead.end, d0, row_len);
+  for (int64_t o = 0; o < count_; o += row_len) {
+    kernels::fake_quantize_f32(y + o, d0, scale, zp, quant_.qmin, quant_.qmax);
+    kernels::fake_quantize_f32(y + o + d1, row_len - d1, scale, zp, quant_.qmin, quant_.qmax);
+  }
 }
 
 }  // namespace hs::runtime::detail

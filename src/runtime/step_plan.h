@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "headsplit/artifact/program.h"
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/matmul_parts.h"
 #include "headsplit/kernels/reference.h"
 #include "headsplit/kernels/thread_pool.h"
@@ -56,10 +57,42 @@ struct Source {
   bool dense() const { return !opset::dtype_is_integer_storage(elem); }
 };
 
+// Columns [begin, end) of an attention's score rows that this execution may skip (empty:
+// none): the SmartMask mask marks them masked in every row (step_planner_columns.cpp).
+struct ColumnSpan {
+  int64_t begin = 0, end = 0;
+  bool empty() const { return end <= begin; }
+};
+
+// A mask input whose dead columns the executor finds before each execution: a column is dead
+// when every row holds `dead_code` (the lowest code, the most negative value); the span is the
+// longest run of dead columns.
+struct ColumnMask {
+  int32_t input = -1;  // binding index of the mask input
+  Elem elem = Elem::kU16;
+  int64_t rows = 0, cols = 0;  // [T, C] (numel = rows * cols)
+  int32_t dead_code = 0, live_code = 0;
+};
+
+// This execution's view of a ColumnMask: its dead span and its codes [rows, cols].
+struct MaskView {
+  ColumnSpan dead;
+  const std::byte* codes = nullptr;
+  Elem elem = Elem::kU16;
+  int64_t rows = 0, cols = 0;
+
+  int32_t code(int64_t row, int64_t col) const {
+    const int64_t i = row * cols + col;
+    return elem == Elem::kU16 ? reinterpret_cast<const uint16_t*>(codes)[i]
+                              : static_cast<int32_t>(reinterpret_cast<const uint8_t*>(codes)[i]);
+  }
+};
+
 // What a step sees while it runs.
 struct ExecContext {
   std::byte* const* ptrs = nullptr;  // resolved refs
   kernels::ThreadPool* pool = nullptr;
+  const MaskView* masks = nullptr;  // [plan.column_masks.size()]: this execution's
 
   template <typename T>
   T* ptr(int32_t ref) const {
@@ -93,12 +126,36 @@ class FakeQuant {
 
   bool active() const { return kind_ != artifact::QuantKind::kNone; }
   void apply(float* y) const;  // y holds numel(shape) floats
+  // apply() on rows of `row_len` without the columns of `dead` (per tensor; other kinds and an
+  // empty span: the whole tensor).
+  void apply_live(float* y, int64_t row_len, ColumnSpan dead) const;
+  // The fake-quantized value of one x (per tensor or none; other kinds return x).
+  float one(float x) const;
 
  private:
   artifact::QuantKind kind_ = artifact::QuantKind::kNone;
   artifact::Quant quant_;
   std::vector<int64_t> shape_;
   int64_t count_ = 0;
+};
+
+// One attention whose dead score columns may be skipped (step_planner_columns.cpp), shared by
+// the steps of its chain s0 = q·k_all -> s1..sj (scalar ops) -> x = sj + mask -> softmax(x).
+// The scores matmul decides each execution (`decided`); the later steps follow its decision.
+struct ScoreOp {
+  kernels::BinaryKind op = kernels::BinaryKind::kAdd;
+  float c = 0.f;         // the scalar constant
+  bool c_left = false;   // c op s instead of s op c (only for add and mul: monotone)
+  FakeQuant fq;          // the op output's
+};
+struct ColumnSkip {
+  int32_t mask = -1;            // index into ExecContext::masks
+  std::vector<ScoreOp> chain;   // s0 -> sj, applied after the matmul's own fake quantization
+  FakeQuant fq_x;               // the mask add's output
+  float mask_dead = 0.f;        // the real value of the dead code
+  float mask_live = 0.f;        // the real value of live_code (0: "attend")
+  int32_t live_code = 0;
+  mutable ColumnSpan decided;   // this execution: the columns the chain skips (empty: none)
 };
 
 // Row-major element strides of a shape.
@@ -123,6 +180,9 @@ struct StepPlan {
   int64_t head_chains = 0;    // chains in those groups
   int64_t head_tasks = 0;     // parallel tasks in those groups (all phases)
   int64_t chain_steps = 0;    // steps inside those groups (not in `steps`)
+  // Attentions whose masked score columns may be skipped, and the masks they read.
+  std::vector<ColumnMask> column_masks;
+  std::vector<std::shared_ptr<const ColumnSkip>> column_skips;  // one per such attention
 };
 
 }  // namespace hs::runtime::detail

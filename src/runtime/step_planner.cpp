@@ -141,6 +141,7 @@ Result<BuiltStepPlan> StepPlanner::build() {
   for (int32_t t : graph_.outputs) is_output_[static_cast<size_t>(t)] = true;
   staged_.assign(n, false);
   find_head_groups();
+  find_column_skips();
   for (;;) {
     restart_input_ = -1;
     Status status = plan_pass();
@@ -163,6 +164,13 @@ Status StepPlanner::plan_pass() {
   skip_.assign(graph_.nodes.size(), false);
   result_ = BuiltStepPlan{};
   HS_TRY(plan_io());
+  plan_.column_masks = column_masks_;
+  for (size_t i = 0; i < node_skip_.size(); ++i) {  // one per attention: its softmax node's
+    const artifact::NodeDesc& n = graph_.nodes[i];
+    if (node_skip_[i] != nullptr && n.op == OpCode::kSoftmax) {
+      plan_.column_skips.push_back(node_skip_[i]);
+    }
+  }
   place_head_group_tensors();
   std::vector<std::pair<size_t, size_t>> node_steps(graph_.nodes.size());
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {

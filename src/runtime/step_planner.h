@@ -19,6 +19,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,7 @@ struct StepPlanOptions {
   bool reference_kernels = false;  // reference kernels for projections, no fusion
   bool fuse_cache_reads = true;    // concat(cache, new) read in place by the attention matmuls
   bool batch_heads = true;         // per-head chains of a split attention as one parallel step
+  bool skip_dead_columns = true;   // attention columns the mask kills (step_planner_columns.cpp)
 };
 
 // A graph input or output as the executor binds it.
@@ -103,6 +106,11 @@ class StepPlanner {
   // the place of the group's first node. node_steps[i] = steps [first, second) of node i.
   void batch_head_groups(const std::vector<std::pair<size_t, size_t>>& node_steps);
 
+  // step_planner_columns.cpp: once per build, the attentions whose dead score columns (the
+  // mask's) may be skipped: node_skip_[node] is the attention's ColumnSkip, or null.
+  void find_column_skips();
+  std::optional<ScoreOp> score_op(const artifact::NodeDesc& node) const;
+
   // step_planner.cpp: memory and operands.
   int32_t add_ref(uint32_t base, uint64_t offset);
   int64_t alloc_staging(int64_t bytes);
@@ -153,6 +161,8 @@ class StepPlanner {
   std::vector<bool> escaping_;       // per tensor of a group: read outside it (own staging)
   int64_t head_scratch_bytes_ = 0;   // largest sum of a group's non-escaping outputs
   std::vector<bool> staged_;  // per tensor: integer input dequantized at step start
+  std::vector<std::shared_ptr<ColumnSkip>> node_skip_;
+  std::vector<ColumnMask> column_masks_;
   int32_t restart_input_ = -1;
   BuiltStepPlan result_;
 };

@@ -192,6 +192,7 @@ Status StepPlanner::plan_matmul(int32_t i, const std::string& label) {
   spec.y = ys.ref;
   spec.parts = std::move(b.parts);
   spec.fake_quant = fake_quant_of(out);
+  spec.skip = node_skip_[static_cast<size_t>(i)];
   plan_.steps.push_back(make_matmul_step(std::move(spec)));
   return ok_status();
 }
@@ -223,6 +224,7 @@ Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const 
     spec.y_shape = tensor(out).shape;
     spec.y = ys.ref;
     spec.fake_quant = fake_quant_of(out);
+    spec.skip = node_skip_[static_cast<size_t>(i)];
     plan_.steps.push_back(make_binary_step(std::move(spec)));
     return ok_status();
   }
@@ -252,6 +254,7 @@ Status StepPlanner::plan_elementwise(int32_t i, const std::string& label, const 
   spec.eps = static_cast<float>(attrs.eps);
   spec.gelu_tanh = attrs.gelu_tanh;
   spec.fake_quant = fake_quant_of(out);
+  if (node.op == OpCode::kSoftmax) spec.skip = node_skip_[static_cast<size_t>(i)];
   plan_.steps.push_back(make_ref_step(std::move(spec)));
   return ok_status();
 }

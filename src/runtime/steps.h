@@ -49,6 +49,7 @@ struct MatmulSpec {
   int32_t a = -1, y = -1;                     // refs: A dense f32 [.., M, K], y f32
   std::vector<MatmulPartSource> parts;        // B, 1..8 parts
   FakeQuant fake_quant;
+  std::shared_ptr<const ColumnSkip> skip;  // attention scores: decides the dead columns
 };
 std::unique_ptr<Step> make_matmul_step(MatmulSpec spec);
 
@@ -60,6 +61,7 @@ struct BinarySpec {
   int32_t a = -1, b = -1, y = -1;
   std::vector<int64_t> a_shape, b_shape, y_shape;
   FakeQuant fake_quant;
+  std::shared_ptr<const ColumnSkip> skip;  // skips skip->decided (rows of y_shape.back())
 };
 std::unique_ptr<Step> make_binary_step(BinarySpec spec);
 
@@ -88,6 +90,7 @@ struct RefSpec {
   float eps = 0.f;   // rms_norm, layer_norm
   bool gelu_tanh = false;  // gelu: the tanh approximation
   FakeQuant fake_quant;
+  std::shared_ptr<const ColumnSkip> skip;  // softmax, last axis: skip->decided are exactly 0
 };
 std::unique_ptr<Step> make_ref_step(RefSpec spec);
 

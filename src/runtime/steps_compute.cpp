@@ -1,9 +1,14 @@
 // Compute steps: projections (fast int8/int4/f32 matmuls of kernels/qgemm.h and gemm.h, or the
 // reference kernels), attention matmuls, binary ops, reference-kernel ops and I/O conversion.
 // Each applies the output's fake quantization after its kernel (contract §2).
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <span>
 
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/gemm.h"
 #include "steps.h"
 
@@ -80,11 +85,118 @@ class MatmulStep final : public Step {
     const std::byte* bases[8];
     for (size_t p = 0; p < s_.parts.size(); ++p) bases[p] = ctx.ptrs[s_.parts[p].source.ref];
     float* y = ctx.ptr<float>(s_.y);
+    if (s_.skip != nullptr) {
+      s_.skip->decided = {};
+      const ColumnSpan dead = ctx.masks[s_.skip->mask].dead;
+      if (!dead.empty() && run_live(ctx, bases, dead, y)) {
+        if (dead_columns_vanish(ctx, dead, y)) {
+          s_.skip->decided = dead;
+          return ok_status();
+        }
+      }
+    }
     kernels::matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), parts_.data(), bases,
                           static_cast<int64_t>(parts_.size()), y, ctx.pool);
     if (s_.fake_quant.active()) s_.fake_quant.apply(y);
     return ok_status();
   }
+
+ private:
+  // Scores without the dead columns: each part (concat on N) is cut into its pieces outside
+  // [dead.begin, dead.end), reading the same source rows (ld = the part's extent); y's dead
+  // columns are not written. False (nothing done) when the pieces do not fit the kernel.
+  bool run_live(const ExecContext& ctx, const std::byte* const* bases, ColumnSpan dead,
+                float* y) const {
+    if (!s_.shape.concat_on_n) return false;
+    constexpr size_t kMaxParts = 8;
+    kernels::MatmulPart pieces[kMaxParts];
+    const std::byte* piece_ptrs[kMaxParts];
+    size_t n = 0;
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      const kernels::MatmulPart& part = parts_[p];
+      const int64_t pb = part.begin, pe = part.begin + part.extent;
+      const std::pair<int64_t, int64_t> live[2] = {{pb, std::min(pe, dead.begin)},
+                                                    {std::max(pb, dead.end), pe}};
+      for (const auto& [b, e] : live) {
+        if (e <= b) continue;
+        if (n == kMaxParts) return false;
+        pieces[n] = part;
+        pieces[n].begin = b;
+        pieces[n].extent = e - b;
+        pieces[n].ld = part.ld > 0 ? part.ld : part.extent;
+        piece_ptrs[n] = bases[p] + (b - pb) * opset::dtype_size(part.storage);
+        ++n;
+      }
+    }
+    if (n == 0) return false;
+    kernels::matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), pieces, piece_ptrs,
+                          static_cast<int64_t>(n), y, ctx.pool);
+    if (s_.fake_quant.active()) s_.fake_quant.apply_live(y, s_.shape.n, dead);
+    return true;
+  }
+
+  // The run-time bound (step_planner_columns.cpp), row by row: every dead column's x is below
+  // the row's max + kSoftmaxExpZeroBelow. On a dead column |q·k| <= sum|q| * kmax (kmax: the
+  // largest |value| the dead columns' storage holds; times 1 + 2^-10 for the float rounding of
+  // both sums), so x <= U = fq_x(F(fq_s0(bound)) + mask_dead) with F the scalar ops; the row's
+  // max is at least x on its largest attended live s0: L = fq_x(F(s0) + mask_live).
+  bool dead_columns_vanish(const ExecContext& ctx, ColumnSpan dead, const float* y) const {
+    const ColumnSkip& k = *s_.skip;
+    const MaskView& mask = ctx.masks[k.mask];
+    const int64_t m = s_.shape.m, n = s_.shape.n, kd = s_.shape.k;
+    if (mask.rows != m || mask.cols != n) return false;
+    float kmax = 0.f;
+    for (const kernels::MatmulPart& part : parts_) {
+      if (part.begin >= dead.end || part.begin + part.extent <= dead.begin) continue;
+      const opset::DType st = part.storage;
+      if (!opset::dtype_is_integer_storage(st)) return false;
+      const int64_t lo = st == opset::DType::kU8 || st == opset::DType::kU16 ? 0
+                         : st == opset::DType::kI8                            ? -128
+                                                                              : -32768;
+      const int64_t hi = st == opset::DType::kU8 ? 255 : st == opset::DType::kI8 ? 127
+                         : st == opset::DType::kU16 ? 65535 : 32767;
+      const float s = std::fabs(part.scale);
+      kmax = std::max({kmax, s * static_cast<float>(std::llabs(lo - part.zero_point)),
+                       s * static_cast<float>(std::llabs(hi - part.zero_point))});
+    }
+    auto chain = [&](float v) {
+      for (const ScoreOp& op : k.chain) {
+        float r = 0.f;
+        const float a = op.c_left ? op.c : v, b = op.c_left ? v : op.c;
+        switch (op.op) {
+          case BinaryKind::kAdd: r = a + b; break;
+          case BinaryKind::kSub: r = a - b; break;
+          case BinaryKind::kMul: r = a * b; break;
+          case BinaryKind::kDiv: r = a / b; break;
+        }
+        v = op.fq.one(r);
+      }
+      return v;
+    };
+    const float* a = ctx.ptr<const float>(s_.a);
+    for (int64_t b = 0; b < s_.shape.batches; ++b) {
+      for (int64_t r = 0; r < m; ++r) {
+        const float* q = a + s_.a_offsets[static_cast<size_t>(b)] + r * kd;
+        float l1 = 0.f;
+        for (int64_t i = 0; i < kd; ++i) l1 += std::fabs(q[i]);
+        const float bound = l1 * kmax * (1.f + 1.f / 1024.f);
+        if (!std::isfinite(bound)) return false;
+        const float* row = y + (b * m + r) * n;
+        float best = -std::numeric_limits<float>::infinity();
+        for (int64_t c = 0; c < n; ++c) {
+          if (c == dead.begin) c = dead.end;
+          if (c < n && mask.code(r, c) >= k.live_code) best = std::max(best, row[c]);
+        }
+        if (!(best > -std::numeric_limits<float>::infinity())) return false;  // attends nothing
+        const float upper = k.fq_x.one(chain(s_.fake_quant.one(bound)) + k.mask_dead);
+        const float lower = k.fq_x.one(chain(best) + k.mask_live);
+        if (!(upper - lower < kernels::kSoftmaxExpZeroBelow)) return false;
+      }
+    }
+    return true;
+  }
+
+ public:
 
  private:
   MatmulSpec s_;
@@ -120,18 +232,62 @@ class BinaryStep final : public Step {
     n_ = ref::count(s_.y_shape);
     a_n_ = ref::count(s_.a_shape);
     b_n_ = ref::count(s_.b_shape);
+    row_len_ = rows_ok() ? s_.y_shape.back() : 0;
   }
 
   Status run(const ExecContext& ctx) const override {
     const float* a = ctx.ptr<const float>(s_.a);
     const float* b = ctx.ptr<const float>(s_.b);
     float* y = ctx.ptr<float>(s_.y);
+    const ColumnSpan dead = s_.skip != nullptr ? s_.skip->decided : ColumnSpan{};
+    if (!dead.empty() && row_len_ > 0) {
+      compute_live(a, b, y, dead);
+      if (s_.fake_quant.active()) s_.fake_quant.apply_live(y, row_len_, dead);
+      return ok_status();
+    }
     compute(a, b, y);
     if (s_.fake_quant.active()) s_.fake_quant.apply(y);
     return ok_status();
   }
 
  private:
+  // Rows of y (row_len_ columns) where each operand is full, a scalar or a tile of whole rows:
+  // the op on the columns outside `dead` only (elementwise, so the live columns are exact).
+  bool rows_ok() const {
+    if (s_.y_shape.empty() || s_.skip == nullptr) return false;
+    const int64_t c = s_.y_shape.back();
+    auto ok = [&](Operand kind, int64_t count) {
+      return kind == Operand::kFull || kind == Operand::kScalar ||
+             (kind == Operand::kTile && c > 0 && count % c == 0);
+    };
+    return c > 0 && ok(a_kind_, a_n_) && ok(b_kind_, b_n_) &&
+           (a_kind_ != Operand::kScalar || b_kind_ != Operand::kScalar);
+  }
+
+  void compute_live(const float* a, const float* b, float* y, ColumnSpan dead) const {
+    const int64_t c = row_len_;
+    const int64_t d0 = std::clamp<int64_t>(dead.begin, 0, c);
+    const int64_t d1 = std::clamp<int64_t>(dead.end, d0, c);
+    auto at = [](Operand kind, const float* x, int64_t count, int64_t o) {
+      return kind == Operand::kFull ? x + o : kind == Operand::kTile ? x + o % count : x;
+    };
+    for (int64_t r = 0; r < n_; r += c) {
+      const std::pair<int64_t, int64_t> live[2] = {{r, r + d0}, {r + d1, r + c}};
+      for (const auto& [o, e] : live) {
+        if (e <= o) continue;
+        const float* ap = at(a_kind_, a, a_n_, o);
+        const float* bp = at(b_kind_, b, b_n_, o);
+        if (b_kind_ == Operand::kScalar) {
+          kernels::binary_scalar_f32(s_.op, ap, b[0], /*b_is_rhs=*/true, y + o, e - o);
+        } else if (a_kind_ == Operand::kScalar) {
+          kernels::binary_scalar_f32(s_.op, bp, a[0], /*b_is_rhs=*/false, y + o, e - o);
+        } else {
+          kernels::binary_f32(s_.op, ap, bp, y + o, e - o);
+        }
+      }
+    }
+  }
+
   void compute(const float* a, const float* b, float* y) const {
     const bool fast_a = a_kind_ != Operand::kGeneral, fast_b = b_kind_ != Operand::kGeneral;
     if (!fast_a || !fast_b || (a_kind_ != Operand::kFull && b_kind_ != Operand::kFull)) {
@@ -155,6 +311,7 @@ class BinaryStep final : public Step {
   BinarySpec s_;
   Operand a_kind_ = Operand::kGeneral, b_kind_ = Operand::kGeneral;
   int64_t n_ = 0, a_n_ = 0, b_n_ = 0;
+  int64_t row_len_ = 0;  // > 0: the step may skip dead columns of rows this long
 };
 
 class RefStep final : public Step {
@@ -186,7 +343,11 @@ class RefStep final : public Step {
       }
       case RefOp::kSoftmax: {
         const ref::AxisDims d = ref::axis_dims(s_.in_shapes[0], s_.axis);
-        if (d.inner == 1) {
+        const ColumnSpan dead = s_.skip != nullptr ? s_.skip->decided : ColumnSpan{};
+        if (d.inner == 1 && !dead.empty()) {
+          kernels::softmax_rows_live_f32(in(0), ctx.ptr<float>(s_.y), d.outer, d.n, dead.begin,
+                                         dead.end, ctx.pool);
+        } else if (d.inner == 1) {
           kernels::softmax_rows_f32(in(0), ctx.ptr<float>(s_.y), d.outer, d.n, ctx.pool);
         } else {
           ref::softmax(d, in(0), ctx.ptr<float>(s_.y));

@@ -59,7 +59,7 @@ const Exported& exported(const StoriesExport& c) {
   if (decode == nullptr) return *slot;
   for (int32_t o : decode->outputs) {
     const artifact::TensorDesc& t = decode->tensors[static_cast<size_t>(o)];
-    if (t.name == "logits") slot->logits_scale = t.quant.scales.at(0);
+    if (t.name == "logits" && !t.quant.scales.empty()) slot->logits_scale = t.quant.scales[0];
   }
   return *slot;
 }

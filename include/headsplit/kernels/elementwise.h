@@ -35,6 +35,17 @@ void dequantize_to_f32(const std::byte* x, opset::DType storage, int64_t n, floa
 // are split over the pool when there is enough work.
 void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, ThreadPool* pool);
 
+// exp(t) is taken as exactly 0 for t below this (std::exp underflows to 0 there anyway).
+inline constexpr float kSoftmaxExpZeroBelow = -104.0f;
+
+// softmax_rows_f32 when the columns [dead_begin, dead_end) of every row are known to be dead:
+// their x (not read; it may be garbage) is below max_row + kSoftmaxExpZeroBelow, so their exp is
+// 0 and they are not the row's max. Then y is bit-identical to softmax_rows_f32 on the full row:
+// the same max over the live columns, the same exps and sum in increasing column order (the
+// dead terms would add exact zeros), dead y = 0.
+void softmax_rows_live_f32(const float* x, float* y, int64_t rows, int64_t n, int64_t dead_begin,
+                           int64_t dead_end, ThreadPool* pool);
+
 enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
 // y[i] = a[i] op b[i] for i < n.
 void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n);

@@ -23,6 +23,8 @@ struct MatmulPart {
   int64_t batch_stride = 0;  // elements between the part's source batches
   int64_t begin = 0;         // first column (concat on N) or row (concat on K) it covers
   int64_t extent = 0;        // columns (N) or rows (K) it covers
+  int64_t ld = 0;            // concat on N: the source's row length (0: extent), so that a
+                             // part may cover a column range of a wider source
 };
 
 // y[b] = A[b] · B[b] for every batch b, A [M,K] dense float, B [K,N] assembled from parts

@@ -35,6 +35,7 @@ struct StepModelOptions {
   int threads = 0;                      // the model's own pool; <= 0: hardware concurrency
   kernels::ThreadPool* pool = nullptr;  // use this pool instead (must outlive the model)
   bool batch_heads = true;              // ExecOptions::batch_heads
+  bool skip_dead_columns = true;        // ExecOptions::skip_dead_columns
 };
 
 // Graph I/O bound per step.

@@ -56,6 +56,10 @@ struct ExecOptions {
   // kFast: run the structurally identical per-head chains of a split attention as one parallel
   // region over chains (bit-identical to running them one by one; see docs/runtime.md).
   bool batch_heads = true;
+  // kFast: skip the attention score columns the SmartMask mask kills in every row (only n_past
+  // + T of C are live), where the graph's quantization ranges prove the softmax gives them
+  // exactly 0 (bit-identical to computing them; see docs/runtime.md).
+  bool skip_dead_columns = true;
 };
 
 // A graph input or output: its name, storage and byte size.
@@ -79,6 +83,7 @@ struct PlanSummary {
   int64_t head_groups = 0;     // split attentions whose per-head chains run as one step
   int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
   int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
+  int64_t column_skips = 0;    // attentions that skip the score columns the mask kills
 };
 
 class GraphExecutor {
@@ -97,6 +102,9 @@ class GraphExecutor {
   const std::vector<IoDesc>& inputs() const { return inputs_; }
   const std::vector<IoDesc>& outputs() const { return outputs_; }
   const PlanSummary& summary() const { return summary_; }
+  // Score columns the last execute() skipped, summed over the attentions (PlanSummary::
+  // column_skips) that skipped: each skips the mask's dead run when its bound holds.
+  int64_t skipped_columns() const;
   // Position of an input / output by name, or -1.
   int input_index(std::string_view name) const;
   int output_index(std::string_view name) const;

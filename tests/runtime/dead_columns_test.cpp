@@ -1,0 +1,183 @@
+// Attentions that skip the score columns the SmartMask mask kills (step_planner_columns.cpp):
+// the outputs (logits and cache updates) are the same bytes as computing every column, for
+// quantized stories260K artifacts, split and unsplit, decode and prefill graphs, at several
+// n_past, and the skip really happens (GraphExecutor::skipped_columns).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "headsplit/kernels/elementwise.h"
+#include "headsplit/kernels/thread_pool.h"
+#include "headsplit/runner/kv_manager.h"
+#include "headsplit/runtime/artifact_step_model.h"
+#include "headsplit/runtime/executor.h"
+#include "step_recorder.h"
+#include "testing/stories_export.h"
+#include "testing/testing.h"
+
+namespace hs::runtime::testing {
+namespace {
+
+using Bytes = std::vector<std::byte>;
+
+// Seeded inputs; the mask input gets a SmartMask causal mask at n_past.
+std::vector<Bytes> inputs_at(const GraphExecutor& exec, int64_t n_past, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<Bytes> out;
+  for (const IoDesc& d : exec.inputs()) {
+    Bytes bytes(static_cast<size_t>(d.bytes));
+    if (d.name == "attention_mask") {
+      const int64_t c = d.shape.back(), t = static_cast<int64_t>(d.bytes / 2) / c;
+      runner::AttentionMask mask(t, c);
+      mask.init_causal(n_past);
+      std::memcpy(bytes.data(), mask.data().data(), bytes.size());
+    } else if (d.type == artifact::ElementType::kI32) {
+      for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+        const auto k = static_cast<int32_t>(rng() % 4);
+        std::memcpy(bytes.data() + i, &k, 4);
+      }
+    } else {
+      for (std::byte& b : bytes) b = static_cast<std::byte>(rng());
+    }
+    out.push_back(std::move(bytes));
+  }
+  return out;
+}
+
+Result<std::vector<Bytes>> execute(GraphExecutor& exec, const std::vector<Bytes>& in) {
+  for (size_t i = 0; i < in.size(); ++i) HS_TRY(exec.bind_input(static_cast<int>(i), in[i]));
+  std::vector<Bytes> out;
+  for (const IoDesc& d : exec.outputs()) out.emplace_back(static_cast<size_t>(d.bytes));
+  for (size_t i = 0; i < out.size(); ++i) HS_TRY(exec.bind_output(static_cast<int>(i), out[i]));
+  HS_TRY(exec.execute());
+  return out;
+}
+
+struct Config {
+  std::string scheme;
+  bool split = true;
+};
+
+class DeadColumns : public ::testing::TestWithParam<Config> {};
+
+TEST_P(DeadColumns, SkippingGivesTheSameBytesAsComputingEveryColumn) {
+  HS_REQUIRE_SHARED();
+  const auto& e = hs::testing::exported(GetParam().scheme, GetParam().split);
+  ASSERT_NE(e.artifact, nullptr);
+  const artifact::ModelMetadata& meta = e.artifact->program().metadata;
+  kernels::ThreadPool pool(2);
+  for (const artifact::GraphDesc& g : e.artifact->program().graphs) {
+    HS_ASSERT_OK_AND_ASSIGN(auto skip, GraphExecutor::create(e.artifact, g.name, {.pool = &pool}));
+    HS_ASSERT_OK_AND_ASSIGN(
+        auto full,
+        GraphExecutor::create(e.artifact, g.name, {.pool = &pool, .skip_dead_columns = false}));
+    // Every attention qualifies: per head when split, per layer otherwise.
+    EXPECT_EQ(skip->summary().column_skips,
+              meta.n_layers * (GetParam().split ? meta.n_heads : 1))
+        << g.name;
+    EXPECT_EQ(full->summary().column_skips, 0) << g.name;
+    const int64_t c = skip->inputs()[static_cast<size_t>(skip->input_index("attention_mask"))]
+                          .shape.back();
+    const int64_t p = c - g.ar_len;  // cache slots
+    int64_t total_skipped = 0, total_attentions = 0;
+    for (int64_t n_past : {int64_t{0}, int64_t{1}, int64_t{37}, p - 1, p}) {
+      const auto in = inputs_at(*skip, n_past, static_cast<uint64_t>(n_past) + 11);
+      HS_ASSERT_OK_AND_ASSIGN(auto a, execute(*skip, in));
+      // Each attention skips the dead run when its bound holds for every row (random caches
+      // and queries: not always); at least one does whenever something is dead.
+      const int64_t skipped = skip->skipped_columns();
+      EXPECT_EQ(skipped % (p - n_past == 0 ? 1 : p - n_past), 0) << g.name;
+      if (n_past < p) {
+        EXPECT_GT(skipped, 0) << g.name << " n_past " << n_past;
+      } else {
+        EXPECT_EQ(skipped, 0) << g.name;
+      }
+      total_skipped += skipped / std::max<int64_t>(1, p - n_past);
+      total_attentions += n_past < p ? skip->summary().column_skips : 0;
+      HS_ASSERT_OK_AND_ASSIGN(auto b, execute(*full, in));
+      EXPECT_EQ(full->skipped_columns(), 0);
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_TRUE(a[i] == b[i]) << g.name << " output '" << skip->outputs()[i].name
+                                  << "' differs at n_past " << n_past;
+      }
+    }
+    std::printf("%s: %lld of %lld attention runs skipped the dead columns\n", g.name.c_str(),
+                static_cast<long long>(total_skipped), static_cast<long long>(total_attentions));
+    // A mask row that attends to nothing outside the dead run: no skip, the same bytes.
+    auto in = inputs_at(*skip, 5, 3);
+    const int mi = skip->input_index("attention_mask");
+    std::fill_n(reinterpret_cast<uint16_t*>(in[static_cast<size_t>(mi)].data()), c,
+                runner::AttentionMask::kMasked);
+    HS_ASSERT_OK_AND_ASSIGN(auto a, execute(*skip, in));
+    EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
+    HS_ASSERT_OK_AND_ASSIGN(auto b, execute(*full, in));
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i] == b[i]) << g.name;
+  }
+}
+
+TEST_P(DeadColumns, GreedyGenerationEqualsComputingEveryColumn) {
+  HS_REQUIRE_SHARED();
+  const auto& e = hs::testing::exported(GetParam().scheme, GetParam().split);
+  ASSERT_NE(e.artifact, nullptr);
+  const auto tok = hs::testing::make_tokenizer(e);
+  HS_ASSERT_OK_AND_ASSIGN(auto a, ArtifactStepModel::create(e.artifact, {.threads = 2}));
+  HS_ASSERT_OK_AND_ASSIGN(
+      auto b, ArtifactStepModel::create(e.artifact, {.threads = 2, .skip_dead_columns = false}));
+  const std::string prompt = "Once upon a time, there was a little girl named Lily.";
+  HS_ASSERT_OK_AND_ASSIGN(Recorded x, record_greedy(*a, *tok, prompt, {.max_new_tokens = 24}));
+  HS_ASSERT_OK_AND_ASSIGN(Recorded y, record_greedy(*b, *tok, prompt, {.max_new_tokens = 24}));
+  EXPECT_EQ(x.tokens, y.tokens);
+  EXPECT_TRUE(x.logits == y.logits);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stories260K, DeadColumns,
+                         ::testing::Values(Config{"16a8w", true}, Config{"16a4w-block32", true},
+                                           Config{"16a8w", false}),
+                         [](const auto& info) {
+                           std::string name = info.param.scheme + (info.param.split ? "_split" : "_mha");
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+TEST(DeadColumns, FloatGraphsAreNeverSkipped) {
+  HS_REQUIRE_SHARED();
+  const auto& e = hs::testing::exported("none", true);
+  ASSERT_NE(e.artifact, nullptr);
+  for (const artifact::GraphDesc& g : e.artifact->program().graphs) {
+    HS_ASSERT_OK_AND_ASSIGN(auto exec, GraphExecutor::create(e.artifact, g.name, {}));
+    EXPECT_EQ(exec->summary().column_skips, 0) << g.name;  // no ranges bound the scores
+  }
+}
+
+// The kernel: rows whose dead columns are below max + kSoftmaxExpZeroBelow (here garbage in
+// x, which the live softmax must not read) give the same bits as the full softmax.
+TEST(DeadColumns, LiveSoftmaxEqualsTheFullSoftmax) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> live(-30.f, 30.f);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t rows = 1 + static_cast<int64_t>(rng() % 4), n = 2 + static_cast<int64_t>(rng() % 90);
+    int64_t d0 = static_cast<int64_t>(rng() % static_cast<uint32_t>(n));
+    int64_t d1 = d0 + 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(n - d0));
+    if (d1 - d0 == n) --d1;  // keep one live column
+    std::vector<float> x(static_cast<size_t>(rows * n)), y_full(x.size()), y_live(x.size());
+    for (float& v : x) v = live(rng);
+    std::vector<float> garbage = x;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = d0; j < d1; ++j) {
+        x[static_cast<size_t>(r * n + j)] = -200.f;  // dead: exp underflows to 0
+        garbage[static_cast<size_t>(r * n + j)] = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+    kernels::softmax_rows_f32(x.data(), y_full.data(), rows, n, nullptr);
+    kernels::softmax_rows_live_f32(garbage.data(), y_live.data(), rows, n, d0, d1, nullptr);
+    ASSERT_EQ(std::memcmp(y_full.data(), y_live.data(), y_full.size() * 4), 0)
+        << "trial " << trial << " n " << n << " dead [" << d0 << ", " << d1 << ")";
+  }
+}
+
+}  // namespace
+}  // namespace hs::runtime::testing
