@@ -162,6 +162,7 @@ class StepPlanner {
   int64_t head_scratch_bytes_ = 0;   // largest sum of a group's non-escaping outputs
   std::vector<bool> staged_;  // per tensor: integer input dequantized at step start
   std::vector<std::shared_ptr<ColumnSkip>> node_skip_;
+  std::vector<std::shared_ptr<ColumnSkip>> dead_rows_;  // per tensor: a skipping softmax's output
   std::vector<ColumnMask> column_masks_;
   int32_t restart_input_ = -1;
   BuiltStepPlan result_;

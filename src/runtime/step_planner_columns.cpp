@@ -118,6 +118,7 @@ std::optional<ScoreOp> StepPlanner::score_op(const artifact::NodeDesc& n) const 
 
 void StepPlanner::find_column_skips() {
   node_skip_.assign(graph_.nodes.size(), nullptr);
+  dead_rows_.assign(graph_.tensors.size(), nullptr);
   column_masks_.clear();
   if (!options_.skip_dead_columns || options_.reference_kernels) return;
   std::vector<int32_t> producer(graph_.tensors.size(), -1);
@@ -220,6 +221,7 @@ void StepPlanner::find_column_skips() {
                                .live_code = m_zp});
     }
     for (int32_t n : chain) node_skip_[static_cast<size_t>(n)] = skip;
+    dead_rows_[static_cast<size_t>(sm.outputs[0])] = skip;
   }
 }
 

@@ -193,6 +193,7 @@ Status StepPlanner::plan_matmul(int32_t i, const std::string& label) {
   spec.parts = std::move(b.parts);
   spec.fake_quant = fake_quant_of(out);
   spec.skip = node_skip_[static_cast<size_t>(i)];
+  if (!spec.shape.concat_on_n) spec.skip_rows = dead_rows_[static_cast<size_t>(node.inputs[0])];
   plan_.steps.push_back(make_matmul_step(std::move(spec)));
   return ok_status();
 }

@@ -50,6 +50,10 @@ struct MatmulSpec {
   std::vector<MatmulPartSource> parts;        // B, 1..8 parts
   FakeQuant fake_quant;
   std::shared_ptr<const ColumnSkip> skip;  // attention scores: decides the dead columns
+  // P·V (concat on K) reading that attention's softmax output as A: its decided columns are
+  // A's exact zeros, so those rows of B are skipped (only where B is integer storage, as the
+  // kernel's own zero test: matmul_parts_f32.cpp).
+  std::shared_ptr<const ColumnSkip> skip_rows;
 };
 std::unique_ptr<Step> make_matmul_step(MatmulSpec spec);
 

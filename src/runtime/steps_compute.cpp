@@ -85,6 +85,11 @@ class MatmulStep final : public Step {
     const std::byte* bases[8];
     for (size_t p = 0; p < s_.parts.size(); ++p) bases[p] = ctx.ptrs[s_.parts[p].source.ref];
     float* y = ctx.ptr<float>(s_.y);
+    if (s_.skip_rows != nullptr && !s_.skip_rows->decided.empty() &&
+        run_live(ctx, bases, s_.skip_rows->decided, y)) {
+      if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+      return ok_status();
+    }
     if (s_.skip != nullptr) {
       s_.skip->decided = {};
       const ColumnSpan dead = ctx.masks[s_.skip->mask].dead;
@@ -102,12 +107,20 @@ class MatmulStep final : public Step {
   }
 
  private:
-  // Scores without the dead columns: each part (concat on N) is cut into its pieces outside
-  // [dead.begin, dead.end), reading the same source rows (ld = the part's extent); y's dead
-  // columns are not written. False (nothing done) when the pieces do not fit the kernel.
+  // Concat on N (scores): each part is cut into its pieces outside [dead.begin, dead.end),
+  // reading the same source rows (ld = the part's extent); y's dead columns are not written.
+  // Concat on K (P·V): the parts' rows in the span are left out (A is exactly 0 there; integer
+  // parts only). False (nothing done) when the pieces do not fit the kernel. The fake
+  // quantization of the scores' live columns is applied here; P·V's is the caller's.
   bool run_live(const ExecContext& ctx, const std::byte* const* bases, ColumnSpan dead,
                 float* y) const {
-    if (!s_.shape.concat_on_n) return false;
+    const bool on_n = s_.shape.concat_on_n;
+    if (!on_n) {
+      for (const kernels::MatmulPart& part : parts_) {
+        const bool overlaps = part.begin < dead.end && part.begin + part.extent > dead.begin;
+        if (overlaps && !opset::dtype_is_integer_storage(part.storage)) return false;
+      }
+    }
     constexpr size_t kMaxParts = 8;
     kernels::MatmulPart pieces[kMaxParts];
     const std::byte* piece_ptrs[kMaxParts];
@@ -123,15 +136,16 @@ class MatmulStep final : public Step {
         pieces[n] = part;
         pieces[n].begin = b;
         pieces[n].extent = e - b;
-        pieces[n].ld = part.ld > 0 ? part.ld : part.extent;
-        piece_ptrs[n] = bases[p] + (b - pb) * opset::dtype_size(part.storage);
+        pieces[n].ld = on_n ? (part.ld > 0 ? part.ld : part.extent) : 0;
+        const int64_t skip = on_n ? b - pb : (b - pb) * s_.shape.n;  // elements
+        piece_ptrs[n] = bases[p] + skip * opset::dtype_size(part.storage);
         ++n;
       }
     }
     if (n == 0) return false;
     kernels::matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), pieces, piece_ptrs,
                           static_cast<int64_t>(n), y, ctx.pool);
-    if (s_.fake_quant.active()) s_.fake_quant.apply_live(y, s_.shape.n, dead);
+    if (on_n && s_.fake_quant.active()) s_.fake_quant.apply_live(y, s_.shape.n, dead);
     return true;
   }
 
