@@ -87,6 +87,14 @@ exports="$work/exports.jsonl"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # pairs of a shape: "headsplit-quant llama.cpp-type"
+# headsplit's C for a shape: --ctx, at most the model's trained context (stories260K: 512).
+ctx_of() {
+  case "$1" in
+    stories260k*) echo $((ctx < 512 ? ctx : 512)) ;;
+    *) echo "$ctx" ;;
+  esac
+}
+
 pairs_of() {
   case "$1" in
     stories260k*) echo "none:F32" ;;
@@ -108,11 +116,12 @@ for shape in "${shape_list[@]}"; do
       "$anchor/bin/llama-quantize" "$gguf" "$lg" "$ltype" >"$work/quantize.log" 2>&1 ||
         { cat "$work/quantize.log" >&2; exit 1; }
     fi
-    art="$work/$shape-$quant-c$ctx.hsa"
+    c=$(ctx_of "$shape")
+    art="$work/$shape-$quant-c$c.hsa"
     if [[ ! -f "$art" ]]; then
-      echo "== $shape: headsplit export --quant $quant --ctx-len $ctx" >&2
+      echo "== $shape: headsplit export --quant $quant --ctx-len $c" >&2
       /usr/bin/time -f '%e %M' -o "$work/time.txt" \
-        "$hs" export -m "$gguf" --quant "$quant" --ctx-len "$ctx" --calib "$calib" -o "$art" \
+        "$hs" export -m "$gguf" --quant "$quant" --ctx-len "$c" --calib "$calib" -o "$art" \
         >"$work/export.log" 2>&1 || { cat "$work/export.log" >&2; exit 1; }
       read -r secs kib <"$work/time.txt"
       printf '{"shape":"%s","quant":"%s","seconds":%s,"max_rss_kib":%s,"bytes":%s}\n' \
@@ -126,7 +135,7 @@ for ((r = 1; r <= reps; r++)); do
     for pair in $(pairs_of "$shape"); do
       quant=${pair%%:*} ltype=${pair##*:}
       echo "== repetition $r/$reps: $shape headsplit $quant vs llama.cpp $ltype" >&2
-      "$hs" bench -m "$work/$shape-$quant-c$ctx.hsa" -p 128 -n 64 -t "$threads" -r 1 -o json \
+      "$hs" bench -m "$work/$shape-$quant-c$(ctx_of "$shape").hsa" -p 128 -n 64 -t "$threads" -r 1 -o json \
         --compare-gguf "$work/$shape-${ltype,,}.gguf" >"$work/bench.json" 2>"$work/bench.err" ||
         { cat "$work/bench.err" >&2; exit 1; }
       variant=$(grep -o 'libggml-cpu-[a-z0-9_]*\.so' "$work/bench.err" | head -n 1 || true)
@@ -196,7 +205,7 @@ md = [f"# headsplit vs llama.cpp ({doc['date_utc']})", "",
       f"CPU: {cpu} ({doc['nproc']} cores; {', '.join(isa)}); llama.cpp c392e50 loaded "
       f"{', '.join(variants) or '?'}. {doc['note']} (load average {load_start} at start, "
       f"{load_end} at end).", "",
-      f"headsplit: C = {ctx}, prefill in AR-32 chunks, decode on AR-1. llama.cpp: llama-bench, "
+      f"headsplit: C = {ctx} (stories260K: at most 512, its trained context), prefill in AR-32 chunks, decode on AR-1. llama.cpp: llama-bench, "
       f"context n_prompt + n_gen. Medians of {reps} interleaved repetitions."
       + (f" {remark}" if remark else ""), "",
       "| shape | headsplit | llama.cpp | test | threads | headsplit t/s | llama.cpp t/s | ratio |",

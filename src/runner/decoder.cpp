@@ -117,6 +117,8 @@ Status Decoder::prefill(std::span<const int32_t> tokens) {
           i < n_update ? tokens[static_cast<size_t>(done + i)] : pad_token_;
       positions_[static_cast<size_t>(i)] = static_cast<int32_t>(n_past_ + i);
     }
+    const bool last = done + prefill_ >= n;  // only the last token's logits are read
+    model_->want_logits_rows(last ? n_update - 1 : 0, last ? 1 : 0);
     HS_TRY(run(prefill_, "prefill"));
     HS_TRY(kv_.update(n_past_, n_update));
     masks_.unmask(n_past_, n_update);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <system_error>
@@ -191,12 +192,23 @@ Status ArtifactStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   bind_seconds_ += seconds_since(bind_start);
 
   const auto exec_start = std::chrono::steady_clock::now();
+  // The rows the caller reads (want_logits_rows, this step only; all by default).
+  const int64_t v = static_cast<int64_t>(logits.size()) / std::max<int64_t>(ar_len, 1);
+  int64_t first = 0, count = ar_len;
+  if (rows_count_ >= 0) {
+    first = std::clamp<int64_t>(rows_first_, 0, ar_len);
+    count = std::clamp<int64_t>(rows_count_, 0, ar_len - first);
+  }
+  rows_count_ = -1;
+  HS_TRY(exec.set_output_rows(at(io.logits), first, count == ar_len ? -1 : count));
   HS_TRY(exec.execute());
   if (io.logits_dtype != opset::DType::kF32) {  // u8 / u16 with per-tensor params
     const opset::QuantParams& q = io.logits_quant;
     const int32_t zp = q.zero_points.empty() ? 0 : q.zero_points[0];
-    kernels::dequantize_to_f32(run->logits_q.data(), io.logits_dtype,
-                               static_cast<int64_t>(logits.size()), q.scales[0], zp, logits.data());
+    const size_t bytes = static_cast<size_t>(opset::dtype_size(io.logits_dtype));
+    kernels::dequantize_to_f32(run->logits_q.data() + static_cast<size_t>(first * v) * bytes,
+                               io.logits_dtype, count * v, q.scales[0], zp,
+                               logits.data() + first * v);
   }
   execute_seconds_ += seconds_since(exec_start);
   return ok_status();

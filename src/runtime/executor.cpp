@@ -68,6 +68,7 @@ struct GraphExecutor::Impl {
   std::vector<std::byte*> bases;  // indexed by BaseId; bindings after kBaseFirstBinding
   std::vector<std::byte*> ptrs;   // resolved plan refs
   bool dirty = true;
+  std::vector<detail::RowRange> output_rows;  // per graph output: set_output_rows
   std::vector<detail::MaskView> masks;  // per plan.column_masks, this execution's
   std::vector<uint8_t> col_dead;        // scratch of dead_span
 
@@ -169,6 +170,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
   impl->bases[detail::kBaseStaging] = impl->staging.get();
   impl->ptrs.assign(impl->plan.refs.size(), nullptr);
   impl->masks.assign(impl->plan.column_masks.size(), detail::MaskView{});
+  impl->output_rows.assign(impl->out_desc.size(), detail::RowRange{});
 
   const artifact::GraphDesc& g = impl->artifact->program().graphs[static_cast<size_t>(index)];
   for (const detail::BindingDesc& d : impl->in_desc) {
@@ -191,9 +193,26 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
                                .head_groups = p.head_groups,
                                .head_chains = p.head_chains,
                                .head_tasks = p.head_tasks,
-                               .column_skips = static_cast<int64_t>(p.column_skips.size())};
+                               .column_skips = static_cast<int64_t>(p.column_skips.size()),
+                               .row_outputs = p.row_outputs};
   exec->impl_ = std::move(impl);
   return exec;
+}
+
+Status GraphExecutor::set_output_rows(int index, int64_t first, int64_t count) {
+  if (index < 0 || static_cast<size_t>(index) >= outputs_.size()) {
+    return errorf(ErrorKind::kInvalidArgument, "{}: output index {} outside [0, {})",
+                  impl_->what(), index, outputs_.size());
+  }
+  const int64_t t = graph().ar_len;
+  if (count >= 0 && (first < 0 || first + count > t)) {
+    return errorf(ErrorKind::kInvalidArgument,
+                  "{}: output '{}': rows [{}, {}) outside the graph's {} token rows", impl_->what(),
+                  outputs_[static_cast<size_t>(index)].name, first, first + count, t);
+  }
+  impl_->output_rows[static_cast<size_t>(index)] =
+      count < 0 ? detail::RowRange{} : detail::RowRange{first, count};
+  return ok_status();
 }
 
 int64_t GraphExecutor::skipped_columns() const {
@@ -278,7 +297,8 @@ Status GraphExecutor::execute() {
     m.resolve();
   }
   m.find_dead_columns();
-  const detail::ExecContext ctx{.ptrs = m.ptrs.data(), .pool = m.options.pool, .masks = m.masks.data()};
+  const detail::ExecContext ctx{.ptrs = m.ptrs.data(), .pool = m.options.pool, .masks = m.masks.data(),
+                                .output_rows = m.output_rows.data()};
   for (const auto& step : m.plan.steps) {
     Status s = step->run(ctx);
     if (!s.ok()) return std::move(s).error().with_context(step->label());

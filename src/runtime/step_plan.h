@@ -88,11 +88,18 @@ struct MaskView {
   }
 };
 
+// Rows [first, first + count) of a graph output's tokens (count < 0: all of them).
+struct RowRange {
+  int64_t first = 0, count = -1;
+  bool all() const { return count < 0; }
+};
+
 // What a step sees while it runs.
 struct ExecContext {
   std::byte* const* ptrs = nullptr;  // resolved refs
   kernels::ThreadPool* pool = nullptr;
   const MaskView* masks = nullptr;  // [plan.column_masks.size()]: this execution's
+  const RowRange* output_rows = nullptr;  // [graph outputs]: the rows callers need
 
   template <typename T>
   T* ptr(int32_t ref) const {
@@ -183,6 +190,7 @@ struct StepPlan {
   // Attentions whose masked score columns may be skipped, and the masks they read.
   std::vector<ColumnMask> column_masks;
   std::vector<std::shared_ptr<const ColumnSkip>> column_skips;  // one per such attention
+  int64_t row_outputs = 0;  // graph outputs computed row by row (step_planner_rows.cpp)
 };
 
 }  // namespace hs::runtime::detail

@@ -142,6 +142,7 @@ Result<BuiltStepPlan> StepPlanner::build() {
   staged_.assign(n, false);
   find_head_groups();
   find_column_skips();
+  find_row_outputs();
   for (;;) {
     restart_input_ = -1;
     Status status = plan_pass();
@@ -165,6 +166,8 @@ Status StepPlanner::plan_pass() {
   result_ = BuiltStepPlan{};
   HS_TRY(plan_io());
   plan_.column_masks = column_masks_;
+  plan_.row_outputs = std::count_if(row_output_.begin(), row_output_.end(),
+                                    [](int32_t o) { return o >= 0; });
   for (size_t i = 0; i < node_skip_.size(); ++i) {  // one per attention: its softmax node's
     const artifact::NodeDesc& n = graph_.nodes[i];
     if (node_skip_[i] != nullptr && n.op == OpCode::kSoftmax) {

@@ -109,6 +109,10 @@ class StepPlanner {
   // step_planner_columns.cpp: once per build, the attentions whose dead score columns (the
   // mask's) may be skipped: node_skip_[node] is the attention's ColumnSkip, or null.
   void find_column_skips();
+  // step_planner_rows.cpp: once per build, row_output_[node] = the graph output (index) whose
+  // token rows the projection `node` computes, or -1.
+  void find_row_outputs();
+  std::vector<int32_t> row_output_;
   std::optional<ScoreOp> score_op(const artifact::NodeDesc& node) const;
 
   // step_planner.cpp: memory and operands.

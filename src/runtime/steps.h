@@ -39,6 +39,9 @@ struct ProjectionSpec {
   kernels::QuantizedWeights w_q;  // kQuantized: spans into the mapping / prepared scales
   const float* bias = nullptr;    // [N] or null
   FakeQuant fake_quant;
+  // >= 0: this projection's tokens are that graph output's rows (step_planner_rows.cpp); only
+  // ExecContext::output_rows[row_output] are computed, the other tokens' y are zeros.
+  int32_t row_output = -1;
 };
 std::unique_ptr<Step> make_projection_step(ProjectionSpec spec);
 

@@ -26,6 +26,12 @@ class ProjectionStep final : public Step {
     const float* x = ctx.ptr<const float>(s_.x);
     float* y = ctx.ptr<float>(s_.y);
     const int64_t x_count = s_.m * s_.k, y_count = s_.m * s_.n;
+    if (s_.row_output >= 0 && s_.images == 1 && ctx.output_rows != nullptr &&
+        !ctx.output_rows[s_.row_output].all()) {
+      HS_TRY(run_rows(ctx, ctx.output_rows[s_.row_output], x, y));
+      if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+      return ok_status();
+    }
     for (int64_t img = 0; img < s_.images; ++img) {
       const float* xi = x + img * x_count;
       float* yi = y + img * y_count;
@@ -36,6 +42,31 @@ class ProjectionStep final : public Step {
   }
 
  private:
+  // Tokens [first, first + count) only; the other tokens' y are zeros. Channel-major x [K, M]
+  // and y [N, M] are gathered into / scattered from token-major scratch.
+  Status run_rows(const ExecContext& ctx, RowRange rows, const float* x, float* y) const {
+    const int64_t first = std::clamp<int64_t>(rows.first, 0, s_.m);
+    const int64_t count = std::clamp<int64_t>(rows.count, 0, s_.m - first);
+    std::fill_n(y, s_.m * s_.n, 0.f);
+    if (count == 0) return ok_status();
+    ProjectionSpec one = s_;  // the same weights, count tokens, token-major
+    one.m = count;
+    one.layout = kernels::ActLayout::kTokenMajor;
+    if (s_.layout == kernels::ActLayout::kTokenMajor) {
+      return ProjectionStep(std::move(one)).run_one(ctx, x + first * s_.k, y + first * s_.n);
+    }
+    rows_x_.resize(static_cast<size_t>(count * s_.k));
+    rows_y_.resize(static_cast<size_t>(count * s_.n));
+    for (int64_t t = 0; t < count; ++t) {
+      for (int64_t k = 0; k < s_.k; ++k) rows_x_[static_cast<size_t>(t * s_.k + k)] = x[k * s_.m + first + t];
+    }
+    HS_TRY(ProjectionStep(std::move(one)).run_one(ctx, rows_x_.data(), rows_y_.data()));
+    for (int64_t t = 0; t < count; ++t) {
+      for (int64_t n = 0; n < s_.n; ++n) y[n * s_.m + first + t] = rows_y_[static_cast<size_t>(t * s_.n + n)];
+    }
+    return ok_status();
+  }
+
   Status run_one(const ExecContext& ctx, const float* x, float* y) const {
     const auto xs = std::span<const float>(x, static_cast<size_t>(s_.m * s_.k));
     const auto ys = std::span<float>(y, static_cast<size_t>(s_.m * s_.n));
@@ -64,6 +95,7 @@ class ProjectionStep final : public Step {
   }
 
   ProjectionSpec s_;
+  mutable std::vector<float> rows_x_, rows_y_;  // run_rows scratch (a step never runs twice at once)
 };
 
 class MatmulStep final : public Step {

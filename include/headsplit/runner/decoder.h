@@ -62,7 +62,8 @@ class Decoder {
   // After run_tree: stores the entries of `rows` (ascending) at slots n_past... and unmasks them.
   Status commit(std::span<const int64_t> rows);
 
-  // Logits row r [V] of the last step.
+  // Logits row r [V] of the last step (after prefill(), only the last stored token's row is
+  // computed: last_logits()).
   std::span<const float> logits_row(int64_t r) const;
   // The logits of the last token stored by prefill() or decode() (the next token's
   // distribution).

@@ -77,6 +77,13 @@ class StepModel {
   virtual Status step(int64_t ar_len, std::span<const int32_t> tokens,
                       std::span<const int32_t> positions, std::span<const uint16_t> mask,
                       KvManager& kv, std::span<float> logits) = 0;
+  // A hint for the next step() only: the caller reads logits rows [first, first + count) and
+  // no others (a prefill chunk needs its last stored token's; count 0: none). Rows outside are
+  // unspecified after that step. Models that cannot use it compute every row (the default).
+  virtual void want_logits_rows(int64_t first, int64_t count) {
+    static_cast<void>(first);
+    static_cast<void>(count);
+  }
 };
 
 }  // namespace hs::runner

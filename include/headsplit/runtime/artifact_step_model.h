@@ -57,6 +57,10 @@ class ArtifactStepModel final : public runner::StepModel {
   ArtifactStepModel& operator=(const ArtifactStepModel&) = delete;
 
   const runner::StepModelInfo& info() const override { return info_; }
+  void want_logits_rows(int64_t first, int64_t count) override {
+    rows_first_ = first;
+    rows_count_ = count;
+  }
   Status step(int64_t ar_len, std::span<const int32_t> tokens, std::span<const int32_t> positions,
               std::span<const uint16_t> mask, runner::KvManager& kv,
               std::span<float> logits) override;
@@ -71,6 +75,7 @@ class ArtifactStepModel final : public runner::StepModel {
   double execute_seconds() const { return execute_seconds_; }
 
  private:
+  int64_t rows_first_ = 0, rows_count_ = -1;  // want_logits_rows, for the next step
   struct Run;  // one graph: executor, I/O positions, conversion buffers (step_model.cpp)
   ArtifactStepModel();
   Run* find(int64_t ar_len) const;

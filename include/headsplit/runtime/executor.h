@@ -84,6 +84,7 @@ struct PlanSummary {
   int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
   int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
   int64_t column_skips = 0;    // attentions that skip the score columns the mask kills
+  int64_t row_outputs = 0;     // outputs whose rows set_output_rows can limit (logits)
 };
 
 class GraphExecutor {
@@ -102,6 +103,12 @@ class GraphExecutor {
   const std::vector<IoDesc>& inputs() const { return inputs_; }
   const std::vector<IoDesc>& outputs() const { return outputs_; }
   const PlanSummary& summary() const { return summary_; }
+  // Only rows [first, first + count) of output `index`'s T token rows are needed from now on
+  // (count < 0: all, the default): where a projection computes that output row by row (the LM
+  // head of a step graph's logits), the other rows are left zero and cost nothing. Outputs
+  // without such a projection are computed whole. kInvalidArgument for an index out of range
+  // or rows outside [0, T].
+  Status set_output_rows(int index, int64_t first, int64_t count);
   // Score columns the last execute() skipped, summed over the attentions (PlanSummary::
   // column_skips) that skipped: each skips the mask's dead run when its bound holds.
   int64_t skipped_columns() const;
