@@ -12,6 +12,8 @@
 #   --ctx N         headsplit context length C (default 1024)
 #   --quiet         say in the results that nothing else ran on the machine (the default
 #                   records "quiet": false: figures from a shared machine are indicative only)
+#   --unsplit       also export each quantized pair without the MHA -> SHA split (--no-split)
+#                   and time its decode (tg64) in every repetition: split vs unsplit decode
 #   --note TEXT     a remark recorded in the results (e.g. why a thread count was left out)
 #   --build DIR     optimized build holding bin/headsplit (default: build; built if missing)
 #   --work DIR      keep GGUFs and artifacts here and reuse them (default: a temp dir, removed)
@@ -37,6 +39,7 @@ shapes="smollm2-135m"
 reps=3
 threads="1,2"
 ctx=1024
+unsplit=false
 quiet=false
 note=""
 build=build
@@ -49,6 +52,7 @@ while [[ $# -gt 0 ]]; do
     -r) reps="$2"; shift ;;
     -t) threads="$2"; shift ;;
     --ctx) ctx="$2"; shift ;;
+    --unsplit) unsplit=true ;;
     --quiet) quiet=true ;;
     --note) note="$2"; shift ;;
     --build) build="$2"; shift ;;
@@ -84,6 +88,8 @@ runs="$work/runs.jsonl"
 : >"$runs"
 exports="$work/exports.jsonl"
 : >"$exports"
+unsplit_runs="$work/unsplit.jsonl"
+: >"$unsplit_runs"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # pairs of a shape: "headsplit-quant llama.cpp-type"
@@ -127,6 +133,12 @@ for shape in "${shape_list[@]}"; do
       printf '{"shape":"%s","quant":"%s","seconds":%s,"max_rss_kib":%s,"bytes":%s}\n' \
         "$shape" "$quant" "$secs" "$kib" "$(stat -c %s "$art")" >>"$exports"
     fi
+    mha="$work/$shape-$quant-mha-c$c.hsa"
+    if [[ $unsplit == true && $quant != none && ! -f "$mha" ]]; then
+      echo "== $shape: headsplit export --quant $quant --ctx-len $c --no-split" >&2
+      "$hs" export -m "$gguf" --quant "$quant" --ctx-len "$c" --calib "$calib" --no-split \
+        -o "$mha" >"$work/export.log" 2>&1 || { cat "$work/export.log" >&2; exit 1; }
+    fi
   done
 done
 
@@ -147,14 +159,28 @@ j = json.load(open(path))
 print(json.dumps({"shape": shape, "quant": quant, "llama_type": ltype, "rep": int(rep),
                   "variant": variant, "headsplit": j["headsplit"], "llama.cpp": j["llama.cpp"]}))
 EOF
-    done
+      mha="$work/$shape-$quant-mha-c$(ctx_of "$shape").hsa"
+      if [[ $unsplit == true && -f "$mha" ]]; then
+        echo "== repetition $r/$reps: $shape headsplit $quant unsplit" >&2
+        "$hs" bench -m "$mha" -p 0 -n 64 -t "$threads" -r 1 -o json >"$work/bench.json" \
+          2>"$work/bench.err" || { cat "$work/bench.err" >&2; exit 1; }
+        /usr/bin/python3 - "$work/bench.json" "$shape" "$quant" "$r" >>"$unsplit_runs" <<'EOF'
+import json, sys
+path, shape, quant, rep = sys.argv[1:]
+j = json.load(open(path))
+rows = j if isinstance(j, list) else j.get("headsplit", j)
+print(json.dumps({"shape": shape, "quant": quant, "rep": int(rep), "unsplit": rows}))
+EOF
+      fi    done
   done
 done
 
-/usr/bin/python3 - "$runs" "$exports" "$out" "$quiet" "$ctx" "$reps" "$load_start" "$note" <<'EOF'
+/usr/bin/python3 - "$runs" "$exports" "$out" "$quiet" "$ctx" "$reps" "$load_start" "$note" \
+  "$unsplit_runs" <<'EOF'
 import json, statistics, subprocess, sys, datetime
-runs_path, exports_path, out, quiet, ctx, reps, load_start, remark = sys.argv[1:]
+runs_path, exports_path, out, quiet, ctx, reps, load_start, remark, unsplit_path = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_path)]
+unsplit_runs = [json.loads(l) for l in open(unsplit_path)]
 exports = [json.loads(l) for l in open(exports_path)]
 cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(
     ["lscpu"], capture_output=True, text=True).stdout.splitlines()
@@ -182,6 +208,22 @@ for (shape, quant, ltype, t, th), c in sorted(cells.items()):
         "ratio": h / l if h and l else None,
         "headsplit_samples_ts": c["headsplit"], "llama_cpp_samples_ts": c["llama.cpp"],
         "headsplit_ctx": c["ctx"].get("headsplit"), "llama_cpp_ctx": c["ctx"].get("llama.cpp")})
+# Split vs unsplit decode: the split artifact's tg rows (above) against the --no-split one's.
+split_vs_unsplit = []
+ucells = {}
+for u in unsplit_runs:
+    for row in u["unsplit"]:
+        if row.get("n_gen", 0) > 0 and row.get("n_prompt", 0) == 0:
+            ucells.setdefault((u["shape"], u["quant"], f"tg{row['n_gen']}", row["n_threads"]),
+                              []).append(row["avg_ts"])
+for (shape, quant, t, th), samples in sorted(ucells.items()):
+    split = next((r for r in results if (r["shape"], r["headsplit_quant"], r["test"],
+                                          r["threads"]) == (shape, quant, t, th)), None)
+    us = statistics.median(samples)
+    ss = split["headsplit_ts"] if split else None
+    split_vs_unsplit.append({"shape": shape, "quant": quant, "test": t, "threads": th,
+                             "split_ts": ss, "unsplit_ts": us,
+                             "ratio": ss / us if ss and us else None, "unsplit_samples_ts": samples})
 load_end = open("/proc/loadavg").read().split()[0]
 doc = {
     "what": "headsplit runtime vs llama.cpp (llama-bench) on one random-weight F16 GGUF per "
@@ -199,7 +241,7 @@ doc = {
     "headsplit": {"context": int(ctx), "prefill": "AR-32 chunks", "decode": "AR-1 graph"},
     "repetitions": int(reps),
     "load_average_at_start": float(load_start), "load_average_at_end": float(load_end),
-    "exports": exports, "results": results}
+    "exports": exports, "results": results, "split_vs_unsplit": split_vs_unsplit}
 json.dump(doc, open(out + ".json", "w"), indent=2)
 md = [f"# headsplit vs llama.cpp ({doc['date_utc']})", "",
       f"CPU: {cpu} ({doc['nproc']} cores; {', '.join(isa)}); llama.cpp c392e50 loaded "
@@ -215,6 +257,13 @@ for r in results:
     md.append(f"| {r['shape']} | {r['headsplit_quant']} | {r['llama_cpp_type']} | {r['test']} | "
               f"{r['threads']} | {fmt(r['headsplit_ts'])} | {fmt(r['llama_cpp_ts'])} | "
               f"{fmt(r['ratio'])} |")
+if split_vs_unsplit:
+    md += ["", "Split (the artifact above) vs unsplit (`--no-split`) decode, same medians: ", "",
+           "| shape | quant | test | threads | split t/s | unsplit t/s | split / unsplit |",
+           "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    for r in split_vs_unsplit:
+        md.append(f"| {r['shape']} | {r['quant']} | {r['test']} | {r['threads']} | "
+                  f"{fmt(r['split_ts'])} | {fmt(r['unsplit_ts'])} | {fmt(r['ratio'])} |")
 if exports:
     md += ["", "Exports (this run): ", "",
            "| shape | quant | seconds | peak RSS MiB | artifact MiB |", "| --- | --- | ---: | ---: | ---: |"]
