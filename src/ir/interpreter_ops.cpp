@@ -53,12 +53,17 @@ Status ref_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, re
   return {};
 }
 
+// Set by SerialKernelsScope: this thread's fast kernels run without the pool.
+thread_local bool t_serial_kernels = false;
+
 // One pool for the fast kernels of every interpreter in the process, used for calls of at
 // least 2^20 multiply-adds: smaller ones run on the calling thread, where waking (and then
-// spinning) workers costs more than it saves.
+// spinning) workers costs more than it saves. None on a thread in a SerialKernelsScope (the
+// pool is then not even created).
 kernels::ThreadPool* fast_pool(int64_t m, int64_t n, int64_t k) {
+  if (t_serial_kernels || m * n * k < (int64_t{1} << 20)) return nullptr;
   static kernels::ThreadPool pool;
-  return m * n * k >= (int64_t{1} << 20) ? &pool : nullptr;
+  return &pool;
 }
 
 template <typename T>
@@ -290,6 +295,11 @@ Status run_repeat_kv_matmul(const Operand& a, const Operand& x, const Shape& r_s
 }
 
 // One case per op; shapes were checked when the interpreter was created.
+SerialKernelsScope::SerialKernelsScope(bool serial) : previous_(t_serial_kernels) {
+  t_serial_kernels = serial;
+}
+SerialKernelsScope::~SerialKernelsScope() { t_serial_kernels = previous_; }
+
 Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels, Tensor& y) {
   const MatmulKernels& mk = matmul_kernels(kernels);
   const Operand& x = in[0];
