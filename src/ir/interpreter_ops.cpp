@@ -3,6 +3,7 @@
 #include "interpreter_ops.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <vector>
 
@@ -109,6 +110,114 @@ int64_t broadcast_matrix(ref::Dims shape, ref::Dims out, int64_t i) {
   return index;
 }
 
+// One matrix of a fast matmul, y[M,N] = a[M,K] b[K,N]: matmul_f32 in channel-major form with
+// W = a (M rows of K) and x = b (K channels of N positions). On its panel path (N >=
+// kMatmulPanelMinM) every y element is one FMA chain over k in increasing order started from
+// +0 (gemm.h), which allows two exact shortcuts:
+//  - inputs k with a[:, k] all zero and b[k, :] finite add a product of +-0 to every chain; a
+//    chain started from +0 is never -0 (a sum is -0 only when both terms are), so adding +-0
+//    leaves it unchanged and those k are dropped (a and b gathered without them);
+//  - a column j of b that is all zero gives y[:, j] = +0 exactly when a is finite, so only the
+//    other columns are multiplied (gathered, padded with zero columns to the panel path).
+// Attention at a long context hits both: PV with the masked (zero) probabilities of the empty
+// cache, and QK^T with the empty (zero) cache columns of K. y is bit-identical to the plain call.
+struct MatrixScratch {
+  std::vector<float> a, b, y;
+  std::vector<int64_t> keep;
+  std::vector<uint32_t> a_bits;   // [K]: OR over m of |a[m, k]|'s bits (0: column all zero)
+  // Of the b last scanned (the GQA heads of one KV head share it):
+  const float* b_seen = nullptr;
+  std::vector<uint32_t> b_bits;   // [N]: OR over k of |b[k, j]|'s bits (0: column all zero)
+  std::vector<uint8_t> b_finite;  // [K]: row b[k, :] all finite
+};
+
+// The bits of |v| (0 for +-0); v is not finite when its exponent bits are all set.
+inline uint32_t abs_bits(float v) { return std::bit_cast<uint32_t>(v) & 0x7fffffffu; }
+inline bool not_finite_bits(uint32_t abs) { return abs >= 0x7f800000u; }
+
+Status plain_matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K,
+                           int64_t N) {
+  const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
+  return kernels::matmul_f32(shape, span_of(b, K * N), {span_of(a, M * K), {}},
+                             {y, static_cast<size_t>(M * N)}, fast_pool(M, N, K));
+}
+
+Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K, int64_t N,
+                     MatrixScratch& s) {
+  if (N < kernels::kMatmulPanelMinM || M == 0 || K == 0) return plain_matrix_matmul(a, b, y, M, K, N);
+  const auto uk = static_cast<size_t>(K), un = static_cast<size_t>(N);
+  if (s.b_seen != b || s.b_bits.size() != un || s.b_finite.size() != uk) {
+    s.b_seen = b;
+    s.b_bits.assign(un, 0);
+    s.b_finite.assign(uk, 1);
+    for (size_t k = 0; k < uk; ++k) {
+      const float* row = b + k * un;
+      uint32_t top = 0;
+      for (size_t j = 0; j < un; ++j) {
+        const uint32_t v = abs_bits(row[j]);
+        s.b_bits[j] |= v;
+        top = std::max(top, v);
+      }
+      s.b_finite[k] = !not_finite_bits(top);
+    }
+  }
+  s.a_bits.assign(uk, 0);
+  uint32_t a_top = 0;
+  for (int64_t m = 0; m < M; ++m) {
+    const float* row = a + m * K;
+    for (size_t k = 0; k < uk; ++k) {
+      const uint32_t v = abs_bits(row[k]);
+      s.a_bits[k] |= v;
+      a_top = std::max(a_top, v);
+    }
+  }
+  // Inputs kept: a[:, k] not all zero, or b[k, :] not all finite.
+  s.keep.clear();
+  for (size_t k = 0; k < uk; ++k) {
+    if (s.a_bits[k] != 0 || s.b_finite[k] == 0) s.keep.push_back(static_cast<int64_t>(k));
+  }
+  const auto kept = static_cast<int64_t>(s.keep.size());
+  if (kept * 4 <= K * 3) {  // worth gathering: at least a quarter of the inputs dropped
+    s.a.resize(static_cast<size_t>(M * kept));
+    s.b.resize(static_cast<size_t>(kept * N));
+    for (int64_t i = 0; i < kept; ++i) {
+      const int64_t k = s.keep[static_cast<size_t>(i)];
+      for (int64_t m = 0; m < M; ++m) s.a[static_cast<size_t>(m * kept + i)] = a[m * K + k];
+      std::copy(b + k * N, b + (k + 1) * N, s.b.begin() + i * N);
+    }
+    return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
+  }
+  // Zero columns of b, when a is finite.
+  if (not_finite_bits(a_top)) return plain_matrix_matmul(a, b, y, M, K, N);
+  int64_t live = 0;
+  for (uint32_t v : s.b_bits) live += v != 0 ? 1 : 0;
+  if (live * 4 > N * 3) return plain_matrix_matmul(a, b, y, M, K, N);
+  // Columns multiplied: the live ones and, while fewer than the panel path needs, zero ones.
+  int64_t pad = std::max<int64_t>(0, kernels::kMatmulPanelMinM - live);
+  s.keep.clear();
+  for (int64_t j = 0; j < N; ++j) {
+    const bool zero = s.b_bits[static_cast<size_t>(j)] == 0;
+    if (!zero || pad > 0) {
+      if (zero) --pad;
+      s.keep.push_back(j);
+    }
+  }
+  const auto cols = static_cast<int64_t>(s.keep.size());
+  s.b.resize(static_cast<size_t>(K * cols));
+  s.y.resize(static_cast<size_t>(M * cols));
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t i = 0; i < cols; ++i)
+      s.b[static_cast<size_t>(k * cols + i)] = b[k * N + s.keep[static_cast<size_t>(i)]];
+  }
+  HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
+  std::fill(y, y + M * N, 0.f);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t i = 0; i < cols; ++i)
+      y[m * N + s.keep[static_cast<size_t>(i)]] = s.y[static_cast<size_t>(m * cols + i)];
+  }
+  return {};
+}
+
 // y[M,N] = a[M,K] b[K,N] per (broadcast) batch matrix, as matmul_f32 in channel-major form
 // with W = a (M rows of K) and x = b (K channels of N positions): y[M,N] is its [N', M'] output.
 // b_matrix maps b's batch matrix index (over b.shape) to the matrix of b.data it reads.
@@ -118,14 +227,13 @@ Status batched_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y
   const size_t ra = a.shape.size(), rb = b.shape.size(), ry = y_shape.size();
   const int64_t M = a.shape[ra - 2], K = a.shape[ra - 1], N = b.shape[rb - 1];
   const ref::Dims batch = y_shape.first(ry - 2);
-  const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
   const int64_t matrices = ref::count(batch);
+  MatrixScratch scratch;
   for (int64_t i = 0; i < matrices; ++i) {
     const int64_t ia = broadcast_matrix(a.shape.first(ra - 2), batch, i);
     const int64_t ib = b_matrix(broadcast_matrix(b.shape.first(rb - 2), batch, i));
-    HS_TRY(kernels::matmul_f32(shape, span_of(b.data + ib * K * N, K * N),
-                               {span_of(a.data + ia * M * K, M * K), {}},
-                               {y + i * M * N, static_cast<size_t>(M * N)}, fast_pool(M, N, K)));
+    HS_TRY(matrix_matmul(a.data + ia * M * K, b.data + ib * K * N, y + i * M * N, M, K, N,
+                         scratch));
   }
   return {};
 }
