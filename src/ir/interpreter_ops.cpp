@@ -124,16 +124,23 @@ int64_t broadcast_matrix(ref::Dims shape, ref::Dims out, int64_t i) {
 struct MatrixScratch {
   std::vector<float> a, b, y;
   std::vector<int64_t> keep;
-  std::vector<uint32_t> a_bits;   // [K]: OR over m of |a[m, k]|'s bits (0: column all zero)
-  // Of the b last scanned (the GQA heads of one KV head share it):
+  std::vector<int32_t> a_bits;  // [K]: OR over m of |a[m, k]|'s bits (0: column all zero)
+  // Of the b last seen (the GQA heads of one KV head share it), computed when first needed:
   const float* b_seen = nullptr;
-  std::vector<uint32_t> b_bits;   // [N]: OR over k of |b[k, j]|'s bits (0: column all zero)
-  std::vector<uint8_t> b_finite;  // [K]: row b[k, :] all finite
+  std::vector<int32_t> b_bits;   // [N]: OR over k of |b[k, j]|'s bits (empty: not yet)
+  std::vector<uint8_t> b_state;  // [K]: row b[k, :] 0 not checked, 1 finite, 2 not finite
 };
 
-// The bits of |v| (0 for +-0); v is not finite when its exponent bits are all set.
-inline uint32_t abs_bits(float v) { return std::bit_cast<uint32_t>(v) & 0x7fffffffu; }
-inline bool not_finite_bits(uint32_t abs) { return abs >= 0x7f800000u; }
+// The bits of |v| as an int32 (0 for +-0; >= kInfBits when v is not finite).
+inline int32_t abs_bits(float v) { return std::bit_cast<int32_t>(v) & 0x7fffffff; }
+constexpr int32_t kInfBits = 0x7f800000;
+
+// No element of v[0, n) is infinite or NaN.
+bool all_finite(const float* v, int64_t n) {
+  int32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= abs_bits(v[i]) >= kInfBits ? 1 : 0;
+  return bad == 0;
+}
 
 Status plain_matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K,
                            int64_t N) {
@@ -146,35 +153,25 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
                      MatrixScratch& s) {
   if (N < kernels::kMatmulPanelMinM || M == 0 || K == 0) return plain_matrix_matmul(a, b, y, M, K, N);
   const auto uk = static_cast<size_t>(K), un = static_cast<size_t>(N);
-  if (s.b_seen != b || s.b_bits.size() != un || s.b_finite.size() != uk) {
+  if (s.b_seen != b || s.b_state.size() != uk) {
     s.b_seen = b;
-    s.b_bits.assign(un, 0);
-    s.b_finite.assign(uk, 1);
-    for (size_t k = 0; k < uk; ++k) {
-      const float* row = b + k * un;
-      uint32_t top = 0;
-      for (size_t j = 0; j < un; ++j) {
-        const uint32_t v = abs_bits(row[j]);
-        s.b_bits[j] |= v;
-        top = std::max(top, v);
-      }
-      s.b_finite[k] = !not_finite_bits(top);
-    }
+    s.b_bits.clear();
+    s.b_state.assign(uk, 0);
   }
   s.a_bits.assign(uk, 0);
-  uint32_t a_top = 0;
   for (int64_t m = 0; m < M; ++m) {
     const float* row = a + m * K;
-    for (size_t k = 0; k < uk; ++k) {
-      const uint32_t v = abs_bits(row[k]);
-      s.a_bits[k] |= v;
-      a_top = std::max(a_top, v);
-    }
+    for (size_t k = 0; k < uk; ++k) s.a_bits[k] |= abs_bits(row[k]);
   }
   // Inputs kept: a[:, k] not all zero, or b[k, :] not all finite.
   s.keep.clear();
   for (size_t k = 0; k < uk; ++k) {
-    if (s.a_bits[k] != 0 || s.b_finite[k] == 0) s.keep.push_back(static_cast<int64_t>(k));
+    if (s.a_bits[k] == 0) {
+      uint8_t& state = s.b_state[k];
+      if (state == 0) state = all_finite(b + k * un, N) ? 1 : 2;
+      if (state == 1) continue;
+    }
+    s.keep.push_back(static_cast<int64_t>(k));
   }
   const auto kept = static_cast<int64_t>(s.keep.size());
   if (kept * 4 <= K * 3) {  // worth gathering: at least a quarter of the inputs dropped
@@ -188,9 +185,16 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
     return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
   }
   // Zero columns of b, when a is finite.
-  if (not_finite_bits(a_top)) return plain_matrix_matmul(a, b, y, M, K, N);
+  if (!all_finite(a, M * K)) return plain_matrix_matmul(a, b, y, M, K, N);
+  if (s.b_bits.empty()) {
+    s.b_bits.assign(un, 0);
+    for (size_t k = 0; k < uk; ++k) {
+      const float* row = b + k * un;
+      for (size_t j = 0; j < un; ++j) s.b_bits[j] |= abs_bits(row[j]);
+    }
+  }
   int64_t live = 0;
-  for (uint32_t v : s.b_bits) live += v != 0 ? 1 : 0;
+  for (int32_t v : s.b_bits) live += v != 0 ? 1 : 0;
   if (live * 4 > N * 3) return plain_matrix_matmul(a, b, y, M, K, N);
   // Columns multiplied: the live ones and, while fewer than the panel path needs, zero ones.
   int64_t pad = std::max<int64_t>(0, kernels::kMatmulPanelMinM - live);
