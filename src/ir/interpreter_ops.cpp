@@ -7,6 +7,10 @@
 #include <cmath>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/kernels/thread_pool.h"
 
@@ -151,7 +155,8 @@ Status plain_matrix_matmul(const float* a, const float* b, float* y, int64_t M, 
 
 Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K, int64_t N,
                      MatrixScratch& s) {
-  if (N < kernels::kMatmulPanelMinM || M == 0 || K == 0) return plain_matrix_matmul(a, b, y, M, K, N);
+  if (N < kernels::kMatmulPanelMinM || M == 0 || K == 0)
+    return plain_matrix_matmul(a, b, y, M, K, N);
   const auto uk = static_cast<size_t>(K), un = static_cast<size_t>(N);
   if (s.b_seen != b || s.b_state.size() != uk) {
     s.b_seen = b;
@@ -236,8 +241,8 @@ Status batched_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y
   for (int64_t i = 0; i < matrices; ++i) {
     const int64_t ia = broadcast_matrix(a.shape.first(ra - 2), batch, i);
     const int64_t ib = b_matrix(broadcast_matrix(b.shape.first(rb - 2), batch, i));
-    HS_TRY(matrix_matmul(a.data + ia * M * K, b.data + ib * K * N, y + i * M * N, M, K, N,
-                         scratch));
+    HS_TRY(
+        matrix_matmul(a.data + ia * M * K, b.data + ib * K * N, y + i * M * N, M, K, N, scratch));
   }
   return {};
 }
@@ -258,16 +263,48 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
   for (int64_t o = 0; o < d.outer; ++o) {
     const float* xr = x + o * d.n;
     float* yr = y + o * d.n;
+    int64_t j = 1;
     float m = xr[0];
-    for (int64_t j = 1; j < d.n; ++j) m = xr[j] > m ? xr[j] : m;
+#if defined(__SSE2__)
+    // The max over 4 lanes (max is exact, so the order does not matter; a row with a NaN gives
+    // NaN outputs either way, and a tie of -0 and +0 gives equal x - m below), then the
+    // exponentials 4 at a time: a group whose 4 arguments are all below -87 stores zeros and
+    // adds nothing to s (s + 0 == s: s starts at +0 and only grows), so the sum sees the same
+    // terms in the same order.
+    __m128 mv = _mm_set1_ps(m);
+    for (j = 0; j + 4 <= d.n; j += 4) mv = _mm_max_ps(_mm_loadu_ps(xr + j), mv);
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, mv);
+    for (float l : lanes) m = l > m ? l : m;
+#endif
+    for (; j < d.n; ++j) m = xr[j] > m ? xr[j] : m;
     float s = 0.f;
-    for (int64_t j = 0; j < d.n; ++j) {
+    j = 0;
+#if defined(__SSE2__)
+    const __m128 m4 = _mm_set1_ps(m), lim = _mm_set1_ps(-87.f);
+    for (; j + 4 <= d.n; j += 4) {
+      const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
+      const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
+      if (live == 0) {
+        _mm_storeu_ps(yr + j, _mm_setzero_ps());
+        continue;
+      }
+      alignas(16) float ts[4];
+      _mm_store_ps(ts, t);
+      for (int q = 0; q < 4; ++q) {
+        const float e = (live >> q & 1) != 0 ? std::exp(ts[q]) : 0.f;
+        yr[j + q] = e;
+        s += e;
+      }
+    }
+#endif
+    for (; j < d.n; ++j) {
       const float t = xr[j] - m;
       const float e = t < -87.f ? 0.f : std::exp(t);
       yr[j] = e;
       s += e;
     }
-    for (int64_t j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
+    for (j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
   }
 }
 

@@ -9,10 +9,10 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <optional>
 #include <utility>
 #include <vector>
 
@@ -316,7 +316,8 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
     HS_ASSIGN_OR_RETURN(capture, Capture::create(model, options, *captured));
   }
   LogitsCallback on_logits;
-  if (capture) on_logits = [&](int64_t position, std::span<const float>) { capture->on_row(position); };
+  if (capture)
+    on_logits = [&](int64_t position, std::span<const float>) { capture->on_row(position); };
 
   // tables[i]: what models[i] observed (tables[0] is the result).
   std::vector<quant::CalibrationTable> tables(models.size());
@@ -337,15 +338,15 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
       for (size_t k = next.fetch_add(1); k < windows.size() && !failed.load();
            k = next.fetch_add(1)) {
         const Window& w = windows[k];
-        Status s = run_window(*models[i], w.tokens, options.decode_tokens, on_logits,
-                              &window_stats[i]);
+        Status s =
+            run_window(*models[i], w.tokens, options.decode_tokens, on_logits, &window_stats[i]);
         const std::lock_guard<std::mutex> lock(mutex);
         if (!s.ok()) {
           // The lowest failing window is the one a sequential run reports: every window
           // before it was handed out earlier, and has finished by the time workers stop.
           if (!error || w.index < error_window) {
-            error = s.error().with_context(fmt::format(
-                "calibration sample {} window {}", w.sample, w.index));
+            error = s.error().with_context(
+                fmt::format("calibration sample {} window {}", w.sample, w.index));
             error_window = w.index;
           }
           failed.store(true);
@@ -405,9 +406,8 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   step_options.sliding_window = options.sliding_window;
   // Parallel windows: one step model (over the same graphs) per thread, each running its
   // kernels on its own thread; one model with the kernels on the shared pool when capturing.
-  size_t threads = options.threads > 0
-                       ? static_cast<size_t>(options.threads)
-                       : std::max<size_t>(1, std::thread::hardware_concurrency());
+  size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads)
+                                       : std::max<size_t>(1, std::thread::hardware_concurrency());
   if (captured != nullptr && !options.capture.empty()) threads = 1;
   if (threads > 1) step_options.interpreter.threaded_kernels = false;
   std::vector<std::unique_ptr<irexec::GraphStepModel>> owned;

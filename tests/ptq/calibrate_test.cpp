@@ -136,7 +136,8 @@ TEST(Calibrate, ParallelWindowsGiveTheSameTable) {
       frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
   frontend::BuildOptions b;
   b.context_len = 16;
-  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs, build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
+                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
   auto samples = testing::random_samples(512, 7, 30, 11);
   quant::CalibrationTable tables[2];
   CalibrationStats stats[2];
@@ -144,8 +145,8 @@ TEST(Calibrate, ParallelWindowsGiveTheSameTable) {
   for (int i = 0; i < 2; ++i) {
     CalibrationOptions o{.decode_tokens = 3, .progress = false};
     o.threads = threads[i];
-    HS_ASSERT_OK_AND_ASSIGN(tables[i], calibrate_graphs(graphs, samples, o,
-                                                        ir::KernelSet::kFast, &stats[i]));
+    HS_ASSERT_OK_AND_ASSIGN(tables[i],
+                            calibrate_graphs(graphs, samples, o, ir::KernelSet::kFast, &stats[i]));
   }
   EXPECT_EQ(stats[1].windows, stats[0].windows);
   EXPECT_GT(stats[0].windows, 7);
@@ -167,7 +168,8 @@ TEST(Calibrate, ParallelWindowsReportTheFirstFailingWindow) {
       frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
   frontend::BuildOptions b;
   b.context_len = 16;
-  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs, build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
+                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
   auto samples = testing::random_samples(512, 6, 20, 5);
   samples[2][3] = 100000;  // outside the vocabulary: sample 2, its first window
   samples[4][1] = -1;
