@@ -243,5 +243,48 @@ TEST(QuantizeStorage, I4PerBlock) {
   EXPECT_EQ(opset::dtype_size(DType::kU16), 2);
 }
 
+// quantize walks runs of elements sharing their parameters; every element must still get its
+// own: dequantize(quantize(x)) equals fake_quantize(x) (which looks each element's parameters
+// up alone) on x[3,10,4] with per-axis parameters on each axis and per-block ones with the
+// block axis inside, outside and between the channels, partial last blocks included. Every
+// parameter set has its own scale, so a wrong one shows.
+TEST(QuantizeStorage, RunsOfSharedParametersOnEveryLayout) {
+  const Dims64 shape = {3, 10, 4};
+  Floats x(120);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) - 50.f;
+  struct Layout {
+    QuantKind kind;
+    int axis, block_axis;
+    int64_t block;
+  };
+  const Layout layouts[] = {
+      {QuantKind::kPerAxis, 0, 0, 0},  {QuantKind::kPerAxis, 1, 0, 0},
+      {QuantKind::kPerAxis, 2, 0, 0},  {QuantKind::kPerBlock, 0, 1, 3},
+      {QuantKind::kPerBlock, 2, 1, 4}, {QuantKind::kPerBlock, 1, 0, 2},
+      {QuantKind::kPerBlock, 1, 2, 3}, {QuantKind::kPerBlock, 0, 2, 1},
+  };
+  for (const Layout& l : layouts) {
+    QuantSpec q = per_tensor({1}, {}, -32768, 32767);
+    q.kind = l.kind;
+    q.axis = l.axis;
+    int64_t params = shape[static_cast<size_t>(l.axis)];
+    if (l.kind == QuantKind::kPerBlock) {
+      q.block_axis = l.block_axis;
+      q.block = l.block;
+      params *= (shape[static_cast<size_t>(l.block_axis)] + l.block - 1) / l.block;
+    }
+    q.scales.clear();
+    for (int64_t p = 0; p < params; ++p) q.scales.push_back(0.01f * static_cast<float>(p + 1));
+    q.zero_points.clear();
+    std::vector<std::byte> b(240);
+    ref::quantize(x.data(), shape, q, DType::kI16, b.data());
+    Floats y(120), fake = x;
+    ref::dequantize(b.data(), DType::kI16, shape, q, y.data());
+    ref::fake_quantize(fake.data(), shape, q);
+    EXPECT_EQ(y, fake) << "axis " << l.axis << " block axis " << l.block_axis << " block "
+                       << l.block;
+  }
+}
+
 }  // namespace
 }  // namespace hs::kernels
