@@ -2,6 +2,7 @@
 // dequantize integer storage, with per-tensor, per-axis and per-block parameters.
 // The scalar math is kernels/quant.h; this file only finds each element's parameters.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "headsplit/kernels/quant.h"
@@ -113,6 +114,32 @@ int32_t load_storage(const std::byte* data, DType storage, int64_t i) {
   return 0;
 }
 
+// quantize_one (kernels/quant.h) without libm calls: the same integer for every x. Below 2^23
+// in magnitude, v = x / scale is rounded half to even from its truncation t (the conversion
+// truncates whatever the rounding mode) and the exact fraction v - t; from 2^23 on, v is an
+// integer already (or infinite, or NaN) and is kept. The sign of a zero result, which
+// round_half_even keeps and this drops, does not survive + zero_point and the integer cast.
+inline int32_t quantize_int(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  const float v = x / scale;
+  float r = v;
+  if (std::fabs(v) < 8388608.f) {
+    const auto t = static_cast<int32_t>(v);
+    const float f = v - static_cast<float>(t);
+    const bool odd = (t & 1) != 0;
+    int32_t n = t;
+    if (f > 0.5f || (f == 0.5f && odd)) {
+      ++n;
+    } else if (f < -0.5f || (f == -0.5f && odd)) {
+      --n;
+    }
+    r = static_cast<float>(n);
+  }
+  float q = r + static_cast<float>(zero_point);
+  if (!(q >= static_cast<float>(qmin))) q = static_cast<float>(qmin);  // also maps NaN to qmin
+  if (q > static_cast<float>(qmax)) q = static_cast<float>(qmax);
+  return static_cast<int32_t>(q);
+}
+
 }  // namespace
 
 void fake_quantize(float* x, Dims shape, const QuantParams& q) {
@@ -135,7 +162,7 @@ void quantize(const float* x, Dims shape, const QuantParams& q, DType storage, s
     const float scale = q.scales[static_cast<size_t>(p)];
     const int32_t zp = zero_point(q, p);
     auto run = [&]<typename S>() {
-      for (; i < end; ++i) store<S>(out, i, quantize_one(x[i], scale, zp, q.qmin, q.qmax));
+      for (; i < end; ++i) store<S>(out, i, quantize_int(x[i], scale, zp, q.qmin, q.qmax));
     };
     switch (storage) {
       case DType::kU8: run.template operator()<uint8_t>(); break;

@@ -286,5 +286,59 @@ TEST(QuantizeStorage, RunsOfSharedParametersOnEveryLayout) {
   }
 }
 
+// ref::quantize rounds without libm; its integers must be quantize_one's for every value:
+// ties at both parities and signs, near-ties, zeros of both signs, the 2^23 boundary where
+// every float is an integer, values past the int32 range, infinities, NaN, and a spread of
+// bit patterns, at scales 1, 0.37 and 3e-5 with zero points 0 and 7 (i16 storage, wide range).
+TEST(QuantizeStorage, SameIntegersAsQuantizeOne) {
+  Floats x = {0.f,
+              -0.f,
+              0.5f,
+              -0.5f,
+              1.5f,
+              -1.5f,
+              2.5f,
+              -2.5f,
+              0.49999997f,
+              -0.49999997f,
+              0.50000006f,
+              -0.50000006f,
+              1e-30f,
+              -1e-30f,
+              8388607.5f,
+              -8388607.5f,
+              8388608.f,
+              -8388609.f,
+              16777215.f,
+              3e9f,
+              -3e9f,
+              std::numeric_limits<float>::infinity(),
+              -std::numeric_limits<float>::infinity(),
+              std::numeric_limits<float>::quiet_NaN(),
+              4194303.5f,
+              -4194304.5f};
+  uint32_t bits = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    bits = bits * 1664525u + 1013904223u;
+    float v;
+    std::memcpy(&v, &bits, sizeof v);
+    x.push_back(v);
+    x.push_back(static_cast<float>(static_cast<int32_t>(bits % 2001) - 1000) * 0.25f);
+  }
+  const Dims64 shape = {static_cast<int64_t>(x.size())};
+  for (const float scale : {1.f, 0.37f, 3e-5f}) {
+    for (const int32_t zp : {0, 7}) {
+      const QuantSpec q = per_tensor({scale}, {zp}, -32768, 32767);
+      std::vector<std::byte> b(x.size() * 2);
+      ref::quantize(x.data(), shape, q, DType::kI16, b.data());
+      const std::vector<int16_t> got = as_values<int16_t>(b);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(got[i], quantize_one(x[i], scale, zp, -32768, 32767))
+            << "x = " << x[i] << " scale " << scale << " zero point " << zp;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hs::kernels
