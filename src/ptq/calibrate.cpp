@@ -406,13 +406,31 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   step_options.sliding_window = options.sliding_window;
   // Parallel windows: one step model (over the same graphs) per thread, each running its
   // kernels on its own thread; one model with the kernels on the shared pool when capturing.
-  size_t threads = options.threads > 0 ? static_cast<size_t>(options.threads)
-                                       : std::max<size_t>(1, std::thread::hardware_concurrency());
+  // By default, a thread per core on machines of up to kMaxWindowThreads cores (where a
+  // parallel region per op costs about what it saves), one model on larger ones (the pool
+  // scales with the cores, and the activations are held once); never more than the windows.
+  constexpr unsigned kMaxWindowThreads = 4;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  size_t threads = options.threads > 0          ? static_cast<size_t>(options.threads)
+                   : cores <= kMaxWindowThreads ? cores
+                                                : 1;
   if (captured != nullptr && !options.capture.empty()) threads = 1;
-  if (threads > 1) step_options.interpreter.threaded_kernels = false;
+  HS_ASSIGN_OR_RETURN(auto first, irexec::GraphStepModel::create(shared, step_options));
+  if (const int64_t window = window_length(first->info()); window >= 1) {
+    size_t windows = 0;
+    for (const auto& s : samples) windows += split_windows(s, window).size();
+    threads = std::clamp<size_t>(windows, 1, threads);
+  }
   std::vector<std::unique_ptr<irexec::GraphStepModel>> owned;
   std::vector<irexec::GraphStepModel*> models;
-  for (size_t i = 0; i < threads; ++i) {
+  if (threads > 1) {  // made again below, with its kernels on its thread
+    step_options.interpreter.threaded_kernels = false;
+    first.reset();
+  } else {
+    models.push_back(first.get());
+    owned.push_back(std::move(first));
+  }
+  while (models.size() < threads) {
     HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
     models.push_back(step_model.get());
     owned.push_back(std::move(step_model));
