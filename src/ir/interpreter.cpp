@@ -286,6 +286,7 @@ Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector
 Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs,
                                              const Observer& observer) {
   const Graph& g = *graph_;
+  const detail::SerialKernelsScope serial(!options_.threaded_kernels);
   const auto n_values = static_cast<size_t>(g.num_values());
   std::vector<Tensor> live(n_values);  // inputs and node outputs, by ValueId
   std::vector<const Tensor*> bound(n_values, nullptr);

@@ -3,8 +3,13 @@
 #include "interpreter_ops.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/kernels/thread_pool.h"
@@ -53,12 +58,17 @@ Status ref_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, re
   return {};
 }
 
+// Set by SerialKernelsScope: this thread's fast kernels run without the pool.
+thread_local bool t_serial_kernels = false;
+
 // One pool for the fast kernels of every interpreter in the process, used for calls of at
 // least 2^20 multiply-adds: smaller ones run on the calling thread, where waking (and then
-// spinning) workers costs more than it saves.
+// spinning) workers costs more than it saves. None on a thread in a SerialKernelsScope (the
+// pool is then not even created).
 kernels::ThreadPool* fast_pool(int64_t m, int64_t n, int64_t k) {
+  if (t_serial_kernels || m * n * k < (int64_t{1} << 20)) return nullptr;
   static kernels::ThreadPool pool;
-  return m * n * k >= (int64_t{1} << 20) ? &pool : nullptr;
+  return &pool;
 }
 
 template <typename T>
@@ -104,6 +114,119 @@ int64_t broadcast_matrix(ref::Dims shape, ref::Dims out, int64_t i) {
   return index;
 }
 
+// One matrix of a fast matmul, y[M,N] = a[M,K] b[K,N]: matmul_f32 in channel-major form with
+// W = a (M rows of K) and x = b (K channels of N positions). On its panel path (N >=
+// kMatmulPanelMinM) every y element is one FMA chain over k in increasing order started from
+// +0 (gemm.h), which allows two exact shortcuts:
+//  - inputs k with a[:, k] all zero and b[k, :] finite add a product of +-0 to every chain; a
+//    chain started from +0 is never -0 (a sum is -0 only when both terms are), so adding +-0
+//    leaves it unchanged and those k are dropped (a and b gathered without them);
+//  - a column j of b that is all zero gives y[:, j] = +0 exactly when a is finite, so only the
+//    other columns are multiplied (gathered, padded with zero columns to the panel path).
+// Attention at a long context hits both: PV with the masked (zero) probabilities of the empty
+// cache, and QK^T with the empty (zero) cache columns of K. y is bit-identical to the plain call.
+struct MatrixScratch {
+  std::vector<float> a, b, y;
+  std::vector<int64_t> keep;
+  std::vector<int32_t> a_bits;  // [K]: OR over m of |a[m, k]|'s bits (0: column all zero)
+  // Of the b last seen (the GQA heads of one KV head share it), computed when first needed:
+  const float* b_seen = nullptr;
+  std::vector<int32_t> b_bits;   // [N]: OR over k of |b[k, j]|'s bits (empty: not yet)
+  std::vector<uint8_t> b_state;  // [K]: row b[k, :] 0 not checked, 1 finite, 2 not finite
+};
+
+// The bits of |v| as an int32 (0 for +-0; >= kInfBits when v is not finite).
+inline int32_t abs_bits(float v) { return std::bit_cast<int32_t>(v) & 0x7fffffff; }
+constexpr int32_t kInfBits = 0x7f800000;
+
+// No element of v[0, n) is infinite or NaN.
+bool all_finite(const float* v, int64_t n) {
+  int32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= abs_bits(v[i]) >= kInfBits ? 1 : 0;
+  return bad == 0;
+}
+
+Status plain_matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K,
+                           int64_t N) {
+  const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
+  return kernels::matmul_f32(shape, span_of(b, K * N), {span_of(a, M * K), {}},
+                             {y, static_cast<size_t>(M * N)}, fast_pool(M, N, K));
+}
+
+Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K, int64_t N,
+                     MatrixScratch& s) {
+  if (N < kernels::kMatmulPanelMinM || M == 0 || K == 0)
+    return plain_matrix_matmul(a, b, y, M, K, N);
+  const auto uk = static_cast<size_t>(K), un = static_cast<size_t>(N);
+  if (s.b_seen != b || s.b_state.size() != uk) {
+    s.b_seen = b;
+    s.b_bits.clear();
+    s.b_state.assign(uk, 0);
+  }
+  s.a_bits.assign(uk, 0);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* row = a + m * K;
+    for (size_t k = 0; k < uk; ++k) s.a_bits[k] |= abs_bits(row[k]);
+  }
+  // Inputs kept: a[:, k] not all zero, or b[k, :] not all finite.
+  s.keep.clear();
+  for (size_t k = 0; k < uk; ++k) {
+    if (s.a_bits[k] == 0) {
+      uint8_t& state = s.b_state[k];
+      if (state == 0) state = all_finite(b + k * un, N) ? 1 : 2;
+      if (state == 1) continue;
+    }
+    s.keep.push_back(static_cast<int64_t>(k));
+  }
+  const auto kept = static_cast<int64_t>(s.keep.size());
+  if (kept * 4 <= K * 3) {  // worth gathering: at least a quarter of the inputs dropped
+    s.a.resize(static_cast<size_t>(M * kept));
+    s.b.resize(static_cast<size_t>(kept * N));
+    for (int64_t i = 0; i < kept; ++i) {
+      const int64_t k = s.keep[static_cast<size_t>(i)];
+      for (int64_t m = 0; m < M; ++m) s.a[static_cast<size_t>(m * kept + i)] = a[m * K + k];
+      std::copy(b + k * N, b + (k + 1) * N, s.b.begin() + i * N);
+    }
+    return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
+  }
+  // Zero columns of b, when a is finite.
+  if (!all_finite(a, M * K)) return plain_matrix_matmul(a, b, y, M, K, N);
+  if (s.b_bits.empty()) {
+    s.b_bits.assign(un, 0);
+    for (size_t k = 0; k < uk; ++k) {
+      const float* row = b + k * un;
+      for (size_t j = 0; j < un; ++j) s.b_bits[j] |= abs_bits(row[j]);
+    }
+  }
+  int64_t live = 0;
+  for (int32_t v : s.b_bits) live += v != 0 ? 1 : 0;
+  if (live * 4 > N * 3) return plain_matrix_matmul(a, b, y, M, K, N);
+  // Columns multiplied: the live ones and, while fewer than the panel path needs, zero ones.
+  int64_t pad = std::max<int64_t>(0, kernels::kMatmulPanelMinM - live);
+  s.keep.clear();
+  for (int64_t j = 0; j < N; ++j) {
+    const bool zero = s.b_bits[static_cast<size_t>(j)] == 0;
+    if (!zero || pad > 0) {
+      if (zero) --pad;
+      s.keep.push_back(j);
+    }
+  }
+  const auto cols = static_cast<int64_t>(s.keep.size());
+  s.b.resize(static_cast<size_t>(K * cols));
+  s.y.resize(static_cast<size_t>(M * cols));
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t i = 0; i < cols; ++i)
+      s.b[static_cast<size_t>(k * cols + i)] = b[k * N + s.keep[static_cast<size_t>(i)]];
+  }
+  HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
+  std::fill(y, y + M * N, 0.f);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t i = 0; i < cols; ++i)
+      y[m * N + s.keep[static_cast<size_t>(i)]] = s.y[static_cast<size_t>(m * cols + i)];
+  }
+  return {};
+}
+
 // y[M,N] = a[M,K] b[K,N] per (broadcast) batch matrix, as matmul_f32 in channel-major form
 // with W = a (M rows of K) and x = b (K channels of N positions): y[M,N] is its [N', M'] output.
 // b_matrix maps b's batch matrix index (over b.shape) to the matrix of b.data it reads.
@@ -113,14 +236,13 @@ Status batched_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y
   const size_t ra = a.shape.size(), rb = b.shape.size(), ry = y_shape.size();
   const int64_t M = a.shape[ra - 2], K = a.shape[ra - 1], N = b.shape[rb - 1];
   const ref::Dims batch = y_shape.first(ry - 2);
-  const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
   const int64_t matrices = ref::count(batch);
+  MatrixScratch scratch;
   for (int64_t i = 0; i < matrices; ++i) {
     const int64_t ia = broadcast_matrix(a.shape.first(ra - 2), batch, i);
     const int64_t ib = b_matrix(broadcast_matrix(b.shape.first(rb - 2), batch, i));
-    HS_TRY(kernels::matmul_f32(shape, span_of(b.data + ib * K * N, K * N),
-                               {span_of(a.data + ia * M * K, M * K), {}},
-                               {y + i * M * N, static_cast<size_t>(M * N)}, fast_pool(M, N, K)));
+    HS_TRY(
+        matrix_matmul(a.data + ia * M * K, b.data + ib * K * N, y + i * M * N, M, K, N, scratch));
   }
   return {};
 }
@@ -141,16 +263,48 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
   for (int64_t o = 0; o < d.outer; ++o) {
     const float* xr = x + o * d.n;
     float* yr = y + o * d.n;
+    int64_t j = 1;
     float m = xr[0];
-    for (int64_t j = 1; j < d.n; ++j) m = xr[j] > m ? xr[j] : m;
+#if defined(__SSE2__)
+    // The max over 4 lanes (max is exact, so the order does not matter; a row with a NaN gives
+    // NaN outputs either way, and a tie of -0 and +0 gives equal x - m below), then the
+    // exponentials 4 at a time: a group whose 4 arguments are all below -87 stores zeros and
+    // adds nothing to s (s + 0 == s: s starts at +0 and only grows), so the sum sees the same
+    // terms in the same order.
+    __m128 mv = _mm_set1_ps(m);
+    for (j = 0; j + 4 <= d.n; j += 4) mv = _mm_max_ps(_mm_loadu_ps(xr + j), mv);
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, mv);
+    for (float l : lanes) m = l > m ? l : m;
+#endif
+    for (; j < d.n; ++j) m = xr[j] > m ? xr[j] : m;
     float s = 0.f;
-    for (int64_t j = 0; j < d.n; ++j) {
+    j = 0;
+#if defined(__SSE2__)
+    const __m128 m4 = _mm_set1_ps(m), lim = _mm_set1_ps(-87.f);
+    for (; j + 4 <= d.n; j += 4) {
+      const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
+      const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
+      if (live == 0) {
+        _mm_storeu_ps(yr + j, _mm_setzero_ps());
+        continue;
+      }
+      alignas(16) float ts[4];
+      _mm_store_ps(ts, t);
+      for (int q = 0; q < 4; ++q) {
+        const float e = (live >> q & 1) != 0 ? std::exp(ts[q]) : 0.f;
+        yr[j + q] = e;
+        s += e;
+      }
+    }
+#endif
+    for (; j < d.n; ++j) {
       const float t = xr[j] - m;
       const float e = t < -87.f ? 0.f : std::exp(t);
       yr[j] = e;
       s += e;
     }
-    for (int64_t j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
+    for (j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
   }
 }
 
@@ -290,6 +444,11 @@ Status run_repeat_kv_matmul(const Operand& a, const Operand& x, const Shape& r_s
 }
 
 // One case per op; shapes were checked when the interpreter was created.
+SerialKernelsScope::SerialKernelsScope(bool serial) : previous_(t_serial_kernels) {
+  t_serial_kernels = serial;
+}
+SerialKernelsScope::~SerialKernelsScope() { t_serial_kernels = previous_; }
+
 Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels, Tensor& y) {
   const MatmulKernels& mk = matmul_kernels(kernels);
   const Operand& x = in[0];

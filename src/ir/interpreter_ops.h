@@ -20,6 +20,19 @@ struct Operand {
   static Operand of(const Tensor& t) { return {t.dtype, &t.shape, t.f.data(), t.i.data()}; }
 };
 
+// While alive, the kFast kernels of the calling thread run without the shared pool
+// (InterpreterOptions::threaded_kernels == false); restores the previous setting.
+class SerialKernelsScope {
+ public:
+  explicit SerialKernelsScope(bool serial);
+  ~SerialKernelsScope();
+  SerialKernelsScope(const SerialKernelsScope&) = delete;
+  SerialKernelsScope& operator=(const SerialKernelsScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // Runs `node` on its operands `in` (one per node input, with the shapes and kinds the
 // interpreter checked at create) into `y`, already allocated with the output shape and kind.
 // Returns the kernel's error (gather index out of range) without context.

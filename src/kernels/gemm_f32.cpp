@@ -91,6 +91,9 @@ struct F32Rows {
   }
 };
 
+static_assert(detail::kPanelMinM == static_cast<size_t>(kMatmulPanelMinM),
+              "gemm.h documents the panel path threshold");
+
 Status MatmulF32(const detail::MatmulCall& c, const float* w) {
   if (c.m < detail::kPanelMinM) return DotF32(c, w);
   return RunPanels("matmul_f32", c, KOrder::kNatural, [&](float*) { return F32Rows{w, c.k}; });

@@ -21,9 +21,45 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
     y_shape[i] = x.shape[p];
     strides[0][i] = x_strides[p];  // stepping y's axis i steps x's axis perm[i]
   }
-  detail::for_each_strided(y_shape, strides, [&](int64_t i, const std::array<int64_t, 1>& off) {
-    y[i] = x.data[off[0]];
-  });
+  if (rank < 2) {
+    detail::for_each_strided(y_shape, strides, [&](int64_t i, const std::array<int64_t, 1>& off) {
+      y[i] = x.data[off[0]];
+    });
+    return;
+  }
+  // y as outer matrices [R, Q] (its last two axes), each read from x with strides sr, sq:
+  // an odometer over the outer axes, then the matrix in 8 x 64 tiles (both x and y are read
+  // or written in runs of the tile, whichever of them is the strided one).
+  const int64_t R = y_shape[rank - 2], Q = y_shape[rank - 1];
+  const int64_t sr = strides[0][rank - 2], sq = strides[0][rank - 1];
+  int64_t outer = 1;
+  for (size_t i = 0; i + 2 < rank; ++i) outer *= y_shape[i];
+  std::vector<int64_t> idx(rank - 2, 0);
+  int64_t base = 0;
+  constexpr int64_t kTr = 8, kTq = 64;
+  for (int64_t o = 0; o < outer; ++o) {
+    T* ym = y + o * R * Q;
+    const T* xm = x.data + base;
+    if (sq == 1) {
+      for (int64_t r = 0; r < R; ++r) std::copy(xm + r * sr, xm + r * sr + Q, ym + r * Q);
+    } else {
+      for (int64_t r0 = 0; r0 < R; r0 += kTr) {
+        const int64_t r1 = std::min(R, r0 + kTr);
+        for (int64_t q0 = 0; q0 < Q; q0 += kTq) {
+          const int64_t q1 = std::min(Q, q0 + kTq);
+          for (int64_t q = q0; q < q1; ++q) {
+            for (int64_t r = r0; r < r1; ++r) ym[r * Q + q] = xm[r * sr + q * sq];
+          }
+        }
+      }
+    }
+    for (size_t k = rank - 2; k-- > 0;) {  // next outer matrix
+      base += strides[0][k];
+      if (++idx[k] < y_shape[k]) break;
+      base -= strides[0][k] * y_shape[k];
+      idx[k] = 0;
+    }
+  }
 }
 
 template <typename T>

@@ -1,6 +1,8 @@
 // Whole-tensor quantization: fake-quantize in place, quantize to integer storage and
 // dequantize integer storage, with per-tensor, per-axis and per-block parameters.
 // The scalar math is kernels/quant.h; this file only finds each element's parameters.
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "headsplit/kernels/quant.h"
@@ -41,6 +43,21 @@ class ParamIndex {
     HS_CHECK(q.scales.size() == expected, "quant: scale count does not match the shape");
     HS_CHECK(q.zero_points.empty() || q.zero_points.size() == q.scales.size(),
              "quant: zero point count differs from scale count");
+  }
+
+  // The end of the run of elements from i (below n) that share i's parameters: i's channel
+  // c = (i / cs) % C is the same up to the next multiple of cs, and its block j / block (j =
+  // (i / bs) % bd) while j stays below the block's end j_end, i.e. up to (i / bs + j_end - j)
+  // * bs. Always > i.
+  int64_t run_end(int64_t i, int64_t n) const {
+    if (kind_ == QuantKind::kPerTensor) return n;
+    int64_t end = std::min(n, (i / channel_stride_ + 1) * channel_stride_);
+    if (kind_ == QuantKind::kPerBlock) {
+      const int64_t j = (i / block_stride_) % block_dim_;
+      const int64_t j_end = std::min(block_dim_, (j / block_ + 1) * block_);
+      end = std::min(end, (i / block_stride_ + j_end - j) * block_stride_);
+    }
+    return end;
   }
 
   int64_t operator()(int64_t i) const {
@@ -97,6 +114,32 @@ int32_t load_storage(const std::byte* data, DType storage, int64_t i) {
   return 0;
 }
 
+// quantize_one (kernels/quant.h) without libm calls: the same integer for every x. Below 2^23
+// in magnitude, v = x / scale is rounded half to even from its truncation t (the conversion
+// truncates whatever the rounding mode) and the exact fraction v - t; from 2^23 on, v is an
+// integer already (or infinite, or NaN) and is kept. The sign of a zero result, which
+// round_half_even keeps and this drops, does not survive + zero_point and the integer cast.
+inline int32_t quantize_int(float x, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  const float v = x / scale;
+  float r = v;
+  if (std::fabs(v) < 8388608.f) {
+    const auto t = static_cast<int32_t>(v);
+    const float f = v - static_cast<float>(t);
+    const bool odd = (t & 1) != 0;
+    int32_t n = t;
+    if (f > 0.5f || (f == 0.5f && odd)) {
+      ++n;
+    } else if (f < -0.5f || (f == -0.5f && odd)) {
+      --n;
+    }
+    r = static_cast<float>(n);
+  }
+  float q = r + static_cast<float>(zero_point);
+  if (!(q >= static_cast<float>(qmin))) q = static_cast<float>(qmin);  // also maps NaN to qmin
+  if (q > static_cast<float>(qmax)) q = static_cast<float>(qmax);
+  return static_cast<int32_t>(q);
+}
+
 }  // namespace
 
 void fake_quantize(float* x, Dims shape, const QuantParams& q) {
@@ -113,15 +156,19 @@ void quantize(const float* x, Dims shape, const QuantParams& q, DType storage, s
   check_storage_range(q, storage);
   const ParamIndex param(shape, q);
   const int64_t n = count(shape);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t p = param(i);
-    const int32_t v =
-        quantize_one(x[i], q.scales[static_cast<size_t>(p)], zero_point(q, p), q.qmin, q.qmax);
+  // Runs of elements sharing their parameters (a row of a per-channel weight, a block).
+  for (int64_t i = 0; i < n;) {
+    const int64_t p = param(i), end = param.run_end(i, n);
+    const float scale = q.scales[static_cast<size_t>(p)];
+    const int32_t zp = zero_point(q, p);
+    auto run = [&]<typename S>() {
+      for (; i < end; ++i) store<S>(out, i, quantize_int(x[i], scale, zp, q.qmin, q.qmax));
+    };
     switch (storage) {
-      case DType::kU8: store<uint8_t>(out, i, v); break;
-      case DType::kU16: store<uint16_t>(out, i, v); break;
-      case DType::kI16: store<int16_t>(out, i, v); break;
-      default: store<int8_t>(out, i, v); break;  // i8, i4 (check_storage_range)
+      case DType::kU8: run.template operator()<uint8_t>(); break;
+      case DType::kU16: run.template operator()<uint16_t>(); break;
+      case DType::kI16: run.template operator()<int16_t>(); break;
+      default: run.template operator()<int8_t>(); break;  // i8, i4 (check_storage_range)
     }
   }
 }

@@ -2,13 +2,17 @@
 // driven window by window with the SmartMask loop of windows.cpp.
 #include "headsplit/ptq/calibrate.h"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <string>
-#include <unordered_map>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -263,14 +267,27 @@ class Observers {
   std::vector<std::pair<quant::Range*, quant::Range*>> aliases_;  // (output, input), in node order
 };
 
-}  // namespace
+// One window of the calibration text: tokens of sample `sample` (counting non-empty samples),
+// the `index`-th window overall.
+struct Window {
+  std::span<const int32_t> tokens;
+  int64_t sample = 0;
+  int64_t index = 0;
+};
 
-Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
-                                          std::span<const std::vector<int32_t>> samples,
-                                          const CalibrationOptions& options,
-                                          CalibrationStats* stats,
-                                          quant::ActivationSamples* captured) {
+// calibrate() on one or more step models over the same graphs: with several, the windows are
+// handed out in order to one thread per model, each observing into its own table; the tables
+// are merged at the end (min/max: the same ranges whatever thread saw which window, up to the
+// sign of a zero extreme, which gives equal params). Capturing needs a single model (its rows
+// are ordered by window).
+Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepModel* const> models,
+                                                 std::span<const std::vector<int32_t>> samples,
+                                                 const CalibrationOptions& options,
+                                                 CalibrationStats* stats,
+                                                 quant::ActivationSamples* captured) {
+  HS_CHECK(!models.empty(), "calibrate: no step model");
   const auto start = std::chrono::steady_clock::now();
+  irexec::GraphStepModel& model = *models[0];
   int64_t total = 0;
   for (const auto& s : samples) total += static_cast<int64_t>(s.size());
   if (total == 0) {
@@ -283,42 +300,98 @@ Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
                   "calibrate: context {} leaves no window for the prefill graph",
                   model.info().context_len);
   }
-
-  quant::CalibrationTable table;
+  std::vector<Window> windows;
   CalibrationStats st;
+  for (const auto& sample : samples) {
+    if (sample.empty()) continue;
+    for (std::span<const int32_t> w : split_windows(sample, window))
+      windows.push_back(Window{w, st.samples, static_cast<int64_t>(windows.size())});
+    ++st.samples;
+  }
+  st.windows = static_cast<int64_t>(windows.size());
+
   std::unique_ptr<Capture> capture;
   if (captured != nullptr && !options.capture.empty()) {
+    HS_CHECK(models.size() == 1, "calibrate: capturing activations needs a single step model");
     HS_ASSIGN_OR_RETURN(capture, Capture::create(model, options, *captured));
   }
   LogitsCallback on_logits;
-  if (capture) on_logits = [&](int64_t position, std::span<const float>) { capture->on_row(position); };
+  if (capture)
+    on_logits = [&](int64_t position, std::span<const float>) { capture->on_row(position); };
+
+  // tables[i]: what models[i] observed (tables[0] is the result).
+  std::vector<quant::CalibrationTable> tables(models.size());
   {
-    Observers observers(model, table, capture.get());
+    std::vector<std::unique_ptr<Observers>> observers;
+    for (size_t i = 0; i < models.size(); ++i)
+      observers.push_back(std::make_unique<Observers>(*models[i], tables[i], capture.get()));
     std::optional<Progress> progress;
     if (options.progress) progress.emplace("calibrate", total, "tokens");
-    WindowStats ws;
-    for (const auto& sample : samples) {
-      if (sample.empty()) continue;
-      ++st.samples;
-      for (std::span<const int32_t> w : split_windows(sample, window)) {
-        HS_TRY_CTX(run_window(model, w, options.decode_tokens, on_logits, &ws),
-                   fmt::format("calibration sample {} window {}", st.samples - 1, st.windows));
+    std::mutex mutex;  // guards progress, error, error_window
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    std::optional<Error> error;
+    int64_t error_window = 0;
+    std::vector<WindowStats> window_stats(models.size());
+    // Runs windows in order of `next` on models[i] until none is left or one failed.
+    auto work = [&](size_t i) {
+      for (size_t k = next.fetch_add(1); k < windows.size() && !failed.load();
+           k = next.fetch_add(1)) {
+        const Window& w = windows[k];
+        Status s =
+            run_window(*models[i], w.tokens, options.decode_tokens, on_logits, &window_stats[i]);
+        const std::lock_guard<std::mutex> lock(mutex);
+        if (!s.ok()) {
+          // The lowest failing window is the one a sequential run reports: every window
+          // before it was handed out earlier, and has finished by the time workers stop.
+          if (!error || w.index < error_window) {
+            error = s.error().with_context(
+                fmt::format("calibration sample {} window {}", w.sample, w.index));
+            error_window = w.index;
+          }
+          failed.store(true);
+          return;
+        }
         if (capture) capture->end_window();
-        ++st.windows;
-        if (progress) progress->advance(static_cast<int64_t>(w.size()));
+        if (progress) progress->advance(static_cast<int64_t>(w.tokens.size()));
       }
+    };
+    if (models.size() == 1) {
+      work(0);
+    } else {
+      std::vector<std::thread> threads;
+      for (size_t i = 1; i < models.size(); ++i) threads.emplace_back(work, i);
+      work(0);
+      for (std::thread& t : threads) t.join();
     }
+    if (error) return std::move(*error);
     if (progress) progress->finish();
-    observers.finish();
-    st.prefill_tokens = ws.prefill_tokens;
-    st.decode_tokens = ws.decode_tokens;
-    st.prefill_steps = ws.prefill_steps;
-    st.decode_steps = ws.decode_steps;
-    st.tokens = ws.prefill_tokens + ws.decode_tokens;
+    for (size_t i = 1; i < tables.size(); ++i) {
+      for (const auto& [name, range] : tables[i].ranges()) tables[0].at(name).merge(range);
+    }
+    observers[0]->finish();  // after the merge: aliases read the merged ranges of tables[0]
+    for (const WindowStats& ws : window_stats) {
+      st.prefill_tokens += ws.prefill_tokens;
+      st.decode_tokens += ws.decode_tokens;
+      st.prefill_steps += ws.prefill_steps;
+      st.decode_steps += ws.decode_steps;
+    }
+    st.tokens = st.prefill_tokens + st.decode_tokens;
   }
   st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (stats != nullptr) *stats = st;
-  return table;
+  return std::move(tables[0]);
+}
+
+}  // namespace
+
+Result<quant::CalibrationTable> calibrate(irexec::GraphStepModel& model,
+                                          std::span<const std::vector<int32_t>> samples,
+                                          const CalibrationOptions& options,
+                                          CalibrationStats* stats,
+                                          quant::ActivationSamples* captured) {
+  irexec::GraphStepModel* const models[] = {&model};
+  return calibrate_models(models, samples, options, stats, captured);
 }
 
 Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> graphs,
@@ -331,8 +404,38 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   irexec::GraphStepModelOptions step_options;
   step_options.interpreter.kernels = kernels;
   step_options.sliding_window = options.sliding_window;
-  HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
-  return calibrate(*step_model, samples, options, stats, captured);
+  // Parallel windows: one step model (over the same graphs) per thread, each running its
+  // kernels on its own thread; one model with the kernels on the shared pool when capturing.
+  // By default, a thread per core on machines of up to kMaxWindowThreads cores (where a
+  // parallel region per op costs about what it saves), one model on larger ones (the pool
+  // scales with the cores, and the activations are held once); never more than the windows.
+  constexpr unsigned kMaxWindowThreads = 4;
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  size_t threads = options.threads > 0          ? static_cast<size_t>(options.threads)
+                   : cores <= kMaxWindowThreads ? cores
+                                                : 1;
+  if (captured != nullptr && !options.capture.empty()) threads = 1;
+  HS_ASSIGN_OR_RETURN(auto first, irexec::GraphStepModel::create(shared, step_options));
+  if (const int64_t window = window_length(first->info()); window >= 1) {
+    size_t windows = 0;
+    for (const auto& s : samples) windows += split_windows(s, window).size();
+    threads = std::clamp<size_t>(windows, 1, threads);
+  }
+  std::vector<std::unique_ptr<irexec::GraphStepModel>> owned;
+  std::vector<irexec::GraphStepModel*> models;
+  if (threads > 1) {  // made again below, with its kernels on its thread
+    step_options.interpreter.threaded_kernels = false;
+    first.reset();
+  } else {
+    models.push_back(first.get());
+    owned.push_back(std::move(first));
+  }
+  while (models.size() < threads) {
+    HS_ASSIGN_OR_RETURN(auto step_model, irexec::GraphStepModel::create(shared, step_options));
+    models.push_back(step_model.get());
+    owned.push_back(std::move(step_model));
+  }
+  return calibrate_models(models, samples, options, stats, captured);
 }
 
 }  // namespace hs::ptq

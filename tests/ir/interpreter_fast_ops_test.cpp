@@ -4,10 +4,13 @@
 // dying input): hand-computed cases and seeded bit-exact comparisons.
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cmath>
 #include <cstring>
 #include <random>
 
 #include "headsplit/ir/interpreter.h"
+#include "headsplit/kernels/gemm.h"
 #include "testing/testing.h"
 
 namespace hs::ir {
@@ -103,24 +106,27 @@ TEST(InterpreterFastOps, BinaryAndExpandAreBitIdenticalToReference) {
 // ordinary or underflows to 0 in both kernel sets, so the results are bit-identical; the rows
 // sum to 1 and masked slots get exactly 0.
 TEST(InterpreterFastOps, SoftmaxOfMaskedScoresMatchesReference) {
+  // n = 43: the fast kernel's groups of 4 and a tail of 3; rows mask from different offsets.
   std::mt19937 rng(11);
-  const int64_t rows = 6, n = 40;
-  Floats x = random_floats(rng, rows * n, 4);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = r + 3; j < n; ++j) x[static_cast<size_t>(r * n + j)] -= 255.f;
-  }
-  Graph g;
-  ValueId vx = input(g, "x", TensorType::f32({rows, n}));
-  g.set_outputs({emit(g, OpKind::kSoftmax, {vx}, {{"axis", int64_t{-1}}}, "p")});
-  const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({rows, n}, x)}};
-  const auto ref = run(g, in, KernelSet::kReference);
-  const auto fast = run(g, in, KernelSet::kFast);
-  EXPECT_EQ(ref[0].f, fast[0].f);
-  for (int64_t r = 0; r < rows; ++r) {
-    double sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += fast[0].f[static_cast<size_t>(r * n + j)];
-    EXPECT_NEAR(sum, 1.0, 1e-5);  // float rounding of n terms
-    EXPECT_EQ(fast[0].f[static_cast<size_t>(r * n + n - 1)], 0.f);
+  for (const int64_t n : {int64_t{40}, int64_t{43}}) {
+    const int64_t rows = 6;
+    Floats x = random_floats(rng, rows * n, 4);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = r + 3; j < n; ++j) x[static_cast<size_t>(r * n + j)] -= 255.f;
+    }
+    Graph g;
+    ValueId vx = input(g, "x", TensorType::f32({rows, n}));
+    g.set_outputs({emit(g, OpKind::kSoftmax, {vx}, {{"axis", int64_t{-1}}}, "p")});
+    const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({rows, n}, x)}};
+    const auto ref = run(g, in, KernelSet::kReference);
+    const auto fast = run(g, in, KernelSet::kFast);
+    EXPECT_EQ(ref[0].f, fast[0].f);
+    for (int64_t r = 0; r < rows; ++r) {
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += fast[0].f[static_cast<size_t>(r * n + j)];
+      EXPECT_NEAR(sum, 1.0, 1e-5);  // float rounding of n terms
+      EXPECT_EQ(fast[0].f[static_cast<size_t>(r * n + n - 1)], 0.f);
+    }
   }
 }
 
@@ -160,6 +166,60 @@ TEST(InterpreterFastOps, CopyOpsKeepValuesThatAreStillNeeded) {
     EXPECT_EQ(out[1].f, (Floats{-1, -4, -9, -16}));
     EXPECT_EQ(out[2].f, (Floats{-1, -4, -9, -16}));
     EXPECT_EQ(out[3].f, (Floats{1, 2, 3, 4}));  // a constant output, read in place
+  }
+}
+
+// kFast matmul y[B,M,N] = a[B,M,K] b[B,K,N] with the exact shortcuts of the interpreter (all-zero
+// inputs k of a dropped, all-zero columns of b not multiplied) against matmul_f32 called on
+// each whole matrix: bit-identical, +-0 zeros included, and a non-finite b row at a zero input
+// of a (0 * inf = NaN) still taken into account.
+TEST(InterpreterFastOps, MatmulZeroShortcutsAreBitIdenticalToTheWholeCall) {
+  constexpr int64_t B = 2, M = 5, K = 40, N = 100;
+  std::mt19937 rng(7);
+  for (int c = 0; c < 3; ++c) {
+    Floats a = random_floats(rng, B * M * K, 1.f), b = random_floats(rng, B * K * N, 1.f);
+    for (int64_t i = 0; i < B; ++i) {
+      if (c == 0) {  // zero columns of b: all but 10 of the first 60, and the last 30
+        for (int64_t k = 0; k < K; ++k) {
+          for (int64_t j = 0; j < N; ++j) {
+            if ((j >= 10 && j < 60) || j >= 70)
+              b[static_cast<size_t>((i * K + k) * N + j)] = (j + k) % 2 == 0 ? 0.f : -0.f;
+          }
+        }
+      } else {  // zero inputs of a: k in [5, 35)
+        for (int64_t m = 0; m < M; ++m) {
+          for (int64_t k = 5; k < 35; ++k)
+            a[static_cast<size_t>((i * M + m) * K + k)] = (m + k) % 2 == 0 ? 0.f : -0.f;
+        }
+        if (c == 2) b[static_cast<size_t>((i * K + 20) * N + 3)] = INFINITY;
+      }
+    }
+    Graph g;
+    ValueId va = input(g, "a", TensorType::f32({B, M, K}));
+    ValueId vb = input(g, "b", TensorType::f32({B, K, N}));
+    g.set_outputs({emit(g, OpKind::kMatMul, {va, vb}, {}, "y")});
+    const std::vector<NamedTensor> in = {{"a", Tensor::from_f32({B, M, K}, a)},
+                                         {"b", Tensor::from_f32({B, K, N}, b)}};
+    const Floats y = run(g, in, KernelSet::kFast)[0].f;
+    Floats expected(static_cast<size_t>(B * M * N));
+    for (int64_t i = 0; i < B; ++i) {
+      // The plain fast call: channel-major x = b [K, N positions], W = a [M, K].
+      const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
+      const std::span<const float> bi(b.data() + i * K * N, static_cast<size_t>(K * N));
+      const std::span<const float> ai(a.data() + i * M * K, static_cast<size_t>(M * K));
+      ASSERT_TRUE(kernels::matmul_f32(shape, bi, {ai, {}},
+                                      {expected.data() + i * M * N, static_cast<size_t>(M * N)},
+                                      nullptr)
+                      .ok());
+    }
+    ASSERT_EQ(y.size(), expected.size());
+    EXPECT_EQ(std::memcmp(y.data(), expected.data(), y.size() * sizeof(float)), 0) << "case " << c;
+    if (c == 0) {
+      EXPECT_EQ(std::bit_cast<uint32_t>(y[20]), 0u) << "a zero column gives +0";
+    }
+    if (c == 2) {
+      EXPECT_TRUE(std::isnan(y[3])) << "0 * inf at a zero input of a";
+    }
   }
 }
 

@@ -55,6 +55,37 @@ TEST(RefTranspose, AllPermutationsOf4D) {
   EXPECT_EQ(checked, 24);
 }
 
+TEST(RefTranspose, AllPermutationsOf3DLargerThanTheTiles) {
+  // x[3,70,130] (the kernel copies the last two y axes in 8 x 64 tiles: these sizes leave
+  // partial tiles on both), x[i] = flat index i, checked as above.
+  const Dims64 xs = {3, 70, 130};
+  const int64_t n = 3 * 70 * 130;
+  Floats x(static_cast<size_t>(n));
+  std::iota(x.begin(), x.end(), 0.f);
+  Dims64 perm = {0, 1, 2};
+  int checked = 0;
+  do {
+    const Dims64 ys = {xs[perm[0]], xs[perm[1]], xs[perm[2]]};
+    Floats y(static_cast<size_t>(n), -1);
+    transpose({x.data(), xs}, perm, y.data());
+    int64_t flat = 0;
+    for (int64_t j0 = 0; j0 < ys[0]; ++j0) {
+      for (int64_t j1 = 0; j1 < ys[1]; ++j1) {
+        for (int64_t j2 = 0; j2 < ys[2]; ++j2, ++flat) {
+          int64_t i[3];
+          i[perm[0]] = j0;
+          i[perm[1]] = j1;
+          i[perm[2]] = j2;
+          const int64_t src = (i[0] * 70 + i[1]) * 130 + i[2];
+          ASSERT_EQ(y[static_cast<size_t>(flat)], static_cast<float>(src));
+        }
+      }
+    }
+    ++checked;
+  } while (std::next_permutation(perm.begin(), perm.end()));
+  EXPECT_EQ(checked, 6);
+}
+
 TEST(RefTranspose, HandComputed2D) {
   // {{1,2,3},{4,5,6}}^T = {{1,4},{2,5},{3,6}}
   const Floats x = {1, 2, 3, 4, 5, 6};

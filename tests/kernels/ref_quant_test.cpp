@@ -243,5 +243,102 @@ TEST(QuantizeStorage, I4PerBlock) {
   EXPECT_EQ(opset::dtype_size(DType::kU16), 2);
 }
 
+// quantize walks runs of elements sharing their parameters; every element must still get its
+// own: dequantize(quantize(x)) equals fake_quantize(x) (which looks each element's parameters
+// up alone) on x[3,10,4] with per-axis parameters on each axis and per-block ones with the
+// block axis inside, outside and between the channels, partial last blocks included. Every
+// parameter set has its own scale, so a wrong one shows.
+TEST(QuantizeStorage, RunsOfSharedParametersOnEveryLayout) {
+  const Dims64 shape = {3, 10, 4};
+  Floats x(120);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 101) - 50.f;
+  struct Layout {
+    QuantKind kind;
+    int axis, block_axis;
+    int64_t block;
+  };
+  const Layout layouts[] = {
+      {QuantKind::kPerAxis, 0, 0, 0},  {QuantKind::kPerAxis, 1, 0, 0},
+      {QuantKind::kPerAxis, 2, 0, 0},  {QuantKind::kPerBlock, 0, 1, 3},
+      {QuantKind::kPerBlock, 2, 1, 4}, {QuantKind::kPerBlock, 1, 0, 2},
+      {QuantKind::kPerBlock, 1, 2, 3}, {QuantKind::kPerBlock, 0, 2, 1},
+  };
+  for (const Layout& l : layouts) {
+    QuantSpec q = per_tensor({1}, {}, -32768, 32767);
+    q.kind = l.kind;
+    q.axis = l.axis;
+    int64_t params = shape[static_cast<size_t>(l.axis)];
+    if (l.kind == QuantKind::kPerBlock) {
+      q.block_axis = l.block_axis;
+      q.block = l.block;
+      params *= (shape[static_cast<size_t>(l.block_axis)] + l.block - 1) / l.block;
+    }
+    q.scales.clear();
+    for (int64_t p = 0; p < params; ++p) q.scales.push_back(0.01f * static_cast<float>(p + 1));
+    q.zero_points.clear();
+    std::vector<std::byte> b(240);
+    ref::quantize(x.data(), shape, q, DType::kI16, b.data());
+    Floats y(120), fake = x;
+    ref::dequantize(b.data(), DType::kI16, shape, q, y.data());
+    ref::fake_quantize(fake.data(), shape, q);
+    EXPECT_EQ(y, fake) << "axis " << l.axis << " block axis " << l.block_axis << " block "
+                       << l.block;
+  }
+}
+
+// ref::quantize rounds without libm; its integers must be quantize_one's for every value:
+// ties at both parities and signs, near-ties, zeros of both signs, the 2^23 boundary where
+// every float is an integer, values past the int32 range, infinities, NaN, and a spread of
+// bit patterns, at scales 1, 0.37 and 3e-5 with zero points 0 and 7 (i16 storage, wide range).
+TEST(QuantizeStorage, SameIntegersAsQuantizeOne) {
+  Floats x = {0.f,
+              -0.f,
+              0.5f,
+              -0.5f,
+              1.5f,
+              -1.5f,
+              2.5f,
+              -2.5f,
+              0.49999997f,
+              -0.49999997f,
+              0.50000006f,
+              -0.50000006f,
+              1e-30f,
+              -1e-30f,
+              8388607.5f,
+              -8388607.5f,
+              8388608.f,
+              -8388609.f,
+              16777215.f,
+              3e9f,
+              -3e9f,
+              std::numeric_limits<float>::infinity(),
+              -std::numeric_limits<float>::infinity(),
+              std::numeric_limits<float>::quiet_NaN(),
+              4194303.5f,
+              -4194304.5f};
+  uint32_t bits = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    bits = bits * 1664525u + 1013904223u;
+    float v;
+    std::memcpy(&v, &bits, sizeof v);
+    x.push_back(v);
+    x.push_back(static_cast<float>(static_cast<int32_t>(bits % 2001) - 1000) * 0.25f);
+  }
+  const Dims64 shape = {static_cast<int64_t>(x.size())};
+  for (const float scale : {1.f, 0.37f, 3e-5f}) {
+    for (const int32_t zp : {0, 7}) {
+      const QuantSpec q = per_tensor({scale}, {zp}, -32768, 32767);
+      std::vector<std::byte> b(x.size() * 2);
+      ref::quantize(x.data(), shape, q, DType::kI16, b.data());
+      const std::vector<int16_t> got = as_values<int16_t>(b);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(got[i], quantize_one(x[i], scale, zp, -32768, 32767))
+            << "x = " << x[i] << " scale " << scale << " zero point " << zp;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hs::kernels

@@ -128,6 +128,60 @@ TEST(Calibrate, LongTextIsSplitIntoWindows) {
   EXPECT_EQ(table.find("tokens"), nullptr) << "integer inputs are not observed";
 }
 
+// calibrate_graphs with windows on several threads (one step model each, kernels on their
+// thread) gives exactly the table and counts of one thread: min/max ranges do not depend on
+// which thread saw which window. Several samples and windows, so every thread gets some.
+TEST(Calibrate, ParallelWindowsGiveTheSameTable) {
+  frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
+  frontend::BuildOptions b;
+  b.context_len = 16;
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
+                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  auto samples = testing::random_samples(512, 7, 30, 11);
+  quant::CalibrationTable tables[2];
+  CalibrationStats stats[2];
+  const int threads[2] = {1, 3};
+  for (int i = 0; i < 2; ++i) {
+    CalibrationOptions o{.decode_tokens = 3, .progress = false};
+    o.threads = threads[i];
+    HS_ASSERT_OK_AND_ASSIGN(tables[i],
+                            calibrate_graphs(graphs, samples, o, ir::KernelSet::kFast, &stats[i]));
+  }
+  EXPECT_EQ(stats[1].windows, stats[0].windows);
+  EXPECT_GT(stats[0].windows, 7);
+  EXPECT_EQ(stats[1].tokens, stats[0].tokens);
+  EXPECT_EQ(stats[1].prefill_steps, stats[0].prefill_steps);
+  EXPECT_EQ(stats[1].decode_steps, stats[0].decode_steps);
+  ASSERT_EQ(tables[1].size(), tables[0].size());
+  for (const auto& [name, r] : tables[0].ranges()) {
+    const quant::Range* p = tables[1].find(name);
+    ASSERT_NE(p, nullptr) << name;
+    EXPECT_EQ(p->min, r.min) << name;
+    EXPECT_EQ(p->max, r.max) << name;
+  }
+}
+
+// A failing window is reported as in a sequential run: the first failing one in order.
+TEST(Calibrate, ParallelWindowsReportTheFirstFailingWindow) {
+  frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
+  frontend::BuildOptions b;
+  b.context_len = 16;
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
+                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  auto samples = testing::random_samples(512, 6, 20, 5);
+  samples[2][3] = 100000;  // outside the vocabulary: sample 2, its first window
+  samples[4][1] = -1;
+  CalibrationOptions o{.decode_tokens = 2, .progress = false};
+  o.threads = 2;
+  auto r = calibrate_graphs(graphs, samples, o, ir::KernelSet::kFast);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("calibration sample 2 window"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("100000"), std::string::npos) << r.error().message();
+}
+
 // The hybrid loop (prefill AR-8 chunks, then AR-1 decode) gives every position's logits, and
 // they match an AR-1-only run of the same window (reference kernels; the tolerance covers the
 // different position of cached vs current columns in softmax sums, 1e-4 as in irexec's tests).

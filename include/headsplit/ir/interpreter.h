@@ -45,6 +45,10 @@ struct InterpreterOptions {
   // Apply fake quantization to values with quantized types (off: run a quantized graph as
   // if it were float, for debugging).
   bool fake_quant = true;
+  // kFast: large conv2d/linear/matmul calls run on the process-wide kernel thread pool (true)
+  // or on the calling thread only (false: for callers that run several interpreters on their
+  // own threads, e.g. calibration windows in parallel). Results are bit-identical either way.
+  bool threaded_kernels = true;
 };
 
 class Interpreter {

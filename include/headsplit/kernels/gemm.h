@@ -36,6 +36,9 @@ enum class ActLayout : uint8_t {
   kChannelMajor,  // x[K,M], y[N,M]: a 1×1 conv over M = T positions
 };
 
+// M from which matmul_f32 takes the panel path (one FMA chain per element, see above).
+inline constexpr int64_t kMatmulPanelMinM = 8;
+
 struct MatmulShape {
   int64_t m = 0;  // tokens (T)
   int64_t n = 0;  // output channels (rows of W)

@@ -74,6 +74,13 @@ struct CalibrationOptions {
   // Padding rows of a prefill chunk are never captured.
   std::vector<std::string> capture;
   bool capture_all_tokens = false;
+  // calibrate_graphs: windows run in parallel on this many threads (0: one per core on
+  // machines of up to 4 cores, else 1; never more than the windows), each with its own step
+  // model over the same graphs and its kernels on that thread only (with 1: the kernels on the
+  // shared pool).
+  // The table is the same as with 1 (min/max ranges do not depend on the window order).
+  // Capturing (`capture`) always runs one model, its kernels on the shared pool.
+  int threads = 0;
 };
 
 struct CalibrationStats {
