@@ -1,7 +1,7 @@
 // Internal to the kernels: the exact integer path of matmul_quantized (qgemm.h, "Activation
 // grid"). x is first mapped to integers n = x / act_scale (every x must be on the grid, else
 // the float path runs); the dot products are exact integers; one shared epilogue turns them
-// into floats, so every path (portable C++, AVX-512 VNNI) and every M gives the same bits.
+// into floats, so every path (portable C++, AVX-512 VNNI, AVX2) and every M gives the same bits.
 #pragma once
 
 #include <cstddef>
@@ -32,5 +32,12 @@ bool vnni_supported();
 bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
 // *ran = false when some x is off the grid.
 Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
+
+// The AVX2 path (qgemm_avx2.cpp), for x86-64 CPUs without VNNI; the same contract:
+// avx2_supported() is false off x86-64, without AVX2/FMA/BMI2 and when Highway's supported
+// targets exclude AVX2; avx2_handles() covers the formats of vnni_handles().
+bool avx2_supported();
+bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
+Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
 }  // namespace hs::kernels::detail
