@@ -1,6 +1,6 @@
 // The exact integer path of matmul_quantized on AVX2 (qgemm_exact.h), for x86-64 CPUs without
-// AVX-512 VNNI; chosen at run time (CPU check + Highway's supported targets include AVX2, so
-// ScopedSimdTarget can force the portable path). Same integers, same epilogues, same bits.
+// AVX-512 VNNI; chosen at run time (CPU check + Highway's dispatched target is AVX2 or better,
+// so ScopedSimdTarget can force the portable path). Same integers, same epilogues, same bits.
 //
 // Activations: n = x / act_scale (on the grid, else *ran = false) is stored as int16
 //   v = n - s,  s = 0 when every n of the call fits int16, else s = min(n) + 32768
@@ -70,6 +70,27 @@ HS_AVX2_FN inline int64_t hsum64(__m256i v) {
   return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
 }
 
+// finish_channel and finish_blocks (qgemm_exact.cpp) inline, the same operations in the same
+// order: the empty asm keeps the compiler from contracting t * s_a + bias into an FMA (which
+// would round once instead of twice).
+HS_AVX2_FN inline float finish_ch(int64_t d, float s_w, double s_a, float bias) {
+  double t = static_cast<double>(s_w) * static_cast<double>(d);
+  t *= s_a;
+  __asm__("" : "+x"(t));
+  return static_cast<float>(t + static_cast<double>(bias));
+}
+
+// acc_e = acc[0, 2, 4, 6], acc_o = acc[1, 3, 5, 7]:
+// tree = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).
+HS_AVX2_FN inline float finish_bl(__m256d acc_e, __m256d acc_o, double s_a, float bias) {
+  const __m256d p = _mm256_add_pd(acc_e, acc_o);  // a0+a1, a2+a3, a4+a5, a6+a7
+  const __m128d q = _mm_hadd_pd(_mm256_castpd256_pd128(p), _mm256_extractf128_pd(p, 1));
+  double t = _mm_cvtsd_f64(q) + _mm_cvtsd_f64(_mm_unpackhi_pd(q, q));
+  t *= s_a;
+  __asm__("" : "+x"(t));
+  return static_cast<float>(t + static_cast<double>(bias));
+}
+
 HS_AVX2_FN inline void store_y(const MatmulCall& c, size_t m, size_t n, float v) {
   if (c.layout == ActLayout::kTokenMajor) {
     c.y[m * c.n + n] = v;
@@ -111,9 +132,11 @@ HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
       for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
     }
     for (size_t g = g0; g < g1; ++g) {
+      // Rows of 1-2 KiB are too short for the hardware prefetchers, so the next tile (the R
+      // rows after these, contiguous) is prefetched at the rate this one is read (qgemm_int8).
+      _mm_prefetch(reinterpret_cast<const char*>(w + R * c.k + R * g * 16), _MM_HINT_T0);
       for (size_t r = 0; r < R; ++r) {
         const uint8_t* row = w + r * c.k;
-        _mm_prefetch(reinterpret_cast<const char*>(row + R * c.k + g * 16), _MM_HINT_T0);
         const uint8_t* src = g < x.full ? row + g * 16 : tail[r];
         const __m256i wv =
             _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
@@ -133,7 +156,7 @@ HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
     const float bias = c.bias != nullptr ? c.bias[n] : 0.f;
     for (size_t t = 0; t < T; ++t) {
       const int64_t dd = d[r][t] + int64_t{x.shift} * sw[r];
-      store_y(c, m0 + t, n, finish_channel(dd, x.q->scales[n], x.s_a, bias));
+      store_y(c, m0 + t, n, finish_ch(dd, x.q->scales[n], x.s_a, bias));
     }
   }
 }
@@ -163,9 +186,11 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
     for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
   }
   for (size_t g = 0; g < G; ++g) {
+    const char* next = reinterpret_cast<const char*>(w + R * x.row_bytes + R * g * 32);
+    _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
+    if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
     for (size_t r = 0; r < R; ++r) {
       const uint8_t* row = w + r * x.row_bytes;
-      _mm_prefetch(reinterpret_cast<const char*>(row + R * x.row_bytes + g * 32), _MM_HINT_T0);
       __m256i wj[4];
       unpack_i4(load(g < x.full ? row + g * 32 : tail[r]), wj);
       __m256i cw = _mm256_setzero_si256();
@@ -195,45 +220,45 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
     }
   }
   const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (size_t r = 0; r < R; ++r) {
     const size_t n = n0 + r;
     const float bias = c.bias != nullptr ? c.bias[n] : 0.f;
     if constexpr (kBlocks) {
       const size_t nb = x.q->blocks;
       const float* sc = x.q->scales + n * nb;
-      for (size_t t = 0; t < T; ++t) {
-        const int32_t* cb = comb + (r * T + t) * G * 8;
-        __m256d acc_e = _mm256_setzero_pd(), acc_o = _mm256_setzero_pd();  // acc[0,2,4,6], [1,3,5,7]
-        for (size_t g0 = 0; g0 < G; g0 += 4) {
+      __m256d acc_e[T], acc_o[T];  // acc[0, 2, 4, 6] and acc[1, 3, 5, 7] of each token
+      for (size_t t = 0; t < T; ++t) acc_e[t] = acc_o[t] = _mm256_setzero_pd();
+      for (size_t g0 = 0; g0 < G; g0 += 4) {
+        const size_t b0 = 2 * g0, here = std::min<size_t>(8, nb - b0);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)), lane);
+        const __m256 s = _mm256_permutevar8x32_ps(_mm256_maskload_ps(sc + b0, mask), even_odd);
+        const __m256d se = _mm256_cvtps_pd(_mm256_castps256_ps128(s));
+        const __m256d so = _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1));
+        for (size_t t = 0; t < T; ++t) {
+          const int32_t* cb = comb + ((r * T + t) * G + g0) * 8;
           __m256i v[4];
           for (size_t i = 0; i < 4; ++i) {
-            v[i] = g0 + i < G ? load(cb + (g0 + i) * 8) : _mm256_setzero_si256();
+            v[i] = g0 + i < G ? load(cb + i * 8) : _mm256_setzero_si256();
           }
-          // [blocks 8c + 0, 2, 4, 6 | 8c + 1, 3, 5, 7], c = g0 / 4.
+          // [blocks b0 + 0, 2, 4, 6 | b0 + 1, 3, 5, 7]. The products are exact in double (a
+          // 24-bit scale times |D| < 2^24), so a contracted multiply-add gives the same bits.
           const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]),
                                               _mm256_hadd_epi32(v[2], v[3]));
-          const size_t b0 = 2 * g0, here = std::min<size_t>(8, nb - b0);
-          const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-          const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)), lane);
-          const __m256 s = _mm256_permutevar8x32_ps(_mm256_maskload_ps(sc + b0, mask), even_odd);
-          const __m256d pe = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(h)),
-                                           _mm256_cvtps_pd(_mm256_castps256_ps128(s)));
-          const __m256d po = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(h, 1)),
-                                           _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1)));
-          acc_e = _mm256_add_pd(acc_e, pe);
-          acc_o = _mm256_add_pd(acc_o, po);
+          acc_e[t] = _mm256_add_pd(
+              acc_e[t], _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(h)), se));
+          acc_o[t] = _mm256_add_pd(
+              acc_o[t], _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(h, 1)), so));
         }
-        alignas(32) double e[4], o[4];
-        _mm256_store_pd(e, acc_e);
-        _mm256_store_pd(o, acc_o);
-        const double lanes[8] = {e[0], o[0], e[1], o[1], e[2], o[2], e[3], o[3]};
-        store_y(c, m0 + t, n, finish_blocks(lanes, x.s_a, bias));
+      }
+      for (size_t t = 0; t < T; ++t) {
+        store_y(c, m0 + t, n, finish_bl(acc_e[t], acc_o[t], x.s_a, bias));
       }
     } else {
       const int64_t sw = kCorr ? hsum64(accw[r]) : 0;
       for (size_t t = 0; t < T; ++t) {
         const int64_t d = hsum64(acc[r][t]) + int64_t{x.shift} * sw;
-        store_y(c, m0 + t, n, finish_channel(d, x.q->scales[n], x.s_a, bias));
+        store_y(c, m0 + t, n, finish_ch(d, x.q->scales[n], x.s_a, bias));
       }
     }
   }
@@ -250,23 +275,28 @@ HS_AVX2_FN void tile(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
   }
 }
 
-// R rows from n0 over all tokens: T-token tiles (the R rows' weights stay in L1 across
-// them), then single tokens.
+// Rows [b0, b1) for tokens [m0, m0 + T): R-row tiles, then single rows.
 template <size_t R, size_t T, bool kCorr>
-HS_AVX2_FN void tokens(const Ctx& x, size_t n0, int32_t* comb) {
-  size_t m = 0;
-  if constexpr (T > 1) {
-    for (; m + T <= x.c->m; m += T) tile<R, T, kCorr>(x, n0, m, comb);
-  }
-  for (; m < x.c->m; ++m) tile<R, 1, kCorr>(x, n0, m, comb);
+HS_AVX2_FN void rows_of(const Ctx& x, size_t b0, size_t b1, size_t m0, int32_t* comb) {
+  size_t n0 = b0;
+  for (; n0 + R <= b1; n0 += R) tile<R, T, kCorr>(x, n0, m0, comb);
+  for (; n0 < b1; ++n0) tile<1, T, kCorr>(x, n0, m0, comb);
 }
 
-// Rows [n_begin, n_end): R-row tiles, then single rows.
+// Rows [n_begin, n_end) in blocks whose weights stay in L2 (about 128 KiB); per block, T-token
+// tiles (their activations stay in L1) over R-row tiles, then single tokens.
 template <size_t R, size_t T, bool kCorr>
 HS_AVX2_FN void run_rows(const Ctx& x, size_t n_begin, size_t n_end, int32_t* comb) {
-  size_t n0 = n_begin;
-  for (; n0 + R <= n_end; n0 += R) tokens<R, T, kCorr>(x, n0, comb);
-  for (; n0 < n_end; ++n0) tokens<1, T, kCorr>(x, n0, comb);
+  const size_t M = x.c->m;
+  const size_t nb = std::max<size_t>(R, (size_t{128} << 10) / x.row_bytes / R * R);
+  for (size_t b0 = n_begin; b0 < n_end; b0 += nb) {
+    const size_t b1 = std::min(n_end, b0 + nb);
+    size_t m = 0;
+    if constexpr (T > 1) {
+      for (; m + T <= M; m += T) rows_of<R, T, kCorr>(x, b0, b1, m, comb);
+    }
+    for (; m < M; ++m) rows_of<R, 1, kCorr>(x, b0, b1, m, comb);
+  }
 }
 
 // Maps every token of x onto the grid: u = n + offset as uint16 in `u` [M][kp] (zero past K);
@@ -386,7 +416,8 @@ HS_AVX2_FN void layout_v(const Ctx& x, size_t kp, const uint16_t* u, size_t ck, 
 bool avx2_supported() {
   static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                           __builtin_cpu_supports("bmi2");
-  return cpu && (hwy::SupportedTargets() & HWY_AVX2) != 0;
+  // The dispatched target (not hwy::SupportedTargets(): CPUID per call) is AVX2 or better.
+  return cpu && (dispatched_simd_target() & (HWY_AVX2 | HWY_AVX3 | HWY_AVX3_DL)) != 0;
 }
 
 bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
@@ -430,12 +461,12 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
         return;
       }
     }
-    // Decode: 4 rows x 1 token. Prefill: 4-token tiles, 3 rows (int8, int4 blocks; their
-    // accumulators fit the 16 registers) or 2 rows (int4 per channel keeps 4 weight vectors).
+    // Decode: 4 rows x 1 token. Prefill: 4-token tiles of 2 rows (8 accumulators, 2 weight and
+    // 4 activation vectors: 3 rows spill) or, int4 blocks (no accumulators), 3 rows.
     if (c.m == 1) {
       corr ? run_rows<4, 1, true>(x, n_begin, n_end, comb)
            : run_rows<4, 1, false>(x, n_begin, n_end, comb);
-    } else if (bits == 4 && !blocks) {
+    } else if (bits == 8 || !blocks) {
       corr ? run_rows<2, 4, true>(x, n_begin, n_end, comb)
            : run_rows<2, 4, false>(x, n_begin, n_end, comb);
     } else {
