@@ -177,6 +177,11 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
   alignas(32) uint8_t tail[R][32];
   copy_tails<R>(x, w, tail);
   const size_t G = x.groups;
+  if constexpr (kBlocks) {
+    // The R rows' scales (R * nb floats), needed by the epilogue: a cache miss otherwise.
+    const char* sc = reinterpret_cast<const char*>(x.q->scales + n0 * x.q->blocks);
+    for (size_t i = 0; i < R * x.q->blocks * 4; i += 64) _mm_prefetch(sc + i, _MM_HINT_T0);
+  }
   const int16_t* a[T];
   for (size_t t = 0; t < T; ++t) a[t] = x.act + (m0 + t) * G * 64;
   const __m256i ones = _mm256_set1_epi16(1), shift = _mm256_set1_epi32(x.shift);
