@@ -112,6 +112,24 @@ void copy_tails(const Ctx& x, const uint8_t* w, uint8_t (*tail)[32]) {
   }
 }
 
+// One group of 16 k: acc[r][t] += w[r] . a[t] (8 lanes of 2 products), accw[r] += sum w[r].
+template <size_t R, size_t T, bool kCorr>
+HS_AVX2_FN __attribute__((always_inline)) inline void step_i8(const uint8_t* const (&src)[R],
+                                                              const int16_t* const (&a)[T],
+                                                              size_t g, __m256i (&acc)[R][T],
+                                                              __m256i (&accw)[R]) {
+  for (size_t r = 0; r < R; ++r) {
+    const __m256i wv =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[r])));
+    if constexpr (kCorr) {
+      accw[r] = _mm256_add_epi32(accw[r], _mm256_madd_epi16(wv, _mm256_set1_epi16(1)));
+    }
+    for (size_t t = 0; t < T; ++t) {
+      acc[r][t] = _mm256_add_epi32(_mm256_madd_epi16(wv, load(a[t] + g * 16)), acc[r][t]);
+    }
+  }
+}
+
 // int8 per channel: R rows from n0 x T tokens from m0.
 template <size_t R, size_t T, bool kCorr>
 HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
@@ -121,7 +139,6 @@ HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
   copy_tails<R>(x, w, tail);
   const int16_t* a[T];
   for (size_t t = 0; t < T; ++t) a[t] = x.act + (m0 + t) * x.groups * 16;
-  const __m256i ones = _mm256_set1_epi16(1);
   int64_t d[R][T] = {};
   int64_t sw[R] = {};
   for (size_t g0 = 0; g0 < x.groups; g0 += kFlushGroups) {
@@ -131,20 +148,20 @@ HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
       accw[r] = _mm256_setzero_si256();
       for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
     }
-    for (size_t g = g0; g < g1; ++g) {
+    // Groups read in place, then (last chunk) the zero-padded tail group.
+    const size_t in_place = std::min(g1, std::max(g0, x.full));
+    for (size_t g = g0; g < in_place; ++g) {
       // Rows of 1-2 KiB are too short for the hardware prefetchers, so the next tile (the R
       // rows after these, contiguous) is prefetched at the rate this one is read (qgemm_int8).
       _mm_prefetch(reinterpret_cast<const char*>(w + R * c.k + R * g * 16), _MM_HINT_T0);
-      for (size_t r = 0; r < R; ++r) {
-        const uint8_t* row = w + r * c.k;
-        const uint8_t* src = g < x.full ? row + g * 16 : tail[r];
-        const __m256i wv =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
-        if constexpr (kCorr) accw[r] = _mm256_add_epi32(accw[r], _mm256_madd_epi16(wv, ones));
-        for (size_t t = 0; t < T; ++t) {
-          acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_madd_epi16(wv, load(a[t] + g * 16)));
-        }
-      }
+      const uint8_t* src[R];
+      for (size_t r = 0; r < R; ++r) src[r] = w + r * c.k + g * 16;
+      step_i8<R, T, kCorr>(src, a, g, acc, accw);
+    }
+    if (in_place < g1) {
+      const uint8_t* src[R];
+      for (size_t r = 0; r < R; ++r) src[r] = tail[r];
+      step_i8<R, T, kCorr>(src, a, in_place, acc, accw);
     }
     for (size_t r = 0; r < R; ++r) {
       if constexpr (kCorr) sw[r] += hsum64(accw[r]);
