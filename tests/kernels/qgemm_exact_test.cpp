@@ -299,6 +299,37 @@ TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
   }
 }
 
+// The 32-bit lane bounds of the AVX2 path at K = 32768 (the largest K it takes): every product
+// at its largest magnitude, n = -32768 or 65535 times w = -128 (int8) or -8 (int4), for both
+// activation encodings (n within int16, and n shifted), and K = 32769 (the portable path).
+TEST(QgemmExact, Avx2LargestKIsExact) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = nullptr;
+  for (const SimdTarget& t : targets) {
+    if (t.name == "AVX2") avx2 = &t;
+  }
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  ScopedSimdTarget scope(*avx2);
+  std::mt19937 rng(32768);
+  for (const WeightBits bits : {WeightBits::kInt8, WeightBits::kInt4}) {
+    for (const int64_t k : {int64_t{32768}, int64_t{32767}, int64_t{32769}}) {
+      for (const int32_t offset : {32768, 0}) {
+        const Case c{bits, 0, 2, 5, k};
+        Problem p = make(rng, c, true);  // w at its minimum
+        p.zp = offset;
+        for (size_t i = 0; i < p.ints.size(); ++i) {
+          p.ints[i] = (offset == 0 ? 65535 : 0) - offset;  // -32768 or 65535
+          p.x[i] = p.act_scale * static_cast<float>(p.ints[i]);
+        }
+        SCOPED_TRACE(::testing::Message() << "int" << static_cast<int>(bits) << " K=" << k
+                                          << " offset " << offset);
+        EXPECT_TRUE(same_bits(run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr),
+                              expected(p, true)));
+      }
+    }
+  }
+}
+
 // Off the grid on AVX2: x not a multiple of the scale, u below 0 or above 65535, NaN and an
 // infinity each fall back to the float path.
 TEST(QgemmExact, Avx2OffGridFallsBack) {
