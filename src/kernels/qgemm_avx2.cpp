@@ -20,7 +20,7 @@
 // 2^24, and s * (a lane's 8 weights) at most 2^15 * 64 = 2^21.
 // Tiles: R rows x T tokens; each widened weight vector is used for T tokens (decode: 4 x 1,
 // prefill: 3 x 4 or 2 x 4). int4 block 32: each group's lane vector goes to a scratch row;
-// four groups (eight blocks) are reduced by three vphaddd into [blocks 0,2,4,6 | 1,3,5,7] and
+// four groups (eight blocks) are reduced (unpacks and adds) into [blocks 0,2,4,6 | 1,3,5,7] and
 // meet their scales in double lanes: acc[b mod 8] += double(s) * double(D), in increasing b.
 #include <algorithm>
 #include <atomic>
@@ -186,6 +186,14 @@ HS_AVX2_FN inline void unpack_i4(__m256i wb, __m256i* wj) {
   wj[3] = _mm256_srai_epi16(wb, 12);
 }
 
+// Per 128-bit half, the four lane sums of four group vectors: [v0, v1, v2, v3 totals] (what
+// two levels of vphaddd give, in single-uop unpacks and adds).
+HS_AVX2_FN inline __m256i block_sums(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(v0, v1), _mm256_unpackhi_epi32(v0, v1));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(v2, v3), _mm256_unpackhi_epi32(v2, v3));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+}
+
 // int4, per channel (kBlocks false) or blocks of 32 (comb: [R*T][G*8] scratch).
 template <size_t R, size_t T, bool kCorr, bool kBlocks>
 HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
@@ -265,8 +273,7 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
           }
           // [blocks b0 + 0, 2, 4, 6 | b0 + 1, 3, 5, 7]. The products are exact in double (a
           // 24-bit scale times |D| < 2^24), so a contracted multiply-add gives the same bits.
-          const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]),
-                                              _mm256_hadd_epi32(v[2], v[3]));
+          const __m256i h = block_sums(v[0], v[1], v[2], v[3]);
           acc_e[t] = _mm256_add_pd(
               acc_e[t], _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(h)), se));
           acc_o[t] = _mm256_add_pd(
