@@ -445,8 +445,10 @@ HS_AVX2_FN void layout_v(const Ctx& x, size_t kp, const uint16_t* u, size_t ck, 
 bool avx2_supported() {
   static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                           __builtin_cpu_supports("bmi2");
-  // The dispatched target (not hwy::SupportedTargets(): CPUID per call) is AVX2 or better.
-  return cpu && (dispatched_simd_target() & (HWY_AVX2 | HWY_AVX3 | HWY_AVX3_DL)) != 0;
+  // The dispatched target (not hwy::SupportedTargets(): CPUID per call) is AVX2 or better
+  // (Highway numbers better x86 targets with lower bits; EMU128 and SCALAR are above them).
+  const int64_t t = dispatched_simd_target();
+  return cpu && t > 0 && t <= HWY_AVX2;
 }
 
 bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {

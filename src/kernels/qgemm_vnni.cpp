@@ -292,8 +292,10 @@ bool vnni_supported() {
                           __builtin_cpu_supports("avx512vl") &&
                           __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vnni");
-  // The dispatched target, not hwy::SupportedTargets() (CPUID on every call: slow in VMs).
-  return cpu && (dispatched_simd_target() & (HWY_AVX3 | HWY_AVX3_DL)) != 0;
+  // The dispatched target, not hwy::SupportedTargets() (CPUID on every call: slow in VMs), is
+  // AVX3 or better (lower bits are better x86 targets).
+  const int64_t t = dispatched_simd_target();
+  return cpu && t > 0 && t <= HWY_AVX3;
 }
 
 bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
