@@ -179,8 +179,12 @@ const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
   return *cached;
 }
 
+// exact: x is on the 16-bit activation grid x = 2^-15 * n (qgemm.h), so the exact integer path
+// runs where quantized_exact_is_fast() (the runtime's 16a8w / 16a4w projections).
+constexpr float kGridScale = 1.f / 32768.f;
+
 hs::Status run_once(const WeightSet& w, size_t copy, int64_t m, const std::vector<float>& x,
-                    std::vector<float>& y, ThreadPool* pool) {
+                    std::vector<float>& y, ThreadPool* pool, bool exact) {
   const hs::kernels::MatmulShape shape{m, w.n, w.k, hs::kernels::ActLayout::kTokenMajor};
   if (w.format == Format::kF32)
     return hs::kernels::matmul_f32(shape, x, {w.f32[copy], {}}, y, pool);
@@ -191,22 +195,28 @@ hs::Status run_once(const WeightSet& w, size_t copy, int64_t m, const std::vecto
       w.data[copy],
       w.scales,
       w.format == Format::kInt4Block32 ? 32 : 0,
-      {}};
+      {},
+      exact ? kGridScale : 0.f,
+      32768};
   return hs::kernels::matmul_quantized(shape, x, q, y, pool);
 }
 
-void bench_matmul(benchmark::State& state, Format format, Shape s, int64_t m, int threads) {
+void bench_matmul(benchmark::State& state, Format format, Shape s, int64_t m, int threads,
+                  bool exact) {
   ThreadPool pool(threads);
   const WeightSet& w = weights_for(format, s.n, s.k);
   const size_t copies = format == Format::kF32 ? w.f32.size() : w.data.size();
   std::vector<float> x(static_cast<size_t>(m * s.k)), y(static_cast<size_t>(m * s.n));
   std::mt19937 rng(2);
-  for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  for (float& v : x) {
+    v = exact ? kGridScale * static_cast<float>(std::uniform_int_distribution<int>(-32768, 32767)(rng))
+              : std::uniform_real_distribution<float>(-1, 1)(rng);
+  }
   size_t copy = 0;
   double elapsed = 0;
   for (auto _ : state) {
     const Clock::time_point t0 = Clock::now();
-    const hs::Status st = run_once(w, copy, m, x, y, &pool);
+    const hs::Status st = run_once(w, copy, m, x, y, &pool, exact);
     elapsed += seconds_since(t0);
     if (!st.ok()) {
       state.SkipWithError(st.error().message().c_str());
@@ -251,15 +261,19 @@ void register_benchmarks() {
   }
   for (const Shape& s : kShapes) {
     for (Format f : {Format::kF32, Format::kInt8PerChannel, Format::kInt4Block32}) {
-      for (int64_t m : {1, 32}) {
-        for (int threads : {1, 2}) {
-          const std::string name = std::string("matmul/") + format_name(f) + "/" + s.model + "/" +
-                                   std::to_string(s.n) + "x" + std::to_string(s.k) +
-                                   "/M:" + std::to_string(m) +
-                                   "/threads:" + std::to_string(threads);
-          benchmark::RegisterBenchmark(name.c_str(), bench_matmul, f, s, m, threads)
-              ->UseRealTime()
-              ->Unit(benchmark::kMicrosecond);
+      for (bool exact : {false, true}) {
+        if (exact && f == Format::kF32) continue;
+        for (int64_t m : {1, 32}) {
+          for (int threads : {1, 2}) {
+            const std::string name = std::string("matmul/") + format_name(f) +
+                                     (exact ? "-exact" : "") + "/" + s.model + "/" +
+                                     std::to_string(s.n) + "x" + std::to_string(s.k) +
+                                     "/M:" + std::to_string(m) +
+                                     "/threads:" + std::to_string(threads);
+            benchmark::RegisterBenchmark(name.c_str(), bench_matmul, f, s, m, threads, exact)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+          }
         }
       }
     }

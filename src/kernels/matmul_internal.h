@@ -94,6 +94,12 @@ void for_rows(const MatmulCall& c, size_t unit, Fn&& fn) {
   });
 }
 
+// The Highway target (HWY_AVX2, ...) the dynamically dispatched kernels run on now: the best of
+// the CPU's supported targets (or of those ScopedSimdTarget allows) that was compiled. Cheap,
+// unlike hwy::SupportedTargets(), which re-runs CPUID on every call (tens of microseconds in a
+// virtual machine: more than a decode-sized matmul). simd_info.cpp.
+int64_t dispatched_simd_target();
+
 // The quantized entry points of the per-format translation units.
 Status matmul_int8(const MatmulCall& c, const QWeightsCall& q);  // qgemm_int8.cpp
 Status matmul_int4(const MatmulCall& c, const QWeightsCall& q);  // qgemm_int4.cpp

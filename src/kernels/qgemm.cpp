@@ -62,7 +62,9 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
   c.k = static_cast<size_t>(k);
   detail::QWeightsCall q;
   q.block = static_cast<size_t>(block);
-  return detail::vnni_supported() && detail::vnni_handles(c, q, static_cast<int>(bits));
+  const int b = static_cast<int>(bits);
+  return (detail::vnni_supported() && detail::vnni_handles(c, q, b)) ||
+         (detail::avx2_supported() && detail::avx2_handles(c, q, b));
 }
 
 }  // namespace hs::kernels

@@ -45,6 +45,7 @@ float finish_blocks(const double* a, double s_a, float bias) {
 Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
   if (vnni_supported() && vnni_handles(c, q, bits)) return matmul_vnni(c, q, bits, grid, ran);
+  if (avx2_supported() && avx2_handles(c, q, bits)) return matmul_avx2(c, q, bits, grid, ran);
   auto* n = reinterpret_cast<int32_t*>(thread_scratch(ScratchSlot::kExactAct, c.m * c.k));
   if (n == nullptr) return out_of_memory("matmul_quantized", c.m * c.k);
   if (!grid_ints(c, grid, n)) return ok_status();

@@ -1,7 +1,7 @@
 // Internal to the kernels: the exact integer path of matmul_quantized (qgemm.h, "Activation
 // grid"). x is first mapped to integers n = x / act_scale (every x must be on the grid, else
 // the float path runs); the dot products are exact integers; one shared epilogue turns them
-// into floats, so every path (portable C++, AVX-512 VNNI) and every M gives the same bits.
+// into floats, so every path (portable C++, AVX-512 VNNI, AVX2) and every M gives the same bits.
 #pragma once
 
 #include <cstddef>
@@ -25,12 +25,19 @@ float finish_channel(int64_t d, float s_w, double s_a, float bias);
 float finish_blocks(const double* acc8, double s_a, float bias);
 
 // The AVX-512 VNNI path (qgemm_vnni.cpp): nullptr-safe query and entry. vnni_supported() is
-// false off x86-64, on CPUs without AVX512-VNNI/BW/VL and when Highway's supported targets
-// (ScopedSimdTarget) exclude AVX3. vnni_handles() says which formats it covers (the rest take
+// false off x86-64, on CPUs without AVX512-VNNI/BW/VL and when Highway's dispatched target
+// (ScopedSimdTarget) is not AVX3. vnni_handles() says which formats it covers (the rest take
 // the portable path).
 bool vnni_supported();
 bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
 // *ran = false when some x is off the grid.
 Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
+
+// The AVX2 path (qgemm_avx2.cpp), for x86-64 CPUs without VNNI; the same contract:
+// avx2_supported() is false off x86-64, without AVX2/FMA/BMI2 and when Highway's dispatched
+// target is worse than AVX2; avx2_handles() covers the formats of vnni_handles().
+bool avx2_supported();
+bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
+Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
 }  // namespace hs::kernels::detail

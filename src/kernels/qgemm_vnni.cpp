@@ -1,5 +1,5 @@
 // The exact integer path of matmul_quantized on AVX-512 VNNI (qgemm_exact.h), chosen at run time
-// (CPU check + Highway's supported targets, so ScopedSimdTarget can force the portable path).
+// (CPU check + Highway's dispatched target, so ScopedSimdTarget can force the portable path).
 //
 // Activations: u = n + offset (16 bits) is split into bytes hi, lo; weights are signed bytes
 // (int8) or 16 * nibble (int4: (byte << 4) & 0xf0 and byte & 0xf0). vpdpbusd (u8 x s8, 4 per
@@ -292,7 +292,10 @@ bool vnni_supported() {
                           __builtin_cpu_supports("avx512vl") &&
                           __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512vnni");
-  return cpu && (hwy::SupportedTargets() & (HWY_AVX3 | HWY_AVX3_DL)) != 0;
+  // The dispatched target, not hwy::SupportedTargets() (CPUID on every call: slow in VMs), is
+  // AVX3 or better (lower bits are better x86 targets).
+  const int64_t t = dispatched_simd_target();
+  return cpu && t > 0 && t <= HWY_AVX3;
 }
 
 bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {

@@ -37,6 +37,10 @@ std::vector<SimdTarget> targets_in(int64_t mask) {
 
 }  // namespace
 
+namespace detail {
+int64_t dispatched_simd_target() { return HWY_DYNAMIC_DISPATCH(DispatchedTarget)(); }
+}  // namespace detail
+
 std::string simd_target_name() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTarget)()); }
 
 std::vector<SimdTarget> compiled_simd_targets() { return targets_in(HWY_TARGETS); }

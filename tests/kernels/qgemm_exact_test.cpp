@@ -1,11 +1,13 @@
 // matmul_quantized's exact integer path (qgemm.h, "Activation grid"): x on a 16-bit grid gives
-// bit-identical results on every SIMD target (AVX-512 VNNI or portable), for every M (a row
+// bit-identical results on every SIMD target (AVX-512 VNNI, AVX2 or portable), for every M (a row
 // computed alone equals the same row inside a larger M: the dot and panel paths no longer
 // differ), both layouts, any thread count; the values equal an independent int64/double
 // evaluation of the documented formula; x off the grid falls back to the float path.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -216,6 +218,153 @@ TEST(QgemmExact, OffGridFallsBackToTheFloatPath) {
       EXPECT_TRUE(
           same_bits(run(q, 0, c.m, ActLayout::kTokenMajor, false, q.act_scale, nullptr), fl));
     }
+  }
+}
+
+// x on the grid with u = n + offset drawn from [u_lo, u_hi], plus both extremes u = 0 and 65535
+// at random positions when `extremes`.
+Problem make_offset(std::mt19937& rng, const Case& cs, int32_t offset, int32_t u_lo, int32_t u_hi,
+                    bool extremes) {
+  Problem p = make(rng, cs, false);
+  p.zp = offset;
+  std::uniform_int_distribution<int32_t> ud(u_lo, u_hi), pick(0, 15);
+  for (size_t i = 0; i < p.ints.size(); ++i) {
+    int32_t u = ud(rng);
+    if (extremes && pick(rng) == 0) u = pick(rng) < 8 ? 0 : 65535;
+    p.ints[i] = u - offset;
+    p.x[i] = p.act_scale * static_cast<float>(p.ints[i]);
+  }
+  return p;
+}
+
+// The AVX2 implementation (x86-64 CPUs with AVX2) against the formula and the portable path:
+// random shapes (M 1..40, N not multiples of 4, K odd / not multiples of 16, 32 or 64, block
+// 32 with a partial last block), offsets 0, 32768 and odd ones, u over the whole grid (n beyond
+// int16: the shifted activations) or a narrow range (n within int16), u = 0 and 65535, both
+// layouts, 1 and 2 threads. HS_QGEMM_AVX2_CASES=N for a longer sweep.
+TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = nullptr;
+  for (const SimdTarget& t : targets) {
+    if (t.name == "AVX2") avx2 = &t;
+  }
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget& portable = targets.back();  // the least capable: no SIMD exact path
+  ASSERT_NE(portable.name, "AVX2");
+  {
+    ScopedSimdTarget scope(portable);
+    EXPECT_FALSE(quantized_exact_is_fast(WeightBits::kInt8, 0, 576));
+  }
+  {
+    ScopedSimdTarget scope(*avx2);
+    EXPECT_TRUE(quantized_exact_is_fast(WeightBits::kInt8, 0, 576));
+    EXPECT_TRUE(quantized_exact_is_fast(WeightBits::kInt4, 0, 32768));
+    EXPECT_TRUE(quantized_exact_is_fast(WeightBits::kInt4, 32, 1536));
+    EXPECT_FALSE(quantized_exact_is_fast(WeightBits::kInt8, 32, 576));
+    EXPECT_FALSE(quantized_exact_is_fast(WeightBits::kInt4, 64, 576));
+    EXPECT_FALSE(quantized_exact_is_fast(WeightBits::kInt8, 0, 32769));
+  }
+  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
+  const int count = env != nullptr ? std::atoi(env) : 48;
+  std::mt19937 rng(2014);
+  ThreadPool pool(2);
+  const std::pair<WeightBits, int64_t> schemes[] = {
+      {WeightBits::kInt8, 0}, {WeightBits::kInt4, 0}, {WeightBits::kInt4, 32}};
+  const int32_t offsets[] = {0, 32768, 12345, 65535};
+  for (int i = 0; i < count; ++i) {
+    const auto [bits, block] = schemes[i % 3];
+    const int64_t m = std::uniform_int_distribution<int64_t>(1, 40)(rng);
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 37)(rng);
+    const int64_t k = i < 6 ? int64_t{1} + i * 64 : std::uniform_int_distribution<int64_t>(1, 700)(rng);
+    const int32_t offset = offsets[(i / 3) % 4];
+    const bool narrow = i % 5 == 0;  // u within offset +- 30000: n fits int16, no shift
+    const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
+    const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+    const Case c{bits, block, m, n, k};
+    const Problem p = make_offset(rng, c, offset, lo, hi, !narrow);
+    SCOPED_TRACE(::testing::Message() << "case " << i << ": int" << static_cast<int>(bits)
+                                      << " block " << block << " M=" << m << " N=" << n
+                                      << " K=" << k << " offset " << offset);
+    const Floats want = expected(p, true);
+    Floats ref;
+    {
+      ScopedSimdTarget scope(portable);
+      ref = run(p, 0, m, ActLayout::kTokenMajor, true, p.act_scale, nullptr);
+    }
+    EXPECT_TRUE(same_bits(ref, want));
+    ScopedSimdTarget scope(*avx2);
+    const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
+    EXPECT_TRUE(same_bits(run(p, 0, m, layout, true, p.act_scale, nullptr), ref));
+    EXPECT_TRUE(same_bits(run(p, 0, m, layout, true, p.act_scale, &pool), ref));
+  }
+}
+
+// The 32-bit lane bounds of the AVX2 path at K = 32768 (the largest K it takes): every product
+// at its largest magnitude, n = -32768 or 65535 times w = -128 (int8) or -8 (int4), for both
+// activation encodings (n within int16, and n shifted), and K = 32769 (the portable path).
+TEST(QgemmExact, Avx2LargestKIsExact) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = nullptr;
+  for (const SimdTarget& t : targets) {
+    if (t.name == "AVX2") avx2 = &t;
+  }
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  ScopedSimdTarget scope(*avx2);
+  std::mt19937 rng(32768);
+  for (const WeightBits bits : {WeightBits::kInt8, WeightBits::kInt4}) {
+    for (const int64_t k : {int64_t{32768}, int64_t{32767}, int64_t{32769}}) {
+      for (const int32_t offset : {32768, 0}) {
+        const Case c{bits, 0, 2, 5, k};
+        Problem p = make(rng, c, true);  // w at its minimum
+        p.zp = offset;
+        for (size_t i = 0; i < p.ints.size(); ++i) {
+          p.ints[i] = (offset == 0 ? 65535 : 0) - offset;  // -32768 or 65535
+          p.x[i] = p.act_scale * static_cast<float>(p.ints[i]);
+        }
+        SCOPED_TRACE(::testing::Message() << "int" << static_cast<int>(bits) << " K=" << k
+                                          << " offset " << offset);
+        EXPECT_TRUE(same_bits(run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr),
+                              expected(p, true)));
+      }
+    }
+  }
+}
+
+// Off the grid on AVX2: x not a multiple of the scale, u below 0 or above 65535, NaN and an
+// infinity each fall back to the float path.
+TEST(QgemmExact, Avx2OffGridFallsBack) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = nullptr;
+  for (const SimdTarget& t : targets) {
+    if (t.name == "AVX2") avx2 = &t;
+  }
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  ScopedSimdTarget scope(*avx2);
+  std::mt19937 rng(5);
+  for (const auto& [bits, block] :
+       {std::pair{WeightBits::kInt8, int64_t{0}}, std::pair{WeightBits::kInt4, int64_t{32}},
+        std::pair{WeightBits::kInt4, int64_t{0}}}) {
+    const Case c{bits, block, 3, 6, 77};
+    const Problem base = make_offset(rng, c, 32768, 0, 65535, true);
+    const float inf = std::numeric_limits<float>::infinity();
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    for (int variant = 0; variant < 5; ++variant) {
+      Problem p = base;
+      const size_t at = 2 * 77 + 76;  // the last k of the last token (a partial vector)
+      if (variant == 0) p.x[at] = std::nextafter(p.x[at], inf);
+      if (variant == 1) p.x[at] = p.act_scale * -32769.f;  // u = -1
+      if (variant == 2) p.x[at] = p.act_scale * 32768.f;   // u = 65536
+      if (variant == 3) p.x[at] = nan;
+      if (variant == 4) p.x[at] = -inf;
+      SCOPED_TRACE(::testing::Message() << "int" << static_cast<int>(bits) << " block " << block
+                                        << " variant " << variant);
+      const Floats fl = run(p, 0, c.m, ActLayout::kTokenMajor, true, 0.f, nullptr);
+      const Floats ex = run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr);
+      EXPECT_EQ(std::memcmp(fl.data(), ex.data(), fl.size() * sizeof(float)), 0);
+    }
+    // On the grid (u = 0 and 65535 included) it does run: the formula's bits.
+    EXPECT_TRUE(same_bits(run(base, 0, c.m, ActLayout::kTokenMajor, true, base.act_scale, nullptr),
+                          expected(base, true)));
   }
 }
 

@@ -54,7 +54,7 @@ struct QuantizedWeights {
   //                y = float(tree(acc[0..7]) * act_scale + bias[n]),
   //                tree = ((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7))
   // The result is the same for every M, every row range, thread count and SIMD path (AVX-512
-  // VNNI or portable); otherwise (some x off the grid) the float path runs. The portable
+  // VNNI, AVX2 or portable); otherwise (some x off the grid) the float path runs. The portable
   // implementation is a plain scalar loop (exact, slow): callers that want speed request the
   // path only when quantized_exact_is_fast() says a SIMD implementation runs it.
   float act_scale = 0.f;
@@ -68,8 +68,8 @@ Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
                         const QuantizedWeights& weights, std::span<float> y, ThreadPool* pool);
 
 // True when the exact integer path (act_scale > 0) runs on a SIMD implementation here (x86-64
-// with AVX512-VNNI/BW/VL/DQ; not on AVX2-only CPUs) for int8 per channel and int4 per channel or
-// block 32 weights with K <= 32768.
+// with AVX512-VNNI/BW/VL/DQ, or else with AVX2/FMA/BMI2) for int8 per channel and int4 per
+// channel or block 32 weights with K <= 32768.
 bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k);
 
 // Bytes per packed int4 row: ceil(K / 2).

@@ -1,0 +1,523 @@
+// The exact integer path of matmul_quantized on AVX2 (qgemm_exact.h), for x86-64 CPUs without
+// AVX-512 VNNI; chosen at run time (CPU check + Highway's dispatched target is AVX2 or better,
+// so ScopedSimdTarget can force the portable path). Same integers, same epilogues, same bits.
+//
+// Activations: n = x / act_scale (on the grid, else *ran = false) is stored as int16
+//   v = n - s,  s = 0 when every n of the call fits int16, else s = min(n) + 32768
+// (n spans at most 65535 values, so v always fits), and
+//   D = sum_k n_k w_k = sum_k v_k w_k + s * sum_k w_k        (the w sum only when s != 0).
+// vpmaddwd (i16 x i16 -> i32, sums of 2 products) multiplies v by the weights widened to int16:
+//   int8:  16 k per group, natural order, vpmovsxbw.
+//   int4:  64 k per group = 32 bytes = 16 words; word i holds k = 4i + j in bits 4j..4j+3, and
+//          (word << (12 - 4j)) >>arith 12 is that nibble, sign-extended. So each token's v is laid
+//          out per group as 4 rows j of 16: position 16 j + i holds k = 4i + j. In every vector
+//          i16 lanes 0..7 are k < 32 (block 2g), lanes 8..15 the rest (block 2g + 1), so after
+//          vpmaddwd the low 128-bit half sums block 2g and the high half block 2g + 1.
+// Overflow of the 32-bit lanes: |v| <= 2^15, |w| <= 2^7 (int8) so one vpmaddwd lane is at most
+// 2 * 2^22 = 2^23; int8 lanes are flushed to int64 every kFlushGroups = 128 groups, at most
+// 2^30 < 2^31. int4: |w| <= 8, a lane gains at most 8 * 2^18 = 2^21 per group (4 vpmaddwd) and
+// K <= 32768 gives at most 512 groups: 2^30. A block-32 sum of n w is at most 32 * 65535 * 8 <
+// 2^24, and s * (a lane's 8 weights) at most 2^15 * 64 = 2^21.
+// Tiles: R rows x T tokens; each widened weight vector is used for T tokens (decode: 4 x 1,
+// prefill: 3 x 4 or 2 x 4). int4 block 32: each group's lane vector goes to a scratch row;
+// four groups (eight blocks) are reduced (unpacks and adds) into [blocks 0,2,4,6 | 1,3,5,7] and
+// meet their scales in double lanes: acc[b mod 8] += double(s) * double(D), in increasing b.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "hwy/targets.h"
+#include "qgemm_exact.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HS_AVX2 1
+#define HS_AVX2_FN __attribute__((target("avx2,fma,bmi2")))
+#else
+#define HS_AVX2 0
+#endif
+
+namespace hs::kernels::detail {
+
+#if HS_AVX2
+namespace {
+
+constexpr size_t kMaxK = 32768;
+constexpr size_t kFlushGroups = 128;  // int8: 32-bit lanes reach at most 2^30 (see above)
+constexpr size_t kRowUnit = 12;       // for_rows granularity: whole 4-row and 3-row tiles
+
+struct Ctx {
+  const MatmulCall* c;
+  const QWeightsCall* q;
+  size_t gk;          // k per group: 16 (int8) or 64 (int4)
+  size_t groups;      // G = ceil(K / gk)
+  size_t row_bytes;   // weight bytes per row
+  size_t full;        // groups whose weights are read in place (the rest: zero-padded copy)
+  const int16_t* act; // [M][G * gk] v, laid out per group, zero past K
+  int32_t shift;      // s
+  double s_a;
+};
+
+HS_AVX2_FN inline __m256i load(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// Sum of the eight int32 lanes, in int64 (eight lanes of up to 2^30 overflow int32).
+HS_AVX2_FN inline int64_t hsum64(__m256i v) {
+  const __m256i s = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+                                     _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+  const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
+}
+
+// finish_channel and finish_blocks (qgemm_exact.cpp) inline, the same operations in the same
+// order: the empty asm keeps the compiler from contracting t * s_a + bias into an FMA (which
+// would round once instead of twice).
+HS_AVX2_FN inline float finish_ch(int64_t d, float s_w, double s_a, float bias) {
+  double t = static_cast<double>(s_w) * static_cast<double>(d);
+  t *= s_a;
+  __asm__("" : "+x"(t));
+  return static_cast<float>(t + static_cast<double>(bias));
+}
+
+// acc_e = acc[0, 2, 4, 6], acc_o = acc[1, 3, 5, 7]:
+// tree = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).
+HS_AVX2_FN inline float finish_bl(__m256d acc_e, __m256d acc_o, double s_a, float bias) {
+  const __m256d p = _mm256_add_pd(acc_e, acc_o);  // a0+a1, a2+a3, a4+a5, a6+a7
+  const __m128d q = _mm_hadd_pd(_mm256_castpd256_pd128(p), _mm256_extractf128_pd(p, 1));
+  double t = _mm_cvtsd_f64(q) + _mm_cvtsd_f64(_mm_unpackhi_pd(q, q));
+  t *= s_a;
+  __asm__("" : "+x"(t));
+  return static_cast<float>(t + static_cast<double>(bias));
+}
+
+HS_AVX2_FN inline void store_y(const MatmulCall& c, size_t m, size_t n, float v) {
+  if (c.layout == ActLayout::kTokenMajor) {
+    c.y[m * c.n + n] = v;
+  } else {
+    c.y[n * c.m + m] = v;
+  }
+}
+
+// Weight bytes of the last group of each of R rows, zero past the row (int4 with odd K: the
+// padding nibble zeroed too, for the weight sums).
+template <size_t R>
+void copy_tails(const Ctx& x, const uint8_t* w, uint8_t (*tail)[32]) {
+  const size_t gbytes = x.gk == 16 ? 16 : 32, at = x.full * gbytes;
+  if (x.full == x.groups) return;
+  for (size_t r = 0; r < R; ++r) {
+    std::memset(tail[r], 0, 32);
+    std::memcpy(tail[r], w + r * x.row_bytes + at, x.row_bytes - at);
+    if (x.gk == 64 && x.c->k % 2 == 1) tail[r][x.row_bytes - at - 1] &= 0x0f;
+  }
+}
+
+// One group of 16 k: acc[r][t] += w[r] . a[t] (8 lanes of 2 products), accw[r] += sum w[r].
+template <size_t R, size_t T, bool kCorr>
+HS_AVX2_FN __attribute__((always_inline)) inline void step_i8(const uint8_t* const (&src)[R],
+                                                              const int16_t* const (&a)[T],
+                                                              size_t g, __m256i (&acc)[R][T],
+                                                              __m256i (&accw)[R]) {
+  for (size_t r = 0; r < R; ++r) {
+    const __m256i wv =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src[r])));
+    if constexpr (kCorr) {
+      accw[r] = _mm256_add_epi32(accw[r], _mm256_madd_epi16(wv, _mm256_set1_epi16(1)));
+    }
+    for (size_t t = 0; t < T; ++t) {
+      acc[r][t] = _mm256_add_epi32(_mm256_madd_epi16(wv, load(a[t] + g * 16)), acc[r][t]);
+    }
+  }
+}
+
+// int8 per channel: R rows from n0 x T tokens from m0.
+template <size_t R, size_t T, bool kCorr>
+HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
+  const MatmulCall& c = *x.c;
+  const uint8_t* w = x.q->data + n0 * c.k;
+  alignas(32) uint8_t tail[R][32];
+  copy_tails<R>(x, w, tail);
+  const int16_t* a[T];
+  for (size_t t = 0; t < T; ++t) a[t] = x.act + (m0 + t) * x.groups * 16;
+  int64_t d[R][T] = {};
+  int64_t sw[R] = {};
+  for (size_t g0 = 0; g0 < x.groups; g0 += kFlushGroups) {
+    const size_t g1 = std::min(x.groups, g0 + kFlushGroups);
+    __m256i acc[R][T], accw[R];
+    for (size_t r = 0; r < R; ++r) {
+      accw[r] = _mm256_setzero_si256();
+      for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
+    }
+    // Groups read in place, then (last chunk) the zero-padded tail group.
+    const size_t in_place = std::min(g1, std::max(g0, x.full));
+    for (size_t g = g0; g < in_place; ++g) {
+      // Rows of 1-2 KiB are too short for the hardware prefetchers, so the next tile (the R
+      // rows after these, contiguous) is prefetched at the rate this one is read (qgemm_int8).
+      _mm_prefetch(reinterpret_cast<const char*>(w + R * c.k + R * g * 16), _MM_HINT_T0);
+      const uint8_t* src[R];
+      for (size_t r = 0; r < R; ++r) src[r] = w + r * c.k + g * 16;
+      step_i8<R, T, kCorr>(src, a, g, acc, accw);
+    }
+    if (in_place < g1) {
+      const uint8_t* src[R];
+      for (size_t r = 0; r < R; ++r) src[r] = tail[r];
+      step_i8<R, T, kCorr>(src, a, in_place, acc, accw);
+    }
+    for (size_t r = 0; r < R; ++r) {
+      if constexpr (kCorr) sw[r] += hsum64(accw[r]);
+      for (size_t t = 0; t < T; ++t) d[r][t] += hsum64(acc[r][t]);
+    }
+  }
+  for (size_t r = 0; r < R; ++r) {
+    const size_t n = n0 + r;
+    const float bias = c.bias != nullptr ? c.bias[n] : 0.f;
+    for (size_t t = 0; t < T; ++t) {
+      const int64_t dd = d[r][t] + int64_t{x.shift} * sw[r];
+      store_y(c, m0 + t, n, finish_ch(dd, x.q->scales[n], x.s_a, bias));
+    }
+  }
+}
+
+// The four sign-extended nibble vectors of 32 int4 weight bytes (j: k = 4i + j of word i).
+HS_AVX2_FN inline void unpack_i4(__m256i wb, __m256i* wj) {
+  wj[0] = _mm256_srai_epi16(_mm256_slli_epi16(wb, 12), 12);
+  wj[1] = _mm256_srai_epi16(_mm256_slli_epi16(wb, 8), 12);
+  wj[2] = _mm256_srai_epi16(_mm256_slli_epi16(wb, 4), 12);
+  wj[3] = _mm256_srai_epi16(wb, 12);
+}
+
+// Per 128-bit half, the four lane sums of four group vectors: [v0, v1, v2, v3 totals] (what
+// two levels of vphaddd give, in single-uop unpacks and adds).
+HS_AVX2_FN inline __m256i block_sums(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+  const __m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(v0, v1), _mm256_unpackhi_epi32(v0, v1));
+  const __m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(v2, v3), _mm256_unpackhi_epi32(v2, v3));
+  return _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
+}
+
+// int4, per channel (kBlocks false) or blocks of 32 (comb: [R*T][G*8] scratch).
+template <size_t R, size_t T, bool kCorr, bool kBlocks>
+HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
+  const MatmulCall& c = *x.c;
+  const uint8_t* w = x.q->data + n0 * x.row_bytes;
+  alignas(32) uint8_t tail[R][32];
+  copy_tails<R>(x, w, tail);
+  const size_t G = x.groups;
+  if constexpr (kBlocks) {
+    // The R rows' scales (R * nb floats), needed by the epilogue: a cache miss otherwise.
+    const char* sc = reinterpret_cast<const char*>(x.q->scales + n0 * x.q->blocks);
+    for (size_t i = 0; i < R * x.q->blocks * 4; i += 64) _mm_prefetch(sc + i, _MM_HINT_T0);
+  }
+  const int16_t* a[T];
+  for (size_t t = 0; t < T; ++t) a[t] = x.act + (m0 + t) * G * 64;
+  const __m256i ones = _mm256_set1_epi16(1), shift = _mm256_set1_epi32(x.shift);
+  __m256i acc[R][T], accw[R];
+  for (size_t r = 0; r < R; ++r) {
+    accw[r] = _mm256_setzero_si256();
+    for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
+  }
+  for (size_t g = 0; g < G; ++g) {
+    const char* next = reinterpret_cast<const char*>(w + R * x.row_bytes + R * g * 32);
+    _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
+    if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
+    for (size_t r = 0; r < R; ++r) {
+      const uint8_t* row = w + r * x.row_bytes;
+      __m256i wj[4];
+      unpack_i4(load(g < x.full ? row + g * 32 : tail[r]), wj);
+      __m256i cw = _mm256_setzero_si256();
+      if constexpr (kCorr) {
+        const __m256i ws = _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]),
+                                            _mm256_add_epi16(wj[2], wj[3]));
+        if constexpr (kBlocks) {
+          cw = _mm256_mullo_epi32(_mm256_madd_epi16(ws, ones), shift);
+        } else {
+          accw[r] = _mm256_add_epi32(accw[r], _mm256_madd_epi16(ws, ones));
+        }
+      }
+      for (size_t t = 0; t < T; ++t) {
+        const int16_t* at = a[t] + g * 64;
+        const __m256i s01 = _mm256_add_epi32(_mm256_madd_epi16(wj[0], load(at)),
+                                             _mm256_madd_epi16(wj[1], load(at + 16)));
+        const __m256i s23 = _mm256_add_epi32(_mm256_madd_epi16(wj[2], load(at + 32)),
+                                             _mm256_madd_epi16(wj[3], load(at + 48)));
+        if constexpr (kBlocks) {
+          __m256i s = _mm256_add_epi32(s01, s23);
+          if constexpr (kCorr) s = _mm256_add_epi32(s, cw);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(comb + ((r * T + t) * G + g) * 8), s);
+        } else {
+          acc[r][t] = _mm256_add_epi32(acc[r][t], _mm256_add_epi32(s01, s23));
+        }
+      }
+    }
+  }
+  const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (size_t r = 0; r < R; ++r) {
+    const size_t n = n0 + r;
+    const float bias = c.bias != nullptr ? c.bias[n] : 0.f;
+    if constexpr (kBlocks) {
+      const size_t nb = x.q->blocks;
+      const float* sc = x.q->scales + n * nb;
+      __m256d acc_e[T], acc_o[T];  // acc[0, 2, 4, 6] and acc[1, 3, 5, 7] of each token
+      for (size_t t = 0; t < T; ++t) acc_e[t] = acc_o[t] = _mm256_setzero_pd();
+      for (size_t g0 = 0; g0 < G; g0 += 4) {
+        const size_t b0 = 2 * g0, here = std::min<size_t>(8, nb - b0);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)), lane);
+        const __m256 s = _mm256_permutevar8x32_ps(_mm256_maskload_ps(sc + b0, mask), even_odd);
+        const __m256d se = _mm256_cvtps_pd(_mm256_castps256_ps128(s));
+        const __m256d so = _mm256_cvtps_pd(_mm256_extractf128_ps(s, 1));
+        for (size_t t = 0; t < T; ++t) {
+          const int32_t* cb = comb + ((r * T + t) * G + g0) * 8;
+          __m256i v[4];
+          for (size_t i = 0; i < 4; ++i) {
+            v[i] = g0 + i < G ? load(cb + i * 8) : _mm256_setzero_si256();
+          }
+          // [blocks b0 + 0, 2, 4, 6 | b0 + 1, 3, 5, 7]. The products are exact in double (a
+          // 24-bit scale times |D| < 2^24), so a contracted multiply-add gives the same bits.
+          const __m256i h = block_sums(v[0], v[1], v[2], v[3]);
+          acc_e[t] = _mm256_add_pd(
+              acc_e[t], _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(h)), se));
+          acc_o[t] = _mm256_add_pd(
+              acc_o[t], _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(h, 1)), so));
+        }
+      }
+      for (size_t t = 0; t < T; ++t) {
+        store_y(c, m0 + t, n, finish_bl(acc_e[t], acc_o[t], x.s_a, bias));
+      }
+    } else {
+      const int64_t sw = kCorr ? hsum64(accw[r]) : 0;
+      for (size_t t = 0; t < T; ++t) {
+        const int64_t d = hsum64(acc[r][t]) + int64_t{x.shift} * sw;
+        store_y(c, m0 + t, n, finish_ch(d, x.q->scales[n], x.s_a, bias));
+      }
+    }
+  }
+}
+
+template <size_t R, size_t T, bool kCorr>
+HS_AVX2_FN void tile(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
+  if (x.gk == 16) {
+    tile_i8<R, T, kCorr>(x, n0, m0);
+  } else if (x.q->block == 0) {
+    tile_i4<R, T, kCorr, false>(x, n0, m0, comb);
+  } else {
+    tile_i4<R, T, kCorr, true>(x, n0, m0, comb);
+  }
+}
+
+// Rows [b0, b1) for tokens [m0, m0 + T): R-row tiles, then single rows.
+template <size_t R, size_t T, bool kCorr>
+HS_AVX2_FN void rows_of(const Ctx& x, size_t b0, size_t b1, size_t m0, int32_t* comb) {
+  size_t n0 = b0;
+  for (; n0 + R <= b1; n0 += R) tile<R, T, kCorr>(x, n0, m0, comb);
+  for (; n0 < b1; ++n0) tile<1, T, kCorr>(x, n0, m0, comb);
+}
+
+// Rows [n_begin, n_end) in blocks whose weights stay in L2 (about 128 KiB); per block, T-token
+// tiles (their activations stay in L1) over R-row tiles, then single tokens.
+template <size_t R, size_t T, bool kCorr>
+HS_AVX2_FN void run_rows(const Ctx& x, size_t n_begin, size_t n_end, int32_t* comb) {
+  const size_t M = x.c->m;
+  const size_t nb = std::max<size_t>(R, (size_t{128} << 10) / x.row_bytes / R * R);
+  for (size_t b0 = n_begin; b0 < n_end; b0 += nb) {
+    const size_t b1 = std::min(n_end, b0 + nb);
+    size_t m = 0;
+    if constexpr (T > 1) {
+      for (; m + T <= M; m += T) rows_of<R, T, kCorr>(x, b0, b1, m, comb);
+    }
+    for (; m < M; ++m) rows_of<R, 1, kCorr>(x, b0, b1, m, comb);
+  }
+}
+
+// Maps every token of x onto the grid: u = n + offset as uint16 in `u` [M][kp] (zero past K);
+// false when some x is off the grid. nmin / nmax: the range of n.
+HS_AVX2_FN bool grid_u16(const Ctx& x, ActGrid grid, size_t kp, uint16_t* u, float* row,
+                         int32_t* nmin, int32_t* nmax) {
+  const MatmulCall& c = *x.c;
+  const __m256 sv = _mm256_set1_ps(grid.scale);
+  const __m256i off = _mm256_set1_epi32(grid.offset);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i lo = _mm256_set1_epi32(65535), hi = _mm256_set1_epi32(0), bad = _mm256_setzero_si256();
+  for (size_t m = 0; m < c.m; ++m) {
+    const float* xr = c.x + m * c.k;
+    if (c.layout == ActLayout::kChannelMajor && c.m > 1) {
+      for (size_t k = 0; k < c.k; ++k) row[k] = c.x[k * c.m + m];
+      xr = row;
+    }
+    uint16_t* um = u + m * kp;
+    size_t k = 0;
+    for (; k < c.k; k += 8) {
+      const size_t here = std::min<size_t>(8, c.k - k);
+      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)), lane);
+      const __m256 xv = _mm256_maskload_ps(xr + k, mask);
+      const __m256i nv = _mm256_cvtps_epi32(_mm256_div_ps(xv, sv));  // nearest, ties to even
+      const __m256 back = _mm256_mul_ps(_mm256_cvtepi32_ps(nv), sv);
+      // Masked-off lanes are 0 = 0 * scale and n = 0: they pass the checks, then u := 0.
+      const __m256i uv = _mm256_and_si256(_mm256_add_epi32(nv, off), mask);
+      bad = _mm256_or_si256(bad, _mm256_castps_si256(_mm256_cmp_ps(back, xv, _CMP_NEQ_UQ)));
+      lo = _mm256_min_epi32(lo, _mm256_blendv_epi8(lo, uv, mask));
+      hi = _mm256_max_epi32(hi, uv);
+      // u outside [0, 65535] (n near +-2^31 from a huge x included) makes lo < 0 or hi > 65535.
+      const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(uv),
+                                              _mm256_extracti128_si256(uv, 1));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(um + k), packed);
+    }
+    std::memset(um + c.k, 0, (kp - c.k) * sizeof(uint16_t));
+  }
+  alignas(32) int32_t l[8], h[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(l), lo);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(h), hi);
+  int32_t umin = l[0], umax = h[0];
+  for (int i = 1; i < 8; ++i) {
+    umin = std::min(umin, l[i]);
+    umax = std::max(umax, h[i]);
+  }
+  if (!_mm256_testz_si256(bad, bad) || umin < 0 || umax > 65535) return false;
+  *nmin = umin - grid.offset;
+  *nmax = umax - grid.offset;
+  return true;
+}
+
+// v = u - (offset + s) (wrapping 16-bit arithmetic; the true v fits int16) in the group layout
+// of x.gk (int8: natural; int4: position 16 j + i of a group holds k = 4i + j), past K: 0.
+HS_AVX2_FN void layout_v(const Ctx& x, size_t kp, const uint16_t* u, size_t ck, int32_t sub) {
+  const __m256i subv = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(sub)));
+  auto* act = const_cast<int16_t*>(x.act);
+  // The 4 x 16 transpose of int4 groups: within 128 bits, words (i, j) at 4i + j go to
+  // [j0: i0 i1 | j1: i0 i1 | j2 .. | j3 ..] (2 words each), then 64-bit pieces are gathered.
+  const __m256i shuf = _mm256_setr_epi8(0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, 0,
+                                        1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15);
+  for (size_t m = 0; m < x.c->m; ++m) {
+    const uint16_t* um = u + m * kp;
+    int16_t* am = act + m * kp;
+    if (x.gk == 16) {
+      for (size_t k = 0; k < kp; k += 16) {
+        __m256i v = _mm256_sub_epi16(load(um + k), subv);
+        if (k + 16 > ck) {  // zero past K (u = 0 there would give -sub)
+          alignas(32) int16_t t[16];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(t), v);
+          for (size_t i = ck - std::min(ck, k); i < 16; ++i) t[i] = 0;
+          v = load(t);
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(am + k), v);
+      }
+      continue;
+    }
+    for (size_t k = 0; k < kp; k += 64) {
+      __m256i q[4];  // q[p]: words i = 4p .. 4p + 3 (128-bit half h: i = 4p + 2h, +1)
+      for (int p = 0; p < 4; ++p) {
+        __m256i v = _mm256_sub_epi16(load(um + k + 16 * p), subv);
+        if (k + 16 * (p + 1) > ck) {
+          alignas(32) int16_t t[16];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(t), v);
+          const size_t from = k + 16 * p;
+          for (size_t i = ck > from ? ck - from : 0; i < 16; ++i) t[i] = 0;
+          v = load(t);
+        }
+        // each 128-bit half: [j0 of its 2 words | j1 | j2 | j3], 32 bits (2 words) each
+        q[p] = _mm256_shuffle_epi8(v, shuf);
+      }
+      // 32-bit piece (p, h, j) holds i = 4p + 2h, 4p + 2h + 1 of row j; row j wants the pieces
+      // in order p, h. Per 128-bit half h: unpack j pieces across p.
+      const __m256i a01 = _mm256_unpacklo_epi32(q[0], q[1]);  // h: [j0 p0, j0 p1, j1 p0, j1 p1]
+      const __m256i b01 = _mm256_unpackhi_epi32(q[0], q[1]);  // h: [j2 p0, j2 p1, j3 p0, j3 p1]
+      const __m256i a23 = _mm256_unpacklo_epi32(q[2], q[3]);
+      const __m256i b23 = _mm256_unpackhi_epi32(q[2], q[3]);
+      const __m256i j0 = _mm256_unpacklo_epi64(a01, a23);  // h: [j0 p0, p1, p2, p3]
+      const __m256i j1 = _mm256_unpackhi_epi64(a01, a23);
+      const __m256i j2 = _mm256_unpacklo_epi64(b01, b23);
+      const __m256i j3 = _mm256_unpackhi_epi64(b01, b23);
+      // Row j wants [p0 h0, p0 h1, p1 h0, p1 h1, ...]: 32-bit lanes (h0: 0..3, h1: 4..7).
+      const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+      int16_t* ag = am + k;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ag), _mm256_permutevar8x32_epi32(j0, perm));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ag + 16),
+                          _mm256_permutevar8x32_epi32(j1, perm));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ag + 32),
+                          _mm256_permutevar8x32_epi32(j2, perm));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ag + 48),
+                          _mm256_permutevar8x32_epi32(j3, perm));
+    }
+  }
+}
+
+}  // namespace
+
+bool avx2_supported() {
+  static const bool cpu = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("bmi2");
+  // The dispatched target (not hwy::SupportedTargets(): CPUID per call) is AVX2 or better
+  // (Highway numbers better x86 targets with lower bits; EMU128 and SCALAR are above them).
+  const int64_t t = dispatched_simd_target();
+  return cpu && t > 0 && t <= HWY_AVX2;
+}
+
+bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
+  if (c.k > kMaxK) return false;
+  return bits == 8 ? q.block == 0 : (q.block == 0 || q.block == 32);
+}
+
+Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
+  *ran = false;
+  Ctx x{};
+  x.c = &c;
+  x.q = &q;
+  x.gk = bits == 8 ? 16 : 64;
+  x.groups = (c.k + x.gk - 1) / x.gk;
+  x.row_bytes = bits == 8 ? c.k : (c.k + 1) / 2;
+  x.full = c.k / x.gk;
+  x.s_a = grid.scale;
+  const size_t kp = x.groups * x.gk;
+  // act [M * kp] i16 | u [M * kp] u16 | row [K] f32, in floats (64-byte pieces).
+  const size_t act_f = (c.m * kp * 2 + 63) / 64 * 16;
+  float* base = thread_scratch(ScratchSlot::kExactAct, 2 * act_f + c.k);
+  if (base == nullptr) return out_of_memory("matmul_quantized", 2 * act_f + c.k);
+  auto* act = reinterpret_cast<int16_t*>(base);
+  auto* u = reinterpret_cast<uint16_t*>(base + act_f);
+  int32_t nmin = 0, nmax = 0;
+  if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
+  *ran = true;
+  x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
+  x.act = act;
+  layout_v(x, kp, u, c.k, grid.offset + x.shift);
+  const bool blocks = bits == 4 && q.block != 0;
+  const bool corr = x.shift != 0;
+  const size_t comb_floats = 12 * x.groups * 8;
+  std::atomic<bool> oom{false};
+  for_rows(c, kRowUnit, [&](size_t n_begin, size_t n_end) {
+    int32_t* comb = nullptr;
+    if (blocks) {
+      comb = reinterpret_cast<int32_t*>(thread_scratch(ScratchSlot::kExactComb, comb_floats));
+      if (comb == nullptr) {
+        oom = true;
+        return;
+      }
+    }
+    // Decode: 4 rows x 1 token. Prefill: 4-token tiles of 2 rows (8 accumulators, 2 weight and
+    // 4 activation vectors: 3 rows spill) or, int4 blocks (no accumulators), 3 rows.
+    if (c.m == 1) {
+      corr ? run_rows<4, 1, true>(x, n_begin, n_end, comb)
+           : run_rows<4, 1, false>(x, n_begin, n_end, comb);
+    } else if (bits == 8 || !blocks) {
+      corr ? run_rows<2, 4, true>(x, n_begin, n_end, comb)
+           : run_rows<2, 4, false>(x, n_begin, n_end, comb);
+    } else {
+      corr ? run_rows<3, 4, true>(x, n_begin, n_end, comb)
+           : run_rows<3, 4, false>(x, n_begin, n_end, comb);
+    }
+  });
+  if (oom) return out_of_memory("matmul_quantized", comb_floats);
+  return ok_status();
+}
+
+#else  // !HS_AVX2
+
+bool avx2_supported() { return false; }
+bool avx2_handles(const MatmulCall&, const QWeightsCall&, int) { return false; }
+Status matmul_avx2(const MatmulCall&, const QWeightsCall&, int, ActGrid, bool* ran) {
+  *ran = false;
+  return ok_status();
+}
+
+#endif  // HS_AVX2
+
+}  // namespace hs::kernels::detail
