@@ -1,6 +1,7 @@
 // `headsplit bench`: prompt and decode speed of a .hsa artifact in the shape of llama.cpp's
 // llama-bench: tests "pp N" (N prompt tokens from an empty cache, through the artifact's prefill
-// graph in AR-N chunks) and "tg N" (N tokens decoded one per step with the AR-1 graph after a
+// graph in AR-N chunks, as `run` prefills a prompt: the logits of the last token only, as
+// llama-bench's prompt test computes them) and "tg N" (N tokens decoded one per step with the AR-1 graph after a
 // one-token prefill, which is not timed), each repeated -r times per thread count; t/s = tokens
 // / seconds per repetition, reported as mean +/- sample standard deviation (llama-bench's
 // avg_ts, stddev_ts). Output: a Markdown table, JSON or CSV with llama-bench's field names where
@@ -21,6 +22,7 @@
 #include "headsplit/artifact/reader.h"
 #include "headsplit/cli/commands.h"
 #include "headsplit/ptq/calibrate.h"
+#include "headsplit/runner/decoder.h"
 #include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/support/file.h"
 #include "headsplit/support/shared_dir.h"
@@ -77,13 +79,20 @@ struct ModelFacts {
 
 using Clock = std::chrono::steady_clock;
 
-// One repetition: seconds for `n_prompt` prompt tokens, or for `n_gen` decoded tokens.
+// One repetition: seconds for `n_prompt` prompt tokens (Decoder::prefill, the prompt path of
+// `run`), or for `n_gen` decoded tokens.
 Result<double> time_once(runner::StepModel& model, int64_t n_prompt, int64_t n_gen) {
   const int64_t v = model.info().vocab_size;
   const int64_t n = n_prompt > 0 ? n_prompt : n_gen + 1;
   std::vector<int32_t> tokens(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
     tokens[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + 1) % v);
+  if (n_prompt > 0) {
+    HS_ASSIGN_OR_RETURN(runner::Decoder decoder, runner::Decoder::create(model, {}));
+    const Clock::time_point start = Clock::now();
+    HS_TRY(decoder.prefill(tokens));
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
   Clock::time_point start = Clock::now();
   auto on_logits = [&](int64_t pos, std::span<const float>) {
     if (n_prompt == 0 && pos == 0) start = Clock::now();  // after the one-token prefill
@@ -324,8 +333,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--llama-bench", a.llama_bench,
                   "llama-bench binary (default: ../shared/anchors/llama.cpp/bin/llama-bench)");
   cmd->footer(
-      "Prompts go through the artifact's prefill graph (AR-N chunks, N fixed at export) and\n"
-      "decoding through its AR-1 graph; tests must fit the artifact's context (C - N tokens).\n"
+      "Prompts go through the artifact's prefill graph (AR-N chunks, N fixed at export) as\n"
+      "`run` prefills them (logits of the last token only, like llama-bench) and decoding\n"
+      "through its AR-1 graph; tests must fit the artifact's context (C - N tokens).\n"
       "JSON rows carry llama-bench's fields (n_prompt, n_gen, n_threads, avg_ts, stddev_ts, ...).\n"
       "Examples:\n"
       "  headsplit bench -m stories260K.hsa -p 64,128 -n 32 -t 1,2 -r 3\n"

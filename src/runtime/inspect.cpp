@@ -126,6 +126,11 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                          "each ({} parallel tasks)\n",
                          s.head_groups, s.head_chains, s.head_tasks);
     }
+    if (s.row_outputs > 0) {
+      out += fmt::format("    output rows: {} output(s) computed only for the token rows a caller "
+                         "reads (the LM head of a prefill chunk: its last token)\n",
+                         s.row_outputs);
+    }
     if (s.column_skips > 0) {
       out += fmt::format("    masked columns: {} attentions skip the score columns the mask "
                          "kills in every row (only n_past + T of C are computed)\n",
