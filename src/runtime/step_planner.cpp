@@ -130,9 +130,11 @@ int64_t StepPlanner::alloc_staging(int64_t bytes) {
 Result<BuiltStepPlan> StepPlanner::build() {
   const size_t n = graph_.tensors.size();
   uses_.assign(n, {});
+  producer_.assign(n, -1);
   is_output_.assign(n, false);
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const artifact::NodeDesc& node = graph_.nodes[i];
+    for (int32_t t : node.outputs) producer_[static_cast<size_t>(t)] = static_cast<int32_t>(i);
     for (size_t k = 0; k < node.inputs.size(); ++k) {
       uses_[static_cast<size_t>(node.inputs[k])].emplace_back(static_cast<int32_t>(i),
                                                               static_cast<int>(k));

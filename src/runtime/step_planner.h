@@ -149,6 +149,7 @@ class StepPlanner {
   std::vector<LazyOperand> lazy_;
   std::vector<std::unique_ptr<Step>> final_steps_;  // output conversions, appended at the end
   std::vector<std::vector<std::pair<int32_t, int>>> uses_;  // per tensor: (node, operand)
+  std::vector<int32_t> producer_;  // per tensor: the node that writes it, or -1
   std::vector<bool> is_output_;
   std::vector<int32_t> binding_of_;      // per tensor: binding index (inputs then outputs) or -1
   std::map<int32_t, int32_t> prepared_;  // constant tensor -> ref of its f32/int32 form

@@ -121,14 +121,8 @@ void StepPlanner::find_column_skips() {
   dead_rows_.assign(graph_.tensors.size(), nullptr);
   column_masks_.clear();
   if (!options_.skip_dead_columns || options_.reference_kernels) return;
-  std::vector<int32_t> producer(graph_.tensors.size(), -1);
-  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
-    for (int32_t t : graph_.nodes[i].outputs) {
-      producer[static_cast<size_t>(t)] = static_cast<int32_t>(i);
-    }
-  }
   auto node = [&](int32_t t) -> const artifact::NodeDesc* {
-    const int32_t p = producer[static_cast<size_t>(t)];
+    const int32_t p = producer_[static_cast<size_t>(t)];
     return p < 0 ? nullptr : &graph_.nodes[static_cast<size_t>(p)];
   };
   // Read by exactly one node and not a graph output: its dead columns may hold garbage.
@@ -184,7 +178,7 @@ void StepPlanner::find_column_skips() {
     skip->mask_live = dequantized(md.quant, m_zp, md.dtype);
     skip->live_code = m_zp;
     // The chain back from `a` to the scores matmul: non-decreasing scalar-constant ops.
-    std::vector<int32_t> chain = {static_cast<int32_t>(si), producer[static_cast<size_t>(x)]};
+    std::vector<int32_t> chain = {static_cast<int32_t>(si), producer_[static_cast<size_t>(x)]};
     bool ok = false;
     for (int32_t t = a;;) {
       const artifact::TensorDesc& td = tensor(t);
@@ -194,7 +188,7 @@ void StepPlanner::find_column_skips() {
       }
       const artifact::NodeDesc* n = node(t);
       if (n == nullptr) break;
-      chain.push_back(producer[static_cast<size_t>(t)]);
+      chain.push_back(producer_[static_cast<size_t>(t)]);
       if (n->op == OpCode::kMatMul) {
         ok = true;
         break;

@@ -98,15 +98,13 @@ void StepPlanner::find_head_groups() {
   head_scratch_bytes_ = 0;
   if (!options_.batch_heads || options_.reference_kernels) return;
 
-  std::vector<int32_t> producer(graph_.tensors.size(), -1);
   std::vector<bool> head(n_nodes, false);
   for (size_t i = 0; i < n_nodes; ++i) {
     const int32_t out = graph_.nodes[i].outputs[0];
-    producer[static_cast<size_t>(out)] = static_cast<int32_t>(i);
     head[i] = head_name(tensor(out).name) && !is_output_[static_cast<size_t>(out)];
   }
   auto head_producer = [&](int32_t t) {
-    const int32_t p = producer[static_cast<size_t>(t)];
+    const int32_t p = producer_[static_cast<size_t>(t)];
     return p >= 0 && head[static_cast<size_t>(p)] ? p : -1;
   };
   UnionFind chains(n_nodes), groups(n_nodes);
@@ -199,7 +197,7 @@ void StepPlanner::find_head_groups() {
     for (const auto& chain : group) {
       for (int32_t i : chain) {
         for (int32_t in : graph_.nodes[static_cast<size_t>(i)].inputs) {
-          const int32_t p = producer[static_cast<size_t>(in)];
+          const int32_t p = producer_[static_cast<size_t>(in)];
           if (p >= 0 && !head[static_cast<size_t>(p)] && p > first) placeable = false;
         }
       }
@@ -223,7 +221,7 @@ void StepPlanner::find_head_groups() {
       const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(*it)];
       if (!escaping_[static_cast<size_t>(node.outputs[0])] || !may_view(node.op)) continue;
       for (int32_t in : node.inputs) {
-        const int32_t p = producer[static_cast<size_t>(in)];
+        const int32_t p = producer_[static_cast<size_t>(in)];
         if (p >= 0 && node_group_[static_cast<size_t>(p)] == gi) {
           escaping_[static_cast<size_t>(in)] = true;
         }

@@ -21,19 +21,13 @@ using artifact::OpCode;
 void StepPlanner::find_row_outputs() {
   row_output_.assign(graph_.nodes.size(), -1);
   if (options_.reference_kernels) return;
-  std::vector<int32_t> producer(graph_.tensors.size(), -1);
-  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
-    for (int32_t t : graph_.nodes[i].outputs) {
-      producer[static_cast<size_t>(t)] = static_cast<int32_t>(i);
-    }
-  }
   enum Axis : uint8_t { kUnit, kTokens, kChannels };
   for (size_t j = 0; j < graph_.outputs.size(); ++j) {
     // Back from the output through single-reader layout nodes to a projection.
     std::vector<int32_t> chain;  // node indices, output first
     int32_t proj = -1;
     for (int32_t t = graph_.outputs[j];;) {
-      const int32_t p = producer[static_cast<size_t>(t)];
+      const int32_t p = producer_[static_cast<size_t>(t)];
       if (p < 0) break;
       if (t != graph_.outputs[j] &&
           (uses_[static_cast<size_t>(t)].size() != 1 || is_output_[static_cast<size_t>(t)])) {
