@@ -35,7 +35,7 @@ class ProjectionStep final : public Step {
     for (int64_t img = 0; img < s_.images; ++img) {
       const float* xi = x + img * x_count;
       float* yi = y + img * y_count;
-      HS_TRY(run_one(ctx, xi, yi));
+      HS_TRY(run_one(ctx, xi, yi, s_.m, s_.layout));
     }
     if (s_.fake_quant.active()) s_.fake_quant.apply(y);
     return ok_status();
@@ -49,28 +49,26 @@ class ProjectionStep final : public Step {
     const int64_t count = std::clamp<int64_t>(rows.count, 0, s_.m - first);
     std::fill_n(y, s_.m * s_.n, 0.f);
     if (count == 0) return ok_status();
-    ProjectionSpec one = s_;  // the same weights, count tokens, token-major
-    one.m = count;
-    one.layout = kernels::ActLayout::kTokenMajor;
-    if (s_.layout == kernels::ActLayout::kTokenMajor) {
-      return ProjectionStep(std::move(one)).run_one(ctx, x + first * s_.k, y + first * s_.n);
-    }
+    constexpr kernels::ActLayout kTokens = kernels::ActLayout::kTokenMajor;
+    if (s_.layout == kTokens) return run_one(ctx, x + first * s_.k, y + first * s_.n, count, kTokens);
     rows_x_.resize(static_cast<size_t>(count * s_.k));
     rows_y_.resize(static_cast<size_t>(count * s_.n));
     for (int64_t t = 0; t < count; ++t) {
       for (int64_t k = 0; k < s_.k; ++k) rows_x_[static_cast<size_t>(t * s_.k + k)] = x[k * s_.m + first + t];
     }
-    HS_TRY(ProjectionStep(std::move(one)).run_one(ctx, rows_x_.data(), rows_y_.data()));
+    HS_TRY(run_one(ctx, rows_x_.data(), rows_y_.data(), count, kTokens));
     for (int64_t t = 0; t < count; ++t) {
       for (int64_t n = 0; n < s_.n; ++n) y[n * s_.m + first + t] = rows_y_[static_cast<size_t>(t * s_.n + n)];
     }
     return ok_status();
   }
 
-  Status run_one(const ExecContext& ctx, const float* x, float* y) const {
-    const auto xs = std::span<const float>(x, static_cast<size_t>(s_.m * s_.k));
-    const auto ys = std::span<float>(y, static_cast<size_t>(s_.m * s_.n));
-    const kernels::MatmulShape shape{.m = s_.m, .n = s_.n, .k = s_.k, .layout = s_.layout};
+  // One image: m tokens of x in `layout` (s_.m and s_.layout, or a row subset token-major).
+  Status run_one(const ExecContext& ctx, const float* x, float* y, int64_t m,
+                 kernels::ActLayout layout) const {
+    const auto xs = std::span<const float>(x, static_cast<size_t>(m * s_.k));
+    const auto ys = std::span<float>(y, static_cast<size_t>(m * s_.n));
+    const kernels::MatmulShape shape{.m = m, .n = s_.n, .k = s_.k, .layout = layout};
     const auto bias = s_.bias != nullptr
                           ? std::span<const float>(s_.bias, static_cast<size_t>(s_.n))
                           : std::span<const float>();
@@ -83,11 +81,10 @@ class ProjectionStep final : public Step {
       case ProjectionSpec::Weights::kQuantized:
         return kernels::matmul_quantized(shape, xs, s_.w_q, ys, ctx.pool);
       case ProjectionSpec::Weights::kReference:
-        if (s_.layout == kernels::ActLayout::kChannelMajor) {
-          ref::conv2d_1x1({.n = 1, .ci = s_.k, .co = s_.n, .spatial = s_.m}, x, s_.w_f32, s_.bias,
-                          y);
+        if (layout == kernels::ActLayout::kChannelMajor) {
+          ref::conv2d_1x1({.n = 1, .ci = s_.k, .co = s_.n, .spatial = m}, x, s_.w_f32, s_.bias, y);
         } else {
-          ref::linear({.m = s_.m, .in = s_.k, .out = s_.n}, x, s_.w_f32, s_.bias, y);
+          ref::linear({.m = m, .in = s_.k, .out = s_.n}, x, s_.w_f32, s_.bias, y);
         }
         return ok_status();
     }
@@ -110,6 +107,7 @@ class MatmulStep final : public Step {
                         .batch_stride = p.batch_stride,
                         .begin = p.begin,
                         .extent = p.extent});
+      part_abs_max_.push_back(abs_max(parts_.back()));
     }
   }
 
@@ -192,19 +190,12 @@ class MatmulStep final : public Step {
     const int64_t m = s_.shape.m, n = s_.shape.n, kd = s_.shape.k;
     if (mask.rows != m || mask.cols != n) return false;
     float kmax = 0.f;
-    for (const kernels::MatmulPart& part : parts_) {
+    for (size_t p = 0; p < parts_.size(); ++p) {
+      const kernels::MatmulPart& part = parts_[p];
       if (part.begin >= dead.end || part.begin + part.extent <= dead.begin) continue;
-      const opset::DType st = part.storage;
-      if (!opset::dtype_is_integer_storage(st)) return false;
-      const int64_t lo = st == opset::DType::kU8 || st == opset::DType::kU16 ? 0
-                         : st == opset::DType::kI8                            ? -128
-                                                                              : -32768;
-      const int64_t hi = st == opset::DType::kU8 ? 255 : st == opset::DType::kI8 ? 127
-                         : st == opset::DType::kU16 ? 65535 : 32767;
-      const float s = std::fabs(part.scale);
-      kmax = std::max({kmax, s * static_cast<float>(std::llabs(lo - part.zero_point)),
-                       s * static_cast<float>(std::llabs(hi - part.zero_point))});
+      kmax = std::max(kmax, part_abs_max_[p]);
     }
+    if (!std::isfinite(kmax)) return false;  // a float part: no bound
     auto chain = [&](float v) {
       for (const ScoreOp& op : k.chain) {
         float r = 0.f;
@@ -245,8 +236,23 @@ class MatmulStep final : public Step {
  public:
 
  private:
+  // The largest |value| part p's integer storage can hold (scale * |code - zero point| over the
+  // code range); infinity for float parts.
+  static float abs_max(const kernels::MatmulPart& part) {
+    const opset::DType st = part.storage;
+    if (!opset::dtype_is_integer_storage(st)) return std::numeric_limits<float>::infinity();
+    const bool is_unsigned = st == opset::DType::kU8 || st == opset::DType::kU16;
+    const bool is_byte = st == opset::DType::kU8 || st == opset::DType::kI8;
+    const int64_t lo = is_unsigned ? 0 : is_byte ? -128 : -32768;
+    const int64_t hi = is_unsigned ? (is_byte ? 255 : 65535) : (is_byte ? 127 : 32767);
+    const float s = std::fabs(part.scale);
+    return std::max(s * static_cast<float>(std::llabs(lo - part.zero_point)),
+                    s * static_cast<float>(std::llabs(hi - part.zero_point)));
+  }
+
   MatmulSpec s_;
   std::vector<kernels::MatmulPart> parts_;  // s_.parts as the kernel reads them
+  std::vector<float> part_abs_max_;         // abs_max(parts_[p]), for the dead-column bound
 };
 
 // How one operand of a binary op maps onto the output.
