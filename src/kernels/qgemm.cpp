@@ -63,8 +63,8 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
   detail::QWeightsCall q;
   q.block = static_cast<size_t>(block);
   const int b = static_cast<int>(bits);
-  return (detail::vnni_supported() && detail::vnni_handles(c, q, b)) ||
-         (detail::avx2_supported() && detail::avx2_handles(c, q, b));
+  return detail::exact_simd_handles(c, q, b) &&
+         (detail::vnni_supported() || detail::avx2_supported());
 }
 
 }  // namespace hs::kernels

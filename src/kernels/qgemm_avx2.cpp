@@ -42,7 +42,6 @@ namespace hs::kernels::detail {
 #if HS_AVX2
 namespace {
 
-constexpr size_t kMaxK = 32768;
 constexpr size_t kFlushGroups = 128;  // int8: 32-bit lanes reach at most 2^30 (see above)
 constexpr size_t kRowUnit = 12;       // for_rows granularity: whole 4-row and 3-row tiles
 
@@ -451,11 +450,6 @@ bool avx2_supported() {
   return cpu && t > 0 && t <= HWY_AVX2;
 }
 
-bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
-  if (c.k > kMaxK) return false;
-  return bits == 8 ? q.block == 0 : (q.block == 0 || q.block == 32);
-}
-
 Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
   Ctx x{};
@@ -512,7 +506,6 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
 #else  // !HS_AVX2
 
 bool avx2_supported() { return false; }
-bool avx2_handles(const MatmulCall&, const QWeightsCall&, int) { return false; }
 Status matmul_avx2(const MatmulCall&, const QWeightsCall&, int, ActGrid, bool* ran) {
   *ran = false;
   return ok_status();

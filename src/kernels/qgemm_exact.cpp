@@ -42,10 +42,17 @@ float finish_blocks(const double* a, double s_a, float bias) {
   return static_cast<float>(total * s_a + static_cast<double>(bias));
 }
 
+bool exact_simd_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
+  if (c.k > kExactSimdMaxK) return false;
+  return bits == 8 ? q.block == 0 : (q.block == 0 || q.block == 32);
+}
+
 Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
-  if (vnni_supported() && vnni_handles(c, q, bits)) return matmul_vnni(c, q, bits, grid, ran);
-  if (avx2_supported() && avx2_handles(c, q, bits)) return matmul_avx2(c, q, bits, grid, ran);
+  if (exact_simd_handles(c, q, bits)) {
+    if (vnni_supported()) return matmul_vnni(c, q, bits, grid, ran);
+    if (avx2_supported()) return matmul_avx2(c, q, bits, grid, ran);
+  }
   auto* n = reinterpret_cast<int32_t*>(thread_scratch(ScratchSlot::kExactAct, c.m * c.k));
   if (n == nullptr) return out_of_memory("matmul_quantized", c.m * c.k);
   if (!grid_ints(c, grid, n)) return ok_status();

@@ -24,20 +24,22 @@ Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGri
 float finish_channel(int64_t d, float s_w, double s_a, float bias);
 float finish_blocks(const double* acc8, double s_a, float bias);
 
+// The formats both SIMD paths cover (the rest take the portable path): int8 per channel, int4
+// per channel or block 32, K <= kExactSimdMaxK (their 32-bit lane sums' overflow bounds).
+inline constexpr size_t kExactSimdMaxK = 32768;
+bool exact_simd_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
+
 // The AVX-512 VNNI path (qgemm_vnni.cpp): nullptr-safe query and entry. vnni_supported() is
 // false off x86-64, on CPUs without AVX512-VNNI/BW/VL and when Highway's dispatched target
-// (ScopedSimdTarget) is not AVX3. vnni_handles() says which formats it covers (the rest take
-// the portable path).
+// (ScopedSimdTarget) is not AVX3.
 bool vnni_supported();
-bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
 // *ran = false when some x is off the grid.
 Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
 // The AVX2 path (qgemm_avx2.cpp), for x86-64 CPUs without VNNI; the same contract:
 // avx2_supported() is false off x86-64, without AVX2/FMA/BMI2 and when Highway's dispatched
-// target is worse than AVX2; avx2_handles() covers the formats of vnni_handles().
+// target is worse than AVX2.
 bool avx2_supported();
-bool avx2_handles(const MatmulCall& c, const QWeightsCall& q, int bits);
 Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
 }  // namespace hs::kernels::detail

@@ -30,7 +30,6 @@ namespace hs::kernels::detail {
 #if HS_VNNI
 namespace {
 
-constexpr size_t kMaxK = 32768;  // keeps every 32-bit lane sum far from overflow
 
 struct Ctx {
   const MatmulCall* c;
@@ -298,11 +297,6 @@ bool vnni_supported() {
   return cpu && t > 0 && t <= HWY_AVX3;
 }
 
-bool vnni_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
-  if (c.k > kMaxK) return false;
-  return bits == 8 ? q.block == 0 : (q.block == 0 || q.block == 32);
-}
-
 Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
   Ctx x{};
@@ -364,7 +358,6 @@ Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
 #else  // !HS_VNNI
 
 bool vnni_supported() { return false; }
-bool vnni_handles(const MatmulCall&, const QWeightsCall&, int) { return false; }
 Status matmul_vnni(const MatmulCall&, const QWeightsCall&, int, ActGrid, bool* ran) {
   *ran = false;
   return ok_status();
