@@ -15,46 +15,13 @@
 #include "headsplit/runtime/artifact_step_model.h"
 #include "headsplit/runtime/executor.h"
 #include "step_recorder.h"
+#include "executor_io.h"
 #include "testing/stories_export.h"
 #include "testing/testing.h"
 
 namespace hs::runtime::testing {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-// Seeded inputs; the mask input gets a SmartMask causal mask at n_past.
-std::vector<Bytes> inputs_at(const GraphExecutor& exec, int64_t n_past, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<Bytes> out;
-  for (const IoDesc& d : exec.inputs()) {
-    Bytes bytes(static_cast<size_t>(d.bytes));
-    if (d.name == "attention_mask") {
-      const int64_t c = d.shape.back(), t = static_cast<int64_t>(d.bytes / 2) / c;
-      runner::AttentionMask mask(t, c);
-      mask.init_causal(n_past);
-      std::memcpy(bytes.data(), mask.data().data(), bytes.size());
-    } else if (d.type == artifact::ElementType::kI32) {
-      for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
-        const auto k = static_cast<int32_t>(rng() % 4);
-        std::memcpy(bytes.data() + i, &k, 4);
-      }
-    } else {
-      for (std::byte& b : bytes) b = static_cast<std::byte>(rng());
-    }
-    out.push_back(std::move(bytes));
-  }
-  return out;
-}
-
-Result<std::vector<Bytes>> execute(GraphExecutor& exec, const std::vector<Bytes>& in) {
-  for (size_t i = 0; i < in.size(); ++i) HS_TRY(exec.bind_input(static_cast<int>(i), in[i]));
-  std::vector<Bytes> out;
-  for (const IoDesc& d : exec.outputs()) out.emplace_back(static_cast<size_t>(d.bytes));
-  for (size_t i = 0; i < out.size(); ++i) HS_TRY(exec.bind_output(static_cast<int>(i), out[i]));
-  HS_TRY(exec.execute());
-  return out;
-}
 
 struct Config {
   std::string scheme;
@@ -84,8 +51,8 @@ TEST_P(DeadColumns, SkippingGivesTheSameBytesAsComputingEveryColumn) {
     const int64_t p = c - g.ar_len;  // cache slots
     int64_t total_skipped = 0, total_attentions = 0;
     for (int64_t n_past : {int64_t{0}, int64_t{1}, int64_t{37}, p - 1, p}) {
-      const auto in = inputs_at(*skip, n_past, static_cast<uint64_t>(n_past) + 11);
-      HS_ASSERT_OK_AND_ASSIGN(auto a, execute(*skip, in));
+      const auto in = causal_inputs(*skip, n_past, static_cast<uint64_t>(n_past) + 11);
+      HS_ASSERT_OK_AND_ASSIGN(auto a, execute_bytes(*skip, in));
       // Each attention skips the dead run when its bound holds for every row (random caches
       // and queries: not always); at least one does whenever something is dead.
       const int64_t skipped = skip->skipped_columns();
@@ -97,7 +64,7 @@ TEST_P(DeadColumns, SkippingGivesTheSameBytesAsComputingEveryColumn) {
       }
       total_skipped += skipped / std::max<int64_t>(1, p - n_past);
       total_attentions += n_past < p ? skip->summary().column_skips : 0;
-      HS_ASSERT_OK_AND_ASSIGN(auto b, execute(*full, in));
+      HS_ASSERT_OK_AND_ASSIGN(auto b, execute_bytes(*full, in));
       EXPECT_EQ(full->skipped_columns(), 0);
       ASSERT_EQ(a.size(), b.size());
       for (size_t i = 0; i < a.size(); ++i) {
@@ -108,13 +75,13 @@ TEST_P(DeadColumns, SkippingGivesTheSameBytesAsComputingEveryColumn) {
     std::printf("%s: %lld of %lld attention runs skipped the dead columns\n", g.name.c_str(),
                 static_cast<long long>(total_skipped), static_cast<long long>(total_attentions));
     // A mask row that attends to nothing outside the dead run: no skip, the same bytes.
-    auto in = inputs_at(*skip, 5, 3);
+    auto in = causal_inputs(*skip, 5, 3);
     const int mi = skip->input_index("attention_mask");
     std::fill_n(reinterpret_cast<uint16_t*>(in[static_cast<size_t>(mi)].data()), c,
                 runner::AttentionMask::kMasked);
-    HS_ASSERT_OK_AND_ASSIGN(auto a, execute(*skip, in));
+    HS_ASSERT_OK_AND_ASSIGN(auto a, execute_bytes(*skip, in));
     EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
-    HS_ASSERT_OK_AND_ASSIGN(auto b, execute(*full, in));
+    HS_ASSERT_OK_AND_ASSIGN(auto b, execute_bytes(*full, in));
     for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i] == b[i]) << g.name;
   }
 }

@@ -10,45 +10,13 @@
 #include "headsplit/kernels/thread_pool.h"
 #include "headsplit/runner/kv_manager.h"
 #include "headsplit/runtime/executor.h"
+#include "executor_io.h"
 #include "testing/stories_export.h"
 #include "testing/testing.h"
 
 namespace hs::runtime::testing {
 namespace {
 
-using Bytes = std::vector<std::byte>;
-
-std::vector<Bytes> causal_inputs(const GraphExecutor& exec, int64_t n_past, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<Bytes> out;
-  for (const IoDesc& d : exec.inputs()) {
-    Bytes bytes(static_cast<size_t>(d.bytes));
-    if (d.name == "attention_mask") {
-      const int64_t c = d.shape.back(), t = static_cast<int64_t>(d.bytes / 2) / c;
-      runner::AttentionMask mask(t, c);
-      mask.init_causal(n_past);
-      std::memcpy(bytes.data(), mask.data().data(), bytes.size());
-    } else if (d.type == artifact::ElementType::kI32) {
-      for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
-        const auto k = static_cast<int32_t>(rng() % 400);
-        std::memcpy(bytes.data() + i, &k, 4);
-      }
-    } else {
-      for (std::byte& b : bytes) b = static_cast<std::byte>(rng());
-    }
-    out.push_back(std::move(bytes));
-  }
-  return out;
-}
-
-Result<std::vector<Bytes>> execute(GraphExecutor& exec, const std::vector<Bytes>& in) {
-  for (size_t i = 0; i < in.size(); ++i) HS_TRY(exec.bind_input(static_cast<int>(i), in[i]));
-  std::vector<Bytes> out;
-  for (const IoDesc& d : exec.outputs()) out.emplace_back(static_cast<size_t>(d.bytes));
-  for (size_t i = 0; i < out.size(); ++i) HS_TRY(exec.bind_output(static_cast<int>(i), out[i]));
-  HS_TRY(exec.execute());
-  return out;
-}
 
 class OutputRows : public ::testing::TestWithParam<bool> {};  // split
 
@@ -64,11 +32,11 @@ TEST_P(OutputRows, LimitedLogitsRowsEqualTheFullRows) {
   const int64_t t = exec->graph().ar_len;
   const int64_t v = exec->outputs()[static_cast<size_t>(lo)].shape.back();
   const auto bytes_per = static_cast<size_t>(exec->outputs()[static_cast<size_t>(lo)].bytes / (t * v));
-  const auto in = causal_inputs(*exec, 3, 9);
-  HS_ASSERT_OK_AND_ASSIGN(auto full, execute(*exec, in));
+  const auto in = causal_inputs(*exec, 3, 9, 400);
+  HS_ASSERT_OK_AND_ASSIGN(auto full, execute_bytes(*exec, in));
   for (auto [first, count] : {std::pair<int64_t, int64_t>{t - 1, 1}, {0, 1}, {5, 7}, {0, 0}}) {
     HS_ASSERT_OK(exec->set_output_rows(lo, first, count));
-    HS_ASSERT_OK_AND_ASSIGN(auto part, execute(*exec, in));
+    HS_ASSERT_OK_AND_ASSIGN(auto part, execute_bytes(*exec, in));
     for (size_t o = 0; o < full.size(); ++o) {
       if (static_cast<int>(o) != lo) {
         EXPECT_TRUE(part[o] == full[o]) << exec->outputs()[o].name;
@@ -92,7 +60,7 @@ TEST_P(OutputRows, LimitedLogitsRowsEqualTheFullRows) {
     }
   }
   HS_ASSERT_OK(exec->set_output_rows(lo, 0, -1));  // all again
-  HS_ASSERT_OK_AND_ASSIGN(auto again, execute(*exec, in));
+  HS_ASSERT_OK_AND_ASSIGN(auto again, execute_bytes(*exec, in));
   EXPECT_TRUE(again == full);
   // Bad ranges and indices name the output and the values.
   auto refused = [](const Status& s, std::string_view what) {
