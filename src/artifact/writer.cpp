@@ -93,6 +93,8 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
                     w.layout == WeightLayout::kInt4Packed ? " packed in rows" : "");
     }
     HS_TRY(out.write(*bytes));
+  }
+  for (const WeightDesc& w : stored.weights) {  // after every weight (assign_weight_offsets)
     if (w.params_size > 0) {  // the scales, then the zero points unless all zero
       HS_TRY(out.pad_to(header.data_offset + w.params_offset));
       HS_TRY(out.write(std::as_bytes(std::span(w.quant.scales))));

@@ -68,8 +68,9 @@ FileHeader decode_header(std::span<const std::byte> bytes);
 uint64_t compute_checksum(std::span<const std::byte> file);
 
 // Assigns each weight's `offset` (64-byte aligned, in order), `size_bytes` and, for per-axis /
-// per-block params, `params_offset` (64-byte aligned, after the weight) and `params_size`;
-// returns the data section size (the end of the last weight or params). Errors name the weight.
+// per-block params, `params_offset` (64-byte aligned, after every weight's bytes, in weight
+// order) and `params_size`; returns the data section size (the end of the last weight or
+// params). Errors name the weight.
 Result<uint64_t> assign_weight_offsets(std::vector<WeightDesc>& weights);
 
 // Encodes a program as a FlatBuffers buffer (no checks: check_program first).
