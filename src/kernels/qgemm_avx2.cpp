@@ -292,8 +292,132 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
   }
 }
 
+// The sum of the eight 32-bit lanes of one int4 group (64 k) for one row (per 128-bit half:
+// block 2g, block 2g + 1), the shift correction s * sum w included.
+template <bool kCorr>
+HS_AVX2_FN __attribute__((always_inline)) inline __m256i group_i4(__m256i wb, const __m256i (&av)[4],
+                                                                  __m256i shift) {
+  __m256i wj[4];
+  unpack_i4(wb, wj);
+  __m256i s = _mm256_add_epi32(
+      _mm256_add_epi32(_mm256_madd_epi16(wj[0], av[0]), _mm256_madd_epi16(wj[1], av[1])),
+      _mm256_add_epi32(_mm256_madd_epi16(wj[2], av[2]), _mm256_madd_epi16(wj[3], av[3])));
+  if constexpr (kCorr) {
+    const __m256i ws =
+        _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]), _mm256_add_epi16(wj[2], wj[3]));
+    s = _mm256_add_epi32(s, _mm256_mullo_epi32(_mm256_madd_epi16(ws, _mm256_set1_epi16(1)), shift));
+  }
+  return s;
+}
+
+// acc[2j + e] (a __m256d of 4 rows, e = 0: block b0 + 2j, low half of d; e = 1: b0 + 2j + 1,
+// high half) += double(scale) * double(D) for the four groups d[j] of blocks b0 .. b0 + 7;
+// rs[r] = row r's scales of those blocks, transposed here to t[i] = [rows 0..3 of block
+// b0 + i | rows 0..3 of block b0 + 4 + i]. The products are exact in double (a 24-bit scale
+// times |D| < 2^24), so a contracted FMA gives the same bits as finish_blocks' formula.
+HS_AVX2_FN __attribute__((always_inline)) inline void add_blocks8(const __m256i (&d)[4],
+                                                                  const __m256 (&rs)[4],
+                                                                  __m256d (&acc)[8]) {
+  const __m256 u0 = _mm256_unpacklo_ps(rs[0], rs[1]), u1 = _mm256_unpackhi_ps(rs[0], rs[1]);
+  const __m256 u2 = _mm256_unpacklo_ps(rs[2], rs[3]), u3 = _mm256_unpackhi_ps(rs[2], rs[3]);
+  const __m256 t[4] = {_mm256_shuffle_ps(u0, u2, 0x44), _mm256_shuffle_ps(u0, u2, 0xEE),
+                       _mm256_shuffle_ps(u1, u3, 0x44), _mm256_shuffle_ps(u1, u3, 0xEE)};
+  for (size_t j = 0; j < 4; ++j) {
+    const size_t be = 2 * j, bo = 2 * j + 1;
+    const __m128 se = be < 4 ? _mm256_castps256_ps128(t[be]) : _mm256_extractf128_ps(t[be - 4], 1);
+    const __m128 so = bo < 4 ? _mm256_castps256_ps128(t[bo]) : _mm256_extractf128_ps(t[bo - 4], 1);
+    acc[be] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(d[j])),
+                              _mm256_cvtps_pd(se), acc[be]);
+    acc[bo] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(d[j], 1)),
+                              _mm256_cvtps_pd(so), acc[bo]);
+  }
+}
+
+// Decode, int4 block 32: 4 rows from n0 x token m0 with the rows in lanes. Per group g the four
+// rows' lane vectors are reduced (block_sums) to d = [rows 0..3 of block 2g | of block 2g + 1];
+// per 4 groups (8 blocks) add_blocks8 accumulates acc[b mod 8] in increasing b. Chunks of 4
+// groups read in place run without branches; the last chunk takes the tail copies and masks.
+template <bool kCorr>
+HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
+  const MatmulCall& c = *x.c;
+  const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks, full = x.full;
+  const uint8_t* w = x.q->data + n0 * rb;
+  const uint8_t* const wr[4] = {w, w + rb, w + 2 * rb, w + 3 * rb};
+  const float* sc = x.q->scales + n0 * nb;
+  const float* const sr[4] = {sc, sc + nb, sc + 2 * nb, sc + 3 * nb};
+  for (size_t i = 0; i < 4 * nb * 4; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(sc) + i, _MM_HINT_T0);
+  }
+  const uint8_t* next = w + 4 * rb;  // the next tile, prefetched as this one is read (tile_i8)
+  const int16_t* a = x.act + m0 * G * 64;
+  const __m256i shift = _mm256_set1_epi32(x.shift);
+  __m256d acc[8];
+  for (auto& v : acc) v = _mm256_setzero_pd();
+  auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
+    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
+    const int16_t* ag = a + g * 64;
+    const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
+    return block_sums(group_i4<kCorr>(load(src[0]), av, shift),
+                      group_i4<kCorr>(load(src[1]), av, shift),
+                      group_i4<kCorr>(load(src[2]), av, shift),
+                      group_i4<kCorr>(load(src[3]), av, shift));
+  };
+  size_t g0 = 0;
+  for (; g0 + 4 <= full; g0 += 4) {
+    __m256i d[4];
+    for (size_t j = 0; j < 4; ++j) {
+      const size_t o = (g0 + j) * 32;
+      d[j] = group(g0 + j, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o});
+    }
+    const size_t b0 = 2 * g0;
+    const __m256 rs[4] = {_mm256_loadu_ps(sr[0] + b0), _mm256_loadu_ps(sr[1] + b0),
+                          _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
+    add_blocks8(d, rs, acc);
+  }
+  if (g0 < G) {
+    alignas(32) uint8_t tail[4][32];
+    copy_tails<4>(x, w, tail);
+    __m256i d[4];
+    for (size_t j = 0; j < 4; ++j) {
+      const size_t g = g0 + j, o = g * 32;
+      if (g >= G) {
+        d[j] = _mm256_setzero_si256();
+      } else if (g < full) {
+        d[j] = group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o});
+      } else {
+        d[j] = group(g, {tail[0], tail[1], tail[2], tail[3]});
+      }
+    }
+    // Scales past the last block are 0 (so is D there: zero weights).
+    const size_t b0 = 2 * g0, here = std::min<size_t>(8, nb - b0);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)),
+                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 rs[4] = {_mm256_maskload_ps(sr[0] + b0, mask), _mm256_maskload_ps(sr[1] + b0, mask),
+                          _mm256_maskload_ps(sr[2] + b0, mask), _mm256_maskload_ps(sr[3] + b0, mask)};
+    add_blocks8(d, rs, acc);
+  }
+  // finish_blocks per lane: ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), * s_a, + bias
+  // (not contracted: the asm keeps the product rounded on its own).
+  __m256d tot = _mm256_add_pd(
+      _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])),
+      _mm256_add_pd(_mm256_add_pd(acc[4], acc[5]), _mm256_add_pd(acc[6], acc[7])));
+  tot = _mm256_mul_pd(tot, _mm256_set1_pd(x.s_a));
+  __asm__("" : "+x"(tot));
+  const __m128 bias = c.bias != nullptr ? _mm_loadu_ps(c.bias + n0) : _mm_setzero_ps();
+  alignas(16) float y[4];
+  _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, _mm256_cvtps_pd(bias))));
+  for (size_t r = 0; r < 4; ++r) store_y(c, m0, n0 + r, y[r]);
+}
+
 template <size_t R, size_t T, bool kCorr>
 HS_AVX2_FN void tile(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
+  if constexpr (R == 4 && T == 1) {
+    if (x.gk == 64 && x.q->block != 0) {
+      tile_i4b_rows4<kCorr>(x, n0, m0);
+      return;
+    }
+  }
   if (x.gk == 16) {
     tile_i8<R, T, kCorr>(x, n0, m0);
   } else if (x.q->block == 0) {
