@@ -214,14 +214,14 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
     accw[r] = _mm256_setzero_si256();
     for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
   }
-  for (size_t g = 0; g < G; ++g) {
+  // One group g of the R rows at src[r]: in place (g < full) or the tail copies.
+  auto group = [&](size_t g, const uint8_t* const (&src)[R]) HS_AVX2_FN {
     const char* next = reinterpret_cast<const char*>(w + R * x.row_bytes + R * g * 32);
     _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
     if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
     for (size_t r = 0; r < R; ++r) {
-      const uint8_t* row = w + r * x.row_bytes;
       __m256i wj[4];
-      unpack_i4(load(g < x.full ? row + g * 32 : tail[r]), wj);
+      unpack_i4(load(src[r]), wj);
       __m256i cw = _mm256_setzero_si256();
       if constexpr (kCorr) {
         const __m256i ws = _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]),
@@ -247,6 +247,16 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
         }
       }
     }
+  };
+  const uint8_t* src[R];
+  for (size_t r = 0; r < R; ++r) src[r] = w + r * x.row_bytes;
+  for (size_t g = 0; g < x.full; ++g) {
+    group(g, src);
+    for (size_t r = 0; r < R; ++r) src[r] += 32;
+  }
+  if (x.full < G) {
+    for (size_t r = 0; r < R; ++r) src[r] = tail[r];
+    group(x.full, src);
   }
   const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -447,7 +457,8 @@ HS_AVX2_FN void run_rows(const Ctx& x, size_t n_begin, size_t n_end, int32_t* co
     if constexpr (T > 1) {
       for (; m + T <= M; m += T) rows_of<R, T, kCorr>(x, b0, b1, m, comb);
     }
-    for (; m < M; ++m) rows_of<R, 1, kCorr>(x, b0, b1, m, comb);
+    // Single tokens: 4-row tiles (int4 block 32: the rows-in-lanes decode tile), as for M = 1.
+    for (; m < M; ++m) rows_of<(R > 2 ? 4 : R), 1, kCorr>(x, b0, b1, m, comb);
   }
 }
 
