@@ -420,8 +420,85 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   for (size_t r = 0; r < 4; ++r) store_y(c, m0, n0 + r, y[r]);
 }
 
+// Prefill, int4 block 32: R rows from n0 x 4 tokens from m0 with the tokens in lanes. Per
+// group g and row r the four tokens' lane vectors are reduced (block_sums) to d = [tokens 0..3
+// of block 2g | of block 2g + 1], and acc[r][b mod 8] (a __m256d of the 4 tokens, on the stack)
+// += double(s_b) * double(D) in increasing b: no scratch round trip, one scale per row and
+// block for the 4 tokens (the products are exact in double: a contracted FMA is the same).
+template <size_t R, bool kCorr>
+HS_AVX2_FN void tile_i4b_tok4(const Ctx& x, size_t n0, size_t m0) {
+  const MatmulCall& c = *x.c;
+  const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks;
+  const uint8_t* w = x.q->data + n0 * rb;
+  const float* sc = x.q->scales + n0 * nb;
+  for (size_t i = 0; i < R * nb * 4; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(sc) + i, _MM_HINT_T0);
+  }
+  alignas(32) uint8_t tail[R][32];
+  copy_tails<R>(x, w, tail);
+  const int16_t* a[4];
+  for (size_t t = 0; t < 4; ++t) a[t] = x.act + (m0 + t) * G * 64;
+  const __m256i shift = _mm256_set1_epi32(x.shift);
+  __m256d acc[R][8];
+  for (size_t r = 0; r < R; ++r) {
+    for (auto& v : acc[r]) v = _mm256_setzero_pd();
+  }
+  for (size_t g = 0; g < G; ++g) {
+    const char* next = reinterpret_cast<const char*>(w + R * rb + R * g * 32);
+    _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
+    if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
+    const size_t be = 2 * g, bo = 2 * g + 1;
+    for (size_t r = 0; r < R; ++r) {
+      __m256i wj[4];
+      unpack_i4(load(g < x.full ? w + r * rb + g * 32 : tail[r]), wj);
+      __m256i cw = _mm256_setzero_si256();
+      if constexpr (kCorr) {
+        const __m256i ws = _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]),
+                                            _mm256_add_epi16(wj[2], wj[3]));
+        cw = _mm256_mullo_epi32(_mm256_madd_epi16(ws, _mm256_set1_epi16(1)), shift);
+      }
+      __m256i st[4];
+      for (size_t t = 0; t < 4; ++t) {
+        const int16_t* at = a[t] + g * 64;
+        st[t] = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(wj[0], load(at)), _mm256_madd_epi16(wj[1], load(at + 16))),
+            _mm256_add_epi32(_mm256_madd_epi16(wj[2], load(at + 32)),
+                             _mm256_madd_epi16(wj[3], load(at + 48))));
+        if constexpr (kCorr) st[t] = _mm256_add_epi32(st[t], cw);
+      }
+      const __m256i d = block_sums(st[0], st[1], st[2], st[3]);
+      const float* sr = sc + r * nb;
+      acc[r][be % 8] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(d)),
+                                       _mm256_set1_pd(static_cast<double>(sr[be])), acc[r][be % 8]);
+      if (bo < nb) {  // block 2g + 1 exists (else its D is 0: zero-padded weights)
+        acc[r][bo % 8] =
+            _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)),
+                            _mm256_set1_pd(static_cast<double>(sr[bo])), acc[r][bo % 8]);
+      }
+    }
+  }
+  for (size_t r = 0; r < R; ++r) {
+    const __m256d* ac = acc[r];
+    // finish_blocks per lane (token), not contracted (see tile_i4b_rows4).
+    __m256d tot = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(ac[0], ac[1]), _mm256_add_pd(ac[2], ac[3])),
+                                _mm256_add_pd(_mm256_add_pd(ac[4], ac[5]), _mm256_add_pd(ac[6], ac[7])));
+    tot = _mm256_mul_pd(tot, _mm256_set1_pd(x.s_a));
+    __asm__("" : "+x"(tot));
+    const double bias = c.bias != nullptr ? static_cast<double>(c.bias[n0 + r]) : 0.0;
+    alignas(16) float y[4];
+    _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, _mm256_set1_pd(bias))));
+    for (size_t t = 0; t < 4; ++t) store_y(c, m0 + t, n0 + r, y[t]);
+  }
+}
+
 template <size_t R, size_t T, bool kCorr>
 HS_AVX2_FN void tile(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
+  if constexpr (T == 4) {
+    if (x.gk == 64 && x.q->block != 0) {
+      tile_i4b_tok4<R, kCorr>(x, n0, m0);
+      return;
+    }
+  }
   if constexpr (R == 4 && T == 1) {
     if (x.gk == 64 && x.q->block != 0) {
       tile_i4b_rows4<kCorr>(x, n0, m0);
