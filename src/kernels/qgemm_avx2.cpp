@@ -19,9 +19,16 @@
 // K <= 32768 gives at most 512 groups: 2^30. A block-32 sum of n w is at most 32 * 65535 * 8 <
 // 2^24, and s * (a lane's 8 weights) at most 2^15 * 64 = 2^21.
 // Tiles: R rows x T tokens; each widened weight vector is used for T tokens (decode: 4 x 1,
-// prefill: 3 x 4 or 2 x 4). int4 block 32: each group's lane vector goes to a scratch row;
-// four groups (eight blocks) are reduced (unpacks and adds) into [blocks 0,2,4,6 | 1,3,5,7] and
-// meet their scales in double lanes: acc[b mod 8] += double(s) * double(D), in increasing b.
+// prefill: 3 x 4 or 2 x 4). int4 block 32 reduces four lane vectors at once (block_sums: per
+// 128-bit half, the four vectors' totals) and meets the scales in double lanes, acc[b mod 8] +=
+// double(s) * double(D) in increasing b:
+//   decode (tile_i4b_rows4): the 4 rows of one group -> [rows 0..3 of block 2g | of 2g + 1],
+//     acc[b mod 8] a __m256d of the 4 rows, the rows' scales transposed per 8 blocks;
+//   prefill (tile_i4b_tok4): the 4 tokens of one row and group -> [tokens 0..3 of 2g | 2g + 1],
+//     acc[r][b mod 8] a __m256d of the 4 tokens, one broadcast scale per row and block;
+//   single rows of single tokens (tile_i4): four groups of one (row, token) from a scratch row
+//     -> [blocks 0,2,4,6 | 1,3,5,7].
+// Instruction counts (callgrind, per call, 576x576): decode 247k -> 178k, M = 32 4.72M -> 4.0M.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
