@@ -353,7 +353,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void add_blocks8(const __m256i 
 // Decode, int4 block 32: 4 rows from n0 x token m0 with the rows in lanes. Per group g the four
 // rows' lane vectors are reduced (block_sums) to d = [rows 0..3 of block 2g | of block 2g + 1];
 // per 4 groups (8 blocks) add_blocks8 accumulates acc[b mod 8] in increasing b. Chunks of 4
-// groups read in place run without branches; the last chunk takes the tail copies and masks.
+// groups read in place run without branches; the last 1..3 groups (and the tail copies) follow.
 template <bool kCorr>
 HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   const MatmulCall& c = *x.c;
@@ -392,27 +392,27 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
                           _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
     add_blocks8(d, rs, acc);
   }
+  // The last 1..3 groups one by one (g0 is a multiple of 4: blocks 2j and 2j + 1 mod 8), their
+  // scales gathered per block; a block past the last one (odd count) is skipped (D = 0 there).
   if (g0 < G) {
     alignas(32) uint8_t tail[4][32];
     copy_tails<4>(x, w, tail);
-    __m256i d[4];
-    for (size_t j = 0; j < 4; ++j) {
-      const size_t g = g0 + j, o = g * 32;
-      if (g >= G) {
-        d[j] = _mm256_setzero_si256();
-      } else if (g < full) {
-        d[j] = group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o});
-      } else {
-        d[j] = group(g, {tail[0], tail[1], tail[2], tail[3]});
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 3; ++j) {
+      const size_t g = g0 + j, o = g * 32, be = 2 * g, bo = be + 1;
+      if (g >= G) break;
+      const __m256i d = g < full ? group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o})
+                                 : group(g, {tail[0], tail[1], tail[2], tail[3]});
+      acc[2 * j] = _mm256_fmadd_pd(
+          _mm256_cvtepi32_pd(_mm256_castsi256_si128(d)),
+          _mm256_cvtps_pd(_mm_setr_ps(sr[0][be], sr[1][be], sr[2][be], sr[3][be])), acc[2 * j]);
+      if (bo < nb) {
+        acc[2 * j + 1] = _mm256_fmadd_pd(
+            _mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)),
+            _mm256_cvtps_pd(_mm_setr_ps(sr[0][bo], sr[1][bo], sr[2][bo], sr[3][bo])),
+            acc[2 * j + 1]);
       }
     }
-    // Scales past the last block are 0 (so is D there: zero weights).
-    const size_t b0 = 2 * g0, here = std::min<size_t>(8, nb - b0);
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256 rs[4] = {_mm256_maskload_ps(sr[0] + b0, mask), _mm256_maskload_ps(sr[1] + b0, mask),
-                          _mm256_maskload_ps(sr[2] + b0, mask), _mm256_maskload_ps(sr[3] + b0, mask)};
-    add_blocks8(d, rs, acc);
   }
   // finish_blocks per lane: ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), * s_a, + bias
   // (not contracted: the asm keeps the product rounded on its own).
