@@ -353,7 +353,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void add_blocks8(const __m256i 
 // Decode, int4 block 32: 4 rows from n0 x token m0 with the rows in lanes. Per group g the four
 // rows' lane vectors are reduced (block_sums) to d = [rows 0..3 of block 2g | of block 2g + 1];
 // per 4 groups (8 blocks) add_blocks8 accumulates acc[b mod 8] in increasing b. Chunks of 4
-// groups read in place run without branches; the last 1..3 groups (and the tail copies) follow.
+// groups read in place run without branches; the last 1..4 groups (and the tail copies) follow.
 template <bool kCorr>
 HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   const MatmulCall& c = *x.c;
@@ -392,13 +392,14 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
                           _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
     add_blocks8(d, rs, acc);
   }
-  // The last 1..3 groups one by one (g0 is a multiple of 4: blocks 2j and 2j + 1 mod 8), their
-  // scales gathered per block; a block past the last one (odd count) is skipped (D = 0 there).
+  // The last 1..4 groups (up to 3 in place and the tail copy) one by one (g0 is a multiple of
+  // 4: blocks 2j and 2j + 1 mod 8), their scales gathered per block; a block past the last one
+  // (odd count) is skipped (D = 0 there).
   if (g0 < G) {
     alignas(32) uint8_t tail[4][32];
     copy_tails<4>(x, w, tail);
 #pragma GCC unroll 4
-    for (size_t j = 0; j < 3; ++j) {
+    for (size_t j = 0; j < 4; ++j) {
       const size_t g = g0 + j, o = g * 32, be = 2 * g, bo = be + 1;
       if (g >= G) break;
       const __m256i d = g < full ? group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o})

@@ -303,7 +303,8 @@ TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
 // The AVX2 tiles chosen by M (decode M = 1: 4-row tiles with the rows in lanes; M = 2..9:
 // token tiles plus single tokens) against the portable path, for every format: N = 1..13 (row
 // tiles plus 1..3 leftover rows), K around group and block sizes (a partial last block, an odd
-// number of blocks, fewer than 8 blocks, not a multiple of 4 groups), both activation encodings
+// number of blocks, fewer than 8 blocks, 1..4 groups past the last 4-group chunk read in place,
+// a partial last group), both activation encodings
 // (the shift), bias or none, 1 and 2 threads. HS_QGEMM_AVX2_CASES scales it too.
 TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
@@ -315,7 +316,7 @@ TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
   const SimdTarget& portable = targets.back();
   const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
   const int count = env != nullptr ? std::atoi(env) * 2 : 96;
-  const int64_t ks[] = {1, 31, 32, 33, 64, 65, 96, 255, 256, 257, 320, 576, 600, 1536};
+  const int64_t ks[] = {1, 31, 32, 33, 64, 65, 96, 255, 256, 257, 320, 576, 600, 1000, 1536};
   std::mt19937 rng(1414);
   ThreadPool pool(2);
   const std::pair<WeightBits, int64_t> schemes[] = {
