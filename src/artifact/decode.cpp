@@ -1,4 +1,5 @@
-// FlatBuffers bytes -> Program: the FlatBuffers verifier first (every offset, vector length
+// FlatBuffers bytes -> Program (the program section's envelope is unpacked first, section.cpp):
+// the FlatBuffers verifier first (every offset, vector length
 // and string inside the buffer), then a field-by-field copy; weights' per-axis / per-block quant
 // params come from the data section, constants take their weight's quant params. Absent fields take the schema
 // defaults; unknown fields (written by a newer minor version) are ignored. Enum values are
@@ -208,40 +209,49 @@ Result<ModelMetadata> decode_metadata(const fb::Metadata* m, std::string_view wh
   return out;
 }
 
+// Strings stored as one blob plus N + 1 offsets (tokenizer pieces and merges); `items`
+// names them in errors ("piece", "merge").
+Result<std::vector<std::string>> decode_blob(const fbs::Vector<uint8_t>* blob,
+                                             const fbs::Vector<uint32_t>* offset_vec,
+                                             std::string_view what, std::string_view items) {
+  std::vector<std::string> out;
+  std::vector<uint8_t> bytes = vec(blob);
+  std::vector<uint32_t> offsets = vec(offset_vec);
+  if (offsets.empty()) {
+    if (!bytes.empty()) {
+      return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} {} bytes but no {} offsets", what,
+                    bytes.size(), items, items);
+    }
+    return out;
+  }
+  if (offsets.front() != 0 || offsets.back() != bytes.size()) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: tokenizer {} offsets span [{}, {}), expected [0, {}) (the {} bytes)", what,
+                  items, offsets.front(), offsets.back(), bytes.size(), items);
+  }
+  out.reserve(offsets.size() - 1);
+  for (size_t i = 0; i + 1 < offsets.size(); ++i) {
+    // Check each string against the blob before slicing: monotonic with the right ends is
+    // not enough while the later offsets are still unchecked.
+    if (offsets[i + 1] < offsets[i] || offsets[i + 1] > bytes.size()) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: tokenizer {} {} spans [{}, {}), outside [0, {}) or reversed", what, items,
+                    i, offsets[i], offsets[i + 1], bytes.size());
+    }
+    out.emplace_back(reinterpret_cast<const char*>(bytes.data()) + offsets[i],
+                     offsets[i + 1] - offsets[i]);
+  }
+  return out;
+}
+
 Result<tokenizer::TokenizerData> decode_tokenizer(const fb::Tokenizer* t, std::string_view what) {
   tokenizer::TokenizerData out;
   if (t == nullptr) return out;
   out.kind = static_cast<tokenizer::TokenizerKind>(t->kind());
-  std::vector<uint8_t> bytes = vec(t->piece_bytes());
-  std::vector<uint32_t> offsets = vec(t->piece_offsets());
-  if (!offsets.empty()) {
-    if (offsets.front() != 0 || offsets.back() != bytes.size()) {
-      return errorf(ErrorKind::kCorrupt,
-                    "{}: tokenizer piece offsets span [{}, {}), expected [0, {}) (the piece "
-                    "bytes)",
-                    what, offsets.front(), offsets.back(), bytes.size());
-    }
-    out.pieces.reserve(offsets.size() - 1);
-    for (size_t i = 0; i + 1 < offsets.size(); ++i) {
-      // Check each piece against the blob before slicing: monotonic with the right ends is
-      // not enough while the later offsets are still unchecked.
-      if (offsets[i + 1] < offsets[i] || offsets[i + 1] > bytes.size()) {
-        return errorf(ErrorKind::kCorrupt,
-                      "{}: tokenizer piece {} spans [{}, {}), outside [0, {}) or reversed", what, i,
-                      offsets[i], offsets[i + 1], bytes.size());
-      }
-      out.pieces.emplace_back(reinterpret_cast<const char*>(bytes.data()) + offsets[i],
-                              offsets[i + 1] - offsets[i]);
-    }
-  } else if (!bytes.empty()) {
-    return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} piece bytes but no piece offsets",
-                  what, bytes.size());
-  }
+  HS_ASSIGN_OR_RETURN(out.pieces, decode_blob(t->piece_bytes(), t->piece_offsets(), what, "piece"));
+  HS_ASSIGN_OR_RETURN(out.merges, decode_blob(t->merge_bytes(), t->merge_offsets(), what, "merge"));
   out.scores = vec(t->scores());
   for (int32_t type : vec(t->types())) out.types.push_back(static_cast<tokenizer::TokenType>(type));
-  if (t->merges() != nullptr) {
-    for (const fbs::String* merge : *t->merges()) out.merges.push_back(str(merge));
-  }
   out.pre_tokenizer = str(t->pre_tokenizer());
   out.bos_id = t->bos_id();
   out.eos_id = t->eos_id();
