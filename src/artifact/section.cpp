@@ -71,7 +71,8 @@ bool inflate_exact(std::span<const std::byte> in, std::span<std::byte> out, std:
                             out.size())
               : fmt::format("{} bytes follow the end of the zlib stream", unread);
   } else if (rc == Z_BUF_ERROR) {
-    why = produced == out.size()
+    // Output full with input left: too long; input used up before the stream's end: cut.
+    why = produced == out.size() && unread > 0
               ? fmt::format("the zlib stream inflates to more than {} program bytes", out.size())
               : fmt::format("the zlib stream is truncated after {} of {} program bytes",
                             produced, out.size());
