@@ -22,7 +22,9 @@ T get(std::span<const std::byte> bytes, size_t offset) {
 std::vector<std::byte> deflate_bytes(std::span<const std::byte> in) {
   HS_CHECK(in.size() <= kMaxProgramBytes, "program too large to compress");
   z_stream z{};
-  HS_CHECK(deflateInit(&z, Z_DEFAULT_COMPRESSION) == Z_OK, "deflateInit failed");
+  // Level 1: on the SmolLM2-135M program (2.5 MiB) 0.92 MiB in ~90 ms, where the default
+  // level 6 gives 0.85 MiB in ~360 ms and 9 0.84 MiB in ~900 ms; inflating is as fast for all.
+  HS_CHECK(deflateInit(&z, Z_BEST_SPEED) == Z_OK, "deflateInit failed");
   std::vector<std::byte> out(deflateBound(&z, static_cast<uLong>(in.size())));
   z.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(in.data()));
   z.avail_in = static_cast<uInt>(in.size());
