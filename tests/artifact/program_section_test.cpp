@@ -255,3 +255,43 @@ TEST(ArtifactProgramSection, MergesBlobRoundTripsAndIsChecked) {
 
 }  // namespace
 }  // namespace hs::artifact
+
+namespace hs::artifact {
+namespace {
+
+// A hostile program that references one tensor with a 100000-dim shape (800 KB) from 100000
+// places: 80 GB if decoded naively. The decode budget (64 x the program + 64 MiB here) stops
+// it after a few hundred tensors. Graph fields: 0 name, 2 tensors; Tensor: 0 name, 2 shape.
+TEST(ArtifactProgramSection, SharedObjectsCannotAmplifyTheDecode) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<int64_t> dims(100000, 1);
+  auto shape = b.CreateVector(dims);
+  auto name = b.CreateString("t");
+  auto t_start = b.StartTable();
+  b.AddOffset(flatbuffers::FieldIndexToOffset(0), name);
+  b.AddOffset(flatbuffers::FieldIndexToOffset(2), shape);
+  const flatbuffers::uoffset_t tensor = b.EndTable(t_start);
+  std::vector<flatbuffers::Offset<flatbuffers::Table>> refs(100000,
+                                                            flatbuffers::Offset<flatbuffers::Table>(tensor));
+  auto tensors = b.CreateVector(refs);
+  auto g_start = b.StartTable();
+  b.AddOffset(flatbuffers::FieldIndexToOffset(2), tensors);
+  auto graph = flatbuffers::Offset<flatbuffers::Table>(b.EndTable(g_start));
+  std::vector<flatbuffers::Offset<flatbuffers::Table>> graphs = {graph};
+  auto graph_vec = b.CreateVector(graphs);
+  auto start = b.StartTable();
+  b.AddOffset(flatbuffers::FieldIndexToOffset(3), graph_vec);
+  b.Finish(flatbuffers::Offset<flatbuffers::Table>(b.EndTable(start)), "HSAP");
+  std::vector<std::byte> program(b.GetSize());
+  std::memcpy(program.data(), b.GetBufferPointer(), program.size());
+  ASSERT_LT(program.size(), 1'300'000u);
+  auto r = decode_program(program, "x.hsa");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.kind(), ErrorKind::kCorrupt);
+  EXPECT_NE(r.error().message().find("x.hsa: program decodes to more than"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("one object referenced too many times"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hs::artifact
