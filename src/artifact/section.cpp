@@ -68,16 +68,16 @@ bool inflate_exact(std::span<const std::byte> in, std::span<std::byte> out, std:
   inflateEnd(&z);
   if (rc == Z_STREAM_END && produced == out.size() && unread == 0) return true;
   if (rc == Z_STREAM_END) {
-    why = produced != out.size()
-              ? fmt::format("the zlib stream ends after {} of {} program bytes", produced,
-                            out.size())
-              : fmt::format("{} bytes follow the end of the zlib stream", unread);
+    why =
+        produced != out.size()
+            ? fmt::format("the zlib stream ends after {} of {} program bytes", produced, out.size())
+            : fmt::format("{} bytes follow the end of the zlib stream", unread);
   } else if (rc == Z_BUF_ERROR) {
     // Output full with input left: too long; input used up before the stream's end: cut.
     why = produced == out.size() && unread > 0
               ? fmt::format("the zlib stream inflates to more than {} program bytes", out.size())
-              : fmt::format("the zlib stream is truncated after {} of {} program bytes",
-                            produced, out.size());
+              : fmt::format("the zlib stream is truncated after {} of {} program bytes", produced,
+                            out.size());
   } else {
     why = fmt::format("the zlib stream is damaged ({})", detail);
   }
@@ -109,8 +109,7 @@ std::vector<std::byte> pack_program(std::span<const std::byte> program, ProgramC
   return out;
 }
 
-Result<UnpackedProgram> unpack_program(std::span<const std::byte> section,
-                                       std::string_view what) {
+Result<UnpackedProgram> unpack_program(std::span<const std::byte> section, std::string_view what) {
   if (section.size() < kProgramEnvelopeSize) {
     return errorf(ErrorKind::kCorrupt,
                   "{}: program section is {} bytes, smaller than its {}-byte envelope", what,
@@ -136,9 +135,8 @@ Result<UnpackedProgram> unpack_program(std::span<const std::byte> section,
   out.codec = static_cast<ProgramCodec>(codec);
   if (out.codec == ProgramCodec::kStored) {
     if (payload.size() != size) {
-      return errorf(ErrorKind::kCorrupt,
-                    "{}: stored program of {} bytes in a payload of {} bytes", what, size,
-                    payload.size());
+      return errorf(ErrorKind::kCorrupt, "{}: stored program of {} bytes in a payload of {} bytes",
+                    what, size, payload.size());
     }
     out.stored = payload;
     return out;
@@ -153,8 +151,8 @@ Result<UnpackedProgram> unpack_program(std::span<const std::byte> section,
   out.owned.resize(size);
   std::string why;
   if (!inflate_exact(payload, out.owned, why)) {
-    return errorf(ErrorKind::kCorrupt, "{}: zlib program ({} bytes stored, {} announced): {}",
-                  what, payload.size(), size, why);
+    return errorf(ErrorKind::kCorrupt, "{}: zlib program ({} bytes stored, {} announced): {}", what,
+                  payload.size(), size, why);
   }
   return out;
 }

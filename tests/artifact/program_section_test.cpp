@@ -190,7 +190,8 @@ TEST(ArtifactProgramSection, RepeatedGraphsAreSharedNotCopied) {
                                       Program none = one;
                                       none.graphs.clear();
                                       return none;
-                                    }()).size();
+                                    }())
+                                        .size();
   const GraphDesc& g = one.graphs[0];
   const size_t growth = encode_program(two).size() - base;
   EXPECT_LE(growth, 4 * (g.tensors.size() + g.nodes.size()) + 96)
@@ -228,8 +229,8 @@ std::vector<std::byte> program_with_merges(std::string_view blob,
 }
 
 TEST(ArtifactProgramSection, MergesBlobRoundTripsAndIsChecked) {
-  HS_ASSERT_OK_AND_ASSIGN(Program p, decode_program(program_with_merges("a bc d", {0, 3, 6}),
-                                                    "x.hsa"));
+  HS_ASSERT_OK_AND_ASSIGN(Program p,
+                          decode_program(program_with_merges("a bc d", {0, 3, 6}), "x.hsa"));
   EXPECT_EQ(p.tokenizer.merges, (std::vector<std::string>{"a b", "c d"}));
   HS_ASSERT_OK_AND_ASSIGN(Program none, decode_program(program_with_merges("", {}), "x.hsa"));
   EXPECT_TRUE(none.tokenizer.merges.empty());
@@ -271,8 +272,8 @@ TEST(ArtifactProgramSection, SharedObjectsCannotAmplifyTheDecode) {
   b.AddOffset(flatbuffers::FieldIndexToOffset(0), name);
   b.AddOffset(flatbuffers::FieldIndexToOffset(2), shape);
   const flatbuffers::uoffset_t tensor = b.EndTable(t_start);
-  std::vector<flatbuffers::Offset<flatbuffers::Table>> refs(100000,
-                                                            flatbuffers::Offset<flatbuffers::Table>(tensor));
+  std::vector<flatbuffers::Offset<flatbuffers::Table>> refs(
+      100000, flatbuffers::Offset<flatbuffers::Table>(tensor));
   auto tensors = b.CreateVector(refs);
   auto g_start = b.StartTable();
   b.AddOffset(flatbuffers::FieldIndexToOffset(2), tensors);
