@@ -108,6 +108,9 @@ pairs_of() {
   esac
 }
 
+# An artifact to (re-)export: missing, or one this build cannot load (e.g. an older format).
+stale() { [[ ! -f "$1" ]] || ! "$hs" inspect --no-verify-checksum --no-plan "$1" >/dev/null 2>&1; }
+
 IFS=, read -r -a shape_list <<<"$shapes"
 for shape in "${shape_list[@]}"; do
   gguf="$work/$shape-f16.gguf"
@@ -124,7 +127,7 @@ for shape in "${shape_list[@]}"; do
     fi
     c=$(ctx_of "$shape")
     art="$work/$shape-$quant-c$c.hsa"
-    if [[ ! -f "$art" ]]; then
+    if stale "$art"; then
       echo "== $shape: headsplit export --quant $quant --ctx-len $c" >&2
       /usr/bin/time -f '%e %M' -o "$work/time.txt" \
         "$hs" export -m "$gguf" --quant "$quant" --ctx-len "$c" --calib "$calib" -o "$art" \
@@ -134,7 +137,7 @@ for shape in "${shape_list[@]}"; do
         "$shape" "$quant" "$secs" "$kib" "$(stat -c %s "$art")" >>"$exports"
     fi
     mha="$work/$shape-$quant-mha-c$c.hsa"
-    if [[ $unsplit == true && $quant != none && ! -f "$mha" ]]; then
+    if [[ $unsplit == true && $quant != none ]] && stale "$mha"; then
       echo "== $shape: headsplit export --quant $quant --ctx-len $c --no-split" >&2
       "$hs" export -m "$gguf" --quant "$quant" --ctx-len "$c" --calib "$calib" --no-split \
         -o "$mha" >"$work/export.log" 2>&1 || { cat "$work/export.log" >&2; exit 1; }

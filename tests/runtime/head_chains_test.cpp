@@ -128,6 +128,61 @@ Result<std::vector<std::vector<std::byte>>> execute(GraphExecutor& exec,
   return out;
 }
 
+// x [1,K,1,T] -> per head h: a.h = conv2d(x, w.h) [1,n,1,T]; b.h = silu(a.h) -> y = concat_h
+// b.h on axis 1. The weights are separate constants, created in head order (adjacent in the
+// artifact's data section) or in reverse order (not adjacent: the merged call owns a stacked
+// copy). int8 per output channel or f32.
+ir::Graph projection_heads_graph(bool int8, bool reversed, int heads = 3) {
+  constexpr int64_t kK = 32, kN = 8, kT = 4;
+  ir::Graph g("g");
+  const auto x = must(g.add_input("x", ir::TensorType::f32({1, kK, 1, kT})));
+  std::vector<ir::ValueId> w(static_cast<size_t>(heads));
+  for (int i = 0; i < heads; ++i) {
+    const int h = reversed ? heads - 1 - i : i;
+    const std::string name = fmt::format("w.h{}", h);
+    const uint64_t seed = 30 + static_cast<uint64_t>(h);
+    if (int8) {
+      std::vector<float> scales;
+      for (int64_t c = 0; c < kN; ++c) scales.push_back(0.01f + 0.002f * static_cast<float>(c + h));
+      const auto q = ir::QuantParams::per_axis(0, scales, std::vector<int32_t>(kN, 0), 8, -127, 127);
+      w[static_cast<size_t>(h)] = int_constant(g, name, ir::DType::kI8, {kN, kK, 1, 1}, q, seed);
+    } else {
+      w[static_cast<size_t>(h)] = f32_constant(g, name, {kN, kK, 1, 1}, seed);
+    }
+  }
+  std::vector<ir::ValueId> b;
+  for (int h = 0; h < heads; ++h) {
+    const auto a = emit(g, OpKind::kConv2d, {x, w[static_cast<size_t>(h)]}, {}, fmt::format("a.h{}", h));
+    b.push_back(emit(g, OpKind::kSilu, {a}, {}, fmt::format("b.h{}", h)));
+  }
+  g.add_output(emit(g, OpKind::kConcat, b, {{"axis", int64_t{1}}}, "y"));
+  return g;
+}
+
+// The per-head projections of one x run as one call, bit-identical to per-node execution, and
+// read the mapping in place exactly when the heads' weights are adjacent.
+TEST(HeadChains, PerHeadProjectionsOfOneXRunAsOneCall) {
+  kernels::ThreadPool pool(2);
+  for (const bool int8 : {true, false}) {
+    for (const bool reversed : {false, true}) {
+      SCOPED_TRACE(fmt::format("{} weights, {} order", int8 ? "int8" : "f32",
+                               reversed ? "reverse" : "head"));
+      const ir::Graph g = projection_heads_graph(int8, reversed);
+      const auto inputs = random_inputs(g, 11);
+      HS_ASSERT_OK_AND_ASSIGN(testing::Run batched, run_graph(g, inputs, true, &pool));
+      HS_ASSERT_OK_AND_ASSIGN(testing::Run per_node, run_graph(g, inputs, false, &pool));
+      EXPECT_EQ(batched.summary.head_groups, 1);
+      EXPECT_EQ(batched.summary.merged_calls, 1);
+      EXPECT_EQ(batched.summary.merged_parts, 3);
+      EXPECT_EQ(per_node.summary.merged_calls, 0);
+      const int64_t stacked = reversed ? 3 * 8 * 32 * (int8 ? 1 : 4) : 0;
+      EXPECT_EQ(batched.summary.prepared_bytes, per_node.summary.prepared_bytes + stacked);
+      std::string why;
+      EXPECT_TRUE(bit_identical(per_node.outputs, batched.outputs, &why)) << why;
+    }
+  }
+}
+
 class HeadChainsStories : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HeadChainsStories, BatchedGraphsGiveTheSameBytesAsPerNode) {
@@ -149,6 +204,17 @@ TEST_P(HeadChainsStories, BatchedGraphsGiveTheSameBytesAsPerNode) {
     // Phases: the kv heads' shared nodes (Hkv tasks), then one task per query head (H).
     EXPECT_EQ(s.head_tasks, m.n_layers * (m.n_kv_heads + m.n_heads)) << g.name;
     EXPECT_EQ(per_node->summary().head_groups, 0) << g.name;
+    // Each layer's q, k and v per-head projections: one call each, reading the mapping (the
+    // writer stores a projection's per-head weights side by side: no stacked copy), where a
+    // head's output [Dh, T] fills whole 64-byte units (side by side in staging): the prefill
+    // graph (Dh = 8, T = 32), not decode (8 floats).
+    const bool whole_units = m.head_dim * g.ar_len * 4 % 64 == 0;
+    EXPECT_EQ(whole_units, g.ar_len == 32) << g.name;
+    EXPECT_EQ(s.merged_calls, whole_units ? 3 * m.n_layers : 0) << g.name;
+    EXPECT_EQ(s.merged_parts, whole_units ? m.n_layers * (m.n_heads + 2 * m.n_kv_heads) : 0)
+        << g.name;
+    EXPECT_EQ(s.prepared_bytes, per_node->summary().prepared_bytes) << g.name;
+    EXPECT_EQ(per_node->summary().merged_calls, 0) << g.name;
     // Chain outputs live in staging, so views of them need no copy: at most as many steps.
     EXPECT_LE(s.steps, per_node->summary().steps) << g.name;
     for (uint64_t seed : {1u, 2u}) {
