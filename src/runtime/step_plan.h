@@ -133,6 +133,10 @@ class FakeQuant {
 
   bool active() const { return kind_ != artifact::QuantKind::kNone; }
   void apply(float* y) const;  // y holds numel(shape) floats
+  // Per tensor: apply() on y[0, count) only, any `count` (the params are the same for every
+  // element). Other kinds: apply(y) (y holds numel(shape) floats).
+  void apply_first(float* y, int64_t count) const;
+  bool per_tensor() const { return kind_ == artifact::QuantKind::kPerTensor; }
   // apply() on rows of `row_len` without the columns of `dead` (per tensor; other kinds and an
   // empty span: the whole tensor).
   void apply_live(float* y, int64_t row_len, ColumnSpan dead) const;

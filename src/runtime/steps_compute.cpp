@@ -28,9 +28,7 @@ class ProjectionStep final : public Step {
     const int64_t x_count = s_.m * s_.k, y_count = s_.m * s_.n;
     if (s_.row_output >= 0 && s_.images == 1 && ctx.output_rows != nullptr &&
         !ctx.output_rows[s_.row_output].all()) {
-      HS_TRY(run_rows(ctx, ctx.output_rows[s_.row_output], x, y));
-      if (s_.fake_quant.active()) s_.fake_quant.apply(y);
-      return ok_status();
+      return run_rows(ctx, ctx.output_rows[s_.row_output], x, y);
     }
     for (int64_t img = 0; img < s_.images; ++img) {
       const float* xi = x + img * x_count;
@@ -42,23 +40,49 @@ class ProjectionStep final : public Step {
   }
 
  private:
-  // Tokens [first, first + count) only; the other tokens' y are zeros. Channel-major x [K, M]
-  // and y [N, M] are gathered into / scattered from token-major scratch.
+  // Tokens [first, first + count) only, with the output's fake quantization: token-major
+  // [count, N] into s_.rows when layout steps follow (they place the rows), else into their rows
+  // of y. The other tokens' y are not written. Channel-major x [K, M] is gathered into
+  // token-major scratch; a channel-major y without s_.rows is scattered from it.
   Status run_rows(const ExecContext& ctx, RowRange rows, const float* x, float* y) const {
     const int64_t first = std::clamp<int64_t>(rows.first, 0, s_.m);
     const int64_t count = std::clamp<int64_t>(rows.count, 0, s_.m - first);
-    std::fill_n(y, s_.m * s_.n, 0.f);
-    if (count == 0) return ok_status();
+    const FakeQuant& fq = s_.fake_quant;
     constexpr kernels::ActLayout kTokens = kernels::ActLayout::kTokenMajor;
-    if (s_.layout == kTokens) return run_one(ctx, x + first * s_.k, y + first * s_.n, count, kTokens);
-    rows_x_.resize(static_cast<size_t>(count * s_.k));
-    rows_y_.resize(static_cast<size_t>(count * s_.n));
-    for (int64_t t = 0; t < count; ++t) {
-      for (int64_t k = 0; k < s_.k; ++k) rows_x_[static_cast<size_t>(t * s_.k + k)] = x[k * s_.m + first + t];
+    float* out = nullptr;  // token-major [count, N]
+    if (s_.rows != nullptr) {
+      s_.rows->rows.resize(static_cast<size_t>(count * s_.n));
+      s_.rows->first = first;
+      s_.rows->count = count;
+      out = s_.rows->rows.data();
+    } else if (s_.layout == kTokens) {
+      out = y + first * s_.n;
+    } else {
+      rows_y_.resize(static_cast<size_t>(count * s_.n));
+      out = rows_y_.data();
     }
-    HS_TRY(run_one(ctx, rows_x_.data(), rows_y_.data(), count, kTokens));
-    for (int64_t t = 0; t < count; ++t) {
-      for (int64_t n = 0; n < s_.n; ++n) y[n * s_.m + first + t] = rows_y_[static_cast<size_t>(t * s_.n + n)];
+    if (count == 0) return ok_status();
+    if (s_.layout == kTokens) {
+      HS_TRY(run_one(ctx, x + first * s_.k, out, count, kTokens));
+    } else {
+      rows_x_.resize(static_cast<size_t>(count * s_.k));
+      for (int64_t t = 0; t < count; ++t) {
+        for (int64_t k = 0; k < s_.k; ++k) rows_x_[static_cast<size_t>(t * s_.k + k)] = x[k * s_.m + first + t];
+      }
+      HS_TRY(run_one(ctx, rows_x_.data(), out, count, kTokens));
+    }
+    if (fq.per_tensor()) fq.apply_first(out, count * s_.n);
+    if (s_.rows == nullptr && s_.layout != kTokens) {
+      for (int64_t t = 0; t < count; ++t) {
+        for (int64_t n = 0; n < s_.n; ++n) y[n * s_.m + first + t] = out[t * s_.n + n];
+      }
+    }
+    // Other granularities (per channel along N) need the whole tensor: y holds the rows there.
+    if (fq.active() && !fq.per_tensor()) {
+      if (s_.rows != nullptr) {
+        return errorf(ErrorKind::kInternal, "row-computed projection with per-channel output params");
+      }
+      fq.apply(y);
     }
     return ok_status();
   }
@@ -431,8 +455,18 @@ class ConvertStep final : public Step {
 
   Status run(const ExecContext& ctx) const override {
     if (s_.to_storage) {
-      kernels::quantize_f32(ctx.ptr<const float>(s_.from), s_.count, s_.scale, s_.zero_point,
-                            s_.qmin, s_.qmax, s_.storage, ctx.ptr<std::byte>(s_.to));
+      int64_t first = 0, count = s_.count;
+      if (s_.row_output >= 0 && ctx.output_rows != nullptr && !ctx.output_rows[s_.row_output].all()) {
+        const RowRange r = ctx.output_rows[s_.row_output];  // token rows of row_elems
+        const int64_t tokens = s_.count / s_.row_elems;
+        const int64_t t0 = std::clamp<int64_t>(r.first, 0, tokens);
+        first = t0 * s_.row_elems;
+        count = std::clamp<int64_t>(r.count, 0, tokens - t0) * s_.row_elems;
+      }
+      const auto bytes = static_cast<size_t>(opset::dtype_size(s_.storage));
+      kernels::quantize_f32(ctx.ptr<const float>(s_.from) + first, count, s_.scale, s_.zero_point,
+                            s_.qmin, s_.qmax, s_.storage,
+                            ctx.ptr<std::byte>(s_.to) + static_cast<size_t>(first) * bytes);
     } else {
       kernels::dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
                                  s_.zero_point, ctx.ptr<float>(s_.to));
