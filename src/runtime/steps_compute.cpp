@@ -217,9 +217,13 @@ class MatmulStep final : public Step {
     for (size_t p = 0; p < parts_.size(); ++p) {
       const kernels::MatmulPart& part = parts_[p];
       if (part.begin >= dead.end || part.begin + part.extent <= dead.begin) continue;
-      kmax = std::max(kmax, part_abs_max_[p]);
+      const float pmax = part.storage == opset::DType::kF32
+                             ? dead_abs_max(ctx.ptrs[s_.parts[p].source.ref], part, dead)
+                             : part_abs_max_[p];
+      if (!(pmax <= kmax)) kmax = pmax;  // keeps a NaN
     }
-    if (!std::isfinite(kmax)) return false;  // a float part: no bound
+    if (!std::isfinite(kmax)) return false;  // NaN / inf in a float part: no bound
+    const float mask_dead = mask.elem == Elem::kF32 ? mask.dead_value : k.mask_dead;
     auto chain = [&](float v) {
       for (const ScoreOp& op : k.chain) {
         float r = 0.f;
@@ -246,10 +250,10 @@ class MatmulStep final : public Step {
         float best = -std::numeric_limits<float>::infinity();
         for (int64_t c = 0; c < n; ++c) {
           if (c == dead.begin) c = dead.end;
-          if (c < n && mask.code(r, c) >= k.live_code) best = std::max(best, row[c]);
+          if (c < n && mask.attends(r, c, k.live_code)) best = std::max(best, row[c]);
         }
         if (!(best > -std::numeric_limits<float>::infinity())) return false;  // attends nothing
-        const float upper = k.fq_x.one(chain(s_.fake_quant.one(bound)) + k.mask_dead);
+        const float upper = k.fq_x.one(chain(s_.fake_quant.one(bound)) + mask_dead);
         const float lower = k.fq_x.one(chain(best) + k.mask_live);
         if (!(upper - lower < kernels::kSoftmaxExpZeroBelow)) return false;
       }
@@ -260,6 +264,28 @@ class MatmulStep final : public Step {
  public:
 
  private:
+  // A float part (concat on N, [K, ld] per source batch): the largest |value| in its columns of
+  // `dead` over the batches this matmul reads; NaN when one is NaN.
+  float dead_abs_max(const std::byte* base, const kernels::MatmulPart& part, ColumnSpan dead) const {
+    const auto* src = reinterpret_cast<const float*>(base);
+    const int64_t ld = part.ld > 0 ? part.ld : part.extent;
+    const int64_t c0 = std::max(dead.begin, part.begin) - part.begin;
+    const int64_t c1 = std::min(dead.end, part.begin + part.extent) - part.begin;
+    float m = 0.f;
+    for (int64_t b = 0; b < s_.shape.batches; ++b) {
+      if (b > 0 && s_.b_batches[static_cast<size_t>(b)] == s_.b_batches[static_cast<size_t>(b - 1)]) continue;
+      const float* kb = src + s_.b_batches[static_cast<size_t>(b)] * part.batch_stride;
+      for (int64_t r = 0; r < s_.shape.k; ++r) {
+        for (int64_t c = c0; c < c1; ++c) {
+          const float v = std::fabs(kb[r * ld + c]);
+          m = v > m || v != v ? v : m;  // a NaN stays
+          if (m != m) return m;
+        }
+      }
+    }
+    return m;
+  }
+
   // The largest |value| part p's integer storage can hold (scale * |code - zero point| over the
   // code range); infinity for float parts.
   static float abs_max(const kernels::MatmulPart& part) {
