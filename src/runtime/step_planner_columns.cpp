@@ -28,8 +28,8 @@
 // skip), m_dead the mask's smallest value (every row holds it in a dead column), a column is
 // attended where the mask is >= 0 (m_live = 0), and F has no fake quantization. Every tensor
 // s0..sj, x must have no other reader (their dead columns hold garbage); p's readers see exact
-// values, and the P·V matmul already skips p's zero rows (integer caches; a float P·V computes
-// them all: its sums do not depend on zero terms only up to their order).
+// values, and the P·V matmul skips p's zero rows (integer caches: as the kernel does; float
+// caches: when those v rows are finite, see MatmulStep::run_live).
 #include <algorithm>
 #include <cmath>
 #include <cstring>

@@ -171,9 +171,18 @@ class MatmulStep final : public Step {
                 float* y) const {
     const bool on_n = s_.shape.concat_on_n;
     if (!on_n) {
-      for (const kernels::MatmulPart& part : parts_) {
+      for (size_t p = 0; p < parts_.size(); ++p) {
+        const kernels::MatmulPart& part = parts_[p];
         const bool overlaps = part.begin < dead.end && part.begin + part.extent > dead.begin;
-        if (overlaps && !opset::dtype_is_integer_storage(part.storage)) return false;
+        if (!overlaps || opset::dtype_is_integer_storage(part.storage)) continue;
+        // A float part: the kernel adds A's exact zeros times its rows one after another into
+        // one sum per y (matmul_parts_f32.cpp), which changes nothing when those rows are finite
+        // (+0 or -0 added to a sum that starts at +0 and is never -0), so leaving them out is
+        // bit-identical; an inf or NaN there (0 * inf = NaN) computes everything.
+        if (!(dead_abs_max(ctx.ptrs[s_.parts[p].source.ref], part, dead) <
+              std::numeric_limits<float>::infinity())) {
+          return false;
+        }
       }
     }
     constexpr size_t kMaxParts = 8;
@@ -265,22 +274,28 @@ class MatmulStep final : public Step {
  public:
 
  private:
-  // A float part (concat on N, [K, ld] per source batch): the largest |value| in its columns of
-  // `dead` over the batches this matmul reads; inf or NaN when one is. On the bits: |x| of
-  // finite x orders as its bit pattern with the sign cleared, and inf / NaN patterns are above
-  // every finite one, so one integer max (vectorized) finds both.
+  // A float part's largest |value| in the span `dead` (concat on N, [K, ld] per source batch:
+  // its columns there; concat on K, [extent, N]: its rows there) over the batches this matmul
+  // reads; NaN when one is inf or NaN. On the bits: |x| of finite x orders as its bit pattern
+  // with the sign cleared, and inf / NaN patterns are above every finite one, so one integer
+  // max (vectorized) finds both.
   float dead_abs_max(const std::byte* base, const kernels::MatmulPart& part, ColumnSpan dead) const {
     const auto* src = reinterpret_cast<const uint32_t*>(base);
-    const int64_t ld = part.ld > 0 ? part.ld : part.extent;
-    const int64_t c0 = std::max(dead.begin, part.begin) - part.begin;
-    const int64_t c1 = std::min(dead.end, part.begin + part.extent) - part.begin;
+    const int64_t d0 = std::max(dead.begin, part.begin) - part.begin;
+    const int64_t d1 = std::min(dead.end, part.begin + part.extent) - part.begin;
+    // Rows of `len` elements at row stride ld: [K] x [d0, d1) on N; [d0, d1) x [N] on K.
+    const bool on_n = s_.shape.concat_on_n;
+    const int64_t ld = on_n ? (part.ld > 0 ? part.ld : part.extent) : s_.shape.n;
+    const int64_t rows = on_n ? s_.shape.k : 1;
+    const int64_t first = on_n ? d0 : d0 * s_.shape.n;
+    const int64_t len = on_n ? d1 - d0 : (d1 - d0) * s_.shape.n;
     uint32_t m = 0;
     for (int64_t b = 0; b < s_.shape.batches; ++b) {
       if (b > 0 && s_.b_batches[static_cast<size_t>(b)] == s_.b_batches[static_cast<size_t>(b - 1)]) continue;
       const uint32_t* kb = src + s_.b_batches[static_cast<size_t>(b)] * part.batch_stride;
-      for (int64_t r = 0; r < s_.shape.k; ++r) {
-        const uint32_t* row = kb + r * ld;
-        for (int64_t c = c0; c < c1; ++c) m = std::max(m, row[c] & 0x7fffffffu);
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint32_t* row = kb + r * ld + first;
+        for (int64_t c = 0; c < len; ++c) m = std::max(m, row[c] & 0x7fffffffu);
       }
     }
     if (m >= 0x7f800000u) return std::numeric_limits<float>::quiet_NaN();  // inf or NaN

@@ -2,7 +2,7 @@
 // the outputs (logits and cache updates) are the same bytes as computing every column, for
 // quantized and float stories260K artifacts, split and unsplit, decode and prefill graphs, at
 // several n_past, and the skip really happens (GraphExecutor::skipped_columns); a float cache
-// holding NaN in a dead column is not skipped.
+// holding NaN in a dead slot gives the full run's bytes (k: no skip; v: P·V reads every row).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -89,25 +89,37 @@ TEST_P(DeadColumns, SkippingGivesTheSameBytesAsComputingEveryColumn) {
     EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
     HS_ASSERT_OK_AND_ASSIGN(auto b, execute_bytes(*full, in));
     for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i] == b[i]) << g.name;
-    // A float cache with NaN in a dead column (position p - 1 of every k cache): its attention
-    // has no bound and computes every column (NaN everywhere), as the full run does.
+    // A float cache with NaN in a dead slot (position p - 1 of every head): in k, the scores
+    // have no bound and compute every column; in v, the scores may skip but P·V computes every
+    // row (0 * NaN = NaN, as in the full run). The same bytes (NaNs) either way.
     if (GetParam().scheme != "none") continue;
-    in = causal_inputs(*skip, 5, 3);
-    int64_t poisoned = 0;
-    for (size_t i = 0; i < skip->inputs().size(); ++i) {
-      const IoDesc& d = skip->inputs()[i];
-      if (d.name.rfind("k_cache", 0) != 0) continue;
-      auto* k = reinterpret_cast<float*>(in[i].data());
-      const int64_t slots = d.shape.back();  // k cache [.., Dh, P]
-      for (int64_t j = slots - 1; j < d.bytes / 4; j += slots) k[j] = std::numeric_limits<float>::quiet_NaN();
-      ++poisoned;
-    }
-    ASSERT_GT(poisoned, 0);
-    HS_ASSERT_OK_AND_ASSIGN(a, execute_bytes(*skip, in));
-    EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
-    HS_ASSERT_OK_AND_ASSIGN(b, execute_bytes(*full, in));
-    for (size_t i = 0; i < a.size(); ++i) {
-      EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size()), 0) << g.name << " " << skip->outputs()[i].name;
+    for (const std::string cache : {"k_cache", "v_cache"}) {
+      in = causal_inputs(*skip, 5, 3);
+      int64_t poisoned = 0;
+      for (size_t i = 0; i < skip->inputs().size(); ++i) {
+        const IoDesc& d = skip->inputs()[i];
+        if (d.name.rfind(cache, 0) != 0) continue;
+        auto* x = reinterpret_cast<float*>(in[i].data());
+        const int64_t n = d.bytes / 4, nan_slot = p - 1;
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        if (cache == "k_cache") {  // [.., Dh, P]
+          for (int64_t j = nan_slot; j < n; j += p) x[j] = nan;
+        } else {  // [.., P, Dh]
+          const int64_t dh = d.shape.back();
+          for (int64_t h = 0; h < n; h += p * dh) std::fill_n(x + h + nan_slot * dh, dh, nan);
+        }
+        ++poisoned;
+      }
+      ASSERT_GT(poisoned, 0) << cache;
+      HS_ASSERT_OK_AND_ASSIGN(a, execute_bytes(*skip, in));
+      if (cache == "k_cache") {
+        EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
+      }
+      HS_ASSERT_OK_AND_ASSIGN(b, execute_bytes(*full, in));
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size()), 0)
+            << g.name << " " << cache << " " << skip->outputs()[i].name;
+      }
     }
   }
 }
