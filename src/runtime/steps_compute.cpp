@@ -257,10 +257,17 @@ class MatmulStep final : public Step {
         const float bound = l1 * kmax * (1.f + 1.f / 1024.f);
         if (!std::isfinite(bound)) return false;
         const float* row = y + (b * m + r) * n;
+        // The largest s0 on an attended live column (NaN scores never count).
         float best = -std::numeric_limits<float>::infinity();
-        for (int64_t c = 0; c < n; ++c) {
-          if (c == dead.begin) c = dead.end;
-          if (c < n && mask.attends(r, c, k.live_code)) best = std::max(best, row[c]);
+        const float* mrow = mask.elem == Elem::kF32 ? reinterpret_cast<const float*>(mask.codes) + r * n : nullptr;
+        for (const auto& [c0, c1] : {std::pair<int64_t, int64_t>{0, dead.begin}, {dead.end, n}}) {
+          if (mrow != nullptr) {  // f32 mask: attended where >= 0
+            for (int64_t c = c0; c < c1; ++c) best = mrow[c] >= 0.f && row[c] > best ? row[c] : best;
+          } else {
+            for (int64_t c = c0; c < c1; ++c) {
+              if (mask.attends(r, c, k.live_code) && row[c] > best) best = row[c];
+            }
+          }
         }
         if (!(best > -std::numeric_limits<float>::infinity())) return false;  // attends nothing
         const float upper = k.fq_x.one(chain(s_.fake_quant.one(bound)) + mask_dead);
