@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libfmt-dev nlohmann-json3-dev libcli11-dev libxxhash-dev libpcre2-dev libicu-dev
-  libhwy-dev libflatbuffers-dev flatbuffers-compiler libedit-dev
+  libhwy-dev libflatbuffers-dev flatbuffers-compiler libedit-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   gnuplot-nox
   libonnx-dev libprotobuf-dev protobuf-compiler

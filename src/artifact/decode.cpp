@@ -1,10 +1,12 @@
-// FlatBuffers bytes -> Program: the FlatBuffers verifier first (every offset, vector length
+// FlatBuffers bytes -> Program (the program section's envelope is unpacked first, section.cpp):
+// the FlatBuffers verifier first (every offset, vector length
 // and string inside the buffer), then a field-by-field copy; weights' per-axis / per-block quant
 // params come from the data section, constants take their weight's quant params. Absent fields take the schema
 // defaults; unknown fields (written by a newer minor version) are ignored. Enum values are
 // copied as they are and range-checked by check_program.
 #include <flatbuffers/flatbuffers.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "artifact_generated.h"
@@ -33,6 +35,44 @@ template <typename To, typename From>
 To from_fb(From value) {
   return static_cast<To>(static_cast<std::underlying_type_t<From>>(value));
 }
+
+// FlatBuffers offsets may point at one object from many places (the encoder shares repeated
+// strings, vectors and tables on purpose), so a small hostile program could decode to an
+// unbounded size by referencing one large object a million times. Every decoded weight,
+// tensor, node and metadata entry is charged here; the limit is generous for real programs
+// (64 x the program + 16 x the data section, whose quant params constants copy, + 64 MiB)
+// and stops an amplification long before memory runs out.
+class DecodeBudget {
+ public:
+  DecodeBudget(uint64_t program_bytes, uint64_t data_bytes, std::string_view what)
+      : what_(what) {
+    const uint64_t cap = uint64_t{1} << 56;  // saturate instead of overflowing
+    limit_ = std::min(cap, 64 * std::min(program_bytes, cap >> 7)) +
+             std::min(cap, 16 * std::min(data_bytes, cap >> 5)) + (uint64_t{64} << 20);
+    left_ = limit_;
+  }
+  Status charge(uint64_t bytes, std::string_view item) {
+    if (bytes > left_) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: program decodes to more than {} bytes at {} (64 x the program + 16 x "
+                    "the data section + 64 MiB): one object referenced too many times",
+                    what_, limit_, item);
+    }
+    left_ -= bytes;
+    return {};
+  }
+  // The heap bytes of a decoded type: shape, scales and zero points, plus the struct.
+  template <typename Desc>
+  static uint64_t bytes_of(const Desc& d) {
+    return sizeof(Desc) + d.name.size() + 8 * d.shape.size() + 4 * d.quant.scales.size() +
+           4 * d.quant.zero_points.size();
+  }
+
+ private:
+  std::string_view what_;
+  uint64_t limit_ = 0;
+  uint64_t left_ = 0;
+};
 
 Quant decode_quant(const fb::Quant* q) {
   Quant out;
@@ -69,7 +109,7 @@ Status decode_attr(const fb::Attr& a, std::string_view where, Attrs& attrs) {
 }
 
 Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t index,
-                               const std::vector<WeightDesc>& weights) {
+                               const std::vector<WeightDesc>& weights, DecodeBudget& budget) {
   GraphDesc out;
   out.name = str(g.name());
   out.ar_len = g.ar_len();
@@ -98,6 +138,8 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
         if (td.weight >= 0 && static_cast<size_t>(td.weight) < weights.size())
           td.quant = weights[static_cast<size_t>(td.weight)].quant;
       }
+      HS_TRY(budget.charge(DecodeBudget::bytes_of(td),
+                           fmt::format("graph #{} tensor #{}", index, out.tensors.size() - 1)));
     }
   }
   if (g.nodes() != nullptr) {
@@ -107,10 +149,21 @@ Result<GraphDesc> decode_graph(const fb::Graph& g, std::string_view what, size_t
       nd.op = from_fb<OpCode>(n->op());
       nd.inputs = vec(n->inputs());
       nd.outputs = vec(n->outputs());
-      if (n->attrs() == nullptr) continue;
+      if (n->attrs() == nullptr) {
+        HS_TRY(budget.charge(sizeof(NodeDesc) + 4 * (nd.inputs.size() + nd.outputs.size()),
+                             fmt::format("graph #{} node #{}", index, out.nodes.size() - 1)));
+        continue;
+      }
       std::string where =
           fmt::format("{}: graph #{} '{}' node #{}", what, index, out.name, out.nodes.size() - 1);
       for (const fb::Attr* a : *n->attrs()) HS_TRY(decode_attr(*a, where, nd.attrs));
+      uint64_t bytes = sizeof(NodeDesc) + 4 * (nd.inputs.size() + nd.outputs.size());
+      for (const auto& [name, value] : nd.attrs.entries()) {
+        bytes += 64 + name.size();
+        if (const auto* v = std::get_if<std::vector<int64_t>>(&value)) bytes += 8 * v->size();
+        if (const auto* v = std::get_if<std::string>(&value)) bytes += v->size();
+      }
+      HS_TRY(budget.charge(bytes, where));
     }
   }
   return out;
@@ -168,7 +221,8 @@ Result<WeightDesc> decode_weight(const fb::Weight& w, size_t index,
   return out;
 }
 
-Result<ModelMetadata> decode_metadata(const fb::Metadata* m, std::string_view what) {
+Result<ModelMetadata> decode_metadata(const fb::Metadata* m, std::string_view what,
+                                      DecodeBudget& budget) {
   ModelMetadata out;
   if (m == nullptr) return out;
   out.model_name = str(m->model_name());
@@ -200,6 +254,8 @@ Result<ModelMetadata> decode_metadata(const fb::Metadata* m, std::string_view wh
   if (m->extra() != nullptr) {
     for (const fb::KeyValue* kv : *m->extra()) {
       std::string key = str(kv->key());
+      HS_TRY(budget.charge(64 + key.size() + (kv->value() ? kv->value()->size() : 0),
+                           fmt::format("metadata key '{}'", key)));
       if (!out.extra.emplace(key, str(kv->value())).second) {
         return errorf(ErrorKind::kCorrupt, "{}: metadata key '{}' appears twice", what, key);
       }
@@ -208,40 +264,49 @@ Result<ModelMetadata> decode_metadata(const fb::Metadata* m, std::string_view wh
   return out;
 }
 
+// Strings stored as one blob plus N + 1 offsets (tokenizer pieces and merges); `items`
+// names them in errors ("piece", "merge").
+Result<std::vector<std::string>> decode_blob(const fbs::Vector<uint8_t>* blob,
+                                             const fbs::Vector<uint32_t>* offset_vec,
+                                             std::string_view what, std::string_view items) {
+  std::vector<std::string> out;
+  std::vector<uint8_t> bytes = vec(blob);
+  std::vector<uint32_t> offsets = vec(offset_vec);
+  if (offsets.empty()) {
+    if (!bytes.empty()) {
+      return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} {} bytes but no {} offsets", what,
+                    bytes.size(), items, items);
+    }
+    return out;
+  }
+  if (offsets.front() != 0 || offsets.back() != bytes.size()) {
+    return errorf(ErrorKind::kCorrupt,
+                  "{}: tokenizer {} offsets span [{}, {}), expected [0, {}) (the {} bytes)", what,
+                  items, offsets.front(), offsets.back(), bytes.size(), items);
+  }
+  out.reserve(offsets.size() - 1);
+  for (size_t i = 0; i + 1 < offsets.size(); ++i) {
+    // Check each string against the blob before slicing: monotonic with the right ends is
+    // not enough while the later offsets are still unchecked.
+    if (offsets[i + 1] < offsets[i] || offsets[i + 1] > bytes.size()) {
+      return errorf(ErrorKind::kCorrupt,
+                    "{}: tokenizer {} {} spans [{}, {}), outside [0, {}) or reversed", what, items,
+                    i, offsets[i], offsets[i + 1], bytes.size());
+    }
+    out.emplace_back(reinterpret_cast<const char*>(bytes.data()) + offsets[i],
+                     offsets[i + 1] - offsets[i]);
+  }
+  return out;
+}
+
 Result<tokenizer::TokenizerData> decode_tokenizer(const fb::Tokenizer* t, std::string_view what) {
   tokenizer::TokenizerData out;
   if (t == nullptr) return out;
   out.kind = static_cast<tokenizer::TokenizerKind>(t->kind());
-  std::vector<uint8_t> bytes = vec(t->piece_bytes());
-  std::vector<uint32_t> offsets = vec(t->piece_offsets());
-  if (!offsets.empty()) {
-    if (offsets.front() != 0 || offsets.back() != bytes.size()) {
-      return errorf(ErrorKind::kCorrupt,
-                    "{}: tokenizer piece offsets span [{}, {}), expected [0, {}) (the piece "
-                    "bytes)",
-                    what, offsets.front(), offsets.back(), bytes.size());
-    }
-    out.pieces.reserve(offsets.size() - 1);
-    for (size_t i = 0; i + 1 < offsets.size(); ++i) {
-      // Check each piece against the blob before slicing: monotonic with the right ends is
-      // not enough while the later offsets are still unchecked.
-      if (offsets[i + 1] < offsets[i] || offsets[i + 1] > bytes.size()) {
-        return errorf(ErrorKind::kCorrupt,
-                      "{}: tokenizer piece {} spans [{}, {}), outside [0, {}) or reversed", what, i,
-                      offsets[i], offsets[i + 1], bytes.size());
-      }
-      out.pieces.emplace_back(reinterpret_cast<const char*>(bytes.data()) + offsets[i],
-                              offsets[i + 1] - offsets[i]);
-    }
-  } else if (!bytes.empty()) {
-    return errorf(ErrorKind::kCorrupt, "{}: tokenizer has {} piece bytes but no piece offsets",
-                  what, bytes.size());
-  }
+  HS_ASSIGN_OR_RETURN(out.pieces, decode_blob(t->piece_bytes(), t->piece_offsets(), what, "piece"));
+  HS_ASSIGN_OR_RETURN(out.merges, decode_blob(t->merge_bytes(), t->merge_offsets(), what, "merge"));
   out.scores = vec(t->scores());
   for (int32_t type : vec(t->types())) out.types.push_back(static_cast<tokenizer::TokenType>(type));
-  if (t->merges() != nullptr) {
-    for (const fbs::String* merge : *t->merges()) out.merges.push_back(str(merge));
-  }
   out.pre_tokenizer = str(t->pre_tokenizer());
   out.bos_id = t->bos_id();
   out.eos_id = t->eos_id();
@@ -277,20 +342,26 @@ Result<Program> decode_program(std::span<const std::byte> bytes, std::string_vie
   }
   const fb::Program* root = fb::GetProgram(data);
   Program program;
-  HS_ASSIGN_OR_RETURN(program.metadata, decode_metadata(root->metadata(), what));
+  DecodeBudget budget(bytes.size(), data_section.size(), what);
+  HS_ASSIGN_OR_RETURN(program.metadata, decode_metadata(root->metadata(), what, budget));
   HS_ASSIGN_OR_RETURN(program.tokenizer, decode_tokenizer(root->tokenizer(), what));
   if (root->weights() != nullptr) {
     program.weights.reserve(root->weights()->size());
     for (const fb::Weight* w : *root->weights()) {
       HS_ASSIGN_OR_RETURN(WeightDesc weight,
                           decode_weight(*w, program.weights.size(), data_section, what));
+      HS_TRY(budget.charge(DecodeBudget::bytes_of(weight),
+                           fmt::format("weight #{}", program.weights.size())));
       program.weights.push_back(std::move(weight));
     }
   }
   if (root->graphs() != nullptr) {
     for (const fb::Graph* g : *root->graphs()) {
       HS_ASSIGN_OR_RETURN(GraphDesc graph,
-                          decode_graph(*g, what, program.graphs.size(), program.weights));
+                          decode_graph(*g, what, program.graphs.size(), program.weights, budget));
+      HS_TRY(budget.charge(sizeof(GraphDesc) + graph.name.size() +
+                               4 * (graph.inputs.size() + graph.outputs.size()),
+                           fmt::format("graph #{}", program.graphs.size())));
       program.graphs.push_back(std::move(graph));
     }
   }

@@ -1,6 +1,11 @@
-// Program -> FlatBuffers bytes (schema: schema/artifact.fbs). A plain field-by-field mapping;
-// the enums share values with the schema's, so they convert with a cast.
+// Program -> FlatBuffers bytes (schema: schema/artifact.fbs). A field-by-field mapping in which
+// every repeated value is written once and referenced wherever it recurs (FlatBuffers offsets
+// may point at one object from many places): strings, shapes and index lists, quant params,
+// attributes, and whole tensors and nodes the prefill and decode graphs have in common. The
+// enums share values with the schema's, so they convert with a cast.
 #include <cstring>
+#include <string>
+#include <unordered_map>
 
 #include "artifact_generated.h"
 #include "headsplit/artifact/format.h"
@@ -9,7 +14,42 @@ namespace hs::artifact {
 namespace {
 
 namespace fbs = ::flatbuffers;
-using Builder = fbs::FlatBufferBuilder;
+
+// A FlatBufferBuilder that remembers what it wrote: `shared(key, make)` returns the offset of
+// the object written earlier for the same key, or writes it with make(). Keys are the object's
+// bytes (its fields and the offsets of its children), so equal keys mean equal objects.
+class Builder : public fbs::FlatBufferBuilder {
+ public:
+  explicit Builder(size_t initial) : fbs::FlatBufferBuilder(initial) {}
+
+  template <typename T, typename Make>
+  fbs::Offset<T> shared(char tag, std::string key, Make&& make) {
+    key.insert(key.begin(), tag);
+    auto [it, inserted] = written_.try_emplace(std::move(key), 0);
+    if (inserted) it->second = make().o;
+    return fbs::Offset<T>(it->second);
+  }
+  // A vector of scalars, written once per distinct content.
+  template <typename T>
+  fbs::Offset<fbs::Vector<T>> shared_vector(const std::vector<T>& values) {
+    return shared<fbs::Vector<T>>('v' + static_cast<char>(sizeof(T)), bytes_of(values),
+                                  [&] { return CreateVector(values); });
+  }
+  fbs::Offset<fbs::String> shared_string(const std::string& s) { return CreateSharedString(s); }
+
+  template <typename T>
+  static std::string bytes_of(const std::vector<T>& values) {
+    return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+  }
+  // Appends a scalar's bytes to a key.
+  template <typename T>
+  static void put(std::string& key, T value) {
+    key.append(reinterpret_cast<const char*>(&value), sizeof(T));
+  }
+
+ private:
+  std::unordered_map<std::string, fbs::uoffset_t> written_;
+};
 
 template <typename Enum, typename From>
 Enum to_fb(From value) {
@@ -17,12 +57,12 @@ Enum to_fb(From value) {
 }
 
 // `with_values`: false when the scales and zero points are stored in the data section.
-fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q, bool with_values = true) {
+fbs::Offset<fb::Quant> write_quant(Builder& b, const Quant& q, bool with_values) {
   fbs::Offset<fbs::Vector<float>> scales;
   fbs::Offset<fbs::Vector<int32_t>> zero_points;
   if (with_values) {
-    scales = b.CreateVector(q.scales);
-    zero_points = b.CreateVector(q.zero_points);
+    scales = b.shared_vector(q.scales);
+    zero_points = b.shared_vector(q.zero_points);
   }
   fb::QuantBuilder qb(b);
   qb.add_kind(to_fb<fb::QuantKind>(q.kind));
@@ -39,65 +79,115 @@ fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q, bool with_values
   return qb.Finish();
 }
 
+fbs::Offset<fb::Quant> encode_quant(Builder& b, const Quant& q, bool with_values = true) {
+  std::string key;
+  Builder::put(key, static_cast<uint8_t>(q.kind));
+  Builder::put(key, q.bits);
+  Builder::put(key, q.qmin);
+  Builder::put(key, q.qmax);
+  Builder::put(key, q.axis);
+  Builder::put(key, q.block_axis);
+  Builder::put(key, q.block);
+  Builder::put(key, with_values);
+  if (with_values) {
+    Builder::put(key, q.scales.size());
+    key += Builder::bytes_of(q.scales);
+    key += Builder::bytes_of(q.zero_points);
+  }
+  return b.shared<fb::Quant>('q', std::move(key), [&] { return write_quant(b, q, with_values); });
+}
+
 fbs::Offset<fb::Attr> encode_attr(Builder& b, const std::string& attr_name,
                                   const AttrValue& value) {
-  auto name = b.CreateString(attr_name);
+  auto name = b.shared_string(attr_name);
   fbs::Offset<fbs::Vector<int64_t>> ints;
   fbs::Offset<fbs::String> str;
-  if (const auto* v = std::get_if<std::vector<int64_t>>(&value)) ints = b.CreateVector(*v);
-  if (const auto* v = std::get_if<std::string>(&value)) str = b.CreateString(*v);
-  fb::AttrBuilder ab(b);
-  ab.add_name(name);
-  ab.add_kind(static_cast<fb::AttrKind>(value.index()));
-  if (const auto* v = std::get_if<int64_t>(&value)) ab.add_i(*v);
-  if (const auto* v = std::get_if<double>(&value)) ab.add_f(*v);
-  if (!ints.IsNull()) ab.add_ints(ints);
-  if (!str.IsNull()) ab.add_s(str);
-  return ab.Finish();
+  if (const auto* v = std::get_if<std::vector<int64_t>>(&value)) ints = b.shared_vector(*v);
+  if (const auto* v = std::get_if<std::string>(&value)) str = b.shared_string(*v);
+  std::string key;
+  Builder::put(key, name.o);
+  Builder::put(key, static_cast<uint8_t>(value.index()));
+  Builder::put(key, ints.o);
+  Builder::put(key, str.o);
+  if (const auto* v = std::get_if<int64_t>(&value)) Builder::put(key, *v);
+  if (const auto* v = std::get_if<double>(&value)) Builder::put(key, *v);
+  return b.shared<fb::Attr>('a', std::move(key), [&] {
+    fb::AttrBuilder ab(b);
+    ab.add_name(name);
+    ab.add_kind(static_cast<fb::AttrKind>(value.index()));
+    if (const auto* v = std::get_if<int64_t>(&value)) ab.add_i(*v);
+    if (const auto* v = std::get_if<double>(&value)) ab.add_f(*v);
+    if (!ints.IsNull()) ab.add_ints(ints);
+    if (!str.IsNull()) ab.add_s(str);
+    return ab.Finish();
+  });
 }
 
 fbs::Offset<fb::Tensor> encode_tensor(Builder& b, const TensorDesc& t) {
-  auto name = b.CreateString(t.name);
-  auto shape = b.CreateVector(t.shape);
+  auto name = b.shared_string(t.name);
+  auto shape = b.shared_vector(t.shape);
   // A constant's quant is its weight's (check_program): stored once, with the weight.
   const bool constant = t.role == TensorRole::kConstant;
   fbs::Offset<fb::Quant> quant;
   if (!constant) quant = encode_quant(b, t.quant);
-  fb::TensorBuilder tb(b);
-  tb.add_name(name);
-  tb.add_type(to_fb<fb::ElementType>(t.dtype));
-  tb.add_shape(shape);
-  if (!constant) tb.add_quant(quant);
-  tb.add_weight(t.weight);
-  tb.add_arena_offset(t.arena_offset);
-  tb.add_role(to_fb<fb::TensorRole>(t.role));
-  return tb.Finish();
+  std::string key;
+  Builder::put(key, name.o);
+  Builder::put(key, shape.o);
+  Builder::put(key, quant.o);
+  Builder::put(key, static_cast<uint8_t>(t.dtype));
+  Builder::put(key, t.weight);
+  Builder::put(key, t.arena_offset);
+  Builder::put(key, static_cast<uint8_t>(t.role));
+  return b.shared<fb::Tensor>('t', std::move(key), [&] {
+    fb::TensorBuilder tb(b);
+    tb.add_name(name);
+    tb.add_type(to_fb<fb::ElementType>(t.dtype));
+    tb.add_shape(shape);
+    if (!constant) tb.add_quant(quant);
+    tb.add_weight(t.weight);
+    tb.add_arena_offset(t.arena_offset);
+    tb.add_role(to_fb<fb::TensorRole>(t.role));
+    return tb.Finish();
+  });
 }
 
 fbs::Offset<fb::Node> encode_node(Builder& b, const NodeDesc& n) {
-  auto inputs = b.CreateVector(n.inputs);
-  auto outputs = b.CreateVector(n.outputs);
-  std::vector<fbs::Offset<fb::Attr>> attrs;
-  for (const auto& [name, value] : n.attrs.entries()) attrs.push_back(encode_attr(b, name, value));
-  auto attr_vec = b.CreateVector(attrs);
-  fb::NodeBuilder nb(b);
-  nb.add_op(to_fb<fb::OpCode>(n.op));
-  nb.add_inputs(inputs);
-  nb.add_outputs(outputs);
-  nb.add_attrs(attr_vec);
-  return nb.Finish();
+  auto inputs = b.shared_vector(n.inputs);
+  auto outputs = b.shared_vector(n.outputs);
+  std::vector<uint32_t> attr_offsets;
+  for (const auto& [name, value] : n.attrs.entries()) {
+    attr_offsets.push_back(encode_attr(b, name, value).o);
+  }
+  auto attr_vec = b.shared<fbs::Vector<fbs::Offset<fb::Attr>>>(
+      'A', Builder::bytes_of(attr_offsets), [&] {
+        std::vector<fbs::Offset<fb::Attr>> attrs(attr_offsets.begin(), attr_offsets.end());
+        return b.CreateVector(attrs);
+      });
+  std::string key;
+  Builder::put(key, static_cast<uint16_t>(n.op));
+  Builder::put(key, inputs.o);
+  Builder::put(key, outputs.o);
+  Builder::put(key, attr_vec.o);
+  return b.shared<fb::Node>('n', std::move(key), [&] {
+    fb::NodeBuilder nb(b);
+    nb.add_op(to_fb<fb::OpCode>(n.op));
+    nb.add_inputs(inputs);
+    nb.add_outputs(outputs);
+    nb.add_attrs(attr_vec);
+    return nb.Finish();
+  });
 }
 
 fbs::Offset<fb::Graph> encode_graph(Builder& b, const GraphDesc& g) {
-  auto name = b.CreateString(g.name);
+  auto name = b.shared_string(g.name);
   std::vector<fbs::Offset<fb::Tensor>> tensors;
   for (const TensorDesc& t : g.tensors) tensors.push_back(encode_tensor(b, t));
   auto tensor_vec = b.CreateVector(tensors);
   std::vector<fbs::Offset<fb::Node>> nodes;
   for (const NodeDesc& n : g.nodes) nodes.push_back(encode_node(b, n));
   auto node_vec = b.CreateVector(nodes);
-  auto inputs = b.CreateVector(g.inputs);
-  auto outputs = b.CreateVector(g.outputs);
+  auto inputs = b.shared_vector(g.inputs);
+  auto outputs = b.shared_vector(g.outputs);
   fb::GraphBuilder gb(b);
   gb.add_name(name);
   gb.add_ar_len(g.ar_len);
@@ -110,8 +200,8 @@ fbs::Offset<fb::Graph> encode_graph(Builder& b, const GraphDesc& g) {
 }
 
 fbs::Offset<fb::Weight> encode_weight(Builder& b, const WeightDesc& w) {
-  auto name = b.CreateString(w.name);
-  auto shape = b.CreateVector(w.shape);
+  auto name = b.shared_string(w.name);
+  auto shape = b.shared_vector(w.shape);
   const bool in_data = w.params_size > 0;  // scales (and zero points) in the data section
   auto quant = encode_quant(b, w.quant, !in_data);
   fb::WeightBuilder wb(b);
@@ -182,13 +272,22 @@ fbs::Offset<fb::Tokenizer> encode_tokenizer(Builder& b, const tokenizer::Tokeniz
     piece_bytes.insert(piece_bytes.end(), piece.begin(), piece.end());
     piece_offsets.push_back(static_cast<uint32_t>(piece_bytes.size()));
   }
+  // The merges the same way: "a b" strings concatenated, M + 1 offsets.
+  std::vector<uint8_t> merge_bytes;
+  std::vector<uint32_t> merge_offsets;
+  if (!t.merges.empty()) merge_offsets.push_back(0);
+  for (const std::string& merge : t.merges) {
+    merge_bytes.insert(merge_bytes.end(), merge.begin(), merge.end());
+    merge_offsets.push_back(static_cast<uint32_t>(merge_bytes.size()));
+  }
   std::vector<int32_t> types;
   for (tokenizer::TokenType type : t.types) types.push_back(static_cast<int32_t>(type));
   auto piece_bytes_vec = b.CreateVector(piece_bytes);
   auto piece_offsets_vec = b.CreateVector(piece_offsets);
   auto scores = b.CreateVector(t.scores);
   auto types_vec = b.CreateVector(types);
-  auto merges = b.CreateVectorOfStrings(t.merges);
+  auto merge_bytes_vec = b.CreateVector(merge_bytes);
+  auto merge_offsets_vec = b.CreateVector(merge_offsets);
   auto pre_tokenizer = b.CreateString(t.pre_tokenizer);
   auto extra_eos = b.CreateVector(t.extra_eos_ids);
   auto chat_template = b.CreateString(t.chat_template);
@@ -198,7 +297,8 @@ fbs::Offset<fb::Tokenizer> encode_tokenizer(Builder& b, const tokenizer::Tokeniz
   tb.add_piece_offsets(piece_offsets_vec);
   tb.add_scores(scores);
   tb.add_types(types_vec);
-  tb.add_merges(merges);
+  tb.add_merge_bytes(merge_bytes_vec);
+  tb.add_merge_offsets(merge_offsets_vec);
   tb.add_pre_tokenizer(pre_tokenizer);
   tb.add_bos_id(t.bos_id);
   tb.add_eos_id(t.eos_id);

@@ -73,13 +73,21 @@ Result<uint64_t> assign_weight_offsets(std::vector<WeightDesc>& weights) {
     offset = (end + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
     return offset >= end && !__builtin_add_overflow(offset, bytes, &end);
   };
+  // Every weight's bytes first, in order, then every weight's params: consecutive weights whose
+  // sizes are multiples of kDataAlignment (a split projection's per-head row slices) are then
+  // adjacent, one [sum of rows, K] matrix the runtime can read in one call.
   for (WeightDesc& weight : weights) {
     HS_ASSIGN_OR_RETURN(uint64_t size, weight_storage_bytes(weight));
     weight.size_bytes = size;
     weight.params_offset = 0;
     weight.params_size = weight_params_bytes(weight.quant);
-    if (!place(size, weight.offset) ||
-        (weight.params_size > 0 && !place(weight.params_size, weight.params_offset))) {
+    if (!place(size, weight.offset)) {
+      return errorf(ErrorKind::kOutOfRange, "weight '{}': data section size overflows",
+                    weight.name);
+    }
+  }
+  for (WeightDesc& weight : weights) {
+    if (weight.params_size > 0 && !place(weight.params_size, weight.params_offset)) {
       return errorf(ErrorKind::kOutOfRange, "weight '{}': data section size overflows",
                     weight.name);
     }

@@ -1,5 +1,5 @@
 // load_artifact: map the file, then check in order size, magic, version, header offsets
-// (overflow-safe), checksum, the FlatBuffers verifier and the program's semantics, each
+// (overflow-safe), checksum, the program envelope (bounded inflate), the FlatBuffers verifier and the program's semantics, each
 // failure naming the file, the field and the values. Only then are weights handed out.
 #include "headsplit/artifact/reader.h"
 
@@ -36,8 +36,8 @@ Result<FileHeader> read_header(std::span<const std::byte> file, const std::strin
   if (h.major < kFormatMajor) {
     return errorf(ErrorKind::kVersion,
                   "{}: format version {}.{} is older than this build's {}.{} (it reads {}.0 to "
-                  "{}.{}: since 2.0 quantization parameters are stored once, in the data "
-                  "section); export the model again with this build",
+                  "{}.{}: since 3.0 the program section is compact and zlib-compressed); "
+                  "re-export with headsplit export",
                   path, h.major, h.minor, kFormatMajor, kFormatMinor, kFormatMajor, kFormatMajor,
                   kFormatMinor);
   }
@@ -107,14 +107,18 @@ Result<LoadedArtifact> load_artifact(const std::string& path, LoadOptions option
     }
   }
   HS_ASSIGN_OR_RETURN(
-      Program program,
-      decode_program(bytes.subspan(header.program_offset, header.program_size), path,
-                     bytes.subspan(header.data_offset, header.data_size)));
+      UnpackedProgram unpacked,
+      unpack_program(bytes.subspan(header.program_offset, header.program_size), path));
+  HS_ASSIGN_OR_RETURN(Program program,
+                      decode_program(unpacked.bytes(), path,
+                                     bytes.subspan(header.data_offset, header.data_size)));
   HS_TRY(check_program(program, CheckOptions{header.data_size}, path));
   LoadedArtifact artifact;
   artifact.file_ = std::move(file);
   artifact.header_ = header;
   artifact.program_ = std::move(program);
+  artifact.program_codec_ = unpacked.codec;
+  artifact.program_bytes_ = unpacked.bytes().size();
   return artifact;
 }
 

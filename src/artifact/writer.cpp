@@ -1,4 +1,4 @@
-// write_artifact: header, program, then each weight streamed from the source at its 64-byte
+// write_artifact: header, program section (envelope + program, zlib by default), then each weight streamed from the source at its 64-byte
 // aligned offset, followed by its per-axis / per-block quant params (64-byte aligned), hashing
 // as it goes; the checksum is patched into the header at the end and
 // the temporary file renamed over the destination only when everything succeeded.
@@ -43,7 +43,7 @@ class HashedWriter {
 }  // namespace
 
 Result<WriteSummary> write_artifact(const std::string& path, const Program& program,
-                                    const WeightSource& source) {
+                                    const WeightSource& source, WriteOptions options) {
   if (!source && !program.weights.empty()) {
     return errorf(ErrorKind::kInvalidArgument, "{}: no weight source for {} weights", path,
                   program.weights.size());
@@ -58,7 +58,8 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
     // The program, not a file, is at fault: report it as the caller's mistake.
     return Error(ErrorKind::kInvalidArgument, checked.error().message());
   }
-  std::vector<std::byte> program_bytes = encode_program(stored);
+  const std::vector<std::byte> flat = encode_program(stored);
+  std::vector<std::byte> program_bytes = pack_program(flat, options.program_codec);
 
   FileHeader header;
   header.program_offset = kHeaderSize;
@@ -93,6 +94,8 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
                     w.layout == WeightLayout::kInt4Packed ? " packed in rows" : "");
     }
     HS_TRY(out.write(*bytes));
+  }
+  for (const WeightDesc& w : stored.weights) {  // after every weight (assign_weight_offsets)
     if (w.params_size > 0) {  // the scales, then the zero points unless all zero
       HS_TRY(out.pad_to(header.data_offset + w.params_offset));
       HS_TRY(out.write(std::as_bytes(std::span(w.quant.scales))));
@@ -106,6 +109,7 @@ Result<WriteSummary> write_artifact(const std::string& path, const Program& prog
   WriteSummary summary;
   summary.file_size = header.file_size;
   summary.program_size = header.program_size;
+  summary.program_bytes = flat.size();
   summary.data_offset = header.data_offset;
   summary.data_size = header.data_size;
   summary.checksum = out.hasher().digest();

@@ -19,9 +19,16 @@
 // K <= 32768 gives at most 512 groups: 2^30. A block-32 sum of n w is at most 32 * 65535 * 8 <
 // 2^24, and s * (a lane's 8 weights) at most 2^15 * 64 = 2^21.
 // Tiles: R rows x T tokens; each widened weight vector is used for T tokens (decode: 4 x 1,
-// prefill: 3 x 4 or 2 x 4). int4 block 32: each group's lane vector goes to a scratch row;
-// four groups (eight blocks) are reduced (unpacks and adds) into [blocks 0,2,4,6 | 1,3,5,7] and
-// meet their scales in double lanes: acc[b mod 8] += double(s) * double(D), in increasing b.
+// prefill: 4 x 4 or 2 x 4). int4 block 32 reduces four lane vectors at once (block_sums: per
+// 128-bit half, the four vectors' totals) and meets the scales in double lanes, acc[b mod 8] +=
+// double(s) * double(D) in increasing b:
+//   decode (tile_i4b_rows4): the 4 rows of one group -> [rows 0..3 of block 2g | of 2g + 1],
+//     acc[b mod 8] a __m256d of the 4 rows, the rows' scales transposed per 8 blocks;
+//   prefill (tile_i4b_tok4): the 4 tokens of one row and group -> [tokens 0..3 of 2g | 2g + 1],
+//     acc[r][b mod 8] a __m256d of the 4 tokens, one broadcast scale per row and block;
+//   single rows of single tokens (tile_i4): four groups of one (row, token) from a scratch row
+//     -> [blocks 0,2,4,6 | 1,3,5,7].
+// Instruction counts (callgrind, per call, 576x576): decode 247k -> 178k, M = 32 4.72M -> 3.73M.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -214,14 +221,14 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
     accw[r] = _mm256_setzero_si256();
     for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
   }
-  for (size_t g = 0; g < G; ++g) {
+  // One group g of the R rows at src[r]: in place (g < full) or the tail copies.
+  auto group = [&](size_t g, const uint8_t* const (&src)[R]) HS_AVX2_FN {
     const char* next = reinterpret_cast<const char*>(w + R * x.row_bytes + R * g * 32);
     _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
     if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
     for (size_t r = 0; r < R; ++r) {
-      const uint8_t* row = w + r * x.row_bytes;
       __m256i wj[4];
-      unpack_i4(load(g < x.full ? row + g * 32 : tail[r]), wj);
+      unpack_i4(load(src[r]), wj);
       __m256i cw = _mm256_setzero_si256();
       if constexpr (kCorr) {
         const __m256i ws = _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]),
@@ -247,6 +254,16 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
         }
       }
     }
+  };
+  const uint8_t* src[R];
+  for (size_t r = 0; r < R; ++r) src[r] = w + r * x.row_bytes;
+  for (size_t g = 0; g < x.full; ++g) {
+    group(g, src);
+    for (size_t r = 0; r < R; ++r) src[r] += 32;
+  }
+  if (x.full < G) {
+    for (size_t r = 0; r < R; ++r) src[r] = tail[r];
+    group(x.full, src);
   }
   const __m256i even_odd = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -292,8 +309,221 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
   }
 }
 
+// The sum of the eight 32-bit lanes of one int4 group (64 k) for one row (per 128-bit half:
+// block 2g, block 2g + 1), the shift correction s * sum w included.
+template <bool kCorr>
+HS_AVX2_FN __attribute__((always_inline)) inline __m256i group_i4(__m256i wb, const __m256i (&av)[4],
+                                                                  __m256i shift) {
+  __m256i wj[4];
+  unpack_i4(wb, wj);
+  __m256i s = _mm256_add_epi32(
+      _mm256_add_epi32(_mm256_madd_epi16(wj[0], av[0]), _mm256_madd_epi16(wj[1], av[1])),
+      _mm256_add_epi32(_mm256_madd_epi16(wj[2], av[2]), _mm256_madd_epi16(wj[3], av[3])));
+  if constexpr (kCorr) {
+    const __m256i ws =
+        _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]), _mm256_add_epi16(wj[2], wj[3]));
+    s = _mm256_add_epi32(s, _mm256_mullo_epi32(_mm256_madd_epi16(ws, _mm256_set1_epi16(1)), shift));
+  }
+  return s;
+}
+
+// acc[2j + e] (a __m256d of 4 rows, e = 0: block b0 + 2j, low half of d; e = 1: b0 + 2j + 1,
+// high half) += double(scale) * double(D) for the four groups d[j] of blocks b0 .. b0 + 7;
+// rs[r] = row r's scales of those blocks, transposed here to t[i] = [rows 0..3 of block
+// b0 + i | rows 0..3 of block b0 + 4 + i]. The products are exact in double (a 24-bit scale
+// times |D| < 2^24), so a contracted FMA gives the same bits as finish_blocks' formula.
+HS_AVX2_FN __attribute__((always_inline)) inline void add_blocks8(const __m256i (&d)[4],
+                                                                  const __m256 (&rs)[4],
+                                                                  __m256d (&acc)[8]) {
+  const __m256 u0 = _mm256_unpacklo_ps(rs[0], rs[1]), u1 = _mm256_unpackhi_ps(rs[0], rs[1]);
+  const __m256 u2 = _mm256_unpacklo_ps(rs[2], rs[3]), u3 = _mm256_unpackhi_ps(rs[2], rs[3]);
+  const __m256 t[4] = {_mm256_shuffle_ps(u0, u2, 0x44), _mm256_shuffle_ps(u0, u2, 0xEE),
+                       _mm256_shuffle_ps(u1, u3, 0x44), _mm256_shuffle_ps(u1, u3, 0xEE)};
+  for (size_t j = 0; j < 4; ++j) {
+    const size_t be = 2 * j, bo = 2 * j + 1;
+    const __m128 se = be < 4 ? _mm256_castps256_ps128(t[be]) : _mm256_extractf128_ps(t[be - 4], 1);
+    const __m128 so = bo < 4 ? _mm256_castps256_ps128(t[bo]) : _mm256_extractf128_ps(t[bo - 4], 1);
+    acc[be] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(d[j])),
+                              _mm256_cvtps_pd(se), acc[be]);
+    acc[bo] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(d[j], 1)),
+                              _mm256_cvtps_pd(so), acc[bo]);
+  }
+}
+
+// Decode, int4 block 32: 4 rows from n0 x token m0 with the rows in lanes. Per group g the four
+// rows' lane vectors are reduced (block_sums) to d = [rows 0..3 of block 2g | of block 2g + 1];
+// per 4 groups (8 blocks) add_blocks8 accumulates acc[b mod 8] in increasing b. Chunks of 4
+// groups read in place run without branches; the last 1..4 groups (and the tail copies) follow.
+template <bool kCorr>
+HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
+  const MatmulCall& c = *x.c;
+  const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks, full = x.full;
+  const uint8_t* w = x.q->data + n0 * rb;
+  const uint8_t* const wr[4] = {w, w + rb, w + 2 * rb, w + 3 * rb};
+  const float* sc = x.q->scales + n0 * nb;
+  const float* const sr[4] = {sc, sc + nb, sc + 2 * nb, sc + 3 * nb};
+  for (size_t i = 0; i < 4 * nb * 4; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(sc) + i, _MM_HINT_T0);
+  }
+  const uint8_t* next = w + 4 * rb;  // the next tile, prefetched as this one is read (tile_i8)
+  const int16_t* a = x.act + m0 * G * 64;
+  const __m256i shift = _mm256_set1_epi32(x.shift);
+  __m256d acc[8];
+  for (auto& v : acc) v = _mm256_setzero_pd();
+  auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
+    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
+    const int16_t* ag = a + g * 64;
+    const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
+    return block_sums(group_i4<kCorr>(load(src[0]), av, shift),
+                      group_i4<kCorr>(load(src[1]), av, shift),
+                      group_i4<kCorr>(load(src[2]), av, shift),
+                      group_i4<kCorr>(load(src[3]), av, shift));
+  };
+  size_t g0 = 0;
+  for (; g0 + 4 <= full; g0 += 4) {
+    __m256i d[4];
+    for (size_t j = 0; j < 4; ++j) {
+      const size_t o = (g0 + j) * 32;
+      d[j] = group(g0 + j, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o});
+    }
+    const size_t b0 = 2 * g0;
+    const __m256 rs[4] = {_mm256_loadu_ps(sr[0] + b0), _mm256_loadu_ps(sr[1] + b0),
+                          _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
+    add_blocks8(d, rs, acc);
+  }
+  // The last 1..4 groups (up to 3 in place and the tail copy) one by one (g0 is a multiple of
+  // 4: blocks 2j and 2j + 1 mod 8), their scales gathered per block; a block past the last one
+  // (odd count) is skipped (D = 0 there).
+  if (g0 < G) {
+    alignas(32) uint8_t tail[4][32];
+    copy_tails<4>(x, w, tail);
+#pragma GCC unroll 4
+    for (size_t j = 0; j < 4; ++j) {
+      const size_t g = g0 + j, o = g * 32, be = 2 * g, bo = be + 1;
+      if (g >= G) break;
+      const __m256i d = g < full ? group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o})
+                                 : group(g, {tail[0], tail[1], tail[2], tail[3]});
+      acc[2 * j] = _mm256_fmadd_pd(
+          _mm256_cvtepi32_pd(_mm256_castsi256_si128(d)),
+          _mm256_cvtps_pd(_mm_setr_ps(sr[0][be], sr[1][be], sr[2][be], sr[3][be])), acc[2 * j]);
+      if (bo < nb) {
+        acc[2 * j + 1] = _mm256_fmadd_pd(
+            _mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)),
+            _mm256_cvtps_pd(_mm_setr_ps(sr[0][bo], sr[1][bo], sr[2][bo], sr[3][bo])),
+            acc[2 * j + 1]);
+      }
+    }
+  }
+  // finish_blocks per lane: ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)), * s_a, + bias
+  // (not contracted: the asm keeps the product rounded on its own).
+  __m256d tot = _mm256_add_pd(
+      _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])),
+      _mm256_add_pd(_mm256_add_pd(acc[4], acc[5]), _mm256_add_pd(acc[6], acc[7])));
+  tot = _mm256_mul_pd(tot, _mm256_set1_pd(x.s_a));
+  __asm__("" : "+x"(tot));
+  const __m128 bias = c.bias != nullptr ? _mm_loadu_ps(c.bias + n0) : _mm_setzero_ps();
+  alignas(16) float y[4];
+  _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, _mm256_cvtps_pd(bias))));
+  for (size_t r = 0; r < 4; ++r) store_y(c, m0, n0 + r, y[r]);
+}
+
+// Prefill, int4 block 32: R rows from n0 x 4 tokens from m0 with the tokens in lanes. Per
+// group g and row r the four tokens' lane vectors are reduced (block_sums) to d = [tokens 0..3
+// of block 2g | of block 2g + 1], and acc[r][b mod 8] (a __m256d of the 4 tokens, on the stack)
+// += double(s_b) * double(D) in increasing b: no scratch round trip, one scale per row and
+// block for the 4 tokens (the products are exact in double: a contracted FMA is the same).
+template <size_t R, bool kCorr>
+HS_AVX2_FN void tile_i4b_tok4(const Ctx& x, size_t n0, size_t m0) {
+  const MatmulCall& c = *x.c;
+  const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks;
+  const uint8_t* w = x.q->data + n0 * rb;
+  const float* sc = x.q->scales + n0 * nb;
+  for (size_t i = 0; i < R * nb * 4; i += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(sc) + i, _MM_HINT_T0);
+  }
+  alignas(32) uint8_t tail[R][32];
+  copy_tails<R>(x, w, tail);
+  const int16_t* a[4];
+  for (size_t t = 0; t < 4; ++t) a[t] = x.act + (m0 + t) * G * 64;
+  const __m256i shift = _mm256_set1_epi32(x.shift);
+  __m256d acc[R][8];
+  for (size_t r = 0; r < R; ++r) {
+    for (auto& v : acc[r]) v = _mm256_setzero_pd();
+  }
+  // One group g of the R rows at src[r] (in place, or the tail copies).
+  auto group = [&](size_t g, const uint8_t* const (&src)[R]) HS_AVX2_FN {
+    const char* next = reinterpret_cast<const char*>(w + R * rb + R * g * 32);
+    _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
+    if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
+    const size_t be = 2 * g, bo = 2 * g + 1;
+    for (size_t r = 0; r < R; ++r) {
+      __m256i wj[4];
+      unpack_i4(load(src[r]), wj);
+      __m256i cw = _mm256_setzero_si256();
+      if constexpr (kCorr) {
+        const __m256i ws = _mm256_add_epi16(_mm256_add_epi16(wj[0], wj[1]),
+                                            _mm256_add_epi16(wj[2], wj[3]));
+        cw = _mm256_mullo_epi32(_mm256_madd_epi16(ws, _mm256_set1_epi16(1)), shift);
+      }
+      __m256i st[4];
+      for (size_t t = 0; t < 4; ++t) {
+        const int16_t* at = a[t] + g * 64;
+        st[t] = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(wj[0], load(at)), _mm256_madd_epi16(wj[1], load(at + 16))),
+            _mm256_add_epi32(_mm256_madd_epi16(wj[2], load(at + 32)),
+                             _mm256_madd_epi16(wj[3], load(at + 48))));
+        if constexpr (kCorr) st[t] = _mm256_add_epi32(st[t], cw);
+      }
+      const __m256i d = block_sums(st[0], st[1], st[2], st[3]);
+      const float* sr = sc + r * nb;
+      acc[r][be % 8] = _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(d)),
+                                       _mm256_set1_pd(static_cast<double>(sr[be])), acc[r][be % 8]);
+      if (bo < nb) {  // block 2g + 1 exists (else its D is 0: zero-padded weights)
+        acc[r][bo % 8] =
+            _mm256_fmadd_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)),
+                            _mm256_set1_pd(static_cast<double>(sr[bo])), acc[r][bo % 8]);
+      }
+    }
+  };
+  const uint8_t* src[R];
+  for (size_t r = 0; r < R; ++r) src[r] = w + r * rb;
+  for (size_t g = 0; g < x.full; ++g) {
+    group(g, src);
+    for (size_t r = 0; r < R; ++r) src[r] += 32;
+  }
+  if (x.full < G) {
+    for (size_t r = 0; r < R; ++r) src[r] = tail[r];
+    group(x.full, src);
+  }
+  for (size_t r = 0; r < R; ++r) {
+    const __m256d* ac = acc[r];
+    // finish_blocks per lane (token), not contracted (see tile_i4b_rows4).
+    __m256d tot = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(ac[0], ac[1]), _mm256_add_pd(ac[2], ac[3])),
+                                _mm256_add_pd(_mm256_add_pd(ac[4], ac[5]), _mm256_add_pd(ac[6], ac[7])));
+    tot = _mm256_mul_pd(tot, _mm256_set1_pd(x.s_a));
+    __asm__("" : "+x"(tot));
+    const double bias = c.bias != nullptr ? static_cast<double>(c.bias[n0 + r]) : 0.0;
+    alignas(16) float y[4];
+    _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, _mm256_set1_pd(bias))));
+    for (size_t t = 0; t < 4; ++t) store_y(c, m0 + t, n0 + r, y[t]);
+  }
+}
+
 template <size_t R, size_t T, bool kCorr>
 HS_AVX2_FN void tile(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
+  if constexpr (T == 4) {
+    if (x.gk == 64 && x.q->block != 0) {
+      tile_i4b_tok4<R, kCorr>(x, n0, m0);
+      return;
+    }
+  }
+  if constexpr (R == 4 && T == 1) {
+    if (x.gk == 64 && x.q->block != 0) {
+      tile_i4b_rows4<kCorr>(x, n0, m0);
+      return;
+    }
+  }
   if (x.gk == 16) {
     tile_i8<R, T, kCorr>(x, n0, m0);
   } else if (x.q->block == 0) {
@@ -323,7 +553,8 @@ HS_AVX2_FN void run_rows(const Ctx& x, size_t n_begin, size_t n_end, int32_t* co
     if constexpr (T > 1) {
       for (; m + T <= M; m += T) rows_of<R, T, kCorr>(x, b0, b1, m, comb);
     }
-    for (; m < M; ++m) rows_of<R, 1, kCorr>(x, b0, b1, m, comb);
+    // Single tokens: 4-row tiles (int4 block 32: the rows-in-lanes decode tile), as for M = 1.
+    for (; m < M; ++m) rows_of<(R > 2 ? 4 : R), 1, kCorr>(x, b0, b1, m, comb);
   }
 }
 
@@ -487,7 +718,8 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
       }
     }
     // Decode: 4 rows x 1 token. Prefill: 4-token tiles of 2 rows (8 accumulators, 2 weight and
-    // 4 activation vectors: 3 rows spill) or, int4 blocks (no accumulators), 3 rows.
+    // 4 activation vectors: 3 rows spill) or, int4 blocks (tokens in lanes, accumulators on
+    // the stack), 4 rows (callgrind: 5% fewer instructions than 3).
     if (c.m == 1) {
       corr ? run_rows<4, 1, true>(x, n_begin, n_end, comb)
            : run_rows<4, 1, false>(x, n_begin, n_end, comb);
@@ -495,8 +727,8 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
       corr ? run_rows<2, 4, true>(x, n_begin, n_end, comb)
            : run_rows<2, 4, false>(x, n_begin, n_end, comb);
     } else {
-      corr ? run_rows<3, 4, true>(x, n_begin, n_end, comb)
-           : run_rows<3, 4, false>(x, n_begin, n_end, comb);
+      corr ? run_rows<4, 4, true>(x, n_begin, n_end, comb)
+           : run_rows<4, 4, false>(x, n_begin, n_end, comb);
     }
   });
   if (oom) return out_of_memory("matmul_quantized", comb_floats);

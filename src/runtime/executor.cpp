@@ -224,6 +224,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
                                .head_groups = p.head_groups,
                                .head_chains = p.head_chains,
                                .head_tasks = p.head_tasks,
+                               .merged_calls = p.merged_calls,
+                               .merged_parts = p.merged_parts,
                                .column_skips = static_cast<int64_t>(p.column_skips.size()),
                                .row_outputs = p.row_outputs};
   exec->impl_ = std::move(impl);

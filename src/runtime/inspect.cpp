@@ -126,6 +126,11 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                          "each ({} parallel tasks)\n",
                          s.head_groups, s.head_chains, s.head_tasks);
     }
+    if (s.merged_calls > 0) {
+      out += fmt::format("    merged projections: {} per-head projections run as {} calls (each "
+                         "call: one x, the heads' weight rows side by side)\n",
+                         s.merged_parts, s.merged_calls);
+    }
     if (s.row_outputs > 0) {
       out += fmt::format("    output rows: {} output(s) computed only for the token rows a caller "
                          "reads (the LM head of a prefill chunk: its last token)\n",

@@ -45,6 +45,18 @@ float FakeQuant::one(float x) const {
   return x;
 }
 
+bool FakeQuant::same_per_tensor(const FakeQuant& other) const {
+  const bool flat = kind_ == artifact::QuantKind::kNone || kind_ == artifact::QuantKind::kPerTensor;
+  return flat && kind_ == other.kind_ && quant_ == other.quant_;
+}
+
+FakeQuant FakeQuant::over(int64_t count) const {
+  FakeQuant f = *this;
+  f.shape_ = {count};
+  f.count_ = count;
+  return f;
+}
+
 void FakeQuant::apply_live(float* y, int64_t row_len, ColumnSpan dead) const {
   if (kind_ != artifact::QuantKind::kPerTensor || dead.empty() || row_len <= 0 ||
       count_ % row_len != 0) {

@@ -150,6 +150,10 @@ class FakeQuant {
   void apply_live(float* y, int64_t row_len, ColumnSpan dead) const;
   // The fake-quantized value of one x (per tensor or none; other kinds return x).
   float one(float x) const;
+  // The same per-tensor (or no) fake quantization over `count` elements (several outputs with
+  // equal params side by side); false for other kinds, whose params depend on the position.
+  bool same_per_tensor(const FakeQuant& other) const;
+  FakeQuant over(int64_t count) const;
 
  private:
   artifact::QuantKind kind_ = artifact::QuantKind::kNone;
@@ -199,6 +203,8 @@ struct StepPlan {
   int64_t head_chains = 0;    // chains in those groups
   int64_t head_tasks = 0;     // parallel tasks in those groups (all phases)
   int64_t chain_steps = 0;    // steps inside those groups (not in `steps`)
+  int64_t merged_calls = 0;   // per-head projections merged into one call (merge_projections)
+  int64_t merged_parts = 0;   // the per-head projections those calls replace
   // Attentions whose masked score columns may be skipped, and the masks they read.
   std::vector<ColumnMask> column_masks;
   std::vector<std::shared_ptr<const ColumnSkip>> column_skips;  // one per such attention

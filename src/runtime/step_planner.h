@@ -164,7 +164,12 @@ class StepPlanner {
     std::vector<std::vector<int32_t>> chains;  // node indices, graph order; chains by first node
     std::vector<std::vector<std::vector<int32_t>>> phases;  // [phase][task]: node indices
     int32_t first_node = -1;
+    // Projections reading one outside x whose weights follow each other in the data section
+    // (a q/k/v weight's per-head row slices), in weight order: one call each (prologue).
+    std::vector<std::vector<int32_t>> merges;
   };
+  std::vector<std::vector<int32_t>> projection_merges(int32_t group,
+                                                      const std::vector<int32_t>& nodes) const;
   std::vector<HeadGroup> head_groups_;
   std::vector<int32_t> node_group_;  // per node: index into head_groups_, or -1
   std::vector<bool> escaping_;       // per tensor of a group: read outside it (own staging)

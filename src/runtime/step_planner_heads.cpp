@@ -274,8 +274,51 @@ void StepPlanner::find_head_groups() {
       if (!shared.empty()) hg.phases[0].push_back(std::move(shared));
       for (auto& t : tasks) hg.phases[1].push_back(std::move(t));
     }
+    hg.merges = projection_merges(gi, nodes);
     head_groups_.push_back(std::move(hg));
   }
+}
+
+// Candidates: conv2d / linear nodes of group `group` whose x is an outside tensor and whose
+// weight is a constant, bucketed by x, weight type and granularity and output type (quant
+// params included): the per-head slices of one q, k or v projection. A bucket of two or more
+// is a merge, in graph order (head order). Its outputs are placed side by side, so each y must
+// be exactly its bytes_of (numel * 4 a multiple of 64) and the merged y their concatenation:
+// channel-major (conv2d: y [n, M], one image) or a single token (linear with M = 1). The step
+// level (merge_projections) checks the rest and may still refuse; the parts then run alone.
+std::vector<std::vector<int32_t>> StepPlanner::projection_merges(
+    int32_t group, const std::vector<int32_t>& nodes) const {
+  std::vector<std::vector<int32_t>> buckets;
+  auto same_bucket = [&](const artifact::NodeDesc& a, const artifact::NodeDesc& b) {
+    const artifact::TensorDesc& wa = tensor(a.inputs[1]);
+    const artifact::TensorDesc& wb = tensor(b.inputs[1]);
+    return a.op == b.op && a.inputs[0] == b.inputs[0] && a.inputs.size() == b.inputs.size() &&
+           wa.dtype == wb.dtype && wa.quant.kind == wb.quant.kind &&
+           wa.quant.block == wb.quant.block && tensor(a.outputs[0]).dtype == tensor(b.outputs[0]).dtype &&
+           tensor(a.outputs[0]).quant == tensor(b.outputs[0]).quant;
+  };
+  for (int32_t i : nodes) {
+    const artifact::NodeDesc& node = graph_.nodes[static_cast<size_t>(i)];
+    if (node.op != OpCode::kConv2d && node.op != OpCode::kLinear) continue;
+    if (node.inputs.size() < 2) continue;
+    const artifact::TensorDesc& x = tensor(node.inputs[0]);
+    const artifact::TensorDesc& w = tensor(node.inputs[1]);
+    const int32_t xp = producer_[static_cast<size_t>(node.inputs[0])];
+    if (xp >= 0 && node_group_[static_cast<size_t>(xp)] == group) continue;
+    if (w.role != artifact::TensorRole::kConstant || w.weight < 0) continue;
+    if (kernels::ref::count(tensor(node.outputs[0]).shape) * 4 % 64 != 0) continue;
+    const bool one_image = node.op == OpCode::kConv2d
+                               ? x.shape[0] == 1
+                               : x.shape.back() == kernels::ref::count(x.shape);
+    if (!one_image) continue;
+    auto it = std::find_if(buckets.begin(), buckets.end(), [&](const std::vector<int32_t>& b) {
+      return same_bucket(graph_.nodes[static_cast<size_t>(b[0])], node);
+    });
+    if (it == buckets.end()) it = buckets.insert(buckets.end(), std::vector<int32_t>{});
+    it->push_back(i);
+  }
+  std::erase_if(buckets, [](const std::vector<int32_t>& b) { return b.size() < 2; });
+  return buckets;
 }
 
 void StepPlanner::place_head_group_tensors() {
@@ -283,11 +326,23 @@ void StepPlanner::place_head_group_tensors() {
   if (head_groups_.empty()) return;
   const int64_t scratch = alloc_staging(head_scratch_bytes_);
   for (const HeadGroup& group : head_groups_) {
+    // A merge's outputs one after another (bytes_of is their exact size: projection_merges).
+    for (const auto& merge : group.merges) {
+      int64_t bytes = 0;
+      for (int32_t i : merge) bytes += bytes_of(tensor(graph_.nodes[static_cast<size_t>(i)].outputs[0]));
+      int64_t at = alloc_staging(bytes);
+      for (int32_t i : merge) {
+        const auto out = static_cast<size_t>(graph_.nodes[static_cast<size_t>(i)].outputs[0]);
+        relocated_[out] = at;
+        at += bytes_of(graph_.tensors[out]);
+      }
+    }
     int64_t at = scratch;
     for (const auto& chain : group.chains) {
       for (int32_t i : chain) {
         const auto out = static_cast<size_t>(graph_.nodes[static_cast<size_t>(i)].outputs[0]);
         const int64_t bytes = bytes_of(graph_.tensors[out]);
+        if (relocated_[out] >= 0) continue;  // a merge's
         if (escaping_[out]) {
           relocated_[out] = alloc_staging(bytes);
         } else {
@@ -305,6 +360,7 @@ void StepPlanner::batch_head_groups(const std::vector<std::pair<size_t, size_t>>
   steps.reserve(plan_.steps.size());
   const size_t prefix = node_steps.empty() ? plan_.steps.size() : node_steps[0].first;
   for (size_t s = 0; s < prefix; ++s) steps.push_back(std::move(plan_.steps[s]));
+  std::vector<bool> merged(node_steps.size(), false);  // a merged projection's part
   auto move_node = [&](int32_t i, std::vector<std::unique_ptr<Step>>& to) {
     const auto [begin, end] = node_steps[static_cast<size_t>(i)];
     for (size_t s = begin; s < end; ++s) to.push_back(std::move(plan_.steps[s]));
@@ -319,15 +375,39 @@ void StepPlanner::batch_head_groups(const std::vector<std::pair<size_t, size_t>>
     if (group.first_node != static_cast<int32_t>(i)) continue;  // moved with its group
     ChainsSpec spec{.label = fmt::format("{} and the {} per-head chains it starts",
                                          node_label(group.first_node), group.chains.size())};
+    for (const auto& merge : group.merges) {
+      std::vector<const Step*> parts;
+      for (int32_t n : merge) {
+        const auto [begin, end] = node_steps[static_cast<size_t>(n)];
+        if (end == begin + 1) parts.push_back(plan_.steps[begin].get());
+      }
+      int64_t copied = 0;
+      std::unique_ptr<Step> one =
+          parts.size() == merge.size() ? merge_projections(parts, plan_.refs, &copied) : nullptr;
+      if (one == nullptr) continue;  // the parts stay in their tasks
+      plan_.prepared_bytes += copied;
+      for (int32_t n : merge) merged[static_cast<size_t>(n)] = true;
+      spec.prologue.push_back(std::move(one));
+      ++plan_.chain_steps;
+      ++plan_.merged_calls;
+      plan_.merged_parts += static_cast<int64_t>(merge.size());
+    }
     for (const auto& phase : group.phases) {
       if (phase.empty()) continue;
       spec.phases.emplace_back();
       for (const auto& task : phase) {
         spec.phases.back().emplace_back();
-        for (int32_t n : task) move_node(n, spec.phases.back().back());
+        for (int32_t n : task) {
+          if (!merged[static_cast<size_t>(n)]) move_node(n, spec.phases.back().back());
+        }
+        if (spec.phases.back().back().empty()) {
+          spec.phases.back().pop_back();
+          continue;
+        }
         plan_.chain_steps += static_cast<int64_t>(spec.phases.back().back().size());
         ++plan_.head_tasks;
       }
+      if (spec.phases.back().empty()) spec.phases.pop_back();
     }
     steps.push_back(make_chains_step(std::move(spec)));
     ++plan_.head_groups;

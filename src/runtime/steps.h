@@ -52,8 +52,25 @@ struct ProjectionSpec {
   // follow), else into their rows of y; the rest of y is not written.
   int32_t row_output = -1;
   std::shared_ptr<RowBuffer> rows;
+  // Weights, scales and bias owned by the step (merge_projections' concatenations; empty: the
+  // pointers above point into the mapping or the plan's prepared constants).
+  std::vector<std::byte> own_weights;  // int8 / packed int4 rows, or f32
+  std::vector<float> own_scales, own_bias;
 };
 std::unique_ptr<Step> make_projection_step(ProjectionSpec spec);
+
+// P projections of one x (the per-head slices of a split q/k/v projection, W_i [n_i, K]) as one
+// call over the stacked weights:
+//   y_i = x · W_iᵀ = rows [n_0 + .. + n_{i-1}, + n_i) of x · [W_0; ..; W_{P-1}]ᵀ
+// bit for bit, since no kernel's row depends on the others (gemm.h, qgemm.h: per-head slices
+// give identical rows). Requires the same x, M, K, layout and kernel settings, each y starting
+// where the previous ends (channel-major y_i [n_i, M] or M = 1: the merged y [Σn_i, M] is the
+// y_i one after another), the same per-tensor (or no) fake quantization, no row limit. The
+// stacked weights are the mapping's bytes when the W_i follow each other there, else a copy the
+// step owns (*copied_bytes says its size; the artifact keeps each head's params after its
+// weight). nullptr when they do not qualify (the caller keeps the parts).
+std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
+                                        const std::vector<Ref>& refs, int64_t* copied_bytes);
 
 struct MatmulSpec {
   std::string label;
@@ -180,6 +197,10 @@ std::unique_ptr<Step> make_gather_step(GatherSpec spec);
 // running the tasks one after another.
 struct ChainsSpec {
   std::string label;
+  // Run first, one after another, each with the whole pool: the chains' projections of a shared
+  // x merged into one call each (merge_projections). They read only tensors ready before the
+  // group and write outputs no task writes.
+  std::vector<std::unique_ptr<Step>> prologue;
   std::vector<std::vector<std::vector<std::unique_ptr<Step>>>> phases;  // [phase][task][step]
 };
 std::unique_ptr<Step> make_chains_step(ChainsSpec spec);

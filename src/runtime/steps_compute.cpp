@@ -21,7 +21,22 @@ namespace {
 
 class ProjectionStep final : public Step {
  public:
-  explicit ProjectionStep(ProjectionSpec spec) : Step(spec.label), s_(std::move(spec)) {}
+  explicit ProjectionStep(ProjectionSpec spec) : Step(spec.label), s_(std::move(spec)) {
+    if (!s_.own_weights.empty()) {
+      if (s_.weights == ProjectionSpec::Weights::kF32) {
+        s_.w_f32 = reinterpret_cast<const float*>(s_.own_weights.data());
+      } else {
+        s_.w_q.data = s_.own_weights;
+      }
+    }
+    if (!s_.own_scales.empty()) s_.w_q.scales = s_.own_scales;
+    if (!s_.own_bias.empty()) {
+      s_.bias = s_.own_bias.data();
+      s_.w_q.bias = s_.own_bias;
+    }
+  }
+
+  const ProjectionSpec& spec() const { return s_; }
 
   Status run(const ExecContext& ctx) const override {
     const float* x = ctx.ptr<const float>(s_.x);
@@ -119,6 +134,91 @@ class ProjectionStep final : public Step {
   ProjectionSpec s_;
   mutable std::vector<float> rows_x_, rows_y_;  // run_rows scratch (a step never runs twice at once)
 };
+
+}  // namespace
+
+std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
+                                        const std::vector<Ref>& refs, int64_t* copied_bytes) {
+  *copied_bytes = 0;
+  if (parts.size() < 2) return nullptr;
+  std::vector<const ProjectionSpec*> s;
+  for (const Step* p : parts) {
+    const auto* step = dynamic_cast<const ProjectionStep*>(p);
+    if (step == nullptr) return nullptr;
+    s.push_back(&step->spec());
+  }
+  const ProjectionSpec& a = *s[0];
+  using W = ProjectionSpec::Weights;
+  if (a.images != 1 || a.row_output >= 0 || a.weights == W::kReference ||
+      (a.layout == kernels::ActLayout::kTokenMajor && a.m != 1)) {
+    return nullptr;
+  }
+  const Ref& xa = refs[static_cast<size_t>(a.x)];
+  const Ref& ya = refs[static_cast<size_t>(a.y)];
+  // Bytes of one weight row, and where row r of part b starts.
+  const bool f32 = a.weights == W::kF32;
+  const int64_t row_bytes = f32 ? a.k * 4
+                            : a.w_q.bits == kernels::WeightBits::kInt4 ? kernels::int4_row_bytes(a.k)
+                                                                       : a.k;
+  auto weights_of = [&](const ProjectionSpec& b) {
+    return f32 ? reinterpret_cast<const std::byte*>(b.w_f32) : b.w_q.data.data();
+  };
+  int64_t n = 0;
+  bool adjacent = true;
+  for (const ProjectionSpec* b : s) {
+    const Ref& xb = refs[static_cast<size_t>(b->x)];
+    const Ref& yb = refs[static_cast<size_t>(b->y)];
+    bool same = b->layout == a.layout && b->images == 1 && b->m == a.m && b->k == a.k &&
+                b->weights == a.weights && b->row_output < 0 &&
+                (b->bias == nullptr) == (a.bias == nullptr) && xb.base == xa.base &&
+                xb.offset == xa.offset && yb.base == ya.base &&
+                yb.offset == ya.offset + static_cast<uint64_t>(n * a.m * 4) &&
+                b->fake_quant.same_per_tensor(a.fake_quant);
+    if (same && !f32) {
+      const kernels::QuantizedWeights& p = a.w_q;
+      const kernels::QuantizedWeights& q = b->w_q;
+      same = q.bits == p.bits && q.block == p.block && q.act_scale == p.act_scale &&
+             q.act_offset == p.act_offset &&
+             static_cast<int64_t>(q.data.size()) == b->n * row_bytes;
+    }
+    if (!same) return nullptr;
+    adjacent = adjacent && weights_of(*b) == weights_of(a) + n * row_bytes;
+    n += b->n;
+  }
+  ProjectionSpec m{.label = a.label + " and " + std::to_string(s.size() - 1) +
+                            " more heads' rows (one call)",
+                   .layout = a.layout,
+                   .m = a.m,
+                   .n = n,
+                   .k = a.k,
+                   .x = a.x,
+                   .y = a.y,
+                   .weights = a.weights,
+                   .w_f32 = a.w_f32,
+                   .w_q = a.w_q,
+                   .fake_quant = a.fake_quant.over(n * a.m)};
+  if (!adjacent) {
+    m.own_weights.resize(static_cast<size_t>(n * row_bytes));
+    std::byte* to = m.own_weights.data();
+    for (const ProjectionSpec* b : s) {
+      to = std::copy_n(weights_of(*b), b->n * row_bytes, to);
+    }
+    *copied_bytes = n * row_bytes;
+  } else if (!f32) {
+    m.w_q.data = std::span<const std::byte>(a.w_q.data.data(), static_cast<size_t>(n * row_bytes));
+  }
+  if (!f32) {
+    for (const ProjectionSpec* b : s) {
+      m.own_scales.insert(m.own_scales.end(), b->w_q.scales.begin(), b->w_q.scales.end());
+    }
+  }
+  if (a.bias != nullptr) {
+    for (const ProjectionSpec* b : s) m.own_bias.insert(m.own_bias.end(), b->bias, b->bias + b->n);
+  }
+  return std::make_unique<ProjectionStep>(std::move(m));
+}
+
+namespace {
 
 class MatmulStep final : public Step {
  public:
@@ -534,6 +634,10 @@ class ChainsStep final : public Step {
   explicit ChainsStep(ChainsSpec spec) : Step(spec.label), s_(std::move(spec)) {}
 
   Status run(const ExecContext& ctx) const override {
+    for (const auto& step : s_.prologue) {
+      Status s = step->run(ctx);
+      if (!s.ok()) return std::move(s).error().with_context(step->label());
+    }
     for (const auto& phase : s_.phases) HS_TRY(run_phase(ctx, phase));
     return ok_status();
   }

@@ -193,11 +193,11 @@ WeightSource memory_source(const std::vector<std::vector<std::byte>>& data) {
   };
 }
 
-std::string write_sample(const std::string& dir, const std::string& name) {
+std::string write_sample(const std::string& dir, const std::string& name, ProgramCodec codec) {
   static const Program program = sample_program();
   static const std::vector<std::vector<std::byte>> data = sample_weight_data(program, 1);
   std::string path = dir + "/" + name;
-  auto written = write_artifact(path, program, memory_source(data));
+  auto written = write_artifact(path, program, memory_source(data), {.program_codec = codec});
   EXPECT_TRUE(written.ok()) << written.error().message();
   return path;
 }
@@ -238,7 +238,12 @@ void fix_checksum(std::vector<std::byte>& file) {
 }
 
 std::vector<std::byte> assemble_file(std::span<const std::byte> program_bytes,
-                                     std::span<const std::byte> data_bytes) {
+                                     std::span<const std::byte> data_bytes, ProgramCodec codec) {
+  return assemble_section(pack_program(program_bytes, codec), data_bytes);
+}
+
+std::vector<std::byte> assemble_section(std::span<const std::byte> program_bytes,
+                                        std::span<const std::byte> data_bytes) {
   FileHeader h;
   h.program_offset = kHeaderSize;
   h.program_size = program_bytes.size();

@@ -29,7 +29,10 @@ std::vector<std::vector<std::byte>> sample_weight_data(const Program& program, u
 WeightSource memory_source(const std::vector<std::vector<std::byte>>& data);
 
 // Writes sample_program() with sample_weight_data(seed 1) to `dir`/`name`; returns the path.
-std::string write_sample(const std::string& dir, const std::string& name);
+// The program is stored uncompressed unless `codec` says otherwise, so that tests (and fuzz
+// seeds) that damage program bytes reach the FlatBuffers verifier and the checks.
+std::string write_sample(const std::string& dir, const std::string& name,
+                         ProgramCodec codec = ProgramCodec::kStored);
 
 std::vector<std::byte> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, std::span<const std::byte> bytes);
@@ -40,10 +43,15 @@ void put_u64(std::vector<std::byte>& file, size_t offset, uint64_t value);
 uint64_t get_u64(std::span<const std::byte> file, size_t offset);
 void fix_checksum(std::vector<std::byte>& file);
 
-// A complete file around hand-made program bytes and data bytes (layout as the writer's,
-// correct checksum), for programs the writer would refuse to write.
+// A complete file around hand-made FlatBuffers program bytes (wrapped in a program envelope
+// with `codec`) and data bytes (layout as the writer's, correct checksum), for programs the
+// writer would refuse to write.
 std::vector<std::byte> assemble_file(std::span<const std::byte> program_bytes,
-                                     std::span<const std::byte> data_bytes);
+                                     std::span<const std::byte> data_bytes,
+                                     ProgramCodec codec = ProgramCodec::kStored);
+// assemble_file around a program section given as is (envelope included).
+std::vector<std::byte> assemble_section(std::span<const std::byte> section,
+                                        std::span<const std::byte> data_bytes);
 
 // The data section of sample_weight_data(program, seed) laid out at assigned offsets.
 std::vector<std::byte> data_section(const Program& program_with_offsets,

@@ -34,7 +34,7 @@ std::vector<Case> all_cases() {
       {"weight_outside_data_section", [](Program& p) { p.weights[3].offset = 448; },
        ErrorKind::kOutOfRange,
        "weight #3 'norm': 8 bytes at data offset 448 go past the data "
-       "section of 392 bytes"},
+       "section of 420 bytes"},
       {"weight_offset_overflows", [](Program& p) { p.weights[3].offset = UINT64_MAX - 63; },
        ErrorKind::kOutOfRange, "weight #3 'norm'"},
       {"misaligned_weight", [](Program& p) { p.weights[1].offset = 72; }, ErrorKind::kAlignment,

@@ -67,20 +67,26 @@ TEST_F(ArtifactCorruption, OtherMajorVersionIsRejected) {
   std::vector<std::byte> bytes = good_;
   put_u16(bytes, kMajorOffset, kFormatMajor + 1);
   fix_checksum(bytes);
-  expect_error(bytes, ErrorKind::kVersion, "format version 3.0, this build reads 2.0 to 2.0");
+  expect_error(bytes, ErrorKind::kVersion, "format version 4.0, this build reads 3.0 to 3.0");
   put_u16(bytes, kMajorOffset, 0);
   fix_checksum(bytes);
   expect_error(bytes, ErrorKind::kVersion, "format version 0.0");
 }
 
-// Format 1 files (quant params repeated in the program) are named as older, with both versions.
+// Format 1 and 2 files (quant params repeated in the program; an uncompressed, unshared
+// program) are named as older, with both versions and what to do.
 TEST_F(ArtifactCorruption, OlderMajorVersionSaysReExport) {
   std::vector<std::byte> bytes = good_;
-  put_u16(bytes, kMajorOffset, 1);
-  fix_checksum(bytes);
-  expect_error(bytes, ErrorKind::kVersion,
-               "format version 1.0 is older than this build's 2.0 (it reads 2.0 to 2.0");
-  expect_error(bytes, ErrorKind::kVersion, "export the model again");
+  for (uint16_t major : {1, 2}) {
+    put_u16(bytes, kMajorOffset, major);
+    put_u16(bytes, kMinorOffset, 0);
+    fix_checksum(bytes);
+    expect_error(bytes, ErrorKind::kVersion,
+                 fmt::format("format version {}.0 is older than this build's 3.0 (it reads 3.0 "
+                             "to 3.0",
+                             major));
+    expect_error(bytes, ErrorKind::kVersion, "re-export with headsplit export");
+  }
 }
 
 // Quant params in the data section: the count, size, alignment and range are checked before a
@@ -179,7 +185,7 @@ TEST_F(ArtifactCorruption, FlippedBytesFailTheChecksum) {
 // through the steps load_artifact runs after the header (decode_program, check_program) in
 // memory; a sample of them goes through load_artifact on a file.
 TEST_F(ArtifactCorruption, FlippedProgramBytesWithoutChecksumNeverCrash) {
-  const size_t begin = kHeaderSize;
+  const size_t begin = kHeaderSize + kProgramEnvelopeSize;  // the stored program
   const size_t end = kHeaderSize + program_size();
   const uint64_t data_size = testing::get_u64(good_, kDataSizeOffset);
   int rejected = 0;
@@ -249,8 +255,9 @@ TEST_F(ArtifactCorruption, HeaderOffsetsOutsideTheFile) {
       {kProgramOffsetOffset, size + 64, ErrorKind::kOutOfRange, "program at offset"},
       {kProgramOffsetOffset, 0, ErrorKind::kOutOfRange, "program at offset 0"},
       {kProgramOffsetOffset, UINT64_MAX - 7, ErrorKind::kOutOfRange, "program at offset"},
-      {kProgramSizeOffset, 0, ErrorKind::kCorrupt, "program (0 bytes) fails the flatbuffers"},
-      {kProgramSizeOffset, 4, ErrorKind::kCorrupt, "program (4 bytes) fails the flatbuffers"},
+      {kProgramSizeOffset, 0, ErrorKind::kCorrupt, "program section is 0 bytes, smaller than"},
+      {kProgramSizeOffset, 4, ErrorKind::kCorrupt, "program section is 4 bytes, smaller than"},
+      {kProgramSizeOffset, 20, ErrorKind::kCorrupt, "in a payload of 4 bytes"},
       {kProgramSizeOffset, size, ErrorKind::kOutOfRange, "program at offset 64"},
       {kProgramSizeOffset, UINT64_MAX, ErrorKind::kOutOfRange, "program at offset 64"},
       {kProgramSizeOffset, UINT64_MAX - 63, ErrorKind::kOutOfRange, "program at offset 64"},
@@ -296,7 +303,9 @@ TEST_F(ArtifactCorruption, MisalignedSections) {
 
 TEST_F(ArtifactCorruption, ProgramThatIsNotAFlatBuffer) {
   std::vector<std::byte> bytes = good_;
-  for (size_t i = kHeaderSize; i < kHeaderSize + program_size(); ++i) bytes[i] = std::byte{0xab};
+  for (size_t i = kHeaderSize + kProgramEnvelopeSize; i < kHeaderSize + program_size(); ++i) {
+    bytes[i] = std::byte{0xab};
+  }
   fix_checksum(bytes);
   expect_error(bytes, ErrorKind::kCorrupt, "fails the flatbuffers verifier");
   // A valid FlatBuffer with another file identifier.

@@ -59,30 +59,31 @@ void expect_program_eq(const Program& a, const Program& b) {
 TEST(ArtifactLayout, AssignsAlignedOffsetsByHand) {
   Program p = sample_program();
   HS_ASSERT_OK_AND_ASSIGN(uint64_t data_size, assign_weight_offsets(p.weights));
-  // f32[5,4] = 80 B at 0; i8[4,4] = 16 B at 128, its 4 per-axis scales (zero points all 0, not
-  // stored) 16 B at 192; i4[3,9] = 3 rows of ceil(9/2) = 15 B at 256, its 9 per-block scales
-  // 36 B at 320; u16[4] = 8 B at 384 (per-tensor params stay inline); the data section ends at
-  // 392.
+  // Weights first: f32[5,4] = 80 B at 0; i8[4,4] = 16 B at 128; i4[3,9] = 3 rows of
+  // ceil(9/2) = 15 B at 192; u16[4] = 8 B at 256 (per-tensor params stay inline). Then the
+  // params: the i8's 4 per-axis scales (zero points all 0, not stored) 16 B at 320, the i4's 9
+  // per-block scales 36 B at 384; the data section ends at 420.
   EXPECT_EQ(p.weights[0].offset, 0u);
   EXPECT_EQ(p.weights[0].size_bytes, 80u);
   EXPECT_EQ(p.weights[0].params_size, 0u);
   EXPECT_EQ(p.weights[1].offset, 128u);
   EXPECT_EQ(p.weights[1].size_bytes, 16u);
-  EXPECT_EQ(p.weights[1].params_offset, 192u);
+  EXPECT_EQ(p.weights[1].params_offset, 320u);
   EXPECT_EQ(p.weights[1].params_size, 16u);
-  EXPECT_EQ(p.weights[2].offset, 256u);
+  EXPECT_EQ(p.weights[2].offset, 192u);
   EXPECT_EQ(p.weights[2].size_bytes, 15u);
-  EXPECT_EQ(p.weights[2].params_offset, 320u);
+  EXPECT_EQ(p.weights[2].params_offset, 384u);
   EXPECT_EQ(p.weights[2].params_size, 36u);
-  EXPECT_EQ(p.weights[3].offset, 384u);
+  EXPECT_EQ(p.weights[3].offset, 256u);
   EXPECT_EQ(p.weights[3].size_bytes, 8u);
   EXPECT_EQ(p.weights[3].params_size, 0u);
-  EXPECT_EQ(data_size, 392u);
+  EXPECT_EQ(data_size, 420u);
   // Non-zero zero points are stored after the scales: 8 bytes per channel.
   p.weights[1].quant.zero_points = {0, 1, 0, -1};
   HS_ASSERT_OK_AND_ASSIGN(data_size, assign_weight_offsets(p.weights));
   EXPECT_EQ(p.weights[1].params_size, 32u);
-  EXPECT_EQ(data_size, 392u);
+  EXPECT_EQ(p.weights[2].params_offset, 384u);  // 320 + 32 rounded up to 64
+  EXPECT_EQ(data_size, 420u);
 }
 
 TEST(ArtifactRoundTrip, EveryFieldAndWeightByteComesBack) {
@@ -92,7 +93,7 @@ TEST(ArtifactRoundTrip, EveryFieldAndWeightByteComesBack) {
   HS_ASSERT_OK_AND_ASSIGN(WriteSummary summary, write_artifact(path, program, memory_source(data)));
   EXPECT_EQ(summary.file_size, std::filesystem::file_size(path));
   EXPECT_EQ(summary.data_offset % 64, 0u);
-  EXPECT_EQ(summary.data_size, 392u);
+  EXPECT_EQ(summary.data_size, 420u);  // AssignsAlignedOffsetsByHand
   EXPECT_EQ(summary.data_offset + summary.data_size, summary.file_size);
   EXPECT_GE(summary.data_offset, kHeaderSize + summary.program_size);
   EXPECT_LT(summary.data_offset, kHeaderSize + summary.program_size + 64);

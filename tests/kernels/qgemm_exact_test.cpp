@@ -10,6 +10,7 @@
 #include <limits>
 #include <cstring>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "headsplit/kernels/qgemm.h"
@@ -299,6 +300,55 @@ TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
   }
 }
 
+// The AVX2 tiles chosen by M (decode M = 1: 4-row tiles with the rows in lanes; M = 2..9:
+// token tiles plus single tokens) against the portable path, for every format: N = 1..13 (row
+// tiles plus 1..3 leftover rows), K around group and block sizes (a partial last block, an odd
+// number of blocks, fewer than 8 blocks, 1..4 groups past the last 4-group chunk read in place,
+// a partial last group), both activation encodings
+// (the shift), bias or none, 1 and 2 threads. HS_QGEMM_AVX2_CASES scales it too.
+TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = nullptr;
+  for (const SimdTarget& t : targets) {
+    if (t.name == "AVX2") avx2 = &t;
+  }
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget& portable = targets.back();
+  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
+  const int count = env != nullptr ? std::atoi(env) * 2 : 96;
+  const int64_t ks[] = {1, 31, 32, 33, 64, 65, 96, 255, 256, 257, 320, 576, 600, 1000, 1536};
+  std::mt19937 rng(1414);
+  ThreadPool pool(2);
+  const std::pair<WeightBits, int64_t> schemes[] = {
+      {WeightBits::kInt4, 32}, {WeightBits::kInt8, 0}, {WeightBits::kInt4, 0}};
+  for (int i = 0; i < count; ++i) {
+    const auto [bits, block] = schemes[i % 4 == 3 ? (i / 4) % 3 : 0];  // mostly int4 block 32
+    const int64_t m = i % 3 == 0 ? std::uniform_int_distribution<int64_t>(2, 9)(rng) : 1;
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 13)(rng);
+    const int64_t k = ks[std::uniform_int_distribution<size_t>(0, std::size(ks) - 1)(rng)];
+    const int32_t offset = (i / 2) % 2 == 0 ? 32768 : 12345;
+    const bool narrow = i % 5 == 0;  // n within int16: no shift
+    const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
+    const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+    const bool with_bias = i % 7 != 0;
+    const Case c{bits, block, m, n, k};
+    const Problem p = make_offset(rng, c, offset, lo, hi, !narrow);
+    SCOPED_TRACE(::testing::Message() << "case " << i << ": int" << static_cast<int>(bits)
+                                      << " block " << block << " M=" << m << " N=" << n
+                                      << " K=" << k << " offset " << offset);
+    Floats ref;
+    {
+      ScopedSimdTarget scope(portable);
+      ref = run(p, 0, m, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr);
+    }
+    EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
+    ScopedSimdTarget scope(*avx2);
+    const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
+    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr), ref));
+    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool), ref));
+  }
+}
+
 // The 32-bit lane bounds of the AVX2 path at K = 32768 (the largest K it takes): every product
 // at its largest magnitude, n = -32768 or 65535 times w = -128 (int8) or -8 (int4), for both
 // activation encodings (n within int16, and n shifted), and K = 32769 (the portable path).
@@ -311,18 +361,24 @@ TEST(QgemmExact, Avx2LargestKIsExact) {
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(32768);
-  for (const WeightBits bits : {WeightBits::kInt8, WeightBits::kInt4}) {
+  // (bits, block, M): per channel, and int4 block 32 for decode (M = 1) and token tiles.
+  const std::tuple<WeightBits, int64_t, int64_t> formats[] = {{WeightBits::kInt8, 0, 2},
+                                                              {WeightBits::kInt4, 0, 2},
+                                                              {WeightBits::kInt4, 32, 1},
+                                                              {WeightBits::kInt4, 32, 5}};
+  for (const auto& [bits, block, m] : formats) {
     for (const int64_t k : {int64_t{32768}, int64_t{32767}, int64_t{32769}}) {
       for (const int32_t offset : {32768, 0}) {
-        const Case c{bits, 0, 2, 5, k};
+        const Case c{bits, block, m, 5, k};
         Problem p = make(rng, c, true);  // w at its minimum
         p.zp = offset;
         for (size_t i = 0; i < p.ints.size(); ++i) {
           p.ints[i] = (offset == 0 ? 65535 : 0) - offset;  // -32768 or 65535
           p.x[i] = p.act_scale * static_cast<float>(p.ints[i]);
         }
-        SCOPED_TRACE(::testing::Message() << "int" << static_cast<int>(bits) << " K=" << k
-                                          << " offset " << offset);
+        SCOPED_TRACE(::testing::Message() << "int" << static_cast<int>(bits) << " block "
+                                          << block << " M=" << m << " K=" << k << " offset "
+                                          << offset);
         EXPECT_TRUE(same_bits(run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr),
                               expected(p, true)));
       }

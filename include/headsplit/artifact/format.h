@@ -2,7 +2,9 @@
 // as a FlatBuffers table, and 64-byte aligned weight data.
 //
 //   [0, 64)                          header (little-endian, fields below)
-//   [program_offset, +program_size)  FlatBuffers Program (schema src/artifact/schema/)
+//   [program_offset, +program_size)  program section: a 16-byte envelope (codec, size), then
+//                                    the FlatBuffers Program (schema src/artifact/schema/),
+//                                    stored or zlib-compressed
 //   zero padding to a multiple of 64
 //   [data_offset, +data_size)        weights, each at a 64-byte aligned offset
 //
@@ -26,7 +28,9 @@ namespace hs::artifact {
 // conversion, ^Z stops a DOS `type` (the PNG signature trick).
 inline constexpr std::array<uint8_t, 8> kMagic = {0x89, 'H', 'S', 'A', '\r', '\n', 0x1a, '\n'};
 // 2.0: per-axis / per-block quant params stored once in the data section (docs/artifact.md).
-inline constexpr uint16_t kFormatMajor = 2;
+// 3.0: the program section is an envelope (stored or zlib) around a program whose repeated
+// strings, shapes, quant params and attributes are shared; tokenizer merges as one blob.
+inline constexpr uint16_t kFormatMajor = 3;
 inline constexpr uint16_t kFormatMinor = 0;
 inline constexpr uint32_t kHeaderSize = 64;
 inline constexpr uint64_t kDataAlignment = 64;
@@ -67,9 +71,49 @@ FileHeader decode_header(std::span<const std::byte> bytes);
 // The caller guarantees bytes.size() >= kHeaderSize.
 uint64_t compute_checksum(std::span<const std::byte> file);
 
+// The program section (format 3.0): a 16-byte envelope, then the payload.
+//   [0, 4)   u32 codec (ProgramCodec)
+//   [4, 8)   u32 reserved, 0
+//   [8, 16)  u64 program bytes: the size of the FlatBuffers Program the payload holds
+//   [16, ..) payload: the program itself (kStored: exactly that many bytes) or a zlib stream
+//            that inflates to exactly that many bytes (kZlib)
+enum class ProgramCodec : uint32_t { kStored = 0, kZlib = 1 };
+inline constexpr int kNumProgramCodecs = 2;
+inline constexpr size_t kProgramEnvelopeSize = 16;
+// The largest program a reader accepts (the FlatBuffers limit, 2 GiB - 1).
+inline constexpr uint64_t kMaxProgramBytes = (uint64_t{1} << 31) - 1;
+// Deflate cannot expand more than 1032:1 (a 258-byte match per 2 bits): a zlib payload of n
+// bytes claiming more than 1032 * n program bytes is rejected before anything is allocated,
+// so a hostile file cannot make the reader allocate much more than ~1000x its own size.
+inline constexpr uint64_t kZlibMaxRatio = 1032;
+
+std::string_view program_codec_name(ProgramCodec codec);  // "stored", "zlib", "unknown"
+
+// Wraps FlatBuffers program bytes in the envelope, compressed with `codec`.
+std::vector<std::byte> pack_program(std::span<const std::byte> program, ProgramCodec codec);
+
+// The FlatBuffers program bytes of a program section: a view into the section (kStored) or
+// inflated into `owned` (kZlib). Both are 8-byte aligned when the section is.
+struct UnpackedProgram {
+  ProgramCodec codec = ProgramCodec::kStored;
+  std::span<const std::byte> stored;  // kStored: the program inside the section
+  std::vector<std::byte> owned;       // kZlib: the inflated program
+
+  std::span<const std::byte> bytes() const {
+    return codec == ProgramCodec::kStored ? stored : std::span<const std::byte>(owned);
+  }
+};
+
+// Checks the envelope (size, codec known, reserved 0, program size within kMaxProgramBytes
+// and, for zlib, within kZlibMaxRatio of the payload) and inflates; a stream that is damaged,
+// ends early, inflates to another size or has bytes after its end is kCorrupt. `what` (the
+// file path) starts every error message.
+Result<UnpackedProgram> unpack_program(std::span<const std::byte> section, std::string_view what);
+
 // Assigns each weight's `offset` (64-byte aligned, in order), `size_bytes` and, for per-axis /
-// per-block params, `params_offset` (64-byte aligned, after the weight) and `params_size`;
-// returns the data section size (the end of the last weight or params). Errors name the weight.
+// per-block params, `params_offset` (64-byte aligned, after every weight's bytes, in weight
+// order) and `params_size`; returns the data section size (the end of the last weight or
+// params). Errors name the weight.
 Result<uint64_t> assign_weight_offsets(std::vector<WeightDesc>& weights);
 
 // Encodes a program as a FlatBuffers buffer (no checks: check_program first).

@@ -26,6 +26,9 @@ class LoadedArtifact {
   const FileHeader& header() const { return header_; }
   const std::string& path() const { return file_->path(); }
   uint64_t file_size() const { return header_.file_size; }
+  // How the program section stores the program, and the program's unpacked size.
+  ProgramCodec program_codec() const { return program_codec_; }
+  uint64_t program_bytes() const { return program_bytes_; }
 
   // The stored bytes of weight `index`, pointing into the mapping (zero copy, 64-byte
   // aligned). Valid while this LoadedArtifact (or a view from weight_view) lives.
@@ -38,6 +41,8 @@ class LoadedArtifact {
   std::shared_ptr<MappedFile> file_;
   FileHeader header_;
   Program program_;
+  ProgramCodec program_codec_ = ProgramCodec::kStored;
+  uint64_t program_bytes_ = 0;
 };
 
 // Errors (each message starts with `path`): kIo (cannot open/map), kCorrupt (too small,

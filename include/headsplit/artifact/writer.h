@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 
+#include "headsplit/artifact/format.h"
 #include "headsplit/artifact/program.h"
 #include "headsplit/support/result.h"
 
@@ -22,10 +23,17 @@ using WeightSource =
 
 struct WriteSummary {
   uint64_t file_size = 0;
-  uint64_t program_size = 0;  // FlatBuffers program bytes
+  uint64_t program_size = 0;   // program section bytes (envelope + stored or zlib payload)
+  uint64_t program_bytes = 0;  // the FlatBuffers program inside, unpacked
   uint64_t data_offset = 0;
   uint64_t data_size = 0;  // weight bytes including alignment padding
   uint64_t checksum = 0;
+};
+
+struct WriteOptions {
+  // How the program section holds the program: zlib (the default, a fifth of the size for
+  // large graphs) or stored (tests and fuzz seeds that damage the program's bytes).
+  ProgramCodec program_codec = ProgramCodec::kZlib;
 };
 
 // Writes `program` and its weights to `path`. Weight offsets and sizes are assigned by the
@@ -33,6 +41,6 @@ struct WriteSummary {
 // reader's semantic checks first; a program the reader would reject is kInvalidArgument.
 // A source returning the wrong number of bytes for a weight is kInvalidArgument.
 Result<WriteSummary> write_artifact(const std::string& path, const Program& program,
-                                    const WeightSource& source);
+                                    const WeightSource& source, WriteOptions options = {});
 
 }  // namespace hs::artifact

@@ -83,6 +83,8 @@ struct PlanSummary {
   int64_t head_groups = 0;     // split attentions whose per-head chains run as one step
   int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
   int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
+  int64_t merged_calls = 0;    // projection calls that each run several heads' weight slices
+  int64_t merged_parts = 0;    // the per-head projections those calls replace
   int64_t column_skips = 0;    // attentions that skip the score columns the mask kills
   int64_t row_outputs = 0;     // outputs whose rows set_output_rows can limit (logits)
 };

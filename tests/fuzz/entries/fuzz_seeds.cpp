@@ -118,8 +118,13 @@ int write_seeds(const std::string& out_dir, const std::string& shared_dir,
     const std::string dir = out_dir + "/.artifact-tmp";
     std::error_code ec;
     fs::create_directories(dir, ec);
+    // Stored (mutations reach the FlatBuffers verifier and the checks) and zlib (the
+    // writer's default: mutations reach the envelope checks and the inflater).
     const std::string path = artifact::testing::write_sample(dir, "sample.hsa");
     seed("artifact", "sample.hsa", slurp(path));
+    const std::string zlib =
+        artifact::testing::write_sample(dir, "sample-zlib.hsa", artifact::ProgramCodec::kZlib);
+    seed("artifact", "sample-zlib.hsa", slurp(zlib));
     fs::remove_all(dir, ec);
   }
   for (const char* golden : {"canonicalize.txt", "dead_code.txt", "fold_constants.txt",
