@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "step_planner.h"
 
@@ -27,19 +28,9 @@ Result<AlignedBytes> allocate(int64_t bytes, std::string_view what) {
   return p;
 }
 
-// The span of mask columns this execution may skip (detail::ColumnMask): the longest run of
-// columns holding dead_code in every row. `col_dead` is scratch of mask.cols entries.
-template <typename Code>
-detail::ColumnSpan dead_span(const detail::ColumnMask& mask, const Code* codes,
-                             std::vector<uint8_t>& col_dead) {
-  const auto cols = static_cast<size_t>(mask.cols);
-  col_dead.assign(cols, 1);
-  for (int64_t r = 0; r < mask.rows; ++r) {
-    const Code* row = codes + r * mask.cols;
-    for (size_t c = 0; c < cols; ++c) {
-      col_dead[c] &= static_cast<uint8_t>(static_cast<int32_t>(row[c]) == mask.dead_code);
-    }
-  }
+// The longest run of nonzero col_dead entries.
+detail::ColumnSpan longest_run(const std::vector<uint8_t>& col_dead) {
+  const size_t cols = col_dead.size();
   detail::ColumnSpan best;
   for (size_t c = 0; c < cols;) {
     if (col_dead[c] == 0) {
@@ -54,6 +45,38 @@ detail::ColumnSpan dead_span(const detail::ColumnMask& mask, const Code* codes,
     c = e;
   }
   return best;
+}
+
+// The span of mask columns this execution may skip (detail::ColumnMask): the longest run of
+// columns holding dead_code in every row. `col_dead` is scratch of mask.cols entries.
+template <typename Code>
+detail::ColumnSpan dead_span(const detail::ColumnMask& mask, const Code* codes,
+                             std::vector<uint8_t>& col_dead) {
+  const auto cols = static_cast<size_t>(mask.cols);
+  col_dead.assign(cols, 1);
+  for (int64_t r = 0; r < mask.rows; ++r) {
+    const Code* row = codes + r * mask.cols;
+    for (size_t c = 0; c < cols; ++c) {
+      col_dead[c] &= static_cast<uint8_t>(static_cast<int32_t>(row[c]) == mask.dead_code);
+    }
+  }
+  return longest_run(col_dead);
+}
+
+// An f32 mask: the columns holding the mask's smallest value in every row (NaN is never dead).
+detail::ColumnSpan dead_span_f32(const detail::ColumnMask& mask, const float* values,
+                                 std::vector<uint8_t>& col_dead, float& dead_value) {
+  const auto cols = static_cast<size_t>(mask.cols);
+  const auto count = static_cast<size_t>(mask.rows) * cols;
+  float lowest = std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < count; ++i) lowest = values[i] < lowest ? values[i] : lowest;
+  dead_value = lowest;
+  col_dead.assign(cols, 1);
+  for (int64_t r = 0; r < mask.rows; ++r) {
+    const float* row = values + r * mask.cols;
+    for (size_t c = 0; c < cols; ++c) col_dead[c] &= static_cast<uint8_t>(row[c] == lowest);
+  }
+  return longest_run(col_dead);
 }
 
 }  // namespace
@@ -77,6 +100,14 @@ struct GraphExecutor::Impl {
     for (size_t i = 0; i < plan.column_masks.size(); ++i) {
       const detail::ColumnMask& mask = plan.column_masks[i];
       const std::byte* codes = bases[detail::kBaseFirstBinding + static_cast<size_t>(mask.input)];
+      if (mask.elem == opset::DType::kF32) {
+        float dead_value = 0.f;
+        const detail::ColumnSpan dead =
+            dead_span_f32(mask, reinterpret_cast<const float*>(codes), col_dead, dead_value);
+        masks[i] = {.dead = dead, .codes = codes, .elem = mask.elem, .rows = mask.rows,
+                    .cols = mask.cols, .dead_value = dead_value};
+        continue;
+      }
       masks[i] = {.dead = mask.elem == opset::DType::kU16
                               ? dead_span(mask, reinterpret_cast<const uint16_t*>(codes), col_dead)
                               : dead_span(mask, reinterpret_cast<const uint8_t*>(codes), col_dead),

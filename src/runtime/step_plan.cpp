@@ -29,6 +29,15 @@ void FakeQuant::apply(float* y) const {
   kernels::ref::fake_quantize(y, shape_, quant_);
 }
 
+void FakeQuant::apply_first(float* y, int64_t count) const {
+  if (kind_ != artifact::QuantKind::kPerTensor) {
+    apply(y);
+    return;
+  }
+  const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
+  kernels::fake_quantize_f32(y, count, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+}
+
 float FakeQuant::one(float x) const {
   if (kind_ != artifact::QuantKind::kPerTensor) return x;
   const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];

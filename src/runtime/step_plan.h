@@ -65,8 +65,9 @@ struct ColumnSpan {
 };
 
 // A mask input whose dead columns the executor finds before each execution: a column is dead
-// when every row holds `dead_code` (the lowest code, the most negative value); the span is the
-// longest run of dead columns.
+// when every row holds `dead_code` (the lowest code, the most negative value; an f32 mask: the
+// mask's smallest value in this execution, MaskView::dead_value); the span is the longest run
+// of dead columns.
 struct ColumnMask {
   int32_t input = -1;  // binding index of the mask input
   Elem elem = Elem::kU16;
@@ -80,11 +81,18 @@ struct MaskView {
   const std::byte* codes = nullptr;
   Elem elem = Elem::kU16;
   int64_t rows = 0, cols = 0;
+  float dead_value = 0.f;  // f32 masks: the dead columns' value
 
   int32_t code(int64_t row, int64_t col) const {
     const int64_t i = row * cols + col;
     return elem == Elem::kU16 ? reinterpret_cast<const uint16_t*>(codes)[i]
                               : static_cast<int32_t>(reinterpret_cast<const uint8_t*>(codes)[i]);
+  }
+  // The row attends the column: its mask value is at least the "attend" value (code >=
+  // live_code; f32: >= 0).
+  bool attends(int64_t row, int64_t col, int32_t live_code) const {
+    if (elem == Elem::kF32) return reinterpret_cast<const float*>(codes)[row * cols + col] >= 0.f;
+    return code(row, col) >= live_code;
   }
 };
 
@@ -133,6 +141,10 @@ class FakeQuant {
 
   bool active() const { return kind_ != artifact::QuantKind::kNone; }
   void apply(float* y) const;  // y holds numel(shape) floats
+  // Per tensor: apply() on y[0, count) only, any `count` (the params are the same for every
+  // element). Other kinds: apply(y) (y holds numel(shape) floats).
+  void apply_first(float* y, int64_t count) const;
+  bool per_tensor() const { return kind_ == artifact::QuantKind::kPerTensor; }
   // apply() on rows of `row_len` without the columns of `dead` (per tensor; other kinds and an
   // empty span: the whole tensor).
   void apply_live(float* y, int64_t row_len, ColumnSpan dead) const;

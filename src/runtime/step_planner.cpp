@@ -168,8 +168,8 @@ Status StepPlanner::plan_pass() {
   result_ = BuiltStepPlan{};
   HS_TRY(plan_io());
   plan_.column_masks = column_masks_;
-  plan_.row_outputs = std::count_if(row_output_.begin(), row_output_.end(),
-                                    [](int32_t o) { return o >= 0; });
+  plan_.row_outputs = std::count_if(row_tokens_.begin(), row_tokens_.end(),
+                                    [](int64_t t) { return t > 0; });
   for (size_t i = 0; i < node_skip_.size(); ++i) {  // one per attention: its softmax node's
     const artifact::NodeDesc& n = graph_.nodes[i];
     if (node_skip_[i] != nullptr && n.op == OpCode::kSoftmax) {
@@ -324,6 +324,8 @@ Result<Source> StepPlanner::output_dest(int32_t t) {
     if (!opset::dtype_is_integer_storage(desc.elem)) {
       src.ref = bound;
     } else {  // computed in float staging, quantized into the binding at the end
+      // Its index among the graph's outputs: a row-computed output converts only its rows.
+      const auto row_of = static_cast<size_t>(b) - graph_.inputs.size();
       src.ref = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(count * 4)));
       final_steps_.push_back(
           make_convert_step({.label = fmt::format("{}: output '{}'", what_, d.name),
@@ -335,7 +337,9 @@ Result<Source> StepPlanner::output_dest(int32_t t) {
                              .scale = d.quant.scales[0],
                              .zero_point = d.quant.zero_points.empty() ? 0 : d.quant.zero_points[0],
                              .qmin = d.quant.qmin,
-                             .qmax = d.quant.qmax}));
+                             .qmax = d.quant.qmax,
+                             .row_output = row_tokens_[row_of] > 0 ? static_cast<int32_t>(row_of) : -1,
+                             .row_elems = row_tokens_[row_of] > 0 ? count / row_tokens_[row_of] : 0}));
     }
   } else if (relocated_[static_cast<size_t>(t)] >= 0) {  // a head group's output
     src.ref = add_ref(kBaseStaging, static_cast<uint64_t>(relocated_[static_cast<size_t>(t)]));

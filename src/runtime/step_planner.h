@@ -110,9 +110,13 @@ class StepPlanner {
   // mask's) may be skipped: node_skip_[node] is the attention's ColumnSkip, or null.
   void find_column_skips();
   // step_planner_rows.cpp: once per build, row_output_[node] = the graph output (index) whose
-  // token rows the projection `node` computes, or -1.
+  // token rows the projection `node`, or the layout node `node` after it, computes, or -1;
+  // row_buffer_[node]: the rows the projection hands to the chain's last node (both hold it);
+  // row_tokens_[output] = its T (0: not computed by rows).
   void find_row_outputs();
   std::vector<int32_t> row_output_;
+  std::vector<std::shared_ptr<RowBuffer>> row_buffer_;
+  std::vector<int64_t> row_tokens_;
   std::optional<ScoreOp> score_op(const artifact::NodeDesc& node) const;
 
   // step_planner.cpp: memory and operands.

@@ -23,9 +23,13 @@
 // row's max and its exp is exactly 0: p is exactly 0 there and the live columns do not depend on
 // the dead ones, so the scalar ops and the add skip them and the softmax writes 0, bit-identical
 // to the full computation; otherwise the matmul computes every column and so do the others.
-// Float graphs (a float cache has no bound) never skip. Every tensor s0..sj, x must have no
-// other reader (their dead columns hold garbage); p's readers see exact values, and the P·V
-// matmul already skips p's zero rows.
+// Float graphs (quant none, an f32 mask: SmartMask as 0 / -255): the same with the runtime's
+// values: kmax is the largest |k| in the cache's dead columns of this execution (NaN or inf: no
+// skip), m_dead the mask's smallest value (every row holds it in a dead column), a column is
+// attended where the mask is >= 0 (m_live = 0), and F has no fake quantization. Every tensor
+// s0..sj, x must have no other reader (their dead columns hold garbage); p's readers see exact
+// values, and the P·V matmul skips p's zero rows (integer caches: as the kernel does; float
+// caches: when those v rows are finite, see MatmulStep::run_live).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -155,8 +159,9 @@ void StepPlanner::find_column_skips() {
     }
     const int64_t c = xs.back();
     const artifact::NodeDesc* add = node(x);
+    const bool float_x = tensor(x).quant.kind == artifact::QuantKind::kNone;
     if (add == nullptr || add->op != OpCode::kAdd || !private_to_chain(x) ||
-        !per_tensor(tensor(x).quant)) {
+        !(per_tensor(tensor(x).quant) || float_x)) {
       continue;
     }
     int32_t mask = -1, a = -1;
@@ -166,16 +171,18 @@ void StepPlanner::find_column_skips() {
     }
     if (mask < 0) continue;
     const artifact::TensorDesc& md = tensor(mask);
-    if ((md.dtype != opset::DType::kU16 && md.dtype != opset::DType::kU8) ||
-        !per_tensor(md.quant) || md.shape.empty() || md.shape.back() != c) {
+    const bool float_mask = md.dtype == opset::DType::kF32 && md.quant.kind == artifact::QuantKind::kNone;
+    if (md.shape.empty() || md.shape.back() != c) continue;
+    if (!float_mask && ((md.dtype != opset::DType::kU16 && md.dtype != opset::DType::kU8) ||
+                        !per_tensor(md.quant))) {
       continue;
     }
-    const int32_t m_zp = zero_point(md.quant);
-    if (m_zp < md.quant.qmin || m_zp > md.quant.qmax) continue;  // 0.0 must be a code
+    const int32_t m_zp = float_mask ? 0 : zero_point(md.quant);
+    if (!float_mask && (m_zp < md.quant.qmin || m_zp > md.quant.qmax)) continue;  // 0.0 must be a code
     auto skip = std::make_shared<ColumnSkip>();
     skip->fq_x = FakeQuant(tensor(x).quant, {1});
-    skip->mask_dead = dequantized(md.quant, md.quant.qmin, md.dtype);
-    skip->mask_live = dequantized(md.quant, m_zp, md.dtype);
+    skip->mask_dead = float_mask ? 0.f : dequantized(md.quant, md.quant.qmin, md.dtype);  // f32: per execution
+    skip->mask_live = float_mask ? 0.f : dequantized(md.quant, m_zp, md.dtype);
     skip->live_code = m_zp;
     // The chain back from `a` to the scores matmul: non-decreasing scalar-constant ops.
     std::vector<int32_t> chain = {static_cast<int32_t>(si), producer_[static_cast<size_t>(x)]};
@@ -211,7 +218,7 @@ void StepPlanner::find_column_skips() {
                                .elem = md.dtype,
                                .rows = opset::num_elements(md.shape) / c,
                                .cols = c,
-                               .dead_code = md.quant.qmin,
+                               .dead_code = float_mask ? 0 : md.quant.qmin,
                                .live_code = m_zp});
     }
     for (int32_t n : chain) node_skip_[static_cast<size_t>(n)] = skip;

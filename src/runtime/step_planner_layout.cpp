@@ -248,6 +248,8 @@ Status StepPlanner::plan_layout(int32_t i, const std::string& label, const NodeA
   // holds its fake-quantized form with the same params changes nothing, so only a quantize or
   // a change of params needs the fake quantization.
   if (!same_params) spec.fake_quant = fake_quant_of(out);
+  spec.row_output = row_output_[static_cast<size_t>(i)];  // step_planner_rows.cpp
+  spec.rows = row_buffer_[static_cast<size_t>(i)];
   plan_.steps.push_back(make_copy_step(std::move(spec)));
   return ok_status();
 }

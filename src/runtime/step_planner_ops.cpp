@@ -121,6 +121,7 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
   spec.y = ys.ref;
   spec.fake_quant = fake_quant_of(out);
   spec.row_output = row_output_[static_cast<size_t>(i)];
+  spec.rows = row_buffer_[static_cast<size_t>(i)];
   plan_.steps.push_back(make_projection_step(std::move(spec)));
   return ok_status();
 }

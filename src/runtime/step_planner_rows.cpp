@@ -8,8 +8,15 @@
 // Following the axes through the layout nodes proves that output row t is the projection of
 // token t, so computing only tokens [first, first + count) gives exactly those rows (the
 // projection kernels' results do not depend on which other tokens are in the call when the
-// exact integer path runs; see qgemm.h). The other rows are left unspecified (zeros). Every
-// tensor of the chain must have no other reader.
+// exact integer path runs; see qgemm.h). Every tensor of the chain must have no other reader
+// and the same quantization params as the projection's output (layout ops, contract §4).
+//
+// The restriction is carried down the chain without moving V x T values: the projection writes
+// the requested rows token-major into a RowBuffer shared with the chain's last node (the copy
+// into the graph output), which copies them to their rows of the output; the chain's other copy
+// steps do nothing, and an integer output's final conversion quantizes only those rows (the
+// output's non-unit axes are [T, V], so token row t is the contiguous range [t V, (t + 1) V)).
+// A graph output's other rows are never written: they keep the bytes of the bound buffer.
 #include <algorithm>
 
 #include "step_planner.h"
@@ -20,6 +27,8 @@ using artifact::OpCode;
 
 void StepPlanner::find_row_outputs() {
   row_output_.assign(graph_.nodes.size(), -1);
+  row_buffer_.assign(graph_.nodes.size(), nullptr);
+  row_tokens_.assign(graph_.outputs.size(), 0);
   if (options_.reference_kernels) return;
   enum Axis : uint8_t { kUnit, kTokens, kChannels };
   for (size_t j = 0; j < graph_.outputs.size(); ++j) {
@@ -40,13 +49,16 @@ void StepPlanner::find_row_outputs() {
       }
       if (!(n.op == OpCode::kTranspose || n.op == OpCode::kReshape || n.op == OpCode::kSqueeze ||
             n.op == OpCode::kUnsqueeze) ||
-          n.inputs.empty()) {
+          n.inputs.empty() || tensor(n.inputs[0]).quant != tensor(t).quant) {
         break;
       }
       chain.push_back(p);
       t = n.inputs[0];
     }
     if (proj < 0) continue;
+    // Fake quantization per tensor or none: it applies to the computed rows alone.
+    const artifact::QuantKind yq = tensor(graph_.nodes[static_cast<size_t>(proj)].outputs[0]).quant.kind;
+    if (yq != artifact::QuantKind::kNone && yq != artifact::QuantKind::kPerTensor) continue;
     // The axes of the projection's output, then through the layout nodes in graph order.
     const artifact::NodeDesc& pn = graph_.nodes[static_cast<size_t>(proj)];
     const std::vector<int64_t>& ys = tensor(pn.outputs[0]).shape;
@@ -109,6 +121,15 @@ void StepPlanner::find_row_outputs() {
     }
     if (order != std::vector<Axis>{kTokens, kChannels}) continue;
     row_output_[static_cast<size_t>(proj)] = static_cast<int32_t>(j);
+    for (int32_t node : chain) row_output_[static_cast<size_t>(node)] = static_cast<int32_t>(j);
+    if (!chain.empty()) {
+      auto buffer = std::make_shared<RowBuffer>();
+      row_buffer_[static_cast<size_t>(proj)] = buffer;
+      row_buffer_[static_cast<size_t>(chain.front())] = std::move(buffer);
+    }
+    const std::vector<int64_t>& os = tensor(graph_.outputs[j]).shape;
+    const auto at = std::find(axes.begin(), axes.end(), kTokens);
+    row_tokens_[j] = os[static_cast<size_t>(at - axes.begin())];
   }
 }
 

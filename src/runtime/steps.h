@@ -27,6 +27,14 @@ struct MatmulPartSource {
   int64_t extent = 0;        // columns (N) or rows (K) it covers
 };
 
+// The token rows a row-computed projection (step_planner_rows.cpp) hands to the layout step
+// that writes its graph output: rows [first, first + count), token-major [count, N]. Written by
+// the projection and read by that copy step in the same execution.
+struct RowBuffer {
+  std::vector<float> rows;
+  int64_t first = 0, count = 0;
+};
+
 // conv2d (1x1, channel-major x[Ci, S] per image) or linear (token-major x[M, K]).
 struct ProjectionSpec {
   std::string label;
@@ -40,8 +48,10 @@ struct ProjectionSpec {
   const float* bias = nullptr;    // [N] or null
   FakeQuant fake_quant;
   // >= 0: this projection's tokens are that graph output's rows (step_planner_rows.cpp); only
-  // ExecContext::output_rows[row_output] are computed, the other tokens' y are zeros.
+  // ExecContext::output_rows[row_output] are computed: into `rows` when set (layout steps
+  // follow), else into their rows of y; the rest of y is not written.
   int32_t row_output = -1;
+  std::shared_ptr<RowBuffer> rows;
   // Weights, scales and bias owned by the step (merge_projections' concatenations; empty: the
   // pointers above point into the mapping or the plan's prepared constants).
   std::vector<std::byte> own_weights;  // int8 / packed int4 rows, or f32
@@ -128,6 +138,10 @@ struct ConvertSpec {
   Elem storage = Elem::kU16;
   float scale = 1.f;
   int32_t zero_point = 0, qmin = 0, qmax = 0;
+  // to_storage of a row-computed output (step_planner_rows.cpp): its `count` elements are
+  // token rows of row_elems; only ExecContext::output_rows[row_output] are converted.
+  int32_t row_output = -1;
+  int64_t row_elems = 0;
 };
 std::unique_ptr<Step> make_convert_step(ConvertSpec spec);
 
@@ -148,6 +162,12 @@ struct CopySpec {
   Elem out = Elem::kF32;  // f32 or i32
   std::vector<CopyPiece> pieces;
   FakeQuant fake_quant;
+  // >= 0: a layout node after a row-computed projection (step_planner_rows.cpp). When
+  // ExecContext::output_rows[row_output] limits the rows, it copies nothing, except the node
+  // writing the graph output (`rows` set): it copies the projection's rows to rows
+  // [first, first + count) of y (row r at r * N).
+  int32_t row_output = -1;
+  std::shared_ptr<const RowBuffer> rows;
 };
 std::unique_ptr<Step> make_copy_step(CopySpec spec);
 

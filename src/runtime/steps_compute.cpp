@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <span>
@@ -43,9 +44,7 @@ class ProjectionStep final : public Step {
     const int64_t x_count = s_.m * s_.k, y_count = s_.m * s_.n;
     if (s_.row_output >= 0 && s_.images == 1 && ctx.output_rows != nullptr &&
         !ctx.output_rows[s_.row_output].all()) {
-      HS_TRY(run_rows(ctx, ctx.output_rows[s_.row_output], x, y));
-      if (s_.fake_quant.active()) s_.fake_quant.apply(y);
-      return ok_status();
+      return run_rows(ctx, ctx.output_rows[s_.row_output], x, y);
     }
     for (int64_t img = 0; img < s_.images; ++img) {
       const float* xi = x + img * x_count;
@@ -57,23 +56,49 @@ class ProjectionStep final : public Step {
   }
 
  private:
-  // Tokens [first, first + count) only; the other tokens' y are zeros. Channel-major x [K, M]
-  // and y [N, M] are gathered into / scattered from token-major scratch.
+  // Tokens [first, first + count) only, with the output's fake quantization: token-major
+  // [count, N] into s_.rows when layout steps follow (they place the rows), else into their rows
+  // of y. The other tokens' y are not written. Channel-major x [K, M] is gathered into
+  // token-major scratch; a channel-major y without s_.rows is scattered from it.
   Status run_rows(const ExecContext& ctx, RowRange rows, const float* x, float* y) const {
     const int64_t first = std::clamp<int64_t>(rows.first, 0, s_.m);
     const int64_t count = std::clamp<int64_t>(rows.count, 0, s_.m - first);
-    std::fill_n(y, s_.m * s_.n, 0.f);
-    if (count == 0) return ok_status();
+    const FakeQuant& fq = s_.fake_quant;
     constexpr kernels::ActLayout kTokens = kernels::ActLayout::kTokenMajor;
-    if (s_.layout == kTokens) return run_one(ctx, x + first * s_.k, y + first * s_.n, count, kTokens);
-    rows_x_.resize(static_cast<size_t>(count * s_.k));
-    rows_y_.resize(static_cast<size_t>(count * s_.n));
-    for (int64_t t = 0; t < count; ++t) {
-      for (int64_t k = 0; k < s_.k; ++k) rows_x_[static_cast<size_t>(t * s_.k + k)] = x[k * s_.m + first + t];
+    float* out = nullptr;  // token-major [count, N]
+    if (s_.rows != nullptr) {
+      s_.rows->rows.resize(static_cast<size_t>(count * s_.n));
+      s_.rows->first = first;
+      s_.rows->count = count;
+      out = s_.rows->rows.data();
+    } else if (s_.layout == kTokens) {
+      out = y + first * s_.n;
+    } else {
+      rows_y_.resize(static_cast<size_t>(count * s_.n));
+      out = rows_y_.data();
     }
-    HS_TRY(run_one(ctx, rows_x_.data(), rows_y_.data(), count, kTokens));
-    for (int64_t t = 0; t < count; ++t) {
-      for (int64_t n = 0; n < s_.n; ++n) y[n * s_.m + first + t] = rows_y_[static_cast<size_t>(t * s_.n + n)];
+    if (count == 0) return ok_status();
+    if (s_.layout == kTokens) {
+      HS_TRY(run_one(ctx, x + first * s_.k, out, count, kTokens));
+    } else {
+      rows_x_.resize(static_cast<size_t>(count * s_.k));
+      for (int64_t t = 0; t < count; ++t) {
+        for (int64_t k = 0; k < s_.k; ++k) rows_x_[static_cast<size_t>(t * s_.k + k)] = x[k * s_.m + first + t];
+      }
+      HS_TRY(run_one(ctx, rows_x_.data(), out, count, kTokens));
+    }
+    if (fq.per_tensor()) fq.apply_first(out, count * s_.n);
+    if (s_.rows == nullptr && s_.layout != kTokens) {
+      for (int64_t t = 0; t < count; ++t) {
+        for (int64_t n = 0; n < s_.n; ++n) y[n * s_.m + first + t] = out[t * s_.n + n];
+      }
+    }
+    // Other granularities (per channel along N) need the whole tensor: y holds the rows there.
+    if (fq.active() && !fq.per_tensor()) {
+      if (s_.rows != nullptr) {
+        return errorf(ErrorKind::kInternal, "row-computed projection with per-channel output params");
+      }
+      fq.apply(y);
     }
     return ok_status();
   }
@@ -246,9 +271,18 @@ class MatmulStep final : public Step {
                 float* y) const {
     const bool on_n = s_.shape.concat_on_n;
     if (!on_n) {
-      for (const kernels::MatmulPart& part : parts_) {
+      for (size_t p = 0; p < parts_.size(); ++p) {
+        const kernels::MatmulPart& part = parts_[p];
         const bool overlaps = part.begin < dead.end && part.begin + part.extent > dead.begin;
-        if (overlaps && !opset::dtype_is_integer_storage(part.storage)) return false;
+        if (!overlaps || opset::dtype_is_integer_storage(part.storage)) continue;
+        // A float part: the kernel adds A's exact zeros times its rows one after another into
+        // one sum per y (matmul_parts_f32.cpp), which changes nothing when those rows are finite
+        // (+0 or -0 added to a sum that starts at +0 and is never -0), so leaving them out is
+        // bit-identical; an inf or NaN there (0 * inf = NaN) computes everything.
+        if (!(dead_abs_max(ctx.ptrs[s_.parts[p].source.ref], part, dead) <
+              std::numeric_limits<float>::infinity())) {
+          return false;
+        }
       }
     }
     constexpr size_t kMaxParts = 8;
@@ -293,9 +327,13 @@ class MatmulStep final : public Step {
     for (size_t p = 0; p < parts_.size(); ++p) {
       const kernels::MatmulPart& part = parts_[p];
       if (part.begin >= dead.end || part.begin + part.extent <= dead.begin) continue;
-      kmax = std::max(kmax, part_abs_max_[p]);
+      const float pmax = part.storage == opset::DType::kF32
+                             ? dead_abs_max(ctx.ptrs[s_.parts[p].source.ref], part, dead)
+                             : part_abs_max_[p];
+      if (!(pmax <= kmax)) kmax = pmax;  // keeps a NaN
     }
-    if (!std::isfinite(kmax)) return false;  // a float part: no bound
+    if (!std::isfinite(kmax)) return false;  // NaN / inf in a float part: no bound
+    const float mask_dead = mask.elem == Elem::kF32 ? mask.dead_value : k.mask_dead;
     auto chain = [&](float v) {
       for (const ScoreOp& op : k.chain) {
         float r = 0.f;
@@ -319,13 +357,20 @@ class MatmulStep final : public Step {
         const float bound = l1 * kmax * (1.f + 1.f / 1024.f);
         if (!std::isfinite(bound)) return false;
         const float* row = y + (b * m + r) * n;
+        // The largest s0 on an attended live column (NaN scores never count).
         float best = -std::numeric_limits<float>::infinity();
-        for (int64_t c = 0; c < n; ++c) {
-          if (c == dead.begin) c = dead.end;
-          if (c < n && mask.code(r, c) >= k.live_code) best = std::max(best, row[c]);
+        const float* mrow = mask.elem == Elem::kF32 ? reinterpret_cast<const float*>(mask.codes) + r * n : nullptr;
+        for (const auto& [c0, c1] : {std::pair<int64_t, int64_t>{0, dead.begin}, {dead.end, n}}) {
+          if (mrow != nullptr) {  // f32 mask: attended where >= 0
+            for (int64_t c = c0; c < c1; ++c) best = mrow[c] >= 0.f && row[c] > best ? row[c] : best;
+          } else {
+            for (int64_t c = c0; c < c1; ++c) {
+              if (mask.attends(r, c, k.live_code) && row[c] > best) best = row[c];
+            }
+          }
         }
         if (!(best > -std::numeric_limits<float>::infinity())) return false;  // attends nothing
-        const float upper = k.fq_x.one(chain(s_.fake_quant.one(bound)) + k.mask_dead);
+        const float upper = k.fq_x.one(chain(s_.fake_quant.one(bound)) + mask_dead);
         const float lower = k.fq_x.one(chain(best) + k.mask_live);
         if (!(upper - lower < kernels::kSoftmaxExpZeroBelow)) return false;
       }
@@ -336,6 +381,36 @@ class MatmulStep final : public Step {
  public:
 
  private:
+  // A float part's largest |value| in the span `dead` (concat on N, [K, ld] per source batch:
+  // its columns there; concat on K, [extent, N]: its rows there) over the batches this matmul
+  // reads; NaN when one is inf or NaN. On the bits: |x| of finite x orders as its bit pattern
+  // with the sign cleared, and inf / NaN patterns are above every finite one, so one integer
+  // max (vectorized) finds both.
+  float dead_abs_max(const std::byte* base, const kernels::MatmulPart& part, ColumnSpan dead) const {
+    const auto* src = reinterpret_cast<const uint32_t*>(base);
+    const int64_t d0 = std::max(dead.begin, part.begin) - part.begin;
+    const int64_t d1 = std::min(dead.end, part.begin + part.extent) - part.begin;
+    // Rows of `len` elements at row stride ld: [K] x [d0, d1) on N; [d0, d1) x [N] on K.
+    const bool on_n = s_.shape.concat_on_n;
+    const int64_t ld = on_n ? (part.ld > 0 ? part.ld : part.extent) : s_.shape.n;
+    const int64_t rows = on_n ? s_.shape.k : 1;
+    const int64_t first = on_n ? d0 : d0 * s_.shape.n;
+    const int64_t len = on_n ? d1 - d0 : (d1 - d0) * s_.shape.n;
+    uint32_t m = 0;
+    for (int64_t b = 0; b < s_.shape.batches; ++b) {
+      if (b > 0 && s_.b_batches[static_cast<size_t>(b)] == s_.b_batches[static_cast<size_t>(b - 1)]) continue;
+      const uint32_t* kb = src + s_.b_batches[static_cast<size_t>(b)] * part.batch_stride;
+      for (int64_t r = 0; r < rows; ++r) {
+        const uint32_t* row = kb + r * ld + first;
+        for (int64_t c = 0; c < len; ++c) m = std::max(m, row[c] & 0x7fffffffu);
+      }
+    }
+    if (m >= 0x7f800000u) return std::numeric_limits<float>::quiet_NaN();  // inf or NaN
+    float v;
+    std::memcpy(&v, &m, 4);
+    return v;
+  }
+
   // The largest |value| part p's integer storage can hold (scale * |code - zero point| over the
   // code range); infinity for float parts.
   static float abs_max(const kernels::MatmulPart& part) {
@@ -531,8 +606,18 @@ class ConvertStep final : public Step {
 
   Status run(const ExecContext& ctx) const override {
     if (s_.to_storage) {
-      kernels::quantize_f32(ctx.ptr<const float>(s_.from), s_.count, s_.scale, s_.zero_point,
-                            s_.qmin, s_.qmax, s_.storage, ctx.ptr<std::byte>(s_.to));
+      int64_t first = 0, count = s_.count;
+      if (s_.row_output >= 0 && ctx.output_rows != nullptr && !ctx.output_rows[s_.row_output].all()) {
+        const RowRange r = ctx.output_rows[s_.row_output];  // token rows of row_elems
+        const int64_t tokens = s_.count / s_.row_elems;
+        const int64_t t0 = std::clamp<int64_t>(r.first, 0, tokens);
+        first = t0 * s_.row_elems;
+        count = std::clamp<int64_t>(r.count, 0, tokens - t0) * s_.row_elems;
+      }
+      const auto bytes = static_cast<size_t>(opset::dtype_size(s_.storage));
+      kernels::quantize_f32(ctx.ptr<const float>(s_.from) + first, count, s_.scale, s_.zero_point,
+                            s_.qmin, s_.qmax, s_.storage,
+                            ctx.ptr<std::byte>(s_.to) + static_cast<size_t>(first) * bytes);
     } else {
       kernels::dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
                                  s_.zero_point, ctx.ptr<float>(s_.to));

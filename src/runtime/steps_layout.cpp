@@ -40,6 +40,14 @@ class CopyStep final : public Step {
 
   Status run(const ExecContext& ctx) const override {
     std::byte* y = ctx.ptr<std::byte>(s_.y);
+    if (s_.row_output >= 0 && ctx.output_rows != nullptr && !ctx.output_rows[s_.row_output].all()) {
+      if (s_.rows != nullptr && s_.rows->count > 0) {  // [count, N] floats to rows first..
+        const size_t bytes = s_.rows->rows.size() * sizeof(float);
+        const auto n = static_cast<int64_t>(s_.rows->rows.size()) / s_.rows->count;
+        std::memcpy(y + s_.rows->first * n * 4, s_.rows->rows.data(), bytes);
+      }
+      return ok_status();
+    }
     for (const CopyPiece& p : s_.pieces) copy(ctx.ptr<const std::byte>(p.src.ref), p, y);
     if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y));
     return ok_status();

@@ -1,12 +1,14 @@
 // Attentions that skip the score columns the SmartMask mask kills (step_planner_columns.cpp):
 // the outputs (logits and cache updates) are the same bytes as computing every column, for
-// quantized stories260K artifacts, split and unsplit, decode and prefill graphs, at several
-// n_past, and the skip really happens (GraphExecutor::skipped_columns).
+// quantized and float stories260K artifacts, split and unsplit, decode and prefill graphs, at
+// several n_past, and the skip really happens (GraphExecutor::skipped_columns); a float cache
+// holding NaN in a dead slot gives the full run's bytes (k: no skip; v: P·V reads every row).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "headsplit/kernels/elementwise.h"
@@ -77,12 +79,48 @@ TEST_P(DeadColumns, SkippingGivesTheSameBytesAsComputingEveryColumn) {
     // A mask row that attends to nothing outside the dead run: no skip, the same bytes.
     auto in = causal_inputs(*skip, 5, 3);
     const int mi = skip->input_index("attention_mask");
-    std::fill_n(reinterpret_cast<uint16_t*>(in[static_cast<size_t>(mi)].data()), c,
-                runner::AttentionMask::kMasked);
+    if (skip->inputs()[static_cast<size_t>(mi)].type == artifact::ElementType::kF32) {
+      std::fill_n(reinterpret_cast<float*>(in[static_cast<size_t>(mi)].data()), c, -255.f);
+    } else {
+      std::fill_n(reinterpret_cast<uint16_t*>(in[static_cast<size_t>(mi)].data()), c,
+                  runner::AttentionMask::kMasked);
+    }
     HS_ASSERT_OK_AND_ASSIGN(auto a, execute_bytes(*skip, in));
     EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
     HS_ASSERT_OK_AND_ASSIGN(auto b, execute_bytes(*full, in));
     for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i] == b[i]) << g.name;
+    // A float cache with NaN in a dead slot (position p - 1 of every head): in k, the scores
+    // have no bound and compute every column; in v, the scores may skip but P·V computes every
+    // row (0 * NaN = NaN, as in the full run). The same bytes (NaNs) either way.
+    if (GetParam().scheme != "none") continue;
+    for (const std::string cache : {"k_cache", "v_cache"}) {
+      in = causal_inputs(*skip, 5, 3);
+      int64_t poisoned = 0;
+      for (size_t i = 0; i < skip->inputs().size(); ++i) {
+        const IoDesc& d = skip->inputs()[i];
+        if (d.name.rfind(cache, 0) != 0) continue;
+        auto* x = reinterpret_cast<float*>(in[i].data());
+        const int64_t n = d.bytes / 4, nan_slot = p - 1;
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        if (cache == "k_cache") {  // [.., Dh, P]
+          for (int64_t j = nan_slot; j < n; j += p) x[j] = nan;
+        } else {  // [.., P, Dh]
+          const int64_t dh = d.shape.back();
+          for (int64_t h = 0; h < n; h += p * dh) std::fill_n(x + h + nan_slot * dh, dh, nan);
+        }
+        ++poisoned;
+      }
+      ASSERT_GT(poisoned, 0) << cache;
+      HS_ASSERT_OK_AND_ASSIGN(a, execute_bytes(*skip, in));
+      if (cache == "k_cache") {
+        EXPECT_EQ(skip->skipped_columns(), 0) << g.name;
+      }
+      HS_ASSERT_OK_AND_ASSIGN(b, execute_bytes(*full, in));
+      for (size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size()), 0)
+            << g.name << " " << cache << " " << skip->outputs()[i].name;
+      }
+    }
   }
 }
 
@@ -103,22 +141,13 @@ TEST_P(DeadColumns, GreedyGenerationEqualsComputingEveryColumn) {
 
 INSTANTIATE_TEST_SUITE_P(Stories260K, DeadColumns,
                          ::testing::Values(Config{"16a8w", true}, Config{"16a4w-block32", true},
-                                           Config{"16a8w", false}),
+                                           Config{"16a8w", false}, Config{"none", true},
+                                           Config{"none", false}),
                          [](const auto& info) {
                            std::string name = info.param.scheme + (info.param.split ? "_split" : "_mha");
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
-
-TEST(DeadColumns, FloatGraphsAreNeverSkipped) {
-  HS_REQUIRE_SHARED();
-  const auto& e = hs::testing::exported("none", true);
-  ASSERT_NE(e.artifact, nullptr);
-  for (const artifact::GraphDesc& g : e.artifact->program().graphs) {
-    HS_ASSERT_OK_AND_ASSIGN(auto exec, GraphExecutor::create(e.artifact, g.name, {}));
-    EXPECT_EQ(exec->summary().column_skips, 0) << g.name;  // no ranges bound the scores
-  }
-}
 
 // The kernel: rows whose dead columns are below max + kSoftmaxExpZeroBelow (here garbage in
 // x, which the live softmax must not read) give the same bits as the full softmax.

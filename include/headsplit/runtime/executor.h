@@ -107,7 +107,8 @@ class GraphExecutor {
   const PlanSummary& summary() const { return summary_; }
   // Only rows [first, first + count) of output `index`'s T token rows are needed from now on
   // (count < 0: all, the default): where a projection computes that output row by row (the LM
-  // head of a step graph's logits), the other rows are left zero and cost nothing. Outputs
+  // head of a step graph's logits), the other rows are not written (the bound buffer keeps its
+  // bytes there) and cost nothing, nor do the layout steps between the head and the output. Outputs
   // without such a projection are computed whole. kInvalidArgument for an index out of range
   // or rows outside [0, T].
   Status set_output_rows(int index, int64_t first, int64_t count);
