@@ -31,6 +31,7 @@
 // Instruction counts (callgrind, per call, 576x576): decode 247k -> 178k, M = 32 4.72M -> 3.73M.
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include "hwy/targets.h"
@@ -439,7 +440,7 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
 // Bounds: a maddubs lane is at most 2 * 15 * 128 = 3840, two of them 7680 (int16); vpmaddwd by
 // 256 and by 1 then gives int32 lanes, a block's |256 sum h wu + sum l wu| <= 32 * 32896 * 15 <
 // 2^24 and |D| as for the other tiles. rows (1..4) rows from n0 (missing rows repeat the last).
-template <bool kCorr>
+template <bool kCorr, bool kHL>
 HS_AVX2_FN void tile_i4b_hl(const Ctx& x, size_t n0, size_t rows) {
   const MatmulCall& c = *x.c;
   const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks, full = x.full;
@@ -471,6 +472,28 @@ HS_AVX2_FN void tile_i4b_hl(const Ctx& x, size_t n0, size_t rows) {
     const int8_t* ag = a + g * 128;
     const __m256i le = load(ag), he = load(ag + 32), lo_ = load(ag + 64), ho = load(ag + 96);
     __m256i s[4];
+    if constexpr (!kHL) {
+      // int16 v (layout_v): wu of k = 4i + j as int16 words, 3 shifts + 3 ANDs (instead of 7
+      // shifts sign-extending q), the -8 V in corr.
+      const __m256i m4 = _mm256_set1_epi16(0x000f);
+      const __m256i flip16 = _mm256_set1_epi16(static_cast<int16_t>(0x8888));
+      for (size_t r = 0; r < 4; ++r) {
+        const __m256i wb = _mm256_xor_si256(load(src[r]), flip16);
+        const __m256i w0 = _mm256_and_si256(wb, m4);
+        const __m256i w1 = _mm256_and_si256(_mm256_srli_epi16(wb, 4), m4);
+        const __m256i w2 = _mm256_and_si256(_mm256_srli_epi16(wb, 8), m4);
+        const __m256i w3 = _mm256_srli_epi16(wb, 12);
+        s[r] = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_madd_epi16(w0, le), _mm256_madd_epi16(w1, he)),
+            _mm256_add_epi32(_mm256_madd_epi16(w2, lo_), _mm256_madd_epi16(w3, ho)));
+        if constexpr (kCorr) {
+          const __m256i ws =
+              _mm256_add_epi16(_mm256_add_epi16(w0, w1), _mm256_add_epi16(w2, w3));
+          s[r] = _mm256_add_epi32(s[r], _mm256_mullo_epi32(_mm256_madd_epi16(ws, ones), shift));
+        }
+      }
+      return _mm256_add_epi32(block_sums(s[0], s[1], s[2], s[3]), load(corr + g * 8));
+    }
     for (size_t r = 0; r < 4; ++r) {
       const __m256i wb = _mm256_xor_si256(load(src[r]), flip);
       const __m256i we = _mm256_and_si256(wb, nib);                         // wu of k = 2b
@@ -497,6 +520,8 @@ HS_AVX2_FN void tile_i4b_hl(const Ctx& x, size_t n0, size_t rows) {
     const __m256 rs[4] = {_mm256_loadu_ps(sr[0] + b0), _mm256_loadu_ps(sr[1] + b0),
                           _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
     add_blocks8(d, rs, acc);
+    // acc in memory between chunks: 8 registers free for the groups (fewer spills there)
+    __asm__ volatile("" : : "r"(acc) : "memory");
   }
   // The last 1..4 groups, as in tile_i4b_rows4 (the tail copies zero past K: q = 0, wu = 8,
   // against v = 0).
@@ -837,6 +862,23 @@ HS_AVX2_FN void layout_hl(const Ctx& x, size_t kp, const uint16_t* u, size_t ck,
   }
 }
 
+// corr for the int16 layout of layout_v (M = 1): -8 V - 256 s per block, V = the block's sum of
+// v (lanes i < 8 of the 4 rows j of a group: block 2g, i >= 8: block 2g + 1).
+void corr_v(const Ctx& x, int32_t* corr) {
+  for (size_t g = 0; g < x.groups; ++g) {
+    const int16_t* ag = x.act + g * 64;
+    for (size_t half = 0; half < 2; ++half) {
+      int64_t v = 0;
+      for (size_t j = 0; j < 4; ++j) {
+        for (size_t i = 8 * half; i < 8 * half + 8; ++i) v += ag[16 * j + i];
+      }
+      const auto cv = static_cast<int32_t>(static_cast<uint32_t>(
+          static_cast<uint64_t>(-8 * v - 256 * int64_t{x.shift})));
+      for (size_t i = 0; i < 4; ++i) corr[g * 8 + 4 * half + i] = cv;
+    }
+  }
+}
+
 }  // namespace
 
 bool avx2_supported() {
@@ -875,14 +917,25 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   if (blocks && c.m == 1) {
     // Decode, int4 block 32 (tile_i4b_hl): v = n - s in [-32896, 32639], s of least magnitude.
     const int32_t s_lo = nmax - 32639, s_hi = nmin + 32896;
-    x.shift = s_lo > 0 ? s_lo : (s_hi < 0 ? s_hi : 0);
     auto* corr = reinterpret_cast<int32_t*>(base + 2 * act_f + (c.k + 15) / 16 * 16);
     x.corr = corr;
-    layout_hl(x, kp, u, c.k, grid.offset + x.shift, corr);
+    static const bool hl = std::getenv("HS_I4_HL") != nullptr;
+    if (hl) {
+      x.shift = s_lo > 0 ? s_lo : (s_hi < 0 ? s_hi : 0);
+      layout_hl(x, kp, u, c.k, grid.offset + x.shift, corr);
+    } else {
+      x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
+      layout_v(x, kp, u, c.k, grid.offset + x.shift);
+      corr_v(x, corr);
+    }
     for_rows(c, kRowUnit, [&](size_t n_begin, size_t n_end) {
       for (size_t n0 = n_begin; n0 < n_end; n0 += 4) {
         const size_t rows = std::min<size_t>(4, n_end - n0);
-        x.shift != 0 ? tile_i4b_hl<true>(x, n0, rows) : tile_i4b_hl<false>(x, n0, rows);
+        if (hl) {
+          x.shift != 0 ? tile_i4b_hl<true, true>(x, n0, rows) : tile_i4b_hl<false, true>(x, n0, rows);
+        } else {
+          x.shift != 0 ? tile_i4b_hl<true, false>(x, n0, rows) : tile_i4b_hl<false, false>(x, n0, rows);
+        }
       }
     });
     return ok_status();
