@@ -28,10 +28,10 @@
 //     acc[r][b mod 8] a __m256d of the 4 tokens, one broadcast scale per row and block;
 //   single rows of single tokens (tile_i4): four groups of one (row, token) from a scratch row
 //     -> [blocks 0,2,4,6 | 1,3,5,7].
-// Instruction counts (callgrind, per call, 576x576): decode 247k -> 178k, M = 32 4.72M -> 3.73M.
+// Instruction counts (callgrind, per call, 576x576): decode 247k -> 167k -> 159k (acc kept in
+// memory between chunks), M = 32 4.72M -> 3.73M.
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 
 #include "hwy/targets.h"
@@ -62,7 +62,6 @@ struct Ctx {
   size_t full;        // groups whose weights are read in place (the rest: zero-padded copy)
   const int16_t* act; // [M][G * gk] v, laid out per group, zero past K
   int32_t shift;      // s
-  const int32_t* corr;  // tile_i4b_hl: [G][8] -8 V - 256 s of blocks [2g x 4 | 2g + 1 x 4]
   double s_a;
 };
 
@@ -393,6 +392,9 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
     const __m256 rs[4] = {_mm256_loadu_ps(sr[0] + b0), _mm256_loadu_ps(sr[1] + b0),
                           _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
     add_blocks8(d, rs, acc);
+    // acc to memory between chunks (its address escapes here): the 8 registers it would hold
+    // are free for the 4 groups, which then spill less (callgrind: 5% fewer instructions).
+    __asm__ volatile("" : : "r"(acc) : "memory");
   }
   // The last 1..4 groups (up to 3 in place and the tail copy) one by one (g0 is a multiple of
   // 4: blocks 2j and 2j + 1 mod 8), their scales gathered per block; a block past the last one
@@ -428,143 +430,6 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   alignas(16) float y[4];
   _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, _mm256_cvtps_pd(bias))));
   for (size_t r = 0; r < 4; ++r) store_y(c, m0, n0 + r, y[r]);
-}
-
-// Decode (M = 1), int4 block 32, with vpmaddubsw (u8 x s8 -> s16, sums of 2 products) instead
-// of sign-extending nibbles to int16. Weights: wu = q ^ 8 = q + 8 in 0..15 (unsigned bytes: lo
-// = k = 2b, hi = k = 2b + 1 of byte b of a 32-byte group; bytes 0..15 are block 2g, 16..31 block
-// 2g + 1). Activations: v = n - s in [-32896, 32639] is split v = 256 h + l with h, l in
-// [-128, 127] (signed bytes; layout_hl), so per block
-//   sum_k v q = 256 sum h wu + sum l wu - 8 V,     V = sum_k v (corr = -8 V - 256 s, per token)
-//   D = sum_k n q = sum_k v q + s sum_k wu - 256 s  (the s terms only when s != 0).
-// Bounds: a maddubs lane is at most 2 * 15 * 128 = 3840, two of them 7680 (int16); vpmaddwd by
-// 256 and by 1 then gives int32 lanes, a block's |256 sum h wu + sum l wu| <= 32 * 32896 * 15 <
-// 2^24 and |D| as for the other tiles. rows (1..4) rows from n0 (missing rows repeat the last).
-template <bool kCorr, bool kHL>
-HS_AVX2_FN void tile_i4b_hl(const Ctx& x, size_t n0, size_t rows) {
-  const MatmulCall& c = *x.c;
-  const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks, full = x.full;
-  const uint8_t* w = x.q->data + n0 * rb;
-  const float* sc = x.q->scales + n0 * nb;
-  const uint8_t* wr[4];
-  const float* sr[4];
-  for (size_t r = 0; r < 4; ++r) {
-    const size_t rr = std::min(r, rows - 1);
-    wr[r] = w + rr * rb;
-    sr[r] = sc + rr * nb;
-  }
-  for (size_t i = 0; i < rows * nb * 4; i += 64) {
-    _mm_prefetch(reinterpret_cast<const char*>(sc) + i, _MM_HINT_T0);
-  }
-  const uint8_t* next = w + 4 * rb;  // the next tile, prefetched as this one is read (tile_i8)
-  const auto* a = reinterpret_cast<const int8_t*>(x.act);
-  const int32_t* corr = x.corr;
-  const __m256i shift = _mm256_set1_epi32(x.shift), nib = _mm256_set1_epi8(0x0f);
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x88));
-  const __m256i ones = _mm256_set1_epi16(1), c256 = _mm256_set1_epi16(256);
-  const __m256i ones8 = _mm256_set1_epi8(1);
-  __m256d acc[8];
-  for (auto& v : acc) v = _mm256_setzero_pd();
-  // [rows 0..3 of block 2g | of block 2g + 1] of group g, the rows' bytes at src[r].
-  auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
-    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
-    const int8_t* ag = a + g * 128;
-    const __m256i le = load(ag), he = load(ag + 32), lo_ = load(ag + 64), ho = load(ag + 96);
-    __m256i s[4];
-    if constexpr (!kHL) {
-      // int16 v (layout_v): wu of k = 4i + j as int16 words, 3 shifts + 3 ANDs (instead of 7
-      // shifts sign-extending q), the -8 V in corr.
-      const __m256i m4 = _mm256_set1_epi16(0x000f);
-      const __m256i flip16 = _mm256_set1_epi16(static_cast<int16_t>(0x8888));
-      for (size_t r = 0; r < 4; ++r) {
-        const __m256i wb = _mm256_xor_si256(load(src[r]), flip16);
-        const __m256i w0 = _mm256_and_si256(wb, m4);
-        const __m256i w1 = _mm256_and_si256(_mm256_srli_epi16(wb, 4), m4);
-        const __m256i w2 = _mm256_and_si256(_mm256_srli_epi16(wb, 8), m4);
-        const __m256i w3 = _mm256_srli_epi16(wb, 12);
-        s[r] = _mm256_add_epi32(
-            _mm256_add_epi32(_mm256_madd_epi16(w0, le), _mm256_madd_epi16(w1, he)),
-            _mm256_add_epi32(_mm256_madd_epi16(w2, lo_), _mm256_madd_epi16(w3, ho)));
-        if constexpr (kCorr) {
-          const __m256i ws =
-              _mm256_add_epi16(_mm256_add_epi16(w0, w1), _mm256_add_epi16(w2, w3));
-          s[r] = _mm256_add_epi32(s[r], _mm256_mullo_epi32(_mm256_madd_epi16(ws, ones), shift));
-        }
-      }
-      return _mm256_add_epi32(block_sums(s[0], s[1], s[2], s[3]), load(corr + g * 8));
-    }
-    for (size_t r = 0; r < 4; ++r) {
-      const __m256i wb = _mm256_xor_si256(load(src[r]), flip);
-      const __m256i we = _mm256_and_si256(wb, nib);                         // wu of k = 2b
-      const __m256i wo = _mm256_and_si256(_mm256_srli_epi16(wb, 4), nib);  // wu of k = 2b + 1
-      const __m256i ph = _mm256_add_epi16(_mm256_maddubs_epi16(we, he), _mm256_maddubs_epi16(wo, ho));
-      const __m256i pl =
-          _mm256_add_epi16(_mm256_maddubs_epi16(we, le), _mm256_maddubs_epi16(wo, lo_));
-      s[r] = _mm256_add_epi32(_mm256_madd_epi16(ph, c256), _mm256_madd_epi16(pl, ones));
-      if constexpr (kCorr) {  // s * sum wu: lanes of 8 wu (<= 120), wrapping as D does
-        const __m256i ws = _mm256_maddubs_epi16(_mm256_add_epi8(we, wo), ones8);
-        s[r] = _mm256_add_epi32(s[r], _mm256_mullo_epi32(_mm256_madd_epi16(ws, ones), shift));
-      }
-    }
-    return _mm256_add_epi32(block_sums(s[0], s[1], s[2], s[3]), load(corr + g * 8));
-  };
-  size_t g0 = 0;
-  for (; g0 + 4 <= full; g0 += 4) {
-    __m256i d[4];
-    for (size_t j = 0; j < 4; ++j) {
-      const size_t o = (g0 + j) * 32;
-      d[j] = group(g0 + j, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o});
-    }
-    const size_t b0 = 2 * g0;
-    const __m256 rs[4] = {_mm256_loadu_ps(sr[0] + b0), _mm256_loadu_ps(sr[1] + b0),
-                          _mm256_loadu_ps(sr[2] + b0), _mm256_loadu_ps(sr[3] + b0)};
-    add_blocks8(d, rs, acc);
-    // acc in memory between chunks: 8 registers free for the groups (fewer spills there)
-    __asm__ volatile("" : : "r"(acc) : "memory");
-  }
-  // The last 1..4 groups, as in tile_i4b_rows4 (the tail copies zero past K: q = 0, wu = 8,
-  // against v = 0).
-  if (g0 < G) {
-    alignas(32) uint8_t tail[4][32];
-    if (full < G) {
-      const size_t at = full * 32;
-      for (size_t r = 0; r < 4; ++r) {
-        std::memset(tail[r], 0, 32);
-        std::memcpy(tail[r], wr[r] + at, rb - at);
-        if (c.k % 2 == 1) tail[r][rb - at - 1] &= 0x0f;
-      }
-    }
-#pragma GCC unroll 4
-    for (size_t j = 0; j < 4; ++j) {
-      const size_t g = g0 + j, o = g * 32, be = 2 * g, bo = be + 1;
-      if (g >= G) break;
-      const __m256i d = g < full ? group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o})
-                                 : group(g, {tail[0], tail[1], tail[2], tail[3]});
-      acc[2 * j] = _mm256_fmadd_pd(
-          _mm256_cvtepi32_pd(_mm256_castsi256_si128(d)),
-          _mm256_cvtps_pd(_mm_setr_ps(sr[0][be], sr[1][be], sr[2][be], sr[3][be])), acc[2 * j]);
-      if (bo < nb) {
-        acc[2 * j + 1] = _mm256_fmadd_pd(
-            _mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)),
-            _mm256_cvtps_pd(_mm_setr_ps(sr[0][bo], sr[1][bo], sr[2][bo], sr[3][bo])),
-            acc[2 * j + 1]);
-      }
-    }
-  }
-  // finish_blocks per lane, not contracted (see tile_i4b_rows4).
-  __m256d tot = _mm256_add_pd(
-      _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3])),
-      _mm256_add_pd(_mm256_add_pd(acc[4], acc[5]), _mm256_add_pd(acc[6], acc[7])));
-  tot = _mm256_mul_pd(tot, _mm256_set1_pd(x.s_a));
-  __asm__("" : "+x"(tot));
-  alignas(16) float bias[4] = {};
-  if (c.bias != nullptr) {
-    for (size_t r = 0; r < rows; ++r) bias[r] = c.bias[n0 + r];
-  }
-  alignas(16) float y[4];
-  _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, _mm256_cvtps_pd(_mm_load_ps(bias)))));
-  for (size_t r = 0; r < rows; ++r) store_y(c, 0, n0 + r, y[r]);
 }
 
 // Prefill, int4 block 32: R rows from n0 x 4 tokens from m0 with the tokens in lanes. Per
@@ -809,76 +674,6 @@ HS_AVX2_FN void layout_v(const Ctx& x, size_t kp, const uint16_t* u, size_t ck, 
   }
 }
 
-// Decode activations for tile_i4b_hl: v = u - sub in [-32896, 32639] (the 16-bit difference
-// wraps; zero past K) as bytes w = (v + 128) ^ 0x80: high byte h, low byte l, v = 256 h + l
-// (v + 128 fits int16, so its high byte is floor((v + 128) / 256) = h and l = v - 256 h is its
-// low byte - 128). Per group of 64 k, 4 rows of 32 bytes: [l of k = 2b | h of 2b | l of 2b + 1 |
-// h of 2b + 1] (the int4 transpose of layout_v with bytes instead of words); corr[g][8] =
-// -8 V - 256 s of blocks 2g (lanes 0..3) and 2g + 1 (lanes 4..7), V the block's sum of v.
-HS_AVX2_FN void layout_hl(const Ctx& x, size_t kp, const uint16_t* u, size_t ck, int32_t sub,
-                          int32_t* corr) {
-  const __m256i subv = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(sub)));
-  const __m256i b128 = _mm256_set1_epi16(0x80);
-  auto* act = reinterpret_cast<int8_t*>(const_cast<int16_t*>(x.act));
-  // within 128 bits: 4 pairs (k = 2b, 2b + 1) of words -> [l even | h even | l odd | h odd]
-  const __m256i shuf = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0,
-                                        4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (size_t k = 0; k < kp; k += 64) {
-    __m256i q[4];
-    for (int p = 0; p < 4; ++p) {
-      __m256i v = _mm256_sub_epi16(load(u + k + 16 * p), subv);
-      if (k + 16 * (p + 1) > ck) {
-        alignas(32) int16_t t[16];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(t), v);
-        const size_t from = k + 16 * p;
-        for (size_t i = ck > from ? ck - from : 0; i < 16; ++i) t[i] = 0;
-        v = load(t);
-      }
-      v = _mm256_xor_si256(_mm256_add_epi16(v, b128), b128);
-      q[p] = _mm256_shuffle_epi8(v, shuf);
-    }
-    const __m256i a01 = _mm256_unpacklo_epi32(q[0], q[1]);
-    const __m256i b01 = _mm256_unpackhi_epi32(q[0], q[1]);
-    const __m256i a23 = _mm256_unpacklo_epi32(q[2], q[3]);
-    const __m256i b23 = _mm256_unpackhi_epi32(q[2], q[3]);
-    int8_t* ag = act + k * 2;
-    const __m256i j[4] = {_mm256_unpacklo_epi64(a01, a23), _mm256_unpackhi_epi64(a01, a23),
-                          _mm256_unpacklo_epi64(b01, b23), _mm256_unpackhi_epi64(b01, b23)};
-    for (int i = 0; i < 4; ++i) {
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ag + 32 * i),
-                          _mm256_permutevar8x32_epi32(j[i], perm));
-    }
-    for (size_t half = 0; half < 2; ++half) {
-      int64_t v = 0;
-      for (size_t i = 16 * half; i < 16 * half + 16; ++i) {
-        v += ag[i] + ag[64 + i] + 256 * (ag[32 + i] + ag[96 + i]);
-      }
-      // -8 V - 256 s, wrapping to int32 as the kernel's lanes do (D itself fits)
-      const auto cv = static_cast<int32_t>(static_cast<uint32_t>(
-          static_cast<uint64_t>(-8 * v - 256 * int64_t{x.shift})));
-      for (size_t i = 0; i < 4; ++i) corr[(k / 64) * 8 + 4 * half + i] = cv;
-    }
-  }
-}
-
-// corr for the int16 layout of layout_v (M = 1): -8 V - 256 s per block, V = the block's sum of
-// v (lanes i < 8 of the 4 rows j of a group: block 2g, i >= 8: block 2g + 1).
-void corr_v(const Ctx& x, int32_t* corr) {
-  for (size_t g = 0; g < x.groups; ++g) {
-    const int16_t* ag = x.act + g * 64;
-    for (size_t half = 0; half < 2; ++half) {
-      int64_t v = 0;
-      for (size_t j = 0; j < 4; ++j) {
-        for (size_t i = 8 * half; i < 8 * half + 8; ++i) v += ag[16 * j + i];
-      }
-      const auto cv = static_cast<int32_t>(static_cast<uint32_t>(
-          static_cast<uint64_t>(-8 * v - 256 * int64_t{x.shift})));
-      for (size_t i = 0; i < 4; ++i) corr[g * 8 + 4 * half + i] = cv;
-    }
-  }
-}
-
 }  // namespace
 
 bool avx2_supported() {
@@ -903,45 +698,17 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   const size_t kp = x.groups * x.gk;
   // act [M * kp] i16 | u [M * kp] u16 | row [K] f32, in floats (64-byte pieces).
   const size_t act_f = (c.m * kp * 2 + 63) / 64 * 16;
-  // ... | corr [G * 8] i32 (decode, int4 blocks)
-  const size_t act_all = 2 * act_f + (c.k + 15) / 16 * 16 + x.groups * 8;
-  float* base = thread_scratch(ScratchSlot::kExactAct, act_all);
-  if (base == nullptr) return out_of_memory("matmul_quantized", act_all);
+  float* base = thread_scratch(ScratchSlot::kExactAct, 2 * act_f + c.k);
+  if (base == nullptr) return out_of_memory("matmul_quantized", 2 * act_f + c.k);
   auto* act = reinterpret_cast<int16_t*>(base);
   auto* u = reinterpret_cast<uint16_t*>(base + act_f);
   int32_t nmin = 0, nmax = 0;
   if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
   *ran = true;
-  x.act = act;
-  const bool blocks = bits == 4 && q.block != 0;
-  if (blocks && c.m == 1) {
-    // Decode, int4 block 32 (tile_i4b_hl): v = n - s in [-32896, 32639], s of least magnitude.
-    const int32_t s_lo = nmax - 32639, s_hi = nmin + 32896;
-    auto* corr = reinterpret_cast<int32_t*>(base + 2 * act_f + (c.k + 15) / 16 * 16);
-    x.corr = corr;
-    static const bool hl = std::getenv("HS_I4_HL") != nullptr;
-    if (hl) {
-      x.shift = s_lo > 0 ? s_lo : (s_hi < 0 ? s_hi : 0);
-      layout_hl(x, kp, u, c.k, grid.offset + x.shift, corr);
-    } else {
-      x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
-      layout_v(x, kp, u, c.k, grid.offset + x.shift);
-      corr_v(x, corr);
-    }
-    for_rows(c, kRowUnit, [&](size_t n_begin, size_t n_end) {
-      for (size_t n0 = n_begin; n0 < n_end; n0 += 4) {
-        const size_t rows = std::min<size_t>(4, n_end - n0);
-        if (hl) {
-          x.shift != 0 ? tile_i4b_hl<true, true>(x, n0, rows) : tile_i4b_hl<false, true>(x, n0, rows);
-        } else {
-          x.shift != 0 ? tile_i4b_hl<true, false>(x, n0, rows) : tile_i4b_hl<false, false>(x, n0, rows);
-        }
-      }
-    });
-    return ok_status();
-  }
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
+  x.act = act;
   layout_v(x, kp, u, c.k, grid.offset + x.shift);
+  const bool blocks = bits == 4 && q.block != 0;
   const bool corr = x.shift != 0;
   const size_t comb_floats = 12 * x.groups * 8;
   std::atomic<bool> oom{false};

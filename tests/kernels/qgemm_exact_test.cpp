@@ -350,11 +350,12 @@ TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
   }
 }
 
-// Decode (M = 1) of int4 block 32 on AVX2 splits v = n - s into bytes, v = 256 h + l, for v in
-// [-32896, 32639]: the activation ranges at and just past that window's edges (s = 0 with v at
-// both ends, s = +-1, s = 128 for n over int16, s = 32896 and -32639 for n over 0..65535 and
-// -65535..0), a constant token, and weights all -8 or all 7 against them, for K around the block
-// and group sizes and N = 1..9 (tiles of 1..4 rows), against the portable path.
+// Decode (M = 1) of int4 block 32 on AVX2 (the rows-in-lanes tile) at the edges of the
+// activation encodings: n over exactly int16 (no shift, v at both ends), one past either end
+// (the shift s = n_min + 32768), n over 0..65535 and -65535..0, the window [-32896, 32639] of a
+// byte split v = 256 h + l and one past its ends, a narrow range, constant tokens at the
+// extremes, and weights all -8 or all 7 against them, for K around the block and group sizes
+// and N = 1..9 (tiles plus leftover rows), against the portable path and the formula.
 TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
   const SimdTarget* avx2 = nullptr;
@@ -366,10 +367,10 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   struct Range {
     int32_t offset, n_lo, n_hi;
   };
-  const Range ranges[] = {{32896, -32896, 32639}, {32895, -32895, 32640}, {32897, -32897, 32638},
-                          {32768, -32768, 32767}, {0, 0, 65535},          {65535, -65535, 0},
-                          {30000, -100, 100},     {32768, 32639, 32767},  {32768, -32768, -32768},
-                          {0, 65535, 65535}};
+  const Range ranges[] = {{32768, -32768, 32767}, {32769, -32769, 32766}, {32767, -32767, 32768},
+                          {32896, -32896, 32639}, {32895, -32895, 32640}, {32897, -32897, 32638},
+                          {0, 0, 65535},          {65535, -65535, 0},     {30000, -100, 100},
+                          {32768, 32639, 32767},  {32768, -32768, -32768}, {0, 65535, 65535}};
   const int64_t ks[] = {1, 17, 32, 33, 63, 64, 65, 255, 257, 576};
   std::mt19937 rng(1415);
   int i = 0;
