@@ -367,9 +367,9 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   struct Range {
     int32_t offset, n_lo, n_hi;
   };
-  const Range ranges[] = {{32768, -32768, 32767}, {32769, -32769, 32766}, {32767, -32767, 32768},
-                          {32896, -32896, 32639}, {32895, -32895, 32640}, {32897, -32897, 32638},
-                          {0, 0, 65535},          {65535, -65535, 0},     {30000, -100, 100},
+  const Range ranges[] = {{32768, -32768, 32767}, {32769, -32769, 32766},  {32767, -32767, 32768},
+                          {32896, -32896, 32639}, {32895, -32895, 32640},  {32897, -32897, 32638},
+                          {0, 0, 65535},          {65535, -65535, 0},      {30000, -100, 100},
                           {32768, 32639, 32767},  {32768, -32768, -32768}, {0, 65535, 65535}};
   const int64_t ks[] = {1, 17, 32, 33, 63, 64, 65, 255, 257, 576};
   std::mt19937 rng(1415);
@@ -398,7 +398,8 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
       }
       EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
       ScopedSimdTarget scope(*avx2);
-      EXPECT_TRUE(same_bits(run(p, 0, 1, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr), ref));
+      EXPECT_TRUE(
+          same_bits(run(p, 0, 1, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr), ref));
       ++i;
     }
   }
