@@ -5,6 +5,7 @@
 // evaluation of the documented formula; x off the grid falls back to the float path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -346,6 +347,61 @@ TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
     const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
     EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr), ref));
     EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool), ref));
+  }
+}
+
+// Decode (M = 1) of int4 block 32 on AVX2 (the rows-in-lanes tile) at the edges of the
+// activation encodings: n over exactly int16 (no shift, v at both ends), one past either end
+// (the shift s = n_min + 32768), n over 0..65535 and -65535..0, the window [-32896, 32639] of a
+// byte split v = 256 h + l and one past its ends, a narrow range, constant tokens at the
+// extremes, and weights all -8 or all 7 against them, for K around the block and group sizes
+// and N = 1..9 (tiles plus leftover rows), against the portable path and the formula.
+TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = nullptr;
+  for (const SimdTarget& t : targets) {
+    if (t.name == "AVX2") avx2 = &t;
+  }
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget& portable = targets.back();
+  struct Range {
+    int32_t offset, n_lo, n_hi;
+  };
+  const Range ranges[] = {{32768, -32768, 32767}, {32769, -32769, 32766},  {32767, -32767, 32768},
+                          {32896, -32896, 32639}, {32895, -32895, 32640},  {32897, -32897, 32638},
+                          {0, 0, 65535},          {65535, -65535, 0},      {30000, -100, 100},
+                          {32768, 32639, 32767},  {32768, -32768, -32768}, {0, 65535, 65535}};
+  const int64_t ks[] = {1, 17, 32, 33, 63, 64, 65, 255, 257, 576};
+  std::mt19937 rng(1415);
+  int i = 0;
+  for (const Range& r : ranges) {
+    for (const int64_t k : ks) {
+      const int64_t n = 1 + i % 9;
+      const Case c{WeightBits::kInt4, 32, 1, n, k};
+      Problem p = make_offset(rng, c, r.offset, r.n_lo + r.offset, r.n_hi + r.offset, false);
+      p.ints[0] = r.n_lo;  // both ends present
+      p.ints[k - 1] = r.n_hi;
+      for (size_t j = 0; j < p.ints.size(); ++j) {
+        p.x[j] = p.act_scale * static_cast<float>(p.ints[j]);
+      }
+      if (i % 3 != 0) {  // weights all -8 or all 7
+        std::fill(p.wq.begin(), p.wq.end(), static_cast<int8_t>(i % 3 == 1 ? -8 : 7));
+        EXPECT_TRUE(pack_int4(p.wq, c.n, c.k, p.data).ok());
+      }
+      SCOPED_TRACE(::testing::Message() << "n in [" << r.n_lo << ", " << r.n_hi << "] offset "
+                                        << r.offset << " N=" << n << " K=" << k);
+      const bool with_bias = i % 2 == 0;
+      Floats ref;
+      {
+        ScopedSimdTarget scope(portable);
+        ref = run(p, 0, 1, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr);
+      }
+      EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
+      ScopedSimdTarget scope(*avx2);
+      EXPECT_TRUE(
+          same_bits(run(p, 0, 1, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr), ref));
+      ++i;
+    }
   }
 }
 
