@@ -411,6 +411,9 @@ Weight weight_from_stored(std::vector<int64_t> shape, StoredDType dtype, const B
       out[i] = dtype == StoredDType::kF16 ? f16_to_f32(bits) : bf16_to_f32(bits);
     }
   }
+  // The stored bytes are not read again: a mapped checkpoint's pages leave the resident set
+  // (an F16 Llama-3.2-1B holds 2.3 GB of them next to its 4.9 GB of F32).
+  if (data.buffer != nullptr) data.buffer->release_pages(data.offset, src.size());
   return Weight{std::move(shape), BufferView{std::move(buffer), 0, n * 4}};
 }
 

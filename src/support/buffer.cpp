@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -32,6 +34,16 @@ std::shared_ptr<HeapBuffer> HeapBuffer::copy_of(std::span<const std::byte> bytes
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr && size_ > 0) munmap(const_cast<std::byte*>(data_), size_);
+}
+
+void MappedFile::release_pages(size_t offset, size_t size) const {
+  if (offset >= size_ || size == 0) return;
+  size = std::min(size, size_ - offset);
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(data_) + offset;
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + size) / page * page;
+  // A private read-only file mapping: the dropped pages are read from the file again if touched.
+  if (first < last) madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "headsplit/support/buffer.h"
@@ -64,6 +65,34 @@ TEST(MappedFile, MapsContents) {
   EXPECT_EQ(std::memcmp(file->data(), "hello mapped", 12), 0);
   BufferView view{file, 6, 6};
   EXPECT_EQ(std::memcmp(view.bytes().data(), "mapped", 6), 0);
+}
+
+// release_pages is a residency hint: the bytes read the same afterwards, whatever the range
+// (unaligned, inside one page, past the end, empty).
+TEST(MappedFile, ReleasedPagesReadTheSame) {
+  std::string path = testing::temp_dir() + "/pages.bin";
+  std::string data(5 * 4096 + 123, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 131 + i / 4096) & 0xff);
+  {
+    HS_ASSERT_OK_AND_ASSIGN(AtomicFileWriter w, AtomicFileWriter::create(path));
+    HS_ASSERT_OK(w.write(data));
+    HS_ASSERT_OK(w.commit());
+  }
+  HS_ASSERT_OK_AND_ASSIGN(auto file, MappedFile::open(path));
+  ASSERT_EQ(file->size(), data.size());
+  auto same = [&] { return std::memcmp(file->data(), data.data(), data.size()) == 0; };
+  ASSERT_TRUE(same());
+  file->release_pages(100, 3 * 4096);        // pages 1 and 2 whole, the ends partial
+  EXPECT_TRUE(same());
+  file->release_pages(0, data.size());       // all
+  EXPECT_TRUE(same());
+  file->release_pages(4096 + 10, 20);        // inside one page: nothing to drop
+  file->release_pages(data.size() - 5, 4096);  // past the end
+  file->release_pages(data.size() + 1, 10);
+  file->release_pages(0, 0);
+  EXPECT_TRUE(same());
+  HeapBuffer heap(64);
+  heap.release_pages(0, 64);  // a no-op
 }
 
 TEST(MappedFile, MissingFileIsIoError) {

@@ -19,6 +19,11 @@ class Buffer {
   virtual std::span<const std::byte> bytes() const = 0;
   size_t size() const { return bytes().size(); }
   const std::byte* data() const { return bytes().data(); }
+  // A hint that bytes [offset, offset + size) will not be read again soon (e.g. a checkpoint's
+  // F16 weights once converted to F32): a mapped file gives the whole pages inside the range
+  // back to the kernel, so they stop counting in the resident set; the bytes stay readable
+  // (re-read from the file on the next access). A no-op for heap buffers.
+  virtual void release_pages(size_t /*offset*/, size_t /*size*/) const {}
 };
 
 // A buffer owning a 64-byte aligned heap allocation.
@@ -51,6 +56,7 @@ class MappedFile final : public Buffer {
 
   std::span<const std::byte> bytes() const override { return {data_, size_}; }
   const std::string& path() const { return path_; }
+  void release_pages(size_t offset, size_t size) const override;
 
  private:
   MappedFile(std::string path, const std::byte* data, size_t size)
