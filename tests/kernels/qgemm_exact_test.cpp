@@ -12,6 +12,7 @@
 #include <cstring>
 #include <random>
 #include <tuple>
+#include <string_view>
 #include <vector>
 
 #include "headsplit/kernels/qgemm.h"
@@ -138,6 +139,21 @@ bool same_bits(const Floats& a, const Floats& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// The runnable target named `name` ("AVX2"), or null.
+const SimdTarget* find_target(const std::vector<SimdTarget>& targets, std::string_view name) {
+  for (const SimdTarget& t : targets) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+// The reference the SIMD paths must equal: p on `portable` (no SIMD exact path), M tokens
+// token-major, on the calling thread.
+Floats portable_run(const SimdTarget& portable, const Problem& p, int64_t m, bool with_bias) {
+  ScopedSimdTarget scope(portable);
+  return run(p, 0, m, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr);
+}
+
 std::vector<Case> cases() {
   std::vector<Case> out;
   const std::pair<WeightBits, int64_t> schemes[] = {
@@ -246,10 +262,7 @@ Problem make_offset(std::mt19937& rng, const Case& cs, int32_t offset, int32_t u
 // layouts, 1 and 2 threads. HS_QGEMM_AVX2_CASES=N for a longer sweep.
 TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
-  const SimdTarget* avx2 = nullptr;
-  for (const SimdTarget& t : targets) {
-    if (t.name == "AVX2") avx2 = &t;
-  }
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   const SimdTarget& portable = targets.back();  // the least capable: no SIMD exact path
   ASSERT_NE(portable.name, "AVX2");
@@ -288,11 +301,7 @@ TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
                                       << " block " << block << " M=" << m << " N=" << n
                                       << " K=" << k << " offset " << offset);
     const Floats want = expected(p, true);
-    Floats ref;
-    {
-      ScopedSimdTarget scope(portable);
-      ref = run(p, 0, m, ActLayout::kTokenMajor, true, p.act_scale, nullptr);
-    }
+    const Floats ref = portable_run(portable, p, m, true);
     EXPECT_TRUE(same_bits(ref, want));
     ScopedSimdTarget scope(*avx2);
     const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
@@ -309,10 +318,7 @@ TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
 // (the shift), bias or none, 1 and 2 threads. HS_QGEMM_AVX2_CASES scales it too.
 TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
-  const SimdTarget* avx2 = nullptr;
-  for (const SimdTarget& t : targets) {
-    if (t.name == "AVX2") avx2 = &t;
-  }
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   const SimdTarget& portable = targets.back();
   const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
@@ -337,11 +343,7 @@ TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
     SCOPED_TRACE(::testing::Message() << "case " << i << ": int" << static_cast<int>(bits)
                                       << " block " << block << " M=" << m << " N=" << n
                                       << " K=" << k << " offset " << offset);
-    Floats ref;
-    {
-      ScopedSimdTarget scope(portable);
-      ref = run(p, 0, m, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr);
-    }
+    const Floats ref = portable_run(portable, p, m, with_bias);
     EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
     ScopedSimdTarget scope(*avx2);
     const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
@@ -358,10 +360,7 @@ TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
 // and N = 1..9 (tiles plus leftover rows), against the portable path and the formula.
 TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
-  const SimdTarget* avx2 = nullptr;
-  for (const SimdTarget& t : targets) {
-    if (t.name == "AVX2") avx2 = &t;
-  }
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   const SimdTarget& portable = targets.back();
   struct Range {
@@ -391,11 +390,7 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
       SCOPED_TRACE(::testing::Message() << "n in [" << r.n_lo << ", " << r.n_hi << "] offset "
                                         << r.offset << " N=" << n << " K=" << k);
       const bool with_bias = i % 2 == 0;
-      Floats ref;
-      {
-        ScopedSimdTarget scope(portable);
-        ref = run(p, 0, 1, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr);
-      }
+      const Floats ref = portable_run(portable, p, 1, with_bias);
       EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
       ScopedSimdTarget scope(*avx2);
       EXPECT_TRUE(
@@ -410,10 +405,7 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
 // activation encodings (n within int16, and n shifted), and K = 32769 (the portable path).
 TEST(QgemmExact, Avx2LargestKIsExact) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
-  const SimdTarget* avx2 = nullptr;
-  for (const SimdTarget& t : targets) {
-    if (t.name == "AVX2") avx2 = &t;
-  }
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(32768);
@@ -446,10 +438,7 @@ TEST(QgemmExact, Avx2LargestKIsExact) {
 // infinity each fall back to the float path.
 TEST(QgemmExact, Avx2OffGridFallsBack) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
-  const SimdTarget* avx2 = nullptr;
-  for (const SimdTarget& t : targets) {
-    if (t.name == "AVX2") avx2 = &t;
-  }
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(5);
