@@ -227,10 +227,18 @@ void StepPlanner::find_head_groups() {
         }
       }
     }
+    // Scratch: the non-escaping outputs, except a merge's (they get a block of their own).
+    std::vector<std::vector<int32_t>> merges = projection_merges(gi, nodes);
+    std::vector<bool> in_merge(n_nodes, false);
+    for (const auto& merge : merges) {
+      for (int32_t i : merge) in_merge[static_cast<size_t>(i)] = true;
+    }
     int64_t scratch = 0;
     for (int32_t i : nodes) {
       const int32_t out = graph_.nodes[static_cast<size_t>(i)].outputs[0];
-      if (!escaping_[static_cast<size_t>(out)]) scratch += bytes_of(tensor(out));
+      if (!escaping_[static_cast<size_t>(out)] && !in_merge[static_cast<size_t>(i)]) {
+        scratch += bytes_of(tensor(out));
+      }
     }
     head_scratch_bytes_ = std::max(head_scratch_bytes_, scratch);
     // Phases. A node whose value reaches two sinks of its chain (nodes read by no group node:
@@ -274,7 +282,7 @@ void StepPlanner::find_head_groups() {
       if (!shared.empty()) hg.phases[0].push_back(std::move(shared));
       for (auto& t : tasks) hg.phases[1].push_back(std::move(t));
     }
-    hg.merges = projection_merges(gi, nodes);
+    hg.merges = std::move(merges);
     head_groups_.push_back(std::move(hg));
   }
 }
