@@ -14,6 +14,10 @@
 #                   records "quiet": false: figures from a shared machine are indicative only)
 #   --unsplit       also export each quantized pair without the MHA -> SHA split (--no-split)
 #                   and time its decode (tg64) in every repetition: split vs unsplit decode
+#   --export        also time, in every repetition, a 16a8w export with the default calibration
+#                   text (wall seconds, peak RSS, calibration tokens/s) against llama.cpp's F16
+#                   prefill (pp128 at the highest thread count) on the same GGUF: the issue's
+#                   "calibration >= F16 prefill" and export-time figures
 #   --note TEXT     a remark recorded in the results (e.g. why a thread count was left out)
 #   --build DIR     optimized build holding bin/headsplit (default: build; built if missing)
 #   --work DIR      keep GGUFs and artifacts here and reuse them (default: a temp dir, removed)
@@ -40,6 +44,7 @@ reps=3
 threads="1,2"
 ctx=1024
 unsplit=false
+export_bench=false
 quiet=false
 note=""
 build=build
@@ -53,6 +58,7 @@ while [[ $# -gt 0 ]]; do
     -t) threads="$2"; shift ;;
     --ctx) ctx="$2"; shift ;;
     --unsplit) unsplit=true ;;
+    --export) export_bench=true ;;
     --quiet) quiet=true ;;
     --note) note="$2"; shift ;;
     --build) build="$2"; shift ;;
@@ -90,6 +96,8 @@ exports="$work/exports.jsonl"
 : >"$exports"
 unsplit_runs="$work/unsplit.jsonl"
 : >"$unsplit_runs"
+calib_runs="$work/calibration.jsonl"
+: >"$calib_runs"
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 # pairs of a shape: "headsplit-quant llama.cpp-type"
@@ -174,15 +182,45 @@ j = json.load(open(path))
 rows = j if isinstance(j, list) else j.get("headsplit", j)
 print(json.dumps({"shape": shape, "quant": quant, "rep": int(rep), "unsplit": rows}))
 EOF
-      fi    done
+      fi
+    done
+    # The default-calibration export against llama.cpp's F16 prefill (float shapes have no
+    # calibration).
+    if [[ $export_bench == true && $(pairs_of "$shape") != none:* ]]; then
+      c=$(ctx_of "$shape") tmax=${threads##*,}
+      echo "== repetition $r/$reps: $shape default-calibration export vs llama.cpp F16 pp128" >&2
+      /usr/bin/time -f '%e %M' -o "$work/time.txt" "$hs" export -m "$work/$shape-f16.gguf" \
+        --quant 16a8w --ctx-len "$c" -o "$work/calib-export.hsa" >"$work/export.log" 2>&1 ||
+        { cat "$work/export.log" >&2; exit 1; }
+      rm -f "$work/calib-export.hsa"
+      read -r secs kib <"$work/time.txt"
+      "$anchor/bin/llama-bench" -m "$work/$shape-f16.gguf" -p 128 -n 0 -t "$tmax" -r 1 -o json \
+        >"$work/f16.json" 2>"$work/bench.err" || { cat "$work/bench.err" >&2; exit 1; }
+      /usr/bin/python3 - "$work/export.log" "$work/f16.json" "$shape" "$r" "$secs" "$kib" "$tmax" \
+        >>"$calib_runs" <<'EOF'
+import json, re, sys
+log, f16, shape, rep, secs, kib, th = sys.argv[1:]
+m = re.search(r"calibrate +([0-9]+)/[0-9]+ tokens +done in ([0-9.]+)s \(([0-9.]+) tokens/s\)",
+              open(log).read())
+if not m:
+    sys.exit(f"bench-vs-llamacpp: no calibration summary in {log}")
+rows = json.load(open(f16))
+print(json.dumps({"shape": shape, "rep": int(rep), "export_seconds": float(secs),
+                  "max_rss_kib": int(kib), "calibration_tokens": int(m.group(1)),
+                  "calibration_seconds": float(m.group(2)), "calibration_ts": float(m.group(3)),
+                  "llama_cpp_f16_pp128_ts": rows[0]["avg_ts"], "threads": int(th)}))
+EOF
+    fi
   done
 done
 
 /usr/bin/python3 - "$runs" "$exports" "$out" "$quiet" "$ctx" "$reps" "$load_start" "$note" \
-  "$unsplit_runs" <<'EOF'
+  "$unsplit_runs" "$calib_runs" <<'EOF'
 import json, statistics, subprocess, sys, datetime
-runs_path, exports_path, out, quiet, ctx, reps, load_start, remark, unsplit_path = sys.argv[1:]
+(runs_path, exports_path, out, quiet, ctx, reps, load_start, remark, unsplit_path,
+ calib_path) = sys.argv[1:]
 runs = [json.loads(l) for l in open(runs_path)]
+calib_runs = [json.loads(l) for l in open(calib_path)]
 unsplit_runs = [json.loads(l) for l in open(unsplit_path)]
 exports = [json.loads(l) for l in open(exports_path)]
 cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(
@@ -227,6 +265,17 @@ for (shape, quant, t, th), samples in sorted(ucells.items()):
     split_vs_unsplit.append({"shape": shape, "quant": quant, "test": t, "threads": th,
                              "split_ts": ss, "unsplit_ts": us,
                              "ratio": ss / us if ss and us else None, "unsplit_samples_ts": samples})
+# Default-calibration exports: medians per shape; ratio = calibration t/s / llama.cpp F16 pp128.
+calibration = []
+for shape in sorted({c["shape"] for c in calib_runs}):
+    rows = [c for c in calib_runs if c["shape"] == shape]
+    med = lambda k: statistics.median(c[k] for c in rows)
+    calibration.append({
+        "shape": shape, "quant": "16a8w", "threads": rows[0]["threads"],
+        "calibration_tokens": rows[0]["calibration_tokens"],
+        "export_seconds": med("export_seconds"), "max_rss_mib": med("max_rss_kib") / 1024,
+        "calibration_ts": med("calibration_ts"), "llama_cpp_f16_pp128_ts": med("llama_cpp_f16_pp128_ts"),
+        "ratio": med("calibration_ts") / med("llama_cpp_f16_pp128_ts"), "samples": rows})
 load_end = open("/proc/loadavg").read().split()[0]
 doc = {
     "what": "headsplit runtime vs llama.cpp (llama-bench) on one random-weight F16 GGUF per "
@@ -244,7 +293,8 @@ doc = {
     "headsplit": {"context": int(ctx), "prefill": "AR-32 chunks", "decode": "AR-1 graph"},
     "repetitions": int(reps),
     "load_average_at_start": float(load_start), "load_average_at_end": float(load_end),
-    "exports": exports, "results": results, "split_vs_unsplit": split_vs_unsplit}
+    "exports": exports, "results": results, "split_vs_unsplit": split_vs_unsplit,
+    "calibration": calibration}
 json.dump(doc, open(out + ".json", "w"), indent=2)
 md = [f"# headsplit vs llama.cpp ({doc['date_utc']})", "",
       f"CPU: {cpu} ({doc['nproc']} cores; {', '.join(isa)}); llama.cpp c392e50 loaded "
@@ -267,6 +317,16 @@ if split_vs_unsplit:
     for r in split_vs_unsplit:
         md.append(f"| {r['shape']} | {r['quant']} | {r['test']} | {r['threads']} | "
                   f"{fmt(r['split_ts'])} | {fmt(r['unsplit_ts'])} | {fmt(r['ratio'])} |")
+if calibration:
+    md += ["", "Default-calibration export (16a8w, the built-in calibration text; calibration runs "
+           "one window per core) against llama.cpp F16 prefill, medians: ", "",
+           "| shape | export s | peak RSS MiB | calibration tokens | calibration t/s | "
+           "llama.cpp F16 pp128 t/s (threads) | ratio |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for c in calibration:
+        md.append(f"| {c['shape']} | {c['export_seconds']:.1f} | {c['max_rss_mib']:.0f} | "
+                  f"{c['calibration_tokens']} | {c['calibration_ts']:.1f} | "
+                  f"{c['llama_cpp_f16_pp128_ts']:.1f} ({c['threads']}) | {c['ratio']:.2f} |")
 if exports:
     md += ["", "Exports (this run): ", "",
            "| shape | quant | seconds | peak RSS MiB | artifact MiB |", "| --- | --- | ---: | ---: | ---: |"]
