@@ -35,6 +35,7 @@
 #include <cstring>
 
 #include "hwy/targets.h"
+#include "qgemm_avx2_i4panel.h"
 #include "qgemm_exact.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -705,6 +706,10 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   int32_t nmin = 0, nmax = 0;
   if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
   *ran = true;
+  // int4 prefill: exact float32 panels (qgemm_avx2_i4panel.cpp) when |n| keeps them exact.
+  if (bits == 4 && c.m >= kI4PanelMinM && nmin >= -kI4PanelMaxAbsN && nmax <= kI4PanelMaxAbsN) {
+    return matmul_avx2_i4panel(c, q, u, kp, grid.offset, grid.scale);
+  }
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
   x.act = act;
   layout_v(x, kp, u, c.k, grid.offset + x.shift);
