@@ -40,8 +40,13 @@ namespace hs::kernels::detail {
 #if HS_AVX2
 namespace {
 
-constexpr size_t kR = 6;     // weight rows per tile (broadcast)
-constexpr size_t kTok = 16;  // tokens per panel (2 vectors of 8)
+#ifndef HS_I4P_R
+#define HS_I4P_R 6
+#define HS_I4P_V 2
+#endif
+constexpr size_t kR = HS_I4P_R;        // weight rows per tile (broadcast)
+constexpr size_t kVmax = HS_I4P_V;     // token vectors per tile
+constexpr size_t kTok = 8 * kVmax;     // tokens per panel
 constexpr size_t kBk = 32;   // k per block
 
 // The calls' shared facts.
@@ -236,10 +241,19 @@ Status matmul_avx2_i4panel(const MatmulCall& c, const QWeightsCall& q, const uin
       const size_t n1 = std::min(n_end, n0 + kR);
       pack_rows(x, n0, n1, wp, sp);
       for (size_t p = 0; p < panels; ++p) {
-        if (c.m - p * kTok > 8) {
-          tile_and_finish<2>(x, wp, sp, p, acc, n0, n1);
-        } else {
-          tile_and_finish<1>(x, wp, sp, p, acc, n0, n1);
+        const size_t vecs = std::min(kVmax, (c.m - p * kTok + 7) / 8);
+        if (vecs == kVmax) {
+          tile_and_finish<kVmax>(x, wp, sp, p, acc, n0, n1);
+        } else if constexpr (kVmax > 1) {
+          if (vecs == 1) {
+            tile_and_finish<1>(x, wp, sp, p, acc, n0, n1);
+          } else if constexpr (kVmax > 2) {
+            if (vecs == 2) {
+              tile_and_finish<(kVmax > 2 ? 2 : 1)>(x, wp, sp, p, acc, n0, n1);
+            } else {
+              tile_and_finish<(kVmax > 3 ? 3 : 1)>(x, wp, sp, p, acc, n0, n1);
+            }
+          }
         }
       }
     }
