@@ -706,8 +706,8 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   int32_t nmin = 0, nmax = 0;
   if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
   *ran = true;
-  // int4 prefill: exact float32 panels (qgemm_avx2_i4panel.cpp) when |n| keeps them exact.
-  if (bits == 4 && c.m >= kI4PanelMinM && nmin >= -kI4PanelMaxAbsN && nmax <= kI4PanelMaxAbsN) {
+  // int4 prefill with n in int16 (s = 0): the panels of qgemm_avx2_i4panel.cpp.
+  if (bits == 4 && c.m >= kI4PanelMinM && nmin >= -32768 && nmax <= 32767) {
     return matmul_avx2_i4panel(c, q, u, kp, grid.offset, grid.scale);
   }
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;

@@ -55,49 +55,47 @@ struct Panels {
   const QWeightsCall* q;
   size_t nb;         // blocks of 32 k: ceil(K / 32)
   size_t kp;         // nb * 32
-  const float* act;  // [ceil(M / 16)][kp][16]
+  const int16_t* act;  // [ceil(M / kTok)][kp / 2][kTok][2]
   double s_a;
   bool blocks;       // block 32 (else per channel)
 };
 
-// act[p][k][t] = float(u[16 p + t][k] - offset) for k < K and 16 p + t < M, 0 elsewhere.
-void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32_t offset, float* act) {
+// act[p][k / 2][t][k % 2] = n of token 16 p + t at k (= u - offset, int16 here) for k < K and
+// 16 p + t < M, 0 elsewhere: per k pair, 16 tokens x 2 k = 64 bytes.
+void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32_t offset, int16_t* act) {
   const size_t M = x.c->m, K = x.c->k, kp = x.kp, panels = (M + kTok - 1) / kTok;
-  std::memset(act, 0, panels * kp * kTok * sizeof(float));
+  std::memset(act, 0, panels * kp * kTok * sizeof(int16_t));
   for (size_t m = 0; m < M; ++m) {
-    float* ap = act + (m / kTok) * kp * kTok + m % kTok;
+    int16_t* ap = act + (m / kTok) * kp * kTok + (m % kTok) * 2;
     const uint16_t* um = u + m * us;
     for (size_t k = 0; k < K; ++k) {
-      ap[k * kTok] = static_cast<float>(static_cast<int32_t>(um[k]) - offset);
+      ap[(k / 2) * kTok * 2 + k % 2] = static_cast<int16_t>(static_cast<int32_t>(um[k]) - offset);
     }
   }
 }
 
-// 16 bytes of packed int4 (low nibble = even k) -> 32 floats q in [-8, 7], natural k order.
-HS_AVX2_FN inline void unpack32(const uint8_t* src, float* dst) {
+// 16 bytes of packed int4 (low nibble = even k) -> 32 int16 q in [-8, 7], natural k order.
+HS_AVX2_FN inline void unpack32(const uint8_t* src, int16_t* dst) {
   const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
   const __m128i low = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
   // (nibble ^ 8) - 8 sign-extends 4 bits to 8.
   const __m128i lo = _mm_sub_epi8(_mm_xor_si128(_mm_and_si128(b, low), eight), eight);
   const __m128i hi =
       _mm_sub_epi8(_mm_xor_si128(_mm_and_si128(_mm_srli_epi16(b, 4), low), eight), eight);
-  const __m128i k0 = _mm_unpacklo_epi8(lo, hi);  // k 0..15
-  const __m128i k1 = _mm_unpackhi_epi8(lo, hi);  // k 16..31
-  _mm256_storeu_ps(dst, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(k0)));
-  _mm256_storeu_ps(dst + 8, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(k0, 8))));
-  _mm256_storeu_ps(dst + 16, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(k1)));
-  _mm256_storeu_ps(dst + 24, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(k1, 8))));
+  auto* d = reinterpret_cast<__m256i*>(dst);
+  _mm256_storeu_si256(d, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi)));      // k 0..15
+  _mm256_storeu_si256(d + 1, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(lo, hi)));  // k 16..31
 }
 
-// The tile's rows [n0, n0 + kR) as floats: wp[r][kp] (zero past K; rows at or past n_end:
+// The tile's rows [n0, n0 + kR) as int16: wp[r][kp] (zero past K; rows at or past n_end:
 // zero), and for block 32 their scales as doubles, sp[b][r].
-HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, float* wp, double* sp) {
+HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp) {
   const size_t K = x.c->k, rb = (K + 1) / 2, full = K / kBk, nb = x.nb;
   for (size_t r = 0; r < kR; ++r) {
-    float* dst = wp + r * x.kp;
+    int16_t* dst = wp + r * x.kp;
     const size_t n = n0 + r;
     if (n >= n_end) {
-      std::memset(dst, 0, x.kp * sizeof(float));
+      std::memset(dst, 0, x.kp * sizeof(int16_t));
       if (x.blocks) {
         for (size_t b = 0; b < nb; ++b) sp[b * kR + r] = 0.0;
       }
@@ -119,28 +117,81 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, float* wp, d
   }
 }
 
+// One block (16 k pairs) of the 6 x 16 tile: c[r][v] += sum_j (w_r,2j, w_r,2j+1) . (tokens
+// 8v..8v+7 at k 2j, 2j+1). In asm: GCC keeps neither the broadcasts in order nor the 12
+// accumulators in registers here (it spills and adds moves); per k pair this is 2 token loads,
+// then per row a vpbroadcastd, 2 vpmaddwd and 2 vpaddd: 32 instructions for 192 products.
+#define HS_I4P_ROW(mem, c0, c1)                                                   \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"                                      \
+  "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c1 "], %[" c1 "]\n\t"
+#define HS_I4P_PAIR(ao, wo)                                                       \
+  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
+  "vmovdqu " ao "+32(%[a]), %%ymm1\n\t"                                          \
+  HS_I4P_ROW(wo "(%[w0])", "c00", "c01")                                         \
+  HS_I4P_ROW(wo "(%[w0],%[s])", "c10", "c11")                                    \
+  HS_I4P_ROW(wo "(%[w0],%[s],2)", "c20", "c21")                                  \
+  HS_I4P_ROW(wo "(%[w3])", "c30", "c31")                                         \
+  HS_I4P_ROW(wo "(%[w3],%[s])", "c40", "c41")                                    \
+  HS_I4P_ROW(wo "(%[w3],%[s],2)", "c50", "c51")
+
+HS_AVX2_FN inline void block_6x16(const int16_t* w, size_t kp, const int16_t* a,
+                                  __m256i (&c)[6][2]) {
+  const int16_t* w3 = w + 3 * kp;
+  const size_t stride = kp * sizeof(int16_t);
+  // The 16 k pairs of the block unrolled (token offsets 64 j bytes, weight offsets 4 j).
+  __asm__(
+      HS_I4P_PAIR("0", "0") HS_I4P_PAIR("64", "4") HS_I4P_PAIR("128", "8")
+      HS_I4P_PAIR("192", "12") HS_I4P_PAIR("256", "16") HS_I4P_PAIR("320", "20")
+      HS_I4P_PAIR("384", "24") HS_I4P_PAIR("448", "28") HS_I4P_PAIR("512", "32")
+      HS_I4P_PAIR("576", "36") HS_I4P_PAIR("640", "40") HS_I4P_PAIR("704", "44")
+      HS_I4P_PAIR("768", "48") HS_I4P_PAIR("832", "52") HS_I4P_PAIR("896", "56")
+      HS_I4P_PAIR("960", "60")
+      : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]),
+        [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]),
+        [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "memory");  // reads the panels
+}
+#undef HS_I4P_PAIR
+#undef HS_I4P_ROW
+
 // acc[j][r][8 V] (j = b mod 8) for the tile's rows wp and V vectors of tokens ap, over all
-// blocks: D in float (exact), then acc[j] += s_b * D (block 32) or D (per channel) in double.
+// blocks: D in int32 lanes (exact), then acc[j] += s_b * D (block 32) or D (per channel) in
+// double. Per k pair: vpbroadcastd of a row's (w_k, w_k+1), vpmaddwd with 8 tokens' (n_k,
+// n_k+1), vpaddd: no horizontal reductions.
 template <size_t V, bool kBlocks>
-HS_AVX2_FN void tile(const Panels& x, const float* wp, const double* sp, const float* ap,
+HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const int16_t* ap,
                      double* acc) {
   constexpr size_t kAccJ = kR * V * 8;  // doubles per j
   std::memset(acc, 0, 8 * kAccJ * sizeof(double));
   const size_t kp = x.kp;
   for (size_t b = 0; b < x.nb; ++b) {
-    __m256 c[kR][V];
+    __m256i c[kR][V];
     for (size_t r = 0; r < kR; ++r) {
-      for (size_t v = 0; v < V; ++v) c[r][v] = _mm256_setzero_ps();
+      for (size_t v = 0; v < V; ++v) c[r][v] = _mm256_setzero_si256();
     }
-    const float* w = wp + b * kBk;
-    const float* a = ap + b * kBk * kTok;
-#pragma GCC unroll 4
-    for (size_t k = 0; k < kBk; ++k) {
-      __m256 av[V];
-      for (size_t v = 0; v < V; ++v) av[v] = _mm256_loadu_ps(a + k * kTok + 8 * v);
-      for (size_t r = 0; r < kR; ++r) {
-        const __m256 wv = _mm256_broadcast_ss(w + r * kp + k);
-        for (size_t v = 0; v < V; ++v) c[r][v] = _mm256_fmadd_ps(wv, av[v], c[r][v]);
+    const int16_t* w = wp + b * kBk;
+    const int16_t* a = ap + b * kBk * kTok;
+    if constexpr (kR == 6 && V == 2) {
+      block_6x16(w, kp, a, c);
+    } else {
+      for (size_t j = 0; j < kBk / 2; ++j) {
+        __m256i av[V];
+        for (size_t v = 0; v < V; ++v) {
+          av[v] =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + (j * kTok + 8 * v) * 2));
+        }
+        for (size_t r = 0; r < kR; ++r) {
+          int32_t pair;
+          std::memcpy(&pair, w + r * kp + 2 * j, sizeof(pair));
+          const __m256i wv = _mm256_set1_epi32(pair);
+          for (size_t v = 0; v < V; ++v) {
+            c[r][v] = _mm256_add_epi32(c[r][v], _mm256_madd_epi16(wv, av[v]));
+          }
+        }
       }
     }
     double* aj = acc + (b % 8) * kAccJ;
@@ -149,8 +200,8 @@ HS_AVX2_FN void tile(const Panels& x, const float* wp, const double* sp, const f
       if constexpr (kBlocks) s = _mm256_broadcast_sd(sp + b * kR + r);
       for (size_t v = 0; v < V; ++v) {
         double* p = aj + (r * V + v) * 8;
-        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(c[r][v]));
-        const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(c[r][v], 1));
+        const __m256d lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(c[r][v]));
+        const __m256d hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(c[r][v], 1));
         if constexpr (kBlocks) {
           _mm256_storeu_pd(p, _mm256_fmadd_pd(lo, s, _mm256_loadu_pd(p)));
           _mm256_storeu_pd(p + 4, _mm256_fmadd_pd(hi, s, _mm256_loadu_pd(p + 4)));
@@ -198,9 +249,9 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1,
 }
 
 template <size_t V>
-HS_AVX2_FN void tile_and_finish(const Panels& x, const float* wp, const double* sp, size_t p,
+HS_AVX2_FN void tile_and_finish(const Panels& x, const int16_t* wp, const double* sp, size_t p,
                                 double* acc, size_t n0, size_t n1) {
-  const float* ap = x.act + p * x.kp * kTok;
+  const int16_t* ap = x.act + p * x.kp * kTok;
   if (x.blocks) {
     tile<V, true>(x, wp, sp, ap, acc);
   } else {
@@ -221,16 +272,17 @@ Status matmul_avx2_i4panel(const MatmulCall& c, const QWeightsCall& q, const uin
   x.s_a = s_a;
   x.blocks = q.block != 0;
   const size_t panels = (c.m + kTok - 1) / kTok;
-  float* act = thread_scratch(ScratchSlot::kPackedX, panels * x.kp * kTok);
-  if (act == nullptr) return out_of_memory("matmul_quantized", panels * x.kp * kTok);
+  const size_t act_floats = (panels * x.kp * kTok + 1) / 2;
+  auto* act = reinterpret_cast<int16_t*>(thread_scratch(ScratchSlot::kPackedX, act_floats));
+  if (act == nullptr) return out_of_memory("matmul_quantized", act_floats);
   pack_tokens(x, u, u_stride, offset, act);
   x.act = act;
   // Per thread: the tile's rows wp [kR][kp] floats and scales sp [nb][kR] doubles (kTile),
   // acc [8][kR][16] doubles (kStage).
-  const size_t tile_floats = kR * x.kp + 2 * kR * x.nb, acc_floats = 2 * 8 * kR * kTok;
+  const size_t tile_floats = kR * x.kp / 2 + 2 * kR * x.nb, acc_floats = 2 * 8 * kR * kTok;
   std::atomic<bool> oom{false};
   for_rows(c, kR, [&](size_t n_begin, size_t n_end) {
-    float* wp = thread_scratch(ScratchSlot::kTile, tile_floats);
+    auto* wp = reinterpret_cast<int16_t*>(thread_scratch(ScratchSlot::kTile, tile_floats));
     auto* acc = reinterpret_cast<double*>(thread_scratch(ScratchSlot::kStage, acc_floats));
     if (wp == nullptr || acc == nullptr) {
       oom = true;

@@ -12,13 +12,12 @@ namespace hs::kernels::detail {
 // Tokens from which matmul_avx2 runs int4 (per channel or block 32) through the float panels;
 // fewer take the integer tiles (callgrind and CPU time at 576x576: see the .cpp).
 inline constexpr size_t kI4PanelMinM = 8;
-// The panels need |n| <= 65535 (so a block of 32 products with |w| <= 8 stays below 2^24); the
-// grid gives that whenever act_offset is in [0, 65535].
-inline constexpr int32_t kI4PanelMaxAbsN = 65535;
+// The panels hold n as int16: every n of the call in [-32768, 32767] (else the integer tiles
+// with their shift s run).
 
 // y of the exact path for int4 weights (block 0 or 32), with the activations already on the
-// grid: u [M][u_stride] holds n + offset for k < K (qgemm_avx2.cpp grid_u16), every
-// |n| <= kI4PanelMaxAbsN. The same bits as the portable path.
+// grid: u [M][u_stride] holds n + offset for k < K (qgemm_avx2.cpp grid_u16), every n an
+// int16. The same bits as the portable path.
 Status matmul_avx2_i4panel(const MatmulCall& c, const QWeightsCall& q, const uint16_t* u,
                            size_t u_stride, int32_t offset, double s_a);
 
