@@ -61,15 +61,51 @@ struct Panels {
 };
 
 // act[p][k / 2][t][k % 2] = n of token 16 p + t at k (= u - offset, int16 here) for k < K and
-// 16 p + t < M, 0 elsewhere: per k pair, 16 tokens x 2 k = 64 bytes.
-void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32_t offset, int16_t* act) {
+// 16 p + t < M, 0 elsewhere: per k pair, 16 tokens x 2 k = 64 bytes. Per 8 tokens and 16 k:
+// 8 rows of 8 (n_k, n_k+1) pairs, transposed (32-bit lanes) to 8 vectors of 8 tokens' pairs.
+HS_AVX2_FN void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32_t offset,
+                            int16_t* act) {
   const size_t M = x.c->m, K = x.c->k, kp = x.kp, panels = (M + kTok - 1) / kTok;
-  std::memset(act, 0, panels * kp * kTok * sizeof(int16_t));
-  for (size_t m = 0; m < M; ++m) {
-    int16_t* ap = act + (m / kTok) * kp * kTok + (m % kTok) * 2;
-    const uint16_t* um = u + m * us;
-    for (size_t k = 0; k < K; ++k) {
-      ap[(k / 2) * kTok * 2 + k % 2] = static_cast<int16_t>(static_cast<int32_t>(um[k]) - offset);
+  const __m256i off = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(offset)));
+  for (size_t p = 0; p < panels; ++p) {
+    for (size_t t0 = 0; t0 < kTok; t0 += 8) {
+      for (size_t k0 = 0; k0 < kp; k0 += 16) {
+        __m256i r[8];
+        for (size_t i = 0; i < 8; ++i) {
+          const size_t m = p * kTok + t0 + i;
+          if (m >= M) {
+            r[i] = _mm256_setzero_si256();
+            continue;
+          }
+          // n = u - offset in wrapping 16-bit arithmetic (the true n is an int16 here)
+          r[i] = _mm256_sub_epi16(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + m * us + k0)), off);
+          if (k0 + 16 > K) {  // zero past K (u there is not n + offset)
+            alignas(32) int16_t t[16];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(t), r[i]);
+            for (size_t k = K > k0 ? K - k0 : 0; k < 16; ++k) t[k] = 0;
+            r[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
+          }
+        }
+        __m256i t[8], q[8];
+        for (size_t i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+          t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (size_t i = 0; i < 8; i += 4) {
+          q[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);      // pairs 0 | 4
+          q[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);  // 1 | 5
+          q[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);  // 2 | 6
+          q[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);  // 3 | 7
+        }
+        auto* dst = reinterpret_cast<__m256i*>(act + ((p * kp + k0) * kTok) + t0 * 2);
+        constexpr size_t kStep = kTok * 2 / 16;  // __m256i per k pair
+        for (size_t j = 0; j < 4; ++j) {
+          _mm256_storeu_si256(dst + j * kStep, _mm256_permute2x128_si256(q[j], q[4 + j], 0x20));
+          _mm256_storeu_si256(dst + (4 + j) * kStep,
+                              _mm256_permute2x128_si256(q[j], q[4 + j], 0x31));
+        }
+      }
     }
   }
 }
@@ -137,7 +173,7 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
   HS_I4P_ROW(wo "(%[w3],%[s])", "c40", "c41")                                    \
   HS_I4P_ROW(wo "(%[w3],%[s],2)", "c50", "c51")
 
-HS_AVX2_FN inline void block_6x16(const int16_t* w, size_t kp, const int16_t* a,
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* w, size_t kp, const int16_t* a,
                                   __m256i (&c)[6][2]) {
   const int16_t* w3 = w + 3 * kp;
   const size_t stride = kp * sizeof(int16_t);
@@ -216,35 +252,37 @@ HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const
 
 // y of the tile's rows [n0, n1) and tokens [m0, m1) from acc (the layout of tile<V>):
 // finish_blocks or finish_channel per lane, in the same operations and order.
-template <size_t V>
+template <size_t V, bool kBlocks>
 HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1, size_t m0,
                        size_t m1) {
-  constexpr size_t kAccJ = kR * V * 8;
+  constexpr size_t kAccJ = kR * V * 8, kT = 8 * V;
   const MatmulCall& c = *x.c;
   const __m256d s_a = _mm256_set1_pd(x.s_a);
-  for (size_t n = n0; n < n1; ++n) {
-    const size_t r = n - n0;
+  alignas(32) float yt[kR][kT];
+  for (size_t r = 0; r < n1 - n0; ++r) {
+    const size_t n = n0 + r;
     const __m256d bias = _mm256_set1_pd(c.bias != nullptr ? static_cast<double>(c.bias[n]) : 0.0);
-    const __m256d sw = _mm256_set1_pd(x.blocks ? 0.0 : static_cast<double>(x.q->scales[n]));
+    const __m256d sw = _mm256_set1_pd(kBlocks ? 0.0 : static_cast<double>(x.q->scales[n]));
     for (size_t quad = 0; quad < 2 * V; ++quad) {
-      const size_t t0 = m0 + 4 * quad;
-      if (t0 >= m1) break;
+      const double* ar = acc + r * V * 8 + 4 * quad;
       __m256d a[8];
-      for (size_t j = 0; j < 8; ++j) a[j] = _mm256_loadu_pd(acc + j * kAccJ + r * V * 8 + 4 * quad);
+      for (size_t j = 0; j < 8; ++j) a[j] = _mm256_loadu_pd(ar + j * kAccJ);
       __m256d tot = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3])),
                                   _mm256_add_pd(_mm256_add_pd(a[4], a[5]), _mm256_add_pd(a[6], a[7])));
-      if (!x.blocks) tot = _mm256_mul_pd(sw, tot);  // double(s_w) * double(D), D exact
+      if constexpr (!kBlocks) tot = _mm256_mul_pd(sw, tot);  // double(s_w) * double(D), D exact
       tot = _mm256_mul_pd(tot, s_a);
       __asm__("" : "+x"(tot));  // not contracted with the bias add (two roundings)
-      alignas(16) float y[4];
-      _mm_store_ps(y, _mm256_cvtpd_ps(_mm256_add_pd(tot, bias)));
-      const size_t here = std::min<size_t>(4, m1 - t0);
-      if (c.layout == ActLayout::kTokenMajor) {
-        for (size_t t = 0; t < here; ++t) c.y[(t0 + t) * c.n + n] = y[t];
-      } else {
-        std::memcpy(c.y + n * c.m + t0, y, here * sizeof(float));
-      }
+      _mm_store_ps(&yt[r][4 * quad], _mm256_cvtpd_ps(_mm256_add_pd(tot, bias)));
     }
+  }
+  const size_t rows = n1 - n0, toks = m1 - m0;
+  if (c.layout == ActLayout::kTokenMajor) {
+    for (size_t t = 0; t < toks; ++t) {
+      float* yr = c.y + (m0 + t) * c.n + n0;
+      for (size_t r = 0; r < rows; ++r) yr[r] = yt[r][t];
+    }
+  } else {
+    for (size_t r = 0; r < rows; ++r) std::memcpy(c.y + (n0 + r) * c.m + m0, yt[r], toks * sizeof(float));
   }
 }
 
@@ -252,12 +290,14 @@ template <size_t V>
 HS_AVX2_FN void tile_and_finish(const Panels& x, const int16_t* wp, const double* sp, size_t p,
                                 double* acc, size_t n0, size_t n1) {
   const int16_t* ap = x.act + p * x.kp * kTok;
+  const size_t m0 = p * kTok, m1 = std::min(x.c->m, m0 + kTok);
   if (x.blocks) {
     tile<V, true>(x, wp, sp, ap, acc);
+    finish<V, true>(x, acc, n0, n1, m0, m1);
   } else {
     tile<V, false>(x, wp, sp, ap, acc);
+    finish<V, false>(x, acc, n0, n1, m0, m1);
   }
-  finish<V>(x, acc, n0, n1, p * kTok, std::min(x.c->m, (p + 1) * kTok));
 }
 
 }  // namespace
