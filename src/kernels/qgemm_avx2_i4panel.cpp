@@ -202,7 +202,8 @@ template <size_t V, bool kBlocks>
 HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const int16_t* ap,
                      double* acc) {
   constexpr size_t kAccJ = kR * V * 8;  // doubles per j
-  std::memset(acc, 0, 8 * kAccJ * sizeof(double));
+  // Slots j < min(nb, 8) start with block j (below); the rest stay 0.
+  if (x.nb < 8) std::memset(acc + x.nb * kAccJ, 0, (8 - x.nb) * kAccJ * sizeof(double));
   const size_t kp = x.kp;
   for (size_t b = 0; b < x.nb; ++b) {
     __m256i c[kR][V];
@@ -231,6 +232,9 @@ HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const
       }
     }
     double* aj = acc + (b % 8) * kAccJ;
+    // The first block of slot j: acc[j] = 0 + s * D as an FMA onto +0 (the same bits, -0
+    // included); later blocks read acc[j] back.
+    const bool first = b < 8;
     for (size_t r = 0; r < kR; ++r) {
       __m256d s = _mm256_setzero_pd();
       if constexpr (kBlocks) s = _mm256_broadcast_sd(sp + b * kR + r);
@@ -238,12 +242,14 @@ HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const
         double* p = aj + (r * V + v) * 8;
         const __m256d lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(c[r][v]));
         const __m256d hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(c[r][v], 1));
+        const __m256d a0 = first ? _mm256_setzero_pd() : _mm256_loadu_pd(p);
+        const __m256d a1 = first ? _mm256_setzero_pd() : _mm256_loadu_pd(p + 4);
         if constexpr (kBlocks) {
-          _mm256_storeu_pd(p, _mm256_fmadd_pd(lo, s, _mm256_loadu_pd(p)));
-          _mm256_storeu_pd(p + 4, _mm256_fmadd_pd(hi, s, _mm256_loadu_pd(p + 4)));
+          _mm256_storeu_pd(p, _mm256_fmadd_pd(lo, s, a0));
+          _mm256_storeu_pd(p + 4, _mm256_fmadd_pd(hi, s, a1));
         } else {
-          _mm256_storeu_pd(p, _mm256_add_pd(_mm256_loadu_pd(p), lo));
-          _mm256_storeu_pd(p + 4, _mm256_add_pd(_mm256_loadu_pd(p + 4), hi));
+          _mm256_storeu_pd(p, _mm256_add_pd(a0, lo));
+          _mm256_storeu_pd(p + 4, _mm256_add_pd(a1, hi));
         }
       }
     }
