@@ -1,26 +1,28 @@
-// int4 prefill (M >= kI4PanelMinM) of the exact path on AVX2 through exact float32 panels
-// (qgemm_avx2_i4panel.h). The same integers and the same epilogues as the portable path
-// (qgemm_exact.cpp), so the same bits.
+// int4 prefill (M >= kI4PanelMinM, every n an int16) of the exact path on AVX2 through int16
+// panels with the tokens in lanes (qgemm_avx2_i4panel.h). The same integers and the same
+// epilogues as the portable path (qgemm_exact.cpp), so the same bits.
 //
-// Exactness: every n satisfies |n| <= 65535 (the caller checks) and every int4 weight |w| <= 8,
-// so each product n w and each partial sum of a block-32 dot product
-//   D_b = sum_{k in block b} n_k w_k,  |partial| <= 32 * 65535 * 8 = 16,776,960 < 2^24,
-// is an integer that float32 holds exactly: a chain of float FMAs in any order gives exactly
-// D_b. Then, as in the portable path:
+// Integers: n in [-32768, 32767] (the caller checks; no shift s), int4 weights |w| <= 8. Per
+// k pair, vpmaddwd of a row's broadcast (w_k, w_k+1) with 8 tokens' (n_k, n_k+1) gives
+// w_k n_k + w_k+1 n_k+1 per token (at most 2 * 8 * 32768 = 2^19), summed by vpaddd over the 16
+// pairs of a block: the block-32 dot product
+//   D_b = sum_{k in block b} n_k w_k,  |D_b| <= 32 * 8 * 32768 = 2^23,
+// exactly, in an int32 lane per token, with no horizontal reductions. Then, per block:
 //   block 32:    acc[b mod 8] += double(s_b) * double(D_b) in increasing b (the product of a
 //                24-bit scale and |D_b| < 2^24 is exact in double, so an FMA gives the same
 //                bits), y = float(tree(acc) * s_a + bias);
-//   per channel: acc[b mod 8] += double(D_b) (exact: |D| <= 32768 * 65535 * 8 < 2^53), so
+//   per channel: acc[b mod 8] += double(D_b) (exact: |D| <= 32768 * 32768 * 8 < 2^53), so
 //                tree(acc) = D exactly, y = float(double(s_w) * D * s_a + bias).
-// Shapes: tokens in lanes. x -> token panels of 16 tokens, K-major: act[p][k][16] = float(n)
-// (zero past K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows
-// are unpacked once to float (wp[r][kp], zero past K) and used by every token panel; the
-// register tile is 6 rows (broadcast) x 2 vectors of 8 tokens, 12 FMAs per k, no horizontal
-// reductions. After each block of 32 k the 12 float vectors become 24 double vectors that
-// meet acc[b mod 8][r][token] (a 6 KiB L1 scratch per tile).
-// Instructions per k and tile (96 products): 12 FMAs, 2 token loads, 6 weight broadcasts; per
-// block and tile about 90 more for the double epilogue: about 0.24 per product against 0.35
-// for tile_i4b_tok4 (the integer tile; 3.73M per 576x576 M = 32 call).
+// (A float32 version of the same idea, exact by |partial sums| < 2^24, ran no faster than the
+// integer tiles on AMD Zen 3: one FMA does 8 products and vpmaddwd 16, at the same 2 per cycle.)
+// Shapes: x -> token panels of 16 tokens, per k pair 16 x (n_k, n_k+1) = 64 bytes (zero past
+// K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows widened once
+// to int16 (wp[r][kp], zero past K) and used by every token panel; the register tile is 6 rows
+// x 2 vectors of 8 tokens = 12 int32 accumulators (in asm: GCC spilled them). After each block
+// the 12 vectors become 24 double vectors that meet acc[b mod 8][r][token] (a 6 KiB scratch).
+// Instructions per k pair and tile (192 products): 2 token loads, 6 broadcasts, 12 vpmaddwd,
+// 12 vpaddd; per block about 140 more (the double epilogue). Per 576x576 M = 32 call:
+// 2.88M against 3.73M for the integer tiles (tile_i4b_tok4), callgrind.
 #include "qgemm_avx2_i4panel.h"
 
 #include <algorithm>
@@ -194,6 +196,38 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* 
 #undef HS_I4P_PAIR
 #undef HS_I4P_ROW
 
+// The same for 6 rows x 8 tokens (the last panel of 1..8 tokens): 19 instructions per k pair.
+#define HS_I4P_ROW1(mem, c0)                                                      \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"
+#define HS_I4P_PAIR1(ao, wo)                                                      \
+  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
+  HS_I4P_ROW1(wo "(%[w0])", "c0") HS_I4P_ROW1(wo "(%[w0],%[s])", "c1")            \
+  HS_I4P_ROW1(wo "(%[w0],%[s],2)", "c2") HS_I4P_ROW1(wo "(%[w3])", "c3")          \
+  HS_I4P_ROW1(wo "(%[w3],%[s])", "c4") HS_I4P_ROW1(wo "(%[w3],%[s],2)", "c5")
+
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w, size_t kp,
+                                                                const int16_t* a,
+                                                                __m256i (&c)[6][1]) {
+  const int16_t* w3 = w + 3 * kp;
+  const size_t stride = kp * sizeof(int16_t);
+  // Token offsets 64 j bytes (the panel is 16 tokens wide; this tile reads the first 8).
+  __asm__(
+      HS_I4P_PAIR1("0", "0") HS_I4P_PAIR1("64", "4") HS_I4P_PAIR1("128", "8")
+      HS_I4P_PAIR1("192", "12") HS_I4P_PAIR1("256", "16") HS_I4P_PAIR1("320", "20")
+      HS_I4P_PAIR1("384", "24") HS_I4P_PAIR1("448", "28") HS_I4P_PAIR1("512", "32")
+      HS_I4P_PAIR1("576", "36") HS_I4P_PAIR1("640", "40") HS_I4P_PAIR1("704", "44")
+      HS_I4P_PAIR1("768", "48") HS_I4P_PAIR1("832", "52") HS_I4P_PAIR1("896", "56")
+      HS_I4P_PAIR1("960", "60")
+      : [c0] "+x"(c[0][0]), [c1] "+x"(c[1][0]), [c2] "+x"(c[2][0]), [c3] "+x"(c[3][0]),
+        [c4] "+x"(c[4][0]), [c5] "+x"(c[5][0])
+      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
+      : "xmm0", "xmm2", "xmm3", "memory");  // reads the panels
+}
+#undef HS_I4P_PAIR1
+#undef HS_I4P_ROW1
+
 // acc[j][r][8 V] (j = b mod 8) for the tile's rows wp and V vectors of tokens ap, over all
 // blocks: D in int32 lanes (exact), then acc[j] += s_b * D (block 32) or D (per channel) in
 // double. Per k pair: vpbroadcastd of a row's (w_k, w_k+1), vpmaddwd with 8 tokens' (n_k,
@@ -212,8 +246,10 @@ HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const
     }
     const int16_t* w = wp + b * kBk;
     const int16_t* a = ap + b * kBk * kTok;
-    if constexpr (kR == 6 && V == 2) {
+    if constexpr (kR == 6 && kTok == 16 && V == 2) {
       block_6x16(w, kp, a, c);
+    } else if constexpr (kR == 6 && kTok == 16 && V == 1) {
+      block_6x8(w, kp, a, c);
     } else {
       for (size_t j = 0; j < kBk / 2; ++j) {
         __m256i av[V];

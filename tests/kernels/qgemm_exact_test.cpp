@@ -400,7 +400,7 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   }
 }
 
-// Prefill of int4 on AVX2 (M >= 8 with n within int16: the int16 panels of
+// Prefill of int4 on AVX2 (M >= 16 with n within int16: the int16 panels of
 // qgemm_avx2_i4panel.cpp, 6-row x 16-token tiles) against the portable path and the formula:
 // M at and around the threshold and the 8- and 16-token panels (a last panel of 1..16 tokens),
 // N = 1..20 (6-row tiles plus 1..5 padded rows; 2 threads split the rows), K odd, below,
