@@ -46,20 +46,20 @@ namespace {
 #define HS_I4P_R 6
 #define HS_I4P_V 2
 #endif
-constexpr size_t kR = HS_I4P_R;        // weight rows per tile (broadcast)
-constexpr size_t kVmax = HS_I4P_V;     // token vectors per tile
-constexpr size_t kTok = 8 * kVmax;     // tokens per panel
-constexpr size_t kBk = 32;   // k per block
+constexpr size_t kR = HS_I4P_R;     // weight rows per tile (broadcast)
+constexpr size_t kVmax = HS_I4P_V;  // token vectors per tile
+constexpr size_t kTok = 8 * kVmax;  // tokens per panel
+constexpr size_t kBk = 32;          // k per block
 
 // The calls' shared facts.
 struct Panels {
   const MatmulCall* c;
   const QWeightsCall* q;
-  size_t nb;         // blocks of 32 k: ceil(K / 32)
-  size_t kp;         // nb * 32
+  size_t nb;           // blocks of 32 k: ceil(K / 32)
+  size_t kp;           // nb * 32
   const int16_t* act;  // [ceil(M / kTok)][kp / 2][kTok][2]
   double s_a;
-  bool blocks;       // block 32 (else per channel)
+  bool blocks;  // block 32 (else per channel)
 };
 
 // act[p][k / 2][t][k % 2] = n of token 16 p + t at k (= u - offset, int16 here) for k < K and
@@ -95,8 +95,8 @@ HS_AVX2_FN void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32
           t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
         }
         for (size_t i = 0; i < 8; i += 4) {
-          q[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);      // pairs 0 | 4
-          q[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);  // 1 | 5
+          q[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);          // pairs 0 | 4
+          q[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);      // 1 | 5
           q[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);  // 2 | 6
           q[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);  // 3 | 7
         }
@@ -159,6 +159,7 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
 // 8v..8v+7 at k 2j, 2j+1). In asm: GCC keeps neither the broadcasts in order nor the 12
 // accumulators in registers here (it spills and adds moves); per k pair this is 2 token loads,
 // then per row a vpbroadcastd, 2 vpmaddwd and 2 vpaddd: 32 instructions for 192 products.
+// clang-format off
 #define HS_I4P_ROW(mem, c0, c1)                                                   \
   "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
   "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
@@ -180,6 +181,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* 
   const int16_t* w3 = w + 3 * kp;
   const size_t stride = kp * sizeof(int16_t);
   // The 16 k pairs of the block unrolled (token offsets 64 j bytes, weight offsets 4 j).
+  // clang-format off
   __asm__(
       HS_I4P_PAIR("0", "0") HS_I4P_PAIR("64", "4") HS_I4P_PAIR("128", "8")
       HS_I4P_PAIR("192", "12") HS_I4P_PAIR("256", "16") HS_I4P_PAIR("320", "20")
@@ -192,11 +194,13 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* 
         [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
       : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
       : "xmm0", "xmm1", "xmm2", "xmm3", "memory");  // reads the panels
+  // clang-format on
 }
 #undef HS_I4P_PAIR
 #undef HS_I4P_ROW
 
 // The same for 6 rows x 8 tokens (the last panel of 1..8 tokens): 19 instructions per k pair.
+// clang-format off
 #define HS_I4P_ROW1(mem, c0)                                                      \
   "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
   "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
@@ -206,6 +210,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* 
   HS_I4P_ROW1(wo "(%[w0])", "c0") HS_I4P_ROW1(wo "(%[w0],%[s])", "c1")            \
   HS_I4P_ROW1(wo "(%[w0],%[s],2)", "c2") HS_I4P_ROW1(wo "(%[w3])", "c3")          \
   HS_I4P_ROW1(wo "(%[w3],%[s])", "c4") HS_I4P_ROW1(wo "(%[w3],%[s],2)", "c5")
+// clang-format on
 
 HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w, size_t kp,
                                                                 const int16_t* a,
@@ -213,6 +218,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w
   const int16_t* w3 = w + 3 * kp;
   const size_t stride = kp * sizeof(int16_t);
   // Token offsets 64 j bytes (the panel is 16 tokens wide; this tile reads the first 8).
+  // clang-format off
   __asm__(
       HS_I4P_PAIR1("0", "0") HS_I4P_PAIR1("64", "4") HS_I4P_PAIR1("128", "8")
       HS_I4P_PAIR1("192", "12") HS_I4P_PAIR1("256", "16") HS_I4P_PAIR1("320", "20")
@@ -224,6 +230,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w
         [c4] "+x"(c[4][0]), [c5] "+x"(c[5][0])
       : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
       : "xmm0", "xmm2", "xmm3", "memory");  // reads the panels
+  // clang-format on
 }
 #undef HS_I4P_PAIR1
 #undef HS_I4P_ROW1
@@ -254,8 +261,7 @@ HS_AVX2_FN void tile(const Panels& x, const int16_t* wp, const double* sp, const
       for (size_t j = 0; j < kBk / 2; ++j) {
         __m256i av[V];
         for (size_t v = 0; v < V; ++v) {
-          av[v] =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + (j * kTok + 8 * v) * 2));
+          av[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + (j * kTok + 8 * v) * 2));
         }
         for (size_t r = 0; r < kR; ++r) {
           int32_t pair;
@@ -309,8 +315,9 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1,
       const double* ar = acc + r * V * 8 + 4 * quad;
       __m256d a[8];
       for (size_t j = 0; j < 8; ++j) a[j] = _mm256_loadu_pd(ar + j * kAccJ);
-      __m256d tot = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3])),
-                                  _mm256_add_pd(_mm256_add_pd(a[4], a[5]), _mm256_add_pd(a[6], a[7])));
+      __m256d tot =
+          _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3])),
+                        _mm256_add_pd(_mm256_add_pd(a[4], a[5]), _mm256_add_pd(a[6], a[7])));
       if constexpr (!kBlocks) tot = _mm256_mul_pd(sw, tot);  // double(s_w) * double(D), D exact
       tot = _mm256_mul_pd(tot, s_a);
       __asm__("" : "+x"(tot));  // not contracted with the bias add (two roundings)
@@ -324,7 +331,8 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1,
       for (size_t r = 0; r < rows; ++r) yr[r] = yt[r][t];
     }
   } else {
-    for (size_t r = 0; r < rows; ++r) std::memcpy(c.y + (n0 + r) * c.m + m0, yt[r], toks * sizeof(float));
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(c.y + (n0 + r) * c.m + m0, yt[r], toks * sizeof(float));
   }
 }
 
@@ -398,8 +406,8 @@ Status matmul_avx2_i4panel(const MatmulCall& c, const QWeightsCall& q, const uin
 
 #else  // !HS_AVX2
 
-Status matmul_avx2_i4panel(const MatmulCall&, const QWeightsCall&, const uint16_t*, size_t,
-                           int32_t, double) {
+Status matmul_avx2_i4panel(const MatmulCall&, const QWeightsCall&, const uint16_t*, size_t, int32_t,
+                           double) {
   return Error(ErrorKind::kInternal, "matmul_quantized: the AVX2 int4 panels need x86-64");
 }
 
