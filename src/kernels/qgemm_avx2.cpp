@@ -30,15 +30,16 @@
 //     -> [blocks 0,2,4,6 | 1,3,5,7].
 // Instruction counts (callgrind, per call, 576x576): decode 247k -> 167k -> 159k (acc kept in
 // memory between chunks), M = 32 4.72M -> 3.73M.
-// int4 prefill with M >= kI4PanelMinM and s = 0 (every n an int16, the usual case) leaves these
-// tiles for qgemm_avx2_i4panel.cpp: tokens in lanes, vpmaddwd of a broadcast weight pair with 8
-// tokens' activation pairs, no horizontal reductions (M = 32: 2.88M instructions).
+// Prefill (M >= kI4PanelMinM / kI8PanelMinM) with s = 0 (every n an int16, the usual case)
+// leaves these tiles for qgemm_avx2_panel.cpp: tokens in lanes, vpmaddwd of a broadcast weight
+// pair with 8 tokens' activation pairs, no horizontal reductions (int4 block 32, M = 32: 2.88M
+// instructions).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 
 #include "hwy/targets.h"
-#include "qgemm_avx2_i4panel.h"
+#include "qgemm_avx2_panel.h"
 #include "qgemm_exact.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -709,9 +710,9 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   int32_t nmin = 0, nmax = 0;
   if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
   *ran = true;
-  // int4 prefill with n in int16 (s = 0): the panels of qgemm_avx2_i4panel.cpp.
-  if (bits == 4 && c.m >= kI4PanelMinM && nmin >= -32768 && nmax <= 32767) {
-    return matmul_avx2_i4panel(c, q, u, kp, grid.offset, grid.scale);
+  // Prefill with n in int16 (s = 0): the panels of qgemm_avx2_panel.cpp.
+  if (panels_take(bits, c.m, nmin, nmax)) {
+    return matmul_avx2_panels(c, q, bits, u, kp, grid.offset, grid.scale);
   }
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
   x.act = act;

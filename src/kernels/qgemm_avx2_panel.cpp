@@ -1,0 +1,324 @@
+// Prefill of the exact path on AVX2 through int16 panels with the tokens in lanes
+// (qgemm_avx2_panel.h): int8 per channel, int4 per channel or block 32, M >= the format's
+// threshold, every n an int16. The same integers and the same epilogues as the portable path
+// (qgemm_exact.cpp), so the same bits.
+//
+// Integers: n in [-32768, 32767] (the caller checks; no shift s), |w| <= 2^7 (int8) or 8 (int4).
+// Per k pair, vpmaddwd of a row's broadcast (w_k, w_k+1) with 8 tokens' (n_k, n_k+1) gives
+//   w_k n_k + w_k+1 n_k+1  per token, at most 2 * 2^15 * 2^7 = 2^23 (int8; int4: 2^19),
+// summed by vpaddd in an int32 lane per token: no horizontal reductions. One asm block is the
+// 16 pairs of 32 k. Then:
+//   block 32 (int4): after each block, D_b (|D_b| <= 16 * 2^19 = 2^23) meets its scale,
+//     acc[b mod 8] += double(s_b) * double(D_b) in increasing b (a 24-bit scale times |D_b| <
+//     2^24 is exact in double, so an FMA gives the same bits), y = float(tree(acc) * s_a + bias);
+//   per channel: the lanes run over kFlush blocks before they are added to a double, D +=
+//     double(lane). The largest lane after j pairs is j * 2^23 (n = -32768, w = -128), below
+//     2^31 for j <= 255: int8 flushes every 15 blocks (240 pairs, at most 2013265920; 16 blocks,
+//     256 pairs, reach 2^31 and wrap), int4 every 128 blocks (2^30). D is an integer with |D| <=
+//     32768 * 2^22 = 2^37 < 2^53, so the double sum is exact: y = float(double(s_w) * D * s_a +
+//     bias), finish_channel's operations in its order.
+// Shapes: x -> token panels of kTok = 16 tokens, per k pair 16 x (n_k, n_k+1) = 64 bytes (zero
+// past K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows widened
+// once to int16 (wp[r][kp], zero past K) and used by every token panel; the register tile is
+// 6 rows x 2 vectors of 8 tokens = 12 int32 accumulators (asm: GCC spilled them). acc: block 32
+// [8][6][16] doubles (6 KiB), per channel [6][16].
+// Instructions per k pair and tile (192 products): 2 token loads, 6 broadcasts, 12 vpmaddwd,
+// 12 vpaddd; block 32: per block about 140 more (the double epilogue). Per 576x576 M = 32
+// call: int4 block 32 2.88M against 3.73M for the integer tiles (tile_i4b_tok4); int8 per
+// channel: see kI8PanelMinM (qgemm_avx2_panel.h).
+#include "qgemm_avx2_panel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "qgemm_avx2_panel_parts.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HS_AVX2 1
+#define HS_AVX2_FN __attribute__((target("avx2,fma,bmi2")))
+#else
+#define HS_AVX2 0
+#endif
+
+namespace hs::kernels::detail {
+
+#if HS_AVX2
+namespace {
+
+using panel::kBk;
+using panel::kR;
+using panel::kTok;
+using panel::kVmax;
+using panel::Panels;
+
+// Per channel: blocks of 32 k summed in the int32 lanes before a flush to double (see above).
+constexpr size_t kFlushI8 = 15;
+constexpr size_t kFlushI4 = 128;
+
+// One block (16 k pairs) of the 6 x 16 tile: c[r][v] += sum_j (w_r,2j, w_r,2j+1) . (tokens
+// 8v..8v+7 at k 2j, 2j+1). In asm: GCC keeps neither the broadcasts in order nor the 12
+// accumulators in registers here (it spills and adds moves); per k pair this is 2 token loads,
+// then per row a vpbroadcastd, 2 vpmaddwd and 2 vpaddd: 32 instructions for 192 products.
+// clang-format off
+#define HS_P_ROW(mem, c0, c1)                                                   \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"                                      \
+  "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c1 "], %[" c1 "]\n\t"
+#define HS_P_PAIR(ao, wo)                                                       \
+  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
+  "vmovdqu " ao "+32(%[a]), %%ymm1\n\t"                                          \
+  HS_P_ROW(wo "(%[w0])", "c00", "c01")                                         \
+  HS_P_ROW(wo "(%[w0],%[s])", "c10", "c11")                                    \
+  HS_P_ROW(wo "(%[w0],%[s],2)", "c20", "c21")                                  \
+  HS_P_ROW(wo "(%[w3])", "c30", "c31")                                         \
+  HS_P_ROW(wo "(%[w3],%[s])", "c40", "c41")                                    \
+  HS_P_ROW(wo "(%[w3],%[s],2)", "c50", "c51")
+
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* w, size_t kp, const int16_t* a,
+                                  __m256i (&c)[6][2]) {
+  const int16_t* w3 = w + 3 * kp;
+  const size_t stride = kp * sizeof(int16_t);
+  // The 16 k pairs of the block unrolled (token offsets 64 j bytes, weight offsets 4 j).
+  // clang-format off
+  __asm__(
+      HS_P_PAIR("0", "0") HS_P_PAIR("64", "4") HS_P_PAIR("128", "8")
+      HS_P_PAIR("192", "12") HS_P_PAIR("256", "16") HS_P_PAIR("320", "20")
+      HS_P_PAIR("384", "24") HS_P_PAIR("448", "28") HS_P_PAIR("512", "32")
+      HS_P_PAIR("576", "36") HS_P_PAIR("640", "40") HS_P_PAIR("704", "44")
+      HS_P_PAIR("768", "48") HS_P_PAIR("832", "52") HS_P_PAIR("896", "56")
+      HS_P_PAIR("960", "60")
+      : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]),
+        [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]),
+        [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
+      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
+      : "xmm0", "xmm1", "xmm2", "xmm3", "memory");  // reads the panels
+  // clang-format on
+}
+#undef HS_P_PAIR
+#undef HS_P_ROW
+
+// The same for 6 rows x 8 tokens (the last panel of 1..8 tokens): 19 instructions per k pair.
+// clang-format off
+#define HS_P_ROW1(mem, c0)                                                      \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"
+#define HS_P_PAIR1(ao, wo)                                                      \
+  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
+  HS_P_ROW1(wo "(%[w0])", "c0") HS_P_ROW1(wo "(%[w0],%[s])", "c1")            \
+  HS_P_ROW1(wo "(%[w0],%[s],2)", "c2") HS_P_ROW1(wo "(%[w3])", "c3")          \
+  HS_P_ROW1(wo "(%[w3],%[s])", "c4") HS_P_ROW1(wo "(%[w3],%[s],2)", "c5")
+// clang-format on
+
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w, size_t kp,
+                                                                const int16_t* a,
+                                                                __m256i (&c)[6][1]) {
+  const int16_t* w3 = w + 3 * kp;
+  const size_t stride = kp * sizeof(int16_t);
+  // Token offsets 64 j bytes (the panel is 16 tokens wide; this tile reads the first 8).
+  // clang-format off
+  __asm__(
+      HS_P_PAIR1("0", "0") HS_P_PAIR1("64", "4") HS_P_PAIR1("128", "8")
+      HS_P_PAIR1("192", "12") HS_P_PAIR1("256", "16") HS_P_PAIR1("320", "20")
+      HS_P_PAIR1("384", "24") HS_P_PAIR1("448", "28") HS_P_PAIR1("512", "32")
+      HS_P_PAIR1("576", "36") HS_P_PAIR1("640", "40") HS_P_PAIR1("704", "44")
+      HS_P_PAIR1("768", "48") HS_P_PAIR1("832", "52") HS_P_PAIR1("896", "56")
+      HS_P_PAIR1("960", "60")
+      : [c0] "+x"(c[0][0]), [c1] "+x"(c[1][0]), [c2] "+x"(c[2][0]), [c3] "+x"(c[3][0]),
+        [c4] "+x"(c[4][0]), [c5] "+x"(c[5][0])
+      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
+      : "xmm0", "xmm2", "xmm3", "memory");  // reads the panels
+  // clang-format on
+}
+#undef HS_P_PAIR1
+#undef HS_P_ROW1
+
+// One block (16 k pairs) of V vectors of 8 tokens: c[r][v] += the block's pair products.
+template <size_t V>
+HS_AVX2_FN __attribute__((always_inline)) inline void block(const int16_t* w, size_t kp,
+                                                            const int16_t* a, __m256i (&c)[kR][V]) {
+  static_assert(kR == 6 && kTok == 16 && (V == 1 || V == 2), "the asm blocks are 6 x 16, 6 x 8");
+  if constexpr (V == 2) {
+    block_6x16(w, kp, a, c);
+  } else {
+    block_6x8(w, kp, a, c);
+  }
+}
+
+// The 12 (or 6) int32 vectors as 24 (12) double vectors: p[(r V + v) 8 + lane] = c[r][v] (the
+// first of a slot) or += (exact: integers below 2^53; block 32 scales by s first).
+template <size_t V, bool kScaled>
+HS_AVX2_FN __attribute__((always_inline)) inline void to_doubles(const __m256i (&c)[kR][V],
+                                                                 const double* s, bool first,
+                                                                 double* p0) {
+  for (size_t r = 0; r < kR; ++r) {
+    __m256d sv = _mm256_setzero_pd();
+    if constexpr (kScaled) sv = _mm256_broadcast_sd(s + r);
+    for (size_t v = 0; v < V; ++v) {
+      double* p = p0 + (r * V + v) * 8;
+      const __m256d lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(c[r][v]));
+      const __m256d hi = _mm256_cvtepi32_pd(_mm256_extracti128_si256(c[r][v], 1));
+      // The first visit is an FMA (or add) onto +0: the same bits as 0 + x, -0 included.
+      const __m256d a0 = first ? _mm256_setzero_pd() : _mm256_loadu_pd(p);
+      const __m256d a1 = first ? _mm256_setzero_pd() : _mm256_loadu_pd(p + 4);
+      if constexpr (kScaled) {
+        _mm256_storeu_pd(p, _mm256_fmadd_pd(lo, sv, a0));
+        _mm256_storeu_pd(p + 4, _mm256_fmadd_pd(hi, sv, a1));
+      } else {
+        _mm256_storeu_pd(p, _mm256_add_pd(a0, lo));
+        _mm256_storeu_pd(p + 4, _mm256_add_pd(a1, hi));
+      }
+    }
+  }
+}
+
+HS_AVX2_FN inline void zero(__m256i* c, size_t count) {
+  for (size_t i = 0; i < count; ++i) c[i] = _mm256_setzero_si256();
+}
+
+// Block 32: acc[j][r][8 V] (j = b mod 8) += s_b * D_b over all blocks, for the tile's rows wp
+// (scales sp[b][r]) and the panel's tokens ap.
+template <size_t V>
+HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp,
+                            const int16_t* ap, double* acc) {
+  constexpr size_t kAccJ = kR * V * 8;  // doubles per slot j
+  // Slots j < min(nb, 8) start with block j; the rest stay 0.
+  if (x.nb < 8) std::memset(acc + x.nb * kAccJ, 0, (8 - x.nb) * kAccJ * sizeof(double));
+  for (size_t b = 0; b < x.nb; ++b) {
+    __m256i c[kR][V];
+    zero(&c[0][0], kR * V);
+    block<V>(wp + b * kBk, x.kp, ap + b * kBk * kTok, c);
+    to_doubles<V, true>(c, sp + b * kR, b < 8, acc + (b % 8) * kAccJ);
+  }
+}
+
+// Per channel: acc[r][8 V] = D, the lanes flushed every kFlushI8 / kFlushI4 blocks.
+template <size_t V>
+HS_AVX2_FN void tile_channel(const Panels& x, const int16_t* wp, const int16_t* ap,
+                             double* acc) {
+  const size_t flush = x.bits == 8 ? kFlushI8 : kFlushI4;
+  for (size_t b0 = 0; b0 < x.nb; b0 += flush) {
+    const size_t b1 = std::min(x.nb, b0 + flush);
+    __m256i c[kR][V];
+    zero(&c[0][0], kR * V);
+    for (size_t b = b0; b < b1; ++b) block<V>(wp + b * kBk, x.kp, ap + b * kBk * kTok, c);
+    to_doubles<V, false>(c, nullptr, b0 == 0, acc);
+  }
+}
+
+// y of the tile's rows [n0, n1) and tokens [m0, m1) from acc (kSlots = 8: block 32's slots,
+// finish_blocks; 1: D, finish_channel), the same operations in the same order per lane.
+template <size_t V, size_t kSlots>
+HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1, size_t m0,
+                       size_t m1) {
+  constexpr size_t kAccJ = kR * V * 8, kT = 8 * V;
+  const MatmulCall& c = *x.c;
+  const __m256d s_a = _mm256_set1_pd(x.s_a);
+  alignas(32) float yt[kR][kT];
+  for (size_t r = 0; r < n1 - n0; ++r) {
+    const size_t n = n0 + r;
+    const __m256d bias = _mm256_set1_pd(c.bias != nullptr ? static_cast<double>(c.bias[n]) : 0.0);
+    const __m256d sw = _mm256_set1_pd(kSlots == 8 ? 0.0 : static_cast<double>(x.q->scales[n]));
+    for (size_t quad = 0; quad < 2 * V; ++quad) {
+      const double* ar = acc + r * V * 8 + 4 * quad;
+      __m256d tot;
+      if constexpr (kSlots == 8) {
+        __m256d a[8];
+        for (size_t j = 0; j < 8; ++j) a[j] = _mm256_loadu_pd(ar + j * kAccJ);
+        tot = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3])),
+                            _mm256_add_pd(_mm256_add_pd(a[4], a[5]), _mm256_add_pd(a[6], a[7])));
+      } else {
+        tot = _mm256_mul_pd(sw, _mm256_loadu_pd(ar));  // double(s_w) * double(D), D exact
+      }
+      tot = _mm256_mul_pd(tot, s_a);
+      __asm__("" : "+x"(tot));  // not contracted with the bias add (two roundings)
+      _mm_store_ps(&yt[r][4 * quad], _mm256_cvtpd_ps(_mm256_add_pd(tot, bias)));
+    }
+  }
+  const size_t rows = n1 - n0, toks = m1 - m0;
+  if (c.layout == ActLayout::kTokenMajor) {
+    for (size_t t = 0; t < toks; ++t) {
+      float* yr = c.y + (m0 + t) * c.n + n0;
+      for (size_t r = 0; r < rows; ++r) yr[r] = yt[r][t];
+    }
+  } else {
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(c.y + (n0 + r) * c.m + m0, yt[r], toks * sizeof(float));
+  }
+}
+
+template <size_t V>
+HS_AVX2_FN void tile_and_finish(const Panels& x, const int16_t* wp, const double* sp, size_t p,
+                                double* acc, size_t n0, size_t n1) {
+  const int16_t* ap = x.act + p * x.kp * kTok;
+  const size_t m0 = p * kTok, m1 = std::min(x.c->m, m0 + kTok);
+  if (x.blocks) {
+    tile_blocks<V>(x, wp, sp, ap, acc);
+    finish<V, 8>(x, acc, n0, n1, m0, m1);
+  } else {
+    tile_channel<V>(x, wp, ap, acc);
+    finish<V, 1>(x, acc, n0, n1, m0, m1);
+  }
+}
+
+}  // namespace
+
+Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, const uint16_t* u,
+                          size_t u_stride, int32_t offset, double s_a) {
+  Panels x{};
+  x.c = &c;
+  x.q = &q;
+  x.bits = bits;
+  x.blocks = bits == 4 && q.block != 0;
+  x.nb = (c.k + kBk - 1) / kBk;
+  x.kp = x.nb * kBk;
+  x.s_a = s_a;
+  const size_t panels = (c.m + kTok - 1) / kTok;
+  const size_t act_floats = (panels * x.kp * kTok + 1) / 2;
+  auto* act = reinterpret_cast<int16_t*>(thread_scratch(ScratchSlot::kPackedX, act_floats));
+  if (act == nullptr) return out_of_memory("matmul_quantized", act_floats);
+  panel::pack_tokens(x, u, u_stride, offset, act);
+  x.act = act;
+  // Per thread: the tile's rows wp [kR][kp] int16 and scales sp [nb][kR] doubles (kTile),
+  // acc [8][kR][16] doubles (kStage).
+  const size_t tile_floats = kR * x.kp / 2 + 2 * kR * x.nb, acc_floats = 2 * 8 * kR * kTok;
+  std::atomic<bool> oom{false};
+  for_rows(c, kR, [&](size_t n_begin, size_t n_end) {
+    auto* wp = reinterpret_cast<int16_t*>(thread_scratch(ScratchSlot::kTile, tile_floats));
+    auto* acc = reinterpret_cast<double*>(thread_scratch(ScratchSlot::kStage, acc_floats));
+    if (wp == nullptr || acc == nullptr) {
+      oom = true;
+      return;
+    }
+    auto* sp = reinterpret_cast<double*>(wp + kR * x.kp);  // kp is a multiple of 32: aligned
+    for (size_t n0 = n_begin; n0 < n_end; n0 += kR) {
+      const size_t n1 = std::min(n_end, n0 + kR);
+      panel::pack_rows(x, n0, n1, wp, sp);
+      for (size_t p = 0; p < panels; ++p) {
+        // The last panel of 1..8 tokens: the 6 x 8 tile.
+        if (c.m - p * kTok > 8) {
+          tile_and_finish<kVmax>(x, wp, sp, p, acc, n0, n1);
+        } else {
+          tile_and_finish<1>(x, wp, sp, p, acc, n0, n1);
+        }
+      }
+    }
+  });
+  if (oom) return out_of_memory("matmul_quantized", tile_floats + acc_floats);
+  return ok_status();
+}
+
+#else  // !HS_AVX2
+
+Status matmul_avx2_panels(const MatmulCall&, const QWeightsCall&, int, const uint16_t*, size_t,
+                          int32_t, double) {
+  return Error(ErrorKind::kInternal, "matmul_quantized: the AVX2 int16 panels need x86-64");
+}
+
+#endif  // HS_AVX2
+
+}  // namespace hs::kernels::detail

@@ -1,0 +1,33 @@
+// Internal to the kernels: prefill of the exact path on AVX2 through int16 panels with the
+// tokens in lanes (qgemm_avx2_panel.cpp), for int8 per channel and int4 per channel or block 32;
+// chosen by matmul_avx2 (qgemm_avx2.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "qgemm_exact.h"
+
+namespace hs::kernels::detail {
+
+// Tokens from which matmul_avx2 takes the panels; fewer take the integer tiles (callgrind at
+// 576x576, instructions per call of panels / tiles: int4 block 32 M = 12 1.55M / 1.40M, M = 16
+// 1.57M / 1.87M; int8 per channel, see panels_take).
+inline constexpr size_t kI4PanelMinM = 16;
+inline constexpr size_t kI8PanelMinM = 16;
+
+// Whether a call of `bits` weights with M tokens and n in [nmin, nmax] takes the panels: M at or
+// above the format's threshold and every n an int16 (the panels hold n as int16; other calls
+// take the integer tiles with their shift s).
+inline bool panels_take(int bits, size_t m, int32_t nmin, int32_t nmax) {
+  const size_t min_m = bits == 8 ? kI8PanelMinM : kI4PanelMinM;
+  return m >= min_m && nmin >= -32768 && nmax <= 32767;
+}
+
+// y of the exact path for int8 per channel or int4 (block 0 or 32) weights, with the activations
+// already on the grid: u [M][u_stride] holds n + offset for k < K (qgemm_avx2.cpp grid_u16),
+// every n in [-32768, 32767]. The same bits as the portable path.
+Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, const uint16_t* u,
+                          size_t u_stride, int32_t offset, double s_a);
+
+}  // namespace hs::kernels::detail

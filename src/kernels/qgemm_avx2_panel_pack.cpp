@@ -1,0 +1,147 @@
+// The packing of the AVX2 int16 panels (qgemm_avx2_panel_parts.h): tokens into 16-token panels
+// of k pairs, weight rows (int8 or int4) widened to int16.
+#include <cstring>
+
+#include "qgemm_avx2_panel_parts.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HS_AVX2 1
+#define HS_AVX2_FN __attribute__((target("avx2,fma,bmi2")))
+#else
+#define HS_AVX2 0
+#endif
+
+namespace hs::kernels::detail::panel {
+
+#if HS_AVX2
+
+// Per 8 tokens and 16 k: 8 rows of 8 (n_k, n_k+1) pairs, transposed (32-bit lanes) to 8
+// vectors of 8 tokens' pairs.
+HS_AVX2_FN void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32_t offset,
+                            int16_t* act) {
+  const size_t M = x.c->m, K = x.c->k, kp = x.kp, panels = (M + kTok - 1) / kTok;
+  const __m256i off = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(offset)));
+  for (size_t p = 0; p < panels; ++p) {
+    for (size_t t0 = 0; t0 < kTok; t0 += 8) {
+      for (size_t k0 = 0; k0 < kp; k0 += 16) {
+        __m256i r[8];
+        for (size_t i = 0; i < 8; ++i) {
+          const size_t m = p * kTok + t0 + i;
+          if (m >= M) {
+            r[i] = _mm256_setzero_si256();
+            continue;
+          }
+          // n = u - offset in wrapping 16-bit arithmetic (the true n is an int16 here)
+          r[i] = _mm256_sub_epi16(
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + m * us + k0)), off);
+          if (k0 + 16 > K) {  // zero past K (u there is not n + offset)
+            alignas(32) int16_t t[16];
+            _mm256_store_si256(reinterpret_cast<__m256i*>(t), r[i]);
+            for (size_t k = K > k0 ? K - k0 : 0; k < 16; ++k) t[k] = 0;
+            r[i] = _mm256_load_si256(reinterpret_cast<const __m256i*>(t));
+          }
+        }
+        __m256i t[8], q[8];
+        for (size_t i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+          t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (size_t i = 0; i < 8; i += 4) {
+          q[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);          // pairs 0 | 4
+          q[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);      // 1 | 5
+          q[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);  // 2 | 6
+          q[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);  // 3 | 7
+        }
+        auto* dst = reinterpret_cast<__m256i*>(act + ((p * kp + k0) * kTok) + t0 * 2);
+        constexpr size_t kStep = kTok * 2 / 16;  // __m256i per k pair
+        for (size_t j = 0; j < 4; ++j) {
+          _mm256_storeu_si256(dst + j * kStep, _mm256_permute2x128_si256(q[j], q[4 + j], 0x20));
+          _mm256_storeu_si256(dst + (4 + j) * kStep,
+                              _mm256_permute2x128_si256(q[j], q[4 + j], 0x31));
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+// 16 bytes of packed int4 (low nibble = even k) -> 32 int16 q in [-8, 7], natural k order.
+HS_AVX2_FN inline void unpack_i4(const uint8_t* src, int16_t* dst) {
+  const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+  const __m128i low = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  // (nibble ^ 8) - 8 sign-extends 4 bits to 8.
+  const __m128i lo = _mm_sub_epi8(_mm_xor_si128(_mm_and_si128(b, low), eight), eight);
+  const __m128i hi =
+      _mm_sub_epi8(_mm_xor_si128(_mm_and_si128(_mm_srli_epi16(b, 4), low), eight), eight);
+  auto* d = reinterpret_cast<__m256i*>(dst);
+  _mm256_storeu_si256(d, _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(lo, hi)));      // k 0..15
+  _mm256_storeu_si256(d + 1, _mm256_cvtepi8_epi16(_mm_unpackhi_epi8(lo, hi)));  // k 16..31
+}
+
+// 32 bytes of int8 -> 32 int16 (vpmovsxbw).
+HS_AVX2_FN inline void widen_i8(const uint8_t* src, int16_t* dst) {
+  auto* d = reinterpret_cast<__m256i*>(dst);
+  const auto* s = reinterpret_cast<const __m128i*>(src);
+  _mm256_storeu_si256(d, _mm256_cvtepi8_epi16(_mm_loadu_si128(s)));
+  _mm256_storeu_si256(d + 1, _mm256_cvtepi8_epi16(_mm_loadu_si128(s + 1)));
+}
+
+// One weight row [K] -> dst[kp] int16, zero past K: the full blocks read in place, the last
+// block from a zero-padded copy (int4 with odd K: its padding nibble masked too).
+template <int kBits>
+HS_AVX2_FN void widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* dst) {
+  constexpr size_t kBytes = kBk * kBits / 8;  // bytes per block of 32 k
+  const size_t rb = kBits == 8 ? K : (K + 1) / 2, full = K / kBk;
+  auto widen = [](const uint8_t* src, int16_t* d) HS_AVX2_FN {
+    if constexpr (kBits == 8) {
+      widen_i8(src, d);
+    } else {
+      unpack_i4(src, d);
+    }
+  };
+  for (size_t b = 0; b < full; ++b) widen(row + b * kBytes, dst + b * kBk);
+  if (full < nb) {
+    alignas(32) uint8_t tail[kBytes] = {};
+    const size_t have = rb - full * kBytes;
+    std::memcpy(tail, row + full * kBytes, have);
+    if (kBits == 4 && K % 2 == 1) tail[have - 1] &= 0x0f;
+    widen(tail, dst + full * kBk);
+  }
+}
+
+}  // namespace
+
+HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp) {
+  const size_t K = x.c->k, nb = x.nb;
+  for (size_t r = 0; r < kR; ++r) {
+    int16_t* dst = wp + r * x.kp;
+    const size_t n = n0 + r;
+    if (n >= n_end) {
+      std::memset(dst, 0, x.kp * sizeof(int16_t));
+      if (x.blocks) {
+        for (size_t b = 0; b < nb; ++b) sp[b * kR + r] = 0.0;
+      }
+      continue;
+    }
+    if (x.bits == 8) {
+      widen_row<8>(x.q->data + n * K, K, nb, dst);
+    } else {
+      widen_row<4>(x.q->data + n * ((K + 1) / 2), K, nb, dst);
+    }
+    if (x.blocks) {
+      const float* sc = x.q->scales + n * nb;
+      for (size_t b = 0; b < nb; ++b) sp[b * kR + r] = static_cast<double>(sc[b]);
+    }
+  }
+}
+
+#else  // !HS_AVX2: never called (avx2_supported() is false)
+
+void pack_tokens(const Panels&, const uint16_t*, size_t, int32_t, int16_t*) {}
+void pack_rows(const Panels&, size_t, size_t, int16_t*, double*) {}
+
+#endif  // HS_AVX2
+
+}  // namespace hs::kernels::detail::panel

@@ -1,0 +1,38 @@
+// Internal to the AVX2 int16 panels (qgemm_avx2_panel.cpp): the call's shared facts, the tile
+// shape and the packing of tokens and weight rows to int16 (qgemm_avx2_panel_pack.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "qgemm_exact.h"
+
+namespace hs::kernels::detail::panel {
+
+inline constexpr size_t kR = 6;     // weight rows per tile (one broadcast each per k pair)
+inline constexpr size_t kVmax = 2;  // vectors of 8 tokens per tile
+inline constexpr size_t kTok = 16;  // tokens per panel (8 * kVmax)
+inline constexpr size_t kBk = 32;   // k per block (16 k pairs: one asm block)
+
+struct Panels {
+  const MatmulCall* c;
+  const QWeightsCall* q;
+  int bits;            // 8 (per channel) or 4 (per channel or block 32)
+  bool blocks;         // int4 block 32 (else per channel)
+  size_t nb;           // blocks of 32 k: ceil(K / 32)
+  size_t kp;           // nb * 32: k per packed row and token
+  const int16_t* act;  // token panels [ceil(M / kTok)][kp / 2][kTok][2]
+  double s_a;
+};
+
+// act[p][k / 2][t][k % 2] = n of token kTok p + t at k (= u - offset, an int16 here) for k < K
+// and kTok p + t < M, 0 elsewhere: per k pair, 16 tokens x 2 k = 64 bytes. Once per call.
+void pack_tokens(const Panels& x, const uint16_t* u, size_t u_stride, int32_t offset,
+                 int16_t* act);
+
+// The tile's rows [n0, n0 + kR) as int16: wp[r][kp] (int8: vpmovsxbw; int4: nibbles sign
+// extended; zero past K and in rows at or past n_end), and for block 32 their scales as
+// doubles, sp[b][r]. Once per 6-row tile, reused by every token panel.
+void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp);
+
+}  // namespace hs::kernels::detail::panel
