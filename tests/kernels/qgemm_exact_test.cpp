@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -400,14 +401,17 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   }
 }
 
-// Prefill of int4 on AVX2 (M >= 16 with n within int16: the int16 panels of
-// qgemm_avx2_i4panel.cpp, 6-row x 16-token tiles) against the portable path and the formula:
-// M at and around the threshold and the 8- and 16-token panels (a last panel of 1..16 tokens),
-// N = 1..20 (6-row tiles plus 1..5 padded rows; 2 threads split the rows), K odd, below,
-// at and around multiples of 32 (a partial last block, one block), n at both ends of int16 at
-// k = 0 and k = K - 1 of every token and as constant tokens, a narrow range, and n one past
-// int16 or over 0..65535 (the integer tiles instead), weights random or all -8 or all 7, block
-// 32 and per channel, bias or none, both layouts. HS_QGEMM_AVX2_CASES=N runs 2N cases.
+// Prefill on AVX2 (M >= 16 with n within int16: the int16 panels of qgemm_avx2_panel.cpp, 6-row
+// x 16-token tiles) against the portable path and the formula, for int8 per channel and int4
+// per channel or block 32: M at and around the threshold and the 8- and 16-token panels (a
+// last panel of 1..16 tokens), N = 1..20 (6-row tiles plus 1..5 padded rows; 2 threads split
+// the rows), K odd, below, at and around multiples of 32 (a partial last block, one block) and
+// around int8's flush of the int32 lanes to double every 15 blocks (480, 481, 511, 512: n =
+// -32768 against w = -128 reaches 2^31 in a lane at 512 k without it), n at both ends of int16
+// at k = 0 and k = K - 1 of every token and as constant tokens, a narrow range, and n one past
+// int16 or over 0..65535 (the integer tiles instead), weights random or all at the minimum
+// (-128, -8) or the maximum (127, 7), bias or none, both layouts. HS_QGEMM_AVX2_CASES=N runs 3N
+// cases.
 TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
   const SimdTarget* avx2 = find_target(targets, "AVX2");
@@ -419,38 +423,50 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   const Range ranges[] = {{32768, -32768, 32767}, {32768, -32768, -32768}, {0, 32767, 32767},
                           {30000, -100, 100},     {32769, -32769, 32766},  {0, 0, 65535}};
   const int64_t ms[] = {8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 40, 47, 64};
-  const int64_t ks[] = {1, 2, 31, 32, 33, 63, 64, 65, 95, 257, 576, 1001};
+  const int64_t ks[] = {1, 2, 31, 32, 33, 63, 64, 65, 95, 257, 480, 481, 511, 512, 576, 1001};
+  const std::pair<WeightBits, int64_t> formats[] = {
+      {WeightBits::kInt8, 0}, {WeightBits::kInt4, 0}, {WeightBits::kInt4, 32}};
   const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
-  const int count = env != nullptr ? std::atoi(env) * 2 : 72;
+  const int count = env != nullptr ? std::atoi(env) * 3 : 108;
   std::mt19937 rng(1416);
   ThreadPool pool(2);
   auto pick = [&rng](size_t count) { return std::uniform_int_distribution<size_t>(0, count - 1)(rng); };
   for (int i = 0; i < count; ++i) {
-    // Independent draws: the range (2/3 of the cases within int16), block or per channel,
-    // weights (random, all -8, all 7), bias, layout.
-    const Range& r = ranges[i % 3 == 2 ? 4 + pick(2) : pick(4)];
-    const int64_t block = pick(3) == 0 ? 0 : 32;
+    // Independent draws: the range (2/3 of the cases within int16), the format, weights
+    // (random, all at the minimum, all at the maximum), bias, layout.
+    // The first 4 cases: int8 with every lane at its largest, n = -32768 against w = -128, at K
+    // = 480 (one flush), 512 (2^31 without the flush), 576 and 1001.
+    const bool largest = i < 4;
+    const Range& r = largest ? ranges[1] : ranges[i % 3 == 2 ? 4 + pick(2) : pick(4)];
+    const auto [bits, block] = formats[largest ? 0 : pick(3)];
+    const bool i8 = bits == WeightBits::kInt8;
     const int64_t m = ms[pick(std::size(ms))];
     const int64_t n = std::uniform_int_distribution<int64_t>(1, 20)(rng);
-    const int64_t k = ks[pick(std::size(ks))];
-    const Case c{WeightBits::kInt4, block, m, n, k};
+    const int64_t k = largest ? std::array<int64_t, 4>{480, 512, 576, 1001}[i] : ks[pick(std::size(ks))];
+    const Case c{bits, block, m, n, k};
     Problem p = make_offset(rng, c, r.offset, r.n_lo + r.offset, r.n_hi + r.offset, false);
     for (int64_t t = 0; t < m; ++t) {  // both ends in every token
       p.ints[t * k] = r.n_lo;
       p.ints[t * k + k - 1] = r.n_hi;
     }
     for (size_t j = 0; j < p.ints.size(); ++j) p.x[j] = p.act_scale * static_cast<float>(p.ints[j]);
-    if (const size_t wmode = pick(4); wmode >= 2) {  // all -8 or all 7 in half of the cases
-      std::fill(p.wq.begin(), p.wq.end(), static_cast<int8_t>(wmode == 2 ? -8 : 7));
-      EXPECT_TRUE(pack_int4(p.wq, c.n, c.k, p.data).ok());
+    if (const size_t wmode = largest ? 2 : pick(4); wmode >= 2) {  // all at the minimum or maximum: half
+      const int8_t w = wmode == 2 ? (i8 ? -128 : -8) : (i8 ? 127 : 7);
+      std::fill(p.wq.begin(), p.wq.end(), w);
+      if (i8) {
+        std::memcpy(p.data.data(), p.wq.data(), p.wq.size());
+      } else {
+        EXPECT_TRUE(pack_int4(p.wq, c.n, c.k, p.data).ok());
+      }
     }
-    if (k % 2 == 1) {  // odd K: a nonzero padding nibble (to be ignored) in every row
+    if (!i8 && k % 2 == 1) {  // int4, odd K: a nonzero padding nibble (to be ignored) per row
       for (int64_t row = 0; row < n; ++row) {
         p.data[(row + 1) * int4_row_bytes(k) - 1] |= std::byte{0x90};
       }
     }
     const bool with_bias = pick(3) != 0;
-    SCOPED_TRACE(::testing::Message() << "case " << i << ": block " << block << " n in ["
+    SCOPED_TRACE(::testing::Message() << "case " << i << ": int" << static_cast<int>(bits)
+                                      << " block " << block << " n in ["
                                       << r.n_lo << ", " << r.n_hi << "] M=" << m << " N=" << n
                                       << " K=" << k);
     const Floats ref = portable_run(portable, p, m, with_bias);
@@ -472,10 +488,11 @@ TEST(QgemmExact, Avx2LargestKIsExact) {
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(32768);
   // (bits, block, M): per channel, and int4 block 32 for decode (M = 1) and token tiles; M = 17:
-  // int4 prefill through the int16 panels (n = -32768; n = 65535 takes the token tiles).
+  // prefill through the int16 panels (n = -32768; n = 65535 takes the token tiles).
   const std::tuple<WeightBits, int64_t, int64_t> formats[] = {
-      {WeightBits::kInt8, 0, 2},  {WeightBits::kInt4, 0, 2},   {WeightBits::kInt4, 32, 1},
-      {WeightBits::kInt4, 32, 5}, {WeightBits::kInt4, 32, 17}, {WeightBits::kInt4, 0, 17}};
+      {WeightBits::kInt8, 0, 2},   {WeightBits::kInt4, 0, 2},   {WeightBits::kInt4, 32, 1},
+      {WeightBits::kInt4, 32, 5},  {WeightBits::kInt4, 32, 17}, {WeightBits::kInt4, 0, 17},
+      {WeightBits::kInt8, 0, 17}};
   for (const auto& [bits, block, m] : formats) {
     for (const int64_t k : {int64_t{32768}, int64_t{32767}, int64_t{32769}}) {
       for (const int32_t offset : {32768, 0}) {
