@@ -10,11 +10,13 @@
 
 namespace hs::kernels::detail {
 
-// Tokens from which matmul_avx2 takes the panels; fewer take the integer tiles (callgrind at
-// 576x576, instructions per call of panels / tiles: int4 block 32 M = 12 1.55M / 1.40M, M = 16
-// 1.57M / 1.87M; int8 per channel, see panels_take).
+// Tokens from which matmul_avx2 takes the panels; fewer take the integer tiles. Callgrind,
+// instructions per 576x576 call, panels / tiles: int4 block 32 M = 12 1.55M / 1.40M, M = 16
+// 1.57M / 1.87M; int8 per channel M = 5 0.72M / 0.67M, M = 6 0.73M / 0.90M, M = 8 0.74M /
+// 0.89M, M = 9 1.14M / 1.12M (the tiles' 2x4 tiles plus one single token against a 16-token
+// panel: a near tie, 4% slower in time), M = 10 1.14M / 1.34M, M = 16 1.17M / 1.78M.
 inline constexpr size_t kI4PanelMinM = 16;
-inline constexpr size_t kI8PanelMinM = 16;
+inline constexpr size_t kI8PanelMinM = 6;
 
 // Whether a call of `bits` weights with M tokens and n in [nmin, nmax] takes the panels: M at or
 // above the format's threshold and every n an int16 (the panels hold n as int16; other calls
