@@ -1,21 +1,24 @@
 // Prefill of the exact path on AVX2 through int16 panels with the tokens in lanes
 // (qgemm_avx2_panel.h): int8 per channel, int4 per channel or block 32, M >= the format's
-// threshold, every n an int16. The same integers and the same epilogues as the portable path
+// threshold (block 32: every n an int16). The same integers and the same epilogues as the portable path
 // (qgemm_exact.cpp), so the same bits.
 //
-// Integers: n in [-32768, 32767] (the caller checks; no shift s), |w| <= 2^7 (int8) or 8 (int4).
-// Per k pair, vpmaddwd of a row's broadcast (w_k, w_k+1) with 8 tokens' (n_k, n_k+1) gives
-//   w_k n_k + w_k+1 n_k+1  per token, at most 2 * 2^15 * 2^7 = 2^23 (int8; int4: 2^19),
+// Integers: the panels hold v = n - s in [-32768, 32767] (qgemm_avx2.cpp's shift: s = 0 when
+// every n is an int16, which block 32 requires; per channel, else s = min(n) + 32768 and D =
+// sum v w + s sum w), |w| <= 2^7 (int8) or 8 (int4).
+// Per k pair, vpmaddwd of a row's broadcast (w_k, w_k+1) with 8 tokens' (v_k, v_k+1) gives
+//   w_k v_k + w_k+1 v_k+1  per token, at most 2 * 2^15 * 2^7 = 2^23 (int8; int4: 2^19),
 // summed by vpaddd in an int32 lane per token: no horizontal reductions. One asm block is the
 // 16 pairs of 32 k. Then:
 //   block 32 (int4): after each block, D_b (|D_b| <= 16 * 2^19 = 2^23) meets its scale,
 //     acc[b mod 8] += double(s_b) * double(D_b) in increasing b (a 24-bit scale times |D_b| <
 //     2^24 is exact in double, so an FMA gives the same bits), y = float(tree(acc) * s_a + bias);
-//   per channel: the lanes run over kFlush blocks before they are added to a double, D +=
-//     double(lane). The largest lane after j pairs is j * 2^23 (n = -32768, w = -128), below
+//   per channel: the lanes run over kFlush blocks before they are added to a double, D' +=
+//     double(lane). The largest lane after j pairs is j * 2^23 (v = -32768, w = -128), below
 //     2^31 for j <= 255: int8 flushes every 15 blocks (240 pairs, at most 2013265920; 16 blocks,
-//     256 pairs, reach 2^31 and wrap), int4 every 128 blocks (2^30). D is an integer with |D| <=
-//     32768 * 2^22 = 2^37 < 2^53, so the double sum is exact: y = float(double(s_w) * D * s_a +
+//     256 pairs, reach 2^31 and wrap), int4 every 128 blocks (2^30). D' = sum v w is an integer
+//     with |D'| <= 32768 * 2^22 = 2^37, and D = D' + double(s) * double(sum w) (|s| < 2^17,
+//     |sum w| <= 2^22): every step is exact below 2^53, so y = float(double(s_w) * D * s_a +
 //     bias), finish_channel's operations in its order.
 // Shapes: x -> token panels of kTok = 16 tokens, per k pair 16 x (n_k, n_k+1) = 64 bytes (zero
 // past K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows widened
@@ -213,8 +216,8 @@ HS_AVX2_FN void tile_channel(const Panels& x, const int16_t* wp, const int16_t* 
 // y of the tile's rows [n0, n1) and tokens [m0, m1) from acc (kSlots = 8: block 32's slots,
 // finish_blocks; 1: D, finish_channel), the same operations in the same order per lane.
 template <size_t V, size_t kSlots>
-HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1, size_t m0,
-                       size_t m1) {
+HS_AVX2_FN void finish(const Panels& x, const double* acc, const double* sp, size_t n0, size_t n1,
+                       size_t m0, size_t m1) {
   constexpr size_t kAccJ = kR * V * 8, kT = 8 * V;
   const MatmulCall& c = *x.c;
   const __m256d s_a = _mm256_set1_pd(x.s_a);
@@ -223,6 +226,9 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1,
     const size_t n = n0 + r;
     const __m256d bias = _mm256_set1_pd(c.bias != nullptr ? static_cast<double>(c.bias[n]) : 0.0);
     const __m256d sw = _mm256_set1_pd(kSlots == 8 ? 0.0 : static_cast<double>(x.q->scales[n]));
+    // Per channel: D = sum v w + s sum w, exactly (|s sum w| < 2^17 * 2^22, |D| <= 2^37).
+    const __m256d corr =
+        _mm256_set1_pd(kSlots == 1 && x.shift != 0 ? static_cast<double>(x.shift) * sp[r] : 0.0);
     for (size_t quad = 0; quad < 2 * V; ++quad) {
       const double* ar = acc + r * V * 8 + 4 * quad;
       __m256d tot;
@@ -232,7 +238,7 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, size_t n0, size_t n1,
         tot = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3])),
                             _mm256_add_pd(_mm256_add_pd(a[4], a[5]), _mm256_add_pd(a[6], a[7])));
       } else {
-        tot = _mm256_mul_pd(sw, _mm256_loadu_pd(ar));  // double(s_w) * double(D), D exact
+        tot = _mm256_mul_pd(sw, _mm256_add_pd(_mm256_loadu_pd(ar), corr));  // s_w * D, D exact
       }
       tot = _mm256_mul_pd(tot, s_a);
       __asm__("" : "+x"(tot));  // not contracted with the bias add (two roundings)
@@ -258,17 +264,17 @@ HS_AVX2_FN void tile_and_finish(const Panels& x, const int16_t* wp, const double
   const size_t m0 = p * kTok, m1 = std::min(x.c->m, m0 + kTok);
   if (x.blocks) {
     tile_blocks<V>(x, wp, sp, ap, acc);
-    finish<V, 8>(x, acc, n0, n1, m0, m1);
+    finish<V, 8>(x, acc, sp, n0, n1, m0, m1);
   } else {
     tile_channel<V>(x, wp, ap, acc);
-    finish<V, 1>(x, acc, n0, n1, m0, m1);
+    finish<V, 1>(x, acc, sp, n0, n1, m0, m1);
   }
 }
 
 }  // namespace
 
 Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, const uint16_t* u,
-                          size_t u_stride, int32_t offset, double s_a) {
+                          size_t u_stride, int32_t offset, int32_t shift, double s_a) {
   Panels x{};
   x.c = &c;
   x.q = &q;
@@ -276,6 +282,7 @@ Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, 
   x.blocks = bits == 4 && q.block != 0;
   x.nb = (c.k + kBk - 1) / kBk;
   x.kp = x.nb * kBk;
+  x.shift = shift;
   x.s_a = s_a;
   const size_t panels = (c.m + kTok - 1) / kTok;
   const size_t act_floats = (panels * x.kp * kTok + 1) / 2;
@@ -315,7 +322,7 @@ Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, 
 #else  // !HS_AVX2
 
 Status matmul_avx2_panels(const MatmulCall&, const QWeightsCall&, int, const uint16_t*, size_t,
-                          int32_t, double) {
+                          int32_t, int32_t, double) {
   return Error(ErrorKind::kInternal, "matmul_quantized: the AVX2 int16 panels need x86-64");
 }
 

@@ -21,7 +21,8 @@ namespace hs::kernels::detail::panel {
 HS_AVX2_FN void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32_t offset,
                             int16_t* act) {
   const size_t M = x.c->m, K = x.c->k, kp = x.kp, panels = (M + kTok - 1) / kTok;
-  const __m256i off = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(offset)));
+  const int32_t sub = offset + x.shift;
+  const __m256i off = _mm256_set1_epi16(static_cast<int16_t>(static_cast<uint16_t>(sub)));
   for (size_t p = 0; p < panels; ++p) {
     for (size_t t0 = 0; t0 < kTok; t0 += 8) {
       for (size_t k0 = 0; k0 < kp; k0 += 16) {
@@ -32,7 +33,7 @@ HS_AVX2_FN void pack_tokens(const Panels& x, const uint16_t* u, size_t us, int32
             r[i] = _mm256_setzero_si256();
             continue;
           }
-          // n = u - offset in wrapping 16-bit arithmetic (the true n is an int16 here)
+          // v = u - offset - s in wrapping 16-bit arithmetic (the true v is an int16)
           r[i] = _mm256_sub_epi16(
               _mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + m * us + k0)), off);
           if (k0 + 16 > K) {  // zero past K (u there is not n + offset)
@@ -89,9 +90,10 @@ HS_AVX2_FN inline void widen_i8(const uint8_t* src, int16_t* dst) {
 }
 
 // One weight row [K] -> dst[kp] int16, zero past K: the full blocks read in place, the last
-// block from a zero-padded copy (int4 with odd K: its padding nibble masked too).
-template <int kBits>
-HS_AVX2_FN void widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* dst) {
+// block from a zero-padded copy (int4 with odd K: its padding nibble masked too). Returns
+// sum_k w when kSum (|sum| <= 32768 * 128 = 2^22), else 0.
+template <int kBits, bool kSum>
+HS_AVX2_FN int32_t widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* dst) {
   constexpr size_t kBytes = kBk * kBits / 8;  // bytes per block of 32 k
   const size_t rb = kBits == 8 ? K : (K + 1) / 2, full = K / kBk;
   auto widen = [](const uint8_t* src, int16_t* d) HS_AVX2_FN {
@@ -109,6 +111,18 @@ HS_AVX2_FN void widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* dst)
     if (kBits == 4 && K % 2 == 1) tail[have - 1] &= 0x0f;
     widen(tail, dst + full * kBk);
   }
+  if constexpr (!kSum) return 0;
+  // vpmaddwd with ones: a lane gains at most 2 * 128 per 16 k, so at most 2^8 * 32768 / 16 =
+  // 2^19 over K <= 32768.
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i s = _mm256_setzero_si256();
+  for (size_t k = 0; k < nb * kBk; k += 16) {
+    s = _mm256_add_epi32(
+        s, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst + k)), ones));
+  }
+  const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+  return _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1)));
 }
 
 }  // namespace
@@ -123,12 +137,18 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
       if (x.blocks) {
         for (size_t b = 0; b < nb; ++b) sp[b * kR + r] = 0.0;
       }
+      if (x.shift != 0) sp[r] = 0.0;
       continue;
     }
-    if (x.bits == 8) {
-      widen_row<8>(x.q->data + n * K, K, nb, dst);
+    const uint8_t* row = x.q->data + n * (x.bits == 8 ? K : (K + 1) / 2);
+    if (x.shift != 0) {  // per channel (matmul_avx2_panels): sp[r] = sum_k w
+      const int32_t sum = x.bits == 8 ? widen_row<8, true>(row, K, nb, dst)
+                                      : widen_row<4, true>(row, K, nb, dst);
+      sp[r] = static_cast<double>(sum);
+    } else if (x.bits == 8) {
+      widen_row<8, false>(row, K, nb, dst);
     } else {
-      widen_row<4>(x.q->data + n * ((K + 1) / 2), K, nb, dst);
+      widen_row<4, false>(row, K, nb, dst);
     }
     if (x.blocks) {
       const float* sc = x.q->scales + n * nb;

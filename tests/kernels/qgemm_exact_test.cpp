@@ -401,16 +401,17 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   }
 }
 
-// Prefill on AVX2 (M >= 6 for int8, M >= 16 for int4, n within int16: the int16 panels of
-// qgemm_avx2_panel.cpp, 6-row x 16-token tiles) against the portable path and the formula, for
-// int8 per channel and int4 per channel or block 32: M at and around the thresholds and the 8-
-// and 16-token panels (a last panel of 1..16 tokens), N = 1..20 (6-row tiles plus 1..5 padded
-// rows; 2 threads split the rows), K odd, below, at and around multiples of 32 (a partial last
-// block, one block) and around int8's flush of the int32 lanes to double every 15 blocks (480,
-// 481, 511, 512: n = -32768 against w = -128 reaches 2^31 in a lane at 512 k without it), n at
-// both ends of int16 at k = 0 and k = K - 1 of every token and as constant tokens, a narrow
-// range, and n one past int16 or over 0..65535 (the integer tiles instead), weights random or
-// all at the minimum (-128, -8) or the maximum (127, 7), bias or none, both layouts.
+// Prefill on AVX2 (M >= 6 for int8, M >= 16 for int4: the int16 panels of qgemm_avx2_panel.cpp,
+// 6-row x 16-token tiles; block 32 only with n within int16) against the portable path and the
+// formula, for int8 per channel and int4 per channel or block 32: M at and around the
+// thresholds and the 8- and 16-token panels (a last panel of 1..16 tokens), N = 1..20 (6-row
+// tiles plus 1..5 padded rows; 2 threads split the rows), K odd, below, at and around multiples
+// of 32 (a partial last block, one block) and around int8's flush of the int32 lanes to double
+// every 15 blocks (480, 481, 511, 512: n = -32768 against w = -128 reaches 2^31 in a lane at
+// 512 k without it), n at both ends of int16 at k = 0 and k = K - 1 of every token and as
+// constant tokens, a narrow range, and n one past int16 or over 0..65535 (per channel: the
+// panels hold v = n - s and add s * sum w; block 32: the integer tiles instead), weights random
+// or all at the minimum (-128, -8) or the maximum (127, 7), bias or none, both layouts.
 // HS_QGEMM_AVX2_CASES=N runs 3N cases.
 TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
@@ -488,7 +489,8 @@ TEST(QgemmExact, Avx2LargestKIsExact) {
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(32768);
   // (bits, block, M): per channel, and int4 block 32 for decode (M = 1) and token tiles; M = 17:
-  // prefill through the int16 panels (n = -32768; n = 65535 takes the token tiles).
+  // prefill through the int16 panels (n = -32768; n = 65535: per channel the panels with the
+  // shift s = 98303, v = -32768; block 32 the token tiles).
   const std::tuple<WeightBits, int64_t, int64_t> formats[] = {
       {WeightBits::kInt8, 0, 2},   {WeightBits::kInt4, 0, 2},   {WeightBits::kInt4, 32, 1},
       {WeightBits::kInt4, 32, 5},  {WeightBits::kInt4, 32, 17}, {WeightBits::kInt4, 0, 17},
