@@ -1,7 +1,7 @@
 // Prefill of the exact path on AVX2 through int16 panels with the tokens in lanes
 // (qgemm_avx2_panel.h): int8 per channel, int4 per channel or block 32, M >= the format's
-// threshold (block 32: every n an int16). The same integers and the same epilogues as the portable path
-// (qgemm_exact.cpp), so the same bits.
+// threshold (block 32: every n an int16). The same integers and the same epilogues as the portable
+// path (qgemm_exact.cpp), so the same bits.
 //
 // Integers: the panels hold v = n - s in [-32768, 32767] (qgemm_avx2.cpp's shift: s = 0 when
 // every n is an int16, which block 32 requires; per channel, else s = min(n) + 32768 and D =
@@ -186,8 +186,8 @@ HS_AVX2_FN inline void zero(__m256i* c, size_t count) {
 // Block 32: acc[j][r][8 V] (j = b mod 8) += s_b * D_b over all blocks, for the tile's rows wp
 // (scales sp[b][r]) and the panel's tokens ap.
 template <size_t V>
-HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp,
-                            const int16_t* ap, double* acc) {
+HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp, const int16_t* ap,
+                            double* acc) {
   constexpr size_t kAccJ = kR * V * 8;  // doubles per slot j
   // Slots j < min(nb, 8) start with block j; the rest stay 0.
   if (x.nb < 8) std::memset(acc + x.nb * kAccJ, 0, (8 - x.nb) * kAccJ * sizeof(double));
@@ -201,8 +201,7 @@ HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp
 
 // Per channel: acc[r][8 V] = D, the lanes flushed every kFlushI8 / kFlushI4 blocks.
 template <size_t V>
-HS_AVX2_FN void tile_channel(const Panels& x, const int16_t* wp, const int16_t* ap,
-                             double* acc) {
+HS_AVX2_FN void tile_channel(const Panels& x, const int16_t* wp, const int16_t* ap, double* acc) {
   const size_t flush = x.bits == 8 ? kFlushI8 : kFlushI4;
   for (size_t b0 = 0; b0 < x.nb; b0 += flush) {
     const size_t b1 = std::min(x.nb, b0 + flush);

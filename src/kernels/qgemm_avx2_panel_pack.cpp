@@ -142,8 +142,8 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
     }
     const uint8_t* row = x.q->data + n * (x.bits == 8 ? K : (K + 1) / 2);
     if (x.shift != 0) {  // per channel (matmul_avx2_panels): sp[r] = sum_k w
-      const int32_t sum = x.bits == 8 ? widen_row<8, true>(row, K, nb, dst)
-                                      : widen_row<4, true>(row, K, nb, dst);
+      const int32_t sum =
+          x.bits == 8 ? widen_row<8, true>(row, K, nb, dst) : widen_row<4, true>(row, K, nb, dst);
       sp[r] = static_cast<double>(sum);
     } else if (x.bits == 8) {
       widen_row<8, false>(row, K, nb, dst);

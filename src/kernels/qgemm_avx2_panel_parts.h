@@ -28,8 +28,7 @@ struct Panels {
 
 // act[p][k / 2][t][k % 2] = v = n - s of token kTok p + t at k (= u - offset - s, an int16) for
 // k < K and kTok p + t < M, 0 elsewhere: per k pair, 16 tokens x 2 k = 64 bytes. Once per call.
-void pack_tokens(const Panels& x, const uint16_t* u, size_t u_stride, int32_t offset,
-                 int16_t* act);
+void pack_tokens(const Panels& x, const uint16_t* u, size_t u_stride, int32_t offset, int16_t* act);
 
 // The tile's rows [n0, n0 + kR) as int16: wp[r][kp] (int8: vpmovsxbw; int4: nibbles sign
 // extended; zero past K and in rows at or past n_end), and sp: block 32, their scales as

@@ -443,7 +443,8 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
     const bool i8 = bits == WeightBits::kInt8;
     const int64_t m = ms[pick(std::size(ms))];
     const int64_t n = std::uniform_int_distribution<int64_t>(1, 20)(rng);
-    const int64_t k = largest ? std::array<int64_t, 4>{480, 512, 576, 1001}[i] : ks[pick(std::size(ks))];
+    const int64_t k =
+        largest ? std::array<int64_t, 4>{480, 512, 576, 1001}[i] : ks[pick(std::size(ks))];
     const Case c{bits, block, m, n, k};
     Problem p = make_offset(rng, c, r.offset, r.n_lo + r.offset, r.n_hi + r.offset, false);
     for (int64_t t = 0; t < m; ++t) {  // both ends in every token
@@ -451,7 +452,8 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
       p.ints[t * k + k - 1] = r.n_hi;
     }
     for (size_t j = 0; j < p.ints.size(); ++j) p.x[j] = p.act_scale * static_cast<float>(p.ints[j]);
-    if (const size_t wmode = largest ? 2 : pick(4); wmode >= 2) {  // all at the minimum or maximum: half
+    // Weights all at the minimum or the maximum in half of the cases.
+    if (const size_t wmode = largest ? 2 : pick(4); wmode >= 2) {
       const int8_t w = wmode == 2 ? (i8 ? -128 : -8) : (i8 ? 127 : 7);
       std::fill(p.wq.begin(), p.wq.end(), w);
       if (i8) {
