@@ -20,15 +20,16 @@
 //     with |D'| <= 32768 * 2^22 = 2^37, and D = D' + double(s) * double(sum w) (|s| < 2^17,
 //     |sum w| <= 2^22): every step is exact below 2^53, so y = float(double(s_w) * D * s_a +
 //     bias), finish_channel's operations in its order.
-// Shapes: x -> token panels of kTok = 16 tokens, per k pair 16 x (n_k, n_k+1) = 64 bytes (zero
+// Shapes: x -> token panels of kTok = 16 tokens, per k pair 16 x (v_k, v_k+1) = 64 bytes (zero
 // past K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows widened
 // once to int16 (wp[r][kp], zero past K) and used by every token panel; the register tile is
 // 6 rows x 2 vectors of 8 tokens = 12 int32 accumulators (asm: GCC spilled them). acc: block 32
 // [8][6][16] doubles (6 KiB), per channel [6][16].
 // Instructions per k pair and tile (192 products): 2 token loads, 6 broadcasts, 12 vpmaddwd,
 // 12 vpaddd; block 32: per block about 140 more (the double epilogue). Per 576x576 M = 32
-// call: int4 block 32 2.88M against 3.73M for the integer tiles (tile_i4b_tok4); int8 per
-// channel: see kI8PanelMinM (qgemm_avx2_panel.h).
+// call (callgrind): int4 block 32 2.91M against 3.73M for the integer tiles (tile_i4b_tok4);
+// int8 per channel 2.23M against 3.55M (tile_i8<2, 4>), shifted (n over 0..65535) 2.37M against
+// 4.42M. Smaller M: kI8PanelMinM (qgemm_avx2_panel.h).
 #include "qgemm_avx2_panel.h"
 
 #include <algorithm>
