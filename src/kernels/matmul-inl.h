@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "matmul_internal.h"
 
@@ -87,9 +88,12 @@ HWY_INLINE void StoreY(const MatmulCall& c, size_t m, size_t n, float v) {
 enum class Accumulate : uint8_t { kStart, kContinue };
 
 // c[r][0, Lp) (+)= sum over pos < kc of w[r * ldw + pos] * b[pos][0, Lp), r < R.
+// pf (or null): rows [0, R) of the next weight tile (same ldw), prefetched one cache line per
+// row every 16 positions, so that its rows arrive while this tile computes.
 template <size_t R>
 HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT b,
-                           size_t kc, float* HWY_RESTRICT c, size_t ldc, Accumulate mode) {
+                           size_t kc, float* HWY_RESTRICT c, size_t ldc, Accumulate mode,
+                           const float* pf) {
   const DF d;
   const size_t lanes = hn::Lanes(d), lp = 2 * lanes;
   VF a0[R], a1[R];
@@ -97,13 +101,20 @@ HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float*
     a0[r] = mode == Accumulate::kStart ? hn::Zero(d) : hn::LoadU(d, c + r * ldc);
     a1[r] = mode == Accumulate::kStart ? hn::Zero(d) : hn::LoadU(d, c + r * ldc + lanes);
   }
-  for (size_t pos = 0; pos < kc; ++pos) {
-    const VF b0 = hn::Load(d, b + pos * lp);
-    const VF b1 = hn::Load(d, b + pos * lp + lanes);
-    for (size_t r = 0; r < R; ++r) {
-      const VF wr = hn::Set(d, w[r * ldw + pos]);
-      a0[r] = hn::MulAdd(wr, b0, a0[r]);
-      a1[r] = hn::MulAdd(wr, b1, a1[r]);
+  constexpr size_t kLine = 16;  // floats per 64-byte cache line
+  for (size_t p0 = 0; p0 < kc; p0 += kLine) {
+    if (pf != nullptr) {
+      for (size_t r = 0; r < R; ++r) hwy::Prefetch(pf + r * ldw + p0);
+    }
+    const size_t p1 = std::min(kc, p0 + kLine);
+    for (size_t pos = p0; pos < p1; ++pos) {
+      const VF b0 = hn::Load(d, b + pos * lp);
+      const VF b1 = hn::Load(d, b + pos * lp + lanes);
+      for (size_t r = 0; r < R; ++r) {
+        const VF wr = hn::Set(d, w[r * ldw + pos]);
+        a0[r] = hn::MulAdd(wr, b0, a0[r]);
+        a1[r] = hn::MulAdd(wr, b1, a1[r]);
+      }
     }
   }
   for (size_t r = 0; r < R; ++r) {
@@ -113,15 +124,15 @@ HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float*
 }
 
 inline void PanelTile(size_t rows, const float* w, size_t ldw, const float* b, size_t kc, float* c,
-                      size_t ldc, Accumulate mode) {
+                      size_t ldc, Accumulate mode, const float* pf) {
   static_assert(detail::kMr == 6, "PanelTile handles up to 6 rows");
   switch (rows) {
-    case 6: return PanelTileR<6>(w, ldw, b, kc, c, ldc, mode);
-    case 5: return PanelTileR<5>(w, ldw, b, kc, c, ldc, mode);
-    case 4: return PanelTileR<4>(w, ldw, b, kc, c, ldc, mode);
-    case 3: return PanelTileR<3>(w, ldw, b, kc, c, ldc, mode);
-    case 2: return PanelTileR<2>(w, ldw, b, kc, c, ldc, mode);
-    default: return PanelTileR<1>(w, ldw, b, kc, c, ldc, mode);
+    case 6: return PanelTileR<6>(w, ldw, b, kc, c, ldc, mode, pf);
+    case 5: return PanelTileR<5>(w, ldw, b, kc, c, ldc, mode, pf);
+    case 4: return PanelTileR<4>(w, ldw, b, kc, c, ldc, mode, pf);
+    case 3: return PanelTileR<3>(w, ldw, b, kc, c, ldc, mode, pf);
+    case 2: return PanelTileR<2>(w, ldw, b, kc, c, ldc, mode, pf);
+    default: return PanelTileR<1>(w, ldw, b, kc, c, ldc, mode, pf);
   }
 }
 
@@ -167,9 +178,20 @@ void PanelRows(const MatmulCall& c, const float* panels, Source& src, float* cti
           const size_t r = std::min(kMr, rows - i);
           size_t ldw = 0;
           const float* wt = src.Tile(n0 + i, r, k0, kc, &ldw);
+          // The next tile's rows (in loop order) when the source reads W in place.
+          const float* pf = nullptr;
+          if constexpr (Source::kInPlace) {
+            size_t nn = n0 + i + kMr, nk = k0, unused = 0;
+            if (i + kMr >= rows) {
+              nn = n0;
+              nk = k0 + kc;
+              if (nk >= c.k) nn = n0 + kNc, nk = 0;
+            }
+            if (nn < n_end) pf = src.Tile(nn, 1, nk, 1, &unused);
+          }
           for (size_t q = 0; q < np; ++q) {
             PanelTile(r, wt, ldw, panels + ((p0 + q) * c.k + k0) * lp, kc, ctile + i * ldc + q * lp,
-                      ldc, mode);
+                      ldc, mode, q == 0 ? pf : nullptr);
           }
         }
       }
