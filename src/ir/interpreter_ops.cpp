@@ -180,11 +180,24 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
   }
   const auto kept = static_cast<int64_t>(s.keep.size());
   if (kept * 4 <= K * 3) {  // worth gathering: at least a quarter of the inputs dropped
+    // a[:, keep] row by row; the rows b[keep, :] are read in place when keep is one run
+    // (the live cache slots usually are), else copied.
+    const int64_t k0 = kept > 0 ? s.keep.front() : 0;
+    const bool run = kept == 0 || s.keep.back() - k0 == kept - 1;
     s.a.resize(static_cast<size_t>(M * kept));
+    for (int64_t m = 0; m < M; ++m) {
+      const float* row = a + m * K;
+      float* dst = s.a.data() + m * kept;
+      if (run) {
+        std::copy(row + k0, row + k0 + kept, dst);
+      } else {
+        for (int64_t i = 0; i < kept; ++i) dst[i] = row[s.keep[static_cast<size_t>(i)]];
+      }
+    }
+    if (run) return plain_matrix_matmul(s.a.data(), b + k0 * N, y, M, kept, N);
     s.b.resize(static_cast<size_t>(kept * N));
     for (int64_t i = 0; i < kept; ++i) {
       const int64_t k = s.keep[static_cast<size_t>(i)];
-      for (int64_t m = 0; m < M; ++m) s.a[static_cast<size_t>(m * kept + i)] = a[m * K + k];
       std::copy(b + k * N, b + (k + 1) * N, s.b.begin() + i * N);
     }
     return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
@@ -214,15 +227,24 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
   const auto cols = static_cast<int64_t>(s.keep.size());
   s.b.resize(static_cast<size_t>(K * cols));
   s.y.resize(static_cast<size_t>(M * cols));
+  const bool col_run = s.keep.back() - s.keep.front() == cols - 1;  // cols >= 8 here
   for (int64_t k = 0; k < K; ++k) {
-    for (int64_t i = 0; i < cols; ++i)
-      s.b[static_cast<size_t>(k * cols + i)] = b[k * N + s.keep[static_cast<size_t>(i)]];
+    float* dst = s.b.data() + k * cols;
+    if (col_run) {
+      std::copy(b + k * N + s.keep.front(), b + k * N + s.keep.front() + cols, dst);
+    } else {
+      for (int64_t i = 0; i < cols; ++i) dst[i] = b[k * N + s.keep[static_cast<size_t>(i)]];
+    }
   }
   HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
   std::fill(y, y + M * N, 0.f);
   for (int64_t m = 0; m < M; ++m) {
-    for (int64_t i = 0; i < cols; ++i)
-      y[m * N + s.keep[static_cast<size_t>(i)]] = s.y[static_cast<size_t>(m * cols + i)];
+    const float* src = s.y.data() + m * cols;
+    if (col_run) {
+      std::copy(src, src + cols, y + m * N + s.keep.front());
+    } else {
+      for (int64_t i = 0; i < cols; ++i) y[m * N + s.keep[static_cast<size_t>(i)]] = src[i];
+    }
   }
   return {};
 }
