@@ -49,6 +49,16 @@ inline void PackPanels(const MatmulCall& c, KOrder order, float* HWY_RESTRICT pa
     float* panel = panels + p * c.k * lp;  // [K][Lp]
     const size_t m0 = p * lp, valid = std::min(lp, c.m - m0);
     if (c.layout == ActLayout::kChannelMajor) {
+      if (valid == lp) {  // a full panel: two vector copies per input
+        const DF d;
+        const size_t lanes = hn::Lanes(d);
+        for (size_t pos = 0; pos < c.k; ++pos) {
+          const float* src = c.x + detail::source_k(order, pos, kg) * c.m + m0;
+          hn::Store(hn::LoadU(d, src), d, panel + pos * lp);
+          hn::Store(hn::LoadU(d, src + lanes), d, panel + pos * lp + lanes);
+        }
+        continue;
+      }
       for (size_t pos = 0; pos < c.k; ++pos) {
         const float* src = c.x + detail::source_k(order, pos, kg) * c.m + m0;
         std::memcpy(panel + pos * lp, src, valid * sizeof(float));
@@ -174,15 +184,18 @@ void PanelRows(const MatmulCall& c, const float* panels, Source& src, float* cti
       for (size_t k0 = 0; k0 < c.k; k0 += kKc) {
         const size_t kc = std::min(kKc, c.k - k0);
         const Accumulate mode = k0 == 0 ? Accumulate::kStart : Accumulate::kContinue;
-        for (size_t i = 0; i < rows; i += kMr) {
-          const size_t r = std::min(kMr, rows - i);
+        // ceil(rows / kMr) tiles of balanced heights (32 rows: 6 6 5 5 5 5, not 6 6 6 6 6 2),
+        // so a short last tile does not leave the FMA pipes waiting on too few chains.
+        const size_t tiles = (rows + kMr - 1) / kMr;
+        for (size_t t = 0, i = 0; t < tiles; ++t) {
+          const size_t r = rows / tiles + (t < rows % tiles ? 1 : 0);
           size_t ldw = 0;
           const float* wt = src.Tile(n0 + i, r, k0, kc, &ldw);
           // The next tile's rows (in loop order) when the source reads W in place.
           const float* pf = nullptr;
           if constexpr (Source::kInPlace) {
-            size_t nn = n0 + i + kMr, nk = k0, unused = 0;
-            if (i + kMr >= rows) {
+            size_t nn = n0 + i + r, nk = k0, unused = 0;
+            if (t + 1 == tiles) {
               nn = n0;
               nk = k0 + kc;
               if (nk >= c.k) nn = n0 + kNc, nk = 0;
@@ -193,6 +206,7 @@ void PanelRows(const MatmulCall& c, const float* panels, Source& src, float* cti
             PanelTile(r, wt, ldw, panels + ((p0 + q) * c.k + k0) * lp, kc, ctile + i * ldc + q * lp,
                       ldc, mode, q == 0 ? pf : nullptr);
           }
+          i += r;
         }
       }
       WriteTile(c, ctile, ldc, n0, rows, m0, m_count);
