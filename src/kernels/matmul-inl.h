@@ -6,10 +6,13 @@
 // tile of R <= 6 weight rows × Lp tokens accumulates
 //   c[r][j] += w[r][pos] * panels[p][pos][j]     (one broadcast, two FMAs per r and pos)
 // in increasing pos. Loops: m blocks of kMc tokens › n blocks of kNc rows › k blocks of kKc ›
-// 6-row tiles (weights fetched or staged here) › panels; the k-block partial sums live in `ctile`
-// [kNc][kMc] (exact float stores, so each element still sees one FMA chain), written to y (+ bias)
-// after the last k block. Weight rows come from a Source: W itself (f32) or a staged float tile
-// (int8/int4).
+// tiles of <= 6 rows (balanced heights; weights fetched or staged here) › panels; the k-block
+// partial sums live in `ctile` [kNc][kMc] (exact float stores, so each element still sees one
+// FMA chain), written to y (+ bias) after the last k block. Weight rows come from a Source: W
+// itself (f32: the next tile's rows are prefetched while a tile computes, so the weights stream
+// from memory without stalls at M = 32, where each weight is used only 32 times) or a staged
+// float tile (int8/int4). The tiling and prefetching never change which products an element
+// sums or their order.
 #if defined(HS_KERNELS_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef HS_KERNELS_MATMUL_INL_H_
 #undef HS_KERNELS_MATMUL_INL_H_
