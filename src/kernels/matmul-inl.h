@@ -101,12 +101,12 @@ HWY_INLINE void StoreY(const MatmulCall& c, size_t m, size_t n, float v) {
 enum class Accumulate : uint8_t { kStart, kContinue };
 
 // c[r][0, Lp) (+)= sum over pos < kc of w[r * ldw + pos] * b[pos][0, Lp), r < R.
-// pf (or null): rows [0, R) of the next weight tile (same ldw), prefetched one cache line per
-// row every 16 positions, so that its rows arrive while this tile computes.
+// pf: the next weight tile's first pf_rows rows (same ldw, pf_kc inputs each), prefetched one
+// cache line per row every 16 positions, so that they arrive while this tile computes.
 template <size_t R>
 HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT b,
                            size_t kc, float* HWY_RESTRICT c, size_t ldc, Accumulate mode,
-                           const float* pf) {
+                           const float* pf, size_t pf_rows, size_t pf_kc) {
   const DF d;
   const size_t lanes = hn::Lanes(d), lp = 2 * lanes;
   VF a0[R], a1[R];
@@ -116,8 +116,8 @@ HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float*
   }
   constexpr size_t kLine = 16;  // floats per 64-byte cache line
   for (size_t p0 = 0; p0 < kc; p0 += kLine) {
-    if (pf != nullptr) {
-      for (size_t r = 0; r < R; ++r) hwy::Prefetch(pf + r * ldw + p0);
+    if (p0 < pf_kc) {
+      for (size_t r = 0; r < pf_rows; ++r) hwy::Prefetch(pf + r * ldw + p0);
     }
     const size_t p1 = std::min(kc, p0 + kLine);
     for (size_t pos = p0; pos < p1; ++pos) {
@@ -137,15 +137,16 @@ HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float*
 }
 
 inline void PanelTile(size_t rows, const float* w, size_t ldw, const float* b, size_t kc, float* c,
-                      size_t ldc, Accumulate mode, const float* pf) {
+                      size_t ldc, Accumulate mode, const float* pf, size_t pf_rows,
+                      size_t pf_kc) {
   static_assert(detail::kMr == 6, "PanelTile handles up to 6 rows");
   switch (rows) {
-    case 6: return PanelTileR<6>(w, ldw, b, kc, c, ldc, mode, pf);
-    case 5: return PanelTileR<5>(w, ldw, b, kc, c, ldc, mode, pf);
-    case 4: return PanelTileR<4>(w, ldw, b, kc, c, ldc, mode, pf);
-    case 3: return PanelTileR<3>(w, ldw, b, kc, c, ldc, mode, pf);
-    case 2: return PanelTileR<2>(w, ldw, b, kc, c, ldc, mode, pf);
-    default: return PanelTileR<1>(w, ldw, b, kc, c, ldc, mode, pf);
+    case 6: return PanelTileR<6>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 5: return PanelTileR<5>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 4: return PanelTileR<4>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 3: return PanelTileR<3>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 2: return PanelTileR<2>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    default: return PanelTileR<1>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
   }
 }
 
@@ -196,6 +197,7 @@ void PanelRows(const MatmulCall& c, const float* panels, Source& src, float* cti
           const float* wt = src.Tile(n0 + i, r, k0, kc, &ldw);
           // The next tile's rows (in loop order) when the source reads W in place.
           const float* pf = nullptr;
+          size_t pf_rows = 0, pf_kc = 0;
           if constexpr (Source::kInPlace) {
             size_t nn = n0 + i + r, nk = k0, unused = 0;
             if (t + 1 == tiles) {
@@ -203,11 +205,15 @@ void PanelRows(const MatmulCall& c, const float* panels, Source& src, float* cti
               nk = k0 + kc;
               if (nk >= c.k) nn = n0 + kNc, nk = 0;
             }
-            if (nn < n_end) pf = src.Tile(nn, 1, nk, 1, &unused);
+            if (nn < n_end) {
+              pf = src.Tile(nn, 1, nk, 1, &unused);
+              pf_rows = std::min(kMr, n_end - nn);
+              pf_kc = std::min(kKc, c.k - nk);
+            }
           }
           for (size_t q = 0; q < np; ++q) {
             PanelTile(r, wt, ldw, panels + ((p0 + q) * c.k + k0) * lp, kc, ctile + i * ldc + q * lp,
-                      ldc, mode, q == 0 ? pf : nullptr);
+                      ldc, mode, pf, q == 0 ? pf_rows : 0, pf_kc);
           }
           i += r;
         }
