@@ -14,36 +14,24 @@ HWY_BEFORE_NAMESPACE();
 namespace hs::kernels::HWY_NAMESPACE {
 
 // out[t][r] = sum_k x[t][k] * w[r][k] for R weight rows (stride K) and T tokens (stride ldx).
-// pf (or null): the next R weight rows (stride K, pf_rows <= R of them), prefetched a cache
-// line per row per line of this tile's rows, so a decode step streams W without waiting for
-// each new row to be detected by the hardware prefetcher.
 template <size_t R, size_t T>
 HWY_INLINE void DotTileF32(const float* HWY_RESTRICT w, size_t k, const float* HWY_RESTRICT x,
-                           size_t ldx, float* out, const float* pf, size_t pf_rows) {
+                           size_t ldx, float* out) {
   const DF d;
   const size_t lanes = hn::Lanes(d);
   VF acc[T][R];
   for (size_t t = 0; t < T; ++t) {
     for (size_t r = 0; r < R; ++r) acc[t][r] = hn::Zero(d);
   }
-  // acc[t][r] lane j += w[r][kk + j] * x[t][kk + j] for kk = 0, lanes, 2 lanes, ...
-  const auto step = [&](size_t kk) HWY_ATTR {
+  size_t kk = 0;
+  for (; kk + lanes <= k; kk += lanes) {
     VF wv[R];
     for (size_t r = 0; r < R; ++r) wv[r] = hn::LoadU(d, w + r * k + kk);
     for (size_t t = 0; t < T; ++t) {
       const VF xv = hn::LoadU(d, x + t * ldx + kk);
       for (size_t r = 0; r < R; ++r) acc[t][r] = hn::MulAdd(wv[r], xv, acc[t][r]);
     }
-  };
-  constexpr size_t kLine = 16;  // floats per 64-byte cache line
-  size_t kk = 0;
-  if (lanes <= kLine) {
-    for (; kk + kLine <= k; kk += kLine) {
-      for (size_t r = 0; r < pf_rows; ++r) hwy::Prefetch(pf + r * k + kk);
-      for (size_t j = 0; j < kLine; j += lanes) step(kk + j);
-    }
   }
-  for (; kk + lanes <= k; kk += lanes) step(kk);
   for (size_t t = 0; t < T; ++t) {
     for (size_t r = 0; r < R; ++r) {
       float tail = 0.f;
@@ -57,19 +45,16 @@ HWY_INLINE void DotTileF32(const float* HWY_RESTRICT w, size_t k, const float* H
 template <size_t R>
 void DotRowsF32(const MatmulCall& c, const float* w, const float* x, size_t ldx, size_t n0) {
   float out[2 * R];
-  // The next R rows (fewer at the end of W) are prefetched during the first token pair.
-  const size_t pf_rows = std::min(R, c.n - std::min(c.n, n0 + R));
-  const float* pf = w + std::min(c.n, n0 + R) * c.k;
   size_t m = 0;
   for (; m + 2 <= c.m; m += 2) {
-    DotTileF32<R, 2>(w + n0 * c.k, c.k, x + m * ldx, ldx, out, pf, m == 0 ? pf_rows : 0);
+    DotTileF32<R, 2>(w + n0 * c.k, c.k, x + m * ldx, ldx, out);
     for (size_t r = 0; r < R; ++r) {
       StoreY(c, m, n0 + r, out[r]);
       StoreY(c, m + 1, n0 + r, out[R + r]);
     }
   }
   if (m < c.m) {
-    DotTileF32<R, 1>(w + n0 * c.k, c.k, x + m * ldx, ldx, out, pf, m == 0 ? pf_rows : 0);
+    DotTileF32<R, 1>(w + n0 * c.k, c.k, x + m * ldx, ldx, out);
     for (size_t r = 0; r < R; ++r) StoreY(c, m, n0 + r, out[r]);
   }
 }
