@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #if defined(__SSE2__)
@@ -128,6 +129,7 @@ int64_t broadcast_matrix(ref::Dims shape, ref::Dims out, int64_t i) {
 struct MatrixScratch {
   std::vector<float> a, b, y;
   std::vector<int64_t> keep;
+  std::vector<std::pair<int64_t, int64_t>> runs;  // keep as [begin, end) runs (usually 1-2)
   std::vector<int32_t> a_bits;  // [K]: OR over m of |a[m, k]|'s bits (0: column all zero)
   // Of the b last seen (the GQA heads of one KV head share it), computed when first needed:
   const float* b_seen = nullptr;
@@ -151,6 +153,18 @@ Status plain_matrix_matmul(const float* a, const float* b, float* y, int64_t M, 
   const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
   return kernels::matmul_f32(shape, span_of(b, K * N), {span_of(a, M * K), {}},
                              {y, static_cast<size_t>(M * N)}, fast_pool(M, N, K));
+}
+
+// s.runs = s.keep (increasing) as maximal runs of consecutive indices.
+void keep_runs(MatrixScratch& s) {
+  s.runs.clear();
+  for (int64_t v : s.keep) {
+    if (!s.runs.empty() && s.runs.back().second == v) {
+      ++s.runs.back().second;
+    } else {
+      s.runs.emplace_back(v, v + 1);
+    }
+  }
 }
 
 Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K, int64_t N,
@@ -180,13 +194,20 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
   }
   const auto kept = static_cast<int64_t>(s.keep.size());
   if (kept * 4 <= K * 3) {  // worth gathering: at least a quarter of the inputs dropped
+    // a[:, keep] and b[keep, :] copied run by run (the live cache slots: one or two runs); b
+    // is read in place when keep is one run.
+    keep_runs(s);
     s.a.resize(static_cast<size_t>(M * kept));
-    s.b.resize(static_cast<size_t>(kept * N));
-    for (int64_t i = 0; i < kept; ++i) {
-      const int64_t k = s.keep[static_cast<size_t>(i)];
-      for (int64_t m = 0; m < M; ++m) s.a[static_cast<size_t>(m * kept + i)] = a[m * K + k];
-      std::copy(b + k * N, b + (k + 1) * N, s.b.begin() + i * N);
+    for (int64_t m = 0; m < M; ++m) {
+      float* dst = s.a.data() + m * kept;
+      for (const auto& [begin, end] : s.runs) dst = std::copy(a + m * K + begin, a + m * K + end, dst);
     }
+    if (s.runs.size() == 1) {
+      return plain_matrix_matmul(s.a.data(), b + s.runs[0].first * N, y, M, kept, N);
+    }
+    s.b.resize(static_cast<size_t>(kept * N));
+    float* dst = s.b.data();
+    for (const auto& [begin, end] : s.runs) dst = std::copy(b + begin * N, b + end * N, dst);
     return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
   }
   // Zero columns of b, when a is finite.
@@ -212,17 +233,25 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
     }
   }
   const auto cols = static_cast<int64_t>(s.keep.size());
+  keep_runs(s);
   s.b.resize(static_cast<size_t>(K * cols));
   s.y.resize(static_cast<size_t>(M * cols));
   for (int64_t k = 0; k < K; ++k) {
-    for (int64_t i = 0; i < cols; ++i)
-      s.b[static_cast<size_t>(k * cols + i)] = b[k * N + s.keep[static_cast<size_t>(i)]];
+    float* dst = s.b.data() + k * cols;
+    for (const auto& [begin, end] : s.runs) dst = std::copy(b + k * N + begin, b + k * N + end, dst);
   }
   HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
-  std::fill(y, y + M * N, 0.f);
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t i = 0; i < cols; ++i)
-      y[m * N + s.keep[static_cast<size_t>(i)]] = s.y[static_cast<size_t>(m * cols + i)];
+  for (int64_t m = 0; m < M; ++m) {  // y row: the multiplied runs, +0 between them
+    const float* src = s.y.data() + m * cols;
+    float* row = y + m * N;
+    int64_t done = 0;
+    for (const auto& [begin, end] : s.runs) {
+      std::fill(row + done, row + begin, 0.f);
+      std::copy(src, src + (end - begin), row + begin);
+      src += end - begin;
+      done = end;
+    }
+    std::fill(row + done, row + N, 0.f);
   }
   return {};
 }

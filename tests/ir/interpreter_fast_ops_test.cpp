@@ -176,20 +176,39 @@ TEST(InterpreterFastOps, CopyOpsKeepValuesThatAreStillNeeded) {
 TEST(InterpreterFastOps, MatmulZeroShortcutsAreBitIdenticalToTheWholeCall) {
   constexpr int64_t B = 2, M = 5, K = 40, N = 100;
   std::mt19937 rng(7);
-  for (int c = 0; c < 3; ++c) {
+  // Cases 0-2: the kept columns / inputs are two runs (gathered one by one); 3-6: one run (the
+  // live cache slots: copied or read in place), at the start or the end of the matrix.
+  for (int c = 0; c < 7; ++c) {
     Floats a = random_floats(rng, B * M * K, 1.f), b = random_floats(rng, B * K * N, 1.f);
+    const auto zero_column = [&](int64_t j) {
+      switch (c) {
+        case 0: return (j >= 10 && j < 60) || j >= 70;  // all but 10 of the first 60, last 30
+        case 3: return j >= 20;                         // live columns [0, 20)
+        default: return j < 80;                         // live columns [80, 100)
+      }
+    };
+    const auto zero_input = [&](int64_t k) {
+      switch (c) {
+        case 1:
+        case 2: return k >= 5 && k < 35;  // kept inputs [0, 5) and [35, 40)
+        case 4: return k >= 8;            // kept [0, 8)
+        default: return k < 30;           // kept [30, 40)
+      }
+    };
     for (int64_t i = 0; i < B; ++i) {
-      if (c == 0) {  // zero columns of b: all but 10 of the first 60, and the last 30
+      if (c == 0 || c == 3 || c == 6) {  // zero columns of b
         for (int64_t k = 0; k < K; ++k) {
           for (int64_t j = 0; j < N; ++j) {
-            if ((j >= 10 && j < 60) || j >= 70)
+            if (zero_column(j))
               b[static_cast<size_t>((i * K + k) * N + j)] = (j + k) % 2 == 0 ? 0.f : -0.f;
           }
         }
-      } else {  // zero inputs of a: k in [5, 35)
+      } else {  // zero inputs of a
         for (int64_t m = 0; m < M; ++m) {
-          for (int64_t k = 5; k < 35; ++k)
-            a[static_cast<size_t>((i * M + m) * K + k)] = (m + k) % 2 == 0 ? 0.f : -0.f;
+          for (int64_t k = 0; k < K; ++k) {
+            if (zero_input(k))
+              a[static_cast<size_t>((i * M + m) * K + k)] = (m + k) % 2 == 0 ? 0.f : -0.f;
+          }
         }
         if (c == 2) b[static_cast<size_t>((i * K + 20) * N + 3)] = INFINITY;
       }
