@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -18,6 +19,8 @@ struct GraphStepModel::Run {
   opset::StepIo io;
   std::optional<ir::Interpreter> interpreter;
   std::vector<ir::NamedTensor> inputs;  // graph.inputs() order; shapes fixed, data per step
+  std::vector<ir::InputView> views;     // per step: `inputs`, or an f32 cache read in place
+  std::vector<ir::Tensor> outputs;      // graph outputs of the last step (storage reused)
   ir::Interpreter::Observer observer;
 };
 
@@ -186,20 +189,31 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
     std::vector<float>& wm = in[io.window_mask].tensor.f;
     for (size_t i = 0; i < wm.size(); ++i) wm[i] = mask_value(mask[m.size() + i], io.mask_quant);
   }
+  auto& views = run->views;
+  views.clear();
+  for (const ir::NamedTensor& t : in) views.push_back(ir::InputView::of(t));
+  // A cache input: an f32 cache is read in place from the KvManager buffer, u8/u16 ones are
+  // decoded into the input tensor. Head g of a per-head layout is the g-th block of
+  // numel(slot tensor) elements.
+  auto bind_cache = [&](size_t input, std::span<const std::byte> buffer, int64_t head,
+                        const ir::QuantParams& q) {
+    std::vector<float>& f = in[input].tensor.f;
+    const std::span<const std::byte> src =
+        buffer.subspan(static_cast<size_t>(head) * f.size() * es, f.size() * es);
+    if (element == KvElement::kF32 &&
+        reinterpret_cast<uintptr_t>(src.data()) % alignof(float) == 0) {
+      views[input].f = {reinterpret_cast<const float*>(src.data()), f.size()};
+    } else {
+      decode_cache(src, element, q, f);
+    }
+  };
   for (const opset::CacheSlot& s : io.slots) {
-    // Head g of a per-head layout is the g-th block of numel(slot tensor) elements.
-    std::vector<float>& kf = in[s.k_in].tensor.f;
-    std::vector<float>& vf = in[s.v_in].tensor.f;
-    decode_cache(
-        kv.k_in(s.layer).subspan(static_cast<size_t>(s.head) * kf.size() * es, kf.size() * es),
-        element, s.k_quant, kf);
-    decode_cache(
-        kv.v_in(s.layer).subspan(static_cast<size_t>(s.head) * vf.size() * es, vf.size() * es),
-        element, s.v_quant, vf);
+    bind_cache(s.k_in, kv.k_in(s.layer), s.head, s.k_quant);
+    bind_cache(s.v_in, kv.v_in(s.layer), s.head, s.v_quant);
   }
 
-  HS_ASSIGN_OR_RETURN(std::vector<ir::Tensor> out,
-                      run->interpreter->run(run->inputs, run->observer));
+  std::vector<ir::Tensor>& out = run->outputs;
+  HS_TRY(run->interpreter->run_into(views, out, run->observer));
 
   // Outputs.
   const std::vector<float>& lf = out[io.logits].f;
