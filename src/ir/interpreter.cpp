@@ -54,8 +54,7 @@ std::vector<T> take_storage(std::vector<std::vector<T>>& pool, size_t n) {
   size_t best = pool.size();
   for (size_t k = 0; k < pool.size(); ++k) {
     const size_t cap = pool[k].capacity();
-    if (cap >= n && cap <= 2 * n + kSlack &&
-        (best == pool.size() || cap < pool[best].capacity())) {
+    if (cap >= n && cap <= 2 * n + kSlack && (best == pool.size() || cap < pool[best].capacity())) {
       best = k;
     }
   }

@@ -11,6 +11,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/kernels/thread_pool.h"
 
@@ -308,9 +309,13 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
   }
 }
 
+// Rows at least this long go to the SIMD kernels of kernels/elementwise.h (one float op per
+// element, as the loops below: bit-identical); shorter ones stay inline.
+constexpr int64_t kSimdBinaryRow = 16;
+
 template <typename F>
 void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape,
-                 F f) {
+                 kernels::BinaryKind kind, F f) {
   const size_t r = y_shape.size();
   // Element strides of a and b over y's axes (0 on broadcast axes), right-aligned.
   auto strides = [&](ref::Dims shape) {
@@ -333,7 +338,14 @@ void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref
     const float* pa = a.data + oa;
     const float* pb = b.data + ob;
     float* py = y + row * inner;
-    if (ia == 1 && ib == 1) {
+    const bool simd = inner >= kSimdBinaryRow;
+    if (simd && ia == 1 && ib == 1) {
+      kernels::binary_f32(kind, pa, pb, py, inner);
+    } else if (simd && ia == 1 && ib == 0) {
+      kernels::binary_scalar_f32(kind, pa, pb[0], /*b_is_rhs=*/true, py, inner);
+    } else if (simd && ia == 0 && ib == 1) {
+      kernels::binary_scalar_f32(kind, pb, pa[0], /*b_is_rhs=*/false, py, inner);
+    } else if (ia == 1 && ib == 1) {
       for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[i]);
     } else if (ia == 1 && ib == 0) {
       for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[0]);
@@ -358,13 +370,17 @@ void fast_binary(ref::BinaryOp op, ref::TensorRef<float> a, ref::TensorRef<float
                  ref::Dims y_shape) {
   switch (op) {
     case ref::BinaryOp::kAdd:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u + v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kAdd,
+                         [](float u, float v) { return u + v; });
     case ref::BinaryOp::kSub:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u - v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kSub,
+                         [](float u, float v) { return u - v; });
     case ref::BinaryOp::kMul:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u * v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kMul,
+                         [](float u, float v) { return u * v; });
     case ref::BinaryOp::kDiv:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u / v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kDiv,
+                         [](float u, float v) { return u / v; });
   }
   ref::binary(op, a, b, y, y_shape);
 }

@@ -136,10 +136,10 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
   }
   model->layout_ = model->runs_.front()->io.dims.layout;
   model->info_ = runner::step_model_info(model->runs_.front()->io, std::move(ar_lens));
-  HS_ASSIGN_OR_RETURN(model->info_.sliding_window,
-                      runner::check_sliding_window(
-                          model->runs_.front()->io, options.sliding_window,
-                          fmt::format("graph '{}'", model->runs_.front()->graph->name())));
+  HS_ASSIGN_OR_RETURN(
+      model->info_.sliding_window,
+      runner::check_sliding_window(model->runs_.front()->io, options.sliding_window,
+                                   fmt::format("graph '{}'", model->runs_.front()->graph->name())));
   return model;
 }
 

@@ -59,9 +59,11 @@ TEST(InterpreterReuse, RunsAfterAPoisonedRunMatchAFreshInterpreter) {
           HS_ASSERT_OK_AND_ASSIGN(auto fresh, ir::run_graph(g, inputs, options));
           HS_ASSERT_OK(interp.run_into(views_of(inputs), out));  // outputs' storage reused
           std::string why;
-          EXPECT_TRUE(hs::testing::bit_identical(fresh, out, &why)) << "seed " << seed << ": " << why;
+          EXPECT_TRUE(hs::testing::bit_identical(fresh, out, &why))
+              << "seed " << seed << ": " << why;
           HS_ASSERT_OK_AND_ASSIGN(auto again, interp.run(inputs));  // the copying API too
-          EXPECT_TRUE(hs::testing::bit_identical(fresh, again, &why)) << "seed " << seed << ": " << why;
+          EXPECT_TRUE(hs::testing::bit_identical(fresh, again, &why))
+              << "seed " << seed << ": " << why;
         }
         // The caller's inputs are read in place, never written.
         const auto inputs = hs::testing::random_step_inputs(g, 41);
