@@ -21,7 +21,26 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
     y_shape[i] = x.shape[p];
     strides[0][i] = x_strides[p];  // stepping y's axis i steps x's axis perm[i]
   }
-  if (rank < 2) {
+  // Axes of size 1 move nothing: dropped, so the last two axes below are real ones (logits
+  // [1,V,1,T] -> [1,T,1,V] is then the [V,T] -> [T,V] matrix transpose, in tiles, instead
+  // of T strided passes over all of x). Elements are copied, so any order gives the same y.
+  size_t kept = 0;
+  for (size_t i = 0; i < rank; ++i) {
+    if (y_shape[i] == 1) continue;
+    y_shape[kept] = y_shape[i];
+    strides[0][kept] = strides[0][i];
+    ++kept;
+  }
+  if (kept < rank) {
+    if (kept == 0) {  // one element (every axis has size 1)
+      y[0] = x.data[0];
+      return;
+    }
+    y_shape.resize(kept);
+    strides[0].resize(kept);
+  }
+  const size_t rank_y = kept;
+  if (rank_y < 2) {
     detail::for_each_strided(y_shape, strides, [&](int64_t i, const std::array<int64_t, 1>& off) {
       y[i] = x.data[off[0]];
     });
@@ -30,11 +49,11 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
   // y as outer matrices [R, Q] (its last two axes), each read from x with strides sr, sq:
   // an odometer over the outer axes, then the matrix in 8 x 64 tiles (both x and y are read
   // or written in runs of the tile, whichever of them is the strided one).
-  const int64_t R = y_shape[rank - 2], Q = y_shape[rank - 1];
-  const int64_t sr = strides[0][rank - 2], sq = strides[0][rank - 1];
+  const int64_t R = y_shape[rank_y - 2], Q = y_shape[rank_y - 1];
+  const int64_t sr = strides[0][rank_y - 2], sq = strides[0][rank_y - 1];
   int64_t outer = 1;
-  for (size_t i = 0; i + 2 < rank; ++i) outer *= y_shape[i];
-  std::vector<int64_t> idx(rank - 2, 0);
+  for (size_t i = 0; i + 2 < rank_y; ++i) outer *= y_shape[i];
+  std::vector<int64_t> idx(rank_y - 2, 0);
   int64_t base = 0;
   constexpr int64_t kTr = 8, kTq = 64;
   for (int64_t o = 0; o < outer; ++o) {
@@ -53,7 +72,7 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
         }
       }
     }
-    for (size_t k = rank - 2; k-- > 0;) {  // next outer matrix
+    for (size_t k = rank_y - 2; k-- > 0;) {  // next outer matrix
       base += strides[0][k];
       if (++idx[k] < y_shape[k]) break;
       base -= strides[0][k] * y_shape[k];
