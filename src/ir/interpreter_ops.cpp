@@ -261,6 +261,8 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     return;
   }
   HS_CHECK(d.n >= 1, "softmax: empty axis");
+  // flushed[g]: the group of 4 columns from 4g stored zeros (all four exponents flushed).
+  std::vector<uint8_t> flushed(static_cast<size_t>(d.n / 4), 0);
   for (int64_t o = 0; o < d.outer; ++o) {
     const float* xr = x + o * d.n;
     float* yr = y + o * d.n;
@@ -286,6 +288,7 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     for (; j + 4 <= d.n; j += 4) {
       const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
       const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
+      flushed[static_cast<size_t>(j / 4)] = live == 0 ? 1 : 0;
       if (live == 0) {
         _mm_storeu_ps(yr + j, _mm_setzero_ps());
         continue;
@@ -305,7 +308,28 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
       yr[j] = e;
       s += e;
     }
-    for (j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
+    j = 0;
+#if defined(__SSE2__)
+    // The division, in runs of groups that were not flushed (SIMD, one division per element);
+    // a flushed group keeps its zeros: 0 / s = +0, as s >= 1 (the max's term is exp(0) = 1,
+    // the others in [0, 1], so s is finite) unless the row has a NaN, which divides all.
+    if (!std::isnan(s)) {
+      const int64_t groups = d.n / 4;
+      for (int64_t g = 0; g < groups;) {
+        if (flushed[static_cast<size_t>(g)] != 0) {
+          ++g;
+          continue;
+        }
+        int64_t end = g + 1;
+        while (end < groups && flushed[static_cast<size_t>(end)] == 0) ++end;
+        kernels::binary_scalar_f32(kernels::BinaryKind::kDiv, yr + 4 * g, s, /*b_is_rhs=*/true,
+                                   yr + 4 * g, 4 * (end - g));
+        g = end;
+      }
+      j = 4 * groups;
+    }
+#endif
+    for (; j < d.n; ++j) yr[j] = yr[j] / s;
   }
 }
 
