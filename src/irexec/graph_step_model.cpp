@@ -123,12 +123,23 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
     HS_ASSIGN_OR_RETURN(ir::Interpreter interpreter,
                         ir::Interpreter::create(*run->graph, options.interpreter));
     run->interpreter.emplace(std::move(interpreter));
+    // f32 caches are read in place from the KvManager (step): their tensors get a shape but
+    // no data (filled only if a buffer is ever misaligned).
+    std::vector<bool> in_place(run->graph->inputs().size(), false);
+    if (runner::kv_element_of(run->io.cache_dtype) == KvElement::kF32) {
+      for (const opset::CacheSlot& s : run->io.slots) in_place[s.k_in] = in_place[s.v_in] = true;
+    }
     for (ir::ValueId id : run->graph->inputs()) {
       const ir::TensorType& type = run->graph->type(id);
       const auto n = static_cast<size_t>(type.numel());
-      ir::Tensor t = type.dtype == ir::DType::kI32
-                         ? ir::Tensor::from_i32(type.shape, std::vector<int32_t>(n))
-                         : ir::Tensor::zeros_f32(type.shape);
+      ir::Tensor t;
+      if (type.dtype == ir::DType::kI32) {
+        t = ir::Tensor::from_i32(type.shape, std::vector<int32_t>(n));
+      } else if (in_place[run->inputs.size()]) {
+        t = ir::Tensor::from_f32(type.shape, {});
+      } else {
+        t = ir::Tensor::zeros_f32(type.shape);
+      }
       run->inputs.push_back({run->graph->value(id).name, std::move(t)});
     }
     ar_lens.push_back(run->io.dims.ar_len);
@@ -197,14 +208,18 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
   // numel(slot tensor) elements.
   auto bind_cache = [&](size_t input, std::span<const std::byte> buffer, int64_t head,
                         const ir::QuantParams& q) {
-    std::vector<float>& f = in[input].tensor.f;
+    const ir::Tensor& t = in[input].tensor;
+    const auto count = static_cast<size_t>(t.numel());
     const std::span<const std::byte> src =
-        buffer.subspan(static_cast<size_t>(head) * f.size() * es, f.size() * es);
+        buffer.subspan(static_cast<size_t>(head) * count * es, count * es);
     if (element == KvElement::kF32 &&
         reinterpret_cast<uintptr_t>(src.data()) % alignof(float) == 0) {
-      views[input].f = {reinterpret_cast<const float*>(src.data()), f.size()};
+      views[input].f = {reinterpret_cast<const float*>(src.data()), count};
     } else {
+      std::vector<float>& f = in[input].tensor.f;
+      f.resize(count);
       decode_cache(src, element, q, f);
+      views[input].f = f;
     }
   };
   for (const opset::CacheSlot& s : io.slots) {

@@ -83,7 +83,8 @@ class Interpreter {
   using Observer = std::function<void(ValueId, const Tensor&)>;
 
   // Runs the graph. `inputs` are matched to graph inputs by name; all must be present with
-  // their declared shapes. Returns the graph outputs in order.
+  // their declared shapes. Returns the graph outputs in order. Not for concurrent calls on
+  // one interpreter: runs reuse the interpreter's storage pool (one interpreter per thread).
   Result<std::vector<Tensor>> run(std::span<const NamedTensor> inputs,
                                   const Observer& observer = nullptr);
 
