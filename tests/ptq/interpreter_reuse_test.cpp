@@ -1,8 +1,9 @@
 // The interpreter reuses freed node-output storage across nodes and runs without clearing it
 // (every kernel writes its whole output), reads inputs in place (run_into) and swaps node
 // outputs into the caller's tensors. A run after a poisoned run (NaN caches: stale NaNs in
-// every reused buffer) must be bit-identical to a fresh interpreter's run, for both kernel
-// sets, prefill and decode graphs, float and fake-quantized graphs.
+// every reused buffer) must be bit-identical to a fresh interpreter's run: float and
+// fake-quantized graphs, decode (T=1, both kernel sets) and prefill (T=32, kFast: the GQA
+// repeat-KV fusion and the panel GEMM).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -43,6 +44,8 @@ TEST(InterpreterReuse, RunsAfterAPoisonedRunMatchAFreshInterpreter) {
       HS_ASSERT_OK_AND_ASSIGN(ir::Graph g, frontend::build_llama(m, o));
       if (quantized) HS_ASSERT_OK(hs::testing::quantize_synthetic(g, {}));
       for (ir::KernelSet kernels : {ir::KernelSet::kReference, ir::KernelSet::kFast}) {
+        // The naive kernels on the T=32 graphs take most of the time: those run kFast only.
+        if (kernels == ir::KernelSet::kReference && t > 1) continue;
         SCOPED_TRACE(fmt::format("T={} quantized={} fast={}", t, quantized,
                                  kernels == ir::KernelSet::kFast));
         const ir::InterpreterOptions options{.kernels = kernels};
