@@ -1,12 +1,51 @@
 // Reference layout kernels: transpose, slice, concat, expand and gather. They move elements
 // without arithmetic, so one template serves float tensors and int32 (i32/bool) tensors.
 #include <algorithm>
+#include <cstdint>
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "ref_shape.h"
 
 namespace hs::kernels::ref {
 
 namespace {
+
+// ym[r, q] = xm[q * sq + r] for r < R, q < Q: a matrix whose rows are x's columns (x read
+// along r, y written along q), for 4-byte elements (moved as bits). Column chunks of 64 q
+// (all R rows each: the 64 x lines are used whole before the next chunk), inside them 4 x 4
+// blocks transposed in SSE2 registers; the partial blocks element by element.
+void transpose_unit_rows(const uint32_t* xm, int64_t sq, uint32_t* ym, int64_t R, int64_t Q) {
+  constexpr int64_t kTq = 64;
+  for (int64_t q0 = 0; q0 < Q; q0 += kTq) {
+    const int64_t q1 = std::min(Q, q0 + kTq);
+    int64_t r = 0;
+#if defined(__SSE2__)
+    for (; r + 4 <= R; r += 4) {
+      int64_t q = q0;
+      for (; q + 4 <= q1; q += 4) {
+        const float* xs = reinterpret_cast<const float*>(xm + q * sq + r);
+        __m128 a = _mm_loadu_ps(xs), b = _mm_loadu_ps(xs + sq), c = _mm_loadu_ps(xs + 2 * sq),
+               d = _mm_loadu_ps(xs + 3 * sq);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        float* ys = reinterpret_cast<float*>(ym + r * Q + q);
+        _mm_storeu_ps(ys, a);
+        _mm_storeu_ps(ys + Q, b);
+        _mm_storeu_ps(ys + 2 * Q, c);
+        _mm_storeu_ps(ys + 3 * Q, d);
+      }
+      for (; q < q1; ++q) {
+        for (int64_t k = 0; k < 4; ++k) ym[(r + k) * Q + q] = xm[q * sq + r + k];
+      }
+    }
+#endif
+    for (; r < R; ++r) {
+      for (int64_t q = q0; q < q1; ++q) ym[r * Q + q] = xm[q * sq + r];
+    }
+  }
+}
 
 template <typename T>
 void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
@@ -61,6 +100,9 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
     const T* xm = x.data + base;
     if (sq == 1) {
       for (int64_t r = 0; r < R; ++r) std::copy(xm + r * sr, xm + r * sr + Q, ym + r * Q);
+    } else if (sizeof(T) == 4 && sr == 1) {
+      transpose_unit_rows(reinterpret_cast<const uint32_t*>(xm), sq,
+                          reinterpret_cast<uint32_t*>(ym), R, Q);
     } else {
       for (int64_t r0 = 0; r0 < R; r0 += kTr) {
         const int64_t r1 = std::min(R, r0 + kTr);
