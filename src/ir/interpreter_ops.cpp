@@ -12,6 +12,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/kernels/thread_pool.h"
 
@@ -289,6 +290,8 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     return;
   }
   HS_CHECK(d.n >= 1, "softmax: empty axis");
+  // flushed[g]: the group of 4 columns from 4g stored zeros (all four exponents flushed).
+  std::vector<uint8_t> flushed(static_cast<size_t>(d.n / 4), 0);
   for (int64_t o = 0; o < d.outer; ++o) {
     const float* xr = x + o * d.n;
     float* yr = y + o * d.n;
@@ -314,6 +317,7 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     for (; j + 4 <= d.n; j += 4) {
       const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
       const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
+      flushed[static_cast<size_t>(j / 4)] = live == 0 ? 1 : 0;
       if (live == 0) {
         _mm_storeu_ps(yr + j, _mm_setzero_ps());
         continue;
@@ -333,13 +337,38 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
       yr[j] = e;
       s += e;
     }
-    for (j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
+    j = 0;
+#if defined(__SSE2__)
+    // The division, in runs of groups that were not flushed (SIMD, one division per element);
+    // a flushed group keeps its zeros: 0 / s = +0, as s >= 1 (the max's term is exp(0) = 1,
+    // the others in [0, 1], so s is finite) unless the row has a NaN, which divides all.
+    if (!std::isnan(s)) {
+      const int64_t groups = d.n / 4;
+      for (int64_t g = 0; g < groups;) {
+        if (flushed[static_cast<size_t>(g)] != 0) {
+          ++g;
+          continue;
+        }
+        int64_t end = g + 1;
+        while (end < groups && flushed[static_cast<size_t>(end)] == 0) ++end;
+        kernels::binary_scalar_f32(kernels::BinaryKind::kDiv, yr + 4 * g, s, /*b_is_rhs=*/true,
+                                   yr + 4 * g, 4 * (end - g));
+        g = end;
+      }
+      j = 4 * groups;
+    }
+#endif
+    for (; j < d.n; ++j) yr[j] = yr[j] / s;
   }
 }
 
+// Rows at least this long go to the SIMD kernels of kernels/elementwise.h (one float op per
+// element, as the loops below: bit-identical); shorter ones stay inline.
+constexpr int64_t kSimdBinaryRow = 16;
+
 template <typename F>
 void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape,
-                 F f) {
+                 kernels::BinaryKind kind, F f) {
   const size_t r = y_shape.size();
   // Element strides of a and b over y's axes (0 on broadcast axes), right-aligned.
   auto strides = [&](ref::Dims shape) {
@@ -362,7 +391,14 @@ void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref
     const float* pa = a.data + oa;
     const float* pb = b.data + ob;
     float* py = y + row * inner;
-    if (ia == 1 && ib == 1) {
+    const bool simd = inner >= kSimdBinaryRow;
+    if (simd && ia == 1 && ib == 1) {
+      kernels::binary_f32(kind, pa, pb, py, inner);
+    } else if (simd && ia == 1 && ib == 0) {
+      kernels::binary_scalar_f32(kind, pa, pb[0], /*b_is_rhs=*/true, py, inner);
+    } else if (simd && ia == 0 && ib == 1) {
+      kernels::binary_scalar_f32(kind, pb, pa[0], /*b_is_rhs=*/false, py, inner);
+    } else if (ia == 1 && ib == 1) {
       for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[i]);
     } else if (ia == 1 && ib == 0) {
       for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[0]);
@@ -387,13 +423,17 @@ void fast_binary(ref::BinaryOp op, ref::TensorRef<float> a, ref::TensorRef<float
                  ref::Dims y_shape) {
   switch (op) {
     case ref::BinaryOp::kAdd:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u + v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kAdd,
+                         [](float u, float v) { return u + v; });
     case ref::BinaryOp::kSub:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u - v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kSub,
+                         [](float u, float v) { return u - v; });
     case ref::BinaryOp::kMul:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u * v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kMul,
+                         [](float u, float v) { return u * v; });
     case ref::BinaryOp::kDiv:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u / v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kDiv,
+                         [](float u, float v) { return u / v; });
   }
   ref::binary(op, a, b, y, y_shape);
 }

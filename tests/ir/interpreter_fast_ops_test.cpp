@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "headsplit/ir/interpreter.h"
@@ -74,7 +75,8 @@ TEST(InterpreterFastOps, BinaryAndExpandAreBitIdenticalToReference) {
   for (int trial = 0; trial < 40; ++trial) {
     Shape y(4), a(4), b(4);
     for (size_t k = 0; k < 4; ++k) {
-      y[k] = 1 + static_cast<int64_t>(rng() % 4);
+      // The last axis up to 40: rows of the SIMD path (>= 16) with tails, and short ones.
+      y[k] = 1 + static_cast<int64_t>(rng() % (k == 3 ? 40 : 4));
       a[k] = rng() % 3 == 0 ? 1 : y[k];
       b[k] = rng() % 3 == 0 ? 1 : y[k];
     }
@@ -128,6 +130,37 @@ TEST(InterpreterFastOps, SoftmaxOfMaskedScoresMatchesReference) {
       EXPECT_EQ(fast[0].f[static_cast<size_t>(r * n + n - 1)], 0.f);
     }
   }
+}
+
+// Rows laid out as attention over a long cache: live columns [0, past), masked ones up to
+// n - t, live ones again at the end (the fast kernel divides only the runs of groups it did
+// not flush), plus a row with a NaN (divided whole) and a row with a single live column.
+// Bit-identical to the reference, NaN rows NaN in both.
+TEST(InterpreterFastOps, SoftmaxWithMaskedMiddleColumnsMatchesReference) {
+  std::mt19937 rng(5);
+  const int64_t n = 203, rows = 8;
+  Floats x = random_floats(rng, rows * n, 4);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t past = 5 * r + 1, t = r + 2;
+    for (int64_t j = past; j < n - t; ++j) x[static_cast<size_t>(r * n + j)] -= 255.f;
+  }
+  x[static_cast<size_t>(3 * n + 17)] = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t j = 1; j < n; ++j) x[static_cast<size_t>(5 * n + j)] = -300.f;
+  Graph g;
+  ValueId vx = input(g, "x", TensorType::f32({rows, n}));
+  g.set_outputs({emit(g, OpKind::kSoftmax, {vx}, {{"axis", int64_t{-1}}}, "p")});
+  const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({rows, n}, x)}};
+  const auto ref = run(g, in, KernelSet::kReference);
+  const auto fast = run(g, in, KernelSet::kFast);
+  for (size_t i = 0; i < ref[0].f.size(); ++i) {
+    const float a = ref[0].f[i], b = fast[0].f[i];
+    ASSERT_EQ(std::isnan(a), std::isnan(b)) << "element " << i;
+    if (!std::isnan(a)) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b)) << i;
+    }
+  }
+  EXPECT_TRUE(std::isnan(fast[0].f[static_cast<size_t>(3 * n)]));
+  EXPECT_EQ(fast[0].f[static_cast<size_t>(5 * n)], 1.f);
 }
 
 // Exponents in (-104, -87) give denormals in the reference and 0 in the fast kernel: the
