@@ -11,6 +11,10 @@
 #include <functional>
 #include <thread>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 namespace hs::frontend {
 
 namespace {
@@ -88,8 +92,8 @@ Status LlamaConfig::validate(std::string_view what) const {
     if (rope_scaling) {
       return errorf(ErrorKind::kInvalidArgument, "{}: both llama3 and longrope RoPE scaling", what);
     }
-    for (const auto& [key, list] : {std::pair{"short_factor", &s.short_factor},
-                                    std::pair{"long_factor", &s.long_factor}}) {
+    for (const auto& [key, list] :
+         {std::pair{"short_factor", &s.short_factor}, std::pair{"long_factor", &s.long_factor}}) {
       if (list->size() != half) {
         return errorf(ErrorKind::kInvalidArgument,
                       "{}: longrope {} has {} entries, expected rotary dims / 2 = {}", what, key,
@@ -132,7 +136,8 @@ Status LlamaConfig::validate(std::string_view what) const {
                   "least one such layer, and layers need a window)",
                   what, sliding_window, sliding_window_layers.size());
   }
-  if (!sliding_window_layers.empty() && (!(rope_local_theta > 0.0) || !std::isfinite(rope_local_theta))) {
+  if (!sliding_window_layers.empty() &&
+      (!(rope_local_theta > 0.0) || !std::isfinite(rope_local_theta))) {
     return errorf(ErrorKind::kInvalidArgument, "{}: rope_local_theta is {}, expected > 0", what,
                   rope_local_theta);
   }
@@ -173,8 +178,7 @@ bool LlamaConfig::is_sliding(int64_t layer) const {
 
 double longrope_default_attention_factor(int64_t max_seq_len, int64_t original) {
   const double s = static_cast<double>(max_seq_len) / static_cast<double>(original);
-  return s <= 1.0 ? 1.0
-                  : std::sqrt(1.0 + std::log(s) / std::log(static_cast<double>(original)));
+  return s <= 1.0 ? 1.0 : std::sqrt(1.0 + std::log(s) / std::log(static_cast<double>(original)));
 }
 
 std::string_view ffn_activation_name(FfnActivation act) {
@@ -309,8 +313,7 @@ Status LlamaModel::validate() const {
     if (expected[i].empty()) {
       if (!w.empty() || !w.shape.empty()) {
         return errorf(ErrorKind::kShape, "{}: {} is present with shape {} but the config says {}",
-                      what, named[i].name, shape_text(w.shape),
-                      absent_reason(named[i].name));
+                      what, named[i].name, shape_text(w.shape), absent_reason(named[i].name));
       }
       continue;
     }
@@ -394,6 +397,42 @@ uint16_t f32_to_f16(float value) {
   return sign | static_cast<uint16_t>(rounded >> 13);
 }
 
+namespace {
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HS_F16C_CONVERT 1
+// out[i] = f16_to_f32(src half i) for i below the returned count (a multiple of 8), with the
+// F16C conversion, which is exact for every finite and infinite half (subnormal halves are
+// normal floats) as f16_to_f32; groups of 8 holding an infinity or NaN (exponent all ones:
+// the instruction sets a NaN's quiet bit, f16_to_f32 keeps its bits) are converted by
+// f16_to_f32.
+__attribute__((target("avx,f16c"))) size_t f16_to_f32_f16c(const std::byte* src, size_t n,
+                                                           float* out) {
+  const __m128i exp_mask = _mm_set1_epi16(0x7c00);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, exp_mask), exp_mask)) != 0) {
+      for (size_t k = i; k < i + 8; ++k) {
+        uint16_t bits;
+        std::memcpy(&bits, src + 2 * k, 2);
+        out[k] = f16_to_f32(bits);
+      }
+      continue;
+    }
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(h));
+  }
+  return i;
+}
+
+bool has_f16c() {
+  static const bool f16c = __builtin_cpu_supports("f16c") != 0 && __builtin_cpu_supports("avx");
+  return f16c;
+}
+#endif
+
+}  // namespace
+
 Weight weight_from_stored(std::vector<int64_t> shape, StoredDType dtype, const BufferView& data) {
   const std::span<const std::byte> src = data.bytes();
   if (dtype == StoredDType::kF32 && reinterpret_cast<uintptr_t>(src.data()) % 4 == 0) {
@@ -405,7 +444,11 @@ Weight weight_from_stored(std::vector<int64_t> shape, StoredDType dtype, const B
   if (dtype == StoredDType::kF32) {
     std::memcpy(out, src.data(), n * 4);
   } else {
-    for (size_t i = 0; i < n; ++i) {
+    size_t i = 0;
+#if defined(HS_F16C_CONVERT)
+    if (dtype == StoredDType::kF16 && has_f16c()) i = f16_to_f32_f16c(src.data(), n, out);
+#endif
+    for (; i < n; ++i) {
       uint16_t bits;
       std::memcpy(&bits, src.data() + 2 * i, 2);
       out[i] = dtype == StoredDType::kF16 ? f16_to_f32(bits) : bf16_to_f32(bits);

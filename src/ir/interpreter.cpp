@@ -44,6 +44,41 @@ Tensor empty_tensor(const TensorType& type) {
   return t;
 }
 
+// Storage for n elements from `pool`: the pooled vector of least capacity in [n, 2n + slack]
+// (its first n elements hold stale values; growing its size zero-fills the new tail), else
+// a new zero-filled vector. Storage is reused only when it is not much larger than needed,
+// so a big buffer is not shrunk for a small tensor and then zero-filled again when grown.
+template <typename T>
+std::vector<T> take_storage(std::vector<std::vector<T>>& pool, size_t n) {
+  constexpr size_t kSlack = 1024;
+  size_t best = pool.size();
+  for (size_t k = 0; k < pool.size(); ++k) {
+    const size_t cap = pool[k].capacity();
+    if (cap >= n && cap <= 2 * n + kSlack && (best == pool.size() || cap < pool[best].capacity())) {
+      best = k;
+    }
+  }
+  std::vector<T> v;
+  if (best < pool.size()) {
+    v = std::move(pool[best]);
+    pool[best] = std::move(pool.back());
+    pool.pop_back();
+  }
+  v.resize(n);
+  return v;
+}
+
+// Returns storage to `pool` (bounded: past kMaxPooled vectors, it is freed instead).
+template <typename T>
+void give_storage(std::vector<std::vector<T>>& pool, std::vector<T>&& v) {
+  constexpr size_t kMaxPooled = 4096;
+  if (v.capacity() == 0 || pool.size() >= kMaxPooled) {
+    v = std::vector<T>();
+    return;
+  }
+  pool.push_back(std::move(v));
+}
+
 std::string node_label(const Graph& g, const Node& node) {
   return fmt::format("node '{}' ({})", g.value(node.outputs[0]).name, op_name(node.op));
 }
@@ -64,18 +99,18 @@ Operand constant_view(const Graph& g, ValueId id) {
           nullptr};
 }
 
-// A copy of an operand as a Tensor (graph outputs).
-Tensor to_tensor(const Operand& x) {
-  Tensor t;
+// t = a copy of operand x (graph outputs), reusing t's storage.
+void copy_to(const Operand& x, Tensor& t) {
   t.dtype = x.dtype;
   t.shape = *x.shape;
   const auto n = static_cast<size_t>(x.numel());
   if (x.dtype == DType::kF32) {
     t.f.assign(x.f, x.f + n);
+    t.i.clear();
   } else {
     t.i.assign(x.i, x.i + n);
+    t.f.clear();
   }
-  return t;
 }
 
 // Copy ops (reshape, (un)squeeze, (de)quantize) whose input dies at node n (last_use) take
@@ -224,11 +259,11 @@ Status Interpreter::prepare() {
   return {};
 }
 
-Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector<Tensor>& live,
-                                std::vector<const Tensor*>& env) const {
+Status Interpreter::bind_inputs(std::span<const InputView> inputs, std::vector<Tensor>& live,
+                                std::vector<Operand>& bound) const {
   const Graph& g = *graph_;
   std::vector<bool> given(static_cast<size_t>(g.num_values()), false);
-  for (const NamedTensor& named : inputs) {
+  for (const InputView& named : inputs) {
     const std::optional<ValueId> id = g.find_value(named.name);
     if (!id || !g.is_graph_input(*id)) {
       std::vector<std::string_view> names;
@@ -242,7 +277,8 @@ Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector
     }
     given[k] = true;
     const TensorType& type = g.type(*id);
-    const Tensor& t = named.tensor;
+    const InputView& t = named;
+    HS_CHECK(t.shape != nullptr, "interpreter: input view without a shape");
     const DType want = runtime_dtype(type);
     const bool kind_ok = t.dtype == want || (want == DType::kBool && t.dtype == DType::kI32);
     if (!kind_ok) {
@@ -250,15 +286,15 @@ Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector
                     named.name, dtype_name(t.dtype), type_str(type),
                     want == DType::kF32 ? "f32" : "i32");
     }
-    if (t.shape != type.shape) {
+    if (*t.shape != type.shape) {
       return errorf(ErrorKind::kShape, "input '{}' has shape {}, graph declares {}", named.name,
-                    shape_str(t.shape), shape_str(type.shape));
+                    shape_str(*t.shape), shape_str(type.shape));
     }
     const size_t held = want == DType::kF32 ? t.f.size() : t.i.size();
-    if (static_cast<int64_t>(held) != t.numel()) {
+    if (static_cast<int64_t>(held) != type.numel()) {
       return errorf(ErrorKind::kInvalidArgument,
                     "input '{}' of shape {} holds {} elements, expected {}", named.name,
-                    shape_str(t.shape), held, t.numel());
+                    shape_str(*t.shape), held, type.numel());
     }
     if (want == DType::kBool) {
       for (size_t e = 0; e < t.i.size(); ++e) {
@@ -269,10 +305,16 @@ Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector
         }
       }
     }
-    live[k] = t;
-    live[k].dtype = want;
-    if (options_.fake_quant) fake_quantize(type.quant, live[k]);
-    env[k] = &live[k];
+    if (options_.fake_quant && type.quant.is_quantized()) {  // a fake-quantized copy
+      Tensor& copy = live[k];
+      copy.dtype = want;
+      copy.shape = type.shape;
+      copy.f.assign(t.f.begin(), t.f.end());
+      fake_quantize(type.quant, copy);
+      bound[k] = Operand::of(copy);
+    } else {  // read in place
+      bound[k] = Operand{want, &type.shape, t.f.data(), t.i.data()};
+    }
   }
   for (ValueId v : g.inputs()) {
     if (!given[static_cast<size_t>(v)]) {
@@ -285,18 +327,25 @@ Status Interpreter::bind_inputs(std::span<const NamedTensor> inputs, std::vector
 
 Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs,
                                              const Observer& observer) {
+  std::vector<InputView> views;
+  views.reserve(inputs.size());
+  for (const NamedTensor& t : inputs) views.push_back(InputView::of(t));
+  std::vector<Tensor> results;
+  HS_TRY(run_into(views, results, observer));
+  return results;
+}
+
+Status Interpreter::run_into(std::span<const InputView> inputs, std::vector<Tensor>& outputs,
+                             const Observer& observer) {
   const Graph& g = *graph_;
   const detail::SerialKernelsScope serial(!options_.threaded_kernels);
   const auto n_values = static_cast<size_t>(g.num_values());
-  std::vector<Tensor> live(n_values);  // inputs and node outputs, by ValueId
-  std::vector<const Tensor*> bound(n_values, nullptr);
-  HS_TRY(bind_inputs(inputs, live, bound));
+  std::vector<Tensor> live(n_values);  // node outputs (and fake-quantized inputs), by ValueId
   std::vector<Operand> env(n_values);  // what each value reads from
+  HS_TRY(bind_inputs(inputs, live, env));
   for (size_t v = 0; v < n_values; ++v) {
     const auto id = static_cast<ValueId>(v);
-    if (bound[v] != nullptr) {
-      env[v] = Operand::of(*bound[v]);
-    } else if (g.value(id).is_constant()) {
+    if (env[v].shape == nullptr && g.value(id).is_constant()) {
       env[v] = viewable_constant(g, id) ? constant_view(g, id) : Operand::of(constants_[v]);
     }
   }
@@ -313,12 +362,35 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
       }
     }
   }
+  // Returns a tensor's storage to the pools.
+  auto recycle = [&](Tensor& t) {
+    give_storage(free_f_, std::move(t.f));
+    give_storage(free_i_, std::move(t.i));
+    t = Tensor{};
+  };
   // Frees a value after node n when n was its last reader (constants and outputs stay).
   auto release = [&](ValueId v, NodeId n) {
     const auto k = static_cast<size_t>(v);
     if (last_use[k] != n || g.value(v).is_constant()) return;
-    live[k] = Tensor{};
+    recycle(live[k]);
     env[k] = Operand{};
+  };
+  // Storage for node n's output, from the pools. Kernels write every element of their
+  // output except when an operand is empty (a matmul over K = 0 writes nothing, the
+  // result being zeros), so only then is the storage cleared.
+  auto allocate = [&](const TensorType& type, std::span<const Operand> operands, Tensor& y) {
+    y.dtype = runtime_dtype(type);
+    y.shape = type.shape;
+    const auto n = static_cast<size_t>(type.numel());
+    bool clear = false;
+    for (const Operand& x : operands) clear |= x.shape != nullptr && x.numel() == 0;
+    if (y.dtype == DType::kF32) {
+      y.f = take_storage(free_f_, n);
+      if (clear) std::fill(y.f.begin(), y.f.end(), 0.f);
+    } else {
+      y.i = take_storage(free_i_, n);
+      if (clear) std::fill(y.i.begin(), y.i.end(), 0);
+    }
   };
 
   std::vector<Operand> operands;
@@ -332,14 +404,15 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
     Tensor& y = live[static_cast<size_t>(out)];
     const ValueId source = plan.empty() ? detail::kNoValue : plan.source[static_cast<size_t>(n)];
     if (source != detail::kNoValue) {
-      y = empty_tensor(out_type);
-      HS_TRY_CTX(detail::run_repeat_kv_matmul(operands[0], env[static_cast<size_t>(source)],
-                                              g.type(node.inputs[1]).shape,
+      const Operand& x = env[static_cast<size_t>(source)];
+      const Operand fused[] = {operands[0], x};
+      allocate(out_type, fused, y);
+      HS_TRY_CTX(detail::run_repeat_kv_matmul(operands[0], x, g.type(node.inputs[1]).shape,
                                               plan.group[static_cast<size_t>(n)], y),
                  node_label(g, node));
       release(source, n);
     } else if (!take_input(g, last_use, node, n, out_type, live, y)) {
-      y = empty_tensor(out_type);
+      allocate(out_type, operands, y);
       HS_TRY_CTX(detail::run_node(node, operands, options_.kernels, y), node_label(g, node));
     }
     if (options_.fake_quant) fake_quantize(out_type.quant, y);
@@ -349,10 +422,24 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
     release(out, n);
   }
 
-  std::vector<Tensor> results;
-  results.reserve(g.outputs().size());
-  for (ValueId v : g.outputs()) results.push_back(to_tensor(env[static_cast<size_t>(v)]));
-  return results;
+  // Outputs: a node output held in `live` is swapped into its slot (no copy; the slot's old
+  // storage goes to the pools), anything else (inputs, constants, repeats) is copied.
+  const std::vector<ValueId>& outs = g.outputs();
+  outputs.resize(outs.size());
+  for (size_t j = 0; j < outs.size(); ++j) {
+    const auto k = static_cast<size_t>(outs[j]);
+    Tensor& held = live[k];
+    const bool own = held.dtype == DType::kF32 ? !held.f.empty() && env[k].f == held.f.data()
+                                               : !held.i.empty() && env[k].i == held.i.data();
+    if (own) {
+      std::swap(outputs[j], held);
+      env[k] = Operand::of(outputs[j]);  // a repeated output copies from here
+      recycle(held);
+    } else {
+      copy_to(env[k], outputs[j]);
+    }
+  }
+  return ok_status();
 }
 
 Result<std::vector<Tensor>> run_graph(const Graph& graph, std::span<const NamedTensor> inputs,

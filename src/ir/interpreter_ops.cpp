@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/kernels/thread_pool.h"
 
@@ -128,6 +130,7 @@ int64_t broadcast_matrix(ref::Dims shape, ref::Dims out, int64_t i) {
 struct MatrixScratch {
   std::vector<float> a, b, y;
   std::vector<int64_t> keep;
+  std::vector<std::pair<int64_t, int64_t>> runs;  // keep as [begin, end) runs (usually 1-2)
   std::vector<int32_t> a_bits;  // [K]: OR over m of |a[m, k]|'s bits (0: column all zero)
   // Of the b last seen (the GQA heads of one KV head share it), computed when first needed:
   const float* b_seen = nullptr;
@@ -151,6 +154,18 @@ Status plain_matrix_matmul(const float* a, const float* b, float* y, int64_t M, 
   const kernels::MatmulShape shape{N, M, K, kernels::ActLayout::kChannelMajor};
   return kernels::matmul_f32(shape, span_of(b, K * N), {span_of(a, M * K), {}},
                              {y, static_cast<size_t>(M * N)}, fast_pool(M, N, K));
+}
+
+// s.runs = s.keep (increasing) as maximal runs of consecutive indices.
+void keep_runs(MatrixScratch& s) {
+  s.runs.clear();
+  for (int64_t v : s.keep) {
+    if (!s.runs.empty() && s.runs.back().second == v) {
+      ++s.runs.back().second;
+    } else {
+      s.runs.emplace_back(v, v + 1);
+    }
+  }
 }
 
 Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_t K, int64_t N,
@@ -180,13 +195,20 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
   }
   const auto kept = static_cast<int64_t>(s.keep.size());
   if (kept * 4 <= K * 3) {  // worth gathering: at least a quarter of the inputs dropped
+    // a[:, keep] and b[keep, :] copied run by run (the live cache slots: one or two runs); b
+    // is read in place when keep is one run.
+    keep_runs(s);
     s.a.resize(static_cast<size_t>(M * kept));
-    s.b.resize(static_cast<size_t>(kept * N));
-    for (int64_t i = 0; i < kept; ++i) {
-      const int64_t k = s.keep[static_cast<size_t>(i)];
-      for (int64_t m = 0; m < M; ++m) s.a[static_cast<size_t>(m * kept + i)] = a[m * K + k];
-      std::copy(b + k * N, b + (k + 1) * N, s.b.begin() + i * N);
+    for (int64_t m = 0; m < M; ++m) {
+      float* dst = s.a.data() + m * kept;
+      for (const auto& [begin, end] : s.runs) dst = std::copy(a + m * K + begin, a + m * K + end, dst);
     }
+    if (s.runs.size() == 1) {
+      return plain_matrix_matmul(s.a.data(), b + s.runs[0].first * N, y, M, kept, N);
+    }
+    s.b.resize(static_cast<size_t>(kept * N));
+    float* dst = s.b.data();
+    for (const auto& [begin, end] : s.runs) dst = std::copy(b + begin * N, b + end * N, dst);
     return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
   }
   // Zero columns of b, when a is finite.
@@ -212,17 +234,25 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
     }
   }
   const auto cols = static_cast<int64_t>(s.keep.size());
+  keep_runs(s);
   s.b.resize(static_cast<size_t>(K * cols));
   s.y.resize(static_cast<size_t>(M * cols));
   for (int64_t k = 0; k < K; ++k) {
-    for (int64_t i = 0; i < cols; ++i)
-      s.b[static_cast<size_t>(k * cols + i)] = b[k * N + s.keep[static_cast<size_t>(i)]];
+    float* dst = s.b.data() + k * cols;
+    for (const auto& [begin, end] : s.runs) dst = std::copy(b + k * N + begin, b + k * N + end, dst);
   }
   HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
-  std::fill(y, y + M * N, 0.f);
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t i = 0; i < cols; ++i)
-      y[m * N + s.keep[static_cast<size_t>(i)]] = s.y[static_cast<size_t>(m * cols + i)];
+  for (int64_t m = 0; m < M; ++m) {  // y row: the multiplied runs, +0 between them
+    const float* src = s.y.data() + m * cols;
+    float* row = y + m * N;
+    int64_t done = 0;
+    for (const auto& [begin, end] : s.runs) {
+      std::fill(row + done, row + begin, 0.f);
+      std::copy(src, src + (end - begin), row + begin);
+      src += end - begin;
+      done = end;
+    }
+    std::fill(row + done, row + N, 0.f);
   }
   return {};
 }
@@ -260,6 +290,8 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     return;
   }
   HS_CHECK(d.n >= 1, "softmax: empty axis");
+  // flushed[g]: the group of 4 columns from 4g stored zeros (all four exponents flushed).
+  std::vector<uint8_t> flushed(static_cast<size_t>(d.n / 4), 0);
   for (int64_t o = 0; o < d.outer; ++o) {
     const float* xr = x + o * d.n;
     float* yr = y + o * d.n;
@@ -285,6 +317,7 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     for (; j + 4 <= d.n; j += 4) {
       const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
       const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
+      flushed[static_cast<size_t>(j / 4)] = live == 0 ? 1 : 0;
       if (live == 0) {
         _mm_storeu_ps(yr + j, _mm_setzero_ps());
         continue;
@@ -304,13 +337,38 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
       yr[j] = e;
       s += e;
     }
-    for (j = 0; j < d.n; ++j) yr[j] = yr[j] / s;
+    j = 0;
+#if defined(__SSE2__)
+    // The division, in runs of groups that were not flushed (SIMD, one division per element);
+    // a flushed group keeps its zeros: 0 / s = +0, as s >= 1 (the max's term is exp(0) = 1,
+    // the others in [0, 1], so s is finite) unless the row has a NaN, which divides all.
+    if (!std::isnan(s)) {
+      const int64_t groups = d.n / 4;
+      for (int64_t g = 0; g < groups;) {
+        if (flushed[static_cast<size_t>(g)] != 0) {
+          ++g;
+          continue;
+        }
+        int64_t end = g + 1;
+        while (end < groups && flushed[static_cast<size_t>(end)] == 0) ++end;
+        kernels::binary_scalar_f32(kernels::BinaryKind::kDiv, yr + 4 * g, s, /*b_is_rhs=*/true,
+                                   yr + 4 * g, 4 * (end - g));
+        g = end;
+      }
+      j = 4 * groups;
+    }
+#endif
+    for (; j < d.n; ++j) yr[j] = yr[j] / s;
   }
 }
 
+// Rows at least this long go to the SIMD kernels of kernels/elementwise.h (one float op per
+// element, as the loops below: bit-identical); shorter ones stay inline.
+constexpr int64_t kSimdBinaryRow = 16;
+
 template <typename F>
 void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref::Dims y_shape,
-                 F f) {
+                 kernels::BinaryKind kind, F f) {
   const size_t r = y_shape.size();
   // Element strides of a and b over y's axes (0 on broadcast axes), right-aligned.
   auto strides = [&](ref::Dims shape) {
@@ -333,7 +391,14 @@ void binary_rows(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, ref
     const float* pa = a.data + oa;
     const float* pb = b.data + ob;
     float* py = y + row * inner;
-    if (ia == 1 && ib == 1) {
+    const bool simd = inner >= kSimdBinaryRow;
+    if (simd && ia == 1 && ib == 1) {
+      kernels::binary_f32(kind, pa, pb, py, inner);
+    } else if (simd && ia == 1 && ib == 0) {
+      kernels::binary_scalar_f32(kind, pa, pb[0], /*b_is_rhs=*/true, py, inner);
+    } else if (simd && ia == 0 && ib == 1) {
+      kernels::binary_scalar_f32(kind, pb, pa[0], /*b_is_rhs=*/false, py, inner);
+    } else if (ia == 1 && ib == 1) {
       for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[i]);
     } else if (ia == 1 && ib == 0) {
       for (int64_t i = 0; i < inner; ++i) py[i] = f(pa[i], pb[0]);
@@ -358,13 +423,17 @@ void fast_binary(ref::BinaryOp op, ref::TensorRef<float> a, ref::TensorRef<float
                  ref::Dims y_shape) {
   switch (op) {
     case ref::BinaryOp::kAdd:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u + v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kAdd,
+                         [](float u, float v) { return u + v; });
     case ref::BinaryOp::kSub:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u - v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kSub,
+                         [](float u, float v) { return u - v; });
     case ref::BinaryOp::kMul:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u * v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kMul,
+                         [](float u, float v) { return u * v; });
     case ref::BinaryOp::kDiv:
-      return binary_rows(a, b, y, y_shape, [](float u, float v) { return u / v; });
+      return binary_rows(a, b, y, y_shape, kernels::BinaryKind::kDiv,
+                         [](float u, float v) { return u / v; });
   }
   ref::binary(op, a, b, y, y_shape);
 }

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 
@@ -18,6 +19,8 @@ struct GraphStepModel::Run {
   opset::StepIo io;
   std::optional<ir::Interpreter> interpreter;
   std::vector<ir::NamedTensor> inputs;  // graph.inputs() order; shapes fixed, data per step
+  std::vector<ir::InputView> views;     // per step: `inputs`, or an f32 cache read in place
+  std::vector<ir::Tensor> outputs;      // graph outputs of the last step (storage reused)
   ir::Interpreter::Observer observer;
 };
 
@@ -120,12 +123,23 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
     HS_ASSIGN_OR_RETURN(ir::Interpreter interpreter,
                         ir::Interpreter::create(*run->graph, options.interpreter));
     run->interpreter.emplace(std::move(interpreter));
+    // f32 caches are read in place from the KvManager (step): their tensors get a shape but
+    // no data (filled only if a buffer is ever misaligned).
+    std::vector<bool> in_place(run->graph->inputs().size(), false);
+    if (runner::kv_element_of(run->io.cache_dtype) == KvElement::kF32) {
+      for (const opset::CacheSlot& s : run->io.slots) in_place[s.k_in] = in_place[s.v_in] = true;
+    }
     for (ir::ValueId id : run->graph->inputs()) {
       const ir::TensorType& type = run->graph->type(id);
       const auto n = static_cast<size_t>(type.numel());
-      ir::Tensor t = type.dtype == ir::DType::kI32
-                         ? ir::Tensor::from_i32(type.shape, std::vector<int32_t>(n))
-                         : ir::Tensor::zeros_f32(type.shape);
+      ir::Tensor t;
+      if (type.dtype == ir::DType::kI32) {
+        t = ir::Tensor::from_i32(type.shape, std::vector<int32_t>(n));
+      } else if (in_place[run->inputs.size()]) {
+        t = ir::Tensor::from_f32(type.shape, {});
+      } else {
+        t = ir::Tensor::zeros_f32(type.shape);
+      }
       run->inputs.push_back({run->graph->value(id).name, std::move(t)});
     }
     ar_lens.push_back(run->io.dims.ar_len);
@@ -133,10 +147,10 @@ Result<std::unique_ptr<GraphStepModel>> GraphStepModel::create(
   }
   model->layout_ = model->runs_.front()->io.dims.layout;
   model->info_ = runner::step_model_info(model->runs_.front()->io, std::move(ar_lens));
-  HS_ASSIGN_OR_RETURN(model->info_.sliding_window,
-                      runner::check_sliding_window(
-                          model->runs_.front()->io, options.sliding_window,
-                          fmt::format("graph '{}'", model->runs_.front()->graph->name())));
+  HS_ASSIGN_OR_RETURN(
+      model->info_.sliding_window,
+      runner::check_sliding_window(model->runs_.front()->io, options.sliding_window,
+                                   fmt::format("graph '{}'", model->runs_.front()->graph->name())));
   return model;
 }
 
@@ -186,20 +200,35 @@ Status GraphStepModel::step(int64_t ar_len, std::span<const int32_t> tokens,
     std::vector<float>& wm = in[io.window_mask].tensor.f;
     for (size_t i = 0; i < wm.size(); ++i) wm[i] = mask_value(mask[m.size() + i], io.mask_quant);
   }
+  auto& views = run->views;
+  views.clear();
+  for (const ir::NamedTensor& t : in) views.push_back(ir::InputView::of(t));
+  // A cache input: an f32 cache is read in place from the KvManager buffer, u8/u16 ones are
+  // decoded into the input tensor. Head g of a per-head layout is the g-th block of
+  // numel(slot tensor) elements.
+  auto bind_cache = [&](size_t input, std::span<const std::byte> buffer, int64_t head,
+                        const ir::QuantParams& q) {
+    const ir::Tensor& t = in[input].tensor;
+    const auto count = static_cast<size_t>(t.numel());
+    const std::span<const std::byte> src =
+        buffer.subspan(static_cast<size_t>(head) * count * es, count * es);
+    if (element == KvElement::kF32 &&
+        reinterpret_cast<uintptr_t>(src.data()) % alignof(float) == 0) {
+      views[input].f = {reinterpret_cast<const float*>(src.data()), count};
+    } else {
+      std::vector<float>& f = in[input].tensor.f;
+      f.resize(count);
+      decode_cache(src, element, q, f);
+      views[input].f = f;
+    }
+  };
   for (const opset::CacheSlot& s : io.slots) {
-    // Head g of a per-head layout is the g-th block of numel(slot tensor) elements.
-    std::vector<float>& kf = in[s.k_in].tensor.f;
-    std::vector<float>& vf = in[s.v_in].tensor.f;
-    decode_cache(
-        kv.k_in(s.layer).subspan(static_cast<size_t>(s.head) * kf.size() * es, kf.size() * es),
-        element, s.k_quant, kf);
-    decode_cache(
-        kv.v_in(s.layer).subspan(static_cast<size_t>(s.head) * vf.size() * es, vf.size() * es),
-        element, s.v_quant, vf);
+    bind_cache(s.k_in, kv.k_in(s.layer), s.head, s.k_quant);
+    bind_cache(s.v_in, kv.v_in(s.layer), s.head, s.v_quant);
   }
 
-  HS_ASSIGN_OR_RETURN(std::vector<ir::Tensor> out,
-                      run->interpreter->run(run->inputs, run->observer));
+  std::vector<ir::Tensor>& out = run->outputs;
+  HS_TRY(run->interpreter->run_into(views, out, run->observer));
 
   // Outputs.
   const std::vector<float>& lf = out[io.logits].f;

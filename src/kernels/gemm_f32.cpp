@@ -83,6 +83,7 @@ Status DotF32(const MatmulCall& c, const float* w) {
 
 // Weight tiles straight from W[N,K].
 struct F32Rows {
+  static constexpr bool kInPlace = true;  // tiles are W's rows (PanelRows prefetches them)
   const float* w;
   size_t k;
   const float* Tile(size_t n0, size_t /*rows*/, size_t k0, size_t /*kc*/, size_t* ldw) const {

@@ -6,10 +6,13 @@
 // tile of R <= 6 weight rows × Lp tokens accumulates
 //   c[r][j] += w[r][pos] * panels[p][pos][j]     (one broadcast, two FMAs per r and pos)
 // in increasing pos. Loops: m blocks of kMc tokens › n blocks of kNc rows › k blocks of kKc ›
-// 6-row tiles (weights fetched or staged here) › panels; the k-block partial sums live in `ctile`
-// [kNc][kMc] (exact float stores, so each element still sees one FMA chain), written to y (+ bias)
-// after the last k block. Weight rows come from a Source: W itself (f32) or a staged float tile
-// (int8/int4).
+// tiles of <= 6 rows (balanced heights; weights fetched or staged here) › panels; the k-block
+// partial sums live in `ctile` [kNc][kMc] (exact float stores, so each element still sees one
+// FMA chain), written to y (+ bias) after the last k block. Weight rows come from a Source: W
+// itself (f32: the next tile's rows are prefetched while a tile computes, so the weights stream
+// from memory without stalls at M = 32, where each weight is used only 32 times) or a staged
+// float tile (int8/int4). The tiling and prefetching never change which products an element
+// sums or their order.
 #if defined(HS_KERNELS_MATMUL_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef HS_KERNELS_MATMUL_INL_H_
 #undef HS_KERNELS_MATMUL_INL_H_
@@ -20,6 +23,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "matmul_internal.h"
 
@@ -48,6 +52,16 @@ inline void PackPanels(const MatmulCall& c, KOrder order, float* HWY_RESTRICT pa
     float* panel = panels + p * c.k * lp;  // [K][Lp]
     const size_t m0 = p * lp, valid = std::min(lp, c.m - m0);
     if (c.layout == ActLayout::kChannelMajor) {
+      if (valid == lp) {  // a full panel: two vector copies per input
+        const DF d;
+        const size_t lanes = hn::Lanes(d);
+        for (size_t pos = 0; pos < c.k; ++pos) {
+          const float* src = c.x + detail::source_k(order, pos, kg) * c.m + m0;
+          hn::Store(hn::LoadU(d, src), d, panel + pos * lp);
+          hn::Store(hn::LoadU(d, src + lanes), d, panel + pos * lp + lanes);
+        }
+        continue;
+      }
       for (size_t pos = 0; pos < c.k; ++pos) {
         const float* src = c.x + detail::source_k(order, pos, kg) * c.m + m0;
         std::memcpy(panel + pos * lp, src, valid * sizeof(float));
@@ -87,9 +101,12 @@ HWY_INLINE void StoreY(const MatmulCall& c, size_t m, size_t n, float v) {
 enum class Accumulate : uint8_t { kStart, kContinue };
 
 // c[r][0, Lp) (+)= sum over pos < kc of w[r * ldw + pos] * b[pos][0, Lp), r < R.
+// pf: the next weight tile's first pf_rows rows (same ldw, pf_kc inputs each), prefetched one
+// cache line per row every 16 positions, so that they arrive while this tile computes.
 template <size_t R>
 HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT b,
-                           size_t kc, float* HWY_RESTRICT c, size_t ldc, Accumulate mode) {
+                           size_t kc, float* HWY_RESTRICT c, size_t ldc, Accumulate mode,
+                           const float* pf, size_t pf_rows, size_t pf_kc) {
   const DF d;
   const size_t lanes = hn::Lanes(d), lp = 2 * lanes;
   VF a0[R], a1[R];
@@ -97,13 +114,20 @@ HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float*
     a0[r] = mode == Accumulate::kStart ? hn::Zero(d) : hn::LoadU(d, c + r * ldc);
     a1[r] = mode == Accumulate::kStart ? hn::Zero(d) : hn::LoadU(d, c + r * ldc + lanes);
   }
-  for (size_t pos = 0; pos < kc; ++pos) {
-    const VF b0 = hn::Load(d, b + pos * lp);
-    const VF b1 = hn::Load(d, b + pos * lp + lanes);
-    for (size_t r = 0; r < R; ++r) {
-      const VF wr = hn::Set(d, w[r * ldw + pos]);
-      a0[r] = hn::MulAdd(wr, b0, a0[r]);
-      a1[r] = hn::MulAdd(wr, b1, a1[r]);
+  constexpr size_t kLine = 16;  // floats per 64-byte cache line
+  for (size_t p0 = 0; p0 < kc; p0 += kLine) {
+    if (p0 < pf_kc) {
+      for (size_t r = 0; r < pf_rows; ++r) hwy::Prefetch(pf + r * ldw + p0);
+    }
+    const size_t p1 = std::min(kc, p0 + kLine);
+    for (size_t pos = p0; pos < p1; ++pos) {
+      const VF b0 = hn::Load(d, b + pos * lp);
+      const VF b1 = hn::Load(d, b + pos * lp + lanes);
+      for (size_t r = 0; r < R; ++r) {
+        const VF wr = hn::Set(d, w[r * ldw + pos]);
+        a0[r] = hn::MulAdd(wr, b0, a0[r]);
+        a1[r] = hn::MulAdd(wr, b1, a1[r]);
+      }
     }
   }
   for (size_t r = 0; r < R; ++r) {
@@ -113,15 +137,16 @@ HWY_INLINE void PanelTileR(const float* HWY_RESTRICT w, size_t ldw, const float*
 }
 
 inline void PanelTile(size_t rows, const float* w, size_t ldw, const float* b, size_t kc, float* c,
-                      size_t ldc, Accumulate mode) {
+                      size_t ldc, Accumulate mode, const float* pf, size_t pf_rows,
+                      size_t pf_kc) {
   static_assert(detail::kMr == 6, "PanelTile handles up to 6 rows");
   switch (rows) {
-    case 6: return PanelTileR<6>(w, ldw, b, kc, c, ldc, mode);
-    case 5: return PanelTileR<5>(w, ldw, b, kc, c, ldc, mode);
-    case 4: return PanelTileR<4>(w, ldw, b, kc, c, ldc, mode);
-    case 3: return PanelTileR<3>(w, ldw, b, kc, c, ldc, mode);
-    case 2: return PanelTileR<2>(w, ldw, b, kc, c, ldc, mode);
-    default: return PanelTileR<1>(w, ldw, b, kc, c, ldc, mode);
+    case 6: return PanelTileR<6>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 5: return PanelTileR<5>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 4: return PanelTileR<4>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 3: return PanelTileR<3>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    case 2: return PanelTileR<2>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
+    default: return PanelTileR<1>(w, ldw, b, kc, c, ldc, mode, pf, pf_rows, pf_kc);
   }
 }
 
@@ -163,14 +188,34 @@ void PanelRows(const MatmulCall& c, const float* panels, Source& src, float* cti
       for (size_t k0 = 0; k0 < c.k; k0 += kKc) {
         const size_t kc = std::min(kKc, c.k - k0);
         const Accumulate mode = k0 == 0 ? Accumulate::kStart : Accumulate::kContinue;
-        for (size_t i = 0; i < rows; i += kMr) {
-          const size_t r = std::min(kMr, rows - i);
+        // ceil(rows / kMr) tiles of balanced heights (32 rows: 6 6 5 5 5 5, not 6 6 6 6 6 2),
+        // so a short last tile does not leave the FMA pipes waiting on too few chains.
+        const size_t tiles = (rows + kMr - 1) / kMr;
+        for (size_t t = 0, i = 0; t < tiles; ++t) {
+          const size_t r = rows / tiles + (t < rows % tiles ? 1 : 0);
           size_t ldw = 0;
           const float* wt = src.Tile(n0 + i, r, k0, kc, &ldw);
+          // The next tile's rows (in loop order) when the source reads W in place.
+          const float* pf = nullptr;
+          size_t pf_rows = 0, pf_kc = 0;
+          if constexpr (Source::kInPlace) {
+            size_t nn = n0 + i + r, nk = k0, unused = 0;
+            if (t + 1 == tiles) {
+              nn = n0;
+              nk = k0 + kc;
+              if (nk >= c.k) nn = n0 + kNc, nk = 0;
+            }
+            if (nn < n_end) {
+              pf = src.Tile(nn, 1, nk, 1, &unused);
+              pf_rows = std::min(kMr, n_end - nn);
+              pf_kc = std::min(kKc, c.k - nk);
+            }
+          }
           for (size_t q = 0; q < np; ++q) {
             PanelTile(r, wt, ldw, panels + ((p0 + q) * c.k + k0) * lp, kc, ctile + i * ldc + q * lp,
-                      ldc, mode);
+                      ldc, mode, pf, q == 0 ? pf_rows : 0, pf_kc);
           }
+          i += r;
         }
       }
       WriteTile(c, ctile, ldc, n0, rows, m0, m_count);

@@ -162,6 +162,7 @@ Status DotI4(const MatmulCall& c, const QWeightsCall& q, KOrder order) {
 
 // Staged float tiles s * Wq in the packing order of the panels.
 struct Int4Stage {
+  static constexpr bool kInPlace = false;  // tiles are staged (no prefetch of W rows)
   const MatmulCall* c;
   const QWeightsCall* q;
   KOrder order;

@@ -144,6 +144,7 @@ HWY_INLINE void StageSpanI8(const int8_t* HWY_RESTRICT w, size_t count, float s,
 
 // Staged float tiles s * Wq for the panel path.
 struct Int8Stage {
+  static constexpr bool kInPlace = false;  // tiles are staged (no prefetch of W rows)
   const MatmulCall* c;
   const QWeightsCall* q;
   float* stage;  // [kMr][kKc]

@@ -1,12 +1,51 @@
 // Reference layout kernels: transpose, slice, concat, expand and gather. They move elements
 // without arithmetic, so one template serves float tensors and int32 (i32/bool) tensors.
 #include <algorithm>
+#include <cstdint>
+
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
 
 #include "ref_shape.h"
 
 namespace hs::kernels::ref {
 
 namespace {
+
+// ym[r, q] = xm[q * sq + r] for r < R, q < Q: a matrix whose rows are x's columns (x read
+// along r, y written along q), for 4-byte elements (moved as bits). Column chunks of 64 q
+// (all R rows each: the 64 x lines are used whole before the next chunk), inside them 4 x 4
+// blocks transposed in SSE2 registers; the partial blocks element by element.
+void transpose_unit_rows(const uint32_t* xm, int64_t sq, uint32_t* ym, int64_t R, int64_t Q) {
+  constexpr int64_t kTq = 64;
+  for (int64_t q0 = 0; q0 < Q; q0 += kTq) {
+    const int64_t q1 = std::min(Q, q0 + kTq);
+    int64_t r = 0;
+#if defined(__SSE2__)
+    for (; r + 4 <= R; r += 4) {
+      int64_t q = q0;
+      for (; q + 4 <= q1; q += 4) {
+        const float* xs = reinterpret_cast<const float*>(xm + q * sq + r);
+        __m128 a = _mm_loadu_ps(xs), b = _mm_loadu_ps(xs + sq), c = _mm_loadu_ps(xs + 2 * sq),
+               d = _mm_loadu_ps(xs + 3 * sq);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        float* ys = reinterpret_cast<float*>(ym + r * Q + q);
+        _mm_storeu_ps(ys, a);
+        _mm_storeu_ps(ys + Q, b);
+        _mm_storeu_ps(ys + 2 * Q, c);
+        _mm_storeu_ps(ys + 3 * Q, d);
+      }
+      for (; q < q1; ++q) {
+        for (int64_t k = 0; k < 4; ++k) ym[(r + k) * Q + q] = xm[q * sq + r + k];
+      }
+    }
+#endif
+    for (; r < R; ++r) {
+      for (int64_t q = q0; q < q1; ++q) ym[r * Q + q] = xm[q * sq + r];
+    }
+  }
+}
 
 template <typename T>
 void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
@@ -21,7 +60,26 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
     y_shape[i] = x.shape[p];
     strides[0][i] = x_strides[p];  // stepping y's axis i steps x's axis perm[i]
   }
-  if (rank < 2) {
+  // Axes of size 1 move nothing: dropped, so the last two axes below are real ones (logits
+  // [1,V,1,T] -> [1,T,1,V] is then the [V,T] -> [T,V] matrix transpose, in tiles, instead
+  // of T strided passes over all of x). Elements are copied, so any order gives the same y.
+  size_t kept = 0;
+  for (size_t i = 0; i < rank; ++i) {
+    if (y_shape[i] == 1) continue;
+    y_shape[kept] = y_shape[i];
+    strides[0][kept] = strides[0][i];
+    ++kept;
+  }
+  if (kept < rank) {
+    if (kept == 0) {  // one element (every axis has size 1)
+      y[0] = x.data[0];
+      return;
+    }
+    y_shape.resize(kept);
+    strides[0].resize(kept);
+  }
+  const size_t rank_y = kept;
+  if (rank_y < 2) {
     detail::for_each_strided(y_shape, strides, [&](int64_t i, const std::array<int64_t, 1>& off) {
       y[i] = x.data[off[0]];
     });
@@ -30,11 +88,11 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
   // y as outer matrices [R, Q] (its last two axes), each read from x with strides sr, sq:
   // an odometer over the outer axes, then the matrix in 8 x 64 tiles (both x and y are read
   // or written in runs of the tile, whichever of them is the strided one).
-  const int64_t R = y_shape[rank - 2], Q = y_shape[rank - 1];
-  const int64_t sr = strides[0][rank - 2], sq = strides[0][rank - 1];
+  const int64_t R = y_shape[rank_y - 2], Q = y_shape[rank_y - 1];
+  const int64_t sr = strides[0][rank_y - 2], sq = strides[0][rank_y - 1];
   int64_t outer = 1;
-  for (size_t i = 0; i + 2 < rank; ++i) outer *= y_shape[i];
-  std::vector<int64_t> idx(rank - 2, 0);
+  for (size_t i = 0; i + 2 < rank_y; ++i) outer *= y_shape[i];
+  std::vector<int64_t> idx(rank_y - 2, 0);
   int64_t base = 0;
   constexpr int64_t kTr = 8, kTq = 64;
   for (int64_t o = 0; o < outer; ++o) {
@@ -42,6 +100,9 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
     const T* xm = x.data + base;
     if (sq == 1) {
       for (int64_t r = 0; r < R; ++r) std::copy(xm + r * sr, xm + r * sr + Q, ym + r * Q);
+    } else if (sizeof(T) == 4 && sr == 1) {
+      transpose_unit_rows(reinterpret_cast<const uint32_t*>(xm), sq,
+                          reinterpret_cast<uint32_t*>(ym), R, Q);
     } else {
       for (int64_t r0 = 0; r0 < R; r0 += kTr) {
         const int64_t r1 = std::min(R, r0 + kTr);
@@ -53,7 +114,7 @@ void transpose_impl(TensorRef<T> x, Dims perm, T* y) {
         }
       }
     }
-    for (size_t k = rank - 2; k-- > 0;) {  // next outer matrix
+    for (size_t k = rank_y - 2; k-- > 0;) {  // next outer matrix
       base += strides[0][k];
       if (++idx[k] < y_shape[k]) break;
       base -= strides[0][k] * y_shape[k];

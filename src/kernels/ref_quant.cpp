@@ -5,6 +5,10 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "headsplit/kernels/quant.h"
 #include "ref_shape.h"
 
@@ -140,6 +144,35 @@ inline int32_t quantize_int(float x, float scale, int32_t zero_point, int32_t qm
   return static_cast<int32_t>(q);
 }
 
+#if defined(__SSE2__)
+// quantize_int on 4 lanes with the same float operations (division, truncation, the
+// exact fraction, comparisons, + zero_point, clamps: each correctly rounded per lane, so
+// every lane gives quantize_int's integer; branch-free, where the scalar rounding branches
+// mispredict on weights). Lanes of |v| >= 2^23 or NaN compute a garbage truncation that the
+// blend discards, as the scalar code never computes it.
+inline __m128i quantize_int4(__m128 x, __m128 scale, __m128 zp, __m128 qmin, __m128 qmax) {
+  const __m128 v = _mm_div_ps(x, scale);
+  const __m128 abs_v = _mm_and_ps(v, _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)));
+  const __m128 small = _mm_cmplt_ps(abs_v, _mm_set1_ps(8388608.f));  // false for NaN
+  const __m128i t = _mm_cvttps_epi32(v);
+  const __m128 f = _mm_sub_ps(v, _mm_cvtepi32_ps(t));
+  const __m128 odd =
+      _mm_castsi128_ps(_mm_cmpeq_epi32(_mm_and_si128(t, _mm_set1_epi32(1)), _mm_set1_epi32(1)));
+  const __m128 half = _mm_set1_ps(0.5f), neg_half = _mm_set1_ps(-0.5f);
+  const __m128 up = _mm_or_ps(_mm_cmpgt_ps(f, half), _mm_and_ps(_mm_cmpeq_ps(f, half), odd));
+  const __m128 down =
+      _mm_or_ps(_mm_cmplt_ps(f, neg_half), _mm_and_ps(_mm_cmpeq_ps(f, neg_half), odd));
+  // Masks are -1 where set: n = t + up - down.
+  const __m128i n = _mm_add_epi32(_mm_sub_epi32(t, _mm_castps_si128(up)), _mm_castps_si128(down));
+  const __m128 r = _mm_or_ps(_mm_and_ps(small, _mm_cvtepi32_ps(n)), _mm_andnot_ps(small, v));
+  __m128 q = _mm_add_ps(r, zp);
+  const __m128 ge = _mm_cmpge_ps(q, qmin);  // false for NaN: qmin
+  q = _mm_or_ps(_mm_and_ps(ge, q), _mm_andnot_ps(ge, qmin));
+  q = _mm_min_ps(q, qmax);  // q > qmax: qmax (q is not NaN here)
+  return _mm_cvttps_epi32(q);
+}
+#endif
+
 }  // namespace
 
 void fake_quantize(float* x, Dims shape, const QuantParams& q) {
@@ -162,6 +195,17 @@ void quantize(const float* x, Dims shape, const QuantParams& q, DType storage, s
     const float scale = q.scales[static_cast<size_t>(p)];
     const int32_t zp = zero_point(q, p);
     auto run = [&]<typename S>() {
+#if defined(__SSE2__)
+      const __m128 scale4 = _mm_set1_ps(scale), zp4 = _mm_set1_ps(static_cast<float>(zp));
+      const __m128 qmin4 = _mm_set1_ps(static_cast<float>(q.qmin));
+      const __m128 qmax4 = _mm_set1_ps(static_cast<float>(q.qmax));
+      alignas(16) int32_t lanes[4];
+      for (; i + 4 <= end; i += 4) {
+        _mm_store_si128(reinterpret_cast<__m128i*>(lanes),
+                        quantize_int4(_mm_loadu_ps(x + i), scale4, zp4, qmin4, qmax4));
+        for (int64_t l = 0; l < 4; ++l) store<S>(out, i + l, lanes[l]);
+      }
+#endif
       for (; i < end; ++i) store<S>(out, i, quantize_int(x[i], scale, zp, q.qmin, q.qmax));
     };
     switch (storage) {

@@ -19,6 +19,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "headsplit/irexec/graph_step_model.h"
 #include "headsplit/support/progress.h"
@@ -31,7 +34,49 @@ namespace {
 // observers see every activation of every step, so this loop is a visible part of calibration.
 // Same result as Range::observe (min/max of the values, NaN when one is NaN) up to the sign
 // of a zero extreme (-0 vs +0, which give equal params).
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HS_OBSERVE_AVX2 1
+// observe_fast's loop on 8-lane registers (32 values per iteration), for CPUs with AVX2.
+__attribute__((target("avx2"))) void observe_avx2(quant::Range& r, std::span<const float> values) {
+  const size_t n = values.size(), n32 = n - n % 32;
+  const float* p = values.data();
+  __m256 lo[4], hi[4], nan = _mm256_setzero_ps();
+  for (int j = 0; j < 4; ++j) lo[j] = hi[j] = _mm256_loadu_ps(p + 8 * j);
+  for (size_t i = 0; i < n32; i += 32) {
+    for (int j = 0; j < 4; ++j) {
+      const __m256 v = _mm256_loadu_ps(p + i + 8 * static_cast<size_t>(j));
+      lo[j] = _mm256_min_ps(v, lo[j]);
+      hi[j] = _mm256_max_ps(v, hi[j]);
+      nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+  }
+  alignas(32) float l[32], h[32];
+  for (int j = 0; j < 4; ++j) {
+    _mm256_store_ps(l + 8 * j, lo[j]);
+    _mm256_store_ps(h + 8 * j, hi[j]);
+  }
+  quant::Range part;
+  part.observe(l);
+  part.observe(h);
+  part.observe(values.subspan(n32));
+  if (_mm256_movemask_ps(nan) != 0) part.min = part.max = std::numeric_limits<float>::quiet_NaN();
+  if (std::isnan(r.min) || std::isnan(r.max)) return;  // already NaN: stays NaN
+  r.merge(part);
+}
+
+bool has_avx2() {
+  static const bool avx2 = __builtin_cpu_supports("avx2") != 0;
+  return avx2;
+}
+#endif
+
 void observe_fast(quant::Range& r, std::span<const float> values) {
+#if defined(HS_OBSERVE_AVX2)
+  if (values.size() >= 32 && has_avx2()) {
+    observe_avx2(r, values);
+    return;
+  }
+#endif
 #if defined(__SSE2__)
   const size_t n = values.size(), n16 = n - n % 16;
   if (n16 == 0) {

@@ -245,6 +245,26 @@ TEST(WeightFromStored, ViewsAlignedF32AndConvertsTheRest) {
               ::testing::ElementsAre(1.5f, -2.0f));
 }
 
+TEST(WeightFromStored, EveryHalfConvertsAsF16ToF32) {
+  // All 65536 halves (groups of 8 with and without infinities and NaNs, whose bits are kept)
+  // at two offsets (a tail of 7), bit for bit against f16_to_f32.
+  std::vector<uint16_t> halves(65536 + 7);
+  for (size_t h = 0; h < halves.size(); ++h) halves[h] = static_cast<uint16_t>(h * 40503u);
+  for (size_t offset : {size_t{0}, size_t{7}}) {
+    const size_t n = halves.size() - offset;
+    auto buffer = HeapBuffer::copy_of(std::as_bytes(std::span<const uint16_t>(halves)));
+    Weight w = weight_from_stored({static_cast<int64_t>(n)}, StoredDType::kF16,
+                                  BufferView{buffer, 2 * offset, 2 * n});
+    const std::span<const float> f = w.f32();
+    ASSERT_EQ(f.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(f[i]),
+                std::bit_cast<uint32_t>(f16_to_f32(halves[offset + i])))
+          << "half " << halves[offset + i];
+    }
+  }
+}
+
 TEST(RandomLlama, DeterministicAndThreadIndependent) {
   HS_ASSERT_OK_AND_ASSIGN(LlamaConfig c, named_config("stories260k"));
   c.tied_embeddings = false;

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "headsplit/ir/interpreter.h"
@@ -74,7 +75,8 @@ TEST(InterpreterFastOps, BinaryAndExpandAreBitIdenticalToReference) {
   for (int trial = 0; trial < 40; ++trial) {
     Shape y(4), a(4), b(4);
     for (size_t k = 0; k < 4; ++k) {
-      y[k] = 1 + static_cast<int64_t>(rng() % 4);
+      // The last axis up to 40: rows of the SIMD path (>= 16) with tails, and short ones.
+      y[k] = 1 + static_cast<int64_t>(rng() % (k == 3 ? 40 : 4));
       a[k] = rng() % 3 == 0 ? 1 : y[k];
       b[k] = rng() % 3 == 0 ? 1 : y[k];
     }
@@ -130,6 +132,37 @@ TEST(InterpreterFastOps, SoftmaxOfMaskedScoresMatchesReference) {
   }
 }
 
+// Rows laid out as attention over a long cache: live columns [0, past), masked ones up to
+// n - t, live ones again at the end (the fast kernel divides only the runs of groups it did
+// not flush), plus a row with a NaN (divided whole) and a row with a single live column.
+// Bit-identical to the reference, NaN rows NaN in both.
+TEST(InterpreterFastOps, SoftmaxWithMaskedMiddleColumnsMatchesReference) {
+  std::mt19937 rng(5);
+  const int64_t n = 203, rows = 8;
+  Floats x = random_floats(rng, rows * n, 4);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t past = 5 * r + 1, t = r + 2;
+    for (int64_t j = past; j < n - t; ++j) x[static_cast<size_t>(r * n + j)] -= 255.f;
+  }
+  x[static_cast<size_t>(3 * n + 17)] = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t j = 1; j < n; ++j) x[static_cast<size_t>(5 * n + j)] = -300.f;
+  Graph g;
+  ValueId vx = input(g, "x", TensorType::f32({rows, n}));
+  g.set_outputs({emit(g, OpKind::kSoftmax, {vx}, {{"axis", int64_t{-1}}}, "p")});
+  const std::vector<NamedTensor> in = {{"x", Tensor::from_f32({rows, n}, x)}};
+  const auto ref = run(g, in, KernelSet::kReference);
+  const auto fast = run(g, in, KernelSet::kFast);
+  for (size_t i = 0; i < ref[0].f.size(); ++i) {
+    const float a = ref[0].f[i], b = fast[0].f[i];
+    ASSERT_EQ(std::isnan(a), std::isnan(b)) << "element " << i;
+    if (!std::isnan(a)) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(a), std::bit_cast<uint32_t>(b)) << i;
+    }
+  }
+  EXPECT_TRUE(std::isnan(fast[0].f[static_cast<size_t>(3 * n)]));
+  EXPECT_EQ(fast[0].f[static_cast<size_t>(5 * n)], 1.f);
+}
+
 // Exponents in (-104, -87) give denormals in the reference and 0 in the fast kernel: the
 // difference is below 1.2e-38 per element.
 TEST(InterpreterFastOps, SoftmaxFlushesOnlyNegligibleExponents) {
@@ -176,20 +209,39 @@ TEST(InterpreterFastOps, CopyOpsKeepValuesThatAreStillNeeded) {
 TEST(InterpreterFastOps, MatmulZeroShortcutsAreBitIdenticalToTheWholeCall) {
   constexpr int64_t B = 2, M = 5, K = 40, N = 100;
   std::mt19937 rng(7);
-  for (int c = 0; c < 3; ++c) {
+  // Cases 0-2: the kept columns / inputs are two runs (gathered one by one); 3-6: one run (the
+  // live cache slots: copied or read in place), at the start or the end of the matrix.
+  for (int c = 0; c < 7; ++c) {
     Floats a = random_floats(rng, B * M * K, 1.f), b = random_floats(rng, B * K * N, 1.f);
+    const auto zero_column = [&](int64_t j) {
+      switch (c) {
+        case 0: return (j >= 10 && j < 60) || j >= 70;  // all but 10 of the first 60, last 30
+        case 3: return j >= 20;                         // live columns [0, 20)
+        default: return j < 80;                         // live columns [80, 100)
+      }
+    };
+    const auto zero_input = [&](int64_t k) {
+      switch (c) {
+        case 1:
+        case 2: return k >= 5 && k < 35;  // kept inputs [0, 5) and [35, 40)
+        case 4: return k >= 8;            // kept [0, 8)
+        default: return k < 30;           // kept [30, 40)
+      }
+    };
     for (int64_t i = 0; i < B; ++i) {
-      if (c == 0) {  // zero columns of b: all but 10 of the first 60, and the last 30
+      if (c == 0 || c == 3 || c == 6) {  // zero columns of b
         for (int64_t k = 0; k < K; ++k) {
           for (int64_t j = 0; j < N; ++j) {
-            if ((j >= 10 && j < 60) || j >= 70)
+            if (zero_column(j))
               b[static_cast<size_t>((i * K + k) * N + j)] = (j + k) % 2 == 0 ? 0.f : -0.f;
           }
         }
-      } else {  // zero inputs of a: k in [5, 35)
+      } else {  // zero inputs of a
         for (int64_t m = 0; m < M; ++m) {
-          for (int64_t k = 5; k < 35; ++k)
-            a[static_cast<size_t>((i * M + m) * K + k)] = (m + k) % 2 == 0 ? 0.f : -0.f;
+          for (int64_t k = 0; k < K; ++k) {
+            if (zero_input(k))
+              a[static_cast<size_t>((i * M + m) * K + k)] = (m + k) % 2 == 0 ? 0.f : -0.f;
+          }
         }
         if (c == 2) b[static_cast<size_t>((i * K + 20) * N + 3)] = INFINITY;
       }

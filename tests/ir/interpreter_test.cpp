@@ -294,6 +294,62 @@ TEST(Interpreter, RejectsBadInputs) {
   }
 }
 
+TEST(Interpreter, RunIntoReadsViewsAndRejectsBadOnes) {
+  const Graph g = linear_graph();
+  HS_ASSERT_OK_AND_ASSIGN(Interpreter interp, Interpreter::create(g));
+  const Shape shape{2, 3};
+  const Floats x{1, 2, 3, 4, 5, 6};
+  std::vector<Tensor> out;
+  // A view shorter than its shape, then a view of the wrong shape: errors naming the input.
+  const InputView short_view{"x", DType::kF32, &shape, std::span<const float>(x).first(5), {}};
+  const Status s = interp.run_into({&short_view, 1}, out);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.kind(), ErrorKind::kInvalidArgument);
+  EXPECT_NE(s.error().message().find("input 'x' of shape [2,3] holds 5 elements, expected 6"),
+            std::string::npos)
+      << s.error().message();
+  const Shape wrong{3, 2};
+  const InputView wrong_view{"x", DType::kF32, &wrong, x, {}};
+  const Status w = interp.run_into({&wrong_view, 1}, out);
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.kind(), ErrorKind::kShape);
+  // A good view after the errors; out's stale tensors (here: a wrong count and shape) are
+  // replaced. y = {{-1, 5}, {-1, 9.5}} as in LinearAndNegHandComputed.
+  out.assign(3, Tensor::from_f32({7}, Floats(7, 42.f)));
+  const InputView view{"x", DType::kF32, &shape, x, {}};
+  HS_ASSERT_OK(interp.run_into({&view, 1}, out));
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].shape, (Shape{2, 2}));
+  EXPECT_EQ(out[0].f, (Floats{1, -5, 1, -9.5f}));
+  EXPECT_EQ(out[1].f, (Floats{-1, 5, -1, 9.5f}));
+}
+
+TEST(Interpreter, MatmulOverAnEmptyInnerDimensionIsZeroOnReusedStorage) {
+  // y = neg(x) and z = neg(y) free y's storage [2,3] before m = a[2,0] b[0,3] is allocated:
+  // m takes it over (holding -x) and must still come out as zeros, with both kernel sets.
+  Graph g;
+  ValueId x = input(g, "x", TensorType::f32({2, 3}));
+  ValueId a = input(g, "a", TensorType::f32({2, 0}));
+  ValueId b = input(g, "b", TensorType::f32({0, 3}));
+  ValueId y = emit(g, OpKind::kNeg, {x}, {}, "y");
+  ValueId z = emit(g, OpKind::kNeg, {y}, {}, "z");
+  ValueId m = emit(g, OpKind::kMatMul, {a, b}, {}, "m");
+  g.set_outputs({z, m});
+  std::vector<NamedTensor> in;
+  in.push_back({"x", Tensor::from_f32({2, 3}, {1, 2, 3, 4, 5, 6})});
+  in.push_back({"a", Tensor::from_f32({2, 0}, {})});
+  in.push_back({"b", Tensor::from_f32({0, 3}, {})});
+  for (KernelSet kernels : {KernelSet::kReference, KernelSet::kFast}) {
+    HS_ASSERT_OK_AND_ASSIGN(Interpreter interp, Interpreter::create(g, {.kernels = kernels}));
+    for (int run = 0; run < 2; ++run) {
+      HS_ASSERT_OK_AND_ASSIGN(std::vector<Tensor> out, interp.run(in));
+      ASSERT_EQ(out.size(), 2u);
+      EXPECT_EQ(out[0].f, (Floats{1, 2, 3, 4, 5, 6}));
+      EXPECT_EQ(out[1].f, Floats(6, 0.f)) << "run " << run;
+    }
+  }
+}
+
 TEST(Interpreter, BoolInputsMustBeZeroOrOne) {
   Graph g;
   ValueId c = input(g, "c", TensorType::boolean({2}));

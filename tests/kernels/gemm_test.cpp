@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "headsplit/kernels/reference.h"
@@ -255,6 +256,62 @@ TEST(MatmulF32, LargeMAndKBlocksExact) {
     EXPECT_EQ(run_f32(d, ActLayout::kTokenMajor, x, w, {}, &pool), expected);
     EXPECT_EQ(run_f32(d, ActLayout::kChannelMajor, x, w, {}, &pool), expected);
   });
+}
+
+// The panel path's contract, bit for bit: every y element is one multiply-add chain over k in
+// increasing order started from +0, then + bias (FMA on targets with it: AVX2/AVX3; a rounded
+// product then a rounded sum elsewhere). Checked by memcmp against that loop on seeded real
+// values over shapes not multiples of any tile or block: M around the 16-token panels and the
+// 256-token m blocks, N around the 6-row tiles and 48-row n blocks, K crossing the k blocks.
+Floats chain_reference(const Dims& d, const Floats& x, const Floats& w, const Floats& bias,
+                       bool fused) {
+  Floats y(static_cast<size_t>(d.m * d.n));
+  for (int64_t m = 0; m < d.m; ++m) {
+    for (int64_t n = 0; n < d.n; ++n) {
+      float acc = 0.f;
+      for (int64_t k = 0; k < d.k; ++k) {
+        if (fused) {
+          acc = std::fma(x[m * d.k + k], w[n * d.k + k], acc);
+        } else {
+          volatile float product = x[m * d.k + k] * w[n * d.k + k];  // no contraction
+          acc = acc + product;
+        }
+      }
+      y[m * d.n + n] = bias.empty() ? acc : acc + bias[n];
+    }
+  }
+  return y;
+}
+
+TEST(MatmulF32, PanelPathIsOneMultiplyAddChainPerElement) {
+  std::mt19937 rng(21);
+  ThreadPool pool(2);
+  std::vector<Dims> dims;
+  for (int64_t m : {8, 15, 17, 32, 47, 257}) {
+    for (int64_t n : {1, 5, 7, 47, 49}) {
+      for (int64_t k : {1, 15, 255, 257, 600}) dims.push_back({m, n, k});
+    }
+  }
+  for (const Dims& d : dims) {
+    SCOPED_TRACE("M " + std::to_string(d.m) + " N " + std::to_string(d.n) + " K " +
+                 std::to_string(d.k));
+    const Floats x = random_floats(rng, d.m * d.k, -1, 1), w = random_floats(rng, d.n * d.k, -1, 1);
+    const Floats bias = random_floats(rng, d.n, -1, 1);
+    const Floats fused = chain_reference(d, x, w, {}, true);
+    const Floats fused_bias = chain_reference(d, x, w, bias, true);
+    const Floats plain = chain_reference(d, x, w, {}, false);
+    const Floats plain_bias = chain_reference(d, x, w, bias, false);
+    for_each_target([&] {
+      const bool has_fma = simd_target_name().rfind("AVX", 0) == 0;
+      for (ActLayout layout : {ActLayout::kTokenMajor, ActLayout::kChannelMajor}) {
+        const Floats y = run_f32(d, layout, x, w, {}, &pool);
+        const Floats yb = run_f32(d, layout, x, w, bias, nullptr);
+        EXPECT_EQ(std::memcmp(y.data(), (has_fma ? fused : plain).data(), y.size() * 4), 0);
+        EXPECT_EQ(std::memcmp(yb.data(), (has_fma ? fused_bias : plain_bias).data(), yb.size() * 4),
+                  0);
+      }
+    });
+  }
 }
 
 TEST(MatmulF32, EmptyDimensions) {

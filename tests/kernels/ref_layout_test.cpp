@@ -86,6 +86,42 @@ TEST(RefTranspose, AllPermutationsOf3DLargerThanTheTiles) {
   EXPECT_EQ(checked, 6);
 }
 
+TEST(RefTranspose, AllPermutationsOf4DWithUnitAxes) {
+  // Size-1 axes are dropped before the last two axes are tiled: logits-like [1,70,1,9] and
+  // shapes with unit axes last, first and in between, every permutation, checked as above.
+  for (const Dims64& xs :
+       {Dims64{1, 70, 1, 9}, Dims64{2, 1, 130, 1}, Dims64{1, 1, 1, 1}, Dims64{1, 3, 65, 1}}) {
+    const int64_t n = xs[0] * xs[1] * xs[2] * xs[3];
+    Floats x(static_cast<size_t>(n));
+    std::iota(x.begin(), x.end(), 0.f);
+    Dims64 perm = {0, 1, 2, 3};
+    do {
+      SCOPED_TRACE(::testing::Message()
+                   << "x [" << xs[0] << "," << xs[1] << "," << xs[2] << "," << xs[3] << "] perm "
+                   << perm[0] << perm[1] << perm[2] << perm[3]);
+      const Dims64 ys = {xs[perm[0]], xs[perm[1]], xs[perm[2]], xs[perm[3]]};
+      Floats y(static_cast<size_t>(n), -1);
+      transpose({x.data(), xs}, perm, y.data());
+      int64_t flat = 0;
+      for (int64_t j0 = 0; j0 < ys[0]; ++j0) {
+        for (int64_t j1 = 0; j1 < ys[1]; ++j1) {
+          for (int64_t j2 = 0; j2 < ys[2]; ++j2) {
+            for (int64_t j3 = 0; j3 < ys[3]; ++j3, ++flat) {
+              int64_t i[4];
+              i[perm[0]] = j0;
+              i[perm[1]] = j1;
+              i[perm[2]] = j2;
+              i[perm[3]] = j3;
+              const int64_t src = ((i[0] * xs[1] + i[1]) * xs[2] + i[2]) * xs[3] + i[3];
+              ASSERT_EQ(y[static_cast<size_t>(flat)], static_cast<float>(src));
+            }
+          }
+        }
+      }
+    } while (std::next_permutation(perm.begin(), perm.end()));
+  }
+}
+
 TEST(RefTranspose, HandComputed2D) {
   // {{1,2,3},{4,5,6}}^T = {{1,4},{2,5},{3,6}}
   const Floats x = {1, 2, 3, 4, 5, 6};

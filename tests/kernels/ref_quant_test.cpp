@@ -336,6 +336,15 @@ TEST(QuantizeStorage, SameIntegersAsQuantizeOne) {
         ASSERT_EQ(got[i], quantize_one(x[i], scale, zp, -32768, 32767))
             << "x = " << x[i] << " scale " << scale << " zero point " << zp;
       }
+      // A narrow range (int8 weights): most values clamp to -127 or 127.
+      const QuantSpec q8 = per_tensor({scale}, {zp}, -127, 127);
+      std::vector<std::byte> b8(x.size());
+      ref::quantize(x.data(), shape, q8, DType::kI8, b8.data());
+      const std::vector<int8_t> got8 = as_values<int8_t>(b8);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_EQ(got8[i], quantize_one(x[i], scale, zp, -127, 127))
+            << "x = " << x[i] << " scale " << scale << " zero point " << zp;
+      }
     }
   }
 }

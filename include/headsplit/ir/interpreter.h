@@ -10,11 +10,16 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "headsplit/ir/graph.h"
 
 namespace hs::ir {
+
+namespace detail {
+struct Operand;  // interpreter_ops.h
+}
 
 // A runtime tensor of the interpreter. Real values (f32 and quantized types) use `f`;
 // i32 and bool use `i` (bool as 0/1).
@@ -33,6 +38,21 @@ struct Tensor {
 struct NamedTensor {
   std::string name;
   Tensor tensor;
+};
+
+// A graph input given by reference, read in place during one run (no copy). Real inputs
+// read `f`, i32 and bool inputs `i` (bool as 0/1); the caller keeps name, shape and data
+// alive for the call.
+struct InputView {
+  std::string_view name;
+  DType dtype = DType::kF32;  // the tensor's kind: kF32, kI32 or kBool (i32 accepted for bool)
+  const Shape* shape = nullptr;
+  std::span<const float> f;
+  std::span<const int32_t> i;
+
+  static InputView of(const NamedTensor& t) {
+    return {t.name, t.tensor.dtype, &t.tensor.shape, t.tensor.f, t.tensor.i};
+  }
 };
 
 enum class KernelSet : uint8_t {
@@ -63,18 +83,27 @@ class Interpreter {
   using Observer = std::function<void(ValueId, const Tensor&)>;
 
   // Runs the graph. `inputs` are matched to graph inputs by name; all must be present with
-  // their declared shapes. Returns the graph outputs in order.
+  // their declared shapes. Returns the graph outputs in order. Not for concurrent calls on
+  // one interpreter: runs reuse the interpreter's storage pool (one interpreter per thread).
   Result<std::vector<Tensor>> run(std::span<const NamedTensor> inputs,
                                   const Observer& observer = nullptr);
+
+  // As run, for callers that step the same graph repeatedly: inputs are read in place (real
+  // inputs with a quantized type are copied to be fake-quantized), and the graph outputs are
+  // written into `outputs` (resized to the output count), reusing the storage of the tensors
+  // it holds. On error, `outputs` is left in an unspecified valid state.
+  Status run_into(std::span<const InputView> inputs, std::vector<Tensor>& outputs,
+                  const Observer& observer = nullptr);
 
   const Graph& graph() const { return *graph_; }
 
  private:
   Interpreter(const Graph& graph, InterpreterOptions options) : graph_(&graph), options_(options) {}
   Status prepare();
-  // Checks `inputs` against the graph inputs and stores them (fake-quantized) in `live`.
-  Status bind_inputs(std::span<const NamedTensor> inputs, std::vector<Tensor>& live,
-                     std::vector<const Tensor*>& env) const;
+  // Checks `inputs` against the graph inputs and sets what each reads from (bound[id], by
+  // ValueId): the caller's data, or a fake-quantized copy in `live` (quantized real inputs).
+  Status bind_inputs(std::span<const InputView> inputs, std::vector<Tensor>& live,
+                     std::vector<detail::Operand>& bound) const;
 
   const Graph* graph_;
   InterpreterOptions options_;
@@ -82,6 +111,11 @@ class Interpreter {
   // Per value: the last live node reading it (kNoNode if none). Intermediates and inputs are
   // freed after that node runs, unless they are graph outputs.
   std::vector<NodeId> last_use_;
+  // Storage of freed node outputs, reused by later nodes and later runs instead of fresh
+  // zero-filled allocations (page faults and memset on every step). Every kernel writes
+  // all of its output, so reused storage is not cleared.
+  std::vector<std::vector<float>> free_f_;
+  std::vector<std::vector<int32_t>> free_i_;
 };
 
 // The value of a constant as the interpreter sees it: real constants (f32, or integer
