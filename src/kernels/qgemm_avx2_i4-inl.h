@@ -5,7 +5,7 @@
 // so each file stays a few hundred lines. Not a standalone header.
 // Tiles: tile_i4 (R rows x T tokens from a scratch row, per channel or block 32),
 // tile_i4b_rows4 (decode, 4 rows' block sums reduced together), tile_i4b_tok4 (prefill, 4
-// tokens of one row; M >= kI4PanelMinM takes the int16 panels of qgemm_avx2_i4panel.cpp).
+// tokens of one row; M >= kI4PanelMinM takes the int16 panels of qgemm_avx2_panel.cpp).
 #ifndef HS_KERNELS_QGEMM_AVX2_I4_INL_H_
 #define HS_KERNELS_QGEMM_AVX2_I4_INL_H_
 
