@@ -4,13 +4,7 @@
 
 #include "qgemm_avx2_panel_parts.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define HS_AVX2 1
-#define HS_AVX2_FN __attribute__((target("avx2,fma,bmi2")))
-#else
-#define HS_AVX2 0
-#endif
+#include "avx2_target.h"
 
 namespace hs::kernels::detail::panel {
 
