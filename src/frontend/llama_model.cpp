@@ -12,6 +12,7 @@
 #include <thread>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -426,7 +427,12 @@ __attribute__((target("avx,f16c"))) size_t f16_to_f32_f16c(const std::byte* src,
 }
 
 bool has_f16c() {
-  static const bool f16c = __builtin_cpu_supports("f16c") != 0 && __builtin_cpu_supports("avx");
+  // clang's __builtin_cpu_supports does not know "f16c": CPUID leaf 1, ECX bit 29 (bit_F16C).
+  static const bool f16c = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __builtin_cpu_supports("avx") != 0 && __get_cpuid(1, &a, &b, &c, &d) != 0 &&
+           (c & bit_F16C) != 0;
+  }();
   return f16c;
 }
 #endif
