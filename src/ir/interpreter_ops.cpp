@@ -201,7 +201,8 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
     s.a.resize(static_cast<size_t>(M * kept));
     for (int64_t m = 0; m < M; ++m) {
       float* dst = s.a.data() + m * kept;
-      for (const auto& [begin, end] : s.runs) dst = std::copy(a + m * K + begin, a + m * K + end, dst);
+      for (const auto& [begin, end] : s.runs)
+        dst = std::copy(a + m * K + begin, a + m * K + end, dst);
     }
     if (s.runs.size() == 1) {
       return plain_matrix_matmul(s.a.data(), b + s.runs[0].first * N, y, M, kept, N);
@@ -239,7 +240,8 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
   s.y.resize(static_cast<size_t>(M * cols));
   for (int64_t k = 0; k < K; ++k) {
     float* dst = s.b.data() + k * cols;
-    for (const auto& [begin, end] : s.runs) dst = std::copy(b + k * N + begin, b + k * N + end, dst);
+    for (const auto& [begin, end] : s.runs)
+      dst = std::copy(b + k * N + begin, b + k * N + end, dst);
   }
   HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
   for (int64_t m = 0; m < M; ++m) {  // y row: the multiplied runs, +0 between them
@@ -290,8 +292,6 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     return;
   }
   HS_CHECK(d.n >= 1, "softmax: empty axis");
-  // flushed[g]: the group of 4 columns from 4g stored zeros (all four exponents flushed).
-  std::vector<uint8_t> flushed(static_cast<size_t>(d.n / 4), 0);
   for (int64_t o = 0; o < d.outer; ++o) {
     const float* xr = x + o * d.n;
     float* yr = y + o * d.n;
@@ -317,7 +317,6 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     for (; j + 4 <= d.n; j += 4) {
       const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
       const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
-      flushed[static_cast<size_t>(j / 4)] = live == 0 ? 1 : 0;
       if (live == 0) {
         _mm_storeu_ps(yr + j, _mm_setzero_ps());
         continue;
@@ -337,28 +336,8 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
       yr[j] = e;
       s += e;
     }
-    j = 0;
-#if defined(__SSE2__)
-    // The division, in runs of groups that were not flushed (SIMD, one division per element);
-    // a flushed group keeps its zeros: 0 / s = +0, as s >= 1 (the max's term is exp(0) = 1,
-    // the others in [0, 1], so s is finite) unless the row has a NaN, which divides all.
-    if (!std::isnan(s)) {
-      const int64_t groups = d.n / 4;
-      for (int64_t g = 0; g < groups;) {
-        if (flushed[static_cast<size_t>(g)] != 0) {
-          ++g;
-          continue;
-        }
-        int64_t end = g + 1;
-        while (end < groups && flushed[static_cast<size_t>(end)] == 0) ++end;
-        kernels::binary_scalar_f32(kernels::BinaryKind::kDiv, yr + 4 * g, s, /*b_is_rhs=*/true,
-                                   yr + 4 * g, 4 * (end - g));
-        g = end;
-      }
-      j = 4 * groups;
-    }
-#endif
-    for (; j < d.n; ++j) yr[j] = yr[j] / s;
+    // y / s, one division per element as ref::softmax (SIMD: the same bits).
+    kernels::binary_scalar_f32(kernels::BinaryKind::kDiv, yr, s, /*b_is_rhs=*/true, yr, d.n);
   }
 }
 
