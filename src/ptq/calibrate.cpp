@@ -30,7 +30,21 @@ namespace hs::ptq {
 
 namespace {
 
-// Range::observe with four independent SIMD accumulators (SSE2 where available): the
+// The SIMD loops' end: r takes the range of the lanes' minima `lo`, maxima `hi` and the `tail`
+// the loop left, or NaN when a value was NaN (`nan`); a NaN range stays NaN.
+[[maybe_unused]] void merge_lanes(quant::Range& r, std::span<const float> lo,
+                                  std::span<const float> hi, std::span<const float> tail,
+                                  bool nan) {
+  quant::Range part;
+  part.observe(lo);
+  part.observe(hi);
+  part.observe(tail);
+  if (nan) part.min = part.max = std::numeric_limits<float>::quiet_NaN();
+  if (std::isnan(r.min) || std::isnan(r.max)) return;  // already NaN: stays NaN
+  r.merge(part);
+}
+
+// Range::observe with four independent SIMD accumulators (AVX2 or SSE2 where available): the
 // observers see every activation of every step, so this loop is a visible part of calibration.
 // Same result as Range::observe (min/max of the values, NaN when one is NaN) up to the sign
 // of a zero extreme (-0 vs +0, which give equal params).
@@ -55,13 +69,7 @@ __attribute__((target("avx2"))) void observe_avx2(quant::Range& r, std::span<con
     _mm256_store_ps(l + 8 * j, lo[j]);
     _mm256_store_ps(h + 8 * j, hi[j]);
   }
-  quant::Range part;
-  part.observe(l);
-  part.observe(h);
-  part.observe(values.subspan(n32));
-  if (_mm256_movemask_ps(nan) != 0) part.min = part.max = std::numeric_limits<float>::quiet_NaN();
-  if (std::isnan(r.min) || std::isnan(r.max)) return;  // already NaN: stays NaN
-  r.merge(part);
+  merge_lanes(r, l, h, values.subspan(n32), _mm256_movemask_ps(nan) != 0);
 }
 
 bool has_avx2() {
@@ -99,13 +107,7 @@ void observe_fast(quant::Range& r, std::span<const float> values) {
     _mm_store_ps(l + 4 * j, lo[j]);
     _mm_store_ps(h + 4 * j, hi[j]);
   }
-  quant::Range part;
-  part.observe(l);
-  part.observe(h);
-  part.observe(values.subspan(n16));
-  if (_mm_movemask_ps(nan) != 0) part.min = part.max = std::numeric_limits<float>::quiet_NaN();
-  if (std::isnan(r.min) || std::isnan(r.max)) return;  // already NaN: stays NaN
-  r.merge(part);
+  merge_lanes(r, l, h, values.subspan(n16), _mm_movemask_ps(nan) != 0);
 #else
   r.observe(values);
 #endif
