@@ -64,6 +64,7 @@ Result<quant::QuantConfig> quant_config(const frontend::LlamaModel& model,
     config.rules.push_back(std::move(rule));
   }
   if (options.kv_bits != 0) config.kv_bits = options.kv_bits;
+  config.lpbq = options.lpbq;
   HS_TRY(quant::validate_config(config));
   return config;
 }

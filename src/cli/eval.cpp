@@ -31,6 +31,7 @@ struct EvalArgs {
   std::string recipe;     // empty: none
   std::vector<std::string> rules;
   int kv_bits = 0;  // 0: the recipe's, else the scheme's activation bits
+  std::string block_scales = "lpbq";
   std::vector<std::string> calib;
   std::string prompt;
   std::string text;
@@ -77,6 +78,7 @@ Result<quant::QuantConfig> make_config(const EvalArgs& a) {
   } else if (a.recipe.empty()) {
     config.kv_bits = config.scheme.act_bits;
   }
+  config.lpbq = a.block_scales == "lpbq";
   HS_TRY(quant::validate_config(config));
   return config;
 }
@@ -326,6 +328,11 @@ void register_eval(CLI::App& app) {
                   "KV cache I/O bits, 8 or 16 (default: the recipe's, else the scheme's "
                   "activation bits)")
       ->check(CLI::IsMember({0, 8, 16}));
+  cmd->add_option("--block-scales", args->block_scales,
+                  "per-block (-blockN) weight scales: lpbq (one float per row times a 4-bit "
+                  "multiplier per block, as QNN runs them) or float (the observer's own)")
+      ->check(CLI::IsMember({"lpbq", "float"}))
+      ->capture_default_str();
   cmd->add_option("--calib", args->calib,
                   "calibration text file, one sample per line (repeatable; default: the first "
                   "half of --text)");

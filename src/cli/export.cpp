@@ -33,6 +33,7 @@ struct ExportArgs {
   std::string recipe;
   std::vector<std::string> rules;
   int kv_bits = 0;
+  std::string block_scales = "lpbq";
   std::vector<std::string> calib;
   std::string calib_prompt;
   int seq_mse = -1;  // -1: the recipe's
@@ -92,6 +93,7 @@ Result<backend::ExportOptions> export_options(const ExportArgs& a) {
   o.quant.recipe = a.recipe;
   o.quant.rules = a.rules;
   o.quant.kv_bits = a.kv_bits;
+  o.quant.lpbq = a.block_scales == "lpbq";
   o.quant.calibration_files = a.calib;
   if (o.quant.calibration_files.empty()) {
     const std::string sample = shared_path("data/tinystories/valid-sample.txt");
@@ -257,6 +259,13 @@ void register_export(CLI::App& app) {
                   "layers.{0-3}.ffn.w2=16a8w (later rules win)");
   cmd->add_option("--kv-bits", args->kv_bits, "KV cache I/O bits, 8 or 16 (0: the recipe's)")
       ->check(CLI::IsMember({0, 8, 16}));
+  cmd->add_option("--block-scales", args->block_scales,
+                  "per-block (-blockN) weight scales: lpbq = one float per row times a 4-bit "
+                  "multiplier 1..16 per block, as QNN runs them (the reference's LPBQ; the CPU "
+                  "runtime then reads 1 byte per block instead of 4), float = the observer's "
+                  "free float scales")
+      ->check(CLI::IsMember({"lpbq", "float"}))
+      ->capture_default_str();
   cmd->add_option("--calib", args->calib,
                   "calibration text, one sample per line, repeatable (default: "
                   "../shared/data/tinystories/valid-sample.txt when present)");

@@ -31,6 +31,9 @@ struct QWeightsCall {
   const float* scales = nullptr;  // [N, blocks]
   size_t block = 0;               // 0: per output channel (blocks = 1)
   size_t blocks = 1;              // scales per row
+  // LPBQ factors (qgemm.h QuantizedWeights::lpbq_*): [N] and [N, blocks], or null.
+  const float* lpbq_scales = nullptr;
+  const uint8_t* lpbq_mult = nullptr;
 };
 
 // Blocking (the same on every target).

@@ -1,6 +1,7 @@
 // matmul_quantized: checks the quantized weights and routes to the int8 / int4 kernels.
 #include "headsplit/kernels/qgemm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -42,6 +43,18 @@ Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
                   "{}: scales has {} elements, expected N*ceil(K/block) = {}*{} = {} (block {})",
                   op, weights.scales.size(), c.n, q.blocks, c.n * q.blocks, q.block);
   }
+  if (!weights.lpbq_row_scales.empty() || !weights.lpbq_mult.empty()) {
+    if (bits != 4 || q.block == 0 || weights.lpbq_row_scales.size() != c.n ||
+        weights.lpbq_mult.size() != c.n * q.blocks) {
+      return errorf(ErrorKind::kShape,
+                    "{}: LPBQ factors of {} row scales and {} multipliers for int{} weights, "
+                    "block {}: expected int4 per block, N = {} and N*ceil(K/block) = {}",
+                    op, weights.lpbq_row_scales.size(), weights.lpbq_mult.size(), bits, q.block,
+                    c.n, c.n * q.blocks);
+    }
+    q.lpbq_scales = weights.lpbq_row_scales.data();
+    q.lpbq_mult = weights.lpbq_mult.data();
+  }
   if (detail::handle_empty(c)) return ok_status();
   // HS_QGEMM_FLOAT=1 in the environment forces the float path (for comparisons and debugging).
   static const bool force_float = [] {
@@ -65,6 +78,41 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
   const int b = static_cast<int>(bits);
   return detail::exact_simd_handles(c, q, b) &&
          (detail::vnni_supported() || detail::avx2_supported());
+}
+
+bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t block,
+                 std::vector<float>& row_scales, std::vector<uint8_t>& mult) {
+  if (n < 0 || k <= 0 || block <= 0) return false;
+  const int64_t nb = (k + block - 1) / block;
+  if (static_cast<int64_t>(scales.size()) != n * nb) return false;
+  row_scales.resize(static_cast<size_t>(n));
+  mult.resize(static_cast<size_t>(n * nb));
+  // Bound: C * K * 8 * 65535 * 16 < 2^53, i.e. C * K < 2^53 / (128 * 65535).
+  const double limit = 9007199254740992.0 / (128.0 * 65535.0);
+  for (int64_t r = 0; r < n; ++r) {
+    const float* s = scales.data() + r * nb;
+    float smax = 0.f;
+    for (int64_t b = 0; b < nb; ++b) {
+      if (!(s[b] > 0.f) || !std::isfinite(s[b])) return false;
+      smax = std::max(smax, s[b]);
+    }
+    const float c = smax / 16.f;
+    if (!std::isnormal(c) || static_cast<double>(c) * 16.0 != static_cast<double>(smax)) return false;
+    int e = 0;
+    double odd = std::ldexp(std::frexp(static_cast<double>(c), &e), 53);  // C * 2^t, exact
+    while (std::fmod(odd, 2.0) == 0.0) odd /= 2.0;
+    if (odd * static_cast<double>(k) >= limit) return false;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float m = s[b] / c;
+      if (m != std::nearbyint(m) || m < 1.f || m > 16.f ||
+          static_cast<double>(c) * m != static_cast<double>(s[b])) {  // exact in double
+        return false;
+      }
+      mult[static_cast<size_t>(r * nb + b)] = static_cast<uint8_t>(m);
+    }
+    row_scales[static_cast<size_t>(r)] = c;
+  }
+  return true;
 }
 
 }  // namespace hs::kernels

@@ -196,7 +196,11 @@ HS_AVX2_FN void tile(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
   }
   if constexpr (R == 4 && T == 1) {
     if (x.gk == 64 && x.q->block != 0) {
-      tile_i4b_rows4<kCorr>(x, n0, m0);
+      if (x.q->lpbq_mult != nullptr) {
+        tile_i4lpbq_rows4<kCorr>(x, n0, m0);
+      } else {
+        tile_i4b_rows4<kCorr>(x, n0, m0);
+      }
       return;
     }
   }

@@ -256,6 +256,92 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   for (size_t r = 0; r < 4; ++r) store_y(c, m0, n0 + r, y[r]);
 }
 
+// Decode, int4 block 32 with LPBQ factors (qgemm.h: scales = c_n * m_b, m_b in 1..16): the
+// groups of tile_i4b_rows4, but per 4 groups (8 blocks) the block sums d[j] = [rows 0..3 of
+// block 2j | of block 2j + 1] are weighted by their multipliers in int32 (|m * D| < 2^28, four
+// of them < 2^30) and added to a double per lane (exact integers), so per row
+// D = sum_b m_b * D_b exactly and y = finish_channel(D, c_n): the per-block formula's bits
+// (QuantizedWeights::lpbq_*). The float scales are not read: 1 byte per block instead of 4.
+// The multipliers of rows 0..3 x blocks b0..b0+7 (4 x 8 bytes) are transposed to block-major
+// [block][row] with one dword permute and one byte shuffle.
+template <bool kCorr>
+HS_AVX2_FN void tile_i4lpbq_rows4(const Ctx& x, size_t n0, size_t m0) {
+  const size_t rb = x.row_bytes, G = x.groups, nb = x.q->blocks, full = x.full;
+  const uint8_t* w = x.q->data + n0 * rb;
+  const uint8_t* const wr[4] = {w, w + rb, w + 2 * rb, w + 3 * rb};
+  const uint8_t* mb = x.q->lpbq_mult + n0 * nb;
+  const uint8_t* const mr[4] = {mb, mb + nb, mb + 2 * nb, mb + 3 * nb};
+  for (size_t i = 0; i < 4 * nb; i += 64) _mm_prefetch(reinterpret_cast<const char*>(mb) + i, _MM_HINT_T0);
+  const uint8_t* next = w + 4 * rb;  // the next tile, prefetched as this one is read (tile_i8)
+  const int16_t* a = x.act + m0 * G * 64;
+  const __m256i shift = _mm256_set1_epi32(x.shift);
+  const __m256i to_rows = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+  const __m256i to_blocks = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+                                             0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();  // rows 0..3: even / odd blocks
+  auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
+    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
+    const int16_t* ag = a + g * 64;
+    const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
+    return block_sums(group_i4<kCorr>(load(src[0]), av, shift),
+                      group_i4<kCorr>(load(src[1]), av, shift),
+                      group_i4<kCorr>(load(src[2]), av, shift),
+                      group_i4<kCorr>(load(src[3]), av, shift));
+  };
+  auto flush = [&](__m256i s) HS_AVX2_FN {
+    lo = _mm256_add_pd(lo, _mm256_cvtepi32_pd(_mm256_castsi256_si128(s)));
+    hi = _mm256_add_pd(hi, _mm256_cvtepi32_pd(_mm256_extracti128_si256(s, 1)));
+  };
+  size_t g0 = 0;
+  for (; g0 + 4 <= full; g0 += 4) {
+    const size_t b0 = 2 * g0;
+    uint64_t m8[4];
+    for (size_t r = 0; r < 4; ++r) std::memcpy(&m8[r], mr[r] + b0, 8);
+    const __m256i mt = _mm256_shuffle_epi8(
+        _mm256_permutevar8x32_epi32(_mm256_setr_epi64x(static_cast<int64_t>(m8[0]), static_cast<int64_t>(m8[1]),
+                                                       static_cast<int64_t>(m8[2]), static_cast<int64_t>(m8[3])),
+                                    to_rows),
+        to_blocks);
+    const __m128i ml = _mm256_castsi256_si128(mt), mh = _mm256_extracti128_si256(mt, 1);
+    const __m256i m[4] = {_mm256_cvtepu8_epi32(ml), _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(ml, ml)),
+                          _mm256_cvtepu8_epi32(mh), _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(mh, mh))};
+    __m256i s = _mm256_setzero_si256();
+    for (size_t j = 0; j < 4; ++j) {
+      const size_t o = (g0 + j) * 32;
+      const __m256i d = group(g0 + j, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o});
+      s = _mm256_add_epi32(s, _mm256_mullo_epi32(d, m[j]));
+    }
+    flush(s);
+  }
+  // The last 1..4 groups (up to 3 in place and the tail copy) one by one; a block past the last
+  // one (odd count) has D = 0 and multiplier 0.
+  if (g0 < G) {
+    alignas(32) uint8_t tail[4][32];
+    copy_tails<4>(x, w, tail);
+    __m256i s = _mm256_setzero_si256();
+    for (size_t g = g0; g < G; ++g) {
+      const size_t o = g * 32, be = 2 * g, bo = be + 1;
+      const __m256i d = g < full ? group(g, {wr[0] + o, wr[1] + o, wr[2] + o, wr[3] + o})
+                                 : group(g, {tail[0], tail[1], tail[2], tail[3]});
+      auto mo = [&](size_t r) { return bo < nb ? int32_t{mr[r][bo]} : 0; };
+      const __m256i m = _mm256_setr_epi32(mr[0][be], mr[1][be], mr[2][be], mr[3][be], mo(0),
+                                          mo(1), mo(2), mo(3));
+      s = _mm256_add_epi32(s, _mm256_mullo_epi32(d, m));
+    }
+    flush(s);
+  }
+  alignas(32) double dl[4], dh[4];
+  _mm256_store_pd(dl, lo);
+  _mm256_store_pd(dh, hi);
+  const MatmulCall& c = *x.c;
+  for (size_t r = 0; r < 4; ++r) {
+    const size_t n = n0 + r;
+    const int64_t d = static_cast<int64_t>(dl[r]) + static_cast<int64_t>(dh[r]);
+    store_y(c, m0, n, finish_ch(d, x.q->lpbq_scales[n], x.s_a, c.bias != nullptr ? c.bias[n] : 0.f));
+  }
+}
+
 // Prefill, int4 block 32: R rows from n0 x 4 tokens from m0 with the tokens in lanes. Per
 // group g and row r the four tokens' lane vectors are reduced (block_sums) to d = [tokens 0..3
 // of block 2g | of block 2g + 1], and acc[r][b mod 8] (a __m256d of the 4 tokens, on the stack)

@@ -47,7 +47,8 @@ Result<QuantizedWeight> WeightCache::get(const ir::Value& value, const WeightSpe
   HS_CHECK(value.is_constant() && value.type.dtype == ir::DType::kF32,
            "WeightCache::get: not a float32 constant");
   const BufferView& data = *value.data;
-  Key key{data.buffer.get(), data.offset, data.size, value.type.shape, spec.bits, spec.block, override};
+  Key key{data.buffer.get(), data.offset, data.size, value.type.shape, spec.bits, spec.block,
+          spec.lpbq,          override};
   if (auto it = entries_.find(key); it != entries_.end()) return it->second.weight;
   // Float-aligned bytes are read in place; others are copied first.
   const std::span<const std::byte> bytes = data.bytes();
@@ -86,7 +87,7 @@ Result<ir::Graph> apply_quantization(const ir::Graph& graph, const CalibrationTa
     WeightSpec spec;  // the embedding: per-row int8
     if (role == ValueRole::kWeight) {
       const Scheme& s = a.weight_scheme[static_cast<size_t>(id)];
-      spec = WeightSpec{s.weight_bits, s.block};
+      spec = WeightSpec{s.weight_bits, s.block, config.lpbq};
     }
     const WeightOverride* override = nullptr;
     if (overrides != nullptr && role == ValueRole::kWeight) {

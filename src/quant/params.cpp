@@ -193,7 +193,22 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
                            storage_bytes + r0 * cols);
   });
   out.data = BufferView{std::move(buffer), 0, values.size()};
+  // LPBQ after rounding: the integers keep the observer's scales (as in the reference).
+  if (spec.block > 0 && spec.lpbq) lpbq_scales(out.type.quant.scales, rows, blocks);
   return out;
+}
+
+void lpbq_scales(std::span<float> scales, int64_t rows, int64_t blocks) {
+  HS_CHECK(static_cast<int64_t>(scales.size()) == rows * blocks, "lpbq_scales: size");
+  for (int64_t o = 0; o < rows; ++o) {
+    std::span<float> s = scales.subspan(static_cast<size_t>(o * blocks), static_cast<size_t>(blocks));
+    float smax = 0.f;
+    for (float v : s) smax = std::max(smax, v);
+    int e = 0;
+    const float f = std::frexp(smax / 16.f, &e);  // smax / 16 = f * 2^e, f in [0.5, 1)
+    const float c = std::ldexp(std::nearbyint(std::ldexp(f, 16)), e - 16);
+    for (float& v : s) v = c * std::clamp(std::nearbyint(v / c), 1.f, 16.f);
+  }
 }
 
 }  // namespace hs::quant

@@ -221,6 +221,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
                                .arena_bytes = p.arena_bytes,
                                .staging_bytes = p.staging_bytes,
                                .prepared_bytes = p.prepared_bytes,
+                               .lpbq_projections = p.lpbq_projections,
                                .head_groups = p.head_groups,
                                .head_chains = p.head_chains,
                                .head_tasks = p.head_tasks,

@@ -131,6 +131,11 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                          "call: one x, the heads' weight rows side by side)\n",
                          s.merged_parts, s.merged_calls);
     }
+    if (s.lpbq_projections > 0) {
+      out += fmt::format("    LPBQ: {} int4 per-block projections keep one float per row and a "
+                         "1-byte multiplier per block (their scales are c * m, m in 1..16)\n",
+                         s.lpbq_projections);
+    }
     if (s.row_outputs > 0) {
       out += fmt::format("    output rows: {} output(s) computed only for the token rows a caller "
                          "reads (the LM head of a prefill chunk: its last token)\n",

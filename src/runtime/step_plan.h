@@ -196,6 +196,7 @@ struct StepPlan {
   std::vector<std::unique_ptr<int32_t[]>> prepared_i32;
   int64_t prepared_bytes = 0;
   // Counters for reports.
+  int64_t lpbq_projections = 0;  // int4 per-block projections with LPBQ factors
   int64_t views = 0;          // layout nodes with no step: backend aliases and views of I/O
   int64_t fused_concats = 0;  // cache concats read in place by attention matmuls
   int64_t staged_inputs = 0;  // integer inputs dequantized at the start of a step

@@ -100,6 +100,17 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
     } else {
       spec.w_q.scales = q.scales;  // lives in the artifact's program
     }
+    // LPBQ-form block scales (quant/params.h): the decode kernel reads 1-byte multipliers.
+    if (int4 && q.kind == QuantKind::kPerBlock &&
+        kernels::lpbq_factor(q.scales, spec.n, spec.k, q.block, spec.own_lpbq_scales,
+                             spec.own_lpbq_mult)) {
+      plan_.prepared_bytes += static_cast<int64_t>(spec.own_lpbq_scales.size() * 4 +
+                                                   spec.own_lpbq_mult.size());
+      ++plan_.lpbq_projections;
+    } else {
+      spec.own_lpbq_scales.clear();
+      spec.own_lpbq_mult.clear();
+    }
     if (spec.bias != nullptr) {
       spec.w_q.bias = std::span<const float>(spec.bias, static_cast<size_t>(spec.n));
     }

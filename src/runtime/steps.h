@@ -56,6 +56,9 @@ struct ProjectionSpec {
   // pointers above point into the mapping or the plan's prepared constants).
   std::vector<std::byte> own_weights;  // int8 / packed int4 rows, or f32
   std::vector<float> own_scales, own_bias;
+  // LPBQ factors of per-block int4 scales (kernels::lpbq_factor), or empty; w_q's lpbq spans.
+  std::vector<float> own_lpbq_scales;
+  std::vector<uint8_t> own_lpbq_mult;
 };
 std::unique_ptr<Step> make_projection_step(ProjectionSpec spec);
 

@@ -30,6 +30,10 @@ class ProjectionStep final : public Step {
       }
     }
     if (!s_.own_scales.empty()) s_.w_q.scales = s_.own_scales;
+    if (!s_.own_lpbq_mult.empty()) {
+      s_.w_q.lpbq_row_scales = s_.own_lpbq_scales;
+      s_.w_q.lpbq_mult = s_.own_lpbq_mult;
+    }
     if (!s_.own_bias.empty()) {
       s_.bias = s_.own_bias.data();
       s_.w_q.bias = s_.own_bias;
@@ -197,6 +201,8 @@ std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
                    .w_f32 = a.w_f32,
                    .w_q = a.w_q,
                    .fake_quant = a.fake_quant.over(n * a.m)};
+  m.w_q.lpbq_row_scales = {};  // the parts' own factors: set again from m's below, if kept
+  m.w_q.lpbq_mult = {};
   if (!adjacent) {
     m.own_weights.resize(static_cast<size_t>(n * row_bytes));
     std::byte* to = m.own_weights.data();
@@ -208,8 +214,18 @@ std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
     m.w_q.data = std::span<const std::byte>(a.w_q.data.data(), static_cast<size_t>(n * row_bytes));
   }
   if (!f32) {
+    bool lpbq = true;
     for (const ProjectionSpec* b : s) {
       m.own_scales.insert(m.own_scales.end(), b->w_q.scales.begin(), b->w_q.scales.end());
+      lpbq = lpbq && !b->own_lpbq_mult.empty();
+    }
+    // LPBQ factors stay when every part has them (row-wise: they stack like the scales).
+    for (const ProjectionSpec* b : s) {
+      if (!lpbq) break;
+      m.own_lpbq_scales.insert(m.own_lpbq_scales.end(), b->own_lpbq_scales.begin(),
+                               b->own_lpbq_scales.end());
+      m.own_lpbq_mult.insert(m.own_lpbq_mult.end(), b->own_lpbq_mult.begin(),
+                             b->own_lpbq_mult.end());
     }
   }
   if (a.bias != nullptr) {

@@ -107,9 +107,15 @@ Floats expected(const Problem& p, bool with_bias) {
   return y;
 }
 
+// LPBQ factors passed with the weights (QuantizedWeights::lpbq_*), or none.
+struct Lpbq {
+  std::vector<float> c;
+  std::vector<uint8_t> m;
+};
+
 // Runs rows [m0, m0 + rows) of x; returns token-major y[rows, N].
 Floats run(const Problem& p, int64_t m0, int64_t rows, ActLayout layout, bool with_bias,
-           float act_scale, ThreadPool* pool) {
+           float act_scale, ThreadPool* pool, const Lpbq* lpbq = nullptr) {
   const Case& c = p.cs;
   Floats x(p.x.begin() + m0 * c.k, p.x.begin() + (m0 + rows) * c.k);
   if (layout == ActLayout::kChannelMajor) {
@@ -123,6 +129,10 @@ Floats run(const Problem& p, int64_t m0, int64_t rows, ActLayout layout, bool wi
   if (with_bias) w.bias = p.bias;
   w.act_scale = act_scale;
   w.act_offset = p.zp;
+  if (lpbq != nullptr) {
+    w.lpbq_row_scales = lpbq->c;
+    w.lpbq_mult = lpbq->m;
+  }
   Floats y(rows * c.n, -7.f);
   const Status s = matmul_quantized({rows, c.n, c.k, layout}, x, w, y, pool);
   EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
@@ -550,6 +560,144 @@ TEST(QgemmExact, Avx2OffGridFallsBack) {
     EXPECT_TRUE(same_bits(run(base, 0, c.m, ActLayout::kTokenMajor, true, base.act_scale, nullptr),
                           expected(base, true)));
   }
+}
+
+}  // namespace
+}  // namespace hs::kernels
+
+namespace hs::kernels {
+namespace {
+
+// Scales in LPBQ form (quant::lpbq_scales): per row c with a 16-bit significand and
+// multipliers m in 1..16, one of them 16; s = c * m exactly.
+void make_lpbq(std::mt19937& rng, Problem& p) {
+  const int64_t nb = blocks_of(p.cs);
+  std::uniform_int_distribution<int> md(1, 16), sig(32768, 65535), ex(-40, -20);
+  for (int64_t r = 0; r < p.cs.n; ++r) {
+    const float c = std::ldexp(static_cast<float>(sig(rng)), ex(rng));
+    const int64_t top = std::uniform_int_distribution<int64_t>(0, nb - 1)(rng);
+    for (int64_t b = 0; b < nb; ++b) {
+      p.scales[r * nb + b] = c * static_cast<float>(b == top ? 16 : md(rng));
+    }
+  }
+}
+
+// lpbq_factor recovers c and m from LPBQ-form scales, and refuses what is not of that form or
+// would break the exactness bound (C * K < 2^30 for the odd significand C of c).
+TEST(QgemmExact, LpbqFactorAcceptsOnlyTheExactForm) {
+  std::mt19937 rng(1517);
+  const Case cs{WeightBits::kInt4, 32, 1, 5, 172};
+  Problem p = make(rng, cs, false);
+  make_lpbq(rng, p);
+  std::vector<float> c;
+  std::vector<uint8_t> m;
+  ASSERT_TRUE(lpbq_factor(p.scales, cs.n, cs.k, 32, c, m));
+  ASSERT_EQ(c.size(), 5u);
+  ASSERT_EQ(m.size(), 5u * 6u);
+  for (int64_t r = 0; r < cs.n; ++r) {
+    for (int64_t b = 0; b < 6; ++b) {
+      EXPECT_EQ(static_cast<double>(c[r]) * m[r * 6 + b], static_cast<double>(p.scales[r * 6 + b]));
+      EXPECT_GE(m[r * 6 + b], 1);
+      EXPECT_LE(m[r * 6 + b], 16);
+    }
+  }
+  Problem free = make(rng, cs, false);  // the observer's free scales
+  EXPECT_FALSE(lpbq_factor(free.scales, cs.n, cs.k, 32, c, m));
+  std::vector<float> s = p.scales;
+  s[7] = std::nextafter(s[7], 1.f);  // not c times an integer
+  EXPECT_FALSE(lpbq_factor(s, cs.n, cs.k, 32, c, m));
+  s = p.scales;
+  s[15] = 0.f;  // a zero scale
+  EXPECT_FALSE(lpbq_factor(s, cs.n, cs.k, 32, c, m));
+  // Multiplier 0.5 (below 1): c = max / 16, one block at c / 2.
+  s = {16.f, 0.5f};
+  EXPECT_FALSE(lpbq_factor(s, 1, 64, 32, c, m));
+  s = {16.f, 1.f};
+  EXPECT_TRUE(lpbq_factor(s, 1, 64, 32, c, m));
+  EXPECT_EQ(c[0], 1.f);
+  EXPECT_EQ(m[1], 1);
+  // The bound: c with a 24-bit odd significand fits K = 64 (2^23 * 64 < 2^30) but not K = 256.
+  const float c24 = std::ldexp(static_cast<float>((1 << 24) - 1), -30);
+  s = {c24 * 16.f, c24 * 4.f};  // c * m exact in float: m a power of two here
+  EXPECT_TRUE(lpbq_factor(s, 1, 64, 32, c, m));
+  s.resize(8, c24);
+  s[0] = c24 * 16.f;
+  EXPECT_FALSE(lpbq_factor(s, 1, 256, 32, c, m));
+  EXPECT_FALSE(lpbq_factor(p.scales, cs.n, cs.k + 64, 32, c, m));  // wrong count
+}
+
+// The AVX2 decode tile through LPBQ factors (1-byte multipliers, the float scales unread)
+// against the portable path without them and the formula: the same bits. M = 1..5 (single
+// tokens take the 4-row decode tile; leftover rows take the generic tiles), N = 1..13, K around
+// the block and 4-group chunk sizes (partial last block, odd block count, 1..3 groups past the
+// chunks, the tail copy), both activation encodings (the shift), bias or none, 1 and 2
+// threads, weights random or at -8 / 7. HS_QGEMM_AVX2_CASES scales it.
+TEST(QgemmExact, Avx2LpbqDecodeEqualsThePortablePath) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget& portable = targets.back();
+  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
+  const int count = env != nullptr ? std::atoi(env) * 2 : 96;
+  const int64_t ks[] = {1,   31,  32,  33,  64,  65,  96,  172, 255, 256,
+                        257, 320, 511, 512, 513, 576, 600, 1000, 1536, 4096};
+  std::mt19937 rng(1516);
+  ThreadPool pool(2);
+  for (int i = 0; i < count; ++i) {
+    const int64_t m = i % 4 == 0 ? std::uniform_int_distribution<int64_t>(2, 5)(rng) : 1;
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 13)(rng);
+    const int64_t k = ks[static_cast<size_t>(i) % std::size(ks)];
+    const int32_t offset = (i / 2) % 2 == 0 ? 32768 : 12345;
+    const bool narrow = i % 5 == 0;  // n within int16: no shift
+    const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
+    const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+    const bool with_bias = i % 3 != 0;
+    const Case c{WeightBits::kInt4, 32, m, n, k};
+    Problem p = make_offset(rng, c, offset, lo, hi, !narrow);
+    if (i % 7 == 1 || i % 7 == 2) {
+      std::fill(p.wq.begin(), p.wq.end(), static_cast<int8_t>(i % 7 == 1 ? -8 : 7));
+      EXPECT_TRUE(pack_int4(p.wq, c.n, c.k, p.data).ok());
+    }
+    make_lpbq(rng, p);
+    Lpbq f;
+    ASSERT_TRUE(lpbq_factor(p.scales, n, k, 32, f.c, f.m));
+    SCOPED_TRACE(::testing::Message() << "case " << i << ": M=" << m << " N=" << n << " K=" << k
+                                      << " offset " << offset << (narrow ? " narrow" : ""));
+    const Floats ref = portable_run(portable, p, m, with_bias);
+    EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
+    {
+      ScopedSimdTarget scope(portable);  // the portable path ignores the factors
+      EXPECT_TRUE(same_bits(run(p, 0, m, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr, &f), ref));
+    }
+    ScopedSimdTarget scope(*avx2);
+    const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
+    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr, &f), ref));
+    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool, &f), ref));
+  }
+}
+
+// Factors whose sizes do not match the call: kShape naming them, y untouched.
+TEST(QgemmExact, LpbqFactorsOfTheWrongSizeAreAnError) {
+  std::mt19937 rng(1518);
+  const Case cs{WeightBits::kInt4, 32, 1, 4, 64};
+  Problem p = make(rng, cs, false);
+  make_lpbq(rng, p);
+  Lpbq f;
+  ASSERT_TRUE(lpbq_factor(p.scales, 4, 64, 32, f.c, f.m));
+  f.m.pop_back();
+  QuantizedWeights w{cs.bits, p.data, p.scales, cs.block, {}};
+  w.act_scale = p.act_scale;
+  w.act_offset = p.zp;
+  w.lpbq_row_scales = f.c;
+  w.lpbq_mult = f.m;
+  Floats y(4, -7.f);
+  const Status s = matmul_quantized({1, 4, 64, ActLayout::kTokenMajor}, p.x, w, y, nullptr);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().kind(), ErrorKind::kShape);
+  EXPECT_NE(s.error().message().find("LPBQ factors of 4 row scales and 7 multipliers"),
+            std::string::npos)
+      << s.error().message();
+  EXPECT_EQ(y, Floats(4, -7.f));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "headsplit/kernels/qgemm.h"
 #include "headsplit/kernels/quant.h"
 #include "testing/testing.h"
 
@@ -163,7 +164,7 @@ TEST(QuantizeWeight, PerBlockWithPartialLastBlockHandComputed) {
   //        {-14} -> 2, q -7.
   // Row 1: {0, 0} -> floor 2^-29, q 0, 0; {3.5, -1.5} -> 0.5, q 7, -3; {0} -> floor, q 0.
   const std::vector<float> w = {7.0f, -3.5f, 1.75f, 0.5f, -14.0f, 0, 0, 3.5f, -1.5f, 0};
-  HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight q, quantize_weight(w, {2, 5, 1, 1}, {4, 2}, "w"));
+  HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight q, quantize_weight(w, {2, 5, 1, 1}, {4, 2, false}, "w"));
   const float floor = std::ldexp(1.0f, -29);
   EXPECT_EQ(q.type.dtype, ir::DType::kI4);
   EXPECT_EQ(q.type.quant.kind, ir::QuantKind::kPerBlock);
@@ -186,7 +187,7 @@ TEST(QuantizeWeight, PerBlockPropertyOnStoriesFfnShape) {
   for (float& x : w) x = normal(rng);
   w[171] = 1.0f;  // only the partial block of row 0 sees this
   HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight q,
-                          quantize_weight(w, {rows, cols, 1, 1}, {4, block}, "w2"));
+                          quantize_weight(w, {rows, cols, 1, 1}, {4, block, false}, "w2"));
   ASSERT_EQ(q.type.quant.scales.size(), static_cast<size_t>(rows * blocks));
   const std::vector<int8_t> qs = ints(q);
   for (int64_t r = 0; r < rows; ++r) {
@@ -206,6 +207,74 @@ TEST(QuantizeWeight, PerBlockPropertyOnStoriesFfnShape) {
   }
   EXPECT_EQ(q.type.quant.scales[5], 1.0f / 7.0f);
   EXPECT_LT(q.type.quant.scales[4], 0.1f);
+}
+
+// LPBQ (the default for blocks): per row c = max_b s_b / 16, m_b = clamp(round(s_b / c), 1, 16),
+// scales c * m_b; the integers keep the observer's scales (as the reference: the framework
+// quantizes, QNN's builder re-expresses the scales).
+// Row 0: blocks {2.1, 0} {7, -1} {4.9}: s = 0.3, 1, 0.7; c = 1/16; m = round(4.8) = 5,
+//        16, round(11.2) = 11 -> 0.3125, 1, 0.6875; q = 7 0 | 7 -1 | 7.
+// Row 1: {0, 0} {3.5, -1.5} {0}: s = 2^-29, 0.5, 2^-29; c = 1/32; m = 1 (clamped up from
+//        2^-24), 16, 1 -> 1/32, 0.5, 1/32; q = 0 0 | 7 -3 | 0.
+TEST(QuantizeWeight, PerBlockLpbqHandComputed) {
+  const std::vector<float> w = {2.1f, 0, 7.0f, -1.0f, 4.9f, 0, 0, 3.5f, -1.5f, 0};
+  HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight q, quantize_weight(w, {2, 5, 1, 1}, {4, 2}, "w"));
+  EXPECT_EQ(q.type.quant.scales,
+            (std::vector<float>{0.3125f, 1.0f, 0.6875f, 0.03125f, 0.5f, 0.03125f}));
+  EXPECT_EQ(ints(q), (std::vector<int8_t>{7, 0, 7, -1, 7, 0, 0, 7, -3, 0}));
+  HS_EXPECT_OK(ir::check_quant(q.type, "w"));
+  // c keeps 16 significant bits: max s = 1 + 2^-20 gives c = 1/16 (not (1 + 2^-20) / 16).
+  std::vector<float> s = {1.0f + std::ldexp(1.0f, -20), 0.5f};
+  lpbq_scales(s, 1, 2);
+  EXPECT_EQ(s, (std::vector<float>{1.0f, 0.5f}));
+}
+
+// The stories260K w2 shape [64, 172], blocks of 32 (a partial last block), random weights:
+// with LPBQ the integers are the free-scale ones; every row's scales are c * m with m in 1..16
+// (one block at 16) and c of at most 16 significant bits; each is within c / 2 of the
+// observer's scale (or c, when that was below c / 2); QNN's builder derivation (c = max / 16,
+// m = round(s / c)) gives them back unchanged; kernels::lpbq_factor accepts them.
+TEST(QuantizeWeight, PerBlockLpbqPropertyOnStoriesFfnShape) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  const int64_t rows = 64, cols = 172, block = 32, blocks = 6;
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (float& x : w) x = normal(rng);
+  for (int64_t r = 0; r < rows; r += 5) w[static_cast<size_t>(r * cols + 40)] = 0.9f;  // spread
+  HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight lp, quantize_weight(w, {rows, cols}, {4, block}, "w2"));
+  HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight fr,
+                          quantize_weight(w, {rows, cols}, {4, block, false}, "w2"));
+  EXPECT_EQ(ints(lp), ints(fr));
+  const std::vector<float>& s = lp.type.quant.scales;
+  const std::vector<float>& s0 = fr.type.quant.scales;
+  int moved = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float smax = 0;
+    for (int64_t b = 0; b < blocks; ++b) smax = std::max(smax, s[static_cast<size_t>(r * blocks + b)]);
+    const float c = smax / 16.0f;
+    int e = 0;
+    const double frac = std::frexp(static_cast<double>(c), &e);
+    EXPECT_EQ(std::ldexp(frac, 16), std::nearbyint(std::ldexp(frac, 16))) << "row " << r;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const auto i = static_cast<size_t>(r * blocks + b);
+      const double m = static_cast<double>(s[i]) / c;
+      ASSERT_EQ(m, std::nearbyint(m)) << "row " << r << " block " << b;
+      ASSERT_GE(m, 1.0);
+      ASSERT_LE(m, 16.0);
+      EXPECT_EQ(std::nearbyint(s[i] / c), m);  // the builder's derivation, in float
+      if (s0[i] < c / 2) {
+        EXPECT_EQ(s[i], c);
+      } else {
+        EXPECT_LE(std::fabs(s[i] - s0[i]), c / 2 * 1.0001f) << "row " << r << " block " << b;
+      }
+      moved += s[i] != s0[i];
+    }
+  }
+  EXPECT_GT(moved, rows);  // the form changes most scales
+  std::vector<float> c;
+  std::vector<uint8_t> m;
+  EXPECT_TRUE(kernels::lpbq_factor(s, rows, cols, block, c, m));
+  EXPECT_FALSE(kernels::lpbq_factor(s0, rows, cols, block, c, m));
 }
 
 TEST(QuantizeWeight, BadInputIsAnError) {

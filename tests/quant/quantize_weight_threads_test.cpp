@@ -26,8 +26,9 @@ TEST(QuantizeWeightThreads, RowChunksEqualWholeTensorQuantization) {
   std::normal_distribution<float> normal(0.0f, 0.05f);
   const std::vector<Case> cases = {{{301, 576}, {8, 0}},
                                    {{257, 300, 1, 1}, {4, 0}},
-                                   {{129, 576, 1, 1}, {4, 32}},
-                                   {{67, 1000, 1, 1}, {4, 48}},  // partial last block
+                                   // Free scales (the integers' own; LPBQ: params_test.cpp)
+                                   {{129, 576, 1, 1}, {4, 32, false}},
+                                   {{67, 1000, 1, 1}, {4, 48, false}},  // partial last block
                                    {{97, 9, 80}, {8, 0}}};
   for (const Case& c : cases) {
     SCOPED_TRACE(ir::shape_str(c.shape));

@@ -136,7 +136,10 @@ TEST_P(RuntimeGeneration, TokensPartOnlyAtNearTies) {
   // Step 0 is the prefill (the first token from its last prompt row); token i > 0 from step i.
   const std::vector<float>& row = want.logits[first];
   const size_t v = static_cast<size_t>(e.artifact->program().metadata.vocab_size);
-  const size_t offset = first == 0 ? row.size() - v : 0;  // prompt fits one chunk: last row
+  // The prompt fits one chunk (rows past it are padding): its last token's row.
+  const size_t prompt_len = tok->encode(prompt, /*add_bos=*/true).size();
+  const size_t offset = first == 0 ? (prompt_len - 1) * v : 0;
+  ASSERT_LE(offset + v, row.size());
   std::vector<float> top(row.begin() + static_cast<std::ptrdiff_t>(offset),
                          row.begin() + static_cast<std::ptrdiff_t>(offset + v));
   std::partial_sort(top.begin(), top.begin() + 2, top.end(), std::greater<float>());

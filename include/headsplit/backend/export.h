@@ -46,6 +46,7 @@ struct QuantOptions {
   std::string recipe;              // a recipe name ("stories", "smollm2", "llama3") or empty
   std::vector<std::string> rules;  // extra rules "pattern=scheme" (quant/scheme.h)
   int kv_bits = 0;                 // KV cache I/O bits, 8 or 16; 0: the recipe's default
+  bool lpbq = true;                // per-block scales in LPBQ form (quant::QuantConfig::lpbq)
   // Calibration text: every non-empty line of these files, then the prompt (quant/calibrate.h).
   std::vector<std::string> calibration_files;
   std::string calibration_prompt;

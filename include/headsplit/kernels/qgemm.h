@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/support/result.h"
@@ -59,7 +60,24 @@ struct QuantizedWeights {
   // path only when quantized_exact_is_fast() says a SIMD implementation runs it.
   float act_scale = 0.f;
   int32_t act_offset = 0;
+  // Optional, int4 per block with the exact path: the scales' LPBQ factors (lpbq_factor below),
+  // row_scales [N] and multipliers [N, ceil(K/block)], which must satisfy
+  //   scales[n * nb + b] == row_scales[n] * mult[n * nb + b]   (exactly, mult in 1..16)
+  // and lpbq_factor's bound. The AVX2 decode tile then reads the 1-byte multipliers instead of
+  // the float scales and sums D = sum_b mult_b * D(n,b) as an integer: since every partial sum
+  // of the per-block formula above is an exact double under the bound, tree(acc) = c * D and
+  //   y = float(double(c) * D * act_scale + bias[n])  is the per-block formula's result, bit for bit.
+  std::span<const float> lpbq_row_scales;
+  std::span<const uint8_t> lpbq_mult;
 };
+
+// The LPBQ factors of per-block int4 scales [N, nb] (nb = ceil(K / block)): per row
+// c = max_b(s_b) / 16 and m_b = s_b / c, when every m_b is an integer in 1..16 and
+// C * K * 8 * 65535 * 16 < 2^53 for c = C * 2^e with C odd (so every partial sum of a row's
+// exact integer path, |q| <= 8, |n| <= 65535, is an exact double). False (outputs unspecified)
+// when some row is not of that form: the caller keeps the float scales alone.
+bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t block,
+                 std::vector<float>& row_scales, std::vector<uint8_t>& mult);
 
 // y = dequant(Wq) applied to x as above, on `pool` (null: the calling thread only). Errors:
 // kInvalidArgument for a negative dimension or block, or bits other than 4 and 8; kShape when

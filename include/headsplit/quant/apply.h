@@ -33,7 +33,7 @@ class WeightCache {
 
  private:
   using Key =
-      std::tuple<const Buffer*, size_t, size_t, ir::Shape, int, int64_t, const WeightOverride*>;
+      std::tuple<const Buffer*, size_t, size_t, ir::Shape, int, int64_t, bool, const WeightOverride*>;
   struct Entry {
     std::shared_ptr<const Buffer> source;  // keeps the key's buffer address unique
     QuantizedWeight weight;

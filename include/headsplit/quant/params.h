@@ -72,7 +72,24 @@ ir::QuantParams mask_params();
 struct WeightSpec {
   int bits = 8;       // 8: i8 -127..127;  4: i4 -7..7 (one value per byte in IR constants)
   int64_t block = 0;  // 0: per output channel (axis 0); > 0: per block along axis 1
+  // Per block only: the scales in LPBQ form (lpbq_scales below), as QNN runs them; false keeps
+  // the observer's free float scales.
+  bool lpbq = true;
 };
+
+// LPBQ (low-power block quantization: QNN's blockwise expansion, which the reference's QNN
+// builder derives from the observer's per-block scales s_b). Per row o with blocks b:
+//   c_o = r16(max_b s_b / 16)              r16: rounded to nearest to 16 significant bits
+//   m_b = clamp(round_half_even(s_b / c_o), 1, 16)      (the division in float, as torch does)
+//   s'_b = c_o * m_b                       exact in float (16 + 5 bits)
+// The integers keep the scales they were rounded with (the framework quantizes with s_b, the
+// builder re-expresses the scales), so the dequantized weight is q * c_o * m_b, what the HTP
+// computes. The builder's own derivation from s' gives back c_o and m_b exactly (the largest
+// block has m = 16), so the artifact's numerics and the HTP's agree. r16 (the reference keeps
+// c's 24 bits; a relative change of at most 2^-17) makes every partial sum of a row's exact
+// integer path an exact double, so the CPU kernels read 1-byte multipliers instead of float
+// scales (kernels/qgemm.h, lpbq_factor) with the same bits. scales: [rows, blocks] in place.
+void lpbq_scales(std::span<float> scales, int64_t rows, int64_t blocks);
 
 // A quantized constant: its type (integer storage dtype, shape, params) and its bytes.
 struct QuantizedWeight {

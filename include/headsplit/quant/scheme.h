@@ -80,6 +80,9 @@ struct QuantConfig {
   bool r3 = false;              // Hadamard rotation of q and k after RoPE
   bool masked_softmax = false;  // where(mask == 0, s, rowmin(s) - 20) instead of s + mask
   int seq_mse = 0;              // SeqMSE candidates the recipe uses (reference seq_mse_candidates)
+  // Per-block weight scales in LPBQ form (quant/params.h lpbq_scales: what QNN runs); false:
+  // the observer's free float scales (what the reference's PyTorch fake-quant simulates).
+  bool lpbq = true;
 
   // The scheme of a projection: the last matching rule's, else the default.
   const Scheme& scheme_for(std::string_view projection) const;

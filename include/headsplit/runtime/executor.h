@@ -80,6 +80,7 @@ struct PlanSummary {
   int64_t arena_bytes = 0;     // the backend's arena
   int64_t staging_bytes = 0;   // runtime-owned float buffers
   int64_t prepared_bytes = 0;  // constants converted at load (reference mode: all weights)
+  int64_t lpbq_projections = 0;  // int4 per-block projections read through LPBQ multipliers
   int64_t head_groups = 0;     // split attentions whose per-head chains run as one step
   int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
   int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
