@@ -164,6 +164,8 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
     }
     scales = override->scales;
   }
+  // LPBQ before rounding: the integers are rounded against the scales the HTP will use.
+  if (spec.block > 0 && spec.lpbq) lpbq_scales(scales, rows, blocks);
   QuantizedWeight out;
   out.type.shape = shape;
   if (spec.block > 0) {
@@ -193,8 +195,6 @@ Result<QuantizedWeight> quantize_weight(std::span<const float> values, const ir:
                            storage_bytes + r0 * cols);
   });
   out.data = BufferView{std::move(buffer), 0, values.size()};
-  // LPBQ after rounding: the integers keep the observer's scales (as in the reference).
-  if (spec.block > 0 && spec.lpbq) lpbq_scales(out.type.quant.scales, rows, blocks);
   return out;
 }
 

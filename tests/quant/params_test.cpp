@@ -10,6 +10,7 @@
 
 #include "headsplit/kernels/qgemm.h"
 #include "headsplit/kernels/quant.h"
+#include "headsplit/kernels/reference.h"
 #include "testing/testing.h"
 
 namespace hs::quant {
@@ -210,18 +211,18 @@ TEST(QuantizeWeight, PerBlockPropertyOnStoriesFfnShape) {
 }
 
 // LPBQ (the default for blocks): per row c = max_b s_b / 16, m_b = clamp(round(s_b / c), 1, 16),
-// scales c * m_b; the integers keep the observer's scales (as the reference: the framework
-// quantizes, QNN's builder re-expresses the scales).
-// Row 0: blocks {2.1, 0} {7, -1} {4.9}: s = 0.3, 1, 0.7; c = 1/16; m = round(4.8) = 5,
-//        16, round(11.2) = 11 -> 0.3125, 1, 0.6875; q = 7 0 | 7 -1 | 7.
+// scales c * m_b, and the integers rounded against those (not the observer's s_b).
+// Row 0: blocks {2.1, 2} {7, -1} {4.9}: s = 0.3, 1, 0.7; c = 1/16; m = round(4.8) = 5,
+//        16, round(11.2) = 11 -> 0.3125, 1, 0.6875; q = 7 6 | 7 -1 | 7 (2 / 0.3125 = 6.4;
+//        against s_b it would be round(6.67) = 7).
 // Row 1: {0, 0} {3.5, -1.5} {0}: s = 2^-29, 0.5, 2^-29; c = 1/32; m = 1 (clamped up from
 //        2^-24), 16, 1 -> 1/32, 0.5, 1/32; q = 0 0 | 7 -3 | 0.
 TEST(QuantizeWeight, PerBlockLpbqHandComputed) {
-  const std::vector<float> w = {2.1f, 0, 7.0f, -1.0f, 4.9f, 0, 0, 3.5f, -1.5f, 0};
+  const std::vector<float> w = {2.1f, 2.0f, 7.0f, -1.0f, 4.9f, 0, 0, 3.5f, -1.5f, 0};
   HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight q, quantize_weight(w, {2, 5, 1, 1}, {4, 2}, "w"));
   EXPECT_EQ(q.type.quant.scales,
             (std::vector<float>{0.3125f, 1.0f, 0.6875f, 0.03125f, 0.5f, 0.03125f}));
-  EXPECT_EQ(ints(q), (std::vector<int8_t>{7, 0, 7, -1, 7, 0, 0, 7, -3, 0}));
+  EXPECT_EQ(ints(q), (std::vector<int8_t>{7, 6, 7, -1, 7, 0, 0, 7, -3, 0}));
   HS_EXPECT_OK(ir::check_quant(q.type, "w"));
   // c keeps 16 significant bits: max s = 1 + 2^-20 gives c = 1/16 (not (1 + 2^-20) / 16).
   std::vector<float> s = {1.0f + std::ldexp(1.0f, -20), 0.5f};
@@ -230,7 +231,8 @@ TEST(QuantizeWeight, PerBlockLpbqHandComputed) {
 }
 
 // The stories260K w2 shape [64, 172], blocks of 32 (a partial last block), random weights:
-// with LPBQ the integers are the free-scale ones; every row's scales are c * m with m in 1..16
+// with LPBQ the integers are w rounded against the final scales; every row's scales are c * m
+// with m in 1..16
 // (one block at 16) and c of at most 16 significant bits; each is within c / 2 of the
 // observer's scale (or c, when that was below c / 2); QNN's builder derivation (c = max / 16,
 // m = round(s / c)) gives them back unchanged; kernels::lpbq_factor accepts them.
@@ -244,7 +246,10 @@ TEST(QuantizeWeight, PerBlockLpbqPropertyOnStoriesFfnShape) {
   HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight lp, quantize_weight(w, {rows, cols}, {4, block}, "w2"));
   HS_ASSERT_OK_AND_ASSIGN(QuantizedWeight fr,
                           quantize_weight(w, {rows, cols}, {4, block, false}, "w2"));
-  EXPECT_EQ(ints(lp), ints(fr));
+  std::vector<std::byte> want(w.size());
+  kernels::ref::quantize(w.data(), lp.type.shape, lp.type.quant, lp.type.dtype, want.data());
+  EXPECT_EQ(0, std::memcmp(lp.data.bytes().data(), want.data(), want.size()));
+  EXPECT_NE(ints(lp), ints(fr));
   const std::vector<float>& s = lp.type.quant.scales;
   const std::vector<float>& s0 = fr.type.quant.scales;
   int moved = 0;
