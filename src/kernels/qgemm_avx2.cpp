@@ -30,7 +30,7 @@
 //     -> [blocks 0,2,4,6 | 1,3,5,7].
 // Instruction counts (callgrind, per call, 576x576): decode 247k -> 167k -> 159k (acc kept in
 // memory between chunks), M = 32 4.72M -> 3.73M.
-// Prefill (M >= kI4PanelMinM / kI8PanelMinM; int4 block 32 with s = 0 only) leaves these tiles
+// Prefill (M >= kI4PanelMinM / kI8PanelMinM) leaves these tiles
 // for qgemm_avx2_panel.cpp: tokens in lanes, vpmaddwd of a broadcast weight pair with 8 tokens'
 // activation pairs, no horizontal reductions (int4 block 32, M = 32: 2.88M instructions).
 #include <algorithm>
@@ -378,8 +378,8 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
   *ran = true;
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
-  // Prefill: the panels of qgemm_avx2_panel.cpp (block 32: with s = 0 only).
-  if (panels_take(bits, q.block, c.m, x.shift)) {
+  // Prefill: the panels of qgemm_avx2_panel.cpp.
+  if (panels_take(bits, c.m)) {
     return matmul_avx2_panels(c, q, bits, u, kp, grid.offset, x.shift, grid.scale);
   }
   x.act = act;

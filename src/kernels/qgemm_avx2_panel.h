@@ -18,18 +18,17 @@ namespace hs::kernels::detail {
 inline constexpr size_t kI4PanelMinM = 16;
 inline constexpr size_t kI8PanelMinM = 6;
 
-// Whether a call of `bits` weights (block: 0 per channel, or 32) with M tokens and the
-// activation shift s (qgemm_avx2.cpp: v = n - s is an int16) takes the panels: M at or above
-// the format's threshold, and s = 0 for block 32 (per channel adds s * sum w to D once; block
-// 32 would need it per block).
-inline bool panels_take(int bits, size_t block, size_t m, int32_t shift) {
+// Whether a call of `bits` weights (block: 0 per channel, or 32) with M tokens takes the panels:
+// M at or above the format's threshold. Any activation shift s (qgemm_avx2.cpp: v = n - s is an
+// int16): per channel adds s * sum w to D once, block 32 s * sum_b w to each block's D_b.
+inline bool panels_take(int bits, size_t m) {
   const size_t min_m = bits == 8 ? kI8PanelMinM : kI4PanelMinM;
-  return m >= min_m && (block == 0 || shift == 0);
+  return m >= min_m;
 }
 
 // y of the exact path for int8 per channel or int4 (block 0 or 32) weights, with the activations
 // already on the grid: u [M][u_stride] holds n + offset for k < K (qgemm_avx2.cpp grid_u16),
-// every n - shift in [-32768, 32767] (shift 0 for block 32). The same bits as the portable path.
+// every n - shift in [-32768, 32767]. The same bits as the portable path.
 Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, const uint16_t* u,
                           size_t u_stride, int32_t offset, int32_t shift, double s_a);
 

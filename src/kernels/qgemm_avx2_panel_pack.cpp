@@ -121,7 +121,8 @@ HS_AVX2_FN int32_t widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* d
 
 }  // namespace
 
-HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp) {
+HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp,
+                          int32_t* cw) {
   const size_t K = x.c->k, nb = x.nb;
   for (size_t r = 0; r < kR; ++r) {
     int16_t* dst = wp + r * x.kp;
@@ -129,13 +130,17 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
     if (n >= n_end) {
       std::memset(dst, 0, x.kp * sizeof(int16_t));
       if (x.blocks) {
-        for (size_t b = 0; b < nb; ++b) sp[b * kR + r] = 0.0;
+        std::memset(sp + r * nb, 0, nb * sizeof(double));
+        if (x.shift != 0) {
+          for (size_t b = 0; b < nb; ++b) cw[b * kR + r] = 0;
+        }
+      } else if (x.shift != 0) {
+        sp[r] = 0.0;
       }
-      if (x.shift != 0) sp[r] = 0.0;
       continue;
     }
     const uint8_t* row = x.q->data + n * (x.bits == 8 ? K : (K + 1) / 2);
-    if (x.shift != 0) {  // per channel (matmul_avx2_panels): sp[r] = sum_k w
+    if (x.shift != 0 && !x.blocks) {  // per channel (matmul_avx2_panels): sp[r] = sum_k w
       const int32_t sum =
           x.bits == 8 ? widen_row<8, true>(row, K, nb, dst) : widen_row<4, true>(row, K, nb, dst);
       sp[r] = static_cast<double>(sum);
@@ -144,9 +149,24 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
     } else {
       widen_row<4, false>(row, K, nb, dst);
     }
-    if (x.blocks) {
-      const float* sc = x.q->scales + n * nb;
-      for (size_t b = 0; b < nb; ++b) sp[b * kR + r] = static_cast<double>(sc[b]);
+    if (!x.blocks) continue;
+    // Block 32: the scales as doubles, sp[r][b] (exact), 4 at a time.
+    const float* sc = x.q->scales + n * nb;
+    double* sd = sp + r * nb;
+    size_t b = 0;
+    for (; b + 4 <= nb; b += 4) _mm256_storeu_pd(sd + b, _mm256_cvtps_pd(_mm_loadu_ps(sc + b)));
+    for (; b < nb; ++b) sd[b] = static_cast<double>(sc[b]);
+    if (x.shift == 0) continue;
+    // Shifted activations: cw[b][r] = s * sum_{k in block b} w (|sum| <= 32 * 8 = 256, |s| <
+    // 2^17: below 2^25, exact in int32), which makes a block's lanes sum to D_b = sum n w.
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (b = 0; b < nb; ++b) {
+      const auto* wb = reinterpret_cast<const __m256i*>(dst + b * kBk);
+      const __m256i s2 = _mm256_add_epi32(_mm256_madd_epi16(_mm256_loadu_si256(wb), ones),
+                                          _mm256_madd_epi16(_mm256_loadu_si256(wb + 1), ones));
+      const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s2), _mm256_extracti128_si256(s2, 1));
+      const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+      cw[b * kR + r] = x.shift * _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1)));
     }
   }
 }
@@ -154,7 +174,7 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
 #else  // !HS_AVX2: never called (avx2_supported() is false)
 
 void pack_tokens(const Panels&, const uint16_t*, size_t, int32_t, int16_t*) {}
-void pack_rows(const Panels&, size_t, size_t, int16_t*, double*) {}
+void pack_rows(const Panels&, size_t, size_t, int16_t*, double*, int32_t*) {}
 
 #endif  // HS_AVX2
 

@@ -22,7 +22,7 @@ struct Panels {
   size_t nb;           // blocks of 32 k: ceil(K / 32)
   size_t kp;           // nb * 32: k per packed row and token
   const int16_t* act;  // token panels [ceil(M / kTok)][kp / 2][kTok][2]
-  int32_t shift;       // s: the panels hold v = n - s (per channel only; block 32: 0)
+  int32_t shift;       // s: the panels hold v = n - s
   double s_a;
 };
 
@@ -32,8 +32,9 @@ void pack_tokens(const Panels& x, const uint16_t* u, size_t u_stride, int32_t of
 
 // The tile's rows [n0, n0 + kR) as int16: wp[r][kp] (int8: vpmovsxbw; int4: nibbles sign
 // extended; zero past K and in rows at or past n_end), and sp: block 32, their scales as
-// doubles, sp[b][r]; per channel with s != 0, sp[r] = sum_k w (exact). Once per 6-row tile,
-// reused by every token panel.
-void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp);
+// doubles, sp[r][b] (rows of nb); per channel with s != 0, sp[r] = sum_k w (exact). Block 32
+// with s != 0: cw[b][r] = s * sum_{k in block b} w (int32, exact). Once per 6-row tile, reused
+// by every token panel.
+void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp, double* sp, int32_t* cw);
 
 }  // namespace hs::kernels::detail::panel
