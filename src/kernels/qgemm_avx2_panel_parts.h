@@ -26,8 +26,13 @@ struct Panels {
   double s_a;
 };
 
-// act[p][k / 2][t][k % 2] = v = n - s of token kTok p + t at k (= u - offset - s, an int16) for
-// k < K and kTok p + t < M, 0 elsewhere: per k pair, 16 tokens x 2 k = 64 bytes. Once per call.
+// int4 position order: the 32 k of a block are stored in the order even k, then odd k (position
+// i < 16 holds k = 2i, position 16 + i holds k = 2i + 1) in both the weight rows and the token
+// panels, so the nibbles widen with two shifts each; a block's sum over its 32 positions is
+// the same integer. int8: natural order.
+// act[p][k / 2][t][k % 2] = v = n - s of token kTok p + t at position k (int4: the position
+// order above; = u - offset - s, an int16) for k < K and kTok p + t < M, 0 elsewhere: per k
+// pair, 16 tokens x 2 k = 64 bytes. Once per call.
 void pack_tokens(const Panels& x, const uint16_t* u, size_t u_stride, int32_t offset, int16_t* act);
 
 // The tile's rows [n0, n0 + kR) as int16: wp[r][kp] (int8: vpmovsxbw; int4: nibbles sign
