@@ -1,18 +1,22 @@
 // Prefill of the exact path on AVX2 through int16 panels with the tokens in lanes
 // (qgemm_avx2_panel.h): int8 per channel, int4 per channel or block 32, M >= the format's
-// threshold (block 32: every n an int16). The same integers and the same epilogues as the portable
-// path (qgemm_exact.cpp), so the same bits.
+// threshold. The same integers and the same epilogues as the portable path (qgemm_exact.cpp),
+// so the same bits.
 //
 // Integers: the panels hold v = n - s in [-32768, 32767] (qgemm_avx2.cpp's shift: s = 0 when
-// every n is an int16, which block 32 requires; per channel, else s = min(n) + 32768 and D =
-// sum v w + s sum w), |w| <= 2^7 (int8) or 8 (int4).
+// every n is an int16, else s = min(n) + 32768; D = sum v w + s sum w), |w| <= 2^7 (int8) or 8
+// (int4; its 32 k per block in the position order of qgemm_avx2_panel_parts.h, in weights and
+// tokens alike).
 // Per k pair, vpmaddwd of a row's broadcast (w_k, w_k+1) with 8 tokens' (v_k, v_k+1) gives
 //   w_k v_k + w_k+1 v_k+1  per token, at most 2 * 2^15 * 2^7 = 2^23 (int8; int4: 2^19),
 // summed by vpaddd in an int32 lane per token: no horizontal reductions. One asm block is the
 // 16 pairs of 32 k. Then:
-//   block 32 (int4): after each block, D_b (|D_b| <= 16 * 2^19 = 2^23) meets its scale,
+//   block 32 (int4): the lanes of a block sum to sum v w (|.| <= 16 * 2^19 = 2^23); s != 0 adds
+//     cw = s * sum_b w (|s| < 2^17, |sum_b w| <= 256: below 2^25), so they hold D_b = sum n w
+//     (|D_b| <= 32 * 65535 * 8 < 2^24; int32 arithmetic, exact). D_b meets its scale,
 //     acc[b mod 8] += double(s_b) * double(D_b) in increasing b (a 24-bit scale times |D_b| <
-//     2^24 is exact in double, so an FMA gives the same bits), y = float(tree(acc) * s_a + bias);
+//     2^24 is exact in double, so an FMA gives the same bits; the first visit of a slot is an
+//     FMA onto +0, as 0 + x), y = float(tree(acc) * s_a + bias);
 //   per channel: the lanes run over kFlush blocks before they are added to a double, D' +=
 //     double(lane). The largest lane after j pairs is j * 2^23 (v = -32768, w = -128), below
 //     2^31 for j <= 255: int8 flushes every 15 blocks (240 pairs, at most 2013265920; 16 blocks,
@@ -20,16 +24,18 @@
 //     with |D'| <= 32768 * 2^22 = 2^37, and D = D' + double(s) * double(sum w) (|s| < 2^17,
 //     |sum w| <= 2^22): every step is exact below 2^53, so y = float(double(s_w) * D * s_a +
 //     bias), finish_channel's operations in its order.
+// Block 32 cannot flush 2 blocks at once: each D_b has its own scale and the slots' sums round.
 // Shapes: x -> token panels of kTok = 16 tokens, per k pair 16 x (v_k, v_k+1) = 64 bytes (zero
 // past K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows widened
 // once to int16 (wp[r][kp], zero past K) and used by every token panel; the register tile is
 // 6 rows x 2 vectors of 8 tokens = 12 int32 accumulators (asm: GCC spilled them). acc: block 32
 // [8][6][16] doubles (6 KiB), per channel [6][16].
 // Instructions per k pair and tile (192 products): 2 token loads, 6 broadcasts, 12 vpmaddwd,
-// 12 vpaddd; block 32: per block about 140 more (the double epilogue). Per 576x576 M = 32
-// call (callgrind): int4 block 32 2.91M against 3.73M for the integer tiles (tile_i4b_tok4);
-// int8 per channel 2.23M against 3.55M (tile_i8<2, 4>), shifted (n over 0..65535) 2.37M against
-// 4.42M. Smaller M: kI8PanelMinM (qgemm_avx2_panel.h).
+// 12 vpaddd; block 32 (block_6x16_scaled, the block and its epilogue in one asm statement): per
+// block 500 + 90 (the double epilogue; was about 170 in intrinsics). Per 576x576 M = 32 call,
+// channel-major x (callgrind): int4 block 32 2.51M (2.97M before, 3.73M for the integer tiles),
+// shifted (n over 0..65535) 2.76M (4.22M through tile_i4b_tok4); int8 per channel 2.18M against
+// 3.55M (tile_i8<2, 4>). Smaller M: kI8PanelMinM (qgemm_avx2_panel.h).
 #include "qgemm_avx2_panel.h"
 
 #include <algorithm>
