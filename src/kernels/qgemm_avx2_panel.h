@@ -11,11 +11,13 @@
 namespace hs::kernels::detail {
 
 // Tokens from which matmul_avx2 takes the panels; fewer take the integer tiles. Callgrind,
-// instructions per 576x576 call, panels / tiles: int4 block 32 M = 12 1.55M / 1.40M, M = 16
-// 1.57M / 1.87M; int8 per channel M = 5 0.72M / 0.67M, M = 6 0.73M / 0.90M, M = 8 0.74M /
-// 0.89M, M = 9 1.14M / 1.12M (the tiles' 2x4 tiles plus one single token against a 16-token
-// panel: a near tie, 4% slower in time), M = 10 1.14M / 1.34M, M = 16 1.17M / 1.78M.
-inline constexpr size_t kI4PanelMinM = 16;
+// instructions per 576x576 call (channel-major x), panels / tiles: int4 block 32 M = 10 1.35M /
+// 1.25M, M = 11 1.36M / 1.41M, M = 12 1.36M / 1.39M (shifted n: 1.58M / 1.55M), M = 13 1.36M /
+// 1.55M, M = 15 1.37M / 1.87M (with the fused block-32 epilogue; before it the break-even was
+// M = 16); int8 per channel M = 5 0.72M / 0.67M, M = 6 0.73M / 0.90M, M = 8 0.74M / 0.89M, M =
+// 9 1.14M / 1.12M (the tiles' 2x4 tiles plus one single token against a 16-token panel: a near
+// tie, 4% slower in time), M = 10 1.14M / 1.34M, M = 16 1.17M / 1.78M.
+inline constexpr size_t kI4PanelMinM = 13;
 inline constexpr size_t kI8PanelMinM = 6;
 
 // Whether a call of `bits` weights (block: 0 per channel, or 32) with M tokens takes the panels:
