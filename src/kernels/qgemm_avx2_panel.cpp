@@ -153,23 +153,18 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* 
   HS_F_CORR("0", "ymm4", "ymm5") HS_F_CORR("4", "ymm6", "ymm7")                 \
   HS_F_CORR("8", "ymm8", "ymm9") HS_F_CORR("12", "ymm10", "ymm11")              \
   HS_F_CORR("16", "ymm12", "ymm13") HS_F_CORR("20", "ymm14", "ymm15")
-// One vector of 8 tokens (int32 c) -> p[off .. off + 64 bytes): addend: ymm3 (+0) or memory.
-#define HS_F_VEC_FIRST(cx, cy, off)                                             \
+// One vector of 8 tokens (int32 c) -> p[off .. off + 64 bytes): p = double(c) * s + the addend
+// (a0, a1: ymm3 = +0 on a slot's first visit, else p itself).
+#define HS_F_VEC(cx, cy, off, a0, a1)                                           \
   "vcvtdq2pd %%" cx ", %%ymm0\n\t"                                               \
   "vextracti128 $1, %%" cy ", %%xmm1\n\t"                                        \
   "vcvtdq2pd %%xmm1, %%ymm1\n\t"                                                 \
-  "vfmadd213pd %%ymm3, %%ymm2, %%ymm0\n\t"                                       \
-  "vfmadd213pd %%ymm3, %%ymm2, %%ymm1\n\t"                                       \
+  "vfmadd213pd " a0 ", %%ymm2, %%ymm0\n\t"                                       \
+  "vfmadd213pd " a1 ", %%ymm2, %%ymm1\n\t"                                       \
   "vmovupd %%ymm0, " off "(%[p])\n\t"                                            \
   "vmovupd %%ymm1, " off "+32(%[p])\n\t"
-#define HS_F_VEC_ACC(cx, cy, off)                                               \
-  "vcvtdq2pd %%" cx ", %%ymm0\n\t"                                               \
-  "vextracti128 $1, %%" cy ", %%xmm1\n\t"                                        \
-  "vcvtdq2pd %%xmm1, %%ymm1\n\t"                                                 \
-  "vfmadd213pd " off "(%[p]), %%ymm2, %%ymm0\n\t"                                \
-  "vfmadd213pd " off "+32(%[p]), %%ymm2, %%ymm1\n\t"                             \
-  "vmovupd %%ymm0, " off "(%[p])\n\t"                                            \
-  "vmovupd %%ymm1, " off "+32(%[p])\n\t"
+#define HS_F_VEC_FIRST(cx, cy, off) HS_F_VEC(cx, cy, off, "%%ymm3", "%%ymm3")
+#define HS_F_VEC_ACC(cx, cy, off) HS_F_VEC(cx, cy, off, off "(%[p])", off "+32(%[p])")
 #define HS_F_EPI(VEC)                                                           \
   "vbroadcastsd (%[q0]), %%ymm2\n\t"                                             \
   VEC("xmm4", "ymm4", "0") VEC("xmm5", "ymm5", "64")                            \
@@ -197,37 +192,28 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16_scaled(
   const double* q3 = q + 3 * nb;
   const size_t qs = nb * sizeof(double);
   // clang-format off
+#define HS_F_ASM(body)                                                                         \
+  __asm__ volatile(body                                                                        \
+      : : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride), [q0] "r"(q), [q3] "r"(q3),   \
+          [qs] "r"(qs), [cw] "r"(cw), [p] "r"(p)                                               \
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",         \
+        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory")
   if constexpr (kFirst && kCorr) {
-    __asm__ volatile(HS_F_PAIRS HS_F_CORRS "vxorpd %%ymm3, %%ymm3, %%ymm3\n\t"
-                     HS_F_EPI(HS_F_VEC_FIRST)
-        : : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride), [q0] "r"(q), [q3] "r"(q3),
-            [qs] "r"(qs), [cw] "r"(cw), [p] "r"(p)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    HS_F_ASM(HS_F_PAIRS HS_F_CORRS "vxorpd %%ymm3, %%ymm3, %%ymm3\n\t" HS_F_EPI(HS_F_VEC_FIRST));
   } else if constexpr (kFirst) {
-    __asm__ volatile(HS_F_PAIRS "vxorpd %%ymm3, %%ymm3, %%ymm3\n\t" HS_F_EPI(HS_F_VEC_FIRST)
-        : : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride), [q0] "r"(q), [q3] "r"(q3),
-            [qs] "r"(qs), [p] "r"(p)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    HS_F_ASM(HS_F_PAIRS "vxorpd %%ymm3, %%ymm3, %%ymm3\n\t" HS_F_EPI(HS_F_VEC_FIRST));
   } else if constexpr (kCorr) {
-    __asm__ volatile(HS_F_PAIRS HS_F_CORRS HS_F_EPI(HS_F_VEC_ACC)
-        : : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride), [q0] "r"(q), [q3] "r"(q3),
-            [qs] "r"(qs), [cw] "r"(cw), [p] "r"(p)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    HS_F_ASM(HS_F_PAIRS HS_F_CORRS HS_F_EPI(HS_F_VEC_ACC));
   } else {
-    __asm__ volatile(HS_F_PAIRS HS_F_EPI(HS_F_VEC_ACC)
-        : : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride), [q0] "r"(q), [q3] "r"(q3),
-            [qs] "r"(qs), [p] "r"(p)
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-          "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    HS_F_ASM(HS_F_PAIRS HS_F_EPI(HS_F_VEC_ACC));
   }
+#undef HS_F_ASM
   // clang-format on
 }
 #undef HS_F_EPI
 #undef HS_F_VEC_ACC
 #undef HS_F_VEC_FIRST
+#undef HS_F_VEC
 #undef HS_F_CORRS
 #undef HS_F_CORR
 #undef HS_F_PAIRS
