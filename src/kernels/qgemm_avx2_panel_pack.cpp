@@ -13,11 +13,12 @@ namespace hs::kernels::detail::panel {
 namespace {
 
 // Token m's v at k0 .. k0 + 15 (= u - offset - s in wrapping 16-bit arithmetic: the true v is
-// an int16), zero past K (u there is not n + offset) and for m >= M.
+// an int16), zero past K (u there is not n + offset) and for m >= M. u's rows hold K rounded up
+// to 16 (int8) or 64 (int4), which can be less than kp: nothing at or past K is read.
 HS_AVX2_FN inline __m256i load_v(const Panels& x, const uint16_t* u, size_t us, __m256i sub,
                                  size_t m, size_t k0) {
   const size_t M = x.c->m, K = x.c->k;
-  if (m >= M) return _mm256_setzero_si256();
+  if (m >= M || k0 >= K) return _mm256_setzero_si256();
   __m256i v =
       _mm256_sub_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u + m * us + k0)), sub);
   if (k0 + 16 > K) {
