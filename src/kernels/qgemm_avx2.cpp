@@ -30,11 +30,12 @@
 //     -> [blocks 0,2,4,6 | 1,3,5,7].
 // Instruction counts (callgrind, per call, 576x576): decode 247k -> 167k -> 159k (acc kept in
 // memory between chunks), M = 32 4.72M -> 3.73M.
-// Prefill (M >= kI4PanelMinM / kI8PanelMinM; int4 block 32 with s = 0 only) leaves these tiles
+// Prefill (M >= kI4PanelMinM / kI8PanelMinM) leaves these tiles
 // for qgemm_avx2_panel.cpp: tokens in lanes, vpmaddwd of a broadcast weight pair with 8 tokens'
-// activation pairs, no horizontal reductions (int4 block 32, M = 32: 2.88M instructions).
+// activation pairs, no horizontal reductions (int4 block 32, M = 32: 2.51M instructions).
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 
 #include "hwy/targets.h"
@@ -238,50 +239,123 @@ HS_AVX2_FN void run_rows(const Ctx& x, size_t n_begin, size_t n_end, int32_t* co
   }
 }
 
+// The grid check and conversion of a run of x: u = n + offset (n = round(x / scale), the
+// nearest, ties to even) as uint16, lo / hi the range of u, bad: some x != n * scale. kRecip:
+// n = round(x * (1 / scale)) instead of the division (grid_u16 states when that finds the
+// same n). Lanes past len are 0 = 0 * scale with n = 0: they pass and are not stored.
+struct GridLanes {
+  __m256 sv, inv;
+  __m256i off, lane, lo, hi, bad;
+};
+
+template <bool kRecip>
+HS_AVX2_FN __attribute__((always_inline)) inline void grid_run(const float* xs, size_t len,
+                                                               uint16_t* us, GridLanes& g) {
+  size_t k = 0;
+  auto one = [&](__m256 xv, __m256i mask) HS_AVX2_FN {
+    const __m256 q = kRecip ? _mm256_mul_ps(xv, g.inv) : _mm256_div_ps(xv, g.sv);
+    const __m256i nv = _mm256_cvtps_epi32(q);  // nearest, ties to even
+    const __m256 back = _mm256_mul_ps(_mm256_cvtepi32_ps(nv), g.sv);
+    const __m256i uv = _mm256_add_epi32(nv, g.off);
+    g.bad = _mm256_or_si256(g.bad, _mm256_castps_si256(_mm256_cmp_ps(back, xv, _CMP_NEQ_UQ)));
+    // u outside [0, 65535] (n near +-2^31 from a huge x included) makes lo < 0 or hi > 65535.
+    g.lo = _mm256_min_epi32(g.lo, _mm256_blendv_epi8(g.lo, uv, mask));
+    g.hi = _mm256_max_epi32(g.hi, _mm256_and_si256(uv, mask));
+    return _mm_packus_epi32(_mm256_castsi256_si128(uv), _mm256_extracti128_si256(uv, 1));
+  };
+  const __m256i all = _mm256_set1_epi32(-1);
+  for (; k + 8 <= len; k += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(us + k), one(_mm256_loadu_ps(xs + k), all));
+  }
+  if (k < len) {
+    const __m256i mask =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(len - k)), g.lane);
+    alignas(16) uint16_t t[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(t), one(_mm256_maskload_ps(xs + k, mask), mask));
+    std::memcpy(us + k, t, (len - k) * sizeof(uint16_t));
+  }
+}
+
+// ut [K][M] (channel-major) -> u [M][kp] (8 x 8 blocks of uint16 through SSE unpacks).
+HS_AVX2_FN void transpose_u16(const uint16_t* ut, size_t K, size_t M, uint16_t* u, size_t kp) {
+  size_t k0 = 0;
+  for (; k0 + 8 <= K; k0 += 8) {
+    size_t m0 = 0;
+    for (; m0 + 8 <= M; m0 += 8) {
+      __m128i r[8], a[8], b[8];
+      for (size_t i = 0; i < 8; ++i) {
+        r[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ut + (k0 + i) * M + m0));
+      }
+      for (size_t i = 0; i < 8; i += 2) {  // 16-bit pairs (k i, k i+1) per m
+        a[i] = _mm_unpacklo_epi16(r[i], r[i + 1]);      // m 0..3
+        a[i + 1] = _mm_unpackhi_epi16(r[i], r[i + 1]);  // m 4..7
+      }
+      for (size_t h = 0; h < 2; ++h) {  // h: m 0..3 or 4..7
+        b[4 * h] = _mm_unpacklo_epi32(a[h], a[2 + h]);      // m 4h, 4h+1: k 0..3
+        b[4 * h + 1] = _mm_unpackhi_epi32(a[h], a[2 + h]);  // m 4h+2, 4h+3: k 0..3
+        b[4 * h + 2] = _mm_unpacklo_epi32(a[4 + h], a[6 + h]);      // k 4..7
+        b[4 * h + 3] = _mm_unpackhi_epi32(a[4 + h], a[6 + h]);
+      }
+      for (size_t h = 0; h < 2; ++h) {
+        for (size_t j = 0; j < 2; ++j) {
+          const size_t m = m0 + 4 * h + 2 * j;
+          const __m128i lo = b[4 * h + j], hi = b[4 * h + 2 + j];
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(u + m * kp + k0),
+                           _mm_unpacklo_epi64(lo, hi));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(u + (m + 1) * kp + k0),
+                           _mm_unpackhi_epi64(lo, hi));
+        }
+      }
+    }
+    for (; m0 < M; ++m0) {
+      for (size_t i = 0; i < 8; ++i) u[m0 * kp + k0 + i] = ut[(k0 + i) * M + m0];
+    }
+  }
+  for (; k0 < K; ++k0) {
+    for (size_t m = 0; m < M; ++m) u[m * kp + k0] = ut[k0 * M + m];
+  }
+}
+
 // Maps every token of x onto the grid: u = n + offset as uint16 in `u` [M][kp] (zero past K);
-// false when some x is off the grid. nmin / nmax: the range of n.
-HS_AVX2_FN bool grid_u16(const Ctx& x, ActGrid grid, size_t kp, uint16_t* u, float* row,
+// false when some x is off the grid. nmin / nmax: the range of n. Channel-major x (M > 1) is
+// checked and converted in its own order into ut [K][M], then transposed.
+// n = round(x * r), r = float(1 / scale), finds the same n as round(x / scale) when x =
+// float(scale * n) with |n| < 2^17 (qgemm_exact.cpp's bound) and scale in [2^-60, 2^60]: x * r
+// is n (1 + e) with |e| <= 3 * 2^-24 (+ higher order), so |x r - n| < 2^17 * 3 * 2^-24 < 1/2.
+// Such an n is unique (qgemm_exact.cpp), so every x that passes one check passes the other.
+// Outside that scale range (1 / scale could overflow or lose bits) it divides.
+HS_AVX2_FN bool grid_u16(const Ctx& x, ActGrid grid, size_t kp, uint16_t* u, uint16_t* ut,
                          int32_t* nmin, int32_t* nmax) {
   const MatmulCall& c = *x.c;
-  const __m256 sv = _mm256_set1_ps(grid.scale);
-  const __m256i off = _mm256_set1_epi32(grid.offset);
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256i lo = _mm256_set1_epi32(65535), hi = _mm256_set1_epi32(0), bad = _mm256_setzero_si256();
-  for (size_t m = 0; m < c.m; ++m) {
-    const float* xr = c.x + m * c.k;
-    if (c.layout == ActLayout::kChannelMajor && c.m > 1) {
-      for (size_t k = 0; k < c.k; ++k) row[k] = c.x[k * c.m + m];
-      xr = row;
-    }
-    uint16_t* um = u + m * kp;
-    size_t k = 0;
-    for (; k < c.k; k += 8) {
-      const size_t here = std::min<size_t>(8, c.k - k);
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(here)), lane);
-      const __m256 xv = _mm256_maskload_ps(xr + k, mask);
-      const __m256i nv = _mm256_cvtps_epi32(_mm256_div_ps(xv, sv));  // nearest, ties to even
-      const __m256 back = _mm256_mul_ps(_mm256_cvtepi32_ps(nv), sv);
-      // Masked-off lanes are 0 = 0 * scale and n = 0: they pass the checks, then u := 0.
-      const __m256i uv = _mm256_and_si256(_mm256_add_epi32(nv, off), mask);
-      bad = _mm256_or_si256(bad, _mm256_castps_si256(_mm256_cmp_ps(back, xv, _CMP_NEQ_UQ)));
-      lo = _mm256_min_epi32(lo, _mm256_blendv_epi8(lo, uv, mask));
-      hi = _mm256_max_epi32(hi, uv);
-      // u outside [0, 65535] (n near +-2^31 from a huge x included) makes lo < 0 or hi > 65535.
-      const __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(uv),
-                                              _mm256_extracti128_si256(uv, 1));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(um + k), packed);
-    }
-    std::memset(um + c.k, 0, (kp - c.k) * sizeof(uint16_t));
+  GridLanes g;
+  g.sv = _mm256_set1_ps(grid.scale);
+  g.inv = _mm256_set1_ps(1.f / grid.scale);
+  g.off = _mm256_set1_epi32(grid.offset);
+  g.lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  g.lo = _mm256_set1_epi32(65535);
+  g.hi = _mm256_set1_epi32(0);
+  g.bad = _mm256_setzero_si256();
+  const float a = std::fabs(grid.scale);
+  const bool recip = a >= 0x1p-60f && a <= 0x1p60f;
+  auto span = [&](const float* xs, size_t len, uint16_t* us) HS_AVX2_FN {
+    recip ? grid_run<true>(xs, len, us, g) : grid_run<false>(xs, len, us, g);
+  };
+  if (c.layout == ActLayout::kChannelMajor && c.m > 1) {
+    span(c.x, c.m * c.k, ut);
+    transpose_u16(ut, c.k, c.m, u, kp);
+  } else {
+    for (size_t m = 0; m < c.m; ++m) span(c.x + m * c.k, c.k, u + m * kp);
   }
+  for (size_t m = 0; m < c.m; ++m) std::memset(u + m * kp + c.k, 0, (kp - c.k) * sizeof(uint16_t));
   alignas(32) int32_t l[8], h[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(l), lo);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(h), hi);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(l), g.lo);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(h), g.hi);
   int32_t umin = l[0], umax = h[0];
   for (int i = 1; i < 8; ++i) {
     umin = std::min(umin, l[i]);
     umax = std::max(umax, h[i]);
   }
-  if (!_mm256_testz_si256(bad, bad) || umin < 0 || umax > 65535) return false;
+  if (!_mm256_testz_si256(g.bad, g.bad) || umin < 0 || umax > 65535) return false;
   *nmin = umin - grid.offset;
   *nmax = umax - grid.offset;
   return true;
@@ -372,18 +446,21 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   x.full = c.k / x.gk;
   x.s_a = grid.scale;
   const size_t kp = x.groups * x.gk;
-  // act [M * kp] i16 | u [M * kp] u16 | row [K] f32, in floats (64-byte pieces).
+  // act [M * kp] i16 | u [M * kp] u16 | channel-major x: ut [K * M] u16, in floats (64-byte
+  // pieces).
   const size_t act_f = (c.m * kp * 2 + 63) / 64 * 16;
-  float* base = thread_scratch(ScratchSlot::kExactAct, 2 * act_f + c.k);
-  if (base == nullptr) return out_of_memory("matmul_quantized", 2 * act_f + c.k);
+  const size_t ut_f = c.layout == ActLayout::kChannelMajor && c.m > 1 ? (c.m * c.k + 1) / 2 : 0;
+  float* base = thread_scratch(ScratchSlot::kExactAct, 2 * act_f + ut_f);
+  if (base == nullptr) return out_of_memory("matmul_quantized", 2 * act_f + ut_f);
   auto* act = reinterpret_cast<int16_t*>(base);
   auto* u = reinterpret_cast<uint16_t*>(base + act_f);
+  auto* ut = reinterpret_cast<uint16_t*>(base + 2 * act_f);
   int32_t nmin = 0, nmax = 0;
-  if (!grid_u16(x, grid, kp, u, base + 2 * act_f, &nmin, &nmax)) return ok_status();
+  if (!grid_u16(x, grid, kp, u, ut, &nmin, &nmax)) return ok_status();
   *ran = true;
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
-  // Prefill: the panels of qgemm_avx2_panel.cpp (block 32: with s = 0 only).
-  if (panels_take(bits, q.block, c.m, x.shift)) {
+  // Prefill: the panels of qgemm_avx2_panel.cpp.
+  if (panels_take(bits, c.m)) {
     return matmul_avx2_panels(c, q, bits, u, kp, grid.offset, x.shift, grid.scale);
   }
   x.act = act;

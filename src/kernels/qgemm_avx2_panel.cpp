@@ -1,18 +1,22 @@
 // Prefill of the exact path on AVX2 through int16 panels with the tokens in lanes
 // (qgemm_avx2_panel.h): int8 per channel, int4 per channel or block 32, M >= the format's
-// threshold (block 32: every n an int16). The same integers and the same epilogues as the portable
-// path (qgemm_exact.cpp), so the same bits.
+// threshold. The same integers and the same epilogues as the portable path (qgemm_exact.cpp),
+// so the same bits.
 //
 // Integers: the panels hold v = n - s in [-32768, 32767] (qgemm_avx2.cpp's shift: s = 0 when
-// every n is an int16, which block 32 requires; per channel, else s = min(n) + 32768 and D =
-// sum v w + s sum w), |w| <= 2^7 (int8) or 8 (int4).
+// every n is an int16, else s = min(n) + 32768; D = sum v w + s sum w), |w| <= 2^7 (int8) or 8
+// (int4; its 32 k per block in the position order of qgemm_avx2_panel_parts.h, in weights and
+// tokens alike).
 // Per k pair, vpmaddwd of a row's broadcast (w_k, w_k+1) with 8 tokens' (v_k, v_k+1) gives
 //   w_k v_k + w_k+1 v_k+1  per token, at most 2 * 2^15 * 2^7 = 2^23 (int8; int4: 2^19),
 // summed by vpaddd in an int32 lane per token: no horizontal reductions. One asm block is the
 // 16 pairs of 32 k. Then:
-//   block 32 (int4): after each block, D_b (|D_b| <= 16 * 2^19 = 2^23) meets its scale,
+//   block 32 (int4): the lanes of a block sum to sum v w (|.| <= 16 * 2^19 = 2^23); s != 0 adds
+//     cw = s * sum_b w (|s| < 2^17, |sum_b w| <= 256: below 2^25), so they hold D_b = sum n w
+//     (|D_b| <= 32 * 65535 * 8 < 2^24; int32 arithmetic, exact). D_b meets its scale,
 //     acc[b mod 8] += double(s_b) * double(D_b) in increasing b (a 24-bit scale times |D_b| <
-//     2^24 is exact in double, so an FMA gives the same bits), y = float(tree(acc) * s_a + bias);
+//     2^24 is exact in double, so an FMA gives the same bits; the first visit of a slot is an
+//     FMA onto +0, as 0 + x), y = float(tree(acc) * s_a + bias);
 //   per channel: the lanes run over kFlush blocks before they are added to a double, D' +=
 //     double(lane). The largest lane after j pairs is j * 2^23 (v = -32768, w = -128), below
 //     2^31 for j <= 255: int8 flushes every 15 blocks (240 pairs, at most 2013265920; 16 blocks,
@@ -20,21 +24,24 @@
 //     with |D'| <= 32768 * 2^22 = 2^37, and D = D' + double(s) * double(sum w) (|s| < 2^17,
 //     |sum w| <= 2^22): every step is exact below 2^53, so y = float(double(s_w) * D * s_a +
 //     bias), finish_channel's operations in its order.
+// Block 32 cannot flush 2 blocks at once: each D_b has its own scale and the slots' sums round.
 // Shapes: x -> token panels of kTok = 16 tokens, per k pair 16 x (v_k, v_k+1) = 64 bytes (zero
 // past K and past M), packed once per call. Per tile of kR = 6 weight rows: the rows widened
 // once to int16 (wp[r][kp], zero past K) and used by every token panel; the register tile is
 // 6 rows x 2 vectors of 8 tokens = 12 int32 accumulators (asm: GCC spilled them). acc: block 32
 // [8][6][16] doubles (6 KiB), per channel [6][16].
 // Instructions per k pair and tile (192 products): 2 token loads, 6 broadcasts, 12 vpmaddwd,
-// 12 vpaddd; block 32: per block about 140 more (the double epilogue). Per 576x576 M = 32
-// call (callgrind): int4 block 32 2.91M against 3.73M for the integer tiles (tile_i4b_tok4);
-// int8 per channel 2.23M against 3.55M (tile_i8<2, 4>), shifted (n over 0..65535) 2.37M against
-// 4.42M. Smaller M: kI8PanelMinM (qgemm_avx2_panel.h).
+// 12 vpaddd; block 32 (block_6x16_scaled, the block and its epilogue in one asm statement): per
+// block 500 + 90 (the double epilogue; was about 170 in intrinsics). Per 576x576 M = 32 call,
+// channel-major x (callgrind): int4 block 32 2.51M (2.97M before, 3.73M for the integer tiles),
+// shifted (n over 0..65535) 2.76M (4.22M through tile_i4b_tok4); int8 per channel 2.18M against
+// 3.55M (tile_i8<2, 4>). Smaller M: kI8PanelMinM (qgemm_avx2_panel.h).
 #include "qgemm_avx2_panel.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 
 #include "qgemm_avx2_panel_parts.h"
 
@@ -99,6 +106,123 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* 
 #undef HS_P_PAIR
 #undef HS_P_ROW
 
+// Block 32, 6 rows x 16 tokens, one block and its epilogue in one asm statement (GCC spilled
+// two of the 12 accumulators around the intrinsics epilogue and copied the rest): ymm4..15 are
+// c[r][v] (r = 0..5, v = 0, 1), ymm0/1 the token vectors, ymm2 the broadcast, ymm3 a product.
+// The first k pair writes the accumulators (vpmaddwd, no zeroing); kCorr adds cw[r] = s *
+// sum_b w (the lanes then hold D_b = sum n w, |D_b| < 2^24); then per row and vector
+//   p[r][v][0..7] = double(c[r][v]) * s_b[r] + (kFirst ? +0 : p[r][v][0..7])     (one FMA,
+// exact product) into the slot p = acc[b mod 8]. Per block 500 + 90 (+ 18 kCorr) instructions.
+// clang-format off
+#define HS_F_ROW0(mem, c0, c1)                                                  \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%" c0 "\n\t"                                        \
+  "vpmaddwd %%ymm1, %%ymm2, %%" c1 "\n\t"
+#define HS_F_ROW(mem, c0, c1)                                                   \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %%" c0 ", %%" c0 "\n\t"                                        \
+  "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %%" c1 ", %%" c1 "\n\t"
+#define HS_F_LOAD(ao)                                                           \
+  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
+  "vmovdqu " ao "+32(%[a]), %%ymm1\n\t"
+#define HS_F_PAIR0                                                              \
+  HS_F_LOAD("0")                                                                \
+  HS_F_ROW0("(%[w0])", "ymm4", "ymm5") HS_F_ROW0("(%[w0],%[s])", "ymm6", "ymm7") \
+  HS_F_ROW0("(%[w0],%[s],2)", "ymm8", "ymm9") HS_F_ROW0("(%[w3])", "ymm10", "ymm11") \
+  HS_F_ROW0("(%[w3],%[s])", "ymm12", "ymm13") HS_F_ROW0("(%[w3],%[s],2)", "ymm14", "ymm15")
+#define HS_F_PAIR(ao, wo)                                                       \
+  HS_F_LOAD(ao)                                                                 \
+  HS_F_ROW(wo "(%[w0])", "ymm4", "ymm5") HS_F_ROW(wo "(%[w0],%[s])", "ymm6", "ymm7") \
+  HS_F_ROW(wo "(%[w0],%[s],2)", "ymm8", "ymm9") HS_F_ROW(wo "(%[w3])", "ymm10", "ymm11") \
+  HS_F_ROW(wo "(%[w3],%[s])", "ymm12", "ymm13") HS_F_ROW(wo "(%[w3],%[s],2)", "ymm14", "ymm15")
+#define HS_F_PAIRS                                                              \
+  HS_F_PAIR0 HS_F_PAIR("64", "4") HS_F_PAIR("128", "8")                         \
+  HS_F_PAIR("192", "12") HS_F_PAIR("256", "16") HS_F_PAIR("320", "20")          \
+  HS_F_PAIR("384", "24") HS_F_PAIR("448", "28") HS_F_PAIR("512", "32")          \
+  HS_F_PAIR("576", "36") HS_F_PAIR("640", "40") HS_F_PAIR("704", "44")          \
+  HS_F_PAIR("768", "48") HS_F_PAIR("832", "52") HS_F_PAIR("896", "56")          \
+  HS_F_PAIR("960", "60")
+// c[r][0..1] += broadcast cw[r]
+#define HS_F_CORR(ro, c0, c1)                                                   \
+  "vpbroadcastd " ro "(%[cw]), %%ymm2\n\t"                                       \
+  "vpaddd %%ymm2, %%" c0 ", %%" c0 "\n\t"                                        \
+  "vpaddd %%ymm2, %%" c1 ", %%" c1 "\n\t"
+#define HS_F_CORRS                                                              \
+  HS_F_CORR("0", "ymm4", "ymm5") HS_F_CORR("4", "ymm6", "ymm7")                 \
+  HS_F_CORR("8", "ymm8", "ymm9") HS_F_CORR("12", "ymm10", "ymm11")              \
+  HS_F_CORR("16", "ymm12", "ymm13") HS_F_CORR("20", "ymm14", "ymm15")
+// One vector of 8 tokens (int32 c) -> p[off .. off + 64 bytes): p = double(c) * s + the addend
+// (a0, a1: ymm3 = +0 on a slot's first visit, else p itself).
+#define HS_F_VEC(cx, cy, off, a0, a1)                                           \
+  "vcvtdq2pd %%" cx ", %%ymm0\n\t"                                               \
+  "vextracti128 $1, %%" cy ", %%xmm1\n\t"                                        \
+  "vcvtdq2pd %%xmm1, %%ymm1\n\t"                                                 \
+  "vfmadd213pd " a0 ", %%ymm2, %%ymm0\n\t"                                       \
+  "vfmadd213pd " a1 ", %%ymm2, %%ymm1\n\t"                                       \
+  "vmovupd %%ymm0, " off "(%[p])\n\t"                                            \
+  "vmovupd %%ymm1, " off "+32(%[p])\n\t"
+#define HS_F_VEC_FIRST(cx, cy, off) HS_F_VEC(cx, cy, off, "%%ymm3", "%%ymm3")
+#define HS_F_VEC_ACC(cx, cy, off) HS_F_VEC(cx, cy, off, off "(%[p])", off "+32(%[p])")
+#define HS_F_EPI(VEC)                                                           \
+  "vbroadcastsd (%[q0]), %%ymm2\n\t"                                             \
+  VEC("xmm4", "ymm4", "0") VEC("xmm5", "ymm5", "64")                            \
+  "vbroadcastsd (%[q0],%[qs]), %%ymm2\n\t"                                       \
+  VEC("xmm6", "ymm6", "128") VEC("xmm7", "ymm7", "192")                         \
+  "vbroadcastsd (%[q0],%[qs],2), %%ymm2\n\t"                                     \
+  VEC("xmm8", "ymm8", "256") VEC("xmm9", "ymm9", "320")                         \
+  "vbroadcastsd (%[q3]), %%ymm2\n\t"                                             \
+  VEC("xmm10", "ymm10", "384") VEC("xmm11", "ymm11", "448")                     \
+  "vbroadcastsd (%[q3],%[qs]), %%ymm2\n\t"                                       \
+  VEC("xmm12", "ymm12", "512") VEC("xmm13", "ymm13", "576")                     \
+  "vbroadcastsd (%[q3],%[qs],2), %%ymm2\n\t"                                     \
+  VEC("xmm14", "ymm14", "640") VEC("xmm15", "ymm15", "704")
+// clang-format on
+
+// w: the tile's rows at block b (row stride kp int16), a: the panel at block b, q: the scales
+// of block b, sp[r][b] (row stride nb doubles), cw: s * sum_b w per row (kCorr), p: slot b mod 8
+// ([6][16] doubles).
+template <bool kFirst, bool kCorr>
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16_scaled(
+    const int16_t* w, size_t kp, const int16_t* a, const double* q, size_t nb, const int32_t* cw,
+    double* p) {
+  const int16_t* w3 = w + 3 * kp;
+  const size_t stride = kp * sizeof(int16_t);
+  const double* q3 = q + 3 * nb;
+  const size_t qs = nb * sizeof(double);
+  // clang-format off
+#define HS_F_ASM(body)                                                                         \
+  __asm__ volatile(body                                                                        \
+      : : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride), [q0] "r"(q), [q3] "r"(q3),   \
+          [qs] "r"(qs), [cw] "r"(cw), [p] "r"(p)                                               \
+      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",         \
+        "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "memory")
+  if constexpr (kFirst && kCorr) {
+    HS_F_ASM(HS_F_PAIRS HS_F_CORRS "vxorpd %%ymm3, %%ymm3, %%ymm3\n\t" HS_F_EPI(HS_F_VEC_FIRST));
+  } else if constexpr (kFirst) {
+    HS_F_ASM(HS_F_PAIRS "vxorpd %%ymm3, %%ymm3, %%ymm3\n\t" HS_F_EPI(HS_F_VEC_FIRST));
+  } else if constexpr (kCorr) {
+    HS_F_ASM(HS_F_PAIRS HS_F_CORRS HS_F_EPI(HS_F_VEC_ACC));
+  } else {
+    HS_F_ASM(HS_F_PAIRS HS_F_EPI(HS_F_VEC_ACC));
+  }
+#undef HS_F_ASM
+  // clang-format on
+}
+#undef HS_F_EPI
+#undef HS_F_VEC_ACC
+#undef HS_F_VEC_FIRST
+#undef HS_F_VEC
+#undef HS_F_CORRS
+#undef HS_F_CORR
+#undef HS_F_PAIRS
+#undef HS_F_PAIR
+#undef HS_F_PAIR0
+#undef HS_F_LOAD
+#undef HS_F_ROW
+#undef HS_F_ROW0
+
 // The same for 6 rows x 8 tokens (the last panel of 1..8 tokens): 19 instructions per k pair.
 // clang-format off
 #define HS_P_ROW1(mem, c0)                                                      \
@@ -148,14 +272,14 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block(const int16_t* w, si
 }
 
 // The 12 (or 6) int32 vectors as 24 (12) double vectors: p[(r V + v) 8 + lane] = c[r][v] (the
-// first of a slot) or += (exact: integers below 2^53; block 32 scales by s first).
+// first of a slot) or += (exact: integers below 2^53; block 32 scales by s[r ss] first).
 template <size_t V, bool kScaled>
 HS_AVX2_FN __attribute__((always_inline)) inline void to_doubles(const __m256i (&c)[kR][V],
-                                                                 const double* s, bool first,
-                                                                 double* p0) {
+                                                                 const double* s, size_t ss,
+                                                                 bool first, double* p0) {
   for (size_t r = 0; r < kR; ++r) {
     __m256d sv = _mm256_setzero_pd();
-    if constexpr (kScaled) sv = _mm256_broadcast_sd(s + r);
+    if constexpr (kScaled) sv = _mm256_broadcast_sd(s + r * ss);
     for (size_t v = 0; v < V; ++v) {
       double* p = p0 + (r * V + v) * 8;
       const __m256d lo = _mm256_cvtepi32_pd(_mm256_castsi256_si128(c[r][v]));
@@ -179,18 +303,45 @@ HS_AVX2_FN inline void zero(__m256i* c, size_t count) {
 }
 
 // Block 32: acc[j][r][8 V] (j = b mod 8) += s_b * D_b over all blocks, for the tile's rows wp
-// (scales sp[b][r]) and the panel's tokens ap.
+// (scales sp[r][b]; s != 0: cw[b][r] = s * sum_b w) and the panel's tokens ap.
 template <size_t V>
-HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp, const int16_t* ap,
-                            double* acc) {
+HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp,
+                            const int32_t* cw, const int16_t* ap, double* acc) {
   constexpr size_t kAccJ = kR * V * 8;  // doubles per slot j
+  const size_t nb = x.nb, first = std::min<size_t>(nb, 8);
   // Slots j < min(nb, 8) start with block j; the rest stay 0.
-  if (x.nb < 8) std::memset(acc + x.nb * kAccJ, 0, (8 - x.nb) * kAccJ * sizeof(double));
-  for (size_t b = 0; b < x.nb; ++b) {
-    __m256i c[kR][V];
-    zero(&c[0][0], kR * V);
-    block<V>(wp + b * kBk, x.kp, ap + b * kBk * kTok, c);
-    to_doubles<V, true>(c, sp + b * kR, b < 8, acc + (b % 8) * kAccJ);
+  if (nb < 8) std::memset(acc + nb * kAccJ, 0, (8 - nb) * kAccJ * sizeof(double));
+  if constexpr (V == 2) {
+    auto run = [&](auto first_block, auto corr, size_t b0, size_t b1) HS_AVX2_FN {
+      for (size_t b = b0; b < b1; ++b) {
+        block_6x16_scaled<decltype(first_block)::value, decltype(corr)::value>(
+            wp + b * kBk, x.kp, ap + b * kBk * kTok, sp + b, nb, cw + b * kR,
+            acc + (b % 8) * kAccJ);
+      }
+    };
+    using T = std::true_type;
+    using F = std::false_type;
+    if (x.shift != 0) {
+      run(T{}, T{}, 0, first);
+      run(F{}, T{}, first, nb);
+    } else {
+      run(T{}, F{}, 0, first);
+      run(F{}, F{}, first, nb);
+    }
+  } else {
+    for (size_t b = 0; b < nb; ++b) {
+      __m256i c[kR][V];
+      zero(&c[0][0], kR * V);
+      block<V>(wp + b * kBk, x.kp, ap + b * kBk * kTok, c);
+      if (x.shift != 0) {  // D_b = sum v w + s sum_b w (exact in int32, see pack_rows)
+        for (size_t r = 0; r < kR; ++r) {
+          for (size_t v = 0; v < V; ++v) {
+            c[r][v] = _mm256_add_epi32(c[r][v], _mm256_set1_epi32(cw[b * kR + r]));
+          }
+        }
+      }
+      to_doubles<V, true>(c, sp + b, nb, b < 8, acc + (b % 8) * kAccJ);
+    }
   }
 }
 
@@ -203,7 +354,7 @@ HS_AVX2_FN void tile_channel(const Panels& x, const int16_t* wp, const int16_t* 
     __m256i c[kR][V];
     zero(&c[0][0], kR * V);
     for (size_t b = b0; b < b1; ++b) block<V>(wp + b * kBk, x.kp, ap + b * kBk * kTok, c);
-    to_doubles<V, false>(c, nullptr, b0 == 0, acc);
+    to_doubles<V, false>(c, nullptr, 0, b0 == 0, acc);
   }
 }
 
@@ -252,12 +403,12 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, const double* sp, siz
 }
 
 template <size_t V>
-HS_AVX2_FN void tile_and_finish(const Panels& x, const int16_t* wp, const double* sp, size_t p,
-                                double* acc, size_t n0, size_t n1) {
+HS_AVX2_FN void tile_and_finish(const Panels& x, const int16_t* wp, const double* sp,
+                                const int32_t* cw, size_t p, double* acc, size_t n0, size_t n1) {
   const int16_t* ap = x.act + p * x.kp * kTok;
   const size_t m0 = p * kTok, m1 = std::min(x.c->m, m0 + kTok);
   if (x.blocks) {
-    tile_blocks<V>(x, wp, sp, ap, acc);
+    tile_blocks<V>(x, wp, sp, cw, ap, acc);
     finish<V, 8>(x, acc, sp, n0, n1, m0, m1);
   } else {
     tile_channel<V>(x, wp, ap, acc);
@@ -284,9 +435,9 @@ Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, 
   if (act == nullptr) return out_of_memory("matmul_quantized", act_floats);
   panel::pack_tokens(x, u, u_stride, offset, act);
   x.act = act;
-  // Per thread: the tile's rows wp [kR][kp] int16 and scales sp [nb][kR] doubles (kTile),
-  // acc [8][kR][16] doubles (kStage).
-  const size_t tile_floats = kR * x.kp / 2 + 2 * kR * x.nb, acc_floats = 2 * 8 * kR * kTok;
+  // Per thread: the tile's rows wp [kR][kp] int16, scales sp [kR][nb] doubles and block
+  // corrections cw [nb][kR] int32 (kTile), acc [8][kR][16] doubles (kStage).
+  const size_t tile_floats = kR * x.kp / 2 + 3 * kR * x.nb, acc_floats = 2 * 8 * kR * kTok;
   std::atomic<bool> oom{false};
   for_rows(c, kR, [&](size_t n_begin, size_t n_end) {
     auto* wp = reinterpret_cast<int16_t*>(thread_scratch(ScratchSlot::kTile, tile_floats));
@@ -296,15 +447,16 @@ Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, 
       return;
     }
     auto* sp = reinterpret_cast<double*>(wp + kR * x.kp);  // kp is a multiple of 32: aligned
+    auto* cw = reinterpret_cast<int32_t*>(sp + kR * x.nb);
     for (size_t n0 = n_begin; n0 < n_end; n0 += kR) {
       const size_t n1 = std::min(n_end, n0 + kR);
-      panel::pack_rows(x, n0, n1, wp, sp);
+      panel::pack_rows(x, n0, n1, wp, sp, cw);
       for (size_t p = 0; p < panels; ++p) {
         // The last panel of 1..8 tokens: the 6 x 8 tile.
         if (c.m - p * kTok > 8) {
-          tile_and_finish<kVmax>(x, wp, sp, p, acc, n0, n1);
+          tile_and_finish<kVmax>(x, wp, sp, cw, p, acc, n0, n1);
         } else {
-          tile_and_finish<1>(x, wp, sp, p, acc, n0, n1);
+          tile_and_finish<1>(x, wp, sp, cw, p, acc, n0, n1);
         }
       }
     }

@@ -411,17 +411,19 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
   }
 }
 
-// Prefill on AVX2 (M >= 6 for int8, M >= 16 for int4: the int16 panels of qgemm_avx2_panel.cpp,
-// 6-row x 16-token tiles; block 32 only with n within int16) against the portable path and the
-// formula, for int8 per channel and int4 per channel or block 32: M at and around the
-// thresholds and the 8- and 16-token panels (a last panel of 1..16 tokens), N = 1..20 (6-row
-// tiles plus 1..5 padded rows; 2 threads split the rows), K odd, below, at and around multiples
-// of 32 (a partial last block, one block) and around int8's flush of the int32 lanes to double
-// every 15 blocks (480, 481, 511, 512: n = -32768 against w = -128 reaches 2^31 in a lane at
-// 512 k without it), n at both ends of int16 at k = 0 and k = K - 1 of every token and as
-// constant tokens, a narrow range, and n one past int16 or over 0..65535 (per channel: the
-// panels hold v = n - s and add s * sum w; block 32: the integer tiles instead), weights random
-// or all at the minimum (-128, -8) or the maximum (127, 7), bias or none, both layouts.
+// Prefill on AVX2 (M >= 6 for int8, M >= 13 for int4: the int16 panels of qgemm_avx2_panel.cpp,
+// 6-row x 16-token tiles) against the portable path and the formula, for int8 per channel and
+// int4 per channel or block 32: M at and around the thresholds and the 8- and 16-token panels
+// (a last panel of 1..16 tokens), N = 1..20 (6-row tiles plus 1..5 padded rows; 2 threads
+// split the rows), K odd, below, at and around multiples of 32 (a partial last block, one
+// block, 172 = 5 blocks + 12, 7, 8 and 9 blocks: block 32's first visit of each of its 8 slots)
+// and around int8's flush of the int32 lanes to double every 15 blocks (480, 481, 511, 512: n =
+// -32768 against w = -128 reaches 2^31 in a lane at 512 k without it), n at both ends of int16
+// at k = 0 and k = K - 1 of every token and as constant tokens, a narrow range, and n one past
+// int16 or over 0..65535 (the panels hold v = n - s and add s * sum w: per channel once, block
+// 32 per block), weights random or all at the minimum (-128, -8) or the maximum (127, 7), bias
+// or none, both layouts. Cases 4..7: block 32 with every block sum D_b near its largest, n =
+// 65535 (s = 98303) or n = -32769 (s = -1) in every k against w = -8 or 7 in every k.
 // HS_QGEMM_AVX2_CASES=N runs 3N cases.
 TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
@@ -433,8 +435,10 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   };
   const Range ranges[] = {{32768, -32768, 32767}, {32768, -32768, -32768}, {0, 32767, 32767},
                           {30000, -100, 100},     {32769, -32769, 32766},  {0, 0, 65535}};
-  const int64_t ms[] = {5, 6, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33, 40, 47, 64};
-  const int64_t ks[] = {1, 2, 31, 32, 33, 63, 64, 65, 95, 257, 480, 481, 511, 512, 576, 1001};
+  const int64_t ms[] = {5, 6, 7, 8, 9, 12, 13, 15, 16, 17, 23, 24, 31, 32, 33, 40, 47, 64};
+  const int64_t ks[] = {1,   2,   31,  32,  33,  63,  64,  65,  95,  172,
+                        224, 256, 257, 288, 480, 481, 511, 512, 576, 1001};
+  const Range block_largest[] = {{0, 65535, 65535}, {32769, -32769, -32769}};
   const std::pair<WeightBits, int64_t> formats[] = {
       {WeightBits::kInt8, 0}, {WeightBits::kInt4, 0}, {WeightBits::kInt4, 32}};
   const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
@@ -447,14 +451,17 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
     // (random, all at the minimum, all at the maximum), bias, layout.
     // The first 4 cases: int8 with every lane at its largest, n = -32768 against w = -128, at K
     // = 480 (one flush), 512 (2^31 without the flush), 576 and 1001.
-    const bool largest = i < 4;
-    const Range& r = largest ? ranges[1] : ranges[i % 3 == 2 ? 4 + pick(2) : pick(4)];
-    const auto [bits, block] = formats[largest ? 0 : pick(3)];
+    const bool largest = i < 4, block_edge = i >= 4 && i < 8;
+    const Range& r = largest      ? ranges[1]
+                     : block_edge ? block_largest[(i - 4) / 2]
+                                  : ranges[i % 3 == 2 ? 4 + pick(2) : pick(4)];
+    const auto [bits, block] = formats[largest ? 0 : block_edge ? 2 : pick(3)];
     const bool i8 = bits == WeightBits::kInt8;
-    const int64_t m = ms[pick(std::size(ms))];
+    const int64_t m = block_edge ? std::array<int64_t, 4>{16, 17, 33, 40}[i - 4] : ms[pick(std::size(ms))];
     const int64_t n = std::uniform_int_distribution<int64_t>(1, 20)(rng);
-    const int64_t k =
-        largest ? std::array<int64_t, 4>{480, 512, 576, 1001}[i] : ks[pick(std::size(ks))];
+    const int64_t k = largest      ? std::array<int64_t, 4>{480, 512, 576, 1001}[i]
+                      : block_edge ? std::array<int64_t, 4>{172, 288, 1001, 256}[i - 4]
+                                   : ks[pick(std::size(ks))];
     const Case c{bits, block, m, n, k};
     Problem p = make_offset(rng, c, r.offset, r.n_lo + r.offset, r.n_hi + r.offset, false);
     for (int64_t t = 0; t < m; ++t) {  // both ends in every token
@@ -463,7 +470,7 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
     }
     for (size_t j = 0; j < p.ints.size(); ++j) p.x[j] = p.act_scale * static_cast<float>(p.ints[j]);
     // Weights all at the minimum or the maximum in half of the cases.
-    if (const size_t wmode = largest ? 2 : pick(4); wmode >= 2) {
+    if (const size_t wmode = largest ? 2 : block_edge ? 2 + i % 2 : pick(4); wmode >= 2) {
       const int8_t w = wmode == 2 ? (i8 ? -128 : -8) : (i8 ? 127 : 7);
       std::fill(p.wq.begin(), p.wq.end(), w);
       if (i8) {
@@ -501,8 +508,8 @@ TEST(QgemmExact, Avx2LargestKIsExact) {
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(32768);
   // (bits, block, M): per channel, and int4 block 32 for decode (M = 1) and token tiles; M = 17:
-  // prefill through the int16 panels (n = -32768; n = 65535: per channel the panels with the
-  // shift s = 98303, v = -32768; block 32 the token tiles).
+  // prefill through the int16 panels (n = -32768; n = 65535: the panels with the shift s =
+  // 98303, v = -32768).
   const std::tuple<WeightBits, int64_t, int64_t> formats[] = {
       {WeightBits::kInt8, 0, 2},   {WeightBits::kInt4, 0, 2},   {WeightBits::kInt4, 32, 1},
       {WeightBits::kInt4, 32, 5},  {WeightBits::kInt4, 32, 17}, {WeightBits::kInt4, 0, 17},
@@ -528,37 +535,85 @@ TEST(QgemmExact, Avx2LargestKIsExact) {
 }
 
 // Off the grid on AVX2: x not a multiple of the scale, u below 0 or above 65535, NaN and an
-// infinity each fall back to the float path.
+// infinity each fall back to the float path, in both layouts (channel-major x is checked in its
+// own order and transposed in 8 x 8 blocks: M = 17, K = 77), at the last k of the last token,
+// inside a full 8 x 8 block, in the token past the blocks and in the k past them.
 TEST(QgemmExact, Avx2OffGridFallsBack) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
   const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   ScopedSimdTarget scope(*avx2);
   std::mt19937 rng(5);
+  constexpr int64_t kM = 17, kK = 77;
+  const std::pair<int64_t, int64_t> spots[] = {{kM - 1, kK - 1}, {9, 13}, {16, 40}, {3, 75}};
   for (const auto& [bits, block] :
        {std::pair{WeightBits::kInt8, int64_t{0}}, std::pair{WeightBits::kInt4, int64_t{32}},
         std::pair{WeightBits::kInt4, int64_t{0}}}) {
-    const Case c{bits, block, 3, 6, 77};
+    const Case c{bits, block, kM, 6, kK};
     const Problem base = make_offset(rng, c, 32768, 0, 65535, true);
     const float inf = std::numeric_limits<float>::infinity();
     const float nan = std::numeric_limits<float>::quiet_NaN();
-    for (int variant = 0; variant < 5; ++variant) {
-      Problem p = base;
-      const size_t at = 2 * 77 + 76;  // the last k of the last token (a partial vector)
-      if (variant == 0) p.x[at] = std::nextafter(p.x[at], inf);
-      if (variant == 1) p.x[at] = p.act_scale * -32769.f;  // u = -1
-      if (variant == 2) p.x[at] = p.act_scale * 32768.f;   // u = 65536
-      if (variant == 3) p.x[at] = nan;
-      if (variant == 4) p.x[at] = -inf;
-      SCOPED_TRACE(::testing::Message() << "int" << static_cast<int>(bits) << " block " << block
-                                        << " variant " << variant);
-      const Floats fl = run(p, 0, c.m, ActLayout::kTokenMajor, true, 0.f, nullptr);
-      const Floats ex = run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr);
-      EXPECT_EQ(std::memcmp(fl.data(), ex.data(), fl.size() * sizeof(float)), 0);
+    for (const ActLayout layout : {ActLayout::kTokenMajor, ActLayout::kChannelMajor}) {
+      for (const auto& [tm, tk] : spots) {
+        for (int variant = 0; variant < 5; ++variant) {
+          Problem p = base;
+          const size_t at = tm * kK + tk;
+          if (variant == 0) p.x[at] = std::nextafter(p.x[at], inf);
+          if (variant == 1) p.x[at] = p.act_scale * -32769.f;  // u = -1
+          if (variant == 2) p.x[at] = p.act_scale * 32768.f;   // u = 65536
+          if (variant == 3) p.x[at] = nan;
+          if (variant == 4) p.x[at] = -inf;
+          SCOPED_TRACE(::testing::Message()
+                       << "int" << static_cast<int>(bits) << " block " << block << " variant "
+                       << variant << " at token " << tm << " k " << tk << " layout "
+                       << (layout == ActLayout::kTokenMajor ? "token" : "channel") << "-major");
+          const Floats fl = run(p, 0, c.m, layout, true, 0.f, nullptr);
+          const Floats ex = run(p, 0, c.m, layout, true, p.act_scale, nullptr);
+          EXPECT_EQ(std::memcmp(fl.data(), ex.data(), fl.size() * sizeof(float)), 0);
+        }
+      }
+      // On the grid (u = 0 and 65535 included) it does run: the formula's bits.
+      EXPECT_TRUE(same_bits(run(base, 0, c.m, layout, true, base.act_scale, nullptr),
+                            expected(base, true)));
     }
-    // On the grid (u = 0 and 65535 included) it does run: the formula's bits.
-    EXPECT_TRUE(same_bits(run(base, 0, c.m, ActLayout::kTokenMajor, true, base.act_scale, nullptr),
-                          expected(base, true)));
+  }
+}
+
+// The activation scale at the ends of AVX2's grid check (n = x * (1 / scale) for scale in
+// [2^-60, 2^60], else x / scale): a subnormal scale (its reciprocal overflows), 2^-61, 2^-60,
+// 2^60 and scales far beyond, with n over all of 0..65535 (offset 0: the largest |n|) and over
+// int16, both layouts, decode and prefill, against the formula and the portable path.
+TEST(QgemmExact, Avx2ActivationScalesAtTheEnds) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget& portable = targets.back();
+  std::mt19937 rng(60);
+  const float scales[] = {0x1.8p-140f, 0x1.3p-61f, 0x1p-60f, 0x1.fffffep-61f, 0x1p60f,
+                          0x1.7p59f,   0x1.3p61f,  0x1.5p100f};
+  int i = 0;
+  for (const float scale : scales) {
+    for (const auto& [bits, block, m] :
+         {std::tuple{WeightBits::kInt4, int64_t{32}, int64_t{17}},
+          std::tuple{WeightBits::kInt8, int64_t{0}, int64_t{9}},
+          std::tuple{WeightBits::kInt4, int64_t{32}, int64_t{1}}}) {
+      const Case c{bits, block, m, 7, 100};
+      const int32_t offset = i % 2 == 0 ? 0 : 32768;
+      Problem p = make_offset(rng, c, offset, 0, 65535, true);
+      p.act_scale = scale;
+      for (size_t j = 0; j < p.ints.size(); ++j) {
+        p.x[j] = p.act_scale * static_cast<float>(p.ints[j]);
+        ASSERT_EQ(p.x[j] / p.act_scale, static_cast<float>(p.ints[j]));  // on the grid
+      }
+      const ActLayout layout = i % 3 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
+      SCOPED_TRACE(::testing::Message() << "scale " << scale << " int" << static_cast<int>(bits)
+                                        << " M=" << m << " offset " << offset);
+      const Floats ref = portable_run(portable, p, m, false);
+      EXPECT_TRUE(same_bits(ref, expected(p, false)));
+      ScopedSimdTarget scope(*avx2);
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, false, p.act_scale, nullptr), ref));
+      ++i;
+    }
   }
 }
 
