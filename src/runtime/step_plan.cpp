@@ -38,6 +38,15 @@ void FakeQuant::apply_first(float* y, int64_t count) const {
   kernels::fake_quantize_f32(y, count, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
 }
 
+bool FakeQuant::params(kernels::FakeQuantParams* p) const {
+  if (kind_ != artifact::QuantKind::kPerTensor) return false;
+  *p = {.scale = quant_.scales[0],
+        .zero_point = quant_.zero_points.empty() ? 0 : quant_.zero_points[0],
+        .qmin = quant_.qmin,
+        .qmax = quant_.qmax};
+  return true;
+}
+
 float FakeQuant::one(float x) const {
   if (kind_ != artifact::QuantKind::kPerTensor) return x;
   const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];

@@ -145,6 +145,8 @@ class FakeQuant {
   // element). Other kinds: apply(y) (y holds numel(shape) floats).
   void apply_first(float* y, int64_t count) const;
   bool per_tensor() const { return kind_ == artifact::QuantKind::kPerTensor; }
+  // Per tensor: its params (for kernels that fake-quantize while they write); else false.
+  bool params(kernels::FakeQuantParams* p) const;
   // apply() on rows of `row_len` without the columns of `dead` (per tensor; other kinds and an
   // empty span: the whole tensor).
   void apply_live(float* y, int64_t row_len, ColumnSpan dead) const;

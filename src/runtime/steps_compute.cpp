@@ -460,6 +460,7 @@ class BinaryStep final : public Step {
     a_n_ = ref::count(s_.a_shape);
     b_n_ = ref::count(s_.b_shape);
     row_len_ = rows_ok() ? s_.y_shape.back() : 0;
+    fused_fq_ = s_.fake_quant.params(&fq_);
   }
 
   Status run(const ExecContext& ctx) const override {
@@ -467,13 +468,13 @@ class BinaryStep final : public Step {
     const float* b = ctx.ptr<const float>(s_.b);
     float* y = ctx.ptr<float>(s_.y);
     const ColumnSpan dead = s_.skip != nullptr ? s_.skip->decided : ColumnSpan{};
+    const kernels::FakeQuantParams* fq = fused_fq_ ? &fq_ : nullptr;
     if (!dead.empty() && row_len_ > 0) {
-      compute_live(a, b, y, dead);
-      if (s_.fake_quant.active()) s_.fake_quant.apply_live(y, row_len_, dead);
+      compute_live(a, b, y, dead, fq);
+      if (fq == nullptr && s_.fake_quant.active()) s_.fake_quant.apply_live(y, row_len_, dead);
       return ok_status();
     }
-    compute(a, b, y);
-    if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (!compute(a, b, y, fq) && s_.fake_quant.active()) s_.fake_quant.apply(y);
     return ok_status();
   }
 
@@ -491,7 +492,31 @@ class BinaryStep final : public Step {
            (a_kind_ != Operand::kScalar || b_kind_ != Operand::kScalar);
   }
 
-  void compute_live(const float* a, const float* b, float* y, ColumnSpan dead) const {
+  // The op on y[o, e) from operand pointers (ap, bp) at o, with y's per-tensor fake
+  // quantization in the same pass when fq is set (the same bits as the op then apply()).
+  void op_run(const float* ap, const float* bp, float* y, int64_t count,
+              const kernels::FakeQuantParams* fq) const {
+    if (b_kind_ == Operand::kScalar) {
+      if (fq != nullptr) {
+        kernels::binary_scalar_fq_f32(s_.op, ap, bp[0], /*b_is_rhs=*/true, y, count, *fq);
+      } else {
+        kernels::binary_scalar_f32(s_.op, ap, bp[0], /*b_is_rhs=*/true, y, count);
+      }
+    } else if (a_kind_ == Operand::kScalar) {
+      if (fq != nullptr) {
+        kernels::binary_scalar_fq_f32(s_.op, bp, ap[0], /*b_is_rhs=*/false, y, count, *fq);
+      } else {
+        kernels::binary_scalar_f32(s_.op, bp, ap[0], /*b_is_rhs=*/false, y, count);
+      }
+    } else if (fq != nullptr) {
+      kernels::binary_fq_f32(s_.op, ap, bp, y, count, *fq);
+    } else {
+      kernels::binary_f32(s_.op, ap, bp, y, count);
+    }
+  }
+
+  void compute_live(const float* a, const float* b, float* y, ColumnSpan dead,
+                    const kernels::FakeQuantParams* fq) const {
     const int64_t c = row_len_;
     const int64_t d0 = std::clamp<int64_t>(dead.begin, 0, c);
     const int64_t d1 = std::clamp<int64_t>(dead.end, d0, c);
@@ -502,43 +527,48 @@ class BinaryStep final : public Step {
       const std::pair<int64_t, int64_t> live[2] = {{r, r + d0}, {r + d1, r + c}};
       for (const auto& [o, e] : live) {
         if (e <= o) continue;
-        const float* ap = at(a_kind_, a, a_n_, o);
-        const float* bp = at(b_kind_, b, b_n_, o);
-        if (b_kind_ == Operand::kScalar) {
-          kernels::binary_scalar_f32(s_.op, ap, b[0], /*b_is_rhs=*/true, y + o, e - o);
-        } else if (a_kind_ == Operand::kScalar) {
-          kernels::binary_scalar_f32(s_.op, bp, a[0], /*b_is_rhs=*/false, y + o, e - o);
-        } else {
-          kernels::binary_f32(s_.op, ap, bp, y + o, e - o);
-        }
+        op_run(at(a_kind_, a, a_n_, o), at(b_kind_, b, b_n_, o), y + o, e - o, fq);
       }
     }
   }
 
-  void compute(const float* a, const float* b, float* y) const {
+  // y = a op b; with fq set, fake-quantized in the same pass where the fast patterns apply.
+  // Returns whether y is fake-quantized.
+  bool compute(const float* a, const float* b, float* y, const kernels::FakeQuantParams* fq) const {
     const bool fast_a = a_kind_ != Operand::kGeneral, fast_b = b_kind_ != Operand::kGeneral;
     if (!fast_a || !fast_b || (a_kind_ != Operand::kFull && b_kind_ != Operand::kFull)) {
       ref::binary(static_cast<ref::BinaryOp>(s_.op), {a, s_.a_shape}, {b, s_.b_shape}, y,
                   s_.y_shape);
-      return;
+      return false;
     }
-    if (a_kind_ == Operand::kFull && b_kind_ == Operand::kFull) {
-      kernels::binary_f32(s_.op, a, b, y, n_);
-    } else if (b_kind_ == Operand::kScalar) {
-      kernels::binary_scalar_f32(s_.op, a, b[0], /*b_is_rhs=*/true, y, n_);
-    } else if (a_kind_ == Operand::kScalar) {
-      kernels::binary_scalar_f32(s_.op, b, a[0], /*b_is_rhs=*/false, y, n_);
+    if (a_kind_ != Operand::kTile && b_kind_ != Operand::kTile) {
+      op_run(a, b, y, n_, fq);
     } else if (b_kind_ == Operand::kTile) {
-      for (int64_t o = 0; o < n_; o += b_n_) kernels::binary_f32(s_.op, a + o, b, y + o, b_n_);
+      for (int64_t o = 0; o < n_; o += b_n_) {
+        if (fq != nullptr) {
+          kernels::binary_fq_f32(s_.op, a + o, b, y + o, b_n_, *fq);
+        } else {
+          kernels::binary_f32(s_.op, a + o, b, y + o, b_n_);
+        }
+      }
     } else {  // a tiles
-      for (int64_t o = 0; o < n_; o += a_n_) kernels::binary_f32(s_.op, a, b + o, y + o, a_n_);
+      for (int64_t o = 0; o < n_; o += a_n_) {
+        if (fq != nullptr) {
+          kernels::binary_fq_f32(s_.op, a, b + o, y + o, a_n_, *fq);
+        } else {
+          kernels::binary_f32(s_.op, a, b + o, y + o, a_n_);
+        }
+      }
     }
+    return fq != nullptr;
   }
 
   BinarySpec s_;
   Operand a_kind_ = Operand::kGeneral, b_kind_ = Operand::kGeneral;
   int64_t n_ = 0, a_n_ = 0, b_n_ = 0;
   int64_t row_len_ = 0;  // > 0: the step may skip dead columns of rows this long
+  bool fused_fq_ = false;  // per-tensor output params: applied in the op's pass (fq_)
+  kernels::FakeQuantParams fq_;
 };
 
 class RefStep final : public Step {
@@ -551,7 +581,17 @@ class RefStep final : public Step {
     const int64_t n = ref::count(s_.y_shape);
     switch (s_.op) {
       case RefOp::kNeg: ref::neg(in(0), n, ctx.ptr<float>(s_.y)); break;
-      case RefOp::kSilu: ref::silu(in(0), n, ctx.ptr<float>(s_.y)); break;
+      case RefOp::kSilu: {  // kernels::silu_f32: ref::silu's bits; chunks split over the pool
+        const float* x = in(0);
+        float* y = ctx.ptr<float>(s_.y);
+        constexpr int64_t kChunk = 4096;
+        kernels::ThreadPool* use = n >= 4 * kChunk ? ctx.pool : nullptr;
+        kernels::parallel_for(use, (n + kChunk - 1) / kChunk, [&](int64_t b, int64_t e) {
+          const int64_t first = b * kChunk, last = std::min(n, e * kChunk);
+          kernels::silu_f32(x + first, y + first, last - first);
+        });
+        break;
+      }
       case RefOp::kTanh: ref::tanh(in(0), n, ctx.ptr<float>(s_.y)); break;
       case RefOp::kGelu:
         ref::gelu(in(0), n, s_.gelu_tanh ? ref::GeluApprox::kTanh : ref::GeluApprox::kNone,
