@@ -51,7 +51,7 @@ class ProjectionStep final : public Step {
       float* yi = y + img * y_count;
       HS_TRY(run_one(ctx, xi, yi, s_.m, s_.layout));
     }
-    if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
     return ok_status();
   }
 
@@ -242,7 +242,7 @@ class MatmulStep final : public Step {
     float* y = ctx.ptr<float>(s_.y);
     if (s_.skip_rows != nullptr && !s_.skip_rows->decided.empty() &&
         run_live(ctx, bases, s_.skip_rows->decided, y)) {
-      if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+      if (s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
       return ok_status();
     }
     if (s_.skip != nullptr) {
@@ -257,7 +257,7 @@ class MatmulStep final : public Step {
     }
     kernels::matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), parts_.data(), bases,
                           static_cast<int64_t>(parts_.size()), y, ctx.pool);
-    if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
     return ok_status();
   }
 
@@ -474,7 +474,7 @@ class BinaryStep final : public Step {
       if (fq == nullptr && s_.fake_quant.active()) s_.fake_quant.apply_live(y, row_len_, dead);
       return ok_status();
     }
-    if (!compute(a, b, y, fq) && s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (!compute(a, b, y, fq, ctx.pool) && s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
     return ok_status();
   }
 
@@ -534,7 +534,8 @@ class BinaryStep final : public Step {
 
   // y = a op b; with fq set, fake-quantized in the same pass where the fast patterns apply.
   // Returns whether y is fake-quantized.
-  bool compute(const float* a, const float* b, float* y, const kernels::FakeQuantParams* fq) const {
+  bool compute(const float* a, const float* b, float* y, const kernels::FakeQuantParams* fq,
+               kernels::ThreadPool* pool) const {
     const bool fast_a = a_kind_ != Operand::kGeneral, fast_b = b_kind_ != Operand::kGeneral;
     if (!fast_a || !fast_b || (a_kind_ != Operand::kFull && b_kind_ != Operand::kFull)) {
       ref::binary(static_cast<ref::BinaryOp>(s_.op), {a, s_.a_shape}, {b, s_.b_shape}, y,
@@ -542,24 +543,28 @@ class BinaryStep final : public Step {
       return false;
     }
     if (a_kind_ != Operand::kTile && b_kind_ != Operand::kTile) {
-      op_run(a, b, y, n_, fq);
-    } else if (b_kind_ == Operand::kTile) {
-      for (int64_t o = 0; o < n_; o += b_n_) {
-        if (fq != nullptr) {
-          kernels::binary_fq_f32(s_.op, a + o, b, y + o, b_n_, *fq);
-        } else {
-          kernels::binary_f32(s_.op, a + o, b, y + o, b_n_);
-        }
-      }
-    } else {  // a tiles
-      for (int64_t o = 0; o < n_; o += a_n_) {
-        if (fq != nullptr) {
-          kernels::binary_fq_f32(s_.op, a, b + o, y + o, a_n_, *fq);
-        } else {
-          kernels::binary_f32(s_.op, a, b + o, y + o, a_n_);
-        }
-      }
+      auto at = [](Operand kind, const float* x, int64_t o) { return kind == Operand::kFull ? x + o : x; };
+      for_chunks(pool, n_, [&](int64_t first, int64_t last) {
+        op_run(at(a_kind_, a, first), at(b_kind_, b, first), y + first, last - first, fq);
+      });
+      return fq != nullptr;
     }
+    // One operand repeats as a block of `block` elements: blocks split over the pool.
+    const bool b_tiles = b_kind_ == Operand::kTile;
+    const int64_t block = b_tiles ? b_n_ : a_n_;
+    const int64_t blocks = n_ / block;
+    kernels::ThreadPool* use = n_ >= kParallelMin && blocks > 1 ? pool : nullptr;
+    kernels::parallel_for(use, blocks, [&](int64_t first, int64_t last) {
+      for (int64_t o = first * block; o < last * block; o += block) {
+        const float* ap = b_tiles ? a + o : a;
+        const float* bp = b_tiles ? b : b + o;
+        if (fq != nullptr) {
+          kernels::binary_fq_f32(s_.op, ap, bp, y + o, block, *fq);
+        } else {
+          kernels::binary_f32(s_.op, ap, bp, y + o, block);
+        }
+      }
+    });
     return fq != nullptr;
   }
 
@@ -584,10 +589,7 @@ class RefStep final : public Step {
       case RefOp::kSilu: {  // kernels::silu_f32: ref::silu's bits; chunks split over the pool
         const float* x = in(0);
         float* y = ctx.ptr<float>(s_.y);
-        constexpr int64_t kChunk = 4096;
-        kernels::ThreadPool* use = n >= 4 * kChunk ? ctx.pool : nullptr;
-        kernels::parallel_for(use, (n + kChunk - 1) / kChunk, [&](int64_t b, int64_t e) {
-          const int64_t first = b * kChunk, last = std::min(n, e * kChunk);
+        for_chunks(ctx.pool, n, [&](int64_t first, int64_t last) {
           kernels::silu_f32(x + first, y + first, last - first);
         });
         break;
@@ -605,7 +607,15 @@ class RefStep final : public Step {
       }
       case RefOp::kRmsNorm: {
         const int64_t d = s_.y_shape.empty() ? 1 : s_.y_shape.back();
-        ref::rms_norm(d > 0 ? n / d : 0, d, in(0), in(1), s_.eps, ctx.ptr<float>(s_.y));
+        // Rows are independent: split over the pool when there are enough of them.
+        const int64_t rows = d > 0 ? n / d : 0;
+        const float* x = in(0);
+        const float* w = in(1);
+        float* y = ctx.ptr<float>(s_.y);
+        kernels::ThreadPool* use = n >= kParallelMin && rows > 1 ? ctx.pool : nullptr;
+        kernels::parallel_for(use, rows, [&](int64_t first, int64_t last) {
+          ref::rms_norm(last - first, d, x + first * d, w, s_.eps, y + first * d);
+        });
         break;
       }
       case RefOp::kSoftmax: {
@@ -632,7 +642,7 @@ class RefStep final : public Step {
                    ctx.ptr<float>(s_.y), s_.y_shape);
         break;
     }
-    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y));
+    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y), ctx.pool);
     return ok_status();
   }
 
@@ -654,13 +664,21 @@ class ConvertStep final : public Step {
         first = t0 * s_.row_elems;
         count = std::clamp<int64_t>(r.count, 0, tokens - t0) * s_.row_elems;
       }
-      const auto bytes = static_cast<size_t>(opset::dtype_size(s_.storage));
-      kernels::quantize_f32(ctx.ptr<const float>(s_.from) + first, count, s_.scale, s_.zero_point,
-                            s_.qmin, s_.qmax, s_.storage,
-                            ctx.ptr<std::byte>(s_.to) + static_cast<size_t>(first) * bytes);
+      const auto bytes = opset::dtype_size(s_.storage);
+      const float* from = ctx.ptr<const float>(s_.from) + first;
+      std::byte* to = ctx.ptr<std::byte>(s_.to) + first * bytes;
+      for_chunks(ctx.pool, count, [&](int64_t b, int64_t e) {
+        kernels::quantize_f32(from + b, e - b, s_.scale, s_.zero_point, s_.qmin, s_.qmax,
+                              s_.storage, to + b * bytes);
+      });
     } else {
-      kernels::dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
-                                 s_.zero_point, ctx.ptr<float>(s_.to));
+      const std::byte* from = ctx.ptr<const std::byte>(s_.from);
+      float* to = ctx.ptr<float>(s_.to);
+      const auto bytes = opset::dtype_size(s_.storage);
+      for_chunks(ctx.pool, s_.count, [&](int64_t b, int64_t e) {
+        kernels::dequantize_to_f32(from + b * bytes, s_.storage, e - b, s_.scale, s_.zero_point,
+                                   to + b);
+      });
     }
     return ok_status();
   }
