@@ -709,7 +709,10 @@ class ChainsStep final : public Step {
     kernels::parallel_for(
         ctx.pool, static_cast<int64_t>(tasks.size()), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
-            for (const auto& step : tasks[static_cast<size_t>(c)]) {
+            const auto& task = tasks[static_cast<size_t>(c)];
+            for (size_t i = 0; i < task.size(); ++i) {
+              if (i + 1 < task.size()) prefetch_step(task[i + 1].get());
+              const auto& step = task[i];
               Status s = step->run(ctx);
               if (s.ok()) continue;
               std::lock_guard<std::mutex> lock(mutex);
