@@ -18,7 +18,8 @@
 //
 // Being the same bits rests on glibc's code, so the vector path is only used after a check at
 // first use: AVX2 + FMA present, and the lanes equal std::exp on a sweep of inputs (every float
-// in [-104, 89] at a stride of 2^10 bit patterns, both signs, and the special values). On a
+// in [-104, 89] at a stride of 2^10 bit patterns, both signs, the special values, and the two
+// inputs where an evaluation without FMA contraction differs: kFmaWitnesses). On a
 // CPU or libm that differs, every call falls back to std::exp (exp_f32_vectorized() says
 // which). tests/kernels/exp_test.cpp compares the two over a sweep of all float bit patterns
 // (HS_EXP_EXHAUSTIVE=1: every one of the 2^32).
@@ -49,6 +50,12 @@ constexpr uint64_t kC0 = 0x3ebc6af84b912394;       // 0x1.c6af84b912394p-5 / 32^
 constexpr uint64_t kC1 = 0x3f2ebfce50fac4f3;       // 0x1.ebfce50fac4f3p-3 / 32^2
 constexpr uint64_t kC2 = 0x3f962e42ff0c52d6;       // 0x1.62e42ff0c52d6p-1 / 32
 constexpr uint64_t kShift = 0x4338000000000000;    // 0x1.8p+52
+
+// The only two floats on the fast path where the same algorithm evaluated without FMA
+// contraction (glibc's __expf_sse2 form: separate multiplies and adds) rounds differently from
+// the FMA form (found by running both over all 2^32 inputs); libm 2.36's __expf_fma gives the
+// FMA form's value on both. They make the first-use check tell the two forms apart.
+constexpr uint32_t kFmaWitnesses[] = {0x4202422f, 0xc27c65d9};  // 32.5646..., -63.0994...
 
 void exp_scalar(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(x[i]);
@@ -153,6 +160,15 @@ bool vector_matches_libm() {
                   -104.f, INFINITY, -INFINITY, NAN}) {
     add(v);
   }
+  // The witnesses in a vector group of their own (a group with a slow-path lane, like the
+  // specials above, goes through std::exp whole; a partial group is a scalar tail).
+  flush();
+  for (uint32_t bits : kFmaWitnesses) {
+    float v;
+    std::memcpy(&v, &bits, 4);
+    add(v);
+  }
+  while (used % 8 != 0) add(1.f);
   flush();
   return same;
 }

@@ -83,6 +83,18 @@ TEST(ExpF32, VectorLanesAreOnWhereGlibcRunsItsFmaPath) {
   GTEST_SKIP() << "not x86-64 glibc with AVX2 + FMA";
 }
 
+// The two inputs where glibc's algorithm without FMA contraction rounds differently from the
+// FMA form (all 2^32 floats searched): the lanes must give libm's value there.
+TEST(ExpF32, InputsWhereContractionMattersMatchLibm) {
+  std::vector<float> x;
+  for (uint32_t b : {0x4202422fu, 0xc27c65d9u}) x.push_back(from_bits(b));
+  std::vector<float> padded(16, 0.5f);  // a full vector group
+  padded[3] = x[0];
+  padded[12] = x[1];
+  std::vector<float> y(padded.size()), want(padded.size());
+  EXPECT_EQ(mismatches(padded, y, want), 0);
+}
+
 TEST(ExpF32, EdgeValuesTailsAndInPlace) {
   // Slow-path lanes (|x| >= 88, inf, NaN) mixed into vector groups, every tail length.
   const std::vector<float> special = {0.f, -0.f, 88.f, -88.f, 88.72f, 89.f, -103.97f, -104.f,
