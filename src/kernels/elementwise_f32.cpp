@@ -174,6 +174,61 @@ void BinaryScalarF32(BinaryKind op, const float* a, float b, bool b_is_rhs, floa
   for (; i < count; ++i) y[i] = b_is_rhs ? ApplyScalar(op, a[i], b) : ApplyScalar(op, b, a[i]);
 }
 
+// BinaryF32 / BinaryScalarF32 followed by FakeQuantizeF32 on each element while it is in a
+// register: the same operations on each element, so the same bits as the two passes.
+template <BinaryKind kOp, bool kScalarB>
+void BinaryFqLoop(const float* a, const float* b, bool b_is_rhs, float* y, size_t count,
+                  const FakeQuantParams& fq) {
+  const DF d;
+  const size_t lanes = hn::Lanes(d);
+  const VF s = hn::Set(d, fq.scale), zp = hn::Set(d, static_cast<float>(fq.zero_point));
+  const VF lo = hn::Set(d, static_cast<float>(fq.qmin)), hi = hn::Set(d, static_cast<float>(fq.qmax));
+  const VF bv = hn::Set(d, b[0]);
+  size_t i = 0;
+  for (; i + lanes <= count; i += lanes) {
+    const VF av = hn::LoadU(d, a + i);
+    VF v;
+    if constexpr (kScalarB) {
+      v = b_is_rhs ? Apply(kOp, av, bv) : Apply(kOp, bv, av);
+    } else {
+      v = Apply(kOp, av, hn::LoadU(d, b + i));
+    }
+    const VF q = QuantizeV(d, v, s, zp, lo, hi);
+    hn::StoreU(hn::Mul(s, hn::Sub(q, zp)), d, y + i);
+  }
+  for (; i < count; ++i) {
+    float v;
+    if constexpr (kScalarB) {
+      v = b_is_rhs ? ApplyScalar(kOp, a[i], b[0]) : ApplyScalar(kOp, b[0], a[i]);
+    } else {
+      v = ApplyScalar(kOp, a[i], b[i]);
+    }
+    y[i] = kernels::fake_quantize_one(v, fq.scale, fq.zero_point, fq.qmin, fq.qmax);
+  }
+}
+
+template <bool kScalarB>
+void BinaryFqDispatch(BinaryKind op, const float* a, const float* b, bool b_is_rhs, float* y,
+                      int64_t n, const FakeQuantParams& fq) {
+  const auto count = static_cast<size_t>(n);
+  switch (op) {
+    case BinaryKind::kAdd: return BinaryFqLoop<BinaryKind::kAdd, kScalarB>(a, b, b_is_rhs, y, count, fq);
+    case BinaryKind::kSub: return BinaryFqLoop<BinaryKind::kSub, kScalarB>(a, b, b_is_rhs, y, count, fq);
+    case BinaryKind::kMul: return BinaryFqLoop<BinaryKind::kMul, kScalarB>(a, b, b_is_rhs, y, count, fq);
+    case BinaryKind::kDiv: return BinaryFqLoop<BinaryKind::kDiv, kScalarB>(a, b, b_is_rhs, y, count, fq);
+  }
+}
+
+void BinaryFqF32(BinaryKind op, const float* a, const float* b, float* y, int64_t n,
+                 const FakeQuantParams& fq) {
+  BinaryFqDispatch<false>(op, a, b, true, y, n, fq);
+}
+
+void BinaryScalarFqF32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y, int64_t n,
+                       const FakeQuantParams& fq) {
+  BinaryFqDispatch<true>(op, a, &b, b_is_rhs, y, n, fq);
+}
+
 }  // namespace hs::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -185,6 +240,18 @@ HWY_EXPORT(QuantizeF32);
 HWY_EXPORT(DequantizeToF32);
 HWY_EXPORT(BinaryF32);
 HWY_EXPORT(BinaryScalarF32);
+HWY_EXPORT(BinaryFqF32);
+HWY_EXPORT(BinaryScalarFqF32);
+
+void binary_fq_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n,
+                   const FakeQuantParams& fq) {
+  HWY_DYNAMIC_DISPATCH(BinaryFqF32)(op, a, b, y, n, fq);
+}
+
+void binary_scalar_fq_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
+                          int64_t n, const FakeQuantParams& fq) {
+  HWY_DYNAMIC_DISPATCH(BinaryScalarFqF32)(op, a, b, b_is_rhs, y, n, fq);
+}
 
 void fake_quantize_f32(float* x, int64_t n, float scale, int32_t zero_point, int32_t qmin,
                        int32_t qmax) {
@@ -207,18 +274,28 @@ namespace {
 // smallest subnormal, 2^-150), so masked scores skip libm's underflow path.
 constexpr float kExpZeroBelow = kSoftmaxExpZeroBelow;
 
+// y[j] = exp(x[j] - m), exactly 0 where x[j] - m < kExpZeroBelow (std::exp's value there too;
+// its underflow path is skipped), for j < n. The exps are exp_f32's (std::exp's bits).
+void exp_shifted(const float* x, float m, float* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float t = x[j] - m;
+    y[j] = t < kExpZeroBelow ? 0.f : t;  // masked columns take exp's fast path, then are zeroed
+  }
+  exp_f32(y, y, n);
+  for (int64_t j = 0; j < n; ++j) {
+    const float t = x[j] - m;
+    if (t < kExpZeroBelow) y[j] = 0.f;
+  }
+}
+
 void softmax_row(const float* x, float* y, int64_t n) {
   float m = x[0];
   for (int64_t j = 1; j < n; ++j) {
     if (x[j] > m) m = x[j];
   }
   float s = 0.f;
-  for (int64_t j = 0; j < n; ++j) {
-    const float t = x[j] - m;
-    const float e = t < kExpZeroBelow ? 0.f : std::exp(t);
-    y[j] = e;
-    s += e;
-  }
+  exp_shifted(x, m, y, n);
+  for (int64_t j = 0; j < n; ++j) s += y[j];
   for (int64_t j = 0; j < n; ++j) y[j] = y[j] / s;
 }
 
@@ -231,16 +308,11 @@ void softmax_row_live(const float* x, float* y, int64_t n, int64_t d0, int64_t d
     if (j < n && x[j] > m) m = x[j];
   }
   float s = 0.f;
-  for (int64_t j = 0; j < n; ++j) {
-    if (j == d0) {
-      for (; j < d1; ++j) y[j] = 0.f;
-      if (j == n) break;
-    }
-    const float t = x[j] - m;
-    const float e = t < kExpZeroBelow ? 0.f : std::exp(t);
-    y[j] = e;
-    s += e;
-  }
+  exp_shifted(x, m, y, d0);
+  for (int64_t j = d0; j < d1; ++j) y[j] = 0.f;
+  exp_shifted(x + d1, m, y + d1, n - d1);
+  for (int64_t j = 0; j < d0; ++j) s += y[j];
+  for (int64_t j = d1; j < n; ++j) s += y[j];
   for (int64_t j = 0; j < n; ++j) y[j] = y[j] / s;
 }
 

@@ -333,9 +333,12 @@ Status GraphExecutor::execute() {
   m.find_dead_columns();
   const detail::ExecContext ctx{.ptrs = m.ptrs.data(), .pool = m.options.pool, .masks = m.masks.data(),
                                 .output_rows = m.output_rows.data()};
-  for (const auto& step : m.plan.steps) {
-    Status s = step->run(ctx);
-    if (!s.ok()) return std::move(s).error().with_context(step->label());
+  const size_t count = m.plan.steps.size();
+  for (size_t i = 0; i < count; ++i) {
+    if (i + 1 < count) detail::prefetch_step(m.plan.steps[i + 1].get());
+    const detail::Step& step = *m.plan.steps[i];
+    Status s = step.run(ctx);
+    if (!s.ok()) return std::move(s).error().with_context(step.label());
   }
   return ok_status();
 }

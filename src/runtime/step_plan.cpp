@@ -19,11 +19,14 @@ FakeQuant::FakeQuant(const artifact::Quant& quant, std::vector<int64_t> shape)
   count_ = kernels::ref::count(shape_);
 }
 
-void FakeQuant::apply(float* y) const {
+void FakeQuant::apply(float* y, kernels::ThreadPool* pool) const {
   if (kind_ == artifact::QuantKind::kNone) return;
   if (kind_ == artifact::QuantKind::kPerTensor) {
     const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
-    kernels::fake_quantize_f32(y, count_, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+    for_chunks(pool, count_, [&](int64_t first, int64_t last) {
+      kernels::fake_quantize_f32(y + first, last - first, quant_.scales[0], zp, quant_.qmin,
+                                 quant_.qmax);
+    });
     return;
   }
   kernels::ref::fake_quantize(y, shape_, quant_);
@@ -36,6 +39,15 @@ void FakeQuant::apply_first(float* y, int64_t count) const {
   }
   const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
   kernels::fake_quantize_f32(y, count, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+}
+
+bool FakeQuant::params(kernels::FakeQuantParams* p) const {
+  if (kind_ != artifact::QuantKind::kPerTensor) return false;
+  *p = {.scale = quant_.scales[0],
+        .zero_point = quant_.zero_points.empty() ? 0 : quant_.zero_points[0],
+        .qmin = quant_.qmin,
+        .qmax = quant_.qmax};
+  return true;
 }
 
 float FakeQuant::one(float x) const {

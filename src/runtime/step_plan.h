@@ -13,6 +13,7 @@
 // place: real = scale * (q - zero_point)).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -131,6 +132,32 @@ class Step {
   std::string label_;
 };
 
+// Elementwise work of at least kParallelMin elements is split over the pool in chunks of
+// kParallelChunk (elementwise kernels compute each element the same way in any chunk).
+inline constexpr int64_t kParallelChunk = 4096;
+inline constexpr int64_t kParallelMin = 4 * kParallelChunk;
+
+// Calls fn(first, last) over [0, n) in chunks of kParallelChunk, on the pool when n >=
+// kParallelMin, else fn(0, n) inline.
+template <typename Fn>
+void for_chunks(kernels::ThreadPool* pool, int64_t n, Fn&& fn) {
+  if (pool == nullptr || n < kParallelMin) {
+    if (n > 0) fn(int64_t{0}, n);
+    return;
+  }
+  kernels::parallel_for(pool, (n + kParallelChunk - 1) / kParallelChunk, [&](int64_t b, int64_t e) {
+    fn(b * kParallelChunk, std::min(n, e * kParallelChunk));
+  });
+}
+
+// Prefetches the first cache lines of a step object (its vtable pointer and spec): the weights
+// a decode token streams evict the plan from the caches, so without it every step starts with
+// misses on its own fields.
+inline void prefetch_step(const Step* step) {
+  const auto* p = reinterpret_cast<const char*>(step);
+  for (int line = 0; line < 4; ++line) __builtin_prefetch(p + 64 * line);
+}
+
 // Fake quantization of a step's float output with the output type's params (contract §2):
 // per-tensor vectorized, other granularities through the reference kernel.
 class FakeQuant {
@@ -140,11 +167,15 @@ class FakeQuant {
   FakeQuant(const artifact::Quant& quant, std::vector<int64_t> shape);
 
   bool active() const { return kind_ != artifact::QuantKind::kNone; }
-  void apply(float* y) const;  // y holds numel(shape) floats
+  // y holds numel(shape) floats. Per tensor with a pool: chunks of kParallelChunk elements
+  // split over it when there are at least kParallelMin (elementwise: the same bits).
+  void apply(float* y, kernels::ThreadPool* pool = nullptr) const;
   // Per tensor: apply() on y[0, count) only, any `count` (the params are the same for every
   // element). Other kinds: apply(y) (y holds numel(shape) floats).
   void apply_first(float* y, int64_t count) const;
   bool per_tensor() const { return kind_ == artifact::QuantKind::kPerTensor; }
+  // Per tensor: its params (for kernels that fake-quantize while they write); else false.
+  bool params(kernels::FakeQuantParams* p) const;
   // apply() on rows of `row_len` without the columns of `dead` (per tensor; other kinds and an
   // empty span: the whole tensor).
   void apply_live(float* y, int64_t row_len, ColumnSpan dead) const;

@@ -55,7 +55,7 @@ class ProjectionStep final : public Step {
       float* yi = y + img * y_count;
       HS_TRY(run_one(ctx, xi, yi, s_.m, s_.layout));
     }
-    if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
     return ok_status();
   }
 
@@ -258,7 +258,7 @@ class MatmulStep final : public Step {
     float* y = ctx.ptr<float>(s_.y);
     if (s_.skip_rows != nullptr && !s_.skip_rows->decided.empty() &&
         run_live(ctx, bases, s_.skip_rows->decided, y)) {
-      if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+      if (s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
       return ok_status();
     }
     if (s_.skip != nullptr) {
@@ -273,7 +273,7 @@ class MatmulStep final : public Step {
     }
     kernels::matmul_parts(s_.shape, ctx.ptr<const float>(s_.a), parts_.data(), bases,
                           static_cast<int64_t>(parts_.size()), y, ctx.pool);
-    if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
     return ok_status();
   }
 
@@ -476,6 +476,7 @@ class BinaryStep final : public Step {
     a_n_ = ref::count(s_.a_shape);
     b_n_ = ref::count(s_.b_shape);
     row_len_ = rows_ok() ? s_.y_shape.back() : 0;
+    fused_fq_ = s_.fake_quant.params(&fq_);
   }
 
   Status run(const ExecContext& ctx) const override {
@@ -483,13 +484,13 @@ class BinaryStep final : public Step {
     const float* b = ctx.ptr<const float>(s_.b);
     float* y = ctx.ptr<float>(s_.y);
     const ColumnSpan dead = s_.skip != nullptr ? s_.skip->decided : ColumnSpan{};
+    const kernels::FakeQuantParams* fq = fused_fq_ ? &fq_ : nullptr;
     if (!dead.empty() && row_len_ > 0) {
-      compute_live(a, b, y, dead);
-      if (s_.fake_quant.active()) s_.fake_quant.apply_live(y, row_len_, dead);
+      compute_live(a, b, y, dead, fq);
+      if (fq == nullptr && s_.fake_quant.active()) s_.fake_quant.apply_live(y, row_len_, dead);
       return ok_status();
     }
-    compute(a, b, y);
-    if (s_.fake_quant.active()) s_.fake_quant.apply(y);
+    if (!compute(a, b, y, fq, ctx.pool) && s_.fake_quant.active()) s_.fake_quant.apply(y, ctx.pool);
     return ok_status();
   }
 
@@ -507,7 +508,31 @@ class BinaryStep final : public Step {
            (a_kind_ != Operand::kScalar || b_kind_ != Operand::kScalar);
   }
 
-  void compute_live(const float* a, const float* b, float* y, ColumnSpan dead) const {
+  // The op on y[o, e) from operand pointers (ap, bp) at o, with y's per-tensor fake
+  // quantization in the same pass when fq is set (the same bits as the op then apply()).
+  void op_run(const float* ap, const float* bp, float* y, int64_t count,
+              const kernels::FakeQuantParams* fq) const {
+    if (b_kind_ == Operand::kScalar) {
+      if (fq != nullptr) {
+        kernels::binary_scalar_fq_f32(s_.op, ap, bp[0], /*b_is_rhs=*/true, y, count, *fq);
+      } else {
+        kernels::binary_scalar_f32(s_.op, ap, bp[0], /*b_is_rhs=*/true, y, count);
+      }
+    } else if (a_kind_ == Operand::kScalar) {
+      if (fq != nullptr) {
+        kernels::binary_scalar_fq_f32(s_.op, bp, ap[0], /*b_is_rhs=*/false, y, count, *fq);
+      } else {
+        kernels::binary_scalar_f32(s_.op, bp, ap[0], /*b_is_rhs=*/false, y, count);
+      }
+    } else if (fq != nullptr) {
+      kernels::binary_fq_f32(s_.op, ap, bp, y, count, *fq);
+    } else {
+      kernels::binary_f32(s_.op, ap, bp, y, count);
+    }
+  }
+
+  void compute_live(const float* a, const float* b, float* y, ColumnSpan dead,
+                    const kernels::FakeQuantParams* fq) const {
     const int64_t c = row_len_;
     const int64_t d0 = std::clamp<int64_t>(dead.begin, 0, c);
     const int64_t d1 = std::clamp<int64_t>(dead.end, d0, c);
@@ -518,43 +543,53 @@ class BinaryStep final : public Step {
       const std::pair<int64_t, int64_t> live[2] = {{r, r + d0}, {r + d1, r + c}};
       for (const auto& [o, e] : live) {
         if (e <= o) continue;
-        const float* ap = at(a_kind_, a, a_n_, o);
-        const float* bp = at(b_kind_, b, b_n_, o);
-        if (b_kind_ == Operand::kScalar) {
-          kernels::binary_scalar_f32(s_.op, ap, b[0], /*b_is_rhs=*/true, y + o, e - o);
-        } else if (a_kind_ == Operand::kScalar) {
-          kernels::binary_scalar_f32(s_.op, bp, a[0], /*b_is_rhs=*/false, y + o, e - o);
-        } else {
-          kernels::binary_f32(s_.op, ap, bp, y + o, e - o);
-        }
+        op_run(at(a_kind_, a, a_n_, o), at(b_kind_, b, b_n_, o), y + o, e - o, fq);
       }
     }
   }
 
-  void compute(const float* a, const float* b, float* y) const {
+  // y = a op b; with fq set, fake-quantized in the same pass where the fast patterns apply.
+  // Returns whether y is fake-quantized.
+  bool compute(const float* a, const float* b, float* y, const kernels::FakeQuantParams* fq,
+               kernels::ThreadPool* pool) const {
     const bool fast_a = a_kind_ != Operand::kGeneral, fast_b = b_kind_ != Operand::kGeneral;
     if (!fast_a || !fast_b || (a_kind_ != Operand::kFull && b_kind_ != Operand::kFull)) {
       ref::binary(static_cast<ref::BinaryOp>(s_.op), {a, s_.a_shape}, {b, s_.b_shape}, y,
                   s_.y_shape);
-      return;
+      return false;
     }
-    if (a_kind_ == Operand::kFull && b_kind_ == Operand::kFull) {
-      kernels::binary_f32(s_.op, a, b, y, n_);
-    } else if (b_kind_ == Operand::kScalar) {
-      kernels::binary_scalar_f32(s_.op, a, b[0], /*b_is_rhs=*/true, y, n_);
-    } else if (a_kind_ == Operand::kScalar) {
-      kernels::binary_scalar_f32(s_.op, b, a[0], /*b_is_rhs=*/false, y, n_);
-    } else if (b_kind_ == Operand::kTile) {
-      for (int64_t o = 0; o < n_; o += b_n_) kernels::binary_f32(s_.op, a + o, b, y + o, b_n_);
-    } else {  // a tiles
-      for (int64_t o = 0; o < n_; o += a_n_) kernels::binary_f32(s_.op, a, b + o, y + o, a_n_);
+    if (a_kind_ != Operand::kTile && b_kind_ != Operand::kTile) {
+      auto at = [](Operand kind, const float* x, int64_t o) { return kind == Operand::kFull ? x + o : x; };
+      for_chunks(pool, n_, [&](int64_t first, int64_t last) {
+        op_run(at(a_kind_, a, first), at(b_kind_, b, first), y + first, last - first, fq);
+      });
+      return fq != nullptr;
     }
+    // One operand repeats as a block of `block` elements: blocks split over the pool.
+    const bool b_tiles = b_kind_ == Operand::kTile;
+    const int64_t block = b_tiles ? b_n_ : a_n_;
+    const int64_t blocks = n_ / block;
+    kernels::ThreadPool* use = n_ >= kParallelMin && blocks > 1 ? pool : nullptr;
+    kernels::parallel_for(use, blocks, [&](int64_t first, int64_t last) {
+      for (int64_t o = first * block; o < last * block; o += block) {
+        const float* ap = b_tiles ? a + o : a;
+        const float* bp = b_tiles ? b : b + o;
+        if (fq != nullptr) {
+          kernels::binary_fq_f32(s_.op, ap, bp, y + o, block, *fq);
+        } else {
+          kernels::binary_f32(s_.op, ap, bp, y + o, block);
+        }
+      }
+    });
+    return fq != nullptr;
   }
 
   BinarySpec s_;
   Operand a_kind_ = Operand::kGeneral, b_kind_ = Operand::kGeneral;
   int64_t n_ = 0, a_n_ = 0, b_n_ = 0;
   int64_t row_len_ = 0;  // > 0: the step may skip dead columns of rows this long
+  bool fused_fq_ = false;  // per-tensor output params: applied in the op's pass (fq_)
+  kernels::FakeQuantParams fq_;
 };
 
 class RefStep final : public Step {
@@ -567,7 +602,14 @@ class RefStep final : public Step {
     const int64_t n = ref::count(s_.y_shape);
     switch (s_.op) {
       case RefOp::kNeg: ref::neg(in(0), n, ctx.ptr<float>(s_.y)); break;
-      case RefOp::kSilu: ref::silu(in(0), n, ctx.ptr<float>(s_.y)); break;
+      case RefOp::kSilu: {  // kernels::silu_f32: ref::silu's bits; chunks split over the pool
+        const float* x = in(0);
+        float* y = ctx.ptr<float>(s_.y);
+        for_chunks(ctx.pool, n, [&](int64_t first, int64_t last) {
+          kernels::silu_f32(x + first, y + first, last - first);
+        });
+        break;
+      }
       case RefOp::kTanh: ref::tanh(in(0), n, ctx.ptr<float>(s_.y)); break;
       case RefOp::kGelu:
         ref::gelu(in(0), n, s_.gelu_tanh ? ref::GeluApprox::kTanh : ref::GeluApprox::kNone,
@@ -581,7 +623,15 @@ class RefStep final : public Step {
       }
       case RefOp::kRmsNorm: {
         const int64_t d = s_.y_shape.empty() ? 1 : s_.y_shape.back();
-        ref::rms_norm(d > 0 ? n / d : 0, d, in(0), in(1), s_.eps, ctx.ptr<float>(s_.y));
+        // Rows are independent: split over the pool when there are enough of them.
+        const int64_t rows = d > 0 ? n / d : 0;
+        const float* x = in(0);
+        const float* w = in(1);
+        float* y = ctx.ptr<float>(s_.y);
+        kernels::ThreadPool* use = n >= kParallelMin && rows > 1 ? ctx.pool : nullptr;
+        kernels::parallel_for(use, rows, [&](int64_t first, int64_t last) {
+          ref::rms_norm(last - first, d, x + first * d, w, s_.eps, y + first * d);
+        });
         break;
       }
       case RefOp::kSoftmax: {
@@ -608,7 +658,7 @@ class RefStep final : public Step {
                    ctx.ptr<float>(s_.y), s_.y_shape);
         break;
     }
-    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y));
+    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y), ctx.pool);
     return ok_status();
   }
 
@@ -630,13 +680,21 @@ class ConvertStep final : public Step {
         first = t0 * s_.row_elems;
         count = std::clamp<int64_t>(r.count, 0, tokens - t0) * s_.row_elems;
       }
-      const auto bytes = static_cast<size_t>(opset::dtype_size(s_.storage));
-      kernels::quantize_f32(ctx.ptr<const float>(s_.from) + first, count, s_.scale, s_.zero_point,
-                            s_.qmin, s_.qmax, s_.storage,
-                            ctx.ptr<std::byte>(s_.to) + static_cast<size_t>(first) * bytes);
+      const auto bytes = opset::dtype_size(s_.storage);
+      const float* from = ctx.ptr<const float>(s_.from) + first;
+      std::byte* to = ctx.ptr<std::byte>(s_.to) + first * bytes;
+      for_chunks(ctx.pool, count, [&](int64_t b, int64_t e) {
+        kernels::quantize_f32(from + b, e - b, s_.scale, s_.zero_point, s_.qmin, s_.qmax,
+                              s_.storage, to + b * bytes);
+      });
     } else {
-      kernels::dequantize_to_f32(ctx.ptr<const std::byte>(s_.from), s_.storage, s_.count, s_.scale,
-                                 s_.zero_point, ctx.ptr<float>(s_.to));
+      const std::byte* from = ctx.ptr<const std::byte>(s_.from);
+      float* to = ctx.ptr<float>(s_.to);
+      const auto bytes = opset::dtype_size(s_.storage);
+      for_chunks(ctx.pool, s_.count, [&](int64_t b, int64_t e) {
+        kernels::dequantize_to_f32(from + b * bytes, s_.storage, e - b, s_.scale, s_.zero_point,
+                                   to + b);
+      });
     }
     return ok_status();
   }
@@ -667,7 +725,10 @@ class ChainsStep final : public Step {
     kernels::parallel_for(
         ctx.pool, static_cast<int64_t>(tasks.size()), [&](int64_t begin, int64_t end) {
           for (int64_t c = begin; c < end; ++c) {
-            for (const auto& step : tasks[static_cast<size_t>(c)]) {
+            const auto& task = tasks[static_cast<size_t>(c)];
+            for (size_t i = 0; i < task.size(); ++i) {
+              if (i + 1 < task.size()) prefetch_step(task[i + 1].get());
+              const auto& step = task[i];
               Status s = step->run(ctx);
               if (s.ok()) continue;
               std::lock_guard<std::mutex> lock(mutex);

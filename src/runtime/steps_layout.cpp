@@ -49,7 +49,7 @@ class CopyStep final : public Step {
       return ok_status();
     }
     for (const CopyPiece& p : s_.pieces) copy(ctx.ptr<const std::byte>(p.src.ref), p, y);
-    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y));
+    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y), ctx.pool);
     return ok_status();
   }
 
@@ -126,7 +126,7 @@ class GatherStep final : public Step {
       }
       copy_row(ctx, r, y + i * s_.width * 4);
     }
-    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y));
+    if (s_.fake_quant.active()) s_.fake_quant.apply(ctx.ptr<float>(s_.y), ctx.pool);
     return ok_status();
   }
 

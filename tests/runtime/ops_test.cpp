@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include "graph_builder.h"
+#include "headsplit/kernels/thread_pool.h"
+#include "headsplit/ir/interpreter.h"
 #include "runtime_testing.h"
 #include "testing/testing.h"
 
@@ -73,6 +75,44 @@ TEST(RuntimeOps, ElementwiseQuantizedIsExact) {
   expect_exact(elementwise_graph(true), 2, 4, &summary);
   // The binary ops read the inputs as floats: the four u16 inputs are dequantized up front.
   EXPECT_EQ(summary.staged_inputs, 4);
+}
+
+// Steps over at least kParallelMin (16384) elements split their elementwise work over the pool
+// in fixed chunks (binary ops with and without fused fake quantization, silu, rms_norm rows,
+// fake quantization, I/O conversion): with a 2-thread pool and without one, bit-identical to
+// the interpreter. 19200 elements: four full chunks and a partial one.
+TEST(RuntimeOps, LargeElementwiseStepsSplitOverThePoolAreExact) {
+  for (bool quantized : {false, true}) {
+    ir::Graph g("g");
+    const auto a = must(g.add_input("a", ir::TensorType::f32({2, 24, 400})));
+    const auto b = must(g.add_input("b", ir::TensorType::f32({2, 24, 400})));
+    const auto tile = must(g.add_input("tile", ir::TensorType::f32({1, 24, 400})));
+    const auto scalar = f32_constant(g, "s", {}, 0, {1.75f});
+    const auto w = f32_constant(g, "w", {400}, 1);
+    g.set_outputs({
+        emit(g, OpKind::kAdd, {a, b}, {}, "same"),
+        emit(g, OpKind::kSub, {a, tile}, {}, "tile_b"),
+        emit(g, OpKind::kMul, {tile, b}, {}, "tile_a"),
+        emit(g, OpKind::kDiv, {a, scalar}, {}, "scalar_b"),
+        emit(g, OpKind::kSub, {scalar, b}, {}, "scalar_a"),
+        emit(g, OpKind::kSilu, {a}, {}, "silu"),
+        emit(g, OpKind::kRmsNorm, {b, w}, {{"eps", 1e-5}}, "rms"),
+        emit(g, OpKind::kSoftmax, {a}, {{"axis", int64_t{-1}}}, "softmax"),
+    });
+    if (quantized) quantize_activations(g);
+    const auto inputs = random_inputs(g, 9);
+    HS_ASSERT_OK_AND_ASSIGN(auto reference, ir::run_graph(g, inputs));
+    HS_ASSERT_OK_AND_ASSIGN(auto artifact, make_artifact(g));
+    kernels::ThreadPool pool({.threads = 2});
+    for (kernels::ThreadPool* p : {static_cast<kernels::ThreadPool*>(nullptr), &pool}) {
+      HS_ASSERT_OK_AND_ASSIGN(auto exec, GraphExecutor::create(artifact, "g", {.pool = p}));
+      HS_ASSERT_OK_AND_ASSIGN(auto runtime, run_executor(*exec, g, inputs));
+      std::string why;
+      EXPECT_TRUE(bit_identical(reference, runtime, &why))
+          << (quantized ? "quantized" : "float") << (p != nullptr ? ", 2 threads: " : ", inline: ")
+          << why;
+    }
+  }
 }
 
 TEST(RuntimeOps, WhereSeesEqualElements) {

@@ -46,10 +46,30 @@ inline constexpr float kSoftmaxExpZeroBelow = -104.0f;
 void softmax_rows_live_f32(const float* x, float* y, int64_t rows, int64_t n, int64_t dead_begin,
                            int64_t dead_end, ThreadPool* pool);
 
+// y[i] = std::exp(x[i]) for i < n, bit for bit: on x86-64 with AVX2 + FMA, eight lanes of
+// glibc's expf algorithm (exp_f32.cpp), after a check at first use that they match this
+// process's libm; otherwise std::exp itself. x == y is allowed.
+void exp_f32(const float* x, float* y, int64_t n);
+// y[i] = x[i] / (1 + std::exp(-x[i])) for i < n, bit-identical to ref::silu (exp_f32's lanes).
+void silu_f32(const float* x, float* y, int64_t n);
+// Whether exp_f32 / silu_f32 run the vector lanes here (false: std::exp per element).
+bool exp_f32_vectorized();
+
 enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
 // y[i] = a[i] op b[i] for i < n.
 void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n);
 // y[i] = a[i] op b (b_is_rhs) or y[i] = b op a[i] (otherwise) for i < n.
 void binary_scalar_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y, int64_t n);
+
+// Per-tensor fake quantization params (fake_quantize_f32's arguments).
+struct FakeQuantParams {
+  float scale = 1.f;
+  int32_t zero_point = 0, qmin = 0, qmax = 0;
+};
+// binary_f32 / binary_scalar_f32 then fake_quantize_f32 on y, in one pass: the same bits.
+void binary_fq_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n,
+                   const FakeQuantParams& fq);
+void binary_scalar_fq_f32(BinaryKind op, const float* a, float b, bool b_is_rhs, float* y,
+                          int64_t n, const FakeQuantParams& fq);
 
 }  // namespace hs::kernels

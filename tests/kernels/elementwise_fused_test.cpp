@@ -1,0 +1,62 @@
+// binary_fq_f32 / binary_scalar_fq_f32 (one pass) against binary_f32 / binary_scalar_f32 then
+// fake_quantize_f32 (two passes): bit for bit, every op, tail lengths, in place, values off the
+// grid, NaN and saturating ones.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "headsplit/kernels/elementwise.h"
+
+namespace hs::kernels {
+namespace {
+
+std::vector<float> values(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> g(0.f, 3.f);
+  std::vector<float> v(n);
+  for (float& x : v) {
+    const uint32_t r = rng() % 20;
+    x = r == 0 ? std::numeric_limits<float>::quiet_NaN() : r == 1 ? 1e30f : r == 2 ? -0.f : g(rng);
+  }
+  return v;
+}
+
+TEST(ElementwiseFused, BinaryThenFakeQuantInOnePassIsTheSameBits) {
+  std::mt19937 rng(3);
+  const FakeQuantParams fqs[] = {{.scale = 0.0625f, .zero_point = 0, .qmin = -128, .qmax = 127},
+                                 {.scale = 0.013f, .zero_point = 32768, .qmin = 0, .qmax = 65535},
+                                 {.scale = 3.f, .zero_point = 7, .qmin = 0, .qmax = 15}};
+  for (const FakeQuantParams& fq : fqs) {
+    for (BinaryKind op : {BinaryKind::kAdd, BinaryKind::kSub, BinaryKind::kMul, BinaryKind::kDiv}) {
+      for (size_t n = 0; n <= 37; ++n) {
+        const std::vector<float> a = values(n, rng), b = values(n, rng);
+        const float c = values(1, rng)[0] + 0.5f;
+        auto two_pass = [&](auto&& op_fn) {
+          std::vector<float> y(n);
+          op_fn(y.data());
+          fake_quantize_f32(y.data(), static_cast<int64_t>(n), fq.scale, fq.zero_point, fq.qmin, fq.qmax);
+          return y;
+        };
+        const auto ni = static_cast<int64_t>(n);
+        std::vector<float> y(n);
+        binary_fq_f32(op, a.data(), b.data(), y.data(), ni, fq);
+        auto want = two_pass([&](float* o) { binary_f32(op, a.data(), b.data(), o, ni); });
+        EXPECT_EQ(std::memcmp(y.data(), want.data(), n * 4), 0) << "full n=" << n;
+        for (bool rhs : {true, false}) {
+          binary_scalar_fq_f32(op, a.data(), c, rhs, y.data(), ni, fq);
+          want = two_pass([&](float* o) { binary_scalar_f32(op, a.data(), c, rhs, o, ni); });
+          EXPECT_EQ(std::memcmp(y.data(), want.data(), n * 4), 0) << "scalar n=" << n << " rhs=" << rhs;
+        }
+        std::vector<float> inplace = a;  // y == a
+        binary_fq_f32(op, inplace.data(), b.data(), inplace.data(), ni, fq);
+        want = two_pass([&](float* o) { binary_f32(op, a.data(), b.data(), o, ni); });
+        EXPECT_EQ(std::memcmp(inplace.data(), want.data(), n * 4), 0) << "in place n=" << n;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace hs::kernels
