@@ -152,6 +152,19 @@ HS_AVX2_FN __attribute__((always_inline)) inline __m256i group_i4(__m256i wb, co
   return s;
 }
 
+// One group g of 4 rows' weights at src[r] against x's activations a (decode): d = [rows 0..3
+// of block 2g | of block 2g + 1]; the next tile's weights (at next) are prefetched meanwhile.
+template <bool kCorr>
+HS_AVX2_FN __attribute__((always_inline)) inline __m256i rows4_group(
+    const int16_t* a, const uint8_t* next, size_t g, const uint8_t* const (&src)[4], __m256i shift) {
+  _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
+  const int16_t* ag = a + g * 64;
+  const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
+  return block_sums(group_i4<kCorr>(load(src[0]), av, shift), group_i4<kCorr>(load(src[1]), av, shift),
+                    group_i4<kCorr>(load(src[2]), av, shift), group_i4<kCorr>(load(src[3]), av, shift));
+}
+
 // acc[2j + e] (a __m256d of 4 rows, e = 0: block b0 + 2j, low half of d; e = 1: b0 + 2j + 1,
 // high half) += double(scale) * double(D) for the four groups d[j] of blocks b0 .. b0 + 7;
 // rs[r] = row r's scales of those blocks, transposed here to t[i] = [rows 0..3 of block
@@ -196,14 +209,7 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   __m256d acc[8];
   for (auto& v : acc) v = _mm256_setzero_pd();
   auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
-    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
-    const int16_t* ag = a + g * 64;
-    const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
-    return block_sums(group_i4<kCorr>(load(src[0]), av, shift),
-                      group_i4<kCorr>(load(src[1]), av, shift),
-                      group_i4<kCorr>(load(src[2]), av, shift),
-                      group_i4<kCorr>(load(src[3]), av, shift));
+    return rows4_group<kCorr>(a, next, g, src, shift);
   };
   size_t g0 = 0;
   for (; g0 + 4 <= full; g0 += 4) {
@@ -280,14 +286,7 @@ HS_AVX2_FN void tile_i4lpbq_rows4(const Ctx& x, size_t n0, size_t m0) {
                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();  // rows 0..3: even / odd blocks
   auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
-    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
-    const int16_t* ag = a + g * 64;
-    const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
-    return block_sums(group_i4<kCorr>(load(src[0]), av, shift),
-                      group_i4<kCorr>(load(src[1]), av, shift),
-                      group_i4<kCorr>(load(src[2]), av, shift),
-                      group_i4<kCorr>(load(src[3]), av, shift));
+    return rows4_group<kCorr>(a, next, g, src, shift);
   };
   auto flush = [&](__m256i s) HS_AVX2_FN {
     lo = _mm256_add_pd(lo, _mm256_cvtepi32_pd(_mm256_castsi256_si128(s)));
