@@ -318,16 +318,32 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     for (int64_t j0 = 0; j0 < d.n; j0 += kChunk) {
       const int64_t len = std::min(kChunk, d.n - j0);
       float* e = yr + j0;
+      // t = x - m; e = t, or 0 where t < -87 (exp(0) there, replaced by 0 below, keeps those
+      // lanes off exp_f32's slow path).
       bool any_live = false;
-      for (int64_t k = 0; k < len; ++k) {
-        t[k] = xr[j0 + k] - m;
-        any_live |= !(t[k] < -87.f);
+      int64_t k0 = 0;
+#if defined(__SSE2__)
+      const __m128 m4 = _mm_set1_ps(m), lim4 = _mm_set1_ps(-87.f);
+      __m128 seen = _mm_setzero_ps();
+      for (; k0 + 4 <= len; k0 += 4) {
+        const __m128 tv = _mm_sub_ps(_mm_loadu_ps(xr + j0 + k0), m4);
+        const __m128 live = _mm_cmpnlt_ps(tv, lim4);  // !(t < -87), NaN included
+        seen = _mm_or_ps(seen, live);
+        _mm_store_ps(t + k0, tv);
+        _mm_storeu_ps(e + k0, _mm_and_ps(live, tv));
+      }
+      any_live = _mm_movemask_ps(seen) != 0;
+#endif
+      for (; k0 < len; ++k0) {
+        t[k0] = xr[j0 + k0] - m;
+        any_live |= !(t[k0] < -87.f);
+        e[k0] = t[k0] < -87.f ? 0.f : t[k0];
       }
       if (!any_live) {
         std::fill(e, e + len, 0.f);
         continue;
       }
-      kernels::exp_f32(t, e, len);
+      kernels::exp_f32(e, e, len);
       int64_t k = 0;
 #if defined(__SSE2__)
       const __m128 lim = _mm_set1_ps(-87.f);
