@@ -3,7 +3,8 @@
 // On x86-64 with AVX2 + FMA the kernel evaluates glibc's expf algorithm (the ARM optimized-
 // routines expf that glibc >= 2.27 ships; __expf_fma is the variant its ifunc picks on such
 // CPUs) 4 lanes at a time in double:
-//   z = (32/ln2) * x,  kd = z + 0x1.8p52 (round to an integer k), r = fma(32/ln2, x, -(kd - 0x1.8p52)),
+//   kd = fma(32/ln2, x, 0x1.8p52) (x * 32/ln2 rounded to an integer k), r = fma(32/ln2, x, -(kd - 0x1.8p52))
+//   (glibc writes z = (32/ln2) * x, z + 0x1.8p52 and z - kd; GCC fuses both into FMAs),
 //   s = 2^(k/32) from a 32-entry table and the exponent bits of k,
 //   y = fma(fma(C0, r, C1), r*r, fma(C2, r, 1)) * s,  result float(y).
 // Lanes outside glibc's fast path (|x| >= 88, NaN) take std::exp one by one; x below
