@@ -13,6 +13,7 @@
 #endif
 
 #include "headsplit/kernels/elementwise.h"
+#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/gemm.h"
 #include "headsplit/kernels/thread_pool.h"
 
@@ -299,10 +300,7 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     float m = xr[0];
 #if defined(__SSE2__)
     // The max over 4 lanes (max is exact, so the order does not matter; a row with a NaN gives
-    // NaN outputs either way, and a tie of -0 and +0 gives equal x - m below), then the
-    // exponentials 4 at a time: a group whose 4 arguments are all below -87 stores zeros and
-    // adds nothing to s (s + 0 == s: s starts at +0 and only grows), so the sum sees the same
-    // terms in the same order.
+    // NaN outputs either way, and a tie of -0 and +0 gives equal x - m below).
     __m128 mv = _mm_set1_ps(m);
     for (j = 0; j + 4 <= d.n; j += 4) mv = _mm_max_ps(_mm_loadu_ps(xr + j), mv);
     alignas(16) float lanes[4];
@@ -310,31 +308,63 @@ void fast_softmax(const ref::AxisDims& d, const float* x, float* y) {
     for (float l : lanes) m = l > m ? l : m;
 #endif
     for (; j < d.n; ++j) m = xr[j] > m ? xr[j] : m;
+    // e = exp(x - m) (kernels::exp_f32: std::exp's bits), taken as 0 where x - m < -87, and
+    // s = the sum of e in column order. A group of 4 whose arguments are all below -87 adds
+    // nothing (s + 0 == s: s starts at +0 and only grows), so it is skipped; so is the exp of
+    // a chunk of 64 columns all below -87 (the masked ones).
     float s = 0.f;
-    j = 0;
+    constexpr int64_t kChunk = 64;
+    alignas(16) float t[kChunk];
+    for (int64_t j0 = 0; j0 < d.n; j0 += kChunk) {
+      const int64_t len = std::min(kChunk, d.n - j0);
+      float* e = yr + j0;
+      // t = x - m; e = t, or 0 where t < -87 (exp(0) there, replaced by 0 below, keeps those
+      // lanes off exp_f32's slow path).
+      bool any_live = false;
+      int64_t k0 = 0;
 #if defined(__SSE2__)
-    const __m128 m4 = _mm_set1_ps(m), lim = _mm_set1_ps(-87.f);
-    for (; j + 4 <= d.n; j += 4) {
-      const __m128 t = _mm_sub_ps(_mm_loadu_ps(xr + j), m4);
-      const int live = _mm_movemask_ps(_mm_cmpnlt_ps(t, lim));  // !(t < -87), NaN included
-      if (live == 0) {
-        _mm_storeu_ps(yr + j, _mm_setzero_ps());
+      const __m128 m4 = _mm_set1_ps(m), lim4 = _mm_set1_ps(-87.f);
+      __m128 seen = _mm_setzero_ps();
+      for (; k0 + 4 <= len; k0 += 4) {
+        const __m128 tv = _mm_sub_ps(_mm_loadu_ps(xr + j0 + k0), m4);
+        const __m128 live = _mm_cmpnlt_ps(tv, lim4);  // !(t < -87), NaN included
+        seen = _mm_or_ps(seen, live);
+        _mm_store_ps(t + k0, tv);
+        _mm_storeu_ps(e + k0, _mm_and_ps(live, tv));
+      }
+      any_live = _mm_movemask_ps(seen) != 0;
+#endif
+      for (; k0 < len; ++k0) {
+        t[k0] = xr[j0 + k0] - m;
+        any_live |= !(t[k0] < -87.f);
+        e[k0] = t[k0] < -87.f ? 0.f : t[k0];
+      }
+      if (!any_live) {
+        std::fill(e, e + len, 0.f);
         continue;
       }
-      alignas(16) float ts[4];
-      _mm_store_ps(ts, t);
-      for (int q = 0; q < 4; ++q) {
-        const float e = (live >> q & 1) != 0 ? std::exp(ts[q]) : 0.f;
-        yr[j + q] = e;
-        s += e;
+      kernels::exp_f32(e, e, len);
+      int64_t k = 0;
+#if defined(__SSE2__)
+      const __m128 lim = _mm_set1_ps(-87.f);
+      for (; k + 4 <= len; k += 4) {
+        const __m128 tv = _mm_load_ps(t + k);
+        const __m128 live = _mm_cmpnlt_ps(tv, lim);  // !(t < -87), NaN included
+        if (_mm_movemask_ps(live) == 0) {
+          _mm_storeu_ps(e + k, _mm_setzero_ps());
+          continue;
+        }
+        _mm_storeu_ps(e + k, _mm_and_ps(live, _mm_loadu_ps(e + k)));
+        s += e[k];
+        s += e[k + 1];
+        s += e[k + 2];
+        s += e[k + 3];
       }
-    }
 #endif
-    for (; j < d.n; ++j) {
-      const float t = xr[j] - m;
-      const float e = t < -87.f ? 0.f : std::exp(t);
-      yr[j] = e;
-      s += e;
+      for (; k < len; ++k) {
+        if (t[k] < -87.f) e[k] = 0.f;
+        s += e[k];
+      }
     }
     // y / s, one division per element as ref::softmax (SIMD: the same bits).
     kernels::binary_scalar_f32(kernels::BinaryKind::kDiv, yr, s, /*b_is_rhs=*/true, yr, d.n);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <fstream>
 
 #include "headsplit/frontend/builder.h"
@@ -144,6 +145,22 @@ TEST(HostileWeights, NanWeightNamesFileAndTensor) {
   EXPECT_EQ(r.kind(), ErrorKind::kCorrupt);
   EXPECT_THAT(r.error().message(), HasSubstr(path));
   EXPECT_THAT(r.error().message(), HasSubstr("tensor 'tok_embeddings' has nan at element 5"));
+}
+
+// The vectorized finiteness scan finds a -inf in the last lane of the last 16-group too.
+TEST(HostileWeights, InfiniteLastWeightOfATensorIsReported) {
+  HS_REQUIRE_SHARED();
+  auto bytes = read_text_file(testing::shared_file("models/stories260K/stories260K.bin"));
+  HS_ASSERT_OK(bytes);
+  std::string damaged = *bytes;
+  const float inf = -std::numeric_limits<float>::infinity();
+  std::memcpy(damaged.data() + 28 + 4 * 32767, &inf, 4);  // tok_embeddings [512, 64]: the last
+  const std::string path = write_text("inf_stories260K.bin", damaged);
+  auto r = load_model(path);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.kind(), ErrorKind::kCorrupt);
+  EXPECT_THAT(r.error().message(),
+              HasSubstr("tensor 'tok_embeddings' has -inf at element 32767 of 32768"));
 }
 
 }  // namespace

@@ -265,6 +265,25 @@ TEST(WeightFromStored, EveryHalfConvertsAsF16ToF32) {
   }
 }
 
+TEST(WeightFromStored, LargeTensorsConvertedByThreadsMatchElementByElement) {
+  // Past the threading threshold (2^21 elements per thread), with a length that is not a
+  // multiple of the 1024-element split nor of 8, every half pattern (infinities and NaNs
+  // included) repeating across the split points, F16 and BF16.
+  const size_t n = 3 * (size_t{1} << 21) + 13;
+  std::vector<uint16_t> halves(n);
+  for (size_t h = 0; h < n; ++h) halves[h] = static_cast<uint16_t>(h * 40503u);
+  auto buffer = HeapBuffer::copy_of(std::as_bytes(std::span<const uint16_t>(halves)));
+  for (StoredDType dtype : {StoredDType::kF16, StoredDType::kBF16}) {
+    Weight w = weight_from_stored({static_cast<int64_t>(n)}, dtype, BufferView{buffer, 0, 2 * n});
+    const std::span<const float> f = w.f32();
+    ASSERT_EQ(f.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      const float want = dtype == StoredDType::kF16 ? f16_to_f32(halves[i]) : bf16_to_f32(halves[i]);
+      ASSERT_EQ(std::bit_cast<uint32_t>(f[i]), std::bit_cast<uint32_t>(want)) << "element " << i;
+    }
+  }
+}
+
 TEST(RandomLlama, DeterministicAndThreadIndependent) {
   HS_ASSERT_OK_AND_ASSIGN(LlamaConfig c, named_config("stories260k"));
   c.tied_embeddings = false;

@@ -176,6 +176,17 @@ TEST(InterpreterFastOps, SoftmaxFlushesOnlyNegligibleExponents) {
   EXPECT_GT(ref[0].f[1], 0.f);
   EXPECT_LT(ref[0].f[1], 1.2e-38f);
   EXPECT_EQ(ref[0].f[0], 0.5f);
+  // The same inside the 4-lane groups and 64-column chunks of a long row: columns alternate
+  // 0 and -90 (and one -100) over 70 columns, so 35 live ones of exp(0) = 1 each.
+  Graph g2;
+  ValueId v2 = input(g2, "x", TensorType::f32({1, 70}));
+  g2.set_outputs({emit(g2, OpKind::kSoftmax, {v2}, {{"axis", int64_t{1}}}, "p")});
+  Floats x2(70);
+  for (size_t j = 0; j < x2.size(); ++j) x2[j] = j % 2 == 0 ? 0.f : -90.f;
+  x2[65] = -100.f;
+  const auto fast2 = run(g2, {{"x", Tensor::from_f32({1, 70}, x2)}}, KernelSet::kFast);
+  for (size_t j = 0; j < x2.size(); ++j)
+    EXPECT_EQ(fast2[0].f[j], j % 2 == 0 ? 1.f / 35.f : 0.f) << "column " << j;
 }
 
 // Reshape chains take over their input's storage; a value that is also a graph output (or
