@@ -9,13 +9,18 @@
 // a pre-rounding value at a quantization boundary of some intermediate may land one step
 // (of that intermediate's scale) away. Such flips propagate through the remaining layers and
 // the KV cache, so the logits differ by tens of steps s (about 0.05% of their range). We
-// allow kLogitsTolerance and require identical greedy tokens for the 3 prompts; greedy
-// decoding can only part at a near tie, which TokensPartOnlyAtNearTies pins down.
+// allow kLogitsTolerance on every step both sides computed from the same tokens, and greedy
+// tokens that part only at a near tie: where they part, the interpreter's top two logits are
+// within the tolerance (which model has a near tie where depends on its calibration, and the
+// calibration's float sums depend on the CPU's SIMD width).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,7 +53,8 @@ constexpr int64_t kNewTokens = 200;
 #endif
 // Logits tolerance (absolute; the u16 logits of stories260K have scale 6.4e-4, a range of 42).
 // Measured over 3 x 200 tokens: 0.0173 (16a8w) and 0.0199 (16a4w-block32), i.e. 27 and 31 logits
-// steps, the same at 1 and 2 threads; the bound is 2.5x that.
+// steps, the same at 1 and 2 threads, on an AVX2 machine; 0.0141 and 0.0250 (22 and 39 steps)
+// on an AVX-512 VNNI one (AMD Zen 4); the bound is 2x the largest.
 constexpr double kLogitsTolerance = 0.05;
 
 const char* const kPrompts[] = {
@@ -69,15 +75,39 @@ Result<Generation> greedy(runner::StepModel& model, const tokenizer::Tokenizer& 
   return Generation{std::move(r.tokens), std::move(r.logits)};
 }
 
-double max_diff(const Generation& a, const Generation& b) {
+// Largest |a - b| over the logits of steps [0, steps) (all: both sides' common steps).
+double max_diff(const Generation& a, const Generation& b, size_t steps = SIZE_MAX) {
   double worst = 0.0;
-  const size_t steps = std::min(a.logits.size(), b.logits.size());
+  steps = std::min({steps, a.logits.size(), b.logits.size()});
   for (size_t s = 0; s < steps; ++s) {
     for (size_t i = 0; i < a.logits[s].size(); ++i) {
       worst = std::max(worst, std::fabs(static_cast<double>(a.logits[s][i]) - b.logits[s][i]));
     }
   }
   return worst;
+}
+
+// The first token where `got` parts from `want` (their size when none does).
+size_t first_parting(const Generation& want, const Generation& got) {
+  size_t first = 0;
+  while (first < want.tokens.size() && first < got.tokens.size() &&
+         want.tokens[first] == got.tokens[first]) {
+    ++first;
+  }
+  return first;
+}
+
+// The gap between the two largest logits the interpreter gave for token `i` of a generation
+// from a prompt of `prompt_len` tokens. Step 0 is the prefill (token 0 from its last prompt row;
+// the prompt fits one chunk, rows past it are padding); token i > 0 comes from step i.
+float top2_gap(const Generation& want, size_t i, size_t prompt_len, size_t vocab) {
+  const std::vector<float>& row = want.logits[i];
+  const size_t offset = i == 0 ? (prompt_len - 1) * vocab : 0;
+  if (offset + vocab > row.size()) return std::numeric_limits<float>::infinity();
+  std::vector<float> top(row.begin() + static_cast<std::ptrdiff_t>(offset),
+                         row.begin() + static_cast<std::ptrdiff_t>(offset + vocab));
+  std::partial_sort(top.begin(), top.begin() + 2, top.end(), std::greater<float>());
+  return top[0] - top[1];
 }
 
 class RuntimeGeneration : public ::testing::TestWithParam<std::string> {};
@@ -102,21 +132,39 @@ TEST_P(RuntimeGeneration, SameGreedyTokensAsTheInterpreter) {
     HS_ASSERT_OK_AND_ASSIGN(auto runtime,
                             ArtifactStepModel::create(e.artifact, {.threads = threads}));
     double worst = 0.0;
+    size_t compared = 0;  // tokens both sides chose from the same context
     for (size_t p = 0; p < std::size(kPrompts); ++p) {
       HS_ASSERT_OK_AND_ASSIGN(Generation got, greedy(*runtime, *tok, kPrompts[p]));
-      EXPECT_EQ(got.tokens, want[p].tokens) << kPrompts[p] << " (" << threads << " threads)";
+      ASSERT_EQ(got.tokens.size(), want[p].tokens.size()) << kPrompts[p];
       ASSERT_EQ(got.logits.size(), want[p].logits.size());
-      worst = std::max(worst, max_diff(got, want[p]));
+      const size_t first = first_parting(want[p], got);
+      // Steps 0..first ran on the same tokens: their logits compare, whatever follows.
+      const size_t same = std::min(first + 1, want[p].tokens.size());
+      worst = std::max(worst, max_diff(got, want[p], same));
+      compared += same;
+      if (first == want[p].tokens.size()) continue;
+      const float gap = top2_gap(want[p], first, tok->encode(kPrompts[p], true).size(),
+                                 static_cast<size_t>(e.artifact->program().metadata.vocab_size));
+      std::printf("%s, %d threads: \"%s\" parts at token %zu, interpreter top-2 gap %.4g\n",
+                  GetParam().c_str(), threads, kPrompts[p], first, gap);
+      EXPECT_LE(gap, kLogitsTolerance)
+          << kPrompts[p] << " (" << threads << " threads): tokens part at " << first
+          << " where the interpreter has no near tie";
     }
-    std::printf("%s, %d threads: max logits diff %.4g (%.0f steps of the logits scale %.3g)\n",
-                GetParam().c_str(), threads, worst, worst / e.logits_scale, e.logits_scale);
+    std::printf("%s, %d threads: max logits diff %.4g (%.0f steps of the logits scale %.3g) "
+                "over %zu tokens chosen from the same context\n",
+                GetParam().c_str(), threads, worst, worst / e.logits_scale, e.logits_scale,
+                compared);
     EXPECT_LE(worst, kLogitsTolerance) << GetParam() << ", " << threads << " threads";
+    // Near ties are rare: most of the 3 x kNewTokens tokens are compared (a parting at the
+    // first tokens of every prompt would leave the logits bound checking little).
+    EXPECT_GE(compared, std::size(kPrompts) * static_cast<size_t>(kNewTokens) / 2);
   }
 }
 
-// Where greedy decoding can differ: at a near tie. With this prompt the 16a4w-block32 model's
-// top two logits at token 13 are 0.0013 (2 logits steps) apart in the interpreter, inside the
-// tolerance, and the runtime picks the other one. Whenever the token sequences part, the
+// Where greedy decoding can differ: at a near tie. With this prompt the 16a4w-block32 model
+// exported on an AVX2 machine has its top two logits at token 13 0.0013 (2 logits steps) apart
+// in the interpreter, inside the tolerance, and the runtime picks the other one. Whenever the token sequences part, the
 // interpreter's top-2 gap at that step must be within the logits tolerance.
 TEST_P(RuntimeGeneration, TokensPartOnlyAtNearTies) {
   HS_REQUIRE_SHARED();
@@ -130,22 +178,13 @@ TEST_P(RuntimeGeneration, TokensPartOnlyAtNearTies) {
   const std::string prompt = "The dog ran to the park and";
   HS_ASSERT_OK_AND_ASSIGN(Generation want, greedy(*reference, *tok, prompt, 24));
   HS_ASSERT_OK_AND_ASSIGN(Generation got, greedy(*runtime, *tok, prompt, 24));
-  size_t first = 0;
-  while (first < want.tokens.size() && want.tokens[first] == got.tokens[first]) ++first;
+  const size_t first = first_parting(want, got);
   if (first == want.tokens.size()) return;  // no tie met
-  // Step 0 is the prefill (the first token from its last prompt row); token i > 0 from step i.
-  const std::vector<float>& row = want.logits[first];
-  const size_t v = static_cast<size_t>(e.artifact->program().metadata.vocab_size);
-  // The prompt fits one chunk (rows past it are padding): its last token's row.
-  const size_t prompt_len = tok->encode(prompt, /*add_bos=*/true).size();
-  const size_t offset = first == 0 ? (prompt_len - 1) * v : 0;
-  ASSERT_LE(offset + v, row.size());
-  std::vector<float> top(row.begin() + static_cast<std::ptrdiff_t>(offset),
-                         row.begin() + static_cast<std::ptrdiff_t>(offset + v));
-  std::partial_sort(top.begin(), top.begin() + 2, top.end(), std::greater<float>());
+  const float gap = top2_gap(want, first, tok->encode(prompt, /*add_bos=*/true).size(),
+                             static_cast<size_t>(e.artifact->program().metadata.vocab_size));
   std::printf("%s: tokens part at %zu, interpreter top-2 gap %.4g\n", GetParam().c_str(), first,
-              top[0] - top[1]);
-  EXPECT_LE(top[0] - top[1], kLogitsTolerance) << "token " << first;
+              gap);
+  EXPECT_LE(gap, kLogitsTolerance) << "token " << first;
 }
 
 // The runtime's reference mode (reference kernels, no fusion) is the interpreter, bit for bit.
