@@ -179,11 +179,12 @@ void BinaryScalarF32(BinaryKind op, const float* a, float b, bool b_is_rhs, floa
 template <BinaryKind kOp, bool kScalarB>
 void BinaryFqLoop(const float* a, const float* b, bool b_is_rhs, float* y, size_t count,
                   const FakeQuantParams& fq) {
+  if (count == 0) return;  // b may be empty (null) then
   const DF d;
   const size_t lanes = hn::Lanes(d);
   const VF s = hn::Set(d, fq.scale), zp = hn::Set(d, static_cast<float>(fq.zero_point));
   const VF lo = hn::Set(d, static_cast<float>(fq.qmin)), hi = hn::Set(d, static_cast<float>(fq.qmax));
-  const VF bv = hn::Set(d, b[0]);
+  const VF bv = hn::Set(d, kScalarB ? b[0] : 0.f);  // the scalar operand (unused otherwise)
   size_t i = 0;
   for (; i + lanes <= count; i += lanes) {
     const VF av = hn::LoadU(d, a + i);
