@@ -2,6 +2,8 @@
 #include "headsplit/kernels/qgemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 
@@ -80,6 +82,19 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
          (detail::vnni_supported() || detail::avx2_supported());
 }
 
+namespace {
+std::atomic<ExactIsa>& isa_slot() {
+  static std::atomic<ExactIsa> isa = [] {
+    const char* v = std::getenv("HS_QGEMM_VNNI");
+    return v != nullptr && v[0] == '1' ? ExactIsa::kVnni : ExactIsa::kAvx2;
+  }();
+  return isa;
+}
+}  // namespace
+
+void set_exact_isa(ExactIsa isa) { isa_slot().store(isa, std::memory_order_relaxed); }
+ExactIsa exact_isa() { return isa_slot().load(std::memory_order_relaxed); }
+
 bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t block,
                  std::vector<float>& row_scales, std::vector<uint8_t>& mult) {
   if (n < 0 || k <= 0 || block <= 0) return false;
@@ -99,9 +114,10 @@ bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t bl
     const float c = smax / 16.f;
     if (!std::isnormal(c) || static_cast<double>(c) * 16.0 != static_cast<double>(smax)) return false;
     int e = 0;
-    double odd = std::ldexp(std::frexp(static_cast<double>(c), &e), 53);  // C * 2^t, exact
-    while (std::fmod(odd, 2.0) == 0.0) odd /= 2.0;
-    if (odd * static_cast<double>(k) >= limit) return false;
+    // c's significand as an integer (exact: 53 bits), then its odd part C.
+    auto mant = static_cast<uint64_t>(std::ldexp(std::frexp(static_cast<double>(c), &e), 53));
+    mant >>= std::countr_zero(mant);  // mant > 0: c is normal
+    if (static_cast<double>(mant) * static_cast<double>(k) >= limit) return false;
     for (int64_t b = 0; b < nb; ++b) {
       const float m = s[b] / c;
       if (m != std::nearbyint(m) || m < 1.f || m > 16.f ||

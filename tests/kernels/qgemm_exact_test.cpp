@@ -13,6 +13,7 @@
 #include <cstring>
 #include <random>
 #include <tuple>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -158,6 +159,34 @@ const SimdTarget* find_target(const std::vector<SimdTarget>& targets, std::strin
   return nullptr;
 }
 
+// Sets the exact path's x86 implementation (ExactIsa) until destroyed.
+class ScopedExactIsa {
+ public:
+  explicit ScopedExactIsa(ExactIsa isa) : old_(exact_isa()) { set_exact_isa(isa); }
+  ~ScopedExactIsa() { set_exact_isa(old_); }
+  ScopedExactIsa(const ScopedExactIsa&) = delete;
+  ScopedExactIsa& operator=(const ScopedExactIsa&) = delete;
+
+ private:
+  ExactIsa old_;
+};
+
+// Every implementation of the exact path this CPU runs: each runnable SIMD target with the
+// default ISA, and the AVX-512 targets once more with the VNNI kernels.
+struct ExactPath {
+  SimdTarget target;
+  ExactIsa isa;
+  std::string name;
+};
+std::vector<ExactPath> exact_paths() {
+  std::vector<ExactPath> out;
+  for (const SimdTarget& t : runnable_simd_targets()) {
+    out.push_back({t, ExactIsa::kAvx2, t.name});
+    if (t.name.rfind("AVX3", 0) == 0) out.push_back({t, ExactIsa::kVnni, t.name + " VNNI"});
+  }
+  return out;
+}
+
 // The reference the SIMD paths must equal: p on `portable` (no SIMD exact path), M tokens
 // token-major, on the calling thread.
 Floats portable_run(const SimdTarget& portable, const Problem& p, int64_t m, bool with_bias) {
@@ -188,8 +217,9 @@ TEST(QgemmExact, EveryTargetEqualsTheFormulaBitExactly) {
       const Problem p = make(rng, c, extremes);
       for (bool bias : {false, true}) {
         const Floats want = expected(p, bias);
-        for (const SimdTarget& t : runnable_simd_targets()) {
-          ScopedSimdTarget scope(t);
+        for (const ExactPath& t : exact_paths()) {
+          ScopedSimdTarget scope(t.target);
+          ScopedExactIsa isa(t.isa);
           SCOPED_TRACE("target " + t.name);
           for (ActLayout layout : {ActLayout::kTokenMajor, ActLayout::kChannelMajor}) {
             EXPECT_TRUE(same_bits(run(p, 0, c.m, layout, bias, p.act_scale, nullptr), want));
@@ -212,8 +242,9 @@ TEST(QgemmExact, RowsAreIndependentOfTheRowCount) {
         std::pair{WeightBits::kInt4, int64_t{0}}}) {
     const Case c{bits, block, 40, 24, 576};
     const Problem p = make(rng, c, false);
-    for (const SimdTarget& t : runnable_simd_targets()) {
-      ScopedSimdTarget scope(t);
+    for (const ExactPath& t : exact_paths()) {
+      ScopedSimdTarget scope(t.target);
+      ScopedExactIsa isa(t.isa);
       SCOPED_TRACE("target " + t.name);
       const Floats all = run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, &pool);
       for (int64_t m = 0; m < c.m; ++m) {
@@ -233,16 +264,18 @@ TEST(QgemmExact, OffGridFallsBackToTheFloatPath) {
     const Case c{bits, block, 2, 9, 200};
     Problem p = make(rng, c, false);
     p.x[123] = std::nextafter(p.x[123], 1e9f);
-    for (const SimdTarget& t : runnable_simd_targets()) {
-      ScopedSimdTarget scope(t);
+    for (const ExactPath& t : exact_paths()) {
+      ScopedSimdTarget scope(t.target);
+      ScopedExactIsa isa(t.isa);
       const Floats fl = run(p, 0, c.m, ActLayout::kTokenMajor, true, 0.f, nullptr);
       EXPECT_TRUE(
           same_bits(run(p, 0, c.m, ActLayout::kTokenMajor, true, p.act_scale, nullptr), fl));
     }
     Problem q = make(rng, c, false);  // u out of [0, 65535] for the offset
     q.zp = 131071;
-    for (const SimdTarget& t : runnable_simd_targets()) {
-      ScopedSimdTarget scope(t);
+    for (const ExactPath& t : exact_paths()) {
+      ScopedSimdTarget scope(t.target);
+      ScopedExactIsa isa(t.isa);
       const Floats fl = run(q, 0, c.m, ActLayout::kTokenMajor, false, 0.f, nullptr);
       EXPECT_TRUE(
           same_bits(run(q, 0, c.m, ActLayout::kTokenMajor, false, q.act_scale, nullptr), fl));

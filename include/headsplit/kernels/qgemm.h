@@ -86,9 +86,20 @@ Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
                         const QuantizedWeights& weights, std::span<float> y, ThreadPool* pool);
 
 // True when the exact integer path (act_scale > 0) runs on a SIMD implementation here (x86-64
-// with AVX512-VNNI/BW/VL/DQ, or else with AVX2/FMA/BMI2) for int8 per channel and int4 per
+// with AVX2/FMA/BMI2, or AVX512-VNNI/BW/VL/DQ, see ExactIsa) for int8 per channel and int4 per
 // channel or block 32 weights with K <= 32768.
 bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k);
+
+// The x86 implementation of the exact integer path on a CPU that runs both (every AVX-512 VNNI
+// CPU has AVX2): both give the same bits. kAvx2 (the default) is the int16 vpmaddwd kernels
+// (decode tiles with rows in lanes, prefill panels with tokens in lanes); kVnni the AVX-512
+// vpdpbusd kernels (qgemm_vnni.cpp). Measured on AMD Zen 4 (SmolLM2 shape, 1 thread), the AVX2
+// kernels run decode 2.1x (int8) and 1.5x (int4 block 32) and prefill 2.0x / 1.65x faster, so
+// VNNI runs only when asked for: set_exact_isa(kVnni), or HS_QGEMM_VNNI=1 in the environment
+// (read once, at the first call). For tests and comparisons; thread-safe.
+enum class ExactIsa : uint8_t { kAvx2, kVnni };
+void set_exact_isa(ExactIsa isa);
+ExactIsa exact_isa();
 
 // Bytes per packed int4 row: ceil(K / 2).
 constexpr int64_t int4_row_bytes(int64_t k) { return (k + 1) / 2; }
