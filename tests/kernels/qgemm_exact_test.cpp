@@ -159,6 +159,13 @@ const SimdTarget* find_target(const std::vector<SimdTarget>& targets, std::strin
   return nullptr;
 }
 
+// How many random cases an AVX2 test draws: `fallback`, or `per_unit` times HS_QGEMM_AVX2_CASES
+// when set (longer runs).
+int avx2_cases(int per_unit, int fallback) {
+  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
+  return env != nullptr ? std::atoi(env) * per_unit : fallback;
+}
+
 // Sets the exact path's x86 implementation (ExactIsa) until destroyed.
 class ScopedExactIsa {
  public:
@@ -323,8 +330,7 @@ TEST(QgemmExact, Avx2EqualsThePortablePathBitExactly) {
     EXPECT_FALSE(quantized_exact_is_fast(WeightBits::kInt4, 64, 576));
     EXPECT_FALSE(quantized_exact_is_fast(WeightBits::kInt8, 0, 32769));
   }
-  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
-  const int count = env != nullptr ? std::atoi(env) : 48;
+  const int count = avx2_cases(1, 48);
   std::mt19937 rng(2014);
   ThreadPool pool(2);
   const std::pair<WeightBits, int64_t> schemes[] = {
@@ -365,8 +371,7 @@ TEST(QgemmExact, Avx2EveryTileEqualsThePortablePath) {
   const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   const SimdTarget& portable = targets.back();
-  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
-  const int count = env != nullptr ? std::atoi(env) * 2 : 96;
+  const int count = avx2_cases(2, 96);
   const int64_t ks[] = {1, 31, 32, 33, 64, 65, 96, 255, 256, 257, 320, 576, 600, 1000, 1536};
   std::mt19937 rng(1414);
   ThreadPool pool(2);
@@ -474,8 +479,7 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   const Range block_largest[] = {{0, 65535, 65535}, {32769, -32769, -32769}};
   const std::pair<WeightBits, int64_t> formats[] = {
       {WeightBits::kInt8, 0}, {WeightBits::kInt4, 0}, {WeightBits::kInt4, 32}};
-  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
-  const int count = env != nullptr ? std::atoi(env) * 3 : 108;
+  const int count = avx2_cases(3, 108);
   std::mt19937 rng(1416);
   ThreadPool pool(2);
   auto pick = [&rng](size_t count) { return std::uniform_int_distribution<size_t>(0, count - 1)(rng); };
@@ -725,8 +729,7 @@ TEST(QgemmExact, Avx2LpbqDecodeEqualsThePortablePath) {
   const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   const SimdTarget& portable = targets.back();
-  const char* env = std::getenv("HS_QGEMM_AVX2_CASES");
-  const int count = env != nullptr ? std::atoi(env) * 2 : 96;
+  const int count = avx2_cases(2, 96);
   const int64_t ks[] = {1,   31,  32,  33,  64,  65,  96,  172, 255, 256,
                         257, 320, 511, 512, 513, 576, 600, 1000, 1536, 4096};
   std::mt19937 rng(1516);
