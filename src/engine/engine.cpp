@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "headsplit/artifact/reader.h"
+#include "headsplit/kernels/qgemm.h"
 #include "headsplit/kernels/simd_info.h"
 #include "headsplit/tokenizer/chat.h"
 
@@ -56,6 +57,7 @@ runtime::RunReport Engine::blank_report() const {
   runtime::RunReport report;
   report.model_name = model_name();
   report.simd_target = kernels::simd_target_name();
+  report.integer_kernels = kernels::exact_path_name();
   report.threads = model_->threads();
   report.verify_seconds = verify_seconds_;
   report.plan_seconds = plan_seconds_;

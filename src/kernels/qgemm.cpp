@@ -95,6 +95,12 @@ std::atomic<ExactIsa>& isa_slot() {
 void set_exact_isa(ExactIsa isa) { isa_slot().store(isa, std::memory_order_relaxed); }
 ExactIsa exact_isa() { return isa_slot().load(std::memory_order_relaxed); }
 
+const char* exact_path_name() {
+  const bool vnni = detail::vnni_supported(), avx2 = detail::avx2_supported();
+  if (vnni && (exact_isa() == ExactIsa::kVnni || !avx2)) return "AVX-512 VNNI";
+  return avx2 ? "AVX2 int16" : "portable";
+}
+
 bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t block,
                  std::vector<float>& row_scales, std::vector<uint8_t>& mult) {
   if (n < 0 || k <= 0 || block <= 0) return false;

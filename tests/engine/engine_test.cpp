@@ -7,10 +7,12 @@
 // so the runtime's projections take one kernel path for prefill and decode alike and the
 // comparisons with one run are exact; the small context fills within a few turns.
 #include "headsplit/engine/engine.h"
+#include "headsplit/kernels/qgemm.h"
 #include "headsplit/runner/chat_session.h"
 #include "headsplit/runner/sampler.h"
 #include "headsplit/tokenizer/chat.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -77,6 +79,15 @@ TEST(Engine, GeneratesTextAndStatsLikeTheRunner) {
   EXPECT_NE(stats.find("at ar length 4 (N=2 W=2 G=2)"), std::string::npos) << stats;
   EXPECT_NE(runtime::format_run_stats_json(ahead).find("\"lookahead_steps\": "), std::string::npos);
   EXPECT_EQ(runtime::format_run_stats(report).find("lookahead:"), std::string::npos);
+  // Which kernels ran: the Highway target and the exact integer path's (qgemm.h, ExactIsa).
+  EXPECT_EQ(report.integer_kernels, kernels::exact_path_name());
+  EXPECT_NE(stats.find(fmt::format("SIMD {} (integer matmuls {})", report.simd_target,
+                                   report.integer_kernels)),
+            std::string::npos)
+      << stats;
+  EXPECT_NE(runtime::format_run_stats_json(ahead).find(
+                fmt::format("\"integer_kernels\": \"{}\"", ahead.integer_kernels)),
+            std::string::npos);
   // Bad options are errors, not crashes.
   EXPECT_EQ(engine->generate("x", {.lookahead = {.ngram = 3, .window = 8, .guesses = 8}}).kind(),
             ErrorKind::kInvalidArgument);

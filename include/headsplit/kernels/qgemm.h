@@ -100,6 +100,8 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k);
 enum class ExactIsa : uint8_t { kAvx2, kVnni };
 void set_exact_isa(ExactIsa isa);
 ExactIsa exact_isa();
+// What runs the exact path here, for reports: "AVX2 int16", "AVX-512 VNNI" or "portable".
+const char* exact_path_name();
 
 // Bytes per packed int4 row: ceil(K / 2).
 constexpr int64_t int4_row_bytes(int64_t k) { return (k + 1) / 2; }

@@ -18,6 +18,7 @@ struct RunReport {
   std::string text;  // generated text (EOS not included)
   runner::GenerationResult generation;
   std::string simd_target;  // "AVX2", ...
+  std::string integer_kernels;  // the exact integer path's kernels: "AVX2 int16", ... (qgemm.h)
   int threads = 0;
   double verify_seconds = 0.0;  // part of load: mapping, checksum and program checks
   double plan_seconds = 0.0;    // part of load: kernel selection and arena allocation
