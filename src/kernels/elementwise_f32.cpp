@@ -184,7 +184,7 @@ void BinaryFqLoop(const float* a, const float* b, bool b_is_rhs, float* y, size_
   const size_t lanes = hn::Lanes(d);
   const VF s = hn::Set(d, fq.scale), zp = hn::Set(d, static_cast<float>(fq.zero_point));
   const VF lo = hn::Set(d, static_cast<float>(fq.qmin)), hi = hn::Set(d, static_cast<float>(fq.qmax));
-  const VF bv = hn::Set(d, kScalarB ? b[0] : 0.f);  // the scalar operand (unused otherwise)
+  const VF bv = hn::Set(d, b[0]);  // the scalar operand (b's first element otherwise, unused)
   size_t i = 0;
   for (; i + lanes <= count; i += lanes) {
     const VF av = hn::LoadU(d, a + i);

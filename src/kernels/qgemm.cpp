@@ -79,7 +79,7 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k) {
   q.block = static_cast<size_t>(block);
   const int b = static_cast<int>(bits);
   return detail::exact_simd_handles(c, q, b) &&
-         (detail::vnni_supported() || detail::avx2_supported());
+         detail::exact_simd() != detail::ExactSimd::kPortable;
 }
 
 namespace {
@@ -96,9 +96,12 @@ void set_exact_isa(ExactIsa isa) { isa_slot().store(isa, std::memory_order_relax
 ExactIsa exact_isa() { return isa_slot().load(std::memory_order_relaxed); }
 
 const char* exact_path_name() {
-  const bool vnni = detail::vnni_supported(), avx2 = detail::avx2_supported();
-  if (vnni && (exact_isa() == ExactIsa::kVnni || !avx2)) return "AVX-512 VNNI";
-  return avx2 ? "AVX2 int16" : "portable";
+  switch (detail::exact_simd()) {
+    case detail::ExactSimd::kVnni: return "AVX-512 VNNI";
+    case detail::ExactSimd::kAvx2: return "AVX2 int16";
+    case detail::ExactSimd::kPortable: break;
+  }
+  return "portable";
 }
 
 bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t block,

@@ -49,15 +49,22 @@ bool exact_simd_handles(const MatmulCall& c, const QWeightsCall& q, int bits) {
   return bits == 8 ? q.block == 0 : (q.block == 0 || q.block == 32);
 }
 
+ExactSimd exact_simd() {
+  // AVX2 first where both run (ExactIsa: measured faster on AMD Zen 4).
+  const bool avx2 = avx2_supported();
+  if (avx2 && exact_isa() == ExactIsa::kAvx2) return ExactSimd::kAvx2;
+  if (vnni_supported()) return ExactSimd::kVnni;
+  return avx2 ? ExactSimd::kAvx2 : ExactSimd::kPortable;
+}
+
 Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {
   *ran = false;
   if (exact_simd_handles(c, q, bits)) {
-    // AVX2 first where both run (ExactIsa: measured faster on AMD Zen 4).
-    const bool vnni = vnni_supported();
-    if (vnni && (exact_isa() == ExactIsa::kVnni || !avx2_supported())) {
-      return matmul_vnni(c, q, bits, grid, ran);
+    switch (exact_simd()) {
+      case ExactSimd::kVnni: return matmul_vnni(c, q, bits, grid, ran);
+      case ExactSimd::kAvx2: return matmul_avx2(c, q, bits, grid, ran);
+      case ExactSimd::kPortable: break;
     }
-    if (avx2_supported()) return matmul_avx2(c, q, bits, grid, ran);
   }
   auto* n = reinterpret_cast<int32_t*>(thread_scratch(ScratchSlot::kExactAct, c.m * c.k));
   if (n == nullptr) return out_of_memory("matmul_quantized", c.m * c.k);

@@ -42,4 +42,9 @@ Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
 bool avx2_supported();
 Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran);
 
+// The implementation matmul_exact takes for the formats exact_simd_handles covers: AVX2 where it
+// runs unless ExactIsa asks for VNNI (qgemm.h), VNNI where only it runs, else the portable loop.
+enum class ExactSimd : uint8_t { kPortable, kAvx2, kVnni };
+ExactSimd exact_simd();
+
 }  // namespace hs::kernels::detail

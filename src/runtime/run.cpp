@@ -43,8 +43,8 @@ std::string format_run_stats(const RunReport& r) {
                      runner::stop_reason_name(r.generation.stop));
   out += fmt::format("system:      SIMD {} (integer matmuls {}), {} thread{}, {} graph inputs / {} "
                      "outputs bound per step\n",
-                     r.simd_target, r.integer_kernels, r.threads, r.threads == 1 ? "" : "s", r.io_bindings_in,
-                     r.io_bindings_out);
+                     r.simd_target, r.integer_kernels, r.threads, r.threads == 1 ? "" : "s",
+                     r.io_bindings_in, r.io_bindings_out);
   if (r.generation.max_new_tokens < r.generation.requested_new_tokens) {
     out += fmt::format(
         "note: {} new tokens requested, clamped to {}: prompt + new tokens must fit the context\n",
@@ -62,9 +62,8 @@ std::string format_run_stats_json(const RunReport& r) {
       "\"decode_steps\": {}, \"lookahead_ar_len\": {}, \"lookahead_steps\": {}, "
       "\"lookahead_tokens\": {}, \"lookahead_tokens_per_step\": {:.3f}, "
       "\"first_token_ms\": {:.3f}, \"generated_tokens\": {}, \"stop\": \"{}\", "
-      "\"prefill_ar_len\": {}, \"decode_ar_len\": {}, \"simd\": \"{}\", \"integer_kernels\": \"{}\", "
-      "\"threads\": {}, "
-      "\"io_inputs\": {}, \"io_outputs\": {}}}",
+      "\"prefill_ar_len\": {}, \"decode_ar_len\": {}, \"simd\": \"{}\", "
+      "\"integer_kernels\": \"{}\", \"threads\": {}, \"io_inputs\": {}, \"io_outputs\": {}}}",
       json_escape(r.model_name), s.load_seconds * 1e3, r.verify_seconds * 1e3, r.plan_seconds * 1e3,
       s.prompt_tokens, s.prefill_seconds * 1e3, s.prefill_tokens_per_second(), s.decode_tokens,
       s.decode_seconds * 1e3, s.decode_tokens_per_second(), s.decode_steps,

@@ -164,8 +164,9 @@ TEST_P(RuntimeGeneration, SameGreedyTokensAsTheInterpreter) {
 
 // Where greedy decoding can differ: at a near tie. With this prompt the 16a4w-block32 model
 // exported on an AVX2 machine has its top two logits at token 13 0.0013 (2 logits steps) apart
-// in the interpreter, inside the tolerance, and the runtime picks the other one. Whenever the token sequences part, the
-// interpreter's top-2 gap at that step must be within the logits tolerance.
+// in the interpreter, inside the tolerance, and the runtime picks the other one. Whenever the
+// token sequences part, the interpreter's top-2 gap at that step must be within the logits
+// tolerance (SameGreedyTokensAsTheInterpreter checks the same on its prompts).
 TEST_P(RuntimeGeneration, TokensPartOnlyAtNearTies) {
   HS_REQUIRE_SHARED();
   const Exported& e = exported(GetParam(), /*split=*/true);
