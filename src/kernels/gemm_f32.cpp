@@ -121,6 +121,7 @@ Status matmul_f32(const MatmulShape& shape, std::span<const float> x, const F32W
   // Few tokens (the dot path) on an AVX-512 target: the AVX2 instance. Measured on AMD Zen 4,
   // M = 1: 1.2-1.6x faster at K = 64 (stories260K's LM head, 50257 x 64: 390-500 against
   // 520-640 us) and 6% at 576 x 576; the 512-bit tiles win from the panel path up (calibration).
+  // So the AVX3 instance's dot path never runs; Highway still compiles it with the rest.
   if (c.m < detail::kPanelMinM) {
     const int64_t t = detail::dispatched_simd_target();
     if (t > 0 && t < HWY_AVX2) return N_AVX2::MatmulF32(c, weights.w.data());
