@@ -1,6 +1,7 @@
 // Fast kernel benchmarks: GEMV (M = 1, decode) and GEMM (M = 32, prefill / calibration) in
 // SmolLM2-135M and Llama-3.2-1B projection shapes, for f32, int8 per-channel and int4 block-32
-// weights, on 1 and 2 threads; and the ThreadPool's cost per parallel_for.
+// weights (int4-lpbq: block 32 with LPBQ scales, exact path only), on 1 and 2 threads; and the
+// ThreadPool's cost per parallel_for.
 //
 // Bounds, measured at start-up and attached to every result (and to the JSON context):
 //   bound_read_GBps   streaming read bandwidth of a 512 MiB buffer with the same thread count
@@ -8,7 +9,8 @@
 //   bound_fma_GFLOPs  an FMA-only register loop on the dispatched SIMD target with the same
 //                     thread count (pct_of_fma_peak = GFLOPs / bound).
 // Weights are cycled through enough copies to exceed 128 MiB (4x L3), so each call reads them
-// from DRAM as a decode step does. x is token-major.
+// from DRAM as a decode step does; HS_BENCH_HOT=1 in the environment keeps one copy instead (in
+// cache for the smaller shapes: the kernel's compute, not the memory). x is token-major.
 // Run: kernels_bench --benchmark_format=json --benchmark_repetitions=3
 //      [--benchmark_report_aggregates_only=true] [--simd=SCALAR]
 #include <cstddef>
@@ -48,6 +50,9 @@ HWY_AFTER_NAMESPACE();
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
@@ -131,9 +136,17 @@ constexpr Shape kShapes[] = {
     {"llama3.2-1b", 512, 2048},  {"llama3.2-1b", 8192, 2048},  {"llama3.2-1b", 2048, 8192},
 };
 
-enum class Format { kF32, kInt8PerChannel, kInt4Block32 };
+// kInt4Lpbq: int4 block 32 with scales in LPBQ form and their factors (qgemm.h), as the
+// runtime's 16a4w-block32 projections: the exact path's decode reads the 1-byte multipliers.
+enum class Format { kF32, kInt8PerChannel, kInt4Block32, kInt4Lpbq };
 const char* format_name(Format f) {
-  return f == Format::kF32 ? "f32" : f == Format::kInt8PerChannel ? "int8-channel" : "int4-block32";
+  switch (f) {
+    case Format::kF32: return "f32";
+    case Format::kInt8PerChannel: return "int8-channel";
+    case Format::kInt4Block32: return "int4-block32";
+    case Format::kInt4Lpbq: return "int4-lpbq";
+  }
+  return "?";
 }
 
 // Copies of one weight tensor totalling >= 128 MiB; one cached set at a time (benchmarks of a
@@ -145,6 +158,9 @@ struct WeightSet {
   std::vector<std::vector<float>> f32;
   std::vector<std::vector<std::byte>> data;
   std::vector<float> scales;
+  std::vector<float> lpbq_c;  // kInt4Lpbq: the factors, and each copy's row sums
+  std::vector<uint8_t> lpbq_m;
+  std::vector<std::vector<int32_t>> lpbq_sums;
 };
 
 const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
@@ -155,14 +171,18 @@ const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
   w->format = format;
   w->n = n;
   w->k = k;
-  const int64_t block = format == Format::kInt4Block32 ? 32 : 0;
+  const bool int4 = format == Format::kInt4Block32 || format == Format::kInt4Lpbq;
+  const int64_t block = int4 ? 32 : 0;
   const size_t scale_count = static_cast<size_t>(block == 0 ? n : n * ((k + block - 1) / block));
   const size_t data_bytes = format == Format::kF32 ? static_cast<size_t>(n * k) * 4
                             : format == Format::kInt8PerChannel
                                 ? static_cast<size_t>(n * k)
                                 : static_cast<size_t>(n * ((k + 1) / 2));
   w->bytes = data_bytes + (format == Format::kF32 ? 0 : scale_count * 4);
-  const size_t copies = std::max<size_t>(1, ((size_t{128} << 20) + w->bytes - 1) / w->bytes);
+  const char* hot = std::getenv("HS_BENCH_HOT");
+  const size_t copies = hot != nullptr && hot[0] == '1'
+                            ? 1
+                            : std::max<size_t>(1, ((size_t{128} << 20) + w->bytes - 1) / w->bytes);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-0.05f, 0.05f);
   for (size_t c = 0; c < copies; ++c) {
@@ -175,6 +195,17 @@ const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
     }
   }
   w->scales.assign(scale_count, 0.01f);
+  if (format == Format::kInt4Lpbq) {  // s = 2^-10 * m, m in 1..16
+    for (float& v : w->scales) v = std::ldexp(static_cast<float>(1 + rng() % 16), -10);
+    if (!hs::kernels::lpbq_factor(w->scales, n, k, 32, w->lpbq_c, w->lpbq_m)) {
+      std::fprintf(stderr, "kernels_bench: LPBQ scales of %lldx%lld did not factor\n",
+                   static_cast<long long>(n), static_cast<long long>(k));
+    }
+    for (const auto& d : w->data) {
+      w->lpbq_sums.push_back(hs::kernels::lpbq_row_sums(d, w->lpbq_m, n, k, 32));
+    }
+    w->bytes = data_bytes + static_cast<size_t>(n * ((k + 31) / 32));  // 1-byte multipliers
+  }
   cached = std::move(w);
   return *cached;
 }
@@ -188,16 +219,20 @@ hs::Status run_once(const WeightSet& w, size_t copy, int64_t m, const std::vecto
   const hs::kernels::MatmulShape shape{m, w.n, w.k, hs::kernels::ActLayout::kTokenMajor};
   if (w.format == Format::kF32)
     return hs::kernels::matmul_f32(shape, x, {w.f32[copy], {}}, y, pool);
-  const hs::kernels::QuantizedWeights q{
-      w.format == Format::kF32 || w.format == Format::kInt8PerChannel
-          ? hs::kernels::WeightBits::kInt8
-          : hs::kernels::WeightBits::kInt4,
+  const bool int4 = w.format == Format::kInt4Block32 || w.format == Format::kInt4Lpbq;
+  hs::kernels::QuantizedWeights q{
+      int4 ? hs::kernels::WeightBits::kInt4 : hs::kernels::WeightBits::kInt8,
       w.data[copy],
       w.scales,
-      w.format == Format::kInt4Block32 ? 32 : 0,
+      int4 ? 32 : 0,
       {},
       exact ? kGridScale : 0.f,
       32768};
+  if (w.format == Format::kInt4Lpbq) {
+    q.lpbq_row_scales = w.lpbq_c;
+    q.lpbq_mult = w.lpbq_m;
+    q.lpbq_row_sums = w.lpbq_sums[copy];
+  }
   return hs::kernels::matmul_quantized(shape, x, q, y, pool);
 }
 
@@ -260,9 +295,10 @@ void register_benchmarks() {
     }
   }
   for (const Shape& s : kShapes) {
-    for (Format f : {Format::kF32, Format::kInt8PerChannel, Format::kInt4Block32}) {
+    for (Format f :
+         {Format::kF32, Format::kInt8PerChannel, Format::kInt4Block32, Format::kInt4Lpbq}) {
       for (bool exact : {false, true}) {
-        if (exact && f == Format::kF32) continue;
+        if ((exact && f == Format::kF32) || (!exact && f == Format::kInt4Lpbq)) continue;
         for (int64_t m : {1, 32}) {
           for (int threads : {1, 2}) {
             const std::string name = std::string("matmul/") + format_name(f) +

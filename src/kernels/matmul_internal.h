@@ -34,6 +34,7 @@ struct QWeightsCall {
   // LPBQ factors (qgemm.h QuantizedWeights::lpbq_*): [N] and [N, blocks], or null.
   const float* lpbq_scales = nullptr;
   const uint8_t* lpbq_mult = nullptr;
+  const int32_t* lpbq_sums = nullptr;  // [N] (QuantizedWeights::lpbq_row_sums), or null
 };
 
 // Blocking (the same on every target).

@@ -7,6 +7,10 @@
 #include <cmath>
 #include <cstdlib>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "matmul_internal.h"
 #include "qgemm_exact.h"
 
@@ -57,6 +61,15 @@ Status matmul_quantized(const MatmulShape& shape, std::span<const float> x,
     q.lpbq_scales = weights.lpbq_row_scales.data();
     q.lpbq_mult = weights.lpbq_mult.data();
   }
+  if (!weights.lpbq_row_sums.empty()) {
+    if (q.lpbq_mult == nullptr || weights.lpbq_row_sums.size() != c.n) {
+      return errorf(ErrorKind::kShape,
+                    "{}: {} LPBQ row sums with {} multipliers: expected N = {} sums, with the "
+                    "factors",
+                    op, weights.lpbq_row_sums.size(), weights.lpbq_mult.size(), c.n);
+    }
+    q.lpbq_sums = weights.lpbq_row_sums.data();
+  }
   if (detail::handle_empty(c)) return ok_status();
   // HS_QGEMM_FLOAT=1 in the environment forces the float path (for comparisons and debugging).
   static const bool force_float = [] {
@@ -98,7 +111,8 @@ ExactIsa exact_isa() { return isa_slot().load(std::memory_order_relaxed); }
 const char* exact_path_name() {
   switch (detail::exact_simd()) {
     case detail::ExactSimd::kVnni: return "AVX-512 VNNI";
-    case detail::ExactSimd::kAvx2: return "AVX2 int16";
+    case detail::ExactSimd::kAvx2:
+      return detail::vnni_supported() ? "AVX2 int16, int4 LPBQ decode AVX-512 VNNI" : "AVX2 int16";
     case detail::ExactSimd::kPortable: break;
   }
   return "portable";
@@ -138,6 +152,47 @@ bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t bl
     row_scales[static_cast<size_t>(r)] = c;
   }
   return true;
+}
+
+bool lpbq_row_sums_used(int64_t m) {
+  return m >= 0 && static_cast<size_t>(m) < detail::kVnniLpbqMaxM && detail::vnni_supported();
+}
+
+std::vector<int32_t> lpbq_row_sums(std::span<const std::byte> data, std::span<const uint8_t> mult,
+                                   int64_t n, int64_t k, int64_t block) {
+  if (n < 0 || k <= 0 || k > static_cast<int64_t>(detail::kExactSimdMaxK) || block <= 0) return {};
+  const int64_t nb = (k + block - 1) / block, rb = int4_row_bytes(k);
+  if (static_cast<int64_t>(data.size()) != n * rb || static_cast<int64_t>(mult.size()) != n * nb) {
+    return {};
+  }
+  std::vector<int32_t> sums(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) {
+    const auto* row = reinterpret_cast<const uint8_t*>(data.data()) + r * rb;
+    const uint8_t* m = mult.data() + r * nb;
+    int32_t s = 0;  // |s| <= 32768 * 8 * 16
+    int64_t b = 0;
+#if defined(__SSE2__)
+    // Whole blocks of 32 (16 bytes): with x = byte ^ 0x88 each nibble is q + 8 in 0..15, so a
+    // block's sum of q is the byte sums (psadbw) of both nibbles of x minus 8 * 32.
+    if (block == 32) {
+      const __m128i flip = _mm_set1_epi8(static_cast<char>(0x88)), low = _mm_set1_epi8(0x0f);
+      for (; (b + 1) * 32 <= k; ++b) {
+        const __m128i x =
+            _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 16)), flip);
+        const __m128i t = _mm_add_epi64(
+            _mm_sad_epu8(_mm_and_si128(x, low), _mm_setzero_si128()),
+            _mm_sad_epu8(_mm_and_si128(_mm_srli_epi16(x, 4), low), _mm_setzero_si128()));
+        const int32_t sb = _mm_cvtsi128_si32(t) + _mm_cvtsi128_si32(_mm_unpackhi_epi64(t, t)) - 256;
+        s += int32_t{m[b]} * sb;
+      }
+    }
+#endif
+    for (int64_t i = b * block; i < k; ++i) {
+      s += int32_t{m[i / block]} * detail::int4_at(row, static_cast<size_t>(i));
+    }
+    sums[static_cast<size_t>(r)] = s;
+  }
+  return sums;
 }
 
 }  // namespace hs::kernels

@@ -76,16 +76,8 @@ HS_AVX2_FN inline int64_t hsum64(__m256i v) {
   return _mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1);
 }
 
-// finish_channel and finish_blocks (qgemm_exact.cpp) inline, the same operations in the same
-// order: the empty asm keeps the compiler from contracting t * s_a + bias into an FMA (which
-// would round once instead of twice).
-HS_AVX2_FN inline float finish_ch(int64_t d, float s_w, double s_a, float bias) {
-  double t = static_cast<double>(s_w) * static_cast<double>(d);
-  t *= s_a;
-  __asm__("" : "+x"(t));
-  return static_cast<float>(t + static_cast<double>(bias));
-}
-
+// finish_blocks (qgemm_exact.cpp) inline, the same operations in the same order (as
+// finish_channel_inline: the empty asm keeps t * s_a + bias from contracting into an FMA).
 // acc_e = acc[0, 2, 4, 6], acc_o = acc[1, 3, 5, 7]:
 // tree = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)).
 HS_AVX2_FN inline float finish_bl(__m256d acc_e, __m256d acc_o, double s_a, float bias) {
@@ -95,14 +87,6 @@ HS_AVX2_FN inline float finish_bl(__m256d acc_e, __m256d acc_o, double s_a, floa
   t *= s_a;
   __asm__("" : "+x"(t));
   return static_cast<float>(t + static_cast<double>(bias));
-}
-
-HS_AVX2_FN inline void store_y(const MatmulCall& c, size_t m, size_t n, float v) {
-  if (c.layout == ActLayout::kTokenMajor) {
-    c.y[m * c.n + n] = v;
-  } else {
-    c.y[n * c.m + m] = v;
-  }
 }
 
 // Weight bytes of the last group of each of R rows, zero past the row (int4 with odd K: the
@@ -179,7 +163,7 @@ HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
     const float bias = c.bias != nullptr ? c.bias[n] : 0.f;
     for (size_t t = 0; t < T; ++t) {
       const int64_t dd = d[r][t] + int64_t{x.shift} * sw[r];
-      store_y(c, m0 + t, n, finish_ch(dd, x.q->scales[n], x.s_a, bias));
+      store_y(c, m0 + t, n, finish_channel_inline(dd, x.q->scales[n], x.s_a, bias));
     }
   }
 }
@@ -459,6 +443,10 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
   if (!grid_u16(x, grid, kp, u, ut, &nmin, &nmax)) return ok_status();
   *ran = true;
   x.shift = nmin >= -32768 && nmax <= 32767 ? 0 : nmin + 32768;
+  // Decode of int4 block 32 with LPBQ factors on AVX-512 VNNI CPUs: qgemm_vnni_i4.cpp.
+  if (bits == 4 && vnni_lpbq_takes(c, q)) {
+    return matmul_vnni_lpbq(c, q, u, kp, grid.offset, grid.scale);
+  }
   // Prefill: the panels of qgemm_avx2_panel.cpp.
   if (panels_take(bits, c.m)) {
     return matmul_avx2_panels(c, q, bits, u, kp, grid.offset, x.shift, grid.scale);

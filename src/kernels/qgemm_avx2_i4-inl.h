@@ -1,7 +1,8 @@
 // The int4 tiles of the AVX2 exact path (qgemm_avx2.cpp: the header comment there states the
 // activation layout, the nibble order, the overflow bounds and each tile's reduction). Included
-// once, by qgemm_avx2.cpp, inside its anonymous namespace after Ctx, load, finish_ch, finish_bl,
-// store_y and copy_tails, which these tiles use: they are that file's second half, kept apart
+// once, by qgemm_avx2.cpp, inside its anonymous namespace after Ctx, load, finish_bl and
+// copy_tails, which these tiles use (with qgemm_exact.h's store_y and finish_channel_inline):
+// they are that file's second half, kept apart
 // so each file stays a few hundred lines. Not a standalone header.
 // Tiles: tile_i4 (R rows x T tokens from a scratch row, per channel or block 32),
 // tile_i4b_rows4 (decode, 4 rows' block sums reduced together), tile_i4b_tok4 (prefill, 4
@@ -128,7 +129,7 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
       const int64_t sw = kCorr ? hsum64(accw[r]) : 0;
       for (size_t t = 0; t < T; ++t) {
         const int64_t d = hsum64(acc[r][t]) + int64_t{x.shift} * sw;
-        store_y(c, m0 + t, n, finish_ch(d, x.q->scales[n], x.s_a, bias));
+        store_y(c, m0 + t, n, finish_channel_inline(d, x.q->scales[n], x.s_a, bias));
       }
     }
   }
@@ -337,7 +338,7 @@ HS_AVX2_FN void tile_i4lpbq_rows4(const Ctx& x, size_t n0, size_t m0) {
   for (size_t r = 0; r < 4; ++r) {
     const size_t n = n0 + r;
     const int64_t d = static_cast<int64_t>(dl[r]) + static_cast<int64_t>(dh[r]);
-    store_y(c, m0, n, finish_ch(d, x.q->lpbq_scales[n], x.s_a, c.bias != nullptr ? c.bias[n] : 0.f));
+    store_y(c, m0, n, finish_channel_inline(d, x.q->lpbq_scales[n], x.s_a, c.bias != nullptr ? c.bias[n] : 0.f));
   }
 }
 

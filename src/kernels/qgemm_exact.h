@@ -24,6 +24,24 @@ Status matmul_exact(const MatmulCall& c, const QWeightsCall& q, int bits, ActGri
 float finish_channel(int64_t d, float s_w, double s_a, float bias);
 float finish_blocks(const double* acc8, double s_a, float bias);
 
+// finish_channel inline for the SIMD tiles: the same operations in the same order (the empty asm
+// keeps the compiler from contracting t * s_a + bias into an FMA, which would round once).
+inline float finish_channel_inline(int64_t d, float s_w, double s_a, float bias) {
+  double t = static_cast<double>(s_w) * static_cast<double>(d);
+  t *= s_a;
+  __asm__("" : "+x"(t));
+  return static_cast<float>(t + static_cast<double>(bias));
+}
+
+// y[m, n] of the call's layout.
+inline void store_y(const MatmulCall& c, size_t m, size_t n, float v) {
+  if (c.layout == ActLayout::kTokenMajor) {
+    c.y[m * c.n + n] = v;
+  } else {
+    c.y[n * c.m + m] = v;
+  }
+}
+
 // The formats both SIMD paths cover (the rest take the portable path): int8 per channel, int4
 // per channel or block 32, K <= kExactSimdMaxK (their 32-bit lane sums' overflow bounds).
 inline constexpr size_t kExactSimdMaxK = 32768;
@@ -46,5 +64,14 @@ Status matmul_avx2(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid
 // runs unless ExactIsa asks for VNNI (qgemm.h), VNNI where only it runs, else the portable loop.
 enum class ExactSimd : uint8_t { kPortable, kAvx2, kVnni };
 ExactSimd exact_simd();
+
+// The decode of int4 block 32 with LPBQ factors and row sums on AVX-512 VNNI (qgemm_vnni_i4.cpp),
+// which matmul_avx2 takes for M < kVnniLpbqMaxM tokens on CPUs where vnni_supported(): the
+// multipliers folded into the weights by table lookup, vpdpbusd on the bytes of u = n + offset
+// (u [M][kp], zero past K, kp = 64 * ceil(K / 64)). Same bits as every other path.
+inline constexpr size_t kVnniLpbqMaxM = 4;
+bool vnni_lpbq_takes(const MatmulCall& c, const QWeightsCall& q);
+Status matmul_vnni_lpbq(const MatmulCall& c, const QWeightsCall& q, const uint16_t* u, size_t kp,
+                        int32_t offset, double s_a);
 
 }  // namespace hs::kernels::detail

@@ -119,14 +119,6 @@ HS_VNNI_FN bool prepare(const Ctx& x, ActGrid grid, uint8_t* act, uint16_t* u, f
 
 HS_VNNI_FN inline int64_t sum_lanes(__m512i v) { return _mm512_reduce_add_epi32(v); }
 
-HS_VNNI_FN inline void store_y(const MatmulCall& c, size_t m, size_t n, float v) {
-  if (c.layout == ActLayout::kTokenMajor) {
-    c.y[m * c.n + n] = v;
-  } else {
-    c.y[n * c.m + m] = v;
-  }
-}
-
 // int8 per channel: R rows from n0 x T tokens from m0.
 template <size_t R, size_t T>
 HS_VNNI_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {

@@ -104,8 +104,13 @@ Status StepPlanner::plan_projection(int32_t i, const std::string& label) {
     if (int4 && q.kind == QuantKind::kPerBlock &&
         kernels::lpbq_factor(q.scales, spec.n, spec.k, q.block, spec.own_lpbq_scales,
                              spec.own_lpbq_mult)) {
+      if (kernels::lpbq_row_sums_used(spec.m)) {  // the VNNI decode's weight sums
+        spec.own_lpbq_sums =
+            kernels::lpbq_row_sums(bytes, spec.own_lpbq_mult, spec.n, spec.k, q.block);
+      }
       plan_.prepared_bytes += static_cast<int64_t>(spec.own_lpbq_scales.size() * 4 +
-                                                   spec.own_lpbq_mult.size());
+                                                   spec.own_lpbq_mult.size() +
+                                                   spec.own_lpbq_sums.size() * 4);
       ++plan_.lpbq_projections;
     } else {
       spec.own_lpbq_scales.clear();

@@ -59,6 +59,7 @@ struct ProjectionSpec {
   // LPBQ factors of per-block int4 scales (kernels::lpbq_factor), or empty; w_q's lpbq spans.
   std::vector<float> own_lpbq_scales;
   std::vector<uint8_t> own_lpbq_mult;
+  std::vector<int32_t> own_lpbq_sums;  // kernels::lpbq_row_sums, where the CPU reads them
 };
 std::unique_ptr<Step> make_projection_step(ProjectionSpec spec);
 

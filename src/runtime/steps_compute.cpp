@@ -33,6 +33,7 @@ class ProjectionStep final : public Step {
     if (!s_.own_lpbq_mult.empty()) {
       s_.w_q.lpbq_row_scales = s_.own_lpbq_scales;
       s_.w_q.lpbq_mult = s_.own_lpbq_mult;
+      s_.w_q.lpbq_row_sums = s_.own_lpbq_sums;
     }
     if (!s_.own_bias.empty()) {
       s_.bias = s_.own_bias.data();
@@ -203,6 +204,7 @@ std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
                    .fake_quant = a.fake_quant.over(n * a.m)};
   m.w_q.lpbq_row_scales = {};  // the parts' own factors: set again from m's below, if kept
   m.w_q.lpbq_mult = {};
+  m.w_q.lpbq_row_sums = {};
   if (!adjacent) {
     m.own_weights.resize(static_cast<size_t>(n * row_bytes));
     std::byte* to = m.own_weights.data();
@@ -214,10 +216,11 @@ std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
     m.w_q.data = std::span<const std::byte>(a.w_q.data.data(), static_cast<size_t>(n * row_bytes));
   }
   if (!f32) {
-    bool lpbq = true;
+    bool lpbq = true, sums = true;
     for (const ProjectionSpec* b : s) {
       m.own_scales.insert(m.own_scales.end(), b->w_q.scales.begin(), b->w_q.scales.end());
       lpbq = lpbq && !b->own_lpbq_mult.empty();
+      sums = sums && !b->own_lpbq_sums.empty();
     }
     // LPBQ factors stay when every part has them (row-wise: they stack like the scales).
     for (const ProjectionSpec* b : s) {
@@ -226,6 +229,10 @@ std::unique_ptr<Step> merge_projections(const std::vector<const Step*>& parts,
                                b->own_lpbq_scales.end());
       m.own_lpbq_mult.insert(m.own_lpbq_mult.end(), b->own_lpbq_mult.begin(),
                              b->own_lpbq_mult.end());
+      if (sums) {
+        m.own_lpbq_sums.insert(m.own_lpbq_sums.end(), b->own_lpbq_sums.begin(),
+                               b->own_lpbq_sums.end());
+      }
     }
   }
   if (a.bias != nullptr) {

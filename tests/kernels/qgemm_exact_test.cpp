@@ -112,6 +112,7 @@ Floats expected(const Problem& p, bool with_bias) {
 struct Lpbq {
   std::vector<float> c;
   std::vector<uint8_t> m;
+  std::vector<int32_t> sums;  // lpbq_row_sums, or empty
 };
 
 // Runs rows [m0, m0 + rows) of x; returns token-major y[rows, N].
@@ -133,6 +134,7 @@ Floats run(const Problem& p, int64_t m0, int64_t rows, ActLayout layout, bool wi
   if (lpbq != nullptr) {
     w.lpbq_row_scales = lpbq->c;
     w.lpbq_mult = lpbq->m;
+    w.lpbq_row_sums = lpbq->sums;
   }
   Floats y(rows * c.n, -7.f);
   const Status s = matmul_quantized({rows, c.n, c.k, layout}, x, w, y, pool);
@@ -674,6 +676,26 @@ void make_lpbq(std::mt19937& rng, Problem& p) {
   }
 }
 
+// The AVX3 target where the CPU has AVX-512 VNNI (the VNNI decode tile runs there), or null.
+const SimdTarget* vnni_avx3(const std::vector<SimdTarget>& targets) {
+  const SimdTarget* avx3 = find_target(targets, "AVX3");
+  if (avx3 == nullptr) return nullptr;
+  ScopedSimdTarget scope(*avx3);
+  return lpbq_row_sums_used(1) ? avx3 : nullptr;
+}
+
+// sum_k m[n, k / 32] * q[n, k] from the unpacked weights (lpbq_row_sums' definition).
+std::vector<int32_t> row_sums(const Problem& p, const std::vector<uint8_t>& m) {
+  const int64_t nb = blocks_of(p.cs);
+  std::vector<int32_t> out(static_cast<size_t>(p.cs.n));
+  for (int64_t r = 0; r < p.cs.n; ++r) {
+    for (int64_t k = 0; k < p.cs.k; ++k) {
+      out[r] += int32_t{m[r * nb + k / 32]} * p.wq[r * p.cs.k + k];
+    }
+  }
+  return out;
+}
+
 // lpbq_factor recovers c and m from LPBQ-form scales, and refuses what is not of that form or
 // would break the exactness bound (C * K < 2^30 for the odd significand C of c).
 TEST(QgemmExact, LpbqFactorAcceptsOnlyTheExactForm) {
@@ -718,8 +740,10 @@ TEST(QgemmExact, LpbqFactorAcceptsOnlyTheExactForm) {
   EXPECT_FALSE(lpbq_factor(p.scales, cs.n, cs.k + 64, 32, c, m));  // wrong count
 }
 
-// The AVX2 decode tile through LPBQ factors (1-byte multipliers, the float scales unread)
-// against the portable path without them and the formula: the same bits. M = 1..5 (single
+// The decode tiles through LPBQ factors (1-byte multipliers, the float scales unread) against
+// the portable path without them and the formula: the same bits. On AVX2 the int16 tile; on
+// AVX-512 VNNI CPUs (target AVX3) also the vpdpbusd tile of qgemm_vnni_i4.cpp, which needs the
+// row sums (without them AVX3 runs the int16 tile). M = 1..5 (single
 // tokens take the 4-row decode tile; leftover rows take the generic tiles), N = 1..13, K around
 // the block and 4-group chunk sizes (partial last block, odd block count, 1..3 groups past the
 // chunks, the tail copy), both activation encodings (the shift), bias or none, 1 and 2
@@ -729,6 +753,8 @@ TEST(QgemmExact, Avx2LpbqDecodeEqualsThePortablePath) {
   const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
   const SimdTarget& portable = targets.back();
+  const SimdTarget* avx3 = vnni_avx3(targets);
+  int vnni_cases = 0;
   const int count = avx2_cases(2, 96);
   const int64_t ks[] = {1,   31,  32,  33,  64,  65,  96,  172, 255, 256,
                         257, 320, 511, 512, 513, 576, 600, 1000, 1536, 4096};
@@ -760,10 +786,27 @@ TEST(QgemmExact, Avx2LpbqDecodeEqualsThePortablePath) {
       ScopedSimdTarget scope(portable);  // the portable path ignores the factors
       EXPECT_TRUE(same_bits(run(p, 0, m, ActLayout::kTokenMajor, with_bias, p.act_scale, nullptr, &f), ref));
     }
-    ScopedSimdTarget scope(*avx2);
     const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
-    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr, &f), ref));
-    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool, &f), ref));
+    {
+      ScopedSimdTarget scope(*avx2);
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr, &f), ref));
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool, &f), ref));
+    }
+    if (avx3 != nullptr) {
+      ScopedSimdTarget scope(*avx3);
+      vnni_cases += lpbq_row_sums_used(m) ? 1 : 0;  // M >= 4: the int16 tiles read no sums
+      f.sums = lpbq_row_sums(p.data, f.m, n, k, 32);
+      ASSERT_EQ(f.sums, row_sums(p, f.m));
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr, &f), ref));
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool, &f), ref));
+      f.sums.clear();
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr, &f), ref));
+    }
+  }
+  if (avx3 != nullptr) {
+    EXPECT_GE(vnni_cases, count * 3 / 4);
+  } else {
+    std::printf("no AVX3 target with AVX-512 VNNI here: the VNNI decode tile was not run\n");
   }
 }
 
@@ -789,6 +832,25 @@ TEST(QgemmExact, LpbqFactorsOfTheWrongSizeAreAnError) {
             std::string::npos)
       << s.error().message();
   EXPECT_EQ(y, Floats(4, -7.f));
+  // Row sums without factors, or of the wrong count.
+  f.m.push_back(1);
+  w.lpbq_mult = f.m;
+  const std::vector<int32_t> sums = lpbq_row_sums(p.data, f.m, 4, 64, 32);
+  ASSERT_EQ(sums.size(), 4u);
+  w.lpbq_row_sums = std::span<const int32_t>(sums).first(3);
+  const Status s3 = matmul_quantized({1, 4, 64, ActLayout::kTokenMajor}, p.x, w, y, nullptr);
+  ASSERT_FALSE(s3.ok());
+  EXPECT_NE(s3.error().message().find("3 LPBQ row sums with 8 multipliers: expected N = 4"),
+            std::string::npos)
+      << s3.error().message();
+  w.lpbq_row_scales = {};
+  w.lpbq_mult = {};
+  w.lpbq_row_sums = sums;
+  EXPECT_FALSE(matmul_quantized({1, 4, 64, ActLayout::kTokenMajor}, p.x, w, y, nullptr).ok());
+  EXPECT_EQ(y, Floats(4, -7.f));
+  // lpbq_row_sums refuses sizes that do not fit.
+  EXPECT_TRUE(lpbq_row_sums(p.data, f.m, 4, 65, 32).empty());
+  EXPECT_TRUE(lpbq_row_sums(std::span<const std::byte>(p.data).first(10), f.m, 4, 64, 32).empty());
 }
 
 }  // namespace

@@ -69,6 +69,9 @@ struct QuantizedWeights {
   //   y = float(double(c) * D * act_scale + bias[n])  is the per-block formula's result, bit for bit.
   std::span<const float> lpbq_row_scales;
   std::span<const uint8_t> lpbq_mult;
+  // Optional with the factors: lpbq_row_sums() of the weights, [N]. With them, CPUs with AVX-512
+  // VNNI run the decode (M < 4) with the multipliers folded into the weights (qgemm_vnni_i4.cpp).
+  std::span<const int32_t> lpbq_row_sums;
 };
 
 // The LPBQ factors of per-block int4 scales [N, nb] (nb = ceil(K / block)): per row
@@ -78,6 +81,15 @@ struct QuantizedWeights {
 // when some row is not of that form: the caller keeps the float scales alone.
 bool lpbq_factor(std::span<const float> scales, int64_t n, int64_t k, int64_t block,
                  std::vector<float>& row_scales, std::vector<uint8_t>& mult);
+
+// Per row n, sum_k mult[n, k / block] * Wq[n, k] (int4 weights as above, K <= 32768), the
+// weight sum the VNNI decode needs (QuantizedWeights::lpbq_row_sums). Empty when the sizes do
+// not fit (data [N, ceil(K/2)], mult [N, ceil(K/block)]) or K > 32768.
+std::vector<int32_t> lpbq_row_sums(std::span<const std::byte> data, std::span<const uint8_t> mult,
+                                   int64_t n, int64_t k, int64_t block);
+// True when calls of M tokens read lpbq_row_sums on this CPU (M < 4, AVX-512 VNNI, Highway's
+// dispatched target AVX3); elsewhere callers need not compute them.
+bool lpbq_row_sums_used(int64_t m);
 
 // y = dequant(Wq) applied to x as above, on `pool` (null: the calling thread only). Errors:
 // kInvalidArgument for a negative dimension or block, or bits other than 4 and 8; kShape when
@@ -100,7 +112,10 @@ bool quantized_exact_is_fast(WeightBits bits, int64_t block, int64_t k);
 enum class ExactIsa : uint8_t { kAvx2, kVnni };
 void set_exact_isa(ExactIsa isa);
 ExactIsa exact_isa();
-// What runs the exact path here, for reports: "AVX2 int16", "AVX-512 VNNI" or "portable".
+// The kAvx2 default still runs the int4 LPBQ decode (M < 4, with lpbq_row_sums) on AVX-512 VNNI
+// where the CPU has it (qgemm_vnni_i4.cpp: weights times multipliers by table lookup, vpdpbusd).
+// What runs the exact path here, for reports: "AVX2 int16" (", int4 LPBQ decode AVX-512 VNNI"
+// where that runs), "AVX-512 VNNI" or "portable".
 const char* exact_path_name();
 
 // Bytes per packed int4 row: ceil(K / 2).
