@@ -94,8 +94,17 @@ BufferView LoadedArtifact::weight_view(int index) const {
   return BufferView{file_, static_cast<size_t>(bytes.data() - file_->data()), bytes.size()};
 }
 
+const char* residence_name(Residence r) {
+  return r == Residence::kHugePages ? "huge pages" : "mapped";
+}
+
 Result<LoadedArtifact> load_artifact(const std::string& path, LoadOptions options) {
-  HS_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::open(path));
+  std::shared_ptr<const Buffer> file;
+  if (options.residence == Residence::kHugePages) {
+    HS_ASSIGN_OR_RETURN(file, FileCopy::read(path, /*huge_pages=*/true));
+  } else {
+    HS_ASSIGN_OR_RETURN(file, MappedFile::open(path));
+  }
   std::span<const std::byte> bytes = file->bytes();
   HS_ASSIGN_OR_RETURN(FileHeader header, read_header(bytes, path));
   if (options.verify_checksum) {
@@ -115,6 +124,8 @@ Result<LoadedArtifact> load_artifact(const std::string& path, LoadOptions option
   HS_TRY(check_program(program, CheckOptions{header.data_size}, path));
   LoadedArtifact artifact;
   artifact.file_ = std::move(file);
+  artifact.path_ = path;
+  artifact.residence_ = options.residence;
   artifact.header_ = header;
   artifact.program_ = std::move(program);
   artifact.program_codec_ = unpacked.codec;

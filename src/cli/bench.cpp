@@ -40,6 +40,7 @@ struct BenchArgs {
   std::string output = "md";
   std::string compare_gguf;
   std::string llama_bench;
+  bool mmap = false;
 };
 
 struct Row {
@@ -102,7 +103,8 @@ Result<double> time_once(runner::StepModel& model, int64_t n_prompt, int64_t n_g
 }
 
 Result<std::vector<Row>> run_bench(const BenchArgs& a, ModelFacts& facts) {
-  HS_ASSIGN_OR_RETURN(artifact::LoadedArtifact loaded, artifact::load_artifact(a.model));
+  HS_ASSIGN_OR_RETURN(artifact::LoadedArtifact loaded,
+                      artifact::load_artifact(a.model, {.residence = residence_of(a.mmap)}));
   auto art = std::make_shared<const artifact::LoadedArtifact>(std::move(loaded));
   const artifact::ModelMetadata& meta = art->program().metadata;
   facts.name = meta.model_name;
@@ -332,6 +334,7 @@ void register_bench(CLI::App& app) {
                   "print both with the ratio");
   cmd->add_option("--llama-bench", a.llama_bench,
                   "llama-bench binary (default: ../shared/anchors/llama.cpp/bin/llama-bench)");
+  add_mmap_flag(*cmd, a.mmap);
   cmd->footer(
       "Prompts go through the artifact's prefill graph (AR-N chunks, N fixed at export) as\n"
       "`run` prefills them (logits of the last token only, like llama-bench) and decoding\n"

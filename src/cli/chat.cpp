@@ -34,6 +34,7 @@ struct ChatArgs {
   bool drop_oldest = false;
   bool verbose = false;
   bool no_verify = false;
+  bool mmap = false;
 };
 
 // Where turns come from: editline on a terminal, else lines of a stream.
@@ -145,7 +146,8 @@ Status run_chat(const ChatArgs& a) {
   }
   HS_ASSIGN_OR_RETURN(auto engine, engine::Engine::load({.model_path = a.model,
                                                          .threads = a.threads,
-                                                         .verify_checksum = !a.no_verify}));
+                                                         .verify_checksum = !a.no_verify,
+                                                         .residence = residence_of(a.mmap)}));
   HS_ASSIGN_OR_RETURN(std::unique_ptr<engine::Chat> chat, engine->chat(options));
   LineSource source(stream);
   std::fprintf(stderr, "chat: %s (%.*s), context %lld tokens%s\n", engine->model_name().c_str(),
@@ -210,6 +212,7 @@ void register_chat(CLI::App& app) {
                 "tokens generated, rate, conversation size");
   cmd->add_flag("--no-verify-checksum", args->no_verify,
                 "skip hashing the whole file at load (structure is still checked)");
+  add_mmap_flag(*cmd, args->mmap);
   cmd->footer(
       "Answers go to stdout, notes and stats to stderr. Examples:\n"
       "  headsplit chat -m smollm2.hsa\n"

@@ -33,6 +33,7 @@ struct RunArgs {
   std::string chat_template;  // "" | chatml | llama3
   std::string lookahead;      // "" | N,W,G
   bool no_verify = false;
+  bool mmap = false;
 };
 
 Status run_run(RunArgs& a) {
@@ -48,7 +49,8 @@ Status run_run(RunArgs& a) {
   HS_ASSIGN_OR_RETURN(options.lookahead, parse_lookahead_option(a.lookahead));
   HS_ASSIGN_OR_RETURN(auto engine, engine::Engine::load({.model_path = o.model_path,
                                                          .threads = o.threads,
-                                                         .verify_checksum = !a.no_verify}));
+                                                         .verify_checksum = !a.no_verify,
+                                                         .residence = residence_of(a.mmap)}));
   if (options.format == engine::PromptFormat::kPlain) {
     std::fputs(o.prompt.c_str(), stdout);
     std::fflush(stdout);
@@ -105,6 +107,7 @@ void register_run(CLI::App& app) {
   add_lookahead_option(*cmd, args->lookahead);
   cmd->add_flag("--no-verify-checksum", args->no_verify,
                 "skip hashing the whole file at load (structure is still checked)");
+  add_mmap_flag(*cmd, args->mmap);
   cmd->footer(
       "Text goes to stdout, the stats to stderr. Examples:\n"
       "  headsplit export -m ../shared/models/stories260K/stories260K.bin -o stories.hsa\n"

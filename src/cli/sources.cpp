@@ -117,7 +117,8 @@ Result<tokenizer::TokenizerData> load_source_tokenizer(const std::string& path,
   HS_ASSIGN_OR_RETURN(SourceKind kind, detect_source(path));
   switch (kind) {
     case SourceKind::kArtifact: {
-      HS_ASSIGN_OR_RETURN(artifact::LoadedArtifact a, artifact::load_artifact(path));
+      HS_ASSIGN_OR_RETURN(artifact::LoadedArtifact a,
+                          artifact::load_artifact(path, {.residence = artifact::Residence::kMapped}));
       return a.program().tokenizer;
     }
     case SourceKind::kGguf: {

@@ -31,7 +31,8 @@ Result<std::unique_ptr<Engine>> Engine::load(const EngineOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   HS_ASSIGN_OR_RETURN(
       artifact::LoadedArtifact loaded,
-      artifact::load_artifact(options.model_path, {.verify_checksum = options.verify_checksum}));
+      artifact::load_artifact(options.model_path, {.verify_checksum = options.verify_checksum,
+                                                   .residence = options.residence}));
   engine->artifact_ = std::make_shared<const artifact::LoadedArtifact>(std::move(loaded));
   engine->verify_seconds_ = seconds_since(start);
   const auto plan_start = std::chrono::steady_clock::now();
@@ -58,6 +59,7 @@ runtime::RunReport Engine::blank_report() const {
   report.model_name = model_name();
   report.simd_target = kernels::simd_target_name();
   report.integer_kernels = kernels::exact_path_name();
+  report.weights_memory = artifact::residence_name(artifact_->residence());
   report.threads = model_->threads();
   report.verify_seconds = verify_seconds_;
   report.plan_seconds = plan_seconds_;

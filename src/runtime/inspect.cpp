@@ -70,7 +70,8 @@ void describe_io(std::string& out, const artifact::GraphDesc& g, const std::vect
 
 Result<std::string> inspect_artifact(const std::string& path, const InspectOptions& options) {
   HS_ASSIGN_OR_RETURN(artifact::LoadedArtifact loaded,
-                      artifact::load_artifact(path, {.verify_checksum = options.verify_checksum}));
+                      artifact::load_artifact(path, {.verify_checksum = options.verify_checksum,
+                                                     .residence = artifact::Residence::kMapped}));
   auto a = std::make_shared<const artifact::LoadedArtifact>(std::move(loaded));
   const artifact::Program& p = a->program();
   const artifact::ModelMetadata& m = p.metadata;

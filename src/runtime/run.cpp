@@ -28,8 +28,9 @@ std::string json_escape(std::string_view s) {
 std::string format_run_stats(const RunReport& r) {
   const runner::GenerationStats& s = r.generation.stats;
   std::string out;
-  out += fmt::format("load:                 {:10.2f} ms  (verify {:.2f} ms, plan {:.2f} ms)\n",
-                     s.load_seconds * 1e3, r.verify_seconds * 1e3, r.plan_seconds * 1e3);
+  out += fmt::format(
+      "load:                 {:10.2f} ms  (read and verify {:.2f} ms, plan {:.2f} ms; weights {})\n",
+      s.load_seconds * 1e3, r.verify_seconds * 1e3, r.plan_seconds * 1e3, r.weights_memory);
   out += fmt::format("prompt eval: {:6d} tokens, {:10.2f} ms, {:10.2f} tok/s  (ar length {})\n",
                      s.prompt_tokens, s.prefill_seconds * 1e3, s.prefill_tokens_per_second(),
                      r.generation.prefill_ar_len);
@@ -63,15 +64,16 @@ std::string format_run_stats_json(const RunReport& r) {
       "\"lookahead_tokens\": {}, \"lookahead_tokens_per_step\": {:.3f}, "
       "\"first_token_ms\": {:.3f}, \"generated_tokens\": {}, \"stop\": \"{}\", "
       "\"prefill_ar_len\": {}, \"decode_ar_len\": {}, \"simd\": \"{}\", "
-      "\"integer_kernels\": \"{}\", \"threads\": {}, \"io_inputs\": {}, \"io_outputs\": {}}}",
+      "\"integer_kernels\": \"{}\", \"weights_memory\": \"{}\", \"threads\": {}, "
+      "\"io_inputs\": {}, \"io_outputs\": {}}}",
       json_escape(r.model_name), s.load_seconds * 1e3, r.verify_seconds * 1e3, r.plan_seconds * 1e3,
       s.prompt_tokens, s.prefill_seconds * 1e3, s.prefill_tokens_per_second(), s.decode_tokens,
       s.decode_seconds * 1e3, s.decode_tokens_per_second(), s.decode_steps,
       r.generation.lookahead_ar_len, s.lookahead_steps, s.lookahead_tokens,
       s.lookahead_tokens_per_step(), s.first_token_seconds * 1e3, s.generated_tokens,
       runner::stop_reason_name(r.generation.stop), r.generation.prefill_ar_len,
-      r.generation.decode_ar_len, r.simd_target, r.integer_kernels, r.threads, r.io_bindings_in,
-      r.io_bindings_out);
+      r.generation.decode_ar_len, r.simd_target, r.integer_kernels, r.weights_memory, r.threads,
+      r.io_bindings_in, r.io_bindings_out);
 }
 
 }  // namespace hs::runtime

@@ -63,4 +63,56 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
 }
 
+FileCopy::~FileCopy() {
+  if (data_ != nullptr && mapped_ > 0) munmap(data_, mapped_);
+}
+
+Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool huge_pages) {
+  size_t size = 0;
+  HS_ASSIGN_OR_RETURN(int fd, open_regular_file(path, &size));
+  if (size == 0) {
+    ::close(fd);
+    return std::shared_ptr<FileCopy>(new FileCopy(path, nullptr, 0, 0, huge_pages));
+  }
+  const size_t align = huge_pages ? size_t{2} << 20 : static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t mapped = (size + align - 1) / align * align;
+  // Over-allocate by one alignment unit, then give back the unaligned head and the tail.
+  const size_t extra = huge_pages ? align : 0;
+  void* raw = mmap(nullptr, mapped + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+  if (raw == MAP_FAILED) {
+    const int err = errno;
+    ::close(fd);
+    return errorf(ErrorKind::kIo, "{}: cannot allocate {} bytes to read it into: {}", path,
+                  mapped + extra, std::strerror(err));
+  }
+  const auto begin = reinterpret_cast<uintptr_t>(raw);
+  const uintptr_t at = (begin + align - 1) / align * align;
+  if (at > begin) munmap(raw, at - begin);
+  if (begin + mapped + extra > at + mapped) {
+    munmap(reinterpret_cast<void*>(at + mapped), begin + mapped + extra - (at + mapped));
+  }
+  auto* data = reinterpret_cast<std::byte*>(at);
+  if (huge_pages) madvise(data, mapped, MADV_HUGEPAGE);  // advice: no error if not granted
+  size_t got = 0;
+  while (got < size) {
+    const ssize_t r = pread(fd, data + got, size - got, static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      const int err = r < 0 ? errno : 0;
+      ::close(fd);
+      munmap(data, mapped);
+      if (r == 0) {
+        return errorf(ErrorKind::kIo, "{}: the file ended after {} of its {} bytes while being read",
+                      path, got, size);
+      }
+      return errorf(ErrorKind::kIo, "{}: read failed after {} of {} bytes: {}", path, got, size,
+                    std::strerror(err));
+    }
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  return std::shared_ptr<FileCopy>(new FileCopy(path, data, size, mapped, huge_pages));
+}
+
 }  // namespace hs

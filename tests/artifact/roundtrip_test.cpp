@@ -123,6 +123,20 @@ TEST(ArtifactRoundTrip, EveryFieldAndWeightByteComesBack) {
   EXPECT_NE(loaded.program().find_graph("decode"), nullptr);
   EXPECT_EQ(loaded.program().find_graph("decode")->ar_len, 1);
   EXPECT_EQ(loaded.program().find_graph("verify"), nullptr);
+  // Read into huge pages (the default) or mapped: the same program and bytes.
+  EXPECT_EQ(loaded.residence(), Residence::kHugePages);
+  HS_ASSERT_OK_AND_ASSIGN(LoadedArtifact mapped,
+                          load_artifact(path, {.residence = Residence::kMapped}));
+  EXPECT_EQ(mapped.residence(), Residence::kMapped);
+  EXPECT_EQ(mapped.path(), path);
+  expect_program_eq(mapped.program(), expected);
+  for (size_t i = 0; i < data.size(); ++i) {
+    std::span<const std::byte> bytes = mapped.weight_bytes(static_cast<int>(i));
+    ASSERT_EQ(bytes.size(), data[i].size()) << i;
+    EXPECT_EQ(std::memcmp(bytes.data(), data[i].data(), bytes.size()), 0) << i;
+  }
+  EXPECT_STREQ(residence_name(Residence::kHugePages), "huge pages");
+  EXPECT_STREQ(residence_name(Residence::kMapped), "mapped");
 }
 
 // Per-axis and per-block params are stored once, in the data section after their weight,

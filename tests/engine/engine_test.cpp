@@ -88,6 +88,21 @@ TEST(Engine, GeneratesTextAndStatsLikeTheRunner) {
   EXPECT_NE(runtime::format_run_stats_json(ahead).find(
                 fmt::format("\"integer_kernels\": \"{}\"", ahead.integer_kernels)),
             std::string::npos);
+  // Where the weights live: huge pages by default (EngineOptions::residence).
+  EXPECT_EQ(report.weights_memory, "huge pages");
+  EXPECT_NE(stats.find("; weights huge pages)"), std::string::npos) << stats;
+  EXPECT_NE(runtime::format_run_stats_json(ahead).find("\"weights_memory\": \"huge pages\""),
+            std::string::npos);
+  {  // Memory-mapped (--mmap): the same text.
+    HS_ASSERT_OK_AND_ASSIGN(auto mapped,
+                            Engine::load({.model_path = artifact().path,
+                                          .threads = 1,
+                                          .residence = artifact::Residence::kMapped}));
+    HS_ASSERT_OK_AND_ASSIGN(runtime::RunReport m,
+                            mapped->generate("Once upon a time", {.max_new_tokens = 24}));
+    EXPECT_EQ(m.text, report.text);
+    EXPECT_EQ(m.weights_memory, "mapped");
+  }
   // Bad options are errors, not crashes.
   EXPECT_EQ(engine->generate("x", {.lookahead = {.ngram = 3, .window = 8, .guesses = 8}}).kind(),
             ErrorKind::kInvalidArgument);

@@ -101,6 +101,34 @@ TEST(MappedFile, MissingFileIsIoError) {
   EXPECT_EQ(r.kind(), ErrorKind::kIo);
 }
 
+// FileCopy reads the whole file, in huge-page-aligned memory or not; missing files and
+// directories are kIo errors naming the path; an empty file is an empty buffer.
+TEST(FileCopy, ReadsTheWholeFileAligned) {
+  std::string path = testing::temp_dir() + "/copy.bin";
+  std::string data(3 * 4096 + 77, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 37 + 11) & 0xff);
+  HS_ASSERT_OK(write_file_atomic(path, data));
+  for (const bool huge : {true, false}) {
+    HS_ASSERT_OK_AND_ASSIGN(auto file, FileCopy::read(path, huge));
+    ASSERT_EQ(file->size(), data.size());
+    EXPECT_EQ(std::memcmp(file->data(), data.data(), data.size()), 0);
+    EXPECT_EQ(file->path(), path);
+    EXPECT_EQ(file->huge_pages(), huge);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(file->data()) % (huge ? (2u << 20) : 4096u), 0u);
+    BufferView view{file, 100, 50};
+    EXPECT_EQ(std::memcmp(view.bytes().data(), data.data() + 100, 50), 0);
+  }
+  auto missing = FileCopy::read("/nonexistent/copy.bin", true);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.kind(), ErrorKind::kIo);
+  EXPECT_NE(missing.error().message().find("/nonexistent/copy.bin"), std::string::npos);
+  EXPECT_EQ(FileCopy::read(testing::temp_dir(), true).kind(), ErrorKind::kIo);  // a directory
+  const std::string empty = testing::temp_dir() + "/empty.bin";
+  HS_ASSERT_OK(write_file_atomic(empty, std::string_view()));
+  HS_ASSERT_OK_AND_ASSIGN(auto none, FileCopy::read(empty, true));
+  EXPECT_EQ(none->size(), 0u);
+}
+
 TEST(Hash, StreamingEqualsOneShot) {
   std::string text = "the quick brown fox jumps over the lazy dog";
   auto bytes = std::as_bytes(std::span<const char>(text.data(), text.size()));

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "headsplit/artifact/reader.h"
 #include "headsplit/runner/generator.h"
 #include "headsplit/runner/lookahead.h"
 #include "headsplit/support/result.h"
@@ -43,6 +44,11 @@ void register_info(CLI::App& app);        // info.cpp: checkpoint summary (what 
 // `command` storing its text, and parses that text (empty: lookahead off).
 void add_lookahead_option(CLI::App& command, std::string& text);
 Result<runner::LookaheadOptions> parse_lookahead_option(const std::string& text);
+
+// --mmap (artifact_memory.cpp), shared by run, chat and bench: memory-map the artifact instead
+// of reading it into huge pages (artifact::Residence).
+void add_mmap_flag(CLI::App& command, bool& mmap);
+artifact::Residence residence_of(bool mmap);
 
 // Prints the llama.cpp-style timing block of a generation to `out`:
 //   load:                   12.34 ms

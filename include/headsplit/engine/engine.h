@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "headsplit/artifact/reader.h"
 #include "headsplit/runner/chat_session.h"
 #include "headsplit/runner/generator.h"
 #include "headsplit/runner/lookahead.h"
@@ -51,6 +52,9 @@ struct EngineOptions {
   std::string model_path;       // the .hsa file
   int threads = 0;              // kernel threads; 0: every hardware thread
   bool verify_checksum = true;  // hash the whole file at load (structure is always checked)
+  // Read the file into huge pages (the default, fastest decode) or memory-map it
+  // (artifact::LoadOptions::residence).
+  artifact::Residence residence = artifact::Residence::kHugePages;
 };
 
 struct GenerateOptions {

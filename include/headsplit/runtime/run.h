@@ -20,7 +20,8 @@ struct RunReport {
   std::string simd_target;  // "AVX2", ...
   std::string integer_kernels;  // the exact integer path's kernels: "AVX2 int16", ... (qgemm.h)
   int threads = 0;
-  double verify_seconds = 0.0;  // part of load: mapping, checksum and program checks
+  std::string weights_memory;   // where the artifact lives: "huge pages" or "mapped"
+  double verify_seconds = 0.0;  // part of load: reading or mapping, checksum and program checks
   double plan_seconds = 0.0;    // part of load: kernel selection and arena allocation
   int64_t io_bindings_in = 0;   // graph inputs bound per step of the decode graph
   int64_t io_bindings_out = 0;  // graph outputs bound per step of the decode graph

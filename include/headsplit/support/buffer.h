@@ -66,6 +66,36 @@ class MappedFile final : public Buffer {
   size_t size_ = 0;
 };
 
+// A file read into anonymous memory, 64-byte aligned. With huge_pages the memory is 2 MiB
+// aligned and advised for transparent huge pages (Linux MADV_HUGEPAGE; where the kernel does
+// not grant them it stays in 4 KiB pages). For data read in full over and over, like the
+// weights of a decode step: a stream of ~100 MiB per token through 4 KiB pages takes a TLB miss
+// every 4 KiB (on AMD Zen 4, 16a8w SmolLM2-shape decode ran 1.6x faster from huge pages).
+class FileCopy final : public Buffer {
+ public:
+  ~FileCopy() override;
+  FileCopy(const FileCopy&) = delete;
+  FileCopy& operator=(const FileCopy&) = delete;
+
+  // kIo naming the path: cannot open, not a regular file, out of memory, read error, or the
+  // file changed size while it was read.
+  static Result<std::shared_ptr<FileCopy>> read(const std::string& path, bool huge_pages);
+
+  std::span<const std::byte> bytes() const override { return {data_, size_}; }
+  const std::string& path() const { return path_; }
+  // Whether huge pages were asked for (the kernel decides whether it grants them).
+  bool huge_pages() const { return huge_pages_; }
+
+ private:
+  FileCopy(std::string path, std::byte* data, size_t size, size_t mapped, bool huge_pages)
+      : path_(std::move(path)), data_(data), size_(size), mapped_(mapped), huge_pages_(huge_pages) {}
+  std::string path_;
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+  size_t mapped_ = 0;  // bytes of the anonymous mapping at data_
+  bool huge_pages_ = false;
+};
+
 // A window [offset, offset+size) of a Buffer, keeping the buffer alive.
 struct BufferView {
   std::shared_ptr<const Buffer> buffer;
