@@ -348,7 +348,7 @@ HS_AVX2_FN void tile_blocks(const Panels& x, const int16_t* wp, const double* sp
 // Per channel: acc[r][8 V] = D, the lanes flushed every kFlushI8 / kFlushI4 blocks.
 template <size_t V>
 HS_AVX2_FN void tile_channel(const Panels& x, const int16_t* wp, const int16_t* ap, double* acc) {
-  const size_t flush = x.bits == 8 ? kFlushI8 : kFlushI4;
+  const size_t flush = x.bits == 8 || x.lpbq ? kFlushI8 : kFlushI4;  // |w| <= 128 or 8
   for (size_t b0 = 0; b0 < x.nb; b0 += flush) {
     const size_t b1 = std::min(x.nb, b0 + flush);
     __m256i c[kR][V];
@@ -370,7 +370,8 @@ HS_AVX2_FN void finish(const Panels& x, const double* acc, const double* sp, siz
   for (size_t r = 0; r < n1 - n0; ++r) {
     const size_t n = n0 + r;
     const __m256d bias = _mm256_set1_pd(c.bias != nullptr ? static_cast<double>(c.bias[n]) : 0.0);
-    const __m256d sw = _mm256_set1_pd(kSlots == 8 ? 0.0 : static_cast<double>(x.q->scales[n]));
+    const float s_w = x.lpbq ? x.q->lpbq_scales[n] : x.q->scales[n];
+    const __m256d sw = _mm256_set1_pd(kSlots == 8 ? 0.0 : static_cast<double>(s_w));
     // Per channel: D = sum v w + s sum w, exactly (|s sum w| < 2^17 * 2^22, |D| <= 2^37).
     const __m256d corr =
         _mm256_set1_pd(kSlots == 1 && x.shift != 0 ? static_cast<double>(x.shift) * sp[r] : 0.0);
@@ -424,7 +425,8 @@ Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, 
   x.c = &c;
   x.q = &q;
   x.bits = bits;
-  x.blocks = bits == 4 && q.block != 0;
+  x.lpbq = bits == 4 && q.block == 32 && q.lpbq_mult != nullptr;
+  x.blocks = bits == 4 && q.block != 0 && !x.lpbq;
   x.nb = (c.k + kBk - 1) / kBk;
   x.kp = x.nb * kBk;
   x.shift = shift;

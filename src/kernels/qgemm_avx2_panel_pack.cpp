@@ -107,6 +107,21 @@ HS_AVX2_FN inline void widen_i8(const uint8_t* src, int16_t* dst) {
   _mm256_storeu_si256(d + 1, _mm256_cvtepi8_epi16(_mm_loadu_si128(s + 1)));
 }
 
+// sum_k w of a widened row (nb blocks of 32 int16 with |w| <= 128). vpmaddwd with ones: a lane
+// gains at most 2 * 128 per 16 k, so at most 2^8 * 32768 / 16 = 2^19 over K <= 32768; the sum is
+// at most 32768 * 128 = 2^22.
+HS_AVX2_FN int32_t sum_row(const int16_t* dst, size_t nb) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i s = _mm256_setzero_si256();
+  for (size_t k = 0; k < nb * kBk; k += 16) {
+    s = _mm256_add_epi32(
+        s, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst + k)), ones));
+  }
+  const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+  return _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1)));
+}
+
 // One weight row [K] -> dst[kp] int16, zero past K: the full blocks read in place, the last
 // block from a zero-padded copy (int4 with odd K: its padding nibble masked too). Returns
 // sum_k w when kSum (|sum| <= 32768 * 128 = 2^22), else 0.
@@ -130,17 +145,7 @@ HS_AVX2_FN int32_t widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* d
     widen(tail, dst + full * kBk);
   }
   if constexpr (!kSum) return 0;
-  // vpmaddwd with ones: a lane gains at most 2 * 128 per 16 k, so at most 2^8 * 32768 / 16 =
-  // 2^19 over K <= 32768.
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i s = _mm256_setzero_si256();
-  for (size_t k = 0; k < nb * kBk; k += 16) {
-    s = _mm256_add_epi32(
-        s, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(dst + k)), ones));
-  }
-  const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-  const __m128i q = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-  return _mm_cvtsi128_si32(_mm_add_epi32(q, _mm_shuffle_epi32(q, 0xb1)));
+  return sum_row(dst, nb);
 }
 
 }  // namespace
@@ -164,6 +169,18 @@ HS_AVX2_FN void pack_rows(const Panels& x, size_t n0, size_t n_end, int16_t* wp,
       continue;
     }
     const uint8_t* row = x.q->data + n * (x.bits == 8 ? K : (K + 1) / 2);
+    if (x.lpbq) {  // m_b q per block (|m_b q| <= 128), then sum_k w for the shift
+      widen_row<4, false>(row, K, nb, dst);
+      const uint8_t* m = x.q->lpbq_mult + n * nb;
+      for (size_t b = 0; b < nb; ++b) {
+        auto* d = reinterpret_cast<__m256i*>(dst + b * kBk);
+        const __m256i mb = _mm256_set1_epi16(static_cast<int16_t>(m[b]));
+        _mm256_storeu_si256(d, _mm256_mullo_epi16(_mm256_loadu_si256(d), mb));
+        _mm256_storeu_si256(d + 1, _mm256_mullo_epi16(_mm256_loadu_si256(d + 1), mb));
+      }
+      if (x.shift != 0) sp[r] = static_cast<double>(sum_row(dst, nb));
+      continue;
+    }
     if (x.shift != 0 && !x.blocks) {  // per channel (matmul_avx2_panels): sp[r] = sum_k w
       const int32_t sum =
           x.bits == 8 ? widen_row<8, true>(row, K, nb, dst) : widen_row<4, true>(row, K, nb, dst);

@@ -18,7 +18,11 @@ struct Panels {
   const MatmulCall* c;
   const QWeightsCall* q;
   int bits;            // 8 (per channel) or 4 (per channel or block 32)
-  bool blocks;         // int4 block 32 (else per channel)
+  bool blocks;         // int4 block 32 with float scales (else per channel)
+  // int4 block 32 with LPBQ factors (qgemm.h): run as per channel, the rows' weights times their
+  // blocks' multipliers (m_b q in [-128, 112], int8's range and flush interval) and c_n as the
+  // row's scale: y = finish_channel(sum_b m_b D_b, c_n), the per-block formula's bits.
+  bool lpbq;
   size_t nb;           // blocks of 32 k: ceil(K / 32)
   size_t kp;           // nb * 32: k per packed row and token
   const int16_t* act;  // token panels [ceil(M / kTok)][kp / 2][kTok][2]
@@ -36,7 +40,8 @@ struct Panels {
 void pack_tokens(const Panels& x, const uint16_t* u, size_t u_stride, int32_t offset, int16_t* act);
 
 // The tile's rows [n0, n0 + kR) as int16: wp[r][kp] (int8: vpmovsxbw; int4: nibbles sign
-// extended; zero past K and in rows at or past n_end), and sp: block 32, their scales as
+// extended, LPBQ: times their block's multiplier; zero past K and in rows at or past n_end),
+// and sp: block 32, their scales as
 // doubles, sp[r][b] (rows of nb); per channel with s != 0, sp[r] = sum_k w (exact). Block 32
 // with s != 0: cw[b][r] = s * sum_{k in block b} w (int32, exact). Once per 6-row tile, reused
 // by every token panel.

@@ -810,6 +810,66 @@ TEST(QgemmExact, Avx2LpbqDecodeEqualsThePortablePath) {
   }
 }
 
+// The prefill panels through LPBQ factors (qgemm_avx2_panel.cpp runs them as per channel with
+// weights m_b q, flushed every 15 blocks like int8): the same bits as the portable path without
+// factors and the formula. M from the panels' threshold (13..40), K around blocks and the flush
+// interval (480 = 15 blocks, 481, 512), and the overflow extreme: every n = -32768 against
+// every m_b q = -128, where a lane reaches 240 * 2^23 = 2013265920 just before its flush (a
+// 128-block flush, int4's, would wrap there).
+TEST(QgemmExact, Avx2LpbqPrefillEqualsThePortablePath) {
+  const std::vector<SimdTarget> targets = runnable_simd_targets();
+  const SimdTarget* avx2 = find_target(targets, "AVX2");
+  if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget* avx3 = find_target(targets, "AVX3");
+  const SimdTarget& portable = targets.back();
+  const int count = avx2_cases(1, 36);
+  const int64_t ks[] = {32, 33, 172, 480, 481, 512, 576, 1000, 1536};
+  std::mt19937 rng(1519);
+  ThreadPool pool(2);
+  int extremes = 0;
+  for (int i = 0; i < count; ++i) {
+    const int64_t m = std::uniform_int_distribution<int64_t>(13, 40)(rng);
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 13)(rng);
+    const int64_t k = ks[static_cast<size_t>(i) % std::size(ks)];
+    const bool extreme = i % 4 == 3;
+    const int32_t offset = extreme || (i / 2) % 2 == 0 ? 32768 : 12345;
+    const bool narrow = i % 5 == 0;  // n within int16: no shift
+    const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
+    const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+    const bool with_bias = i % 3 != 0;
+    const Case c{WeightBits::kInt4, 32, m, n, k};
+    Problem p = make_offset(rng, c, offset, lo, hi, !narrow);
+    make_lpbq(rng, p);
+    if (extreme) {  // q = -8, m_b = 16 (equal scales), n = -32768 (u = 0)
+      std::fill(p.wq.begin(), p.wq.end(), static_cast<int8_t>(-8));
+      ASSERT_TRUE(pack_int4(p.wq, c.n, c.k, p.data).ok());
+      std::fill(p.scales.begin(), p.scales.end(), std::ldexp(1.f, -20));
+      for (size_t j = 0; j < p.ints.size(); ++j) {
+        p.ints[j] = -offset;
+        p.x[j] = p.act_scale * static_cast<float>(p.ints[j]);
+      }
+      extremes += k >= 480 ? 1 : 0;
+    }
+    Lpbq f;
+    ASSERT_TRUE(lpbq_factor(p.scales, n, k, 32, f.c, f.m));
+    SCOPED_TRACE(::testing::Message() << "case " << i << ": M=" << m << " N=" << n << " K=" << k
+                                      << " offset " << offset << (narrow ? " narrow" : "")
+                                      << (extreme ? " extreme" : ""));
+    const Floats ref = portable_run(portable, p, m, with_bias);
+    EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
+    const ActLayout layout = i % 2 == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
+    for (const SimdTarget* t : {avx2, avx3}) {
+      if (t == nullptr) continue;
+      ScopedSimdTarget scope(*t);
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr, &f), ref))
+          << t->name;
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool, &f), ref))
+          << t->name;
+    }
+  }
+  EXPECT_GE(extremes, count / 8);
+}
+
 // Factors whose sizes do not match the call: kShape naming them, y untouched.
 TEST(QgemmExact, LpbqFactorsOfTheWrongSizeAreAnError) {
   std::mt19937 rng(1518);
