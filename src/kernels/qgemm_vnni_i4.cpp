@@ -44,7 +44,7 @@ constexpr size_t kRowUnit = 12;  // for_rows granularity: whole 4-row tiles
 // kTables.t[m][nib] = m * (nib as a signed 4-bit value), m = 0..16 (0: the block past the last
 // one of an odd block count, whose weights are zero anyway); kPairs.t[17 a + b] = [t[a] | t[b]],
 // the 32-byte lookup table of a weight group whose blocks have multipliers a and b (one load:
-// two 16-byte loads and an insert cost 30% more time per group).
+// two 16-byte loads and an insert took about 20% more time per call).
 struct Tables {
   alignas(64) int8_t t[17][16];
 };
