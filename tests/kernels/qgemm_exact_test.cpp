@@ -684,6 +684,14 @@ const SimdTarget* vnni_avx3(const std::vector<SimdTarget>& targets) {
   return lpbq_row_sums_used(1) ? avx3 : nullptr;
 }
 
+// An LPBQ test's problem: u over the whole grid (n beyond int16: the shifted activations, u = 0
+// and 65535 included) or, when narrow, within 30000 of the offset (n an int16: no shift).
+Problem lpbq_problem(std::mt19937& rng, const Case& c, int32_t offset, bool narrow) {
+  const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
+  const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+  return make_offset(rng, c, offset, lo, hi, !narrow);
+}
+
 // sum_k m[n, k / 32] * q[n, k] from the unpacked weights (lpbq_row_sums' definition).
 std::vector<int32_t> row_sums(const Problem& p, const std::vector<uint8_t>& m) {
   const int64_t nb = blocks_of(p.cs);
@@ -765,12 +773,10 @@ TEST(QgemmExact, Avx2LpbqDecodeEqualsThePortablePath) {
     const int64_t n = std::uniform_int_distribution<int64_t>(1, 13)(rng);
     const int64_t k = ks[static_cast<size_t>(i) % std::size(ks)];
     const int32_t offset = (i / 2) % 2 == 0 ? 32768 : 12345;
-    const bool narrow = i % 5 == 0;  // n within int16: no shift
-    const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
-    const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+    const bool narrow = i % 5 == 0;
     const bool with_bias = i % 3 != 0;
     const Case c{WeightBits::kInt4, 32, m, n, k};
-    Problem p = make_offset(rng, c, offset, lo, hi, !narrow);
+    Problem p = lpbq_problem(rng, c, offset, narrow);
     if (i % 7 == 1 || i % 7 == 2) {
       std::fill(p.wq.begin(), p.wq.end(), static_cast<int8_t>(i % 7 == 1 ? -8 : 7));
       EXPECT_TRUE(pack_int4(p.wq, c.n, c.k, p.data).ok());
@@ -833,12 +839,10 @@ TEST(QgemmExact, Avx2LpbqPrefillEqualsThePortablePath) {
     const int64_t k = ks[static_cast<size_t>(i) % std::size(ks)];
     const bool extreme = i % 4 == 3;
     const int32_t offset = extreme || (i / 2) % 2 == 0 ? 32768 : 12345;
-    const bool narrow = i % 5 == 0;  // n within int16: no shift
-    const int32_t lo = narrow ? std::max(0, offset - 30000) : 0;
-    const int32_t hi = narrow ? std::min(65535, offset + 30000) : 65535;
+    const bool narrow = i % 5 == 0;
     const bool with_bias = i % 3 != 0;
     const Case c{WeightBits::kInt4, 32, m, n, k};
-    Problem p = make_offset(rng, c, offset, lo, hi, !narrow);
+    Problem p = lpbq_problem(rng, c, offset, narrow);
     make_lpbq(rng, p);
     if (extreme) {  // q = -8, m_b = 16 (equal scales), n = -32768 (u = 0)
       std::fill(p.wq.begin(), p.wq.end(), static_cast<int8_t>(-8));
