@@ -96,9 +96,8 @@ void copy_tails(const Ctx& x, const uint8_t* w, uint8_t (*tail)[32]) {
   const size_t gbytes = x.gk == 16 ? 16 : 32, at = x.full * gbytes;
   if (x.full == x.groups) return;
   for (size_t r = 0; r < R; ++r) {
-    std::memset(tail[r], 0, 32);
-    std::memcpy(tail[r], w + r * x.row_bytes + at, x.row_bytes - at);
-    if (x.gk == 64 && x.c->k % 2 == 1) tail[r][x.row_bytes - at - 1] &= 0x0f;
+    copy_row_tail(w + r * x.row_bytes + at, x.row_bytes - at, x.gk == 64 && x.c->k % 2 == 1,
+                  tail[r], 32);
   }
 }
 

@@ -138,10 +138,8 @@ HS_AVX2_FN int32_t widen_row(const uint8_t* row, size_t K, size_t nb, int16_t* d
   };
   for (size_t b = 0; b < full; ++b) widen(row + b * kBytes, dst + b * kBk);
   if (full < nb) {
-    alignas(32) uint8_t tail[kBytes] = {};
-    const size_t have = rb - full * kBytes;
-    std::memcpy(tail, row + full * kBytes, have);
-    if (kBits == 4 && K % 2 == 1) tail[have - 1] &= 0x0f;
+    alignas(32) uint8_t tail[kBytes];
+    copy_row_tail(row + full * kBytes, rb - full * kBytes, kBits == 4 && K % 2 == 1, tail, kBytes);
     widen(tail, dst + full * kBk);
   }
   if constexpr (!kSum) return 0;

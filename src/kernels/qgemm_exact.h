@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "matmul_internal.h"
 
@@ -31,6 +32,16 @@ inline float finish_channel_inline(int64_t d, float s_w, double s_a, float bias)
   t *= s_a;
   __asm__("" : "+x"(t));
   return static_cast<float>(t + static_cast<double>(bias));
+}
+
+// The last, partial group of a weight row for the SIMD tiles: out[0, size) = the row's bytes
+// from `from` (have of them), zero after; int4 with an odd K (odd_int4) also zeroes the padding
+// nibble of the row's last byte, so weight sums see only real weights.
+inline void copy_row_tail(const uint8_t* from, size_t have, bool odd_int4, uint8_t* out,
+                          size_t size) {
+  std::memset(out, 0, size);
+  std::memcpy(out, from, have);
+  if (odd_int4) out[have - 1] &= 0x0f;
 }
 
 // y[m, n] of the call's layout.

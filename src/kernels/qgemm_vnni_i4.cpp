@@ -22,7 +22,6 @@
 // (kernels_bench int4-lpbq-exact): weights in cache (HS_BENCH_HOT=1) 576x576 8.1 us and
 // 576x1536 17.7 us against the AVX2 tile's 10.75 and 23.9; from DRAM 11.4 against 13.7 us and
 // 26.4 against 26.1 (memory-bound there: 17 GB/s of the 19.7 GB/s a plain read reaches).
-#include <cstring>
 
 #include "qgemm_exact.h"
 
@@ -41,33 +40,21 @@ namespace {
 
 constexpr size_t kRowUnit = 12;  // for_rows granularity: whole 4-row tiles
 
-// kTables.t[m][nib] = m * (nib as a signed 4-bit value), m = 0..16 (0: the block past the last
-// one of an odd block count, whose weights are zero anyway); kPairs.t[17 a + b] = [t[a] | t[b]],
-// the 32-byte lookup table of a weight group whose blocks have multipliers a and b (one load:
-// two 16-byte loads and an insert took about 20% more time per call).
-struct Tables {
-  alignas(64) int8_t t[17][16];
-};
+// kPairs.t[17 a + b] = [a * q | b * q] for the 16 nibbles q (as signed 4-bit values): the
+// 32-byte lookup table of a weight group whose blocks have multipliers a and b, m = 0..16 (0:
+// the block past the last one of an odd block count, whose weights are zero anyway). One load
+// per group: two 16-byte loads and an insert took about 20% more time per call.
 struct Pairs {
   alignas(64) int8_t t[17 * 17][32];
 };
-constexpr Tables make_tables() {
-  Tables t{};
-  for (int m = 0; m <= 16; ++m) {
-    for (int nib = 0; nib < 16; ++nib) {
-      t.t[m][nib] = static_cast<int8_t>(m * (nib >= 8 ? nib - 16 : nib));
-    }
-  }
-  return t;
-}
-constexpr Tables kTables = make_tables();
 constexpr Pairs make_pairs() {
   Pairs p{};
   for (int a = 0; a <= 16; ++a) {
     for (int b = 0; b <= 16; ++b) {
-      for (int i = 0; i < 16; ++i) {
-        p.t[17 * a + b][i] = kTables.t[a][i];
-        p.t[17 * a + b][16 + i] = kTables.t[b][i];
+      for (int nib = 0; nib < 16; ++nib) {
+        const int q = nib >= 8 ? nib - 16 : nib;
+        p.t[17 * a + b][nib] = static_cast<int8_t>(a * q);
+        p.t[17 * a + b][16 + nib] = static_cast<int8_t>(b * q);
       }
     }
   }
@@ -165,9 +152,8 @@ HS_VNNI_I4_FN inline void finish_row(const Ctx& x, size_t m, size_t n, __m256i a
 HS_VNNI_I4_FN inline void tail_group(const Ctx& x, size_t n, const uint8_t* ag, __m256i& a0,
                                      __m256i& a1, __m256i& a2, __m256i& a3) {
   const size_t rb = x.row_bytes, nb = x.q->blocks, g = x.full, at = g * 32;
-  alignas(32) uint8_t tail[32] = {};
-  std::memcpy(tail, x.q->data + n * rb + at, rb - at);
-  if (x.c->k % 2 == 1) tail[rb - at - 1] &= 0x0f;  // the padding nibble of an odd K
+  alignas(32) uint8_t tail[32];
+  copy_row_tail(x.q->data + n * rb + at, rb - at, x.c->k % 2 == 1, tail, 32);
   const uint8_t* mr = x.q->lpbq_mult + n * nb;
   const size_t bo = 2 * g + 1;
   row_group(tail, mr[2 * g], bo < nb ? mr[bo] : 0, load(ag), load(ag + 32),
