@@ -410,7 +410,7 @@ class MatmulStep final : public Step {
   // with the sign cleared, and inf / NaN patterns are above every finite one, so one integer
   // max (vectorized) finds both.
   float dead_abs_max(const std::byte* base, const kernels::MatmulPart& part, ColumnSpan dead) const {
-    const auto* src = reinterpret_cast<const uint32_t*>(base);
+    const auto* src = reinterpret_cast<const float*>(base);
     const int64_t d0 = std::max(dead.begin, part.begin) - part.begin;
     const int64_t d1 = std::min(dead.end, part.begin + part.extent) - part.begin;
     // Rows of `len` elements at row stride ld: [K] x [d0, d1) on N; [d0, d1) x [N] on K.
@@ -422,11 +422,8 @@ class MatmulStep final : public Step {
     uint32_t m = 0;
     for (int64_t b = 0; b < s_.shape.batches; ++b) {
       if (b > 0 && s_.b_batches[static_cast<size_t>(b)] == s_.b_batches[static_cast<size_t>(b - 1)]) continue;
-      const uint32_t* kb = src + s_.b_batches[static_cast<size_t>(b)] * part.batch_stride;
-      for (int64_t r = 0; r < rows; ++r) {
-        const uint32_t* row = kb + r * ld + first;
-        for (int64_t c = 0; c < len; ++c) m = std::max(m, row[c] & 0x7fffffffu);
-      }
+      const float* kb = src + s_.b_batches[static_cast<size_t>(b)] * part.batch_stride;
+      for (int64_t r = 0; r < rows; ++r) m = std::max(m, kernels::abs_max_bits_f32(kb + r * ld + first, len));
     }
     if (m >= 0x7f800000u) return std::numeric_limits<float>::quiet_NaN();  // inf or NaN
     float v;

@@ -3,6 +3,7 @@
 // grid, NaN and saturating ones.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -56,6 +57,36 @@ TEST(ElementwiseFused, BinaryThenFakeQuantInOnePassIsTheSameBits) {
       }
     }
   }
+}
+
+// abs_max_bits_f32 against a scalar loop over the bits: every length to 70 (vector bodies and
+// tails), at every offset of 0..3 floats (unaligned loads), with negative values, -0, infinities
+// and NaNs (whose patterns are above every finite one) at random places.
+TEST(ElementwiseFused, AbsMaxBitsIsTheLargestMagnitudeAndFlagsInfAndNaN) {
+  std::mt19937 rng(11);
+  for (size_t n = 0; n <= 70; ++n) {
+    for (size_t offset = 0; offset < 4; ++offset) {
+      std::vector<float> buf = values(n + offset, rng);
+      for (float& x : buf) {
+        if (rng() % 7 == 0) x = -x;
+        if (rng() % 50 == 0) x = -std::numeric_limits<float>::infinity();
+      }
+      const float* x = buf.data() + offset;
+      uint32_t expect = 0;
+      for (size_t i = 0; i < n; ++i) {
+        uint32_t bits;
+        std::memcpy(&bits, x + i, 4);
+        expect = std::max(expect, bits & 0x7fffffffu);
+      }
+      EXPECT_EQ(abs_max_bits_f32(x, static_cast<int64_t>(n)), expect) << "n " << n;
+    }
+  }
+  const std::vector<float> small{-3.f, 2.5f, -0.f};
+  const uint32_t got = abs_max_bits_f32(small.data(), 3);
+  float v;
+  std::memcpy(&v, &got, 4);
+  EXPECT_EQ(v, 3.f);
+  EXPECT_EQ(abs_max_bits_f32(small.data(), 0), 0u);
 }
 
 }  // namespace
