@@ -17,15 +17,20 @@ std::vector<int64_t> strides_of(const std::vector<int64_t>& shape) {
 FakeQuant::FakeQuant(const artifact::Quant& quant, std::vector<int64_t> shape)
     : kind_(quant.kind), quant_(quant), shape_(std::move(shape)) {
   count_ = kernels::ref::count(shape_);
+  if (kind_ == artifact::QuantKind::kPerTensor) {
+    pt_ = {.scale = quant_.scales[0],
+           .zero_point = quant_.zero_points.empty() ? 0 : quant_.zero_points[0],
+           .qmin = quant_.qmin,
+           .qmax = quant_.qmax};
+  }
 }
 
 void FakeQuant::apply(float* y, kernels::ThreadPool* pool) const {
   if (kind_ == artifact::QuantKind::kNone) return;
   if (kind_ == artifact::QuantKind::kPerTensor) {
-    const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
     for_chunks(pool, count_, [&](int64_t first, int64_t last) {
-      kernels::fake_quantize_f32(y + first, last - first, quant_.scales[0], zp, quant_.qmin,
-                                 quant_.qmax);
+      kernels::fake_quantize_f32(y + first, last - first, pt_.scale, pt_.zero_point, pt_.qmin,
+                                 pt_.qmax);
     });
     return;
   }
@@ -37,23 +42,18 @@ void FakeQuant::apply_first(float* y, int64_t count) const {
     apply(y);
     return;
   }
-  const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
-  kernels::fake_quantize_f32(y, count, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+  kernels::fake_quantize_f32(y, count, pt_.scale, pt_.zero_point, pt_.qmin, pt_.qmax);
 }
 
 bool FakeQuant::params(kernels::FakeQuantParams* p) const {
   if (kind_ != artifact::QuantKind::kPerTensor) return false;
-  *p = {.scale = quant_.scales[0],
-        .zero_point = quant_.zero_points.empty() ? 0 : quant_.zero_points[0],
-        .qmin = quant_.qmin,
-        .qmax = quant_.qmax};
+  *p = pt_;
   return true;
 }
 
 float FakeQuant::one(float x) const {
   if (kind_ != artifact::QuantKind::kPerTensor) return x;
-  const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
-  kernels::fake_quantize_f32(&x, 1, quant_.scales[0], zp, quant_.qmin, quant_.qmax);
+  kernels::fake_quantize_f32(&x, 1, pt_.scale, pt_.zero_point, pt_.qmin, pt_.qmax);
   return x;
 }
 
@@ -75,13 +75,13 @@ void FakeQuant::apply_live(float* y, int64_t row_len, ColumnSpan dead) const {
     apply(y);
     return;
   }
-  const int32_t zp = quant_.zero_points.empty() ? 0 : quant_.zero_points[0];
-  const float scale = quant_.scales[0];
+  const int32_t zp = pt_.zero_point;
+  const float scale = pt_.scale;
   const int64_t d0 = std::clamp<int64_t>(dead.begin, 0, row_len);
   const int64_t d1 = std::clamp<int64_t>(dead.end, d0, row_len);
   for (int64_t o = 0; o < count_; o += row_len) {
-    kernels::fake_quantize_f32(y + o, d0, scale, zp, quant_.qmin, quant_.qmax);
-    kernels::fake_quantize_f32(y + o + d1, row_len - d1, scale, zp, quant_.qmin, quant_.qmax);
+    kernels::fake_quantize_f32(y + o, d0, scale, zp, pt_.qmin, pt_.qmax);
+    kernels::fake_quantize_f32(y + o + d1, row_len - d1, scale, zp, pt_.qmin, pt_.qmax);
   }
 }
 

@@ -159,7 +159,9 @@ inline void prefetch_step(const Step* step) {
 }
 
 // Fake quantization of a step's float output with the output type's params (contract §2):
-// per-tensor vectorized, other granularities through the reference kernel.
+// per-tensor vectorized, other granularities through the reference kernel. Per-tensor params
+// are kept inline (pt_): a decode step streams the weights through the caches, so the params'
+// own heap vectors would be a cache miss (or two) at every use.
 class FakeQuant {
  public:
   FakeQuant() = default;
@@ -188,6 +190,7 @@ class FakeQuant {
 
  private:
   artifact::QuantKind kind_ = artifact::QuantKind::kNone;
+  kernels::FakeQuantParams pt_;  // per tensor: scales[0], zero_points[0] (or 0), qmin, qmax
   artifact::Quant quant_;
   std::vector<int64_t> shape_;
   int64_t count_ = 0;
@@ -237,6 +240,7 @@ struct StepPlan {
   int64_t chain_steps = 0;    // steps inside those groups (not in `steps`)
   int64_t merged_calls = 0;   // per-head projections merged into one call (merge_projections)
   int64_t merged_parts = 0;   // the per-head projections those calls replace
+  int64_t fused_ropes = 0;    // RoPE patterns run as one step each (step_planner_rope.cpp)
   // Attentions whose masked score columns may be skipped, and the masks they read.
   std::vector<ColumnMask> column_masks;
   std::vector<std::shared_ptr<const ColumnSkip>> column_skips;  // one per such attention
