@@ -74,7 +74,8 @@ Result<std::unique_ptr<ArtifactStepModel>> ArtifactStepModel::create(
                                               {.kernels = options.kernels,
                                                .pool = model->pool_,
                                                .batch_heads = options.batch_heads,
-                                               .skip_dead_columns = options.skip_dead_columns}));
+                                               .skip_dead_columns = options.skip_dead_columns,
+                                               .fuse_rope = options.fuse_rope}));
     HS_ASSIGN_OR_RETURN(run->io, describe_io(g, what));
     const opset::StepIo& io = run->io;
     for (const auto& other : model->runs_) {

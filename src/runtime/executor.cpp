@@ -180,7 +180,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
       .reference_kernels = options.kernels == KernelChoice::kReference,
       .fuse_cache_reads = options.kernels == KernelChoice::kFast,
       .batch_heads = options.kernels == KernelChoice::kFast && options.batch_heads,
-      .skip_dead_columns = options.kernels == KernelChoice::kFast && options.skip_dead_columns && skip_env};
+      .skip_dead_columns = options.kernels == KernelChoice::kFast && options.skip_dead_columns && skip_env,
+      .fuse_rope = options.kernels == KernelChoice::kFast && options.fuse_rope};
   HS_ASSIGN_OR_RETURN(detail::BuiltStepPlan built,
                       detail::build_step_plan(*artifact, index, plan_options));
 
@@ -227,6 +228,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
                                .head_tasks = p.head_tasks,
                                .merged_calls = p.merged_calls,
                                .merged_parts = p.merged_parts,
+                               .fused_ropes = p.fused_ropes,
                                .column_skips = static_cast<int64_t>(p.column_skips.size()),
                                .row_outputs = p.row_outputs};
   exec->impl_ = std::move(impl);

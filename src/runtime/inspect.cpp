@@ -132,6 +132,11 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                          "call: one x, the heads' weight rows side by side)\n",
                          s.merged_parts, s.merged_calls);
     }
+    if (s.fused_ropes > 0) {
+      out += fmt::format("    fused RoPE: {} rotations run as one step each (instead of their "
+                         "slices, products, sums and concat)\n",
+                         s.fused_ropes);
+    }
     if (s.lpbq_projections > 0) {
       out += fmt::format("    LPBQ: {} int4 per-block projections keep one float per row and a "
                          "1-byte multiplier per block (their scales are c * m, m in 1..16)\n",

@@ -145,6 +145,7 @@ Result<BuiltStepPlan> StepPlanner::build() {
   find_head_groups();
   find_column_skips();
   find_row_outputs();
+  find_ropes();
   for (;;) {
     restart_input_ = -1;
     Status status = plan_pass();
@@ -239,6 +240,8 @@ Status StepPlanner::plan_node(int32_t i) {
   const std::string label = node_label(i);
   HS_ASSIGN_OR_RETURN(const NodeAttrs attrs, check_node(graph_, node, label));
   if (skip_[static_cast<size_t>(i)]) return ok_status();  // part of a fused cache read
+  if (rope_member_[static_cast<size_t>(i)]) return ok_status();  // computed by its RoPE step
+  if (rope_at_[static_cast<size_t>(i)] >= 0) return plan_rope(i, label);
   switch (node.op) {
     case OpCode::kConv2d:
     case OpCode::kLinear: return plan_projection(i, label);

@@ -35,6 +35,7 @@ struct StepPlanOptions {
   bool fuse_cache_reads = true;    // concat(cache, new) read in place by the attention matmuls
   bool batch_heads = true;         // per-head chains of a split attention as one parallel step
   bool skip_dead_columns = true;   // attention columns the mask kills (step_planner_columns.cpp)
+  bool fuse_rope = true;           // rotate-half RoPE's nine nodes as one step (step_planner_rope.cpp)
 };
 
 // A graph input or output as the executor binds it.
@@ -118,6 +119,21 @@ class StepPlanner {
   std::vector<std::shared_ptr<RowBuffer>> row_buffer_;
   std::vector<int64_t> row_tokens_;
   std::optional<ScoreOp> score_op(const artifact::NodeDesc& node) const;
+  // step_planner_rope.cpp: once per build (after find_row_outputs), the RoPE patterns:
+  // rope_at_[concat node] indexes ropes_, rope_member_[node] marks the other eight nodes (no
+  // step); plan_rope plans the fused step at the concat.
+  struct RopeMatch {
+    int32_t x = -1, cos = -1, sin = -1;  // tensors
+    int64_t half = 0;
+    // x1cos, x2sin, rot_a, x1sin, x2cos, rot_b (RopeSpec::fq's order)
+    std::vector<int32_t> products;
+    bool requantize = false;  // the concat's output params differ from its inputs'
+  };
+  void find_ropes();
+  Status plan_rope(int32_t node_index, const std::string& label);
+  std::vector<RopeMatch> ropes_;
+  std::vector<int32_t> rope_at_;
+  std::vector<bool> rope_member_;
 
   // step_planner.cpp: memory and operands.
   int32_t add_ref(uint32_t base, uint64_t offset);

@@ -194,6 +194,23 @@ struct GatherSpec {
 };
 std::unique_ptr<Step> make_gather_step(GatherSpec spec);
 
+// Rotate-half RoPE on x [rows, dh] (step_planner_rope.cpp), per row r with the tables' row
+// c = r % table_rows (cos, sin [table_rows, half]):
+//   y[r, 0:h]  = fq2(fq0(x1 * cos) - fq1(x2 * sin))     x1 = x[r, 0:h], x2 = x[r, h:2h]
+//   y[r, h:2h] = fq5(fq3(x1 * sin) + fq4(x2 * cos))
+//   y[r, 2h:]  = x[r, 2h:]
+// then out_fq over the row when active (the concat requantizes). Each fq is per tensor or
+// inactive. y may be x itself (each row's products are taken before the row is written).
+inline constexpr int64_t kRopeMaxHalf = 512;
+struct RopeSpec {
+  std::string label;
+  int32_t x = -1, cos = -1, sin = -1, y = -1;  // refs, dense f32
+  int64_t rows = 0, dh = 0, half = 0, table_rows = 1;
+  FakeQuant fq[6];
+  FakeQuant out_fq;
+};
+std::unique_ptr<Step> make_rope_step(RopeSpec spec);
+
 // Phases of independent step sequences (the per-head chains of one split attention). Each
 // phase is one parallel region over its tasks: the steps of one task run in order on one
 // thread, and their kernels run inline there (nested parallel_for). The planner guarantees that

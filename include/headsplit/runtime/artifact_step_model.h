@@ -36,6 +36,7 @@ struct StepModelOptions {
   kernels::ThreadPool* pool = nullptr;  // use this pool instead (must outlive the model)
   bool batch_heads = true;              // ExecOptions::batch_heads
   bool skip_dead_columns = true;        // ExecOptions::skip_dead_columns
+  bool fuse_rope = true;                // ExecOptions::fuse_rope
 };
 
 // Graph I/O bound per step.

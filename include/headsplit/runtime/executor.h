@@ -60,6 +60,9 @@ struct ExecOptions {
   // + T of C are live), where the graph's quantization ranges prove the softmax gives them
   // exactly 0 (bit-identical to computing them; see docs/runtime.md).
   bool skip_dead_columns = true;
+  // kFast: run each rotate-half RoPE (two slices, four products, a difference, a sum and a
+  // concat) as one step, bit-identical to its nodes one by one (see docs/runtime.md).
+  bool fuse_rope = true;
 };
 
 // A graph input or output: its name, storage and byte size.
@@ -86,6 +89,7 @@ struct PlanSummary {
   int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
   int64_t merged_calls = 0;    // projection calls that each run several heads' weight slices
   int64_t merged_parts = 0;    // the per-head projections those calls replace
+  int64_t fused_ropes = 0;     // RoPE node patterns run as one step each
   int64_t column_skips = 0;    // attentions that skip the score columns the mask kills
   int64_t row_outputs = 0;     // outputs whose rows set_output_rows can limit (logits)
 };
