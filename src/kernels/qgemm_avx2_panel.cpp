@@ -453,6 +453,15 @@ Status matmul_avx2_panels(const MatmulCall& c, const QWeightsCall& q, int bits, 
     for (size_t n0 = n_begin; n0 < n_end; n0 += kR) {
       const size_t n1 = std::min(n_end, n0 + kR);
       panel::pack_rows(x, n0, n1, wp, sp, cw);
+      // The next tile's weight rows (contiguous bytes), requested now so that they arrive
+      // from DRAM while this tile computes: a prefill chunk reads every weight once, and the
+      // packing would otherwise wait for each line.
+      if (n1 < n_end) {
+        const size_t row_bytes = x.bits == 8 ? c.k : (c.k + 1) / 2;
+        const auto* next = reinterpret_cast<const char*>(x.q->data + n1 * row_bytes);
+        const size_t bytes = std::min(n_end - n1, kR) * row_bytes;
+        for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(next + off, _MM_HINT_T0);
+      }
       for (size_t p = 0; p < panels; ++p) {
         // The last panel of 1..8 tokens: the 6 x 8 tile.
         if (c.m - p * kTok > 8) {
