@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <thread>
@@ -323,10 +324,11 @@ struct Window {
 };
 
 // calibrate() on one or more step models over the same graphs: with several, the windows are
-// handed out in order to one thread per model, each observing into its own table; the tables
-// are merged at the end (min/max: the same ranges whatever thread saw which window, up to the
-// sign of a zero extreme, which gives equal params). Capturing needs a single model (its rows
-// are ordered by window).
+// handed out longest first to one thread per model (so that the last ones, which leave the
+// other threads idle, are the shortest), each observing into its own table; the tables are
+// merged at the end (min/max: the same ranges whatever thread saw which window, up to the sign
+// of a zero extreme, which gives equal params). Capturing needs a single model (its rows are
+// ordered by window), which takes them in order.
 Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepModel* const> models,
                                                  std::span<const std::vector<int32_t>> samples,
                                                  const CalibrationOptions& options,
@@ -380,24 +382,33 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
     std::optional<Error> error;
     int64_t error_window = 0;
     std::vector<WindowStats> window_stats(models.size());
-    // Runs windows in order of `next` on models[i] until none is left or one failed.
+    std::vector<size_t> order(windows.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    if (models.size() > 1) {
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        return windows[a].tokens.size() > windows[b].tokens.size();
+      });
+    }
+    std::atomic<int64_t> lowest_failed{std::numeric_limits<int64_t>::max()};
+    // Runs windows in `order` on models[i] until none is left. After a failure only windows
+    // before the lowest failing one still run: the error reported is then the one a
+    // sequential run meets first (every window before it ran, whatever the order).
     auto work = [&](size_t i) {
-      for (size_t k = next.fetch_add(1); k < windows.size() && !failed.load();
-           k = next.fetch_add(1)) {
-        const Window& w = windows[k];
+      for (size_t k = next.fetch_add(1); k < windows.size(); k = next.fetch_add(1)) {
+        const Window& w = windows[order[k]];
+        if (failed.load() && w.index > lowest_failed.load()) continue;
         Status s =
             run_window(*models[i], w.tokens, options.decode_tokens, on_logits, &window_stats[i]);
         const std::lock_guard<std::mutex> lock(mutex);
         if (!s.ok()) {
-          // The lowest failing window is the one a sequential run reports: every window
-          // before it was handed out earlier, and has finished by the time workers stop.
           if (!error || w.index < error_window) {
             error = s.error().with_context(
                 fmt::format("calibration sample {} window {}", w.sample, w.index));
             error_window = w.index;
+            lowest_failed.store(w.index);
           }
           failed.store(true);
-          return;
+          continue;
         }
         if (capture) capture->end_window();
         if (progress) progress->advance(static_cast<int64_t>(w.tokens.size()));

@@ -182,6 +182,33 @@ TEST(Calibrate, ParallelWindowsReportTheFirstFailingWindow) {
   EXPECT_NE(r.error().message().find("100000"), std::string::npos) << r.error().message();
 }
 
+// Threads take the longest windows first; a later failing window that is handed out first
+// (sample 4: one full 12-token window) must not hide an earlier short one (sample 2: 5
+// tokens, handed out last), which still runs and is the one reported.
+TEST(Calibrate, LongestFirstOrderStillReportsTheFirstFailingWindow) {
+  frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
+  frontend::BuildOptions b;
+  b.context_len = 16;  // windows of 16 - 4 = 12 tokens
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
+                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  auto samples = testing::random_samples(512, 6, 20, 5);
+  for (auto& s : samples) s.resize(std::min<size_t>(s.size(), 9));
+  samples[2].resize(5);
+  samples[4].resize(12);
+  samples[4].assign(12, 7);
+  samples[2][3] = 100000;
+  samples[4][0] = -1;
+  for (const int threads : {2, 3}) {
+    CalibrationOptions o{.decode_tokens = 2, .progress = false};
+    o.threads = threads;
+    auto r = calibrate_graphs(graphs, samples, o, ir::KernelSet::kFast);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.error().message().find("calibration sample 2 window"), std::string::npos)
+        << threads << " threads: " << r.error().message();
+  }
+}
+
 // The hybrid loop (prefill AR-8 chunks, then AR-1 decode) gives every position's logits, and
 // they match an AR-1-only run of the same window (reference kernels; the tolerance covers the
 // different position of cached vs current columns in softmax sums, 1e-4 as in irexec's tests).
