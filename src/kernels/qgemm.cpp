@@ -112,7 +112,8 @@ const char* exact_path_name() {
   switch (detail::exact_simd()) {
     case detail::ExactSimd::kVnni: return "AVX-512 VNNI";
     case detail::ExactSimd::kAvx2:
-      return detail::vnni_supported() ? "AVX2 int16, int4 LPBQ decode AVX-512 VNNI" : "AVX2 int16";
+      return detail::vnni_supported() ? "AVX2 int16, AVX-512 VNNI prefill panels and int4 LPBQ decode"
+                                      : "AVX2 int16";
     case detail::ExactSimd::kPortable: break;
   }
   return "portable";

@@ -23,6 +23,7 @@ struct Panels {
   // blocks' multipliers (m_b q in [-128, 112], int8's range and flush interval) and c_n as the
   // row's scale: y = finish_channel(sum_b m_b D_b, c_n), the per-block formula's bits.
   bool lpbq;
+  bool vnni;           // per channel: vpdpwssd blocks (AVX-512 VNNI + VL: vnni_supported())
   size_t nb;           // blocks of 32 k: ceil(K / 32)
   size_t kp;           // nb * 32: k per packed row and token
   const int16_t* act;  // token panels [ceil(M / kTok)][kp / 2][kTok][2]

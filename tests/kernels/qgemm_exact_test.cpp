@@ -463,12 +463,14 @@ TEST(QgemmExact, Avx2DecodeActivationWindowEdges) {
 // int16 or over 0..65535 (the panels hold v = n - s and add s * sum w: per channel once, block
 // 32 per block), weights random or all at the minimum (-128, -8) or the maximum (127, 7), bias
 // or none, both layouts. Cases 4..7: block 32 with every block sum D_b near its largest, n =
-// 65535 (s = 98303) or n = -32769 (s = -1) in every k against w = -8 or 7 in every k.
-// HS_QGEMM_AVX2_CASES=N runs 3N cases.
+// 65535 (s = 98303) or n = -32769 (s = -1) in every k against w = -8 or 7 in every k. Every
+// case on the AVX2 target and, where it runs, AVX3 (with AVX-512 VNNI the per-channel blocks
+// are vpdpwssd instead of vpmaddwd + vpaddd). HS_QGEMM_AVX2_CASES=N runs 3N cases.
 TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
   const std::vector<SimdTarget> targets = runnable_simd_targets();
   const SimdTarget* avx2 = find_target(targets, "AVX2");
   if (avx2 == nullptr) GTEST_SKIP() << "AVX2 is not a runnable target here";
+  const SimdTarget* avx3 = find_target(targets, "AVX3");
   const SimdTarget& portable = targets.back();
   struct Range {
     int32_t offset, n_lo, n_hi;
@@ -530,10 +532,13 @@ TEST(QgemmExact, Avx2PrefillPanelsEqualThePortablePath) {
                                       << " K=" << k);
     const Floats ref = portable_run(portable, p, m, with_bias);
     EXPECT_TRUE(same_bits(ref, expected(p, with_bias)));
-    ScopedSimdTarget scope(*avx2);
     const ActLayout layout = pick(2) == 0 ? ActLayout::kTokenMajor : ActLayout::kChannelMajor;
-    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr), ref));
-    EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool), ref));
+    for (const SimdTarget* t : {avx2, avx3}) {  // AVX3 with VNNI: the vpdpwssd blocks
+      if (t == nullptr) continue;
+      ScopedSimdTarget scope(*t);
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, nullptr), ref)) << t->name;
+      EXPECT_TRUE(same_bits(run(p, 0, m, layout, with_bias, p.act_scale, &pool), ref)) << t->name;
+    }
   }
 }
 

@@ -113,9 +113,11 @@ enum class ExactIsa : uint8_t { kAvx2, kVnni };
 void set_exact_isa(ExactIsa isa);
 ExactIsa exact_isa();
 // The kAvx2 default still runs the int4 LPBQ decode (M < 4, with lpbq_row_sums) on AVX-512 VNNI
-// where the CPU has it (qgemm_vnni_i4.cpp: weights times multipliers by table lookup, vpdpbusd).
-// What runs the exact path here, for reports: "AVX2 int16" (", int4 LPBQ decode AVX-512 VNNI"
-// where that runs), "AVX-512 VNNI" or "portable".
+// where the CPU has it (qgemm_vnni_i4.cpp: weights times multipliers by table lookup, vpdpbusd),
+// and there the per-channel prefill panels add their pair products with vpdpwssd (one
+// instruction for vpmaddwd + vpaddd, the same bits). What runs the exact path here, for reports:
+// "AVX2 int16" (", AVX-512 VNNI prefill panels and int4 LPBQ decode" where those run),
+// "AVX-512 VNNI" or "portable".
 const char* exact_path_name();
 
 // Bytes per packed int4 row: ceil(K / 2).
