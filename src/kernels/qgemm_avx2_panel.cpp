@@ -67,9 +67,13 @@ constexpr size_t kFlushI8 = 15;
 constexpr size_t kFlushI4 = 128;
 
 // One block (16 k pairs) of the 6 x 16 tile: c[r][v] += sum_j (w_r,2j, w_r,2j+1) . (tokens
-// 8v..8v+7 at k 2j, 2j+1). In asm: GCC keeps neither the broadcasts in order nor the 12
-// accumulators in registers here (it spills and adds moves); per k pair this is 2 token loads,
-// then per row a vpbroadcastd, 2 vpmaddwd and 2 vpaddd: 32 instructions for 192 products.
+// 8v..8v+7 at k 2j, 2j+1), and of the 6 x 8 tile (the last panel of 1..8 tokens). In asm: GCC
+// keeps neither the broadcasts in order nor the 12 accumulators in registers here (it spills
+// and adds moves). Per k pair: the token loads, then per row a vpbroadcastd and per vector
+//   AVX2: vpmaddwd + vpaddd                  (6 x 16: 32 instructions for 192 products)
+//   AVX-512 VNNI + VL: one vpdpwssd (EVEX, 256-bit): c + (p0 + p1) modulo 2^32, the bits of
+//     vpmaddwd then vpaddd (both wrap; the flush interval keeps every lane exact anyway)
+//                                            (6 x 16: 20 instructions)
 // clang-format off
 #define HS_P_ROW(mem, c0, c1)                                                   \
   "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
@@ -77,37 +81,88 @@ constexpr size_t kFlushI4 = 128;
   "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"                                      \
   "vpmaddwd %%ymm1, %%ymm2, %%ymm3\n\t"                                          \
   "vpaddd %%ymm3, %[" c1 "], %[" c1 "]\n\t"
-#define HS_P_PAIR(ao, wo)                                                       \
+#define HS_V_ROW(mem, c0, c1)                                                   \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "%{evex%} vpdpwssd %%ymm0, %%ymm2, %[" c0 "]\n\t"                              \
+  "%{evex%} vpdpwssd %%ymm1, %%ymm2, %[" c1 "]\n\t"
+#define HS_PAIR(ROW, ao, wo)                                                    \
   "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
   "vmovdqu " ao "+32(%[a]), %%ymm1\n\t"                                          \
-  HS_P_ROW(wo "(%[w0])", "c00", "c01")                                         \
-  HS_P_ROW(wo "(%[w0],%[s])", "c10", "c11")                                    \
-  HS_P_ROW(wo "(%[w0],%[s],2)", "c20", "c21")                                  \
-  HS_P_ROW(wo "(%[w3])", "c30", "c31")                                         \
-  HS_P_ROW(wo "(%[w3],%[s])", "c40", "c41")                                    \
-  HS_P_ROW(wo "(%[w3],%[s],2)", "c50", "c51")
+  ROW(wo "(%[w0])", "c00", "c01")                                              \
+  ROW(wo "(%[w0],%[s])", "c10", "c11")                                         \
+  ROW(wo "(%[w0],%[s],2)", "c20", "c21")                                       \
+  ROW(wo "(%[w3])", "c30", "c31")                                              \
+  ROW(wo "(%[w3],%[s])", "c40", "c41")                                         \
+  ROW(wo "(%[w3],%[s],2)", "c50", "c51")
+#define HS_P_ROW1(mem, c0)                                                      \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
+  "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"
+#define HS_V_ROW1(mem, c0)                                                      \
+  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
+  "%{evex%} vpdpwssd %%ymm0, %%ymm2, %[" c0 "]\n\t"
+#define HS_PAIR1(ROW, ao, wo)                                                   \
+  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
+  ROW(wo "(%[w0])", "c0") ROW(wo "(%[w0],%[s])", "c1")                        \
+  ROW(wo "(%[w0],%[s],2)", "c2") ROW(wo "(%[w3])", "c3")                      \
+  ROW(wo "(%[w3],%[s])", "c4") ROW(wo "(%[w3],%[s],2)", "c5")
+// The 16 k pairs of the block unrolled (token offsets 64 j bytes, weight offsets 4 j; the 6 x 8
+// tile reads the first 8 tokens of the 16-token panel).
+#define HS_PAIRS(PAIR, ROW)                                                     \
+  PAIR(ROW, "0", "0") PAIR(ROW, "64", "4") PAIR(ROW, "128", "8")              \
+  PAIR(ROW, "192", "12") PAIR(ROW, "256", "16") PAIR(ROW, "320", "20")        \
+  PAIR(ROW, "384", "24") PAIR(ROW, "448", "28") PAIR(ROW, "512", "32")        \
+  PAIR(ROW, "576", "36") PAIR(ROW, "640", "40") PAIR(ROW, "704", "44")        \
+  PAIR(ROW, "768", "48") PAIR(ROW, "832", "52") PAIR(ROW, "896", "56")        \
+  PAIR(ROW, "960", "60")
+#define HS_BLOCK_6X16(ROW)                                                      \
+  __asm__(HS_PAIRS(HS_PAIR, ROW)                                                \
+      : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]), \
+        [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]), \
+        [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1]) \
+      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)                   \
+      : "xmm0", "xmm1", "xmm2", "xmm3", "memory")  /* reads the panels */
+#define HS_BLOCK_6X8(ROW)                                                       \
+  __asm__(HS_PAIRS(HS_PAIR1, ROW)                                               \
+      : [c0] "+x"(c[0][0]), [c1] "+x"(c[1][0]), [c2] "+x"(c[2][0]), [c3] "+x"(c[3][0]), \
+        [c4] "+x"(c[4][0]), [c5] "+x"(c[5][0])                                   \
+      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)                   \
+      : "xmm0", "xmm2", "xmm3", "memory")
+// clang-format on
 
-HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* w, size_t kp, const int16_t* a,
-                                  __m256i (&c)[6][2]) {
+template <bool kVnni>
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16(const int16_t* w, size_t kp,
+                                                                 const int16_t* a,
+                                                                 __m256i (&c)[6][2]) {
   const int16_t* w3 = w + 3 * kp;
   const size_t stride = kp * sizeof(int16_t);
-  // The 16 k pairs of the block unrolled (token offsets 64 j bytes, weight offsets 4 j).
-  // clang-format off
-  __asm__(
-      HS_P_PAIR("0", "0") HS_P_PAIR("64", "4") HS_P_PAIR("128", "8")
-      HS_P_PAIR("192", "12") HS_P_PAIR("256", "16") HS_P_PAIR("320", "20")
-      HS_P_PAIR("384", "24") HS_P_PAIR("448", "28") HS_P_PAIR("512", "32")
-      HS_P_PAIR("576", "36") HS_P_PAIR("640", "40") HS_P_PAIR("704", "44")
-      HS_P_PAIR("768", "48") HS_P_PAIR("832", "52") HS_P_PAIR("896", "56")
-      HS_P_PAIR("960", "60")
-      : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]),
-        [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]),
-        [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
-      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
-      : "xmm0", "xmm1", "xmm2", "xmm3", "memory");  // reads the panels
-  // clang-format on
+  if constexpr (kVnni) {
+    HS_BLOCK_6X16(HS_V_ROW);
+  } else {
+    HS_BLOCK_6X16(HS_P_ROW);
+  }
 }
-#undef HS_P_PAIR
+
+template <bool kVnni>
+HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w, size_t kp,
+                                                                const int16_t* a,
+                                                                __m256i (&c)[6][1]) {
+  const int16_t* w3 = w + 3 * kp;
+  const size_t stride = kp * sizeof(int16_t);
+  if constexpr (kVnni) {
+    HS_BLOCK_6X8(HS_V_ROW1);
+  } else {
+    HS_BLOCK_6X8(HS_P_ROW1);
+  }
+}
+#undef HS_BLOCK_6X8
+#undef HS_BLOCK_6X16
+#undef HS_PAIRS
+#undef HS_PAIR1
+#undef HS_V_ROW1
+#undef HS_P_ROW1
+#undef HS_PAIR
+#undef HS_V_ROW
 #undef HS_P_ROW
 
 // Block 32, 6 rows x 16 tokens, one block and its epilogue in one asm statement (GCC spilled
@@ -227,114 +282,7 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16_scaled(
 #undef HS_F_ROW
 #undef HS_F_ROW0
 
-// The same for 6 rows x 8 tokens (the last panel of 1..8 tokens): 19 instructions per k pair.
-// clang-format off
-#define HS_P_ROW1(mem, c0)                                                      \
-  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
-  "vpmaddwd %%ymm0, %%ymm2, %%ymm3\n\t"                                          \
-  "vpaddd %%ymm3, %[" c0 "], %[" c0 "]\n\t"
-#define HS_P_PAIR1(ao, wo)                                                      \
-  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
-  HS_P_ROW1(wo "(%[w0])", "c0") HS_P_ROW1(wo "(%[w0],%[s])", "c1")            \
-  HS_P_ROW1(wo "(%[w0],%[s],2)", "c2") HS_P_ROW1(wo "(%[w3])", "c3")          \
-  HS_P_ROW1(wo "(%[w3],%[s])", "c4") HS_P_ROW1(wo "(%[w3],%[s],2)", "c5")
-// clang-format on
 
-HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8(const int16_t* w, size_t kp,
-                                                                const int16_t* a,
-                                                                __m256i (&c)[6][1]) {
-  const int16_t* w3 = w + 3 * kp;
-  const size_t stride = kp * sizeof(int16_t);
-  // Token offsets 64 j bytes (the panel is 16 tokens wide; this tile reads the first 8).
-  // clang-format off
-  __asm__(
-      HS_P_PAIR1("0", "0") HS_P_PAIR1("64", "4") HS_P_PAIR1("128", "8")
-      HS_P_PAIR1("192", "12") HS_P_PAIR1("256", "16") HS_P_PAIR1("320", "20")
-      HS_P_PAIR1("384", "24") HS_P_PAIR1("448", "28") HS_P_PAIR1("512", "32")
-      HS_P_PAIR1("576", "36") HS_P_PAIR1("640", "40") HS_P_PAIR1("704", "44")
-      HS_P_PAIR1("768", "48") HS_P_PAIR1("832", "52") HS_P_PAIR1("896", "56")
-      HS_P_PAIR1("960", "60")
-      : [c0] "+x"(c[0][0]), [c1] "+x"(c[1][0]), [c2] "+x"(c[2][0]), [c3] "+x"(c[3][0]),
-        [c4] "+x"(c[4][0]), [c5] "+x"(c[5][0])
-      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
-      : "xmm0", "xmm2", "xmm3", "memory");  // reads the panels
-  // clang-format on
-}
-#undef HS_P_PAIR1
-#undef HS_P_ROW1
-
-// The same two blocks with AVX-512 VNNI's vpdpwssd (EVEX, 256-bit: AVX512-VNNI + VL), which
-// adds the pair sums into the accumulator in one instruction: c + (p0 + p1) modulo 2^32, the
-// bits of vpmaddwd then vpaddd (both wrap; the flush interval keeps every lane exact anyway).
-// Per k pair of the 6 x 16 tile: 20 instructions instead of 32.
-// clang-format off
-#define HS_V_ROW(mem, c0, c1)                                                   \
-  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
-  "%{evex%} vpdpwssd %%ymm0, %%ymm2, %[" c0 "]\n\t"                                \
-  "%{evex%} vpdpwssd %%ymm1, %%ymm2, %[" c1 "]\n\t"
-#define HS_V_PAIR(ao, wo)                                                       \
-  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
-  "vmovdqu " ao "+32(%[a]), %%ymm1\n\t"                                          \
-  HS_V_ROW(wo "(%[w0])", "c00", "c01")                                         \
-  HS_V_ROW(wo "(%[w0],%[s])", "c10", "c11")                                    \
-  HS_V_ROW(wo "(%[w0],%[s],2)", "c20", "c21")                                  \
-  HS_V_ROW(wo "(%[w3])", "c30", "c31")                                         \
-  HS_V_ROW(wo "(%[w3],%[s])", "c40", "c41")                                    \
-  HS_V_ROW(wo "(%[w3],%[s],2)", "c50", "c51")
-#define HS_V_ROW1(mem, c0)                                                      \
-  "vpbroadcastd " mem ", %%ymm2\n\t"                                             \
-  "%{evex%} vpdpwssd %%ymm0, %%ymm2, %[" c0 "]\n\t"
-#define HS_V_PAIR1(ao, wo)                                                      \
-  "vmovdqu " ao "(%[a]), %%ymm0\n\t"                                             \
-  HS_V_ROW1(wo "(%[w0])", "c0") HS_V_ROW1(wo "(%[w0],%[s])", "c1")            \
-  HS_V_ROW1(wo "(%[w0],%[s],2)", "c2") HS_V_ROW1(wo "(%[w3])", "c3")          \
-  HS_V_ROW1(wo "(%[w3],%[s])", "c4") HS_V_ROW1(wo "(%[w3],%[s],2)", "c5")
-// clang-format on
-
-HS_AVX2_FN __attribute__((always_inline)) inline void block_6x16_vnni(const int16_t* w, size_t kp,
-                                                                      const int16_t* a,
-                                                                      __m256i (&c)[6][2]) {
-  const int16_t* w3 = w + 3 * kp;
-  const size_t stride = kp * sizeof(int16_t);
-  // clang-format off
-  __asm__(
-      HS_V_PAIR("0", "0") HS_V_PAIR("64", "4") HS_V_PAIR("128", "8")
-      HS_V_PAIR("192", "12") HS_V_PAIR("256", "16") HS_V_PAIR("320", "20")
-      HS_V_PAIR("384", "24") HS_V_PAIR("448", "28") HS_V_PAIR("512", "32")
-      HS_V_PAIR("576", "36") HS_V_PAIR("640", "40") HS_V_PAIR("704", "44")
-      HS_V_PAIR("768", "48") HS_V_PAIR("832", "52") HS_V_PAIR("896", "56")
-      HS_V_PAIR("960", "60")
-      : [c00] "+x"(c[0][0]), [c01] "+x"(c[0][1]), [c10] "+x"(c[1][0]), [c11] "+x"(c[1][1]),
-        [c20] "+x"(c[2][0]), [c21] "+x"(c[2][1]), [c30] "+x"(c[3][0]), [c31] "+x"(c[3][1]),
-        [c40] "+x"(c[4][0]), [c41] "+x"(c[4][1]), [c50] "+x"(c[5][0]), [c51] "+x"(c[5][1])
-      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
-      : "xmm0", "xmm1", "xmm2", "memory");
-  // clang-format on
-}
-
-HS_AVX2_FN __attribute__((always_inline)) inline void block_6x8_vnni(const int16_t* w, size_t kp,
-                                                                     const int16_t* a,
-                                                                     __m256i (&c)[6][1]) {
-  const int16_t* w3 = w + 3 * kp;
-  const size_t stride = kp * sizeof(int16_t);
-  // clang-format off
-  __asm__(
-      HS_V_PAIR1("0", "0") HS_V_PAIR1("64", "4") HS_V_PAIR1("128", "8")
-      HS_V_PAIR1("192", "12") HS_V_PAIR1("256", "16") HS_V_PAIR1("320", "20")
-      HS_V_PAIR1("384", "24") HS_V_PAIR1("448", "28") HS_V_PAIR1("512", "32")
-      HS_V_PAIR1("576", "36") HS_V_PAIR1("640", "40") HS_V_PAIR1("704", "44")
-      HS_V_PAIR1("768", "48") HS_V_PAIR1("832", "52") HS_V_PAIR1("896", "56")
-      HS_V_PAIR1("960", "60")
-      : [c0] "+x"(c[0][0]), [c1] "+x"(c[1][0]), [c2] "+x"(c[2][0]), [c3] "+x"(c[3][0]),
-        [c4] "+x"(c[4][0]), [c5] "+x"(c[5][0])
-      : [a] "r"(a), [w0] "r"(w), [w3] "r"(w3), [s] "r"(stride)
-      : "xmm0", "xmm2", "memory");
-  // clang-format on
-}
-#undef HS_V_PAIR
-#undef HS_V_ROW
-#undef HS_V_PAIR1
-#undef HS_V_ROW1
 
 // One block (16 k pairs) of V vectors of 8 tokens: c[r][v] += the block's pair products.
 template <size_t V, bool kVnni = false>
@@ -342,9 +290,9 @@ HS_AVX2_FN __attribute__((always_inline)) inline void block(const int16_t* w, si
                                                             const int16_t* a, __m256i (&c)[kR][V]) {
   static_assert(kR == 6 && kTok == 16 && (V == 1 || V == 2), "the asm blocks are 6 x 16, 6 x 8");
   if constexpr (V == 2) {
-    kVnni ? block_6x16_vnni(w, kp, a, c) : block_6x16(w, kp, a, c);
+    block_6x16<kVnni>(w, kp, a, c);
   } else {
-    kVnni ? block_6x8_vnni(w, kp, a, c) : block_6x8(w, kp, a, c);
+    block_6x8<kVnni>(w, kp, a, c);
   }
 }
 
