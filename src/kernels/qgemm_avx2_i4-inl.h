@@ -154,12 +154,20 @@ HS_AVX2_FN __attribute__((always_inline)) inline __m256i group_i4(__m256i wb, co
 }
 
 // One group g of 4 rows' weights at src[r] against x's activations a (decode): d = [rows 0..3
-// of block 2g | of block 2g + 1]; the next tile's weights (at next) are prefetched meanwhile.
+// of block 2g | of block 2g + 1]; the next tile's weights (at next) are prefetched meanwhile,
+// into L2 when the tile is longer than kL1Tile (to_l2; see tile_i8).
 template <bool kCorr>
 HS_AVX2_FN __attribute__((always_inline)) inline __m256i rows4_group(
-    const int16_t* a, const uint8_t* next, size_t g, const uint8_t* const (&src)[4], __m256i shift) {
-  _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(next + 4 * g * 32 + 64), _MM_HINT_T0);
+    const int16_t* a, const uint8_t* next, bool to_l2, size_t g, const uint8_t* const (&src)[4],
+    __m256i shift) {
+  const auto* pf = reinterpret_cast<const char*>(next + 4 * g * 32);
+  if (to_l2) {
+    _mm_prefetch(pf, _MM_HINT_T1);
+    _mm_prefetch(pf + 64, _MM_HINT_T1);
+  } else {
+    _mm_prefetch(pf, _MM_HINT_T0);
+    _mm_prefetch(pf + 64, _MM_HINT_T0);
+  }
   const int16_t* ag = a + g * 64;
   const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
   return block_sums(group_i4<kCorr>(load(src[0]), av, shift), group_i4<kCorr>(load(src[1]), av, shift),
@@ -209,8 +217,9 @@ HS_AVX2_FN void tile_i4b_rows4(const Ctx& x, size_t n0, size_t m0) {
   const __m256i shift = _mm256_set1_epi32(x.shift);
   __m256d acc[8];
   for (auto& v : acc) v = _mm256_setzero_pd();
+  const bool to_l2 = 4 * rb > kL1Tile;
   auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
-    return rows4_group<kCorr>(a, next, g, src, shift);
+    return rows4_group<kCorr>(a, next, to_l2, g, src, shift);
   };
   size_t g0 = 0;
   for (; g0 + 4 <= full; g0 += 4) {
@@ -286,8 +295,9 @@ HS_AVX2_FN void tile_i4lpbq_rows4(const Ctx& x, size_t n0, size_t m0) {
   const __m256i to_blocks = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
                                              0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();  // rows 0..3: even / odd blocks
+  const bool to_l2 = 4 * rb > kL1Tile;
   auto group = [&](size_t g, const uint8_t* const (&src)[4]) HS_AVX2_FN {
-    return rows4_group<kCorr>(a, next, g, src, shift);
+    return rows4_group<kCorr>(a, next, to_l2, g, src, shift);
   };
   auto flush = [&](__m256i s) HS_AVX2_FN {
     lo = _mm256_add_pd(lo, _mm256_cvtepi32_pd(_mm256_castsi256_si128(s)));
