@@ -51,7 +51,6 @@ namespace {
 
 constexpr size_t kFlushGroups = 128;  // int8: 32-bit lanes reach at most 2^30 (see above)
 constexpr size_t kRowUnit = 12;       // for_rows granularity: whole 4-row and 3-row tiles
-constexpr size_t kL1Tile = 8192;      // tiles up to this many bytes prefetch into L1, longer into L2
 
 struct Ctx {
   const MatmulCall* c;
@@ -143,14 +142,8 @@ HS_AVX2_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
     for (size_t g = g0; g < in_place; ++g) {
       // Rows of 1-2 KiB are too short for the hardware prefetchers, so the next tile (the R
       // rows after these, contiguous) is prefetched at the rate this one is read (qgemm_int8).
-      // A tile beyond kL1Tile bytes goes to L2 only (qgemm_vnni_i4.cpp: rows a multiple of
-      // 4 KiB apart share L1 sets with the next tile's lines).
-      const auto* pf = reinterpret_cast<const char*>(w + R * c.k + R * g * 16);
-      if (R * c.k > kL1Tile) {
-        _mm_prefetch(pf, _MM_HINT_T1);
-      } else {
-        _mm_prefetch(pf, _MM_HINT_T0);
-      }
+      // A tile beyond kL1Tile bytes goes to L2 only (qgemm_exact.h).
+      prefetch_tile_line(w + R * c.k + R * g * 16, R * c.k > kL1Tile);
       const uint8_t* src[R];
       for (size_t r = 0; r < R; ++r) src[r] = w + r * c.k + g * 16;
       step_i8<R, T, kCorr>(src, a, g, acc, accw);

@@ -160,14 +160,8 @@ template <bool kCorr>
 HS_AVX2_FN __attribute__((always_inline)) inline __m256i rows4_group(
     const int16_t* a, const uint8_t* next, bool to_l2, size_t g, const uint8_t* const (&src)[4],
     __m256i shift) {
-  const auto* pf = reinterpret_cast<const char*>(next + 4 * g * 32);
-  if (to_l2) {
-    _mm_prefetch(pf, _MM_HINT_T1);
-    _mm_prefetch(pf + 64, _MM_HINT_T1);
-  } else {
-    _mm_prefetch(pf, _MM_HINT_T0);
-    _mm_prefetch(pf + 64, _MM_HINT_T0);
-  }
+  prefetch_tile_line(next + 4 * g * 32, to_l2);
+  prefetch_tile_line(next + 4 * g * 32 + 64, to_l2);
   const int16_t* ag = a + g * 64;
   const __m256i av[4] = {load(ag), load(ag + 16), load(ag + 32), load(ag + 48)};
   return block_sums(group_i4<kCorr>(load(src[0]), av, shift), group_i4<kCorr>(load(src[1]), av, shift),

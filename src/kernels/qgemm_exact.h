@@ -44,6 +44,19 @@ inline void copy_row_tail(const uint8_t* from, size_t have, bool odd_int4, uint8
   if (odd_int4) out[have - 1] &= 0x0f;
 }
 
+// The decode tiles prefetch the next tile while they read this one: into L1 for tiles up to
+// kL1Tile bytes, into L2 beyond. A longer tile's rows sit far apart (4 rows of 4 KiB: a multiple
+// of 4 KiB), so the current and next tiles' lines map to the same L1 sets at every step and
+// L1-prefetched lines were evicted before use (qgemm_vnni_i4.cpp has the figures).
+inline constexpr size_t kL1Tile = 8192;
+inline void prefetch_tile_line(const void* p, bool to_l2) {
+  if (to_l2) {
+    __builtin_prefetch(p, 0, 2);  // prefetcht1
+  } else {
+    __builtin_prefetch(p, 0, 3);  // prefetcht0
+  }
+}
+
 // y[m, n] of the call's layout.
 inline void store_y(const MatmulCall& c, size_t m, size_t n, float v) {
   if (c.layout == ActLayout::kTokenMajor) {

@@ -43,7 +43,6 @@ namespace hs::kernels::detail {
 namespace {
 
 constexpr size_t kRowUnit = 12;  // for_rows granularity: whole 4-row tiles
-constexpr size_t kL1Tile = 8192;  // tiles up to this many bytes prefetch into L1, longer into L2
 
 // kPairs.t[17 a + b] = [a * q | b * q] for the 16 nibbles q (as signed 4-bit values): the
 // 32-byte lookup table of a weight group whose blocks have multipliers a and b, m = 0..16 (0:
@@ -177,19 +176,10 @@ HS_VNNI_I4_FN void tile4(const Ctx& x, size_t n0, size_t m) {
   __m256i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
   __m256i a20 = a00, a21 = a00, a22 = a00, a23 = a00;
   __m256i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-  // Long rows (a tile beyond kL1Tile bytes): into L2 only. Their 4 rows sit a multiple of 4 KiB
-  // apart, so at each step they and the next tile's lines map to the same L1 sets; prefetched
-  // there, the lines were evicted before use (2048 x 8192: 748-824 -> 405-483 us at 1 thread).
-  const bool to_l2 = 4 * rb > kL1Tile;
+  const bool to_l2 = 4 * rb > kL1Tile;  // a long tile: into L2 (qgemm_exact.h)
   for (size_t g = 0; g < x.full; ++g) {
-    const auto* pf = reinterpret_cast<const char*>(next + 128 * g);
-    if (to_l2) {
-      _mm_prefetch(pf, _MM_HINT_T1);
-      _mm_prefetch(pf + 64, _MM_HINT_T1);
-    } else {
-      _mm_prefetch(pf, _MM_HINT_T0);
-      _mm_prefetch(pf + 64, _MM_HINT_T0);
-    }
+    prefetch_tile_line(next + 128 * g, to_l2);
+    prefetch_tile_line(next + 128 * g + 64, to_l2);
     const uint8_t* ag = act + g * 128;
     const __m256i le = load(ag), lo = load(ag + 32), he = load(ag + 64), ho = load(ag + 96);
     const uint8_t* wg = w + g * 32;
