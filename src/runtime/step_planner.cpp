@@ -39,7 +39,6 @@ Result<Elem> io_elem(const artifact::TensorDesc& t, std::string_view what) {
                 what, artifact::tensor_role_name(t.role), t.name, opset::type_str(t));
 }
 
-int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
 
 // A real tensor is held as float32 during a step (the fake-quantized value when quantized);
 // i32 and bool tensors as int32.

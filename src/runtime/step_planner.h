@@ -52,6 +52,9 @@ struct BuiltStepPlan {
   std::vector<BindingDesc> inputs, outputs;  // the graph's binding order
 };
 
+// Elements of a shape (the planner files' shorthand for kernels::ref::count).
+inline int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
+
 // A node's attributes, validated and normalized (negative axes resolved).
 struct NodeAttrs {
   int64_t axis = 0;

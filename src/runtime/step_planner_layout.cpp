@@ -12,8 +12,6 @@ using artifact::QuantKind;
 
 namespace {
 
-int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
-
 // True when the non-unit axes of `shape` keep their relative order under `perm`: the
 // transpose moves only size-1 axes and is a plain copy of the elements.
 bool moves_unit_axes_only(const std::vector<int64_t>& shape, const std::vector<int64_t>& perm) {

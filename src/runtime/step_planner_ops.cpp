@@ -15,8 +15,6 @@ using artifact::QuantKind;
 
 namespace {
 
-int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
-
 bool zero_points_zero(const artifact::Quant& q) {
   for (int32_t zp : q.zero_points) {
     if (zp != 0) return false;

@@ -33,8 +33,6 @@ using artifact::QuantKind;
 
 namespace {
 
-int64_t numel(const std::vector<int64_t>& shape) { return kernels::ref::count(shape); }
-
 bool per_tensor_or_none(const artifact::Quant& q) {
   return q.kind == QuantKind::kNone || q.kind == QuantKind::kPerTensor;
 }
