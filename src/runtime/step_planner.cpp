@@ -354,24 +354,37 @@ Result<Source> StepPlanner::output_dest(int32_t t) {
   return src;
 }
 
-Status StepPlanner::check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
-                                  const std::vector<std::pair<Source, int32_t>>& ins,
-                                  bool elementwise) {
+int StepPlanner::overlapping_operand(const Source& out, int32_t out_tensor,
+                                     std::span<const std::pair<Source, int32_t>> ins,
+                                     bool elementwise) const {
   const Ref& o = plan_.refs[static_cast<size_t>(out.ref)];
-  if (o.base != kBaseArena) return ok_status();
+  if (o.base != kBaseArena) return -1;
   const int64_t o_bytes = numel(tensor(out_tensor).shape) * 4;
-  for (const auto& [src, t] : ins) {
+  for (size_t k = 0; k < ins.size(); ++k) {
+    const auto& [src, t] = ins[k];
     const Ref& r = plan_.refs[static_cast<size_t>(src.ref)];
     if (r.base != kBaseArena) continue;
     const int64_t bytes = numel(tensor(t).shape) * opset::dtype_size(src.elem);
     const auto ob = static_cast<int64_t>(o.offset), ib = static_cast<int64_t>(r.offset);
     if (ob >= ib + bytes || ib >= ob + o_bytes) continue;
     if (elementwise && ob == ib && o_bytes == bytes) continue;  // in place, element by element
-    return errorf(ErrorKind::kCorrupt,
-                  "{}: output '{}' at arena [{}, {}) overlaps operand '{}' at [{}, {})", label,
-                  tensor(out_tensor).name, ob, ob + o_bytes, tensor(t).name, ib, ib + bytes);
+    return static_cast<int>(k);
   }
-  return ok_status();
+  return -1;
+}
+
+Status StepPlanner::check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
+                                  const std::vector<std::pair<Source, int32_t>>& ins,
+                                  bool elementwise) {
+  const int k = overlapping_operand(out, out_tensor, ins, elementwise);
+  if (k < 0) return ok_status();
+  const auto& [src, t] = ins[static_cast<size_t>(k)];
+  const auto ob = plan_.refs[static_cast<size_t>(out.ref)].offset;
+  const auto ib = plan_.refs[static_cast<size_t>(src.ref)].offset;
+  return errorf(ErrorKind::kCorrupt,
+                "{}: output '{}' at arena [{}, {}) overlaps operand '{}' at [{}, {})", label,
+                tensor(out_tensor).name, ob, ob + numel(tensor(out_tensor).shape) * 4,
+                tensor(t).name, ib, ib + numel(tensor(t).shape) * opset::dtype_size(src.elem));
 }
 
 Result<BuiltStepPlan> build_step_plan(const artifact::LoadedArtifact& artifact, int graph_index,

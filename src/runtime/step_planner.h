@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -146,6 +147,10 @@ class StepPlanner {
   Result<Source> dense(int32_t tensor, std::string_view label);    // f32 / i32 only
   Source constant_dense(int32_t tensor);       // f32 / i32, converted at load when needed
   Result<Source> output_dest(int32_t tensor);  // where a node writes its output
+  // The first of `ins` whose arena bytes overlap out's (elementwise: an operand at exactly out's
+  // bytes, read and written element by element, does not count), or -1.
+  int overlapping_operand(const Source& out, int32_t out_tensor,
+                          std::span<const std::pair<Source, int32_t>> ins, bool elementwise) const;
   Status check_overlap(std::string_view label, const Source& out, int32_t out_tensor,
                        const std::vector<std::pair<Source, int32_t>>& ins, bool elementwise);
   std::string node_label(int32_t node_index) const;

@@ -199,23 +199,13 @@ Status StepPlanner::plan_rope(int32_t i, const std::string& label) {
   HS_ASSIGN_OR_RETURN(const Source cs, dense(m.cos, label));
   HS_ASSIGN_OR_RETURN(const Source sn, dense(m.sin, label));
   HS_ASSIGN_OR_RETURN(Source y, output_dest(out));
-  // The backend's arena plan let y share bytes with x (x's last readers, the slices, came
-  // before the concat); a step that reads x while writing y needs them apart (or identical:
-  // each row's products are taken before the row is written).
-  const Ref& yr = plan_.refs[static_cast<size_t>(y.ref)];
-  const int64_t y_bytes = numel(tensor(out).shape) * 4;
-  bool apart = true;
+  // The backend's arena plan let y share bytes with x or a table (their last readers, the
+  // slices and products, came before the concat); a step that reads them while writing y needs
+  // them apart, or y exactly x (each row's products are taken before the row is written; a
+  // table, smaller than y, can never be exactly y). Otherwise y moves to staging.
   const std::pair<Source, int32_t> ins[] = {{x, m.x}, {cs, m.cos}, {sn, m.sin}};
-  for (const auto& [src, t] : ins) {
-    const Ref& r = plan_.refs[static_cast<size_t>(src.ref)];
-    if (r.base != kBaseArena || yr.base != kBaseArena) continue;
-    const int64_t bytes = numel(tensor(t).shape) * 4;
-    const auto yo = static_cast<int64_t>(yr.offset), ro = static_cast<int64_t>(r.offset);
-    const bool overlap = yo < ro + bytes && ro < yo + y_bytes;
-    if (overlap && !(t == m.x && yo == ro && y_bytes == bytes)) apart = false;
-  }
-  if (!apart) {
-    y.ref = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(y_bytes)));
+  if (overlapping_operand(y, out, ins, /*elementwise=*/true) >= 0) {
+    y.ref = add_ref(kBaseStaging, static_cast<uint64_t>(alloc_staging(numel(tensor(out).shape) * 4)));
     state_[static_cast<size_t>(out)].src = y;
   }
   RopeSpec spec{.label = label};
