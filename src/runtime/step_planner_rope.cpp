@@ -63,16 +63,17 @@ void StepPlanner::find_ropes() {
     const int64_t axis = d.attrs.get_int("axis");
     return (axis < 0 ? axis + rank : axis) == rank - 1;
   };
-  // The slice of `t` on the last axis: {source, start, end}, or source -1.
+  // Tensor t as a slice on the last axis: {source, start, end, t, its node}, or source -1.
   struct Slice {
     int32_t x = -1;
     int64_t start = 0, end = 0;
-    int32_t node = -1;
+    int32_t tensor = -1, node = -1;
   };
   const auto slice_of = [&](int32_t t) {
     const int32_t p = producer(t);
     if (p < 0 || node(p).op != OpCode::kSlice || !last_axis(p)) return Slice{};
-    return Slice{node(p).inputs[0], node(p).attrs.get_int("start"), node(p).attrs.get_int("end"), p};
+    return Slice{node(p).inputs[0], node(p).attrs.get_int("start"), node(p).attrs.get_int("end"),
+                 t, p};
   };
   // mul(slice, table) in either order: {slice, table tensor}.
   struct Product {
@@ -105,10 +106,7 @@ void StepPlanner::find_ropes() {
     const int64_t h = x1c.slice.end;
     // x1 = x[..., 0:h] read by x1cos and x1sin; x2 = x[..., h:2h] by x2sin and x2cos; the
     // tables: C by x1cos and x2cos, S by x2sin and x1sin.
-    const int32_t x1 = node(x1c.node).inputs[0] == x1c.table ? node(x1c.node).inputs[1]
-                                                             : node(x1c.node).inputs[0];
-    const int32_t x2 = node(x2s.node).inputs[0] == x2s.table ? node(x2s.node).inputs[1]
-                                                             : node(x2s.node).inputs[0];
+    const int32_t x1 = x1c.slice.tensor, x2 = x2s.slice.tensor;
     const bool pattern =
         x1c.slice.start == 0 && h > 0 && x2s.slice.start == h && x2s.slice.end == 2 * h &&
         x1s.slice.node == x1c.slice.node && x2c.slice.node == x2s.slice.node && x2s.slice.x == x &&
