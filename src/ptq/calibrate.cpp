@@ -376,11 +376,9 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
       observers.push_back(std::make_unique<Observers>(*models[i], tables[i], capture.get()));
     std::optional<Progress> progress;
     if (options.progress) progress.emplace("calibrate", total, "tokens");
-    std::mutex mutex;  // guards progress, error, error_window
+    std::mutex mutex;  // guards progress and error
     std::atomic<size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::optional<Error> error;
-    int64_t error_window = 0;
+    std::optional<Error> error;  // the lowest failing window's
     std::vector<WindowStats> window_stats(models.size());
     std::vector<size_t> order(windows.size());
     std::iota(order.begin(), order.end(), size_t{0});
@@ -389,6 +387,7 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
         return windows[a].tokens.size() > windows[b].tokens.size();
       });
     }
+    // The index of the lowest failing window so far (none: the largest int64_t).
     std::atomic<int64_t> lowest_failed{std::numeric_limits<int64_t>::max()};
     // Runs windows in `order` on models[i] until none is left. After a failure only windows
     // before the lowest failing one still run: the error reported is then the one a
@@ -396,18 +395,16 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
     auto work = [&](size_t i) {
       for (size_t k = next.fetch_add(1); k < windows.size(); k = next.fetch_add(1)) {
         const Window& w = windows[order[k]];
-        if (failed.load() && w.index > lowest_failed.load()) continue;
+        if (w.index > lowest_failed.load()) continue;
         Status s =
             run_window(*models[i], w.tokens, options.decode_tokens, on_logits, &window_stats[i]);
         const std::lock_guard<std::mutex> lock(mutex);
         if (!s.ok()) {
-          if (!error || w.index < error_window) {
+          if (w.index < lowest_failed.load()) {
             error = s.error().with_context(
                 fmt::format("calibration sample {} window {}", w.sample, w.index));
-            error_window = w.index;
             lowest_failed.store(w.index);
           }
-          failed.store(true);
           continue;
         }
         if (capture) capture->end_window();
