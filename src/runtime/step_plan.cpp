@@ -75,13 +75,12 @@ void FakeQuant::apply_live(float* y, int64_t row_len, ColumnSpan dead) const {
     apply(y);
     return;
   }
-  const int32_t zp = pt_.zero_point;
-  const float scale = pt_.scale;
   const int64_t d0 = std::clamp<int64_t>(dead.begin, 0, row_len);
   const int64_t d1 = std::clamp<int64_t>(dead.end, d0, row_len);
   for (int64_t o = 0; o < count_; o += row_len) {
-    kernels::fake_quantize_f32(y + o, d0, scale, zp, pt_.qmin, pt_.qmax);
-    kernels::fake_quantize_f32(y + o + d1, row_len - d1, scale, zp, pt_.qmin, pt_.qmax);
+    kernels::fake_quantize_f32(y + o, d0, pt_.scale, pt_.zero_point, pt_.qmin, pt_.qmax);
+    kernels::fake_quantize_f32(y + o + d1, row_len - d1, pt_.scale, pt_.zero_point, pt_.qmin,
+                               pt_.qmax);
   }
 }
 
