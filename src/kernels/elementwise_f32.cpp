@@ -230,21 +230,23 @@ void BinaryScalarFqF32(BinaryKind op, const float* a, float b, bool b_is_rhs, fl
   BinaryFqDispatch<true>(op, a, &b, b_is_rhs, y, n, fq);
 }
 
-uint32_t AbsMaxBitsF32(const float* x, int64_t n) {
+uint32_t AbsMaxBitsF32(const float* x, int64_t rows, int64_t n, int64_t ld) {
   const hn::ScalableTag<uint32_t> du;
   const size_t lanes = hn::Lanes(du);
-  const auto* bits = reinterpret_cast<const uint32_t*>(x);
   const auto mask = hn::Set(du, 0x7fffffffu);
   auto m0 = hn::Zero(du), m1 = hn::Zero(du);
   const auto count = static_cast<size_t>(n);
-  size_t i = 0;
-  for (; i + 2 * lanes <= count; i += 2 * lanes) {
-    m0 = hn::Max(m0, hn::And(hn::LoadU(du, bits + i), mask));
-    m1 = hn::Max(m1, hn::And(hn::LoadU(du, bits + i + lanes), mask));
+  uint32_t m = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto* bits = reinterpret_cast<const uint32_t*>(x + r * ld);
+    size_t i = 0;
+    for (; i + 2 * lanes <= count; i += 2 * lanes) {
+      m0 = hn::Max(m0, hn::And(hn::LoadU(du, bits + i), mask));
+      m1 = hn::Max(m1, hn::And(hn::LoadU(du, bits + i + lanes), mask));
+    }
+    for (; i < count; ++i) m = std::max(m, bits[i] & 0x7fffffffu);
   }
-  uint32_t m = hn::GetLane(hn::MaxOfLanes(du, hn::Max(m0, m1)));
-  for (; i < count; ++i) m = std::max(m, bits[i] & 0x7fffffffu);
-  return m;
+  return std::max(m, hn::GetLane(hn::MaxOfLanes(du, hn::Max(m0, m1))));
 }
 
 }  // namespace hs::kernels::HWY_NAMESPACE
@@ -360,8 +362,8 @@ void softmax_rows_f32(const float* x, float* y, int64_t rows, int64_t n, ThreadP
   });
 }
 
-uint32_t abs_max_bits_f32(const float* x, int64_t n) {
-  return n > 0 ? HWY_DYNAMIC_DISPATCH(AbsMaxBitsF32)(x, n) : 0u;
+uint32_t abs_max_bits_f32(const float* x, int64_t rows, int64_t n, int64_t ld) {
+  return rows > 0 && n > 0 ? HWY_DYNAMIC_DISPATCH(AbsMaxBitsF32)(x, rows, n, ld) : 0u;
 }
 
 void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n) {

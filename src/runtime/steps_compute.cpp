@@ -423,7 +423,7 @@ class MatmulStep final : public Step {
     for (int64_t b = 0; b < s_.shape.batches; ++b) {
       if (b > 0 && s_.b_batches[static_cast<size_t>(b)] == s_.b_batches[static_cast<size_t>(b - 1)]) continue;
       const float* kb = src + s_.b_batches[static_cast<size_t>(b)] * part.batch_stride;
-      for (int64_t r = 0; r < rows; ++r) m = std::max(m, kernels::abs_max_bits_f32(kb + r * ld + first, len));
+      m = std::max(m, kernels::abs_max_bits_f32(kb + first, rows, len, ld));
     }
     if (m >= 0x7f800000u) return std::numeric_limits<float>::quiet_NaN();  // inf or NaN
     float v;

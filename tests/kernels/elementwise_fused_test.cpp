@@ -78,15 +78,37 @@ TEST(ElementwiseFused, AbsMaxBitsIsTheLargestMagnitudeAndFlagsInfAndNaN) {
         std::memcpy(&bits, x + i, 4);
         expect = std::max(expect, bits & 0x7fffffffu);
       }
-      EXPECT_EQ(abs_max_bits_f32(x, static_cast<int64_t>(n)), expect) << "n " << n;
+      EXPECT_EQ(abs_max_bits_f32(x, 1, static_cast<int64_t>(n), 0), expect) << "n " << n;
     }
   }
   const std::vector<float> small{-3.f, 2.5f, -0.f};
-  const uint32_t got = abs_max_bits_f32(small.data(), 3);
+  const uint32_t got = abs_max_bits_f32(small.data(), 1, 3, 0);
   float v;
   std::memcpy(&v, &got, 4);
   EXPECT_EQ(v, 3.f);
-  EXPECT_EQ(abs_max_bits_f32(small.data(), 0), 0u);
+  EXPECT_EQ(abs_max_bits_f32(small.data(), 1, 0, 0), 0u);
+  // Strided rows (a cache's dead columns: rows of len at stride ld): only [r ld, r ld + len)
+  // count; a NaN and a huge value between the windows are never read.
+  for (const int64_t len : {1, 7, 16, 33}) {
+    const int64_t rows = 5, ld = len + 9;
+    std::vector<float> buf = values(static_cast<size_t>(rows * ld), rng);
+    uint32_t expect = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < ld; ++i) {
+        float& x = buf[static_cast<size_t>(r * ld + i)];
+        if (i >= len) {
+          x = i == len ? std::numeric_limits<float>::quiet_NaN() : 1e38f;
+          continue;
+        }
+        if (x != x) x = 1.f;  // only finite values inside the windows
+        uint32_t bits;
+        std::memcpy(&bits, &x, 4);
+        expect = std::max(expect, bits & 0x7fffffffu);
+      }
+    }
+    EXPECT_EQ(abs_max_bits_f32(buf.data(), rows, len, ld), expect) << "len " << len;
+    EXPECT_LT(abs_max_bits_f32(buf.data(), rows, len, ld), 0x7f800000u);
+  }
 }
 
 }  // namespace

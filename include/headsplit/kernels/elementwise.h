@@ -55,10 +55,11 @@ void silu_f32(const float* x, float* y, int64_t n);
 // Whether exp_f32 / silu_f32 run the vector lanes here (false: std::exp per element).
 bool exp_f32_vectorized();
 
-// max over i < n of the bits of x[i] with the sign cleared (0 for n = 0): for finite x the
-// largest |x[i]| (bit patterns of non-negative floats order as the values), and at least
-// 0x7f800000 when one is inf or NaN. Any bits are allowed (it reads x as integers).
-uint32_t abs_max_bits_f32(const float* x, int64_t n);
+// max over r < rows, i < n of the bits of x[r * ld + i] with the sign cleared (0 when there
+// are none): for finite values the largest magnitude (bit patterns of non-negative floats order
+// as the values), and at least 0x7f800000 when one is inf or NaN. Any bits are allowed (it
+// reads x as integers). One row: rows = 1 (ld unused).
+uint32_t abs_max_bits_f32(const float* x, int64_t rows, int64_t n, int64_t ld);
 
 enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
 // y[i] = a[i] op b[i] for i < n.
