@@ -22,8 +22,6 @@
 // values, so the output bytes are the same (tests/runtime/rope_fusion_test.cpp).
 #include <algorithm>
 
-#include <fmt/format.h>
-
 #include "step_planner.h"
 
 namespace hs::runtime::detail {
