@@ -59,6 +59,7 @@ HWY_AFTER_NAMESPACE();
 #include <vector>
 
 #include "headsplit/kernels/gemm.h"
+#include "headsplit/kernels/gemm_bf16.h"
 #include "headsplit/kernels/qgemm.h"
 #include "headsplit/kernels/simd_info.h"
 #include "headsplit/kernels/thread_pool.h"
@@ -138,10 +139,13 @@ constexpr Shape kShapes[] = {
 
 // kInt4Lpbq: int4 block 32 with scales in LPBQ form and their factors (qgemm.h), as the
 // runtime's 16a4w-block32 projections: the exact path's decode reads the 1-byte multipliers.
-enum class Format { kF32, kInt8PerChannel, kInt4Block32, kInt4Lpbq };
+// kBf16: the f32 weights as bfloat16 (gemm_bf16.h, calibration on AVX512_BF16 CPUs; skipped
+// elsewhere); pct_of_fma_peak stays relative to the float32 FMA peak, so 200 is its bound.
+enum class Format { kF32, kBf16, kInt8PerChannel, kInt4Block32, kInt4Lpbq };
 const char* format_name(Format f) {
   switch (f) {
     case Format::kF32: return "f32";
+    case Format::kBf16: return "bf16";
     case Format::kInt8PerChannel: return "int8-channel";
     case Format::kInt4Block32: return "int4-block32";
     case Format::kInt4Lpbq: return "int4-lpbq";
@@ -156,6 +160,7 @@ struct WeightSet {
   int64_t n = 0, k = 0;
   size_t bytes = 0;  // weight bytes read per call (data + scales)
   std::vector<std::vector<float>> f32;
+  std::vector<hs::kernels::Bf16Matrix> bf16;
   std::vector<std::vector<std::byte>> data;
   std::vector<float> scales;
   std::vector<float> lpbq_c;  // kInt4Lpbq: the factors, and each copy's row sums
@@ -174,11 +179,13 @@ const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
   const bool int4 = format == Format::kInt4Block32 || format == Format::kInt4Lpbq;
   const int64_t block = int4 ? 32 : 0;
   const size_t scale_count = static_cast<size_t>(block == 0 ? n : n * ((k + block - 1) / block));
-  const size_t data_bytes = format == Format::kF32 ? static_cast<size_t>(n * k) * 4
+  const size_t data_bytes = format == Format::kF32    ? static_cast<size_t>(n * k) * 4
+                            : format == Format::kBf16 ? static_cast<size_t>(n * (k + k % 2)) * 2
                             : format == Format::kInt8PerChannel
                                 ? static_cast<size_t>(n * k)
                                 : static_cast<size_t>(n * ((k + 1) / 2));
-  w->bytes = data_bytes + (format == Format::kF32 ? 0 : scale_count * 4);
+  const bool plain = format == Format::kF32 || format == Format::kBf16;
+  w->bytes = data_bytes + (plain ? 0 : scale_count * 4);
   const char* hot = std::getenv("HS_BENCH_HOT");
   const size_t copies = hot != nullptr && hot[0] == '1'
                             ? 1
@@ -186,9 +193,14 @@ const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-0.05f, 0.05f);
   for (size_t c = 0; c < copies; ++c) {
-    if (format == Format::kF32) {
-      w->f32.emplace_back(static_cast<size_t>(n * k));
-      for (float& v : w->f32.back()) v = dist(rng);
+    if (plain) {
+      std::vector<float> f(static_cast<size_t>(n * k));
+      for (float& v : f) v = dist(rng);
+      if (format == Format::kBf16) {
+        w->bf16.push_back(*hs::kernels::to_bf16(f, n, k));
+      } else {
+        w->f32.push_back(std::move(f));
+      }
     } else {
       w->data.emplace_back(data_bytes);
       for (std::byte& b : w->data.back()) b = static_cast<std::byte>(rng());
@@ -219,6 +231,8 @@ hs::Status run_once(const WeightSet& w, size_t copy, int64_t m, const std::vecto
   const hs::kernels::MatmulShape shape{m, w.n, w.k, hs::kernels::ActLayout::kTokenMajor};
   if (w.format == Format::kF32)
     return hs::kernels::matmul_f32(shape, x, {w.f32[copy], {}}, y, pool);
+  if (w.format == Format::kBf16)
+    return hs::kernels::matmul_bf16(shape, x, w.bf16[copy], {}, y, pool);
   const bool int4 = w.format == Format::kInt4Block32 || w.format == Format::kInt4Lpbq;
   hs::kernels::QuantizedWeights q{
       int4 ? hs::kernels::WeightBits::kInt4 : hs::kernels::WeightBits::kInt8,
@@ -240,7 +254,9 @@ void bench_matmul(benchmark::State& state, Format format, Shape s, int64_t m, in
                   bool exact) {
   ThreadPool pool(threads);
   const WeightSet& w = weights_for(format, s.n, s.k);
-  const size_t copies = format == Format::kF32 ? w.f32.size() : w.data.size();
+  const size_t copies = format == Format::kF32    ? w.f32.size()
+                        : format == Format::kBf16 ? w.bf16.size()
+                                                  : w.data.size();
   std::vector<float> x(static_cast<size_t>(m * s.k)), y(static_cast<size_t>(m * s.n));
   std::mt19937 rng(2);
   for (float& v : x) {
@@ -295,10 +311,11 @@ void register_benchmarks() {
     }
   }
   for (const Shape& s : kShapes) {
-    for (Format f :
-         {Format::kF32, Format::kInt8PerChannel, Format::kInt4Block32, Format::kInt4Lpbq}) {
+    for (Format f : {Format::kF32, Format::kBf16, Format::kInt8PerChannel, Format::kInt4Block32,
+                     Format::kInt4Lpbq}) {
       for (bool exact : {false, true}) {
-        if ((exact && f == Format::kF32) || (!exact && f == Format::kInt4Lpbq)) continue;
+        const bool plain = f == Format::kF32 || f == Format::kBf16;
+        if ((exact && plain) || (!exact && f == Format::kInt4Lpbq)) continue;
         for (int64_t m : {1, 32}) {
           for (int threads : {1, 2}) {
             const std::string name = std::string("matmul/") + format_name(f) +

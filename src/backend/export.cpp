@@ -129,6 +129,7 @@ Result<PreparedExport> prepare_export(const frontend::LlamaModel& model,
     for (size_t i = 0; i < graphs.size(); ++i) graphs[i].set_name(graph_name(ar_lens, i));
   }
   summary.quant_scheme = quantized.scheme;
+  summary.calibration_arithmetic = quantized.calibration_arithmetic;
 
   // 3. Preprocess and the op-support check, graph by graph.
   passes::PassContext context;

@@ -36,6 +36,8 @@ struct QuantizeResult {
   std::string recipe;
   std::string calibration_source;
   std::string weight_search;  // "seq-mse N", "gptq", "seq-mse N + gptq" or "" (MinMax)
+  // The calibration graphs' projections: "bf16" or "f32" ("" when nothing was calibrated).
+  std::string calibration_arithmetic;
 };
 
 // Calibrates the first `calibrated` MHA graphs (prefill first) and quantizes all of them in

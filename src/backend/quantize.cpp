@@ -114,6 +114,7 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
     samples.insert(samples.end(), options.calibration_samples.begin(),
                    options.calibration_samples.end());
     const ptq::CalibrationOptions calibration{.decode_tokens = options.decode_tokens,
+                                              .precision = options.calibration_precision,
                                               .progress = options.progress,
                                               .sliding_window = model.config.sliding_window};
     // Only the first `calibrated` graphs (prefill, decode) run; a lookahead graph takes their
@@ -130,9 +131,11 @@ Result<QuantizeResult> quantize_graphs(const frontend::LlamaModel& model,
       }
       calib.capture_all_tokens = search.gptq || search.seq_mse_tokens == quant::SeqMseTokens::kAll;
     }
-    HS_ASSIGN_OR_RETURN(table, ptq::calibrate_graphs(
-                                   std::span<const ir::Graph>(graphs.data(), calibrated), samples,
-                                   calib, ir::KernelSet::kFast, nullptr, &captured));
+    ptq::CalibrationStats stats;
+    HS_ASSIGN_OR_RETURN(
+        table, ptq::calibrate_graphs(std::span<const ir::Graph>(graphs.data(), calibrated), samples,
+                                     calib, ir::KernelSet::kFast, &stats, &captured));
+    result.calibration_arithmetic = stats.bf16 ? "bf16" : "f32";
     return ok_status();
   }));
   if (search.active()) {

@@ -110,6 +110,8 @@ artifact::ModelMetadata make_metadata(const frontend::LlamaModel& model,
   if (!quant.recipe.empty()) m.extra["quant_recipe"] = quant.recipe;
   if (!quant.calibration_source.empty()) m.extra["calibration"] = quant.calibration_source;
   if (!quant.weight_search.empty()) m.extra["weight_search"] = quant.weight_search;
+  if (!quant.calibration_arithmetic.empty())
+    m.extra["calibration_arithmetic"] = quant.calibration_arithmetic;
   return m;
 }
 

@@ -27,9 +27,13 @@ std::string format_export_summary(const ExportSummary& s) {
   std::string out;
   auto line = [&out](const std::string& text) { out += text + "\n"; };
   line(fmt::format("exported {} -> {}", s.model_source, s.path.empty() ? "(not written)" : s.path));
-  line(fmt::format("  quantization: {}, attention split: {}",
+  line(fmt::format("  quantization: {}, attention split: {}{}",
                    s.quant_scheme.empty() ? "none (float)" : s.quant_scheme,
-                   s.split ? "yes (MHA -> SHA)" : "no (MHA kept)"));
+                   s.split ? "yes (MHA -> SHA)" : "no (MHA kept)",
+                   s.calibration_arithmetic.empty()
+                       ? ""
+                       : fmt::format(", calibrated with {} projections",
+                                     s.calibration_arithmetic == "bf16" ? "bfloat16" : "float32")));
   line("");
   line(fmt::format("{:<8} {:>4}  {:>15}  {:>13}  {:>15}  {}", "graph", "T", "nodes before/after",
                    "attn proj/layer", "cache I/O", "arena"));

@@ -256,6 +256,29 @@ Status Interpreter::prepare() {
     }
     last_use_[static_cast<size_t>(v)] = kKeepAlive;
   }
+  return prepare_bf16();
+}
+
+// bf16_[w] for the constant float32 weight w of every live conv2d / linear, when asked for
+// and the CPU runs matmul_bf16: W [N, ...] as N rows of numel / N inputs (conv2d [Co, Ci, 1,
+// 1] and linear [out, in] alike).
+Status Interpreter::prepare_bf16() {
+  const Graph& g = *graph_;
+  bf16_.assign(static_cast<size_t>(g.num_values()), nullptr);
+  if (options_.kernels != KernelSet::kFast || !options_.bf16_weights ||
+      !kernels::bf16_matmul_supported()) {
+    return {};
+  }
+  for (NodeId n = 0; n < g.num_nodes(); ++n) {
+    const Node& node = g.node(n);
+    if (node.erased || (node.op != OpKind::kConv2d && node.op != OpKind::kLinear)) continue;
+    const ValueId w = node.inputs[1];
+    const Shape& shape = g.type(w).shape;
+    if (!viewable_constant(g, w) || shape.empty() || shape[0] <= 0) continue;
+    const Operand view = constant_view(g, w);
+    HS_ASSIGN_OR_RETURN(bf16_[static_cast<size_t>(w)],
+                        options_.bf16_weights->get(view.f, shape[0], view.numel() / shape[0]));
+  }
   return {};
 }
 
@@ -347,6 +370,7 @@ Status Interpreter::run_into(std::span<const InputView> inputs, std::vector<Tens
     const auto id = static_cast<ValueId>(v);
     if (env[v].shape == nullptr && g.value(id).is_constant()) {
       env[v] = viewable_constant(g, id) ? constant_view(g, id) : Operand::of(constants_[v]);
+      env[v].bf16 = bf16_[v];
     }
   }
   // kFast: GQA repeat-KV matmuls read the unexpanded KV value, which lives until then.

@@ -13,8 +13,8 @@
 #endif
 
 #include "headsplit/kernels/elementwise.h"
-#include "headsplit/kernels/elementwise.h"
 #include "headsplit/kernels/gemm.h"
+#include "headsplit/kernels/gemm_bf16.h"
 #include "headsplit/kernels/thread_pool.h"
 
 namespace hs::ir::detail {
@@ -100,6 +100,27 @@ Status fast_linear(const ref::LinearDims& d, const float* x, const float* w, con
                                     b != nullptr ? span_of(b, d.out) : std::span<const float>()};
   return kernels::matmul_f32(shape, span_of(x, d.m * d.in), weights,
                              {y, static_cast<size_t>(d.m * d.out)}, fast_pool(d.m, d.out, d.in));
+}
+
+// conv2d / linear with the weight's bfloat16 copy (kFast with InterpreterOptions::bf16_weights).
+Status bf16_conv2d(const ref::Conv1x1Dims& d, const float* x, const kernels::Bf16Matrix& w,
+                   const float* b, float* y) {
+  const kernels::MatmulShape shape{d.spatial, d.co, d.ci, kernels::ActLayout::kChannelMajor};
+  const std::span<const float> bias = b != nullptr ? span_of(b, d.co) : std::span<const float>();
+  for (int64_t n = 0; n < d.n; ++n) {
+    HS_TRY(kernels::matmul_bf16(shape, span_of(x + n * d.ci * d.spatial, d.ci * d.spatial), w, bias,
+                                {y + n * d.co * d.spatial, static_cast<size_t>(d.co * d.spatial)},
+                                fast_pool(d.spatial, d.co, d.ci)));
+  }
+  return {};
+}
+
+Status bf16_linear(const ref::LinearDims& d, const float* x, const kernels::Bf16Matrix& w,
+                   const float* b, float* y) {
+  const kernels::MatmulShape shape{d.m, d.out, d.in, kernels::ActLayout::kTokenMajor};
+  const std::span<const float> bias = b != nullptr ? span_of(b, d.out) : std::span<const float>();
+  return kernels::matmul_bf16(shape, span_of(x, d.m * d.in), w, bias,
+                              {y, static_cast<size_t>(d.m * d.out)}, fast_pool(d.m, d.out, d.in));
 }
 
 // Matrix index of an operand with batch dims `shape` read at batch index `i` of `out`
@@ -535,12 +556,18 @@ Status run_node(const Node& node, std::span<const Operand> in, KernelSet kernels
   switch (node.op) {
     case OpKind::kConv2d: {
       const ref::Conv1x1Dims d{xs[0], xs[1], (*in[1].shape)[0], xs[2] * xs[3]};
-      return mk.conv2d_1x1(d, x.f, in[1].f, in.size() > 2 ? in[2].f : nullptr, y.f.data());
+      const float* b = in.size() > 2 ? in[2].f : nullptr;
+      if (kernels == KernelSet::kFast && in[1].bf16 != nullptr)
+        return bf16_conv2d(d, x.f, *in[1].bf16, b, y.f.data());
+      return mk.conv2d_1x1(d, x.f, in[1].f, b, y.f.data());
     }
     case OpKind::kLinear: {
       const int64_t n_in = xs.back();
       const ref::LinearDims d{n_in > 0 ? x.numel() / n_in : 0, n_in, (*in[1].shape)[0]};
-      return mk.linear(d, x.f, in[1].f, in.size() > 2 ? in[2].f : nullptr, y.f.data());
+      const float* b = in.size() > 2 ? in[2].f : nullptr;
+      if (kernels == KernelSet::kFast && in[1].bf16 != nullptr)
+        return bf16_linear(d, x.f, *in[1].bf16, b, y.f.data());
+      return mk.linear(d, x.f, in[1].f, b, y.f.data());
     }
     case OpKind::kMatMul: return mk.matmul(fref(x), fref(in[1]), y.f.data(), y.shape);
     case OpKind::kAdd:

@@ -15,9 +15,13 @@ struct Operand {
   const Shape* shape = nullptr;
   const float* f = nullptr;
   const int32_t* i = nullptr;
+  // A constant projection weight's bfloat16 copy (InterpreterOptions::bf16_weights), or null.
+  const kernels::Bf16Matrix* bf16 = nullptr;
 
   int64_t numel() const { return num_elements(*shape); }
-  static Operand of(const Tensor& t) { return {t.dtype, &t.shape, t.f.data(), t.i.data()}; }
+  static Operand of(const Tensor& t) {
+    return {t.dtype, &t.shape, t.f.data(), t.i.data(), nullptr};
+  }
 };
 
 // While alive, the kFast kernels of the calling thread run without the shared pool

@@ -470,6 +470,14 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
                    : cores <= kMaxWindowThreads ? cores
                                                 : 1;
   if (captured != nullptr && !options.capture.empty()) threads = 1;
+  // bfloat16 projections: one store of weight copies for every thread's model (which stays
+  // empty when the CPU has no AVX512_BF16: the interpreters then run float32).
+  std::shared_ptr<ir::Bf16Weights> bf16;
+  if (options.precision == CalibrationPrecision::kBf16 && kernels == ir::KernelSet::kFast &&
+      options.capture.empty()) {
+    bf16 = std::make_shared<ir::Bf16Weights>();
+    step_options.interpreter.bf16_weights = bf16;
+  }
   HS_ASSIGN_OR_RETURN(auto first, irexec::GraphStepModel::create(shared, step_options));
   if (const int64_t window = window_length(first->info()); window >= 1) {
     size_t windows = 0;
@@ -490,7 +498,12 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
     models.push_back(step_model.get());
     owned.push_back(std::move(step_model));
   }
-  return calibrate_models(models, samples, options, stats, captured);
+  CalibrationStats st;
+  HS_ASSIGN_OR_RETURN(quant::CalibrationTable table,
+                      calibrate_models(models, samples, options, &st, captured));
+  st.bf16 = bf16 != nullptr && bf16->bytes() > 0;
+  if (stats != nullptr) *stats = st;
+  return table;
 }
 
 }  // namespace hs::ptq

@@ -8,6 +8,7 @@
 
 #include "backend/backend_testing.h"
 #include "headsplit/artifact/reader.h"
+#include "headsplit/kernels/gemm_bf16.h"
 #include "testing/testing.h"
 
 namespace hs::backend {
@@ -66,6 +67,21 @@ TEST(Export, StoriesFloatAndQuantizedArtifactsLoad) {
     EXPECT_EQ(s.file_bytes, static_cast<int64_t>(std::filesystem::file_size(path)));
     EXPECT_EQ(s.weights, static_cast<int64_t>(p.weights.size()));
     EXPECT_EQ(p.metadata.quant_scheme, c.scheme == "none" ? "" : c.scheme);
+    // Calibrated (by default) with bfloat16 projections where the CPU has AVX512_BF16.
+    const std::string arithmetic = c.scheme == "none"                 ? ""
+                                   : kernels::bf16_matmul_supported() ? "bf16"
+                                                                      : "f32";
+    EXPECT_EQ(s.calibration_arithmetic, arithmetic);
+    if (arithmetic.empty()) {
+      EXPECT_EQ(p.metadata.extra.count("calibration_arithmetic"), 0u);
+    } else {
+      EXPECT_EQ(p.metadata.extra.at("calibration_arithmetic"), arithmetic);
+      EXPECT_NE(
+          format_export_summary(s).find(fmt::format("calibrated with {} projections",
+                                                    arithmetic == "bf16" ? "bfloat16" : "float32")),
+          std::string::npos)
+          << format_export_summary(s);
+    }
     EXPECT_EQ(p.metadata.kv_cache_bits, c.kv_bits);
     EXPECT_EQ(p.metadata.context_len, 128);
     EXPECT_TRUE(p.metadata.split_applied);
@@ -95,6 +111,23 @@ TEST(Export, StoriesFloatAndQuantizedArtifactsLoad) {
     if (c.scheme != "none") expected.insert(expected.begin() + 1, {"calibrate", "quantize"});
     EXPECT_EQ(phases, expected);
   }
+}
+
+// QuantOptions::calibration_precision = kF32: float32 projections on every CPU, recorded.
+TEST(Export, Float32CalibrationIsRecorded) {
+  frontend::LlamaModel model = testing::random_stories(5);
+  ExportOptions options;
+  options.prefill_ar_len = 4;
+  options.context_len = 16;
+  options.quant.scheme = "16a8w";
+  options.quant.calibration_prompt = "One day, a girl found a ball.";
+  options.quant.calibration_precision = ptq::CalibrationPrecision::kF32;
+  options.quant.progress = false;
+  const std::string path = hs::testing::temp_dir() + "/f32-calibration.hsa";
+  HS_ASSERT_OK_AND_ASSIGN(ExportSummary s, export_model(model, path, options));
+  EXPECT_EQ(s.calibration_arithmetic, "f32");
+  HS_ASSERT_OK_AND_ASSIGN(artifact::LoadedArtifact loaded, artifact::load_artifact(path));
+  EXPECT_EQ(loaded.program().metadata.extra.at("calibration_arithmetic"), "f32");
 }
 
 TEST(Export, NoSplitKeepsMhaAndDecodeOnlyHasOneGraph) {

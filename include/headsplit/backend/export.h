@@ -30,6 +30,7 @@
 #include "headsplit/frontend/llama_model.h"
 #include "headsplit/ir/graph.h"
 #include "headsplit/passes/passes.h"
+#include "headsplit/ptq/calibrate.h"
 #include "headsplit/quant/scheme.h"
 #include "headsplit/quant/weight_search.h"
 
@@ -54,6 +55,8 @@ struct QuantOptions {
   // with no files and no prompt they are the whole calibration input (benchmarks).
   std::vector<std::vector<int32_t>> calibration_samples;
   int64_t decode_tokens = 4;  // per calibration window, through the decode graph
+  // Projections in bfloat16 while calibrating, where the CPU has AVX512_BF16 (ptq/calibrate.h).
+  ptq::CalibrationPrecision calibration_precision = ptq::CalibrationPrecision::kBf16;
   bool progress = true;       // calibration progress line with rate and ETA on stderr
   // Weight search (quant/weight_search.h): SeqMSE candidates (-1: the recipe's, 0: off), GPTQ,
   // SeqMSE scored on every token instead of each window's last, threads (0: all cores).
@@ -115,6 +118,7 @@ struct ExportSummary {
   std::string path;  // the artifact written (empty before the write)
   std::string model_source;
   std::string quant_scheme;  // "" for float
+  std::string calibration_arithmetic;  // "bf16" or "f32" (QuantOptions::calibration_precision)
   bool split = false;
   std::vector<GraphSummary> graphs;
   int64_t weights = 0;       // distinct weights stored

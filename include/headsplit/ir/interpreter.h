@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "headsplit/ir/bf16_weights.h"
 #include "headsplit/ir/graph.h"
 
 namespace hs::ir {
@@ -69,6 +70,13 @@ struct InterpreterOptions {
   // or on the calling thread only (false: for callers that run several interpreters on their
   // own threads, e.g. calibration windows in parallel). Results are bit-identical either way.
   bool threaded_kernels = true;
+  // kFast on a CPU with AVX512_BF16 (kernels::bf16_matmul_supported()): conv2d and linear with a
+  // constant float32 weight multiply in bfloat16 (kernels::matmul_bf16: both operands rounded to
+  // bfloat16, float32 sums; about 2^-8 relative error per product), reading the weight's copy
+  // from this store, made when the interpreter is created. Twice the multiply-adds per
+  // instruction and half the weight bytes: for calibration, where only ranges matter. Null, or
+  // no AVX512_BF16: float32 (gemm.h).
+  std::shared_ptr<Bf16Weights> bf16_weights;
 };
 
 class Interpreter {
@@ -100,6 +108,7 @@ class Interpreter {
  private:
   Interpreter(const Graph& graph, InterpreterOptions options) : graph_(&graph), options_(options) {}
   Status prepare();
+  Status prepare_bf16();
   // Checks `inputs` against the graph inputs and sets what each reads from (bound[id], by
   // ValueId): the caller's data, or a fake-quantized copy in `live` (quantized real inputs).
   Status bind_inputs(std::span<const InputView> inputs, std::vector<Tensor>& live,
@@ -108,6 +117,8 @@ class Interpreter {
   const Graph* graph_;
   InterpreterOptions options_;
   std::vector<Tensor> constants_;  // indexed by ValueId; empty for non-constants
+  // Indexed by ValueId: the bfloat16 copy of a constant projection weight (bf16_weights), or null.
+  std::vector<const kernels::Bf16Matrix*> bf16_;
   // Per value: the last live node reading it (kNoNode if none). Intermediates and inputs are
   // freed after that node runs, unless they are graph outputs.
   std::vector<NodeId> last_use_;

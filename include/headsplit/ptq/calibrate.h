@@ -64,8 +64,19 @@ Status run_window(runner::StepModel& model, std::span<const int32_t> window, int
 // The window length W = C - N of a step model.
 int64_t window_length(const runner::StepModelInfo& info);
 
+// The arithmetic of the projections (conv2d / linear with a constant weight) while
+// calibrate_graphs runs KernelSet::kFast:
+//   kBf16  bfloat16 operands, float32 sums (kernels/gemm_bf16.h: twice the multiply-adds per
+//          instruction, half the weight bytes) on CPUs with AVX512_BF16; float32 elsewhere. Each
+//          product is off by at most about 2^-8 relative, so the observed ranges move by that
+//          order (the table is not bit-identical to kF32's). Capturing (SeqMSE / GPTQ inputs)
+//          always runs float32.
+//   kF32   float32 (gemm.h) everywhere.
+enum class CalibrationPrecision : uint8_t { kBf16, kF32 };
+
 struct CalibrationOptions {
   int64_t decode_tokens = 4;  // per window, through the decode graph (when there is one)
+  CalibrationPrecision precision = CalibrationPrecision::kF32;
   bool progress = true;       // a progress line with rate and ETA on stderr
   // calibrate_graphs: the model's sliding window (graphs with a window_attention_mask, Gemma3).
   int64_t sliding_window = 0;
@@ -91,6 +102,7 @@ struct CalibrationStats {
   int64_t decode_tokens = 0;
   int64_t prefill_steps = 0;
   int64_t decode_steps = 0;
+  bool bf16 = false;  // the projections ran in bfloat16 (CalibrationPrecision::kBf16 took effect)
   double seconds = 0.0;
   double tokens_per_second() const {
     return seconds > 0 ? static_cast<double>(tokens) / seconds : 0;
