@@ -37,6 +37,12 @@ uint16_t bf16_bits(float v) {
   return static_cast<uint16_t>(rounded >> 16);
 }
 
+namespace {
+// pairs[N, ceil(K/2)] = the bfloat16 pairs of w[N,K] with the CPU's conversion instruction;
+// false (nothing written) where it has none.
+bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs);
+}  // namespace
+
 Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k) {
   if (n < 0 || k < 0) {
     return errorf(ErrorKind::kInvalidArgument, "to_bf16: negative dimension N={} K={}", n, k);
@@ -50,6 +56,8 @@ Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k) {
   m.k = k;
   const int64_t kp2 = m.padded_k() / 2;
   m.pairs.assign(static_cast<size_t>(n * kp2), 0);
+  if (round_rows_simd(w.data(), static_cast<size_t>(n), static_cast<size_t>(k), m.pairs.data()))
+    return m;
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t c = 0; c < k; ++c) {
       const auto bits = static_cast<uint32_t>(bf16_bits(w[static_cast<size_t>(r * k + c)]));
@@ -77,8 +85,26 @@ inline uint32_t pair_bits(float lo, float hi) {
   return static_cast<uint32_t>(bf16_bits(lo)) | static_cast<uint32_t>(bf16_bits(hi)) << 16;
 }
 
-// The panels described above, for kp2 = Kp / 2 input pairs.
-HS_BF16_TARGET void pack_panels(const MatmulCall& c, size_t kp2, uint32_t* panels) {
+// pairs[0, ceil(k/2)) = the bfloat16 pairs of row[0, k), 32 values per conversion (the tail
+// masked; the pad input of an odd k is +0).
+HS_BF16_TARGET void round_row(const float* row, size_t k, uint32_t* pairs) {
+  for (size_t k0 = 0; k0 < k; k0 += 32) {
+    const size_t left = k - k0;
+    const auto m_lo = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
+    const auto m_hi = static_cast<__mmask16>(left >= 32  ? 0xffffu
+                                             : left > 16 ? (1u << (left - 16)) - 1u
+                                                         : 0u);
+    const __m512 lo = _mm512_maskz_loadu_ps(m_lo, row + k0);
+    const __m512 hi = _mm512_maskz_loadu_ps(m_hi, row + k0 + 16);
+    const size_t count = std::min<size_t>(16, (left + 1) / 2);
+    _mm512_mask_storeu_epi32(pairs + k0 / 2, static_cast<__mmask16>((1u << count) - 1u),
+                             (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+  }
+}
+
+// The panels described above, for kp2 = Kp / 2 input pairs. row_pairs: kp2 words of scratch.
+HS_BF16_TARGET void pack_panels(const MatmulCall& c, size_t kp2, uint32_t* panels,
+                                uint32_t* row_pairs) {
   const size_t count = (c.m + kLp - 1) / kLp;
   for (size_t p = 0; p < count; ++p) {
     uint32_t* panel = panels + p * kp2 * kLp;
@@ -100,24 +126,12 @@ HS_BF16_TARGET void pack_panels(const MatmulCall& c, size_t kp2, uint32_t* panel
       continue;
     }
     if (c.layout == ActLayout::kTokenMajor) {
-      // Token rows hold their pairs already: each row rounded 16 values at a time (the tail
-      // masked), its 32-bit pairs then transposed into the panel.
+      // Token rows hold their pairs already: each row rounded, its pairs transposed into the
+      // panel.
       std::memset(panel, 0, kp2 * kLp * sizeof(uint32_t));
       for (size_t j = 0; j < valid; ++j) {
-        const float* row = c.x + (m0 + j) * c.k;
-        for (size_t k0 = 0; k0 < c.k; k0 += 32) {
-          const size_t left = c.k - k0;
-          const auto m_lo = static_cast<__mmask16>(left >= 16 ? 0xffffu : (1u << left) - 1u);
-          const auto m_hi = static_cast<__mmask16>(left >= 32  ? 0xffffu
-                                                   : left > 16 ? (1u << (left - 16)) - 1u
-                                                               : 0u);
-          const __m512 lo = _mm512_maskz_loadu_ps(m_lo, row + k0);
-          const __m512 hi = _mm512_maskz_loadu_ps(m_hi, row + k0 + 16);
-          alignas(64) uint32_t pairs[16];
-          _mm512_store_si512(pairs, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-          const size_t q0 = k0 / 2, count = std::min<size_t>(16, kp2 - q0);
-          for (size_t q = 0; q < count; ++q) panel[(q0 + q) * kLp + j] = pairs[q];
-        }
+        round_row(c.x + (m0 + j) * c.k, c.k, row_pairs);
+        for (size_t q = 0; q < kp2; ++q) panel[q * kLp + j] = row_pairs[q];
       }
       continue;
     }
@@ -257,6 +271,13 @@ HS_BF16_TARGET void dot_rows(const MatmulCall& c, const uint32_t* w, size_t kp2,
   }
 }
 
+bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs) {
+  if (!bf16_matmul_supported()) return false;
+  const size_t kp2 = (k + 1) / 2;
+  for (size_t r = 0; r < n; ++r) round_row(w + r * k, k, pairs + r * kp2);
+  return true;
+}
+
 }  // namespace
 
 bool bf16_matmul_supported() {
@@ -291,7 +312,8 @@ Status matmul_bf16(const MatmulShape& shape, std::span<const float> x, const Bf1
       detail::thread_scratch(detail::ScratchSlot::kPackedX, words));  // 4-byte words
   if (packed == nullptr) return detail::out_of_memory("matmul_bf16", words);
   if (panel) {
-    pack_panels(c, kp2, packed);
+    std::vector<uint32_t> row_pairs(c.layout == ActLayout::kTokenMajor ? kp2 : 0);
+    pack_panels(c, kp2, packed, row_pairs.data());
     detail::for_rows(c, detail::kMr,
                      [&](size_t b, size_t e) { panel_rows(c, wp, kp2, packed, b, e); });
   } else {
@@ -306,6 +328,10 @@ Status matmul_bf16(const MatmulShape& shape, std::span<const float> x, const Bf1
 }
 
 #else  // no AVX512_BF16 intrinsics in this build
+
+namespace {
+bool round_rows_simd(const float*, size_t, size_t, uint32_t*) { return false; }
+}  // namespace
 
 bool bf16_matmul_supported() { return false; }
 

@@ -48,6 +48,42 @@ TEST(ToBf16, PadsOddRowsAndChecksSizes) {
   EXPECT_EQ(to_bf16(Floats(), -1, 3).error().kind(), ErrorKind::kInvalidArgument);
 }
 
+// to_bf16 (the conversion instruction on AVX512_BF16 CPUs) rounds as bf16_bits: random values,
+// ties both ways, infinities, values that round up to infinity and NaN, over row lengths that
+// cover the 32-value steps, their tails and the odd pad. (Denormals are left out: the
+// instruction may flush them, and matmul_bf16 treats denormal inputs as zero either way.)
+TEST(ToBf16, RoundsEveryValueAsBf16Bits) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> bits(0x00800000u, 0x7f7fffffu);  // normal magnitudes
+  for (int64_t k : {1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 172}) {
+    const int64_t n = 3;
+    std::vector<float> w(static_cast<size_t>(n * k));
+    for (size_t i = 0; i < w.size(); ++i) {
+      float v = std::bit_cast<float>(bits(rng));
+      switch (i % 8) {
+        case 1: v = std::bit_cast<float>(std::bit_cast<uint32_t>(v) & 0xffff8000u); break;  // tie
+        case 2: v = -v; break;
+        case 3: v = std::numeric_limits<float>::infinity(); break;
+        case 4: v = std::numeric_limits<float>::max(); break;
+        case 5: v = std::bit_cast<float>(0xffc00001u); break;  // a negative NaN
+        default: break;
+      }
+      w[i] = v;
+    }
+    auto m = to_bf16(w, n, k);
+    ASSERT_TRUE(m.ok());
+    const int64_t kp2 = m->padded_k() / 2;
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t c = 0; c < m->padded_k(); ++c) {
+        const uint32_t pair = m->pairs[static_cast<size_t>(r * kp2 + c / 2)];
+        const auto got = static_cast<uint16_t>(c % 2 == 0 ? pair & 0xffffu : pair >> 16);
+        const uint16_t want = c < k ? bf16_bits(w[static_cast<size_t>(r * k + c)]) : 0;
+        ASSERT_EQ(got, want) << "K=" << k << " row " << r << " input " << c;
+      }
+    }
+  }
+}
+
 class MatmulBf16 : public ::testing::Test {
  protected:
   void SetUp() override {
