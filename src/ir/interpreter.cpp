@@ -361,7 +361,9 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const NamedTensor> inputs
 Status Interpreter::run_into(std::span<const InputView> inputs, std::vector<Tensor>& outputs,
                              const Observer& observer) {
   const Graph& g = *graph_;
-  const detail::SerialKernelsScope serial(!options_.threaded_kernels);
+  const bool pooled = options_.threaded_kernels ||
+                      (options_.pool_when != nullptr && options_.pool_when->load());
+  const detail::SerialKernelsScope serial(!pooled);
   const auto n_values = static_cast<size_t>(g.num_values());
   std::vector<Tensor> live(n_values);  // node outputs (and fake-quantized inputs), by ValueId
   std::vector<Operand> env(n_values);  // what each value reads from

@@ -329,11 +329,14 @@ struct Window {
 // merged at the end (min/max: the same ranges whatever thread saw which window, up to the sign
 // of a zero extreme, which gives equal params). Capturing needs a single model (its rows are
 // ordered by window), which takes them in order.
+// last_one (or null): raised when a single thread is left working, whose models then run their
+// kernels on the shared pool (ir::InterpreterOptions::pool_when) instead of leaving cores idle.
 Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepModel* const> models,
                                                  std::span<const std::vector<int32_t>> samples,
                                                  const CalibrationOptions& options,
                                                  CalibrationStats* stats,
-                                                 quant::ActivationSamples* captured) {
+                                                 quant::ActivationSamples* captured,
+                                                 std::atomic<bool>* last_one = nullptr) {
   HS_CHECK(!models.empty(), "calibrate: no step model");
   const auto start = std::chrono::steady_clock::now();
   irexec::GraphStepModel& model = *models[0];
@@ -392,7 +395,15 @@ Result<quant::CalibrationTable> calibrate_models(std::span<irexec::GraphStepMode
     // Runs windows in `order` on models[i] until none is left. After a failure only windows
     // before the lowest failing one still run: the error reported is then the one a
     // sequential run meets first (every window before it ran, whatever the order).
+    std::atomic<size_t> working{models.size()};
     auto work = [&](size_t i) {
+      struct Done {  // on leaving: the last thread still working gets the pool
+        std::atomic<size_t>& working;
+        std::atomic<bool>* last_one;
+        ~Done() {
+          if (working.fetch_sub(1) == 2 && last_one != nullptr) last_one->store(true);
+        }
+      } done{working, last_one};
       for (size_t k = next.fetch_add(1); k < windows.size(); k = next.fetch_add(1)) {
         const Window& w = windows[order[k]];
         if (w.index > lowest_failed.load()) continue;
@@ -486,8 +497,12 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   }
   std::vector<std::unique_ptr<irexec::GraphStepModel>> owned;
   std::vector<irexec::GraphStepModel*> models;
+  // The kernels of a model run on its own thread while other threads work, on the pool when
+  // the others have finished.
+  auto last_one = std::make_shared<std::atomic<bool>>(false);
   if (threads > 1) {  // made again below, with its kernels on its thread
     step_options.interpreter.threaded_kernels = false;
+    step_options.interpreter.pool_when = last_one.get();
     first.reset();
   } else {
     models.push_back(first.get());
@@ -500,7 +515,7 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   }
   CalibrationStats st;
   HS_ASSIGN_OR_RETURN(quant::CalibrationTable table,
-                      calibrate_models(models, samples, options, &st, captured));
+                      calibrate_models(models, samples, options, &st, captured, last_one.get()));
   st.bf16 = bf16 != nullptr && bf16->bytes() > 0;
   if (stats != nullptr) *stats = st;
   return table;

@@ -7,6 +7,7 @@
 // fake-quantized on entry when their type is quantized.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <span>
 #include <string>
@@ -70,6 +71,10 @@ struct InterpreterOptions {
   // or on the calling thread only (false: for callers that run several interpreters on their
   // own threads, e.g. calibration windows in parallel). Results are bit-identical either way.
   bool threaded_kernels = true;
+  // With threaded_kernels false: the kernels still take the pool in the runs that start while
+  // *pool_when is true (the caller raises it when the other threads it runs interpreters on
+  // have finished, e.g. calibration's last window). Null: never. Bit-identical either way.
+  const std::atomic<bool>* pool_when = nullptr;
   // kFast on a CPU with AVX512_BF16 (kernels::bf16_matmul_supported()): conv2d and linear with a
   // constant float32 weight multiply in bfloat16 (kernels::matmul_bf16: both operands rounded to
   // bfloat16, float32 sums; about 2^-8 relative error per product), reading the weight's copy
