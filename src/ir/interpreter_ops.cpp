@@ -158,7 +158,34 @@ struct MatrixScratch {
   const float* b_seen = nullptr;
   std::vector<int32_t> b_bits;   // [N]: OR over k of |b[k, j]|'s bits (empty: not yet)
   std::vector<uint8_t> b_state;  // [K]: row b[k, :] 0 not checked, 1 finite, 2 not finite
+  // What `b` holds: the rows (or columns) `gathered_keep` of the matrix at b_gathered (the
+  // next head of the same KV head usually keeps the same ones: no second copy).
+  const float* b_gathered = nullptr;
+  bool gathered_rows = false;
+  std::vector<int64_t> gathered_keep;
 };
+
+// s.b = the rows (rows: true; runs of s.keep, N wide) or columns (runs of s.keep, of K rows)
+// of b, unless it holds them already.
+void gather_b(MatrixScratch& s, const float* b, bool rows, int64_t K, int64_t N) {
+  if (s.b_gathered == b && s.gathered_rows == rows && s.gathered_keep == s.keep) return;
+  const auto kept = static_cast<int64_t>(s.keep.size());
+  if (rows) {
+    s.b.resize(static_cast<size_t>(kept * N));
+    float* dst = s.b.data();
+    for (const auto& [begin, end] : s.runs) dst = std::copy(b + begin * N, b + end * N, dst);
+  } else {
+    s.b.resize(static_cast<size_t>(K * kept));
+    for (int64_t k = 0; k < K; ++k) {
+      float* dst = s.b.data() + k * kept;
+      for (const auto& [begin, end] : s.runs)
+        dst = std::copy(b + k * N + begin, b + k * N + end, dst);
+    }
+  }
+  s.b_gathered = b;
+  s.gathered_rows = rows;
+  s.gathered_keep = s.keep;
+}
 
 // The bits of |v| as an int32 (0 for +-0; >= kInfBits when v is not finite).
 inline int32_t abs_bits(float v) { return std::bit_cast<int32_t>(v) & 0x7fffffff; }
@@ -200,11 +227,8 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
     s.b_bits.clear();
     s.b_state.assign(uk, 0);
   }
-  s.a_bits.assign(uk, 0);
-  for (int64_t m = 0; m < M; ++m) {
-    const float* row = a + m * K;
-    for (size_t k = 0; k < uk; ++k) s.a_bits[k] |= abs_bits(row[k]);
-  }
+  s.a_bits.resize(uk);
+  kernels::or_abs_bits_columns_f32(a, M, K, K, s.a_bits.data());
   // Inputs kept: a[:, k] not all zero, or b[k, :] not all finite.
   s.keep.clear();
   for (size_t k = 0; k < uk; ++k) {
@@ -229,19 +253,14 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
     if (s.runs.size() == 1) {
       return plain_matrix_matmul(s.a.data(), b + s.runs[0].first * N, y, M, kept, N);
     }
-    s.b.resize(static_cast<size_t>(kept * N));
-    float* dst = s.b.data();
-    for (const auto& [begin, end] : s.runs) dst = std::copy(b + begin * N, b + end * N, dst);
+    gather_b(s, b, /*rows=*/true, K, N);
     return plain_matrix_matmul(s.a.data(), s.b.data(), y, M, kept, N);
   }
   // Zero columns of b, when a is finite.
   if (!all_finite(a, M * K)) return plain_matrix_matmul(a, b, y, M, K, N);
   if (s.b_bits.empty()) {
-    s.b_bits.assign(un, 0);
-    for (size_t k = 0; k < uk; ++k) {
-      const float* row = b + k * un;
-      for (size_t j = 0; j < un; ++j) s.b_bits[j] |= abs_bits(row[j]);
-    }
+    s.b_bits.resize(un);
+    kernels::or_abs_bits_columns_f32(b, K, N, N, s.b_bits.data());
   }
   int64_t live = 0;
   for (int32_t v : s.b_bits) live += v != 0 ? 1 : 0;
@@ -258,13 +277,8 @@ Status matrix_matmul(const float* a, const float* b, float* y, int64_t M, int64_
   }
   const auto cols = static_cast<int64_t>(s.keep.size());
   keep_runs(s);
-  s.b.resize(static_cast<size_t>(K * cols));
   s.y.resize(static_cast<size_t>(M * cols));
-  for (int64_t k = 0; k < K; ++k) {
-    float* dst = s.b.data() + k * cols;
-    for (const auto& [begin, end] : s.runs)
-      dst = std::copy(b + k * N + begin, b + k * N + end, dst);
-  }
+  gather_b(s, b, /*rows=*/false, K, N);
   HS_TRY(plain_matrix_matmul(a, s.b.data(), s.y.data(), M, K, cols));
   for (int64_t m = 0; m < M; ++m) {  // y row: the multiplied runs, +0 between them
     const float* src = s.y.data() + m * cols;

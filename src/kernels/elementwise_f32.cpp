@@ -249,6 +249,33 @@ uint32_t AbsMaxBitsF32(const float* x, int64_t rows, int64_t n, int64_t ld) {
   return std::max(m, hn::GetLane(hn::MaxOfLanes(du, hn::Max(m0, m1))));
 }
 
+void OrAbsBitsColumnsF32(const float* x, int64_t rows, int64_t n, int64_t ld, int32_t* out) {
+  const hn::ScalableTag<int32_t> di;
+  const size_t lanes = hn::Lanes(di);
+  const auto mask = hn::Set(di, 0x7fffffff);
+  const auto count = static_cast<size_t>(n);
+  size_t j = 0;
+  for (; j + 4 * lanes <= count; j += 4 * lanes) {
+    auto a0 = hn::Zero(di), a1 = hn::Zero(di), a2 = hn::Zero(di), a3 = hn::Zero(di);
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto* bits = reinterpret_cast<const int32_t*>(x + r * ld) + j;
+      a0 = hn::Or(a0, hn::LoadU(di, bits));
+      a1 = hn::Or(a1, hn::LoadU(di, bits + lanes));
+      a2 = hn::Or(a2, hn::LoadU(di, bits + 2 * lanes));
+      a3 = hn::Or(a3, hn::LoadU(di, bits + 3 * lanes));
+    }
+    hn::StoreU(hn::And(a0, mask), di, out + j);
+    hn::StoreU(hn::And(a1, mask), di, out + j + lanes);
+    hn::StoreU(hn::And(a2, mask), di, out + j + 2 * lanes);
+    hn::StoreU(hn::And(a3, mask), di, out + j + 3 * lanes);
+  }
+  for (; j < count; ++j) {
+    int32_t v = 0;
+    for (int64_t r = 0; r < rows; ++r) v |= reinterpret_cast<const int32_t*>(x + r * ld)[j];
+    out[j] = v & 0x7fffffff;
+  }
+}
+
 }  // namespace hs::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -263,6 +290,11 @@ HWY_EXPORT(BinaryScalarF32);
 HWY_EXPORT(BinaryFqF32);
 HWY_EXPORT(BinaryScalarFqF32);
 HWY_EXPORT(AbsMaxBitsF32);
+HWY_EXPORT(OrAbsBitsColumnsF32);
+
+void or_abs_bits_columns_f32(const float* x, int64_t rows, int64_t n, int64_t ld, int32_t* out) {
+  HWY_DYNAMIC_DISPATCH(OrAbsBitsColumnsF32)(x, rows, n, ld, out);
+}
 
 void binary_fq_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n,
                    const FakeQuantParams& fq) {

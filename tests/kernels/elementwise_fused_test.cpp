@@ -3,6 +3,8 @@
 // grid, NaN and saturating ones.
 #include <gtest/gtest.h>
 
+#include "headsplit/kernels/simd_info.h"
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -108,6 +110,48 @@ TEST(ElementwiseFused, AbsMaxBitsIsTheLargestMagnitudeAndFlagsInfAndNaN) {
     }
     EXPECT_EQ(abs_max_bits_f32(buf.data(), rows, len, ld), expect) << "len " << len;
     EXPECT_LT(abs_max_bits_f32(buf.data(), rows, len, ld), 0x7f800000u);
+  }
+}
+
+// or_abs_bits_columns_f32 against a scalar OR per column, on every SIMD target: widths around
+// the 4-vector steps and their tails, 1-5 strided rows, columns that are all +-0 (0) or hold one
+// nonzero value in one row (non-zero), -0 and NaN among them; padding between rows never read.
+TEST(ElementwiseFused, OrAbsBitsColumnsIsZeroExactlyForAllZeroColumns) {
+  std::mt19937 rng(13);
+  for (const SimdTarget& target : runnable_simd_targets()) {
+    ScopedSimdTarget scope(target);
+    SCOPED_TRACE(target.name);
+    for (int64_t n : {0, 1, 15, 16, 63, 64, 65, 130}) {
+      for (int64_t rows : {1, 2, 5}) {
+        const int64_t ld = n + 3;
+        std::vector<float> buf(static_cast<size_t>(rows * ld), 0.f);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t j = 0; j < ld; ++j) {
+            float& x = buf[static_cast<size_t>(r * ld + j)];
+            if (j >= n) {
+              x = std::numeric_limits<float>::quiet_NaN();  // padding
+            } else if (rng() % 3 == 0) {
+              const uint32_t kind = rng() % 4;
+              x = kind == 0 ? -0.f
+                  : kind == 1 ? std::numeric_limits<float>::quiet_NaN()
+                              : std::ldexp(1.f, static_cast<int>(rng() % 200) - 140);
+            }
+          }
+        }
+        std::vector<int32_t> got(static_cast<size_t>(n) + 1, -7);
+        or_abs_bits_columns_f32(buf.data(), rows, n, ld, got.data());
+        for (int64_t j = 0; j < n; ++j) {
+          int32_t want = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            int32_t bits;
+            std::memcpy(&bits, &buf[static_cast<size_t>(r * ld + j)], 4);
+            want |= bits;
+          }
+          EXPECT_EQ(got[static_cast<size_t>(j)], want & 0x7fffffff) << "n " << n << " col " << j;
+        }
+        EXPECT_EQ(got[static_cast<size_t>(n)], -7) << "wrote past n";
+      }
+    }
   }
 }
 

@@ -61,6 +61,10 @@ bool exp_f32_vectorized();
 // reads x as integers). One row: rows = 1 (ld unused).
 uint32_t abs_max_bits_f32(const float* x, int64_t rows, int64_t n, int64_t ld);
 
+// out[j] = the OR over r < rows of the bits of x[r * ld + j] with the sign cleared, j < n: 0
+// exactly when column j is all +-0 (any bits are allowed; x is read as integers).
+void or_abs_bits_columns_f32(const float* x, int64_t rows, int64_t n, int64_t ld, int32_t* out);
+
 enum class BinaryKind : uint8_t { kAdd, kSub, kMul, kDiv };
 // y[i] = a[i] op b[i] for i < n.
 void binary_f32(BinaryKind op, const float* a, const float* b, float* y, int64_t n);
