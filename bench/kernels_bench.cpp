@@ -197,7 +197,7 @@ const WeightSet& weights_for(Format format, int64_t n, int64_t k) {
       std::vector<float> f(static_cast<size_t>(n * k));
       for (float& v : f) v = dist(rng);
       if (format == Format::kBf16) {
-        w->bf16.push_back(*hs::kernels::to_bf16(f, n, k));
+        w->bf16.push_back(hs::kernels::to_bf16(f, n, k).value());
       } else {
         w->f32.push_back(std::move(f));
       }

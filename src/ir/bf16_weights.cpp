@@ -5,7 +5,8 @@
 
 namespace hs::ir {
 
-Result<const kernels::Bf16Matrix*> Bf16Weights::get(const float* w, int64_t n, int64_t k) {
+Result<const kernels::Bf16Matrix*> Bf16Weights::get(const float* w, int64_t n, int64_t k,
+                                                    kernels::ThreadPool* pool) {
   const std::lock_guard<std::mutex> lock(mutex_);
   auto it = copies_.find(w);
   if (it != copies_.end()) {
@@ -18,7 +19,7 @@ Result<const kernels::Bf16Matrix*> Bf16Weights::get(const float* w, int64_t n, i
   }
   HS_ASSIGN_OR_RETURN(
       kernels::Bf16Matrix m,
-      kernels::to_bf16(std::span<const float>(w, static_cast<size_t>(n * k)), n, k));
+      kernels::to_bf16(std::span<const float>(w, static_cast<size_t>(n * k)), n, k, pool));
   auto copy = std::make_unique<kernels::Bf16Matrix>(std::move(m));
   const kernels::Bf16Matrix* p = copy.get();
   copies_.emplace(w, std::move(copy));
@@ -28,7 +29,7 @@ Result<const kernels::Bf16Matrix*> Bf16Weights::get(const float* w, int64_t n, i
 size_t Bf16Weights::bytes() const {
   const std::lock_guard<std::mutex> lock(mutex_);
   size_t total = 0;
-  for (const auto& [key, m] : copies_) total += m->pairs.size() * sizeof(uint32_t);
+  for (const auto& [key, m] : copies_) total += m->pairs().size_bytes();
   return total;
 }
 

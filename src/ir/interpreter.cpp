@@ -277,7 +277,8 @@ Status Interpreter::prepare_bf16() {
     if (!viewable_constant(g, w) || shape.empty() || shape[0] <= 0) continue;
     const Operand view = constant_view(g, w);
     HS_ASSIGN_OR_RETURN(bf16_[static_cast<size_t>(w)],
-                        options_.bf16_weights->get(view.f, shape[0], view.numel() / shape[0]));
+                        options_.bf16_weights->get(view.f, shape[0], view.numel() / shape[0],
+                                                   detail::fast_pool(1, 1, view.numel())));
   }
   return {};
 }

@@ -22,6 +22,17 @@ namespace hs::ir::detail {
 namespace ref = kernels::ref;
 
 namespace {
+// Set by SerialKernelsScope: this thread's fast kernels run without the pool.
+thread_local bool t_serial_kernels = false;
+}  // namespace
+
+kernels::ThreadPool* fast_pool(int64_t m, int64_t n, int64_t k) {
+  if (t_serial_kernels || m * n * k < (int64_t{1} << 20)) return nullptr;
+  static kernels::ThreadPool pool;
+  return &pool;
+}
+
+namespace {
 
 ref::TensorRef<float> fref(const Operand& t) { return {t.f, *t.shape}; }
 ref::TensorRef<int32_t> iref(const Operand& t) { return {t.i, *t.shape}; }
@@ -61,18 +72,6 @@ Status ref_matmul(ref::TensorRef<float> a, ref::TensorRef<float> b, float* y, re
   return {};
 }
 
-// Set by SerialKernelsScope: this thread's fast kernels run without the pool.
-thread_local bool t_serial_kernels = false;
-
-// One pool for the fast kernels of every interpreter in the process, used for calls of at
-// least 2^20 multiply-adds: smaller ones run on the calling thread, where waking (and then
-// spinning) workers costs more than it saves. None on a thread in a SerialKernelsScope (the
-// pool is then not even created).
-kernels::ThreadPool* fast_pool(int64_t m, int64_t n, int64_t k) {
-  if (t_serial_kernels || m * n * k < (int64_t{1} << 20)) return nullptr;
-  static kernels::ThreadPool pool;
-  return &pool;
-}
 
 template <typename T>
 std::span<const T> span_of(const T* p, int64_t n) {

@@ -5,6 +5,7 @@
 
 #include "headsplit/ir/interpreter.h"
 #include "headsplit/kernels/reference.h"
+#include "headsplit/kernels/thread_pool.h"
 
 namespace hs::ir::detail {
 
@@ -23,6 +24,12 @@ struct Operand {
     return {t.dtype, &t.shape, t.f.data(), t.i.data(), nullptr};
   }
 };
+
+// One pool for the fast kernels of every interpreter in the process, for calls of at least 2^20
+// multiply-adds (m * n * k): smaller ones run on the calling thread, where waking (and then
+// spinning) workers costs more than it saves. Null on a thread in a SerialKernelsScope (the
+// pool is then not even created).
+kernels::ThreadPool* fast_pool(int64_t m, int64_t n, int64_t k);
 
 // While alive, the kFast kernels of the calling thread run without the shared pool
 // (InterpreterOptions::threaded_kernels == false); restores the previous setting.

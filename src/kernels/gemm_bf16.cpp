@@ -16,9 +16,10 @@
 #include <bit>
 #include <cstring>
 
+#include "simd_config.h"  // first of the hwy headers: the targets every kernel dispatches over
+
 #include "hwy/targets.h"
 #include "matmul_internal.h"
-#include "simd_config.h"  // first of the hwy headers: the targets every kernel dispatches over
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HS_BF16 1
@@ -40,10 +41,10 @@ uint16_t bf16_bits(float v) {
 namespace {
 // pairs[N, ceil(K/2)] = the bfloat16 pairs of w[N,K] with the CPU's conversion instruction;
 // false (nothing written) where it has none.
-bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs);
+bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs, ThreadPool* pool);
 }  // namespace
 
-Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k) {
+Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k, ThreadPool* pool) {
   if (n < 0 || k < 0) {
     return errorf(ErrorKind::kInvalidArgument, "to_bf16: negative dimension N={} K={}", n, k);
   }
@@ -55,13 +56,17 @@ Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k) {
   m.n = n;
   m.k = k;
   const int64_t kp2 = m.padded_k() / 2;
-  m.pairs.assign(static_cast<size_t>(n * kp2), 0);
-  if (round_rows_simd(w.data(), static_cast<size_t>(n), static_cast<size_t>(k), m.pairs.data()))
+  const auto bytes = static_cast<size_t>(n * kp2) * sizeof(uint32_t);
+  auto pages = AnonymousPages::map(bytes, bytes >= (size_t{2} << 20));
+  if (!pages.ok()) return pages.error().with_context(fmt::format("to_bf16 of {}x{}", n, k));
+  m.storage = std::move(*pages);
+  auto* pairs = reinterpret_cast<uint32_t*>(m.storage.data());  // zero-filled fresh pages
+  if (round_rows_simd(w.data(), static_cast<size_t>(n), static_cast<size_t>(k), pairs, pool))
     return m;
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t c = 0; c < k; ++c) {
       const auto bits = static_cast<uint32_t>(bf16_bits(w[static_cast<size_t>(r * k + c)]));
-      m.pairs[static_cast<size_t>(r * kp2 + c / 2)] |= c % 2 == 0 ? bits : bits << 16;
+      pairs[static_cast<size_t>(r * kp2 + c / 2)] |= c % 2 == 0 ? bits : bits << 16;
     }
   }
   return m;
@@ -271,10 +276,14 @@ HS_BF16_TARGET void dot_rows(const MatmulCall& c, const uint32_t* w, size_t kp2,
   }
 }
 
-bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs) {
+bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs, ThreadPool* pool) {
   if (!bf16_matmul_supported()) return false;
   const size_t kp2 = (k + 1) / 2;
-  for (size_t r = 0; r < n; ++r) round_row(w + r * k, k, pairs + r * kp2);
+  parallel_for(n * k >= (size_t{1} << 20) ? pool : nullptr, static_cast<int64_t>(n),
+               [&](int64_t begin, int64_t end) {
+                 for (auto r = static_cast<size_t>(begin); r < static_cast<size_t>(end); ++r)
+                   round_row(w + r * k, k, pairs + r * kp2);
+               });
   return true;
 }
 
@@ -298,14 +307,14 @@ Status matmul_bf16(const MatmulShape& shape, std::span<const float> x, const Bf1
   HS_ASSIGN_OR_RETURN(const detail::MatmulCall c,
                       detail::check_call("matmul_bf16", shape, x, bias, y, pool));
   if (w.n != shape.n || w.k != shape.k ||
-      w.pairs.size() != static_cast<size_t>(w.n * w.padded_k() / 2)) {
+      w.storage.size() != static_cast<size_t>(w.n * w.padded_k() / 2) * sizeof(uint32_t)) {
     return errorf(ErrorKind::kShape,
                   "matmul_bf16: W is {}x{} ({} bfloat16 pairs), expected N x K = {}x{}", w.n, w.k,
-                  w.pairs.size(), shape.n, shape.k);
+                  w.storage.size() / sizeof(uint32_t), shape.n, shape.k);
   }
   if (detail::handle_empty(c)) return ok_status();
   const size_t kp2 = static_cast<size_t>(w.padded_k()) / 2;
-  const uint32_t* wp = w.pairs.data();
+  const uint32_t* wp = w.pairs().data();
   const bool panel = c.m >= detail::kPanelMinM;
   const size_t words = panel ? (c.m + kLp - 1) / kLp * kLp * kp2 : c.m * kp2;
   auto* packed = reinterpret_cast<uint32_t*>(
@@ -330,7 +339,7 @@ Status matmul_bf16(const MatmulShape& shape, std::span<const float> x, const Bf1
 #else  // no AVX512_BF16 intrinsics in this build
 
 namespace {
-bool round_rows_simd(const float*, size_t, size_t, uint32_t*) { return false; }
+bool round_rows_simd(const float*, size_t, size_t, uint32_t*, ThreadPool*) { return false; }
 }  // namespace
 
 bool bf16_matmul_supported() { return false; }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <new>
 
 #include "headsplit/support/file.h"
@@ -63,17 +64,28 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
   return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
 }
 
-FileCopy::~FileCopy() {
+AnonymousPages::~AnonymousPages() {
   if (data_ != nullptr && mapped_ > 0) munmap(data_, mapped_);
 }
 
-Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool huge_pages) {
-  size_t size = 0;
-  HS_ASSIGN_OR_RETURN(int fd, open_regular_file(path, &size));
-  if (size == 0) {
-    ::close(fd);
-    return std::shared_ptr<FileCopy>(new FileCopy(path, nullptr, 0, 0, huge_pages));
+AnonymousPages::AnonymousPages(AnonymousPages&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)) {}
+
+AnonymousPages& AnonymousPages::operator=(AnonymousPages&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr && mapped_ > 0) munmap(data_, mapped_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
   }
+  return *this;
+}
+
+Result<AnonymousPages> AnonymousPages::map(size_t size, bool huge_pages) {
+  AnonymousPages pages;
+  if (size == 0) return pages;
   const size_t align = huge_pages ? size_t{2} << 20 : static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t mapped = (size + align - 1) / align * align;
   // Over-allocate by one alignment unit, then give back the unaligned head and the tail.
@@ -81,10 +93,8 @@ Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool h
   void* raw = mmap(nullptr, mapped + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                    -1, 0);
   if (raw == MAP_FAILED) {
-    const int err = errno;
-    ::close(fd);
-    return errorf(ErrorKind::kIo, "{}: cannot allocate {} bytes to read it into: {}", path,
-                  mapped + extra, std::strerror(err));
+    return errorf(ErrorKind::kIo, "cannot map {} bytes of memory: {}", mapped + extra,
+                  std::strerror(errno));
   }
   const auto begin = reinterpret_cast<uintptr_t>(raw);
   const uintptr_t at = (begin + align - 1) / align * align;
@@ -92,8 +102,25 @@ Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool h
   if (begin + mapped + extra > at + mapped) {
     munmap(reinterpret_cast<void*>(at + mapped), begin + mapped + extra - (at + mapped));
   }
-  auto* data = reinterpret_cast<std::byte*>(at);
-  if (huge_pages) madvise(data, mapped, MADV_HUGEPAGE);  // advice: no error if not granted
+  pages.data_ = reinterpret_cast<std::byte*>(at);
+  pages.size_ = size;
+  pages.mapped_ = mapped;
+  if (huge_pages) madvise(pages.data_, mapped, MADV_HUGEPAGE);  // advice: no error if not granted
+  return pages;
+}
+
+FileCopy::~FileCopy() = default;
+
+Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool huge_pages) {
+  size_t size = 0;
+  HS_ASSIGN_OR_RETURN(int fd, open_regular_file(path, &size));
+  auto pages = AnonymousPages::map(size, huge_pages);
+  if (!pages.ok()) {
+    ::close(fd);
+    return errorf(ErrorKind::kIo, "{}: cannot allocate {} bytes to read it into: {}", path, size,
+                  pages.error().message());
+  }
+  std::byte* data = pages->data();
   size_t got = 0;
   while (got < size) {
     const ssize_t r = pread(fd, data + got, size - got, static_cast<off_t>(got));
@@ -101,7 +128,6 @@ Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool h
     if (r <= 0) {
       const int err = r < 0 ? errno : 0;
       ::close(fd);
-      munmap(data, mapped);
       if (r == 0) {
         return errorf(ErrorKind::kIo, "{}: the file ended after {} of its {} bytes while being read",
                       path, got, size);
@@ -112,7 +138,7 @@ Result<std::shared_ptr<FileCopy>> FileCopy::read(const std::string& path, bool h
     got += static_cast<size_t>(r);
   }
   ::close(fd);
-  return std::shared_ptr<FileCopy>(new FileCopy(path, data, size, mapped, huge_pages));
+  return std::shared_ptr<FileCopy>(new FileCopy(path, std::move(*pages), huge_pages));
 }
 
 }  // namespace hs

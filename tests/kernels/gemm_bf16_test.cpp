@@ -43,7 +43,8 @@ TEST(ToBf16, PadsOddRowsAndChecksSizes) {
   auto m = to_bf16(Floats{1, 2, 3, 4, 5, 6}, 2, 3);
   ASSERT_TRUE(m.ok()) << m.error().message();
   EXPECT_EQ(m->padded_k(), 4);
-  EXPECT_EQ(m->pairs, (std::vector<uint32_t>{0x40003f80, 0x00004040, 0x40a04080, 0x000040c0}));
+  EXPECT_EQ(std::vector<uint32_t>(m->pairs().begin(), m->pairs().end()),
+            (std::vector<uint32_t>{0x40003f80, 0x00004040, 0x40a04080, 0x000040c0}));
   EXPECT_EQ(to_bf16(Floats(5), 2, 3).error().kind(), ErrorKind::kShape);
   EXPECT_EQ(to_bf16(Floats(), -1, 3).error().kind(), ErrorKind::kInvalidArgument);
 }
@@ -75,7 +76,7 @@ TEST(ToBf16, RoundsEveryValueAsBf16Bits) {
     const int64_t kp2 = m->padded_k() / 2;
     for (int64_t r = 0; r < n; ++r) {
       for (int64_t c = 0; c < m->padded_k(); ++c) {
-        const uint32_t pair = m->pairs[static_cast<size_t>(r * kp2 + c / 2)];
+        const uint32_t pair = m->pairs()[static_cast<size_t>(r * kp2 + c / 2)];
         const auto got = static_cast<uint16_t>(c % 2 == 0 ? pair & 0xffffu : pair >> 16);
         const uint16_t want = c < k ? bf16_bits(w[static_cast<size_t>(r * k + c)]) : 0;
         ASSERT_EQ(got, want) << "K=" << k << " row " << r << " input " << c;
@@ -170,7 +171,7 @@ TEST_F(MatmulBf16, SmallIntegersAreExact) {
     Floats x(static_cast<size_t>(d.m * d.k)), wf(static_cast<size_t>(d.n * d.k));
     for (float& f : x) f = static_cast<float>(v(rng));
     for (float& f : wf) f = static_cast<float>(v(rng));
-    const Bf16Matrix w = *to_bf16(wf, d.n, d.k);
+    const Bf16Matrix w = to_bf16(wf, d.n, d.k).value();
     const Floats y = run(d, ActLayout::kChannelMajor, x, w, {}, nullptr);
     for (int64_t i = 0; i < d.m; ++i) {
       for (int64_t j = 0; j < d.n; ++j) {
@@ -192,7 +193,7 @@ TEST_F(MatmulBf16, LayoutPoolAndRowSliceGiveTheSameBits) {
     const Dims d{m, 300, 200};
     const Floats x = random_floats(rng, static_cast<size_t>(d.m * d.k));
     const Floats wf = random_floats(rng, static_cast<size_t>(d.n * d.k));
-    const Bf16Matrix w = *to_bf16(wf, d.n, d.k);
+    const Bf16Matrix w = to_bf16(wf, d.n, d.k).value();
     const Floats a = run(d, ActLayout::kTokenMajor, x, w, {}, nullptr);
     EXPECT_EQ(run(d, ActLayout::kChannelMajor, x, w, {}, &pool), a);
     const int64_t r0 = 37, rows = 50;
@@ -205,7 +206,7 @@ TEST_F(MatmulBf16, LayoutPoolAndRowSliceGiveTheSameBits) {
 }
 
 TEST_F(MatmulBf16, BadSizesAreErrorsAndLeaveYUntouched) {
-  const Bf16Matrix w = *to_bf16(Floats(12, 1.f), 3, 4);
+  const Bf16Matrix w = to_bf16(Floats(12, 1.f), 3, 4).value();
   Floats y(6, 5.f);
   EXPECT_EQ(matmul_bf16({2, 3, 4}, Floats(7), w, {}, y, nullptr).error().kind(), ErrorKind::kShape);
   EXPECT_EQ(matmul_bf16({2, 3, 5}, Floats(10), w, {}, y, nullptr).error().kind(),

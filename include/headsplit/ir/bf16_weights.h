@@ -19,7 +19,9 @@ class Bf16Weights {
  public:
   // The bfloat16 copy of W[N,K] whose float32 data starts at `w` (a graph constant's bytes: the
   // key, so the graph must outlive this store), converted on the first call. Thread-safe.
-  Result<const kernels::Bf16Matrix*> get(const float* w, int64_t n, int64_t k);
+  // Large weights are converted on `pool` (null: the calling thread).
+  Result<const kernels::Bf16Matrix*> get(const float* w, int64_t n, int64_t k,
+                                         kernels::ThreadPool* pool = nullptr);
   // Bytes held by the copies.
   size_t bytes() const;
 

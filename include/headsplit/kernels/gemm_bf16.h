@@ -21,9 +21,9 @@
 
 #include <cstdint>
 #include <span>
-#include <vector>
 
 #include "headsplit/kernels/gemm.h"
+#include "headsplit/support/buffer.h"
 #include "headsplit/support/result.h"
 
 namespace hs::kernels {
@@ -34,14 +34,21 @@ bool bf16_matmul_supported();
 
 // W[N,K] as bfloat16 pairs: pairs[n * Kp/2 + q] holds bf(W[n][2q]) in its low 16 bits and
 // bf(W[n][2q+1]) in its high 16 bits, Kp = K + K % 2 (the pad input is +0).
+// Held in anonymous memory, on huge pages from 2 MiB up (the decode steps stream all of it).
 struct Bf16Matrix {
   int64_t n = 0, k = 0;
-  std::vector<uint32_t> pairs;  // [N, Kp/2]
+  AnonymousPages storage;
   int64_t padded_k() const { return k + k % 2; }
+  std::span<const uint32_t> pairs() const {
+    return {reinterpret_cast<const uint32_t*>(storage.data()),
+            static_cast<size_t>(n * padded_k() / 2)};
+  }
 };
 
-// bf(w) for W[N,K] row-major. Errors: negative dimension, or w.size() != N * K.
-Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k);
+// bf(w) for W[N,K] row-major, rows split over `pool` (null: the calling thread). Errors:
+// negative dimension, or w.size() != N * K.
+Result<Bf16Matrix> to_bf16(std::span<const float> w, int64_t n, int64_t k,
+                           ThreadPool* pool = nullptr);
 
 // The nearest bfloat16 of v (ties to even; NaN -> a quiet NaN), as its bits.
 uint16_t bf16_bits(float v);

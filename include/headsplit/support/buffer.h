@@ -66,6 +66,30 @@ class MappedFile final : public Buffer {
   size_t size_ = 0;
 };
 
+// Anonymous zero-filled memory (mmap) of `size` bytes: 2 MiB aligned and advised for
+// transparent huge pages with huge_pages (Linux MADV_HUGEPAGE; where the kernel does not grant
+// them it stays in 4 KiB pages), else page aligned. Move-only; unmapped when destroyed. Large
+// data read in full over and over (weights) goes through far fewer TLB entries and page faults.
+class AnonymousPages {
+ public:
+  AnonymousPages() = default;
+  // kIo when the kernel refuses the mapping (out of memory); size 0 maps nothing.
+  static Result<AnonymousPages> map(size_t size, bool huge_pages);
+  ~AnonymousPages();
+  AnonymousPages(AnonymousPages&& other) noexcept;
+  AnonymousPages& operator=(AnonymousPages&& other) noexcept;
+  AnonymousPages(const AnonymousPages&) = delete;
+  AnonymousPages& operator=(const AnonymousPages&) = delete;
+
+  std::byte* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  std::byte* data_ = nullptr;
+  size_t size_ = 0;
+  size_t mapped_ = 0;  // bytes of the mapping at data_
+};
+
 // A file read into anonymous memory, 64-byte aligned. With huge_pages the memory is 2 MiB
 // aligned and advised for transparent huge pages (Linux MADV_HUGEPAGE; where the kernel does
 // not grant them it stays in 4 KiB pages). For data read in full over and over, like the
@@ -81,18 +105,16 @@ class FileCopy final : public Buffer {
   // file changed size while it was read.
   static Result<std::shared_ptr<FileCopy>> read(const std::string& path, bool huge_pages);
 
-  std::span<const std::byte> bytes() const override { return {data_, size_}; }
+  std::span<const std::byte> bytes() const override { return {pages_.data(), pages_.size()}; }
   const std::string& path() const { return path_; }
   // Whether huge pages were asked for (the kernel decides whether it grants them).
   bool huge_pages() const { return huge_pages_; }
 
  private:
-  FileCopy(std::string path, std::byte* data, size_t size, size_t mapped, bool huge_pages)
-      : path_(std::move(path)), data_(data), size_(size), mapped_(mapped), huge_pages_(huge_pages) {}
+  FileCopy(std::string path, AnonymousPages pages, bool huge_pages)
+      : path_(std::move(path)), pages_(std::move(pages)), huge_pages_(huge_pages) {}
   std::string path_;
-  std::byte* data_ = nullptr;
-  size_t size_ = 0;
-  size_t mapped_ = 0;  // bytes of the anonymous mapping at data_
+  AnonymousPages pages_;
   bool huge_pages_ = false;
 };
 
