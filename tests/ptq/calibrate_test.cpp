@@ -22,6 +22,18 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return path;
 }
 
+// The float prefill (AR-4) and decode (AR-1) graphs of a random stories260K at C = 16
+// (windows of 12 tokens), as the calibration tests below run them.
+std::vector<ir::Graph> stories_graphs() {
+  const frontend::LlamaModel m =
+      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
+  frontend::BuildOptions b;
+  b.context_len = 16;
+  auto graphs = build_graphs(m, b, std::vector<int64_t>{4, 1});
+  EXPECT_TRUE(graphs.ok()) << graphs.error().message();
+  return graphs.ok() ? std::move(graphs).value() : std::vector<ir::Graph>{};
+}
+
 std::unique_ptr<irexec::GraphStepModel> float_model(const frontend::LlamaModel& m,
                                                     std::vector<int64_t> ar_lens, int64_t context,
                                                     ir::KernelSet kernels) {
@@ -133,12 +145,8 @@ TEST(Calibrate, LongTextIsSplitIntoWindows) {
 // thread) gives exactly the table and counts of one thread: min/max ranges do not depend on
 // which thread saw which window. Several samples and windows, so every thread gets some.
 TEST(Calibrate, ParallelWindowsGiveTheSameTable) {
-  frontend::LlamaModel m =
-      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
-  frontend::BuildOptions b;
-  b.context_len = 16;
-  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
-                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  const std::vector<ir::Graph> graphs = stories_graphs();
+  ASSERT_FALSE(graphs.empty());
   auto samples = testing::random_samples(512, 7, 30, 11);
   quant::CalibrationTable tables[2];
   CalibrationStats stats[2];
@@ -169,15 +177,11 @@ TEST(Calibrate, ParallelWindowsGiveTheSameTable) {
 // most 2^-8 relative (both operands rounded to 8 significant bits); through the 5 layers of
 // stories260K the ranges here move by under 1% of their magnitude, and 2^-5 leaves margin for
 // other seeds, while a projection that read a wrong weight or the wrong inputs moves ranges by
-// their own size. With captured
-// inputs (SeqMSE / GPTQ) the projections stay float32: the table is then bit-identical.
+// their own size. With captured inputs (SeqMSE / GPTQ) the projections stay float32: the table
+// is then bit-identical.
 TEST(Calibrate, Bf16ProjectionsGiveRangesWithinTheBf16Error) {
-  frontend::LlamaModel m =
-      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
-  frontend::BuildOptions b;
-  b.context_len = 16;
-  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
-                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  const std::vector<ir::Graph> graphs = stories_graphs();
+  ASSERT_FALSE(graphs.empty());
   const auto samples = testing::random_samples(512, 5, 30, 17);
   CalibrationOptions f32{.decode_tokens = 3, .progress = false};
   f32.precision = CalibrationPrecision::kF32;
@@ -237,12 +241,8 @@ TEST(Calibrate, Bf16ProjectionsGiveRangesWithinTheBf16Error) {
 
 // A failing window is reported as in a sequential run: the first failing one in order.
 TEST(Calibrate, ParallelWindowsReportTheFirstFailingWindow) {
-  frontend::LlamaModel m =
-      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
-  frontend::BuildOptions b;
-  b.context_len = 16;
-  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
-                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  const std::vector<ir::Graph> graphs = stories_graphs();
+  ASSERT_FALSE(graphs.empty());
   auto samples = testing::random_samples(512, 6, 20, 5);
   samples[2][3] = 100000;  // outside the vocabulary: sample 2, its first window
   samples[4][1] = -1;
@@ -259,12 +259,8 @@ TEST(Calibrate, ParallelWindowsReportTheFirstFailingWindow) {
 // (sample 4: one full 12-token window) must not hide an earlier short one (sample 2: 5
 // tokens, handed out last), which still runs and is the one reported.
 TEST(Calibrate, LongestFirstOrderStillReportsTheFirstFailingWindow) {
-  frontend::LlamaModel m =
-      frontend::make_random_llama(frontend::named_config("stories260k").value(), 3);
-  frontend::BuildOptions b;
-  b.context_len = 16;  // windows of 16 - 4 = 12 tokens
-  HS_ASSERT_OK_AND_ASSIGN(std::vector<ir::Graph> graphs,
-                          build_graphs(m, b, std::vector<int64_t>{4, 1}));
+  const std::vector<ir::Graph> graphs = stories_graphs();
+  ASSERT_FALSE(graphs.empty());
   auto samples = testing::random_samples(512, 6, 20, 5);
   for (auto& s : samples) s.resize(std::min<size_t>(s.size(), 9));
   samples[2].resize(5);

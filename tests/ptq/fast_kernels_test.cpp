@@ -33,7 +33,10 @@ void expect_close(const std::vector<ir::Tensor>& ref, const std::vector<ir::Tens
   }
 }
 
-TEST(FastKernels, MatchReferenceWithinTheGemmBound) {
+// fn(graph) for the SmolLM2-shaped graph at T = 1 and 32, with conv2d and with linear
+// projections (C = 48).
+template <typename Fn>
+void for_each_smollm2_graph(bool r3, Fn&& fn) {
   const frontend::LlamaModel m = testing::smollm2_shaped(31);
   for (int64_t t : {1, 32}) {
     for (auto projection : {frontend::ProjectionKind::kConv, frontend::ProjectionKind::kLinear}) {
@@ -42,17 +45,24 @@ TEST(FastKernels, MatchReferenceWithinTheGemmBound) {
       frontend::BuildOptions o;
       o.ar_len = t;
       o.context_len = 48;
-      o.r3 = true;  // the R3 matmul broadcasts a [Dh,Dh] constant over [1,H,T,Dh]
+      o.r3 = r3;
       o.projection = projection;
-      HS_ASSERT_OK_AND_ASSIGN(ir::Graph g, frontend::build_llama(m, o));
-      const auto inputs = hs::testing::random_step_inputs(g, 41);
-      HS_ASSERT_OK_AND_ASSIGN(auto ref,
-                              ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kReference}));
-      HS_ASSERT_OK_AND_ASSIGN(auto fast,
-                              ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kFast}));
-      expect_close(ref, fast);
+      auto g = frontend::build_llama(m, o);
+      ASSERT_TRUE(g.ok()) << g.error().message();
+      fn(*g);
     }
   }
+}
+
+TEST(FastKernels, MatchReferenceWithinTheGemmBound) {
+  // R3: the rotation matmul broadcasts a [Dh,Dh] constant over [1,H,T,Dh].
+  for_each_smollm2_graph(/*r3=*/true, [](const ir::Graph& g) {
+    const auto inputs = hs::testing::random_step_inputs(g, 41);
+    HS_ASSERT_OK_AND_ASSIGN(auto ref,
+                            ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kReference}));
+    HS_ASSERT_OK_AND_ASSIGN(auto fast, ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kFast}));
+    expect_close(ref, fast);
+  });
 }
 
 // InterpreterOptions::bf16_weights: conv2d / linear read their weight's bfloat16 copy (one per
@@ -62,45 +72,34 @@ TEST(FastKernels, MatchReferenceWithinTheGemmBound) {
 // wrong weight, layout or row moves them by their own size.
 TEST(FastKernels, Bf16ProjectionsMatchReferenceWithinTheBf16Error) {
   if (!kernels::bf16_matmul_supported()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
-  const frontend::LlamaModel m = testing::smollm2_shaped(31);
-  for (int64_t t : {1, 32}) {
-    for (auto projection : {frontend::ProjectionKind::kConv, frontend::ProjectionKind::kLinear}) {
-      SCOPED_TRACE(fmt::format("T={} {}", t,
-                               projection == frontend::ProjectionKind::kConv ? "conv" : "linear"));
-      frontend::BuildOptions o;
-      o.ar_len = t;
-      o.context_len = 48;
-      o.projection = projection;
-      HS_ASSERT_OK_AND_ASSIGN(ir::Graph g, frontend::build_llama(m, o));
-      // The bytes the store must hold: every projection weight once, rows padded to even K.
-      size_t want = 0;
-      std::set<ir::ValueId> weights;
-      for (ir::NodeId n = 0; n < g.num_nodes(); ++n) {
-        const ir::Node& node = g.node(n);
-        if (node.erased || (node.op != ir::OpKind::kConv2d && node.op != ir::OpKind::kLinear))
-          continue;
-        const ir::TensorType& w = g.type(node.inputs[1]);
-        const int64_t rows = w.shape[0], k = w.numel() / rows;
-        if (weights.insert(node.inputs[1]).second)
-          want += static_cast<size_t>(rows * (k + k % 2)) * 2;
-      }
-      auto store = std::make_shared<ir::Bf16Weights>();
-      const ir::InterpreterOptions options{.kernels = ir::KernelSet::kFast, .bf16_weights = store};
-      const auto inputs = hs::testing::random_step_inputs(g, 41);
-      HS_ASSERT_OK_AND_ASSIGN(auto bf16, ir::run_graph(g, inputs, options));
-      EXPECT_EQ(store->bytes(), want);
-      HS_ASSERT_OK_AND_ASSIGN(auto again, ir::run_graph(g, inputs, options));
-      EXPECT_EQ(store->bytes(), want) << "a second interpreter converted the weights again";
-      ASSERT_EQ(again.size(), bf16.size());
-      for (size_t i = 0; i < bf16.size(); ++i) EXPECT_EQ(again[i].f, bf16[i].f);
-      HS_ASSERT_OK_AND_ASSIGN(auto ref,
-                              ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kReference}));
-      expect_close(ref, bf16, 0x1p-5f);
-      HS_ASSERT_OK_AND_ASSIGN(auto f32,
-                              ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kFast}));
-      EXPECT_NE(f32.front().f, bf16.front().f) << "the bfloat16 kernels did not run";
+  for_each_smollm2_graph(/*r3=*/false, [](const ir::Graph& g) {
+    // The bytes the store must hold: every projection weight once, rows padded to even K.
+    size_t want = 0;
+    std::set<ir::ValueId> weights;
+    for (ir::NodeId n = 0; n < g.num_nodes(); ++n) {
+      const ir::Node& node = g.node(n);
+      if (node.erased || (node.op != ir::OpKind::kConv2d && node.op != ir::OpKind::kLinear))
+        continue;
+      const ir::TensorType& w = g.type(node.inputs[1]);
+      const int64_t rows = w.shape[0], k = w.numel() / rows;
+      if (weights.insert(node.inputs[1]).second)
+        want += static_cast<size_t>(rows * (k + k % 2)) * 2;
     }
-  }
+    auto store = std::make_shared<ir::Bf16Weights>();
+    const ir::InterpreterOptions options{.kernels = ir::KernelSet::kFast, .bf16_weights = store};
+    const auto inputs = hs::testing::random_step_inputs(g, 41);
+    HS_ASSERT_OK_AND_ASSIGN(auto bf16, ir::run_graph(g, inputs, options));
+    EXPECT_EQ(store->bytes(), want);
+    HS_ASSERT_OK_AND_ASSIGN(auto again, ir::run_graph(g, inputs, options));
+    EXPECT_EQ(store->bytes(), want) << "a second interpreter converted the weights again";
+    ASSERT_EQ(again.size(), bf16.size());
+    for (size_t i = 0; i < bf16.size(); ++i) EXPECT_EQ(again[i].f, bf16[i].f);
+    HS_ASSERT_OK_AND_ASSIGN(auto ref,
+                            ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kReference}));
+    expect_close(ref, bf16, 0x1p-5f);
+    HS_ASSERT_OK_AND_ASSIGN(auto f32, ir::run_graph(g, inputs, {.kernels = ir::KernelSet::kFast}));
+    EXPECT_NE(f32.front().f, bf16.front().f) << "the bfloat16 kernels did not run";
+  });
 }
 
 }  // namespace
