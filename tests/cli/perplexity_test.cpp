@@ -69,7 +69,8 @@ TEST(CliPerplexity, EqualsEvalOnTheSameWindows) {
   EXPECT_LT(q["kld"]["mean"].get<double>(), 0.05);
   EXPECT_GT(q["same_top"].get<double>(), 0.9);
 
-  // The artifact of the same scheme and calibration runs on the runtime: eval's MHA + split
+  // The artifact of the same scheme and calibration (float32 calibration, as eval's: export
+  // defaults to bfloat16 projections on AVX512_BF16 CPUs) runs on the runtime: eval's MHA + split
   // figure up to the runtime's kernels (integer accumulations and float epilogues in another
   // order), far closer than the float figure is. Tolerance: the runtime's exact integer path
   // (AVX2 or AVX-512 VNNI, the same bits) against the interpreter's float accumulation gives
@@ -80,7 +81,8 @@ TEST(CliPerplexity, EqualsEvalOnTheSameWindows) {
   // runtime's distance): 5x.
   const std::string art = f.dir + "/stories.hsa";
   CliRun exp = run_cli({"export", "-m", f.model, "-t", f.tokenizer, "--quant", "16a8w", "--calib",
-                        f.calib, "--ctx-len", "48", "--ar-len", "16", "-o", art});
+                        f.calib, "--calib-precision", "f32", "--ctx-len", "48", "--ar-len", "16",
+                        "-o", art});
   ASSERT_EQ(exp.code, 0) << exp.err;
   const nlohmann::json a = run_json({"perplexity", "-m", art, "-f", f.text, "--lines", "4-4",
                                      "--kl-divergence", "--base", f.model, "-t", f.tokenizer});
