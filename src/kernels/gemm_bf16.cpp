@@ -16,9 +16,6 @@
 #include <bit>
 #include <cstring>
 
-#include "simd_config.h"  // first of the hwy headers: the targets every kernel dispatches over
-
-#include "hwy/targets.h"
 #include "matmul_internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -290,12 +287,8 @@ bool round_rows_simd(const float* w, size_t n, size_t k, uint32_t* pairs, Thread
 }  // namespace
 
 bool bf16_matmul_supported() {
-  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512bf16");
-  const int64_t t = detail::dispatched_simd_target();  // lower bits are better x86 targets
-  return cpu && t > 0 && t <= HWY_AVX3;
+  static const bool bf16 = __builtin_cpu_supports("avx512bf16");
+  return bf16 && detail::avx512_dispatched();
 }
 
 Status matmul_bf16(const MatmulShape& shape, std::span<const float> x, const Bf16Matrix& w,

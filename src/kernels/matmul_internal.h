@@ -104,6 +104,11 @@ void for_rows(const MatmulCall& c, size_t unit, Fn&& fn) {
 // virtual machine: more than a decode-sized matmul). simd_info.cpp.
 int64_t dispatched_simd_target();
 
+// The hand-written AVX-512 kernels (VNNI, BF16) may run: the CPU has AVX-512 F/BW/VL/DQ and the
+// dispatched target is AVX3 or better (so a ScopedSimdTarget forcing AVX2 or below turns them
+// off). Their own extension (avx512vnni, avx512bf16) is checked by the caller.
+bool avx512_dispatched();
+
 // The quantized entry points of the per-format translation units.
 Status matmul_int8(const MatmulCall& c, const QWeightsCall& q);  // qgemm_int8.cpp
 Status matmul_int4(const MatmulCall& c, const QWeightsCall& q);  // qgemm_int4.cpp

@@ -11,7 +11,6 @@
 // 16 block sums, which meet their scales in double lanes acc[b mod 8] (the canonical order).
 #include <atomic>
 
-#include "hwy/targets.h"
 #include "qgemm_exact.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -279,14 +278,8 @@ HS_VNNI_FN void rows(const Ctx& x, size_t n0, int32_t* comb) {
 }  // namespace
 
 bool vnni_supported() {
-  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vnni");
-  // The dispatched target, not hwy::SupportedTargets() (CPUID on every call: slow in VMs), is
-  // AVX3 or better (lower bits are better x86 targets).
-  const int64_t t = dispatched_simd_target();
-  return cpu && t > 0 && t <= HWY_AVX3;
+  static const bool vnni = __builtin_cpu_supports("avx512vnni");
+  return vnni && avx512_dispatched();
 }
 
 Status matmul_vnni(const MatmulCall& c, const QWeightsCall& q, int bits, ActGrid grid, bool* ran) {

@@ -39,6 +39,19 @@ std::vector<SimdTarget> targets_in(int64_t mask) {
 
 namespace detail {
 int64_t dispatched_simd_target() { return HWY_DYNAMIC_DISPATCH(DispatchedTarget)(); }
+
+bool avx512_dispatched() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  // The dispatched target, not hwy::SupportedTargets() (CPUID on every call: slow in VMs), is
+  // AVX3 or better (lower bits are better x86 targets).
+  const int64_t t = dispatched_simd_target();
+  return cpu && t > 0 && t <= HWY_AVX3;
+#else
+  return false;
+#endif
+}
 }  // namespace detail
 
 std::string simd_target_name() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(DispatchedTarget)()); }
