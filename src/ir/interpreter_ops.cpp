@@ -78,48 +78,61 @@ std::span<const T> span_of(const T* p, int64_t n) {
   return {p, static_cast<size_t>(n)};
 }
 
-Status fast_conv2d(const ref::Conv1x1Dims& d, const float* x, const float* w, const float* b,
-                   float* y) {
-  // Per image: x[Ci,S] channel-major -> y[Co,S].
+// The fast conv2d / linear as matmuls: `mm(shape, x, y, pool)` multiplies by the weights
+// (matmul_f32, or matmul_bf16 on the weight's bfloat16 copy). conv2d per image: x[Ci,S]
+// channel-major -> y[Co,S]; linear: x[M,in] token-major -> y[M,out].
+template <typename Mm>
+Status conv2d_as_matmul(const ref::Conv1x1Dims& d, const float* x, float* y, Mm&& mm) {
   const kernels::MatmulShape shape{d.spatial, d.co, d.ci, kernels::ActLayout::kChannelMajor};
-  const kernels::F32Weights weights{span_of(w, d.co * d.ci),
-                                    b != nullptr ? span_of(b, d.co) : std::span<const float>()};
   for (int64_t n = 0; n < d.n; ++n) {
-    HS_TRY(kernels::matmul_f32(shape, span_of(x + n * d.ci * d.spatial, d.ci * d.spatial), weights,
-                               {y + n * d.co * d.spatial, static_cast<size_t>(d.co * d.spatial)},
-                               fast_pool(d.spatial, d.co, d.ci)));
+    HS_TRY(mm(shape, span_of(x + n * d.ci * d.spatial, d.ci * d.spatial),
+              std::span<float>(y + n * d.co * d.spatial, static_cast<size_t>(d.co * d.spatial)),
+              fast_pool(d.spatial, d.co, d.ci)));
   }
   return {};
 }
 
+template <typename Mm>
+Status linear_as_matmul(const ref::LinearDims& d, const float* x, float* y, Mm&& mm) {
+  const kernels::MatmulShape shape{d.m, d.out, d.in, kernels::ActLayout::kTokenMajor};
+  return mm(shape, span_of(x, d.m * d.in), std::span<float>(y, static_cast<size_t>(d.m * d.out)),
+            fast_pool(d.m, d.out, d.in));
+}
+
+// The bias of a conv2d / linear with n outputs (none: empty).
+std::span<const float> bias_of(const float* b, int64_t n) {
+  return b != nullptr ? span_of(b, n) : std::span<const float>();
+}
+
+Status fast_conv2d(const ref::Conv1x1Dims& d, const float* x, const float* w, const float* b,
+                   float* y) {
+  const kernels::F32Weights weights{span_of(w, d.co * d.ci), bias_of(b, d.co)};
+  return conv2d_as_matmul(d, x, y, [&](const auto& shape, auto xs, auto ys, auto* pool) {
+    return kernels::matmul_f32(shape, xs, weights, ys, pool);
+  });
+}
+
 Status fast_linear(const ref::LinearDims& d, const float* x, const float* w, const float* b,
                    float* y) {
-  const kernels::MatmulShape shape{d.m, d.out, d.in, kernels::ActLayout::kTokenMajor};
-  const kernels::F32Weights weights{span_of(w, d.out * d.in),
-                                    b != nullptr ? span_of(b, d.out) : std::span<const float>()};
-  return kernels::matmul_f32(shape, span_of(x, d.m * d.in), weights,
-                             {y, static_cast<size_t>(d.m * d.out)}, fast_pool(d.m, d.out, d.in));
+  const kernels::F32Weights weights{span_of(w, d.out * d.in), bias_of(b, d.out)};
+  return linear_as_matmul(d, x, y, [&](const auto& shape, auto xs, auto ys, auto* pool) {
+    return kernels::matmul_f32(shape, xs, weights, ys, pool);
+  });
 }
 
 // conv2d / linear with the weight's bfloat16 copy (kFast with InterpreterOptions::bf16_weights).
 Status bf16_conv2d(const ref::Conv1x1Dims& d, const float* x, const kernels::Bf16Matrix& w,
                    const float* b, float* y) {
-  const kernels::MatmulShape shape{d.spatial, d.co, d.ci, kernels::ActLayout::kChannelMajor};
-  const std::span<const float> bias = b != nullptr ? span_of(b, d.co) : std::span<const float>();
-  for (int64_t n = 0; n < d.n; ++n) {
-    HS_TRY(kernels::matmul_bf16(shape, span_of(x + n * d.ci * d.spatial, d.ci * d.spatial), w, bias,
-                                {y + n * d.co * d.spatial, static_cast<size_t>(d.co * d.spatial)},
-                                fast_pool(d.spatial, d.co, d.ci)));
-  }
-  return {};
+  return conv2d_as_matmul(d, x, y, [&](const auto& shape, auto xs, auto ys, auto* pool) {
+    return kernels::matmul_bf16(shape, xs, w, bias_of(b, d.co), ys, pool);
+  });
 }
 
 Status bf16_linear(const ref::LinearDims& d, const float* x, const kernels::Bf16Matrix& w,
                    const float* b, float* y) {
-  const kernels::MatmulShape shape{d.m, d.out, d.in, kernels::ActLayout::kTokenMajor};
-  const std::span<const float> bias = b != nullptr ? span_of(b, d.out) : std::span<const float>();
-  return kernels::matmul_bf16(shape, span_of(x, d.m * d.in), w, bias,
-                              {y, static_cast<size_t>(d.m * d.out)}, fast_pool(d.m, d.out, d.in));
+  return linear_as_matmul(d, x, y, [&](const auto& shape, auto xs, auto ys, auto* pool) {
+    return kernels::matmul_bf16(shape, xs, w, bias_of(b, d.out), ys, pool);
+  });
 }
 
 // Matrix index of an operand with batch dims `shape` read at batch index `i` of `out`
