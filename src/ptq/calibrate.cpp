@@ -495,14 +495,14 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
     for (const auto& s : samples) windows += split_windows(s, window).size();
     threads = std::clamp<size_t>(windows, 1, threads);
   }
+  // The kernels of a model run on its own thread while other threads work, on the pool when
+  // the others have finished (declared before the models, which point to it).
+  std::atomic<bool> last_one{false};
   std::vector<std::unique_ptr<irexec::GraphStepModel>> owned;
   std::vector<irexec::GraphStepModel*> models;
-  // The kernels of a model run on its own thread while other threads work, on the pool when
-  // the others have finished.
-  auto last_one = std::make_shared<std::atomic<bool>>(false);
   if (threads > 1) {  // made again below, with its kernels on its thread
     step_options.interpreter.threaded_kernels = false;
-    step_options.interpreter.pool_when = last_one.get();
+    step_options.interpreter.pool_when = &last_one;
     first.reset();
   } else {
     models.push_back(first.get());
@@ -515,7 +515,7 @@ Result<quant::CalibrationTable> calibrate_graphs(std::span<const ir::Graph> grap
   }
   CalibrationStats st;
   HS_ASSIGN_OR_RETURN(quant::CalibrationTable table,
-                      calibrate_models(models, samples, options, &st, captured, last_one.get()));
+                      calibrate_models(models, samples, options, &st, captured, &last_one));
   st.bf16 = bf16 != nullptr && bf16->bytes() > 0;
   if (stats != nullptr) *stats = st;
   return table;
