@@ -314,8 +314,15 @@ Status matmul_bf16(const MatmulShape& shape, std::span<const float> x, const Bf1
       detail::thread_scratch(detail::ScratchSlot::kPackedX, words));  // 4-byte words
   if (packed == nullptr) return detail::out_of_memory("matmul_bf16", words);
   if (panel) {
-    std::vector<uint32_t> row_pairs(c.layout == ActLayout::kTokenMajor ? kp2 : 0);
-    pack_panels(c, kp2, packed, row_pairs.data());
+    // Token-major rows are rounded through kp2 words of scratch (the stage slot: this kernel
+    // stages nothing else).
+    uint32_t* row_pairs = nullptr;
+    if (c.layout == ActLayout::kTokenMajor) {
+      row_pairs = reinterpret_cast<uint32_t*>(
+          detail::thread_scratch(detail::ScratchSlot::kStage, kp2));  // 4-byte words
+      if (row_pairs == nullptr) return detail::out_of_memory("matmul_bf16", kp2);
+    }
+    pack_panels(c, kp2, packed, row_pairs);
     detail::for_rows(c, detail::kMr,
                      [&](size_t b, size_t e) { panel_rows(c, wp, kp2, packed, b, e); });
   } else {
