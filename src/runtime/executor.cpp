@@ -214,23 +214,26 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(
         {d.name, d.elem, g.tensors[static_cast<size_t>(d.tensor)].shape, d.bytes});
   }
   const detail::StepPlan& p = impl->plan;
-  exec->summary_ = PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),
-                               .steps = static_cast<int64_t>(p.steps.size()) - p.head_groups + p.chain_steps,
-                               .views = p.views,
-                               .fused_concats = p.fused_concats,
-                               .staged_inputs = p.staged_inputs,
-                               .arena_bytes = p.arena_bytes,
-                               .staging_bytes = p.staging_bytes,
-                               .prepared_bytes = p.prepared_bytes,
-                               .lpbq_projections = p.lpbq_projections,
-                               .head_groups = p.head_groups,
-                               .head_chains = p.head_chains,
-                               .head_tasks = p.head_tasks,
-                               .merged_calls = p.merged_calls,
-                               .merged_parts = p.merged_parts,
-                               .fused_ropes = p.fused_ropes,
-                               .column_skips = static_cast<int64_t>(p.column_skips.size()),
-                               .row_outputs = p.row_outputs};
+  exec->summary_ =
+      PlanSummary{.nodes = static_cast<int64_t>(g.nodes.size()),
+                  .steps = static_cast<int64_t>(p.steps.size()) - p.head_groups + p.chain_steps,
+                  .views = p.views,
+                  .fused_concats = p.fused_concats,
+                  .staged_inputs = p.staged_inputs,
+                  .arena_bytes = p.arena_bytes,
+                  .staging_bytes = p.staging_bytes,
+                  .prepared_bytes = p.prepared_bytes,
+                  .lpbq_projections = p.lpbq_projections,
+                  .head_groups = p.head_groups,
+                  .head_chains = p.head_chains,
+                  .head_tasks = p.head_tasks,
+                  .merged_calls = p.merged_calls,
+                  .merged_parts = p.merged_parts,
+                  .stacked_calls = p.stacked_calls,
+                  .stacked_parts = p.stacked_parts,
+                  .fused_ropes = p.fused_ropes,
+                  .column_skips = static_cast<int64_t>(p.column_skips.size()),
+                  .row_outputs = p.row_outputs};
   exec->impl_ = std::move(impl);
   return exec;
 }

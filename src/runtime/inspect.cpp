@@ -132,6 +132,12 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                          "call: one x, the heads' weight rows side by side)\n",
                          s.merged_parts, s.merged_calls);
     }
+    if (s.stacked_calls > 0) {
+      out += fmt::format(
+          "    stacked head steps: {} per-head steps run as {} calls (each call: "
+          "one op of every head, the heads' tensors side by side)\n",
+          s.stacked_parts, s.stacked_calls);
+    }
     if (s.fused_ropes > 0) {
       out += fmt::format("    fused RoPE: {} rotations run as one step each (instead of their "
                          "slices, products, sums and concat)\n",

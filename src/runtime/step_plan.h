@@ -116,6 +116,8 @@ struct ExecContext {
   }
 };
 
+struct StackState;  // steps.h
+
 class Step {
  public:
   explicit Step(std::string label) : label_(std::move(label)) {}
@@ -127,6 +129,15 @@ class Step {
   virtual Status run(const ExecContext& ctx) const = 0;
   // "node 'layers.0.attn.q' (conv2d)" for errors and profiles.
   const std::string& label() const { return label_; }
+  // This step and `others` (a step at the same place of each further per-head task, in task
+  // order) as one step over their operands stacked on a new leading axis (steps_stack.cpp), or
+  // nullptr when they do not stack. The default: they never do.
+  virtual std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
+                                      StackState& state) const {
+    (void)others;
+    (void)state;
+    return nullptr;
+  }
 
  private:
   std::string label_;
@@ -240,6 +251,8 @@ struct StepPlan {
   int64_t chain_steps = 0;    // steps inside those groups (not in `steps`)
   int64_t merged_calls = 0;   // per-head projections merged into one call (merge_projections)
   int64_t merged_parts = 0;   // the per-head projections those calls replace
+  int64_t stacked_calls = 0;  // per-head steps of identical tasks stacked into one (stack_tasks)
+  int64_t stacked_parts = 0;  // the per-head steps those replace
   int64_t fused_ropes = 0;    // RoPE patterns run as one step each (step_planner_rope.cpp)
   // Attentions whose masked score columns may be skipped, and the masks they read.
   std::vector<ColumnMask> column_masks;

@@ -194,6 +194,8 @@ class StepPlanner {
   };
   std::vector<std::vector<int32_t>> projection_merges(int32_t group,
                                                       const std::vector<int32_t>& nodes) const;
+  using Tasks = std::vector<std::vector<std::unique_ptr<Step>>>;  // [task][step]
+  std::vector<Tasks> stack_tasks(Tasks tasks, StackState& state);
   std::vector<HeadGroup> head_groups_;
   std::vector<int32_t> node_group_;  // per node: index into head_groups_, or -1
   std::vector<bool> escaping_;       // per tensor of a group: read outside it (own staging)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "headsplit/kernels/elementwise.h"
@@ -88,6 +89,8 @@ struct MatmulSpec {
   // A's exact zeros, so those rows of B are skipped (only where B is integer storage, as the
   // kernel's own zero test: matmul_parts_f32.cpp).
   std::shared_ptr<const ColumnSkip> skip_rows;
+  // A stacked scores matmul (steps_stack.cpp): the other heads' skips, given skip's decision.
+  std::vector<std::shared_ptr<const ColumnSkip>> skip_also;
 };
 std::unique_ptr<Step> make_matmul_step(MatmulSpec spec);
 
@@ -211,11 +214,51 @@ struct RopeSpec {
 };
 std::unique_ptr<Step> make_rope_step(RopeSpec spec);
 
+// Stacking (steps_stack.cpp): S steps of one kind, one per identical per-head task, whose
+// outputs the planner placed side by side (task i's at the first's + i * its bytes), as one step
+// over a new leading axis of S:
+//   operand of task i at first + i * bytes  -> stacked ([S, ...shape])
+//   the same memory for every task          -> shared (broadcast over S)
+//   matmul B parts of task i at first + b_i * stride (the kv head's cache slice) -> batch b_i
+// Every element is computed by the same kernel operations as in its own step (elementwise ops,
+// row-wise softmax and RoPE, and per-batch matmul rows do not depend on their neighbours), so
+// the stacked step's output bytes equal the S steps'. Params (fake quantization, cos/sin tables,
+// shapes, the attention's skip settings) must be equal; else nullptr and the steps stay.
+//
+// Column skips: a stacked scores matmul decides one span for all heads (dead columns vanish in
+// every head) and writes it to each head's ColumnSkip, so each head's skip is tied to the first
+// head's; a later step reading a head's skip stacks only when its skips are tied that way.
+struct StackState {
+  const std::vector<Ref>* refs = nullptr;
+  std::vector<std::pair<const ColumnSkip*, const ColumnSkip*>> tied;  // (a head's, the first's)
+  // Every skips[i] is skips[0] or tied to it (or all are null).
+  bool tied_together(const std::vector<const ColumnSkip*>& skips) const;
+};
+std::unique_ptr<Step> stack_matmuls(const std::vector<const MatmulSpec*>& s, StackState& state);
+std::unique_ptr<Step> stack_binaries(const std::vector<const BinarySpec*>& s, StackState& state);
+std::unique_ptr<Step> stack_ref_steps(const std::vector<const RefSpec*>& s, StackState& state);
+std::unique_ptr<Step> stack_ropes(const std::vector<const RopeSpec*>& s, StackState& state);
+std::unique_ptr<Step> stack_copies(const std::vector<const CopySpec*>& s, StackState& state);
+
+// The specs of `first` and of `others` when each of them is a StepT (else empty).
+template <typename StepT>
+auto specs_of(const StepT& first, const std::vector<const Step*>& others) {
+  using Spec = std::remove_cvref_t<decltype(first.spec())>;
+  std::vector<const Spec*> s{&first.spec()};
+  for (const Step* o : others) {
+    const auto* t = dynamic_cast<const StepT*>(o);
+    if (t == nullptr) return std::vector<const Spec*>{};
+    s.push_back(&t->spec());
+  }
+  return s;
+}
+
 // Phases of independent step sequences (the per-head chains of one split attention). Each
 // phase is one parallel region over its tasks: the steps of one task run in order on one
 // thread, and their kernels run inline there (nested parallel_for). The planner guarantees that
 // no task reads or writes memory another task of its phase writes, so the result equals
-// running the tasks one after another.
+// running the tasks one after another. A phase of one task (stacked steps: stack_matmuls, ...)
+// runs its steps in order on the caller, each with the whole pool.
 struct ChainsSpec {
   std::string label;
   // Run first, one after another, each with the whole pool: the chains' projections of a shared

@@ -259,6 +259,12 @@ class MatmulStep final : public Step {
     }
   }
 
+  const MatmulSpec& spec() const { return s_; }
+  std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
+                              StackState& state) const override {
+    return stack_matmuls(specs_of(*this, others), state);
+  }
+
   Status run(const ExecContext& ctx) const override {
     const std::byte* bases[8];
     for (size_t p = 0; p < s_.parts.size(); ++p) bases[p] = ctx.ptrs[s_.parts[p].source.ref];
@@ -269,11 +275,11 @@ class MatmulStep final : public Step {
       return ok_status();
     }
     if (s_.skip != nullptr) {
-      s_.skip->decided = {};
+      decide({});
       const ColumnSpan dead = ctx.masks[s_.skip->mask].dead;
       if (!dead.empty() && run_live(ctx, bases, dead, y)) {
         if (dead_columns_vanish(ctx, dead, y)) {
-          s_.skip->decided = dead;
+          decide(dead);
           return ok_status();
         }
       }
@@ -285,6 +291,13 @@ class MatmulStep final : public Step {
   }
 
  private:
+  // This execution's skipped columns, for the steps that follow the scores (and, stacked, for
+  // those of the other heads).
+  void decide(ColumnSpan dead) const {
+    s_.skip->decided = dead;
+    for (const auto& also : s_.skip_also) also->decided = dead;
+  }
+
   // Concat on N (scores): each part is cut into its pieces outside [dead.begin, dead.end),
   // reading the same source rows (ld = the part's extent); y's dead columns are not written.
   // Concat on K (P·V): the parts' rows in the span are left out (A is exactly 0 there; integer
@@ -483,6 +496,12 @@ class BinaryStep final : public Step {
     fused_fq_ = s_.fake_quant.params(&fq_);
   }
 
+  const BinarySpec& spec() const { return s_; }
+  std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
+                              StackState& state) const override {
+    return stack_binaries(specs_of(*this, others), state);
+  }
+
   Status run(const ExecContext& ctx) const override {
     const float* a = ctx.ptr<const float>(s_.a);
     const float* b = ctx.ptr<const float>(s_.b);
@@ -600,6 +619,12 @@ class RefStep final : public Step {
  public:
   explicit RefStep(RefSpec spec) : Step(spec.label), s_(std::move(spec)) {}
 
+  const RefSpec& spec() const { return s_; }
+  std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
+                              StackState& state) const override {
+    return stack_ref_steps(specs_of(*this, others), state);
+  }
+
   Status run(const ExecContext& ctx) const override {
     auto in = [&](size_t i) { return ctx.ptr<const float>(s_.inputs[i]); };
     auto in_ref = [&](size_t i) { return ref::TensorRef<float>{in(i), s_.in_shapes[i]}; };
@@ -716,7 +741,16 @@ class ChainsStep final : public Step {
       Status s = step->run(ctx);
       if (!s.ok()) return std::move(s).error().with_context(step->label());
     }
-    for (const auto& phase : s_.phases) HS_TRY(run_phase(ctx, phase));
+    for (const auto& phase : s_.phases) {
+      if (phase.size() == 1) {  // stacked steps: one after another, each with the whole pool
+        for (const auto& step : phase[0]) {
+          Status s = step->run(ctx);
+          if (!s.ok()) return std::move(s).error().with_context(step->label());
+        }
+        continue;
+      }
+      HS_TRY(run_phase(ctx, phase));
+    }
     return ok_status();
   }
 

@@ -38,6 +38,12 @@ class CopyStep final : public Step {
  public:
   explicit CopyStep(CopySpec spec) : Step(spec.label), s_(std::move(spec)) {}
 
+  const CopySpec& spec() const { return s_; }
+  std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
+                              StackState& state) const override {
+    return stack_copies(specs_of(*this, others), state);
+  }
+
   Status run(const ExecContext& ctx) const override {
     std::byte* y = ctx.ptr<std::byte>(s_.y);
     if (s_.row_output >= 0 && ctx.output_rows != nullptr && !ctx.output_rows[s_.row_output].all()) {

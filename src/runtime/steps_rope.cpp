@@ -19,6 +19,12 @@ class RopeStep final : public Step {
     out_fused_ = s_.out_fq.params(&out_);
   }
 
+  const RopeSpec& spec() const { return s_; }
+  std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
+                              StackState& state) const override {
+    return stack_ropes(specs_of(*this, others), state);
+  }
+
   Status run(const ExecContext& ctx) const override {
     const float* x = ctx.ptr<const float>(s_.x);
     const float* c = ctx.ptr<const float>(s_.cos);

@@ -65,7 +65,8 @@ Result<Run> run_graph(const ir::Graph& g, const std::vector<ir::NamedTensor>& in
   return Run{std::move(outs), exec->summary()};
 }
 
-void expect_heads(Variant v, int64_t groups, int64_t chains) {
+// stacked: the per-head steps that stack (steps.h: StackState), one call for all heads.
+void expect_heads(Variant v, int64_t groups, int64_t chains, int64_t stacked = 0) {
   const ir::Graph g = heads_graph(v);
   const auto inputs = random_inputs(g, 7);
   HS_ASSERT_OK_AND_ASSIGN(auto interp, ir::Interpreter::create(g));
@@ -75,15 +76,24 @@ void expect_heads(Variant v, int64_t groups, int64_t chains) {
   HS_ASSERT_OK_AND_ASSIGN(Run per_node, run_graph(g, inputs, false, &pool));
   EXPECT_EQ(batched.summary.head_groups, groups);
   EXPECT_EQ(batched.summary.head_chains, chains);
-  EXPECT_EQ(batched.summary.head_tasks, chains);  // no shared nodes: one phase
+  // No shared nodes: one phase, its unstacked positions one task per chain, then a phase of one
+  // task for the stacked ones.
+  EXPECT_EQ(batched.summary.head_tasks, chains + (stacked > 0 ? 1 : 0));
+  EXPECT_EQ(batched.summary.stacked_calls, stacked);
+  EXPECT_EQ(batched.summary.stacked_parts, stacked * chains);
   EXPECT_EQ(per_node.summary.head_groups, 0);
-  EXPECT_EQ(batched.summary.steps, per_node.summary.steps);  // the same kernel calls
+  EXPECT_EQ(per_node.summary.stacked_calls, 0);
+  // The same kernel calls, but for each stacked set of per-head calls, one.
+  EXPECT_EQ(batched.summary.steps,
+            per_node.summary.steps - batched.summary.stacked_parts + batched.summary.stacked_calls);
   std::string why;
   EXPECT_TRUE(bit_identical(ref, batched.outputs, &why)) << why;
   EXPECT_TRUE(bit_identical(ref, per_node.outputs, &why)) << why;
 }
 
-TEST(HeadChains, IdenticalChainsRunAsOneStep) { expect_heads(Variant::kIdentical, 1, 3); }
+// a.h = x * w_h reads a weight per head (neither shared nor side by side) and silu does not
+// stack; c.h = b.h + s (b.h side by side, s shared) does.
+TEST(HeadChains, IdenticalChainsRunAsOneStep) { expect_heads(Variant::kIdentical, 1, 3, 1); }
 TEST(HeadChains, ChainsWithAnotherOpAreNotBatched) { expect_heads(Variant::kOtherOp, 0, 0); }
 TEST(HeadChains, ChainsWithAnExtraOpAreNotBatched) { expect_heads(Variant::kExtraOp, 0, 0); }
 TEST(HeadChains, AnInputComputedAfterTheFirstHeadNodeIsNotBatched) {
@@ -201,18 +211,23 @@ TEST_P(HeadChainsStories, BatchedGraphsGiveTheSameBytesAsPerNode) {
     EXPECT_EQ(s.head_groups, e.artifact->program().metadata.n_layers) << g.name;
     const artifact::ModelMetadata& m = e.artifact->program().metadata;
     EXPECT_EQ(s.head_chains, m.n_layers * m.n_kv_heads) << g.name;  // kv head + its query heads
-    // Phases: the kv heads' shared nodes (Hkv tasks), then one task per query head (H).
-    EXPECT_EQ(s.head_tasks, m.n_layers * (m.n_kv_heads + m.n_heads)) << g.name;
     EXPECT_EQ(per_node->summary().head_groups, 0) << g.name;
-    // Each layer's q, k and v per-head projections: one call each, reading the mapping (the
-    // writer stores a projection's per-head weights side by side: no stacked copy), where a
-    // head's output [Dh, T] fills whole 64-byte units (side by side in staging): the prefill
-    // graph (Dh = 8, T = 32), not decode (8 floats).
-    const bool whole_units = m.head_dim * g.ar_len * 4 % 64 == 0;
-    EXPECT_EQ(whole_units, g.ar_len == 32) << g.name;
-    EXPECT_EQ(s.merged_calls, whole_units ? 3 * m.n_layers : 0) << g.name;
-    EXPECT_EQ(s.merged_parts, whole_units ? m.n_layers * (m.n_heads + 2 * m.n_kv_heads) : 0)
+    // Every op of a head's chain stacks (its tensors side by side in staging, unpadded: a decode
+    // head's q is 8 floats): per layer the kv heads' k RoPE, then the query heads' q RoPE,
+    // scores, scale, mask add, softmax and P·V, and in prefill the transposes that copy (k, k_new
+    // and v of a kv head, q of a query head). So the phases (the kv heads' shared nodes, then the
+    // query heads') each run as one task of stacked steps.
+    const int64_t copies = g.ar_len > 1 ? 1 : 0;
+    EXPECT_EQ(s.head_tasks, 2 * m.n_layers) << g.name;
+    EXPECT_EQ(s.stacked_calls, m.n_layers * (7 + 4 * copies)) << g.name;
+    EXPECT_EQ(s.stacked_parts,
+              m.n_layers * ((1 + 3 * copies) * m.n_kv_heads + (6 + copies) * m.n_heads))
         << g.name;
+    EXPECT_EQ(per_node->summary().stacked_calls, 0) << g.name;
+    // Each layer's q, k and v per-head projections: one call each, reading the mapping (the
+    // writer stores a projection's per-head weights side by side: no stacked copy).
+    EXPECT_EQ(s.merged_calls, 3 * m.n_layers) << g.name;
+    EXPECT_EQ(s.merged_parts, m.n_layers * (m.n_heads + 2 * m.n_kv_heads)) << g.name;
     EXPECT_EQ(s.prepared_bytes, per_node->summary().prepared_bytes) << g.name;
     EXPECT_EQ(per_node->summary().merged_calls, 0) << g.name;
     // Chain outputs live in staging, so views of them need no copy: at most as many steps.

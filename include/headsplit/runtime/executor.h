@@ -89,6 +89,8 @@ struct PlanSummary {
   int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
   int64_t merged_calls = 0;    // projection calls that each run several heads' weight slices
   int64_t merged_parts = 0;    // the per-head projections those calls replace
+  int64_t stacked_calls = 0;   // steps that each run one op of several heads' chains
+  int64_t stacked_parts = 0;   // the per-head steps those replace
   int64_t fused_ropes = 0;     // RoPE node patterns run as one step each
   int64_t column_skips = 0;    // attentions that skip the score columns the mask kills
   int64_t row_outputs = 0;     // outputs whose rows set_output_rows can limit (logits)
