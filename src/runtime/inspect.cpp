@@ -123,9 +123,10 @@ Result<std::string> inspect_artifact(const std::string& path, const InspectOptio
                        s.steps, s.views, s.fused_concats, s.staged_inputs,
                        bytes_text(s.staging_bytes), bytes_text(s.prepared_bytes));
     if (s.head_groups > 0) {
-      out += fmt::format("    per-head chains: {} attentions run their {} chains as one step "
-                         "each ({} parallel tasks)\n",
-                         s.head_groups, s.head_chains, s.head_tasks);
+      out += fmt::format(
+          "    per-head chains: {} attentions run their {} chains as one step "
+          "each ({} tasks: a run of stacked steps is one)\n",
+          s.head_groups, s.head_chains, s.head_tasks);
     }
     if (s.merged_calls > 0) {
       out += fmt::format("    merged projections: {} per-head projections run as {} calls (each "

@@ -247,7 +247,7 @@ struct StepPlan {
   int64_t staged_inputs = 0;  // integer inputs dequantized at the start of a step
   int64_t head_groups = 0;    // per-head chain groups run as one step
   int64_t head_chains = 0;    // chains in those groups
-  int64_t head_tasks = 0;     // parallel tasks in those groups (all phases)
+  int64_t head_tasks = 0;     // tasks in those groups (all phases; a run of stacked steps is one)
   int64_t chain_steps = 0;    // steps inside those groups (not in `steps`)
   int64_t merged_calls = 0;   // per-head projections merged into one call (merge_projections)
   int64_t merged_parts = 0;   // the per-head projections those calls replace

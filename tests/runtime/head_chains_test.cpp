@@ -24,19 +24,24 @@ namespace {
 
 using ir::OpKind;
 
-enum class Variant { kIdentical, kOtherOp, kExtraOp, kLateInput };
+enum class Variant { kIdentical, kOtherOp, kExtraOp, kLateInput, kSharedWeight, kOwnAddend };
 
 // x [2,8] -> per head h: a.h = x * w_h; b.h = silu(a.h); c.h = b.h + s -> y = concat_h c.h on
 // axis 0 ([2H, 8]), with s = neg(x) computed before the heads (kLateInput: after head 0's
-// first node). kOtherOp: head 1 uses tanh for silu; kExtraOp: head 1 negates b.h once more.
+// first node). kOtherOp: head 1 uses tanh for silu; kExtraOp: head 1 negates b.h once more;
+// kSharedWeight: every head multiplies by w.h0; kOwnAddend: c.h = b.h + t_h, a constant per head.
 ir::Graph heads_graph(Variant v, int heads = 3) {
   ir::Graph g("g");
   const auto x = must(g.add_input("x", ir::TensorType::f32({2, 8})));
   ir::ValueId s{};
   if (v != Variant::kLateInput) s = emit(g, OpKind::kNeg, {x}, {}, "s");
   std::vector<ir::ValueId> a(static_cast<size_t>(heads));
+  ir::ValueId w0{};
   for (int h = 0; h < heads; ++h) {
-    const auto w = f32_constant(g, fmt::format("w.h{}", h), {8}, 10 + static_cast<uint64_t>(h));
+    const bool shared = v == Variant::kSharedWeight && h > 0;
+    const ir::ValueId w =
+        shared ? w0 : f32_constant(g, fmt::format("w.h{}", h), {8}, 10 + static_cast<uint64_t>(h));
+    if (h == 0) w0 = w;
     a[static_cast<size_t>(h)] = emit(g, OpKind::kMul, {x, w}, {}, fmt::format("a.h{}", h));
     if (v == Variant::kLateInput && h == 0) s = emit(g, OpKind::kNeg, {x}, {}, "s");
   }
@@ -45,7 +50,10 @@ ir::Graph heads_graph(Variant v, int heads = 3) {
     const OpKind act = v == Variant::kOtherOp && h == 1 ? OpKind::kTanh : OpKind::kSilu;
     auto b = emit(g, act, {a[static_cast<size_t>(h)]}, {}, fmt::format("b.h{}", h));
     if (v == Variant::kExtraOp && h == 1) b = emit(g, OpKind::kNeg, {b}, {}, "b2.h1");
-    c.push_back(emit(g, OpKind::kAdd, {b, s}, {}, fmt::format("c.h{}", h)));
+    const auto addend = v == Variant::kOwnAddend ? f32_constant(g, fmt::format("t.h{}", h), {8},
+                                                                20 + static_cast<uint64_t>(h))
+                                                 : s;
+    c.push_back(emit(g, OpKind::kAdd, {b, addend}, {}, fmt::format("c.h{}", h)));
   }
   g.add_output(emit(g, OpKind::kConcat, c, {{"axis", int64_t{0}}}, "y"));
   return g;
@@ -65,8 +73,10 @@ Result<Run> run_graph(const ir::Graph& g, const std::vector<ir::NamedTensor>& in
   return Run{std::move(outs), exec->summary()};
 }
 
-// stacked: the per-head steps that stack (steps.h: StackState), one call for all heads.
-void expect_heads(Variant v, int64_t groups, int64_t chains, int64_t stacked = 0) {
+// stacked: the per-head steps that stack (steps.h: StackState), one call for all heads; tasks:
+// the chains step's tasks (a run of stacked positions is one).
+void expect_heads(Variant v, int64_t groups, int64_t chains, int64_t stacked = 0,
+                  int64_t tasks = 0) {
   const ir::Graph g = heads_graph(v);
   const auto inputs = random_inputs(g, 7);
   HS_ASSERT_OK_AND_ASSIGN(auto interp, ir::Interpreter::create(g));
@@ -76,9 +86,7 @@ void expect_heads(Variant v, int64_t groups, int64_t chains, int64_t stacked = 0
   HS_ASSERT_OK_AND_ASSIGN(Run per_node, run_graph(g, inputs, false, &pool));
   EXPECT_EQ(batched.summary.head_groups, groups);
   EXPECT_EQ(batched.summary.head_chains, chains);
-  // No shared nodes: one phase, its unstacked positions one task per chain, then a phase of one
-  // task for the stacked ones.
-  EXPECT_EQ(batched.summary.head_tasks, chains + (stacked > 0 ? 1 : 0));
+  EXPECT_EQ(batched.summary.head_tasks, tasks);
   EXPECT_EQ(batched.summary.stacked_calls, stacked);
   EXPECT_EQ(batched.summary.stacked_parts, stacked * chains);
   EXPECT_EQ(per_node.summary.head_groups, 0);
@@ -91,9 +99,18 @@ void expect_heads(Variant v, int64_t groups, int64_t chains, int64_t stacked = 0
   EXPECT_TRUE(bit_identical(ref, per_node.outputs, &why)) << why;
 }
 
-// a.h = x * w_h reads a weight per head (neither shared nor side by side) and silu does not
-// stack; c.h = b.h + s (b.h side by side, s shared) does.
-TEST(HeadChains, IdenticalChainsRunAsOneStep) { expect_heads(Variant::kIdentical, 1, 3, 1); }
+// No shared nodes: one phase. a.h = x * w_h reads a weight per head (neither shared nor side
+// by side) and silu does not stack: those run as 3 tasks; c.h = b.h + s (b.h side by side, s
+// shared) stacks: one task.
+TEST(HeadChains, IdenticalChainsRunAsOneStep) { expect_heads(Variant::kIdentical, 1, 3, 1, 4); }
+// x * w.h0 stacks too (both operands shared): stacked mul, 3 silu tasks, stacked add.
+TEST(HeadChains, AStepWithSharedOperandsStacks) {
+  expect_heads(Variant::kSharedWeight, 1, 3, 2, 5);
+}
+// b.h + t_h: t_h is neither shared nor side by side, so nothing stacks; the chains still batch.
+TEST(HeadChains, AStepWithAnOperandPerHeadDoesNotStack) {
+  expect_heads(Variant::kOwnAddend, 1, 3, 0, 3);
+}
 TEST(HeadChains, ChainsWithAnotherOpAreNotBatched) { expect_heads(Variant::kOtherOp, 0, 0); }
 TEST(HeadChains, ChainsWithAnExtraOpAreNotBatched) { expect_heads(Variant::kExtraOp, 0, 0); }
 TEST(HeadChains, AnInputComputedAfterTheFirstHeadNodeIsNotBatched) {

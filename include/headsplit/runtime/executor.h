@@ -86,7 +86,8 @@ struct PlanSummary {
   int64_t lpbq_projections = 0;  // int4 per-block projections read through LPBQ multipliers
   int64_t head_groups = 0;     // split attentions whose per-head chains run as one step
   int64_t head_chains = 0;     // chains in those groups (GQA: a kv head and its query heads)
-  int64_t head_tasks = 0;      // parallel tasks in those groups: shared kv parts, then per head
+  int64_t head_tasks = 0;      // tasks in those groups: shared kv parts, then per head (a run
+                               // of stacked steps, run with the whole pool, is one task)
   int64_t merged_calls = 0;    // projection calls that each run several heads' weight slices
   int64_t merged_parts = 0;    // the per-head projections those calls replace
   int64_t stacked_calls = 0;   // steps that each run one op of several heads' chains
