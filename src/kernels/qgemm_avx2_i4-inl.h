@@ -48,10 +48,11 @@ HS_AVX2_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
     for (size_t t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
   }
   // One group g of the R rows at src[r]: in place (g < full) or the tail copies.
-  auto group = [&](size_t g, const uint8_t* const (&src)[R]) HS_AVX2_FN {
-    const char* next = reinterpret_cast<const char*>(w + R * x.row_bytes + R * g * 32);
-    _mm_prefetch(next, _MM_HINT_T0);  // the next tile, as in tile_i8
-    if constexpr (R > 2) _mm_prefetch(next + 64, _MM_HINT_T0);
+  const bool to_l2 = R * x.row_bytes > kL1Tile;
+  auto group = [&](size_t g, const uint8_t* const(&src)[R]) HS_AVX2_FN {
+    const uint8_t* next = w + R * x.row_bytes + R * g * 32;
+    prefetch_tile_line(next, to_l2);  // the next tile, as in tile_i8
+    if constexpr (R > 2) prefetch_tile_line(next + 64, to_l2);
     for (size_t r = 0; r < R; ++r) {
       __m256i wj[4];
       unpack_i4(load(src[r]), wj);

@@ -53,6 +53,10 @@ inline void copy_row_tail(const uint8_t* from, size_t have, bool odd_int4, uint8
 // AMD Zen 4, SmolLM2-135M 16a8w decode, 1 thread, medians of 5: split 170.5 -> 184.1 tok/s,
 // unsplit 186.8 -> 193.8; perf: the steps' own first loads (MatmulStep::run) 905 -> 405
 // samples and the attention's cache reads (NColumns) 2285 -> 1595. Llama-3.2-1B: unchanged.
+// Every decode tile's weight prefetch goes through here (qgemm_avx2.cpp, its int4 tiles,
+// qgemm_vnni.cpp, qgemm_vnni_i4.cpp). Row blocks re-read for a second token tile (M = 5, 1
+// thread, kernels_bench) are no slower: int8 2048x8192 1,450 against 1,488 us, int4 LPBQ
+// 2,069 against 2,057.
 inline constexpr size_t kL1Tile = 8192;
 inline void prefetch_tile_line(const void* p, bool to_l2) {
   if (to_l2) {

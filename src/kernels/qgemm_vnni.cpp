@@ -139,7 +139,7 @@ HS_VNNI_FN void tile_i8(const Ctx& x, size_t n0, size_t m0) {
     const __m512i vv = last ? _mm512_loadu_si512(x.vtail) : ones;
     for (size_t r = 0; r < R; ++r) {
       const int8_t* row = w + r * c.k;
-      _mm_prefetch(reinterpret_cast<const char*>(row + R * c.k + k), _MM_HINT_T0);
+      prefetch_tile_line(row + R * c.k + k, R * c.k > kL1Tile);
       const __m512i wv = _mm512_maskz_loadu_epi8(wm, row + k);
       vs[r] = _mm512_dpbusd_epi32(vs[r], vv, wv);
       for (size_t t = 0; t < T; ++t) {
@@ -192,7 +192,7 @@ HS_VNNI_FN void tile_i4(const Ctx& x, size_t n0, size_t m0, int32_t* comb) {
     const __m512i vo = last ? _mm512_loadu_si512(x.vtail + 64) : ones;
     for (size_t r = 0; r < R; ++r) {
       const uint8_t* row = w + r * x.row_bytes;
-      _mm_prefetch(reinterpret_cast<const char*>(row + R * x.row_bytes + byte), _MM_HINT_T0);
+      prefetch_tile_line(row + R * x.row_bytes + byte, R * x.row_bytes > kL1Tile);
       const __m512i wb = _mm512_maskz_loadu_epi8(wm, row + byte);
       const __m512i wl = _mm512_and_si512(_mm512_slli_epi16(wb, 4), f0);
       const __m512i wh = _mm512_and_si512(wb, f0);
