@@ -2,6 +2,7 @@
 // Shapes: S tasks; a task's tensor of shape X becomes [S, X...] when stacked (task i's elements
 // at i * numel(X)); a shared operand keeps its shape (broadcast over S).
 #include <algorithm>
+#include <optional>
 
 #include "steps.h"
 
@@ -116,49 +117,46 @@ std::unique_ptr<Step> stack_matmuls(const std::vector<const MatmulSpec*>& s, Sta
       stacking(state, refs_of(s, &MatmulSpec::y), m * n * 4) != Stacking::kStacked) {
     return nullptr;
   }
-  // Batch b_i from part 0: offsets first + b_i * stride, stride the smallest positive step.
+  // Task i reads part p at the first task's + b_i * stride_p bytes. b_i comes from part 0 (its
+  // smallest positive step is the stride); each part's stride from the first task with b_i > 0,
+  // then checked against every task.
   const std::vector<Ref>& refs = *state.refs;
-  auto offset = [&](size_t i, size_t p) {
-    return static_cast<int64_t>(refs[static_cast<size_t>(s[i]->parts[p].source.ref)].offset);
+  auto delta = [&](size_t i, size_t p) -> std::optional<int64_t> {
+    const Ref& r = refs[static_cast<size_t>(s[i]->parts[p].source.ref)];
+    const Ref& r0 = refs[static_cast<size_t>(s[0]->parts[p].source.ref)];
+    if (r.base != r0.base) return std::nullopt;
+    return static_cast<int64_t>(r.offset) - static_cast<int64_t>(r0.offset);
   };
-  auto base = [&](size_t i, size_t p) {
-    return refs[static_cast<size_t>(s[i]->parts[p].source.ref)].base;
-  };
-  std::vector<int64_t> batch(s.size(), 0);
-  int64_t stride0 = 0;
+  int64_t step = 0;
   for (size_t i = 1; i < s.size(); ++i) {
-    const int64_t d = offset(i, 0) - offset(0, 0);
-    if (d < 0 || base(i, 0) != base(0, 0)) return nullptr;
-    if (d > 0 && (stride0 == 0 || d < stride0)) stride0 = d;
+    const std::optional<int64_t> d = delta(i, 0);
+    if (!d || *d < 0) return nullptr;
+    if (*d > 0 && (step == 0 || *d < step)) step = *d;
   }
-  for (size_t i = 1; i < s.size() && stride0 > 0; ++i) {
-    const int64_t d = offset(i, 0) - offset(0, 0);
-    if (d % stride0 != 0) return nullptr;
-    batch[i] = d / stride0;
-  }
+  std::vector<int64_t> batch(s.size(), 0);
+  for (size_t i = 1; i < s.size() && step > 0; ++i) batch[i] = *delta(i, 0) / step;
+  const auto first = std::find_if(batch.begin(), batch.end(), [](int64_t b) { return b > 0; });
   MatmulSpec y = a;
-  y.label = stacked_label(a.label, s.size());
-  y.shape.batches = static_cast<int64_t>(s.size());
-  y.a_offsets.clear();
-  y.b_batches = batch;
-  for (size_t i = 0; i < s.size(); ++i) y.a_offsets.push_back(static_cast<int64_t>(i) * m * k);
   for (size_t p = 0; p < a.parts.size(); ++p) {
-    // Part p's byte stride per batch, from the first task with a nonzero batch.
-    const int64_t elem = static_cast<int64_t>(opset::dtype_size(a.parts[p].source.elem));
     int64_t stride = 0;
-    for (size_t i = 1; i < s.size(); ++i) {
-      if (base(i, p) != base(0, p)) return nullptr;
-      const int64_t d = offset(i, p) - offset(0, p);
-      if (batch[i] == 0) {
-        if (d != 0) return nullptr;
-        continue;
-      }
-      if (stride == 0 && d % batch[i] == 0) stride = d / batch[i];
-      if (d != batch[i] * stride) return nullptr;
+    if (first != batch.end()) {
+      const std::optional<int64_t> d = delta(static_cast<size_t>(first - batch.begin()), p);
+      if (!d || *d % *first != 0) return nullptr;
+      stride = *d / *first;
     }
+    for (size_t i = 1; i < s.size(); ++i) {
+      const std::optional<int64_t> d = delta(i, p);
+      if (!d || *d != batch[i] * stride) return nullptr;
+    }
+    const auto elem = static_cast<int64_t>(opset::dtype_size(a.parts[p].source.elem));
     if (stride < 0 || stride % elem != 0) return nullptr;
     y.parts[p].batch_stride = stride / elem;
   }
+  y.label = stacked_label(a.label, s.size());
+  y.shape.batches = static_cast<int64_t>(s.size());
+  y.a_offsets.clear();
+  for (size_t i = 0; i < s.size(); ++i) y.a_offsets.push_back(static_cast<int64_t>(i) * m * k);
+  y.b_batches = std::move(batch);
   y.fake_quant = a.fake_quant.over(static_cast<int64_t>(s.size()) * m * n);
   if (a.skip != nullptr) {
     for (size_t i = 1; i < s.size(); ++i) {
