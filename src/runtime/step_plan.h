@@ -132,10 +132,8 @@ class Step {
   // This step and `others` (a step at the same place of each further per-head task, in task
   // order) as one step over their operands stacked on a new leading axis (steps_stack.cpp), or
   // nullptr when they do not stack. The default: they never do.
-  virtual std::unique_ptr<Step> stack(const std::vector<const Step*>& others,
-                                      StackState& state) const {
-    (void)others;
-    (void)state;
+  virtual std::unique_ptr<Step> stack(const std::vector<const Step*>& /*others*/,
+                                      StackState& /*state*/) const {
     return nullptr;
   }
 

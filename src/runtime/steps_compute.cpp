@@ -737,24 +737,24 @@ class ChainsStep final : public Step {
   explicit ChainsStep(ChainsSpec spec) : Step(spec.label), s_(std::move(spec)) {}
 
   Status run(const ExecContext& ctx) const override {
-    for (const auto& step : s_.prologue) {
-      Status s = step->run(ctx);
-      if (!s.ok()) return std::move(s).error().with_context(step->label());
-    }
+    HS_TRY(run_in_order(ctx, s_.prologue));
     for (const auto& phase : s_.phases) {
-      if (phase.size() == 1) {  // stacked steps: one after another, each with the whole pool
-        for (const auto& step : phase[0]) {
-          Status s = step->run(ctx);
-          if (!s.ok()) return std::move(s).error().with_context(step->label());
-        }
-        continue;
-      }
-      HS_TRY(run_phase(ctx, phase));
+      // One task (stacked steps): one after another, each with the whole pool.
+      HS_TRY(phase.size() == 1 ? run_in_order(ctx, phase[0]) : run_phase(ctx, phase));
     }
     return ok_status();
   }
 
  private:
+  static Status run_in_order(const ExecContext& ctx,
+                             const std::vector<std::unique_ptr<Step>>& steps) {
+    for (const auto& step : steps) {
+      Status s = step->run(ctx);
+      if (!s.ok()) return std::move(s).error().with_context(step->label());
+    }
+    return ok_status();
+  }
+
   static Status run_phase(const ExecContext& ctx,
                           const std::vector<std::vector<std::unique_ptr<Step>>>& tasks) {
     std::mutex mutex;
