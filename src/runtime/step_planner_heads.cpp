@@ -89,9 +89,9 @@ struct UnionFind {
   }
 };
 
-int64_t bytes_of(const artifact::TensorDesc& t) {
-  return (kernels::ref::count(t.shape) * 4 + 63) / 64 * 64;  // f32 / i32 compute elements
-}
+// A tensor's compute bytes (f32 / i32 elements), exactly and rounded up to whole 64-byte units.
+int64_t exact_bytes_of(const artifact::TensorDesc& t) { return kernels::ref::count(t.shape) * 4; }
+int64_t bytes_of(const artifact::TensorDesc& t) { return (exact_bytes_of(t) + 63) / 64 * 64; }
 
 }  // namespace
 
@@ -341,8 +341,7 @@ void StepPlanner::place_head_group_tensors() {
     // A merge's outputs one after another, with no padding between them (the merged y).
     for (const auto& merge : group.merges) {
       auto exact = [&](int32_t i) {
-        return kernels::ref::count(tensor(graph_.nodes[static_cast<size_t>(i)].outputs[0]).shape) *
-               4;
+        return exact_bytes_of(tensor(graph_.nodes[static_cast<size_t>(i)].outputs[0]));
       };
       int64_t bytes = 0;
       for (int32_t i : merge) bytes += exact(i);
@@ -361,7 +360,7 @@ void StepPlanner::place_head_group_tensors() {
         relocated_[out] = alloc_staging(bytes);
       } else {
         relocated_[out] = at;
-        at += (bytes + 63) / 64 * 64;
+        at += (bytes + 63) / 64 * 64;  // the next tensor on a whole 64-byte unit
       }
     };
     for (const auto& phase : group.phases) {
@@ -376,10 +375,10 @@ void StepPlanner::place_head_group_tensors() {
           if (relocated_[out] < 0) outs.push_back(out);  // else a merge's
         }
         if (outs.empty()) continue;
-        const int64_t exact = kernels::ref::count(graph_.tensors[outs[0]].shape) * 4;
+        const int64_t exact = exact_bytes_of(graph_.tensors[outs[0]]);
         const bool block =
             outs.size() == phase.size() && std::all_of(outs.begin(), outs.end(), [&](size_t o) {
-              return kernels::ref::count(graph_.tensors[o].shape) * 4 == exact &&
+              return exact_bytes_of(graph_.tensors[o]) == exact &&
                      escaping_[o] == escaping_[outs[0]];
             });
         if (!block) {
